@@ -1,0 +1,311 @@
+#' Rake survey weights to known margins
+#'
+#' Iterative proportional fitting (raking) of starting weights so that the
+#' weighted totals of each margin variable equal known population targets,
+#' computed in C on cells.
+#'
+#' @section How it works:
+#' Each row is coded once into an integer cell over all margin variables
+#' and the starting weights are summed per cell in one pass over the rows
+#' (on [umfrage_threads()] threads). Iterative proportional fitting then runs
+#' on the cells, and a second pass maps each cell's adjustment factor back to
+#' its rows. When the product of the margins' level counts is too large for
+#' cells (more than 65,536 cells and more than a quarter of the rows, or more
+#' than 2^26 cells), raking runs on the rows instead, still in C. Option
+#' `umfrage.rake_mode` (`"auto"`, `"cells"` or `"rows"`) overrides the choice;
+#' both give the same weights.
+#'
+#' @section Convergence:
+#' Convergence means the margins are met, not that steps became small: the
+#' largest relative margin error |achieved - target| / target over all levels
+#' of all margins is at most `epsilon` (for a level with target 0 the error is
+#' measured against the total). If that does not happen within `maxit`
+#' sweeps, the weights are returned with a warning that gives the largest
+#' error and where it is, and `wt_summary()` shows `converged = FALSE`.
+#'
+#' @section Targets:
+#' `targets` is either a named list with one element per margin variable in
+#' `data`, each a named numeric vector `level = target`
+#' (`list(sex = c(m = 0.49, f = 0.51), region = c(N = 300, S = 700))`), or a
+#' long data frame with columns `variable`, `level` and `target`. A list
+#' element may also be a data frame with several variable columns and a
+#' `target` column: a joint margin (say, age group by sex), as in
+#' `survey::rake(sample.margins = list(~sex + age))`.
+#'
+#' Targets are proportions when every margin sums to 1 (within 1e-6); they
+#' are then scaled to `total`, or to the sum of the starting weights. Totals
+#' must agree between margins within 1e-6 relative; each margin is then
+#' rescaled to the first margin's total, so that all can be met exactly.
+#' Margin variables may be factors (targets named by level), character,
+#' logical (`TRUE`/`FALSE`), integer or numeric (named by value), and
+#' haven-style labelled vectors (named by value label or by value).
+#'
+#' Every level that occurs in the data needs a target; a target of 0 is
+#' allowed and gives that level's rows weight 0. A level with a positive
+#' target needs respondents with positive starting weight. Starting weights
+#' of 0 are allowed and stay 0.
+#'
+#' @section Cap:
+#' `cap` bounds every weight by `cap` times the mean weight, where the mean
+#' is the total divided by the number of rows with positive starting weight.
+#' It is enforced inside the iterations as anesrake does: after each sweep
+#' weights above the bound are trimmed, then raking continues, so the result
+#' meets both the cap and the margins when that is feasible. A level whose
+#' target cannot be reached under the cap (its rows would need a mean weight
+#' above the bound) is an error.
+#'
+#' @param data A data frame holding the margin variables.
+#' @param targets Population margins: see Targets.
+#' @param weights Starting (design) weights: `NULL` for 1, a numeric vector
+#'   with one value per row, or the name (or one-sided formula) of a column
+#'   of `data`. Finite and non-negative.
+#' @param epsilon Largest relative margin error accepted as converged.
+#' @param maxit Largest number of raking sweeps (one sweep adjusts every
+#'   margin once).
+#' @param cap `NULL`, or a number >= 1 bounding weight / mean weight.
+#' @param total Sum of the weights when `targets` are proportions (default:
+#'   the sum of the starting weights). With totals it must agree with them.
+#' @param verbose If `TRUE`, report the mode and the margin error after
+#'   every sweep, as messages.
+#' @return A numeric vector of class `umfrage_weights`, one weight per row,
+#'   carrying its diagnostics (see [wt_summary()]). It drops into a data
+#'   frame column; subsetting or arithmetic gives a plain numeric vector,
+#'   since the margins no longer hold.
+#' @seealso [wt_poststrat()], [wt_summary()]; `survey::rake()`, whose result
+#'   these weights match.
+#' @examples
+#' set.seed(1)
+#' d <- data.frame(
+#'   sex = sample(c("f", "m"), 500, TRUE, prob = c(0.6, 0.4)),
+#'   age = factor(sample(c("18-34", "35-59", "60+"), 500, TRUE))
+#' )
+#' w <- wt_rake(d, list(sex = c(f = 0.51, m = 0.49),
+#'                      age = c("18-34" = 0.3, "35-59" = 0.4, "60+" = 0.3)),
+#'              total = 1000)
+#' wt_summary(w)
+#' xtabs(w ~ sex, d)
+#' @export
+wt_rake <- function(data, targets, weights = NULL, epsilon = 1e-10,
+                    maxit = 1000L, cap = NULL, total = NULL, verbose = FALSE) {
+  check_data(data)
+  w0 <- get_weights(weights, data)
+  epsilon <- check_number(epsilon, "epsilon", min = 0)
+  maxit <- check_count(maxit, "maxit")
+  if (!is.null(cap)) cap <- check_number(cap, "cap", min = 1)
+  check_flag(verbose, "verbose")
+  margins <- normalize_targets(targets)
+  margins <- scale_targets(margins, total, start_total(w0, nrow(data)))
+  prep <- prepare_margins(data, margins)
+  res <- rake_call(prep, w0, data, cap, epsilon, maxit)
+  if (verbose) {
+    message(sprintf("wt_rake: %s mode, %.0f cells, %d margins", res$mode,
+                    res$ncell, length(margins)))
+    for (i in seq_along(res$trace))
+      message(sprintf("  sweep %d: largest relative margin error %.3g",
+                      i - 1L, res$trace[i]))
+  }
+  if (!res$converged) {
+    wh <- worst_level(prep, res$worst)
+    warnf("wt_rake() did not converge in maxit = %d sweeps: largest relative margin error %.3g (variable %s, level %s) > epsilon = %.3g%s",
+          maxit, res$max_error, q(wh[1]), q(wh[2]), epsilon,
+          if (is.null(cap)) "" else sprintf("; cap = %s may be too tight to meet together with the margins", format(cap)))
+  }
+  new_weights(res, prep, margins, "rake", nrow(data), w0,
+              list(epsilon = epsilon, maxit = maxit, cap = cap))
+}
+
+#' Post-stratify survey weights to known cell totals
+#'
+#' Scales the starting weights within each post-stratum (a joint cell of one
+#' or more variables) so that the weighted cell totals equal known population
+#' totals: `w = w0 * target / sum(w0 in cell)`. The same as
+#' `survey::postStratify()`, computed in C in one pass to sum the cells and
+#' one to map the factors back.
+#'
+#' @param data A data frame holding the cell variables.
+#' @param targets The population cells: a data frame with one column per cell
+#'   variable and a column `target` (or `Freq`, as `survey::postStratify()`
+#'   takes), a `table`/`xtabs` of population counts, or a named list with a
+#'   single named numeric vector (one variable). Proportions (summing to 1)
+#'   are scaled to `total` or to the sum of the starting weights. Every cell
+#'   that occurs in the data needs a target; a cell with a positive target
+#'   needs respondents.
+#' @inheritParams wt_rake
+#' @return A `umfrage_weights` vector, as [wt_rake()].
+#' @seealso [wt_rake()], [wt_summary()]
+#' @examples
+#' set.seed(2)
+#' d <- data.frame(sex = sample(c("f", "m"), 300, TRUE),
+#'                 age = sample(c("young", "old"), 300, TRUE))
+#' pop <- data.frame(sex = c("f", "m", "f", "m"),
+#'                   age = c("young", "young", "old", "old"),
+#'                   target = c(260, 240, 270, 230))
+#' w <- wt_poststrat(d, pop)
+#' xtabs(w ~ sex + age, d)
+#' @export
+wt_poststrat <- function(data, targets, weights = NULL, total = NULL) {
+  check_data(data)
+  w0 <- get_weights(weights, data)
+  if (is.table(targets) || inherits(targets, "xtabs")) {
+    targets <- as.data.frame(targets, stringsAsFactors = FALSE)
+    if (!"Freq" %in% names(targets))
+      stopf("'targets' as a table must convert to a data frame with a 'Freq' column")
+  }
+  if (is.data.frame(targets)) {
+    margins <- list(margin_from_df(targets, "targets", "the cell targets"))
+  } else if (is.list(targets) && length(targets) == 1L && !is.data.frame(targets[[1L]])) {
+    margins <- normalize_targets(targets)
+  } else if (is.list(targets) && length(targets) == 1L) {
+    margins <- list(margin_from_df(targets[[1L]], "targets", "the cell targets"))
+  } else {
+    stopf("'targets' must be a data frame of cells with a 'target' column, a table, or a list with one named vector; not %s",
+          obj_desc(targets))
+  }
+  margins <- scale_targets(margins, total, start_total(w0, nrow(data)))
+  prep <- prepare_margins(data, margins)
+  res <- rake_call(prep, w0, data, NULL, 1e-9, 10L)
+  new_weights(res, prep, margins, "poststrat", nrow(data), w0, list())
+}
+
+# ---- shared machinery ---------------------------------------------------------
+
+start_total <- function(w0, n) {
+  if (is.null(w0)) return(as.double(n))
+  s <- sum(w0)
+  if (!is.finite(s) || s <= 0) weight_problem(w0, "weights")
+  s
+}
+
+# Stop with what is wrong with a weight vector (called on error paths only).
+weight_problem <- function(w, arg) {
+  st <- .Call(C_weight_stats, as.double(w))
+  first <- function(bad) which(bad)[1L]
+  if (st[["n_na"]] > 0)
+    stopf("'%s' holds %d NA value(s) (first at row %d)", arg, st[["n_na"]],
+          first(is.na(w)))
+  if (st[["n_infinite"]] > 0)
+    stopf("'%s' holds %d infinite value(s) (first at row %d)", arg,
+          st[["n_infinite"]], first(is.infinite(w)))
+  if (st[["n_negative"]] > 0)
+    stopf("'%s' holds %d negative value(s) (first at row %d); weights must be >= 0",
+          arg, st[["n_negative"]], first(!is.na(w) & w < 0))
+  if (st[["n_positive"]] == 0)
+    stopf("'%s' are all zero", arg)
+  stopf("'%s' are not usable", arg)
+}
+
+rake_mode <- function() {
+  mode <- getOption("umfrage.rake_mode", "auto")
+  if (!is.character(mode) || length(mode) != 1L || !mode %in% c("auto", "cells", "rows"))
+    stopf("option 'umfrage.rake_mode' must be \"auto\", \"cells\" or \"rows\"")
+  switch(mode, auto = NA, cells = TRUE, rows = FALSE)
+}
+
+rake_call <- function(prep, w0, data, cap, epsilon, maxit) {
+  res <- .Call(C_rake, prep$codes, prep$nlev, w0, prep$margins, prep$targets,
+               if (is.null(cap)) NA_real_ else as.double(cap),
+               as.double(epsilon), as.integer(maxit), rake_mode())
+  if (res$status != 0L) rake_status_error(res, prep, data, w0, cap)
+  res
+}
+
+worst_level <- function(prep, worst) {
+  m <- worst[1L] + 1L
+  c(paste(prep$vars[prep$margins[[m]] + 1L], collapse = ":"),
+    margin_level_names(prep, m)[worst[2L] + 1L])
+}
+
+rake_status_error <- function(res, prep, data, w0, cap) {
+  info <- res$info
+  st <- res$status
+  if (st == 1L) {
+    v <- prep$vars[info[1L] + 1L]
+    x <- data[[v]]
+    nna <- sum(is.na(x))
+    if (nna > 0)
+      stopf("variable %s has %d NA value(s) (first at row %d); every row needs a level with a target: recode the NAs to a level (and give it a target) or drop those rows",
+            q(v), nna, which(is.na(x))[1L])
+    codes <- prep$codes[[v]]
+    bad <- is.na(codes) & !is.na(x)
+    vals <- if (is_labelled(x)) as.vector(unclass(x)[bad]) else x[bad]
+    stopf("level(s) %s of %s occur in %d row(s) of 'data' but have no target; give each a target (0 drops its rows)",
+          qlist(vals), q(v), sum(bad))
+  }
+  if (st == 2L) weight_problem(w0, "weights")
+  m <- info[1L] + 1L
+  lv <- margin_level_names(prep, m)[info[2L] + 1L]
+  var <- paste(prep$vars[prep$margins[[m]] + 1L], collapse = ":")
+  if (st == 3L)
+    stopf("level(s) %s of %s occur in %d row(s) of 'data' but have no target; give each a target (0 drops its rows)",
+          q(lv), q(var), as.integer(info[3L]))
+  if (st == 4L) {
+    if (info[3L] == 0)
+      stopf("target level(s) %s of %s have a positive target but no respondents in 'data'",
+            q(lv), q(var))
+    stopf("target level %s of %s has a positive target but its %d row(s) all have starting weight 0",
+          q(lv), q(var), as.integer(info[3L]))
+  }
+  if (st == 5L)
+    stopf("cap = %s cannot be met: level %s of %s needs its %d row(s) to carry %.3g times the mean weight on average",
+          format(cap), q(lv), q(var), as.integer(info[3L]), res$value)
+  if (st == 6L)
+    stopf("the targets cannot be met: level %s of %s has a positive target but zero targets of other margins leave its rows no weight",
+          q(lv), q(var))
+  stopf("internal error: unknown raking status %d", st)
+}
+
+new_weights <- function(res, prep, margins, method, n, w0, settings) {
+  tab <- do.call(rbind, lapply(seq_along(prep$margins), function(m) {
+    t <- prep$targets[[m]]
+    cnt <- res$n[[m]]
+    keep <- !(is.na(t) & cnt == 0)
+    t[is.na(t)] <- 0
+    data.frame(
+      variable = paste(prep$vars[prep$margins[[m]] + 1L], collapse = ":"),
+      level = margin_level_names(prep, m),
+      target = t, achieved = res$achieved[[m]],
+      n = cnt, sample_share = cnt / n,
+      stringsAsFactors = FALSE)[keep, , drop = FALSE]
+  }))
+  rownames(tab) <- NULL
+  diag <- c(list(
+    method = method,
+    iterations = res$iterations, converged = res$converged,
+    max_error = res$max_error, trace = res$trace, mode = res$mode,
+    ncell = res$ncell, total = attr(margins, "total"),
+    margins = tab,
+    calibration = list(vars = prep$vars,
+                       margins = lapply(prep$margins, function(i) prep$vars[i + 1L]),
+                       levels = lapply(prep$coded, `[[`, "levels")),
+    weighted_start = !is.null(w0)), settings)
+  structure(res$weights, class = "umfrage_weights", umfrage = diag)
+}
+
+# ---- argument checks ------------------------------------------------------------
+
+check_number <- function(x, arg, min = -Inf) {
+  if (!is.numeric(x) || length(x) != 1L || is.na(x) || !is.finite(x) || x < min)
+    stopf("'%s' must be a single finite number%s, not %s", arg,
+          if (is.finite(min)) sprintf(" >= %s", format(min)) else "",
+          if (is.numeric(x) && length(x) == 1L) format(x) else obj_desc_len(x))
+  as.double(x)
+}
+
+check_count <- function(x, arg) {
+  if (!is.numeric(x) || length(x) != 1L || is.na(x) || x < 1 || x != round(x) ||
+      x > .Machine$integer.max)
+    stopf("'%s' must be a single whole number >= 1, not %s", arg,
+          if (is.numeric(x) && length(x) == 1L) format(x) else obj_desc_len(x))
+  as.integer(x)
+}
+
+check_flag <- function(x, arg) {
+  if (!is.logical(x) || length(x) != 1L || is.na(x))
+    stopf("'%s' must be TRUE or FALSE", arg)
+  invisible(x)
+}
+
+obj_desc_len <- function(x) {
+  if (is.atomic(x) && !is.null(x)) sprintf("a %s vector of length %d", typeof(x), length(x))
+  else obj_desc(x)
+}

@@ -1,0 +1,182 @@
+#' Diagnostics of a weight vector
+#'
+#' Summarises weights: counts, sum, range, the ratio of the largest to the
+#' smallest positive weight, the coefficient of variation, Kish's design
+#' effect due to weighting, the effective sample size and the efficiency.
+#' For weights made by [wt_rake()] or [wt_poststrat()] it adds the method,
+#' iterations, convergence and a margin table (target, achieved, unweighted
+#' count and share per level).
+#'
+#' Kish's design effect is `deff = n * sum(w^2) / sum(w)^2 = 1 + CV^2`, with
+#' `n` the number of positive weights and `CV` the coefficient of variation
+#' of those weights (standard deviation with divisor `n`, over the mean).
+#' The effective sample size is `n_eff = sum(w)^2 / sum(w^2) = n / deff`,
+#' the efficiency `n_eff / n = 1 / deff`. Rows with weight 0 are out of the
+#' sample and do not count in `n`.
+#'
+#' @param w A numeric vector of weights (finite, non-negative), typically a
+#'   `umfrage_weights` vector.
+#' @return An object of class `umfrage_wt_summary`: a list with `stats` (a
+#'   named list of the statistics) and `margins` (a data frame, or `NULL`
+#'   for plain weights). `print()` shows both; `as.data.frame()` returns the
+#'   statistics as a one-row data frame, or the margin table with
+#'   `what = "margins"`.
+#' @examples
+#' wt_summary(c(1, 2, 2, 3, 0))
+#' @export
+wt_summary <- function(w) {
+  if (!is.numeric(w))
+    stopf("'w' must be a numeric vector of weights, not %s", obj_desc(w))
+  if (length(w) == 0L) stopf("'w' has length 0")
+  info <- if (inherits(w, "umfrage_weights")) attr(w, "umfrage") else NULL
+  wd <- as.double(w)
+  st <- .Call(C_weight_stats, wd)
+  if (st[["n_na"]] + st[["n_infinite"]] + st[["n_negative"]] > 0 ||
+      st[["n_positive"]] == 0)
+    weight_problem(wd, "w")
+  npos <- st[["n_positive"]]
+  s <- st[["sum"]]
+  s2 <- st[["sum_sq"]]
+  deff <- npos * s2 / s^2
+  minpos <- if (st[["n_zero"]] > 0) min(wd[wd > 0]) else st[["min"]]
+  stats <- list(
+    n = st[["n"]], n_positive = npos, n_zero = st[["n_zero"]],
+    sum = s, mean = s / st[["n"]], min = st[["min"]], max = st[["max"]],
+    ratio = st[["max"]] / minpos,
+    cv = sqrt(max(deff - 1, 0)), deff = deff, n_eff = s^2 / s2,
+    efficiency = 1 / deff,
+    method = if (is.null(info)) NA_character_ else info$method,
+    iterations = if (is.null(info)) NA_integer_ else info$iterations,
+    converged = if (is.null(info)) NA else info$converged,
+    max_error = if (is.null(info)) NA_real_ else info$max_error)
+  margins <- if (is.null(info)) NULL else {
+    m <- info$margins
+    m$rel_error <- ifelse(m$target > 0, abs(m$achieved - m$target) / m$target,
+                          abs(m$achieved) / info$total)
+    m
+  }
+  structure(list(stats = stats, margins = margins), class = "umfrage_wt_summary")
+}
+
+#' @export
+as.data.frame.umfrage_wt_summary <- function(x, row.names = NULL, optional = FALSE,
+                                             ..., what = c("stats", "margins")) {
+  what <- match.arg(what)
+  if (what == "margins") {
+    if (is.null(x$margins))
+      stopf("these weights carry no margins (they were not made by wt_rake() or wt_poststrat())")
+    return(x$margins)
+  }
+  as.data.frame(x$stats, stringsAsFactors = FALSE)
+}
+
+#' @export
+format.umfrage_wt_summary <- function(x, digits = 4L, ...) {
+  s <- x$stats
+  f <- function(v) format(v, digits = digits, big.mark = ",")
+  lines <- c(
+    sprintf("Weights: n = %s (%s positive), sum = %s, mean = %s",
+            f(s$n), f(s$n_positive), f(s$sum), f(s$mean)),
+    sprintf("  range %s to %s, max/min %s, CV %s",
+            f(s$min), f(s$max), f(s$ratio), f(s$cv)),
+    sprintf("  Kish design effect %s, effective n %s, efficiency %s%%",
+            f(s$deff), f(s$n_eff), format(round(100 * s$efficiency, 1), nsmall = 1)))
+  if (!is.na(s$method)) {
+    lines <- c(lines, sprintf("  %s: %s after %d sweep(s), largest relative margin error %.2g",
+                              if (s$method == "rake") "raking" else "post-stratification",
+                              if (isTRUE(s$converged)) "converged" else "NOT converged",
+                              s$iterations, s$max_error))
+  }
+  lines
+}
+
+#' @export
+print.umfrage_wt_summary <- function(x, digits = 4L, ...) {
+  cat(format(x, digits = digits), sep = "\n")
+  if (!is.null(x$margins)) {
+    m <- x$margins
+    show <- data.frame(variable = m$variable, level = m$level,
+                       target = signif(m$target, digits + 2L),
+                       achieved = signif(m$achieved, digits + 2L),
+                       n = m$n, sample_pct = round(100 * m$sample_share, 1),
+                       target_pct = round(100 * m$target / sum(m$target[m$variable == m$variable[1L]]), 1),
+                       stringsAsFactors = FALSE)
+    cat("\nMargins:\n")
+    print(show, row.names = FALSE)
+  }
+  invisible(x)
+}
+
+# ---- the umfrage_weights class ------------------------------------------------
+
+#' Weights made by umfrage
+#'
+#' [wt_rake()] and [wt_poststrat()] return a numeric vector of class
+#' `umfrage_weights` that carries its diagnostics in the attribute
+#' `"umfrage"`. It behaves as a numeric vector in a data frame column, in
+#' `sum()`, `xtabs()` and the like. Subsetting, replacing elements,
+#' arithmetic and math functions return a plain numeric vector, because the
+#' margins the weights were calibrated on no longer hold afterwards.
+#'
+#' @param x A `umfrage_weights` vector.
+#' @param n Number of values to print.
+#' @param ... Passed on.
+#' @return `print()` returns `x` invisibly; `format()` a character vector;
+#'   the others a plain numeric vector.
+#' @name umfrage_weights
+#' @keywords internal
+NULL
+
+#' @rdname umfrage_weights
+#' @export
+print.umfrage_weights <- function(x, n = 10L, ...) {
+  info <- attr(x, "umfrage")
+  v <- as.double(x)
+  cat(sprintf("<umfrage_weights> %d weights from %s: sum %s; %s after %d sweep(s), largest margin error %.2g\n",
+              length(v), if (info$method == "rake") "wt_rake()" else "wt_poststrat()",
+              format(sum(v), digits = 7),
+              if (isTRUE(info$converged)) "converged" else "NOT converged",
+              info$iterations, info$max_error))
+  print(utils::head(v, n), ...)
+  if (length(v) > n) cat(sprintf("... and %d more (wt_summary() for diagnostics)\n", length(v) - n))
+  invisible(x)
+}
+
+#' @rdname umfrage_weights
+#' @export
+format.umfrage_weights <- function(x, ...) format(as.double(x), ...)
+
+#' @rdname umfrage_weights
+#' @export
+`[.umfrage_weights` <- function(x, ...) as.double(x)[...]
+
+#' @rdname umfrage_weights
+#' @param value Replacement values.
+#' @export
+`[<-.umfrage_weights` <- function(x, ..., value) {
+  x <- as.double(x)
+  x[...] <- value
+  x
+}
+
+#' @rdname umfrage_weights
+#' @param e1,e2 Operands.
+#' @export
+Ops.umfrage_weights <- function(e1, e2) {
+  if (inherits(e1, "umfrage_weights")) e1 <- as.double(e1)
+  if (!missing(e2) && inherits(e2, "umfrage_weights")) e2 <- as.double(e2)
+  if (missing(e2)) get(.Generic)(e1) else get(.Generic)(e1, e2)
+}
+
+#' @rdname umfrage_weights
+#' @export
+Math.umfrage_weights <- function(x, ...) get(.Generic)(as.double(x), ...)
+
+#' @rdname umfrage_weights
+#' @param row.names,optional See [as.data.frame()].
+#' @export
+as.data.frame.umfrage_weights <- function(x, row.names = NULL, optional = FALSE, ...) {
+  nm <- deparse1(substitute(x))
+  as.data.frame.vector(x, row.names = row.names, optional = optional, ...,
+                       nm = nm)
+}

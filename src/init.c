@@ -1,0 +1,27 @@
+/* Registration of every .Call entry point, with exact argument counts.
+ * Dynamic symbol lookup is off and symbols are forced, so R code calls
+ * .Call(C_name, ...) and a typo fails at install time, not at run time. */
+#include "umfrage.h"
+#include <R_ext/Rdynload.h>
+
+#define CALLDEF(name, n) {#name, (DL_FUNC) &name, n}
+
+static const R_CallMethodDef callMethods[] = {
+    CALLDEF(C_threads_get, 0),
+    CALLDEF(C_threads_set, 1),
+    CALLDEF(C_threads_max, 0),
+    CALLDEF(C_cell_stats, 3),
+    CALLDEF(C_weight_stats, 1),
+    CALLDEF(C_rake, 9),
+    {NULL, NULL, 0}
+};
+
+void R_init_umfrage(DllInfo *dll)
+{
+    /* platform assumptions the code relies on */
+    if (sizeof(int) != 4) Rf_error("umfrage needs 4-byte int");
+    if (NA_INTEGER != INT_MIN) Rf_error("umfrage needs NA_INTEGER == INT_MIN");
+    R_registerRoutines(dll, NULL, callMethods, NULL, NULL);
+    R_useDynamicSymbols(dll, FALSE);
+    R_forceSymbols(dll, TRUE);
+}

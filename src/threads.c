@@ -1,0 +1,74 @@
+/* The one thread-count setting of umfrage (as data.table's setDTthreads):
+ * every parallel loop asks umf_threads_for(n) and passes the answer through
+ * num_threads(); omp_set_num_threads() is never called, so R and other
+ * packages are left alone. */
+#include "umfrage.h"
+#include <stdlib.h>
+
+static int umf_nthreads = 1;
+
+/* Largest count the process allows: processors, OMP_THREAD_LIMIT and
+ * OMP_NUM_THREADS as seen through the OpenMP runtime. */
+static int umf_threads_cap(void)
+{
+    int cap = omp_get_num_procs();
+    int lim = omp_get_thread_limit();
+    int mx = omp_get_max_threads();
+    if (lim > 0 && lim < cap) cap = lim;
+    if (mx > 0 && mx < cap) cap = mx;
+    return cap < 1 ? 1 : cap;
+}
+
+/* Threads for a pass over n rows: one thread per 4096 rows at most, so
+ * small inputs never pay for a parallel region. */
+int umf_threads_for(R_xlen_t n)
+{
+    int nth = umf_nthreads;
+    int cap = umf_threads_cap();
+    if (nth > cap) nth = cap;
+    R_xlen_t useful = 1 + n / 4096;
+    if ((R_xlen_t) nth > useful) nth = (int) useful;
+    return nth < 1 ? 1 : nth;
+}
+
+SEXP C_threads_get(void)
+{
+    return Rf_ScalarInteger(umf_nthreads);
+}
+
+SEXP C_threads_max(void)
+{
+    SEXP ans = PROTECT(Rf_allocVector(INTSXP, 2));
+    INTEGER(ans)[0] = umf_threads_cap();
+#ifdef _OPENMP
+    INTEGER(ans)[1] = 1;
+#else
+    INTEGER(ans)[1] = 0;
+#endif
+    UNPROTECT(1);
+    return ans;
+}
+
+SEXP C_threads_set(SEXP n)
+{
+    int k = umf_as_int1(n, "n");
+    if (k == NA_INTEGER || k < 1)
+        Rf_error("'n' must be a whole number >= 1, not %d", k);
+    int old = umf_nthreads;
+    umf_nthreads = k;
+    return Rf_ScalarInteger(old);
+}
+
+double umf_as_double1(SEXP x, const char *arg)
+{
+    if (!Rf_isReal(x) || XLENGTH(x) != 1)
+        Rf_error("'%s' must be a single double value", arg);
+    return REAL(x)[0];
+}
+
+int umf_as_int1(SEXP x, const char *arg)
+{
+    if (!Rf_isInteger(x) || XLENGTH(x) != 1)
+        Rf_error("'%s' must be a single integer value", arg);
+    return INTEGER(x)[0];
+}

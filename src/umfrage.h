@@ -1,0 +1,61 @@
+/* umfrage: shared declarations for the C core.
+ *
+ * Layout: cells.c codes rows into integer cells and accumulates per-cell
+ * sufficient statistics; rake.c runs iterative proportional fitting on
+ * cells (or rows); threads.c holds the single thread-count setting;
+ * init.c registers the routines.
+ */
+#ifndef UMFRAGE_H
+#define UMFRAGE_H
+
+#define R_NO_REMAP
+#include <R.h>
+#include <Rinternals.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#else
+/* One-thread stand-ins so that other files use pragmas without guards. */
+static inline int omp_get_thread_num(void) { return 0; }
+static inline int omp_get_num_threads(void) { return 1; }
+static inline int omp_get_num_procs(void) { return 1; }
+static inline int omp_get_max_threads(void) { return 1; }
+static inline int omp_get_thread_limit(void) { return 1; }
+#endif
+
+/* Serial loops check for interrupts every 2^20 rows; parallel passes run
+ * over chunks of this many rows and check between chunks. */
+#define UMF_CHUNK ((R_xlen_t) 1 << 20)
+
+/* threads.c */
+int umf_threads_for(R_xlen_t n);
+SEXP C_threads_get(void);
+SEXP C_threads_set(SEXP n);
+SEXP C_threads_max(void);
+
+/* cells.c */
+typedef struct {
+    int nvar;             /* number of coded variables            */
+    const int **codes;    /* codes[j][i] in 1..nlev[j], or NA     */
+    const int *nlev;      /* levels per variable                  */
+    int *stride;          /* mixed-radix strides (cell id)        */
+    int ncell;            /* product of nlev (checked <= INT_MAX) */
+} umf_coder;
+
+int umf_coder_init(umf_coder *cd, SEXP codes, SEXP nlev, R_xlen_t *n,
+                   const char *what);
+double umf_cell_product(SEXP nlev);
+SEXP C_cell_stats(SEXP codes, SEXP nlev, SEXP w);
+SEXP C_weight_stats(SEXP w);
+
+/* rake.c */
+SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
+            SEXP cap, SEXP epsilon, SEXP maxit, SEXP use_cells);
+
+/* Argument helpers with messages that name the argument. */
+double umf_as_double1(SEXP x, const char *arg);
+int umf_as_int1(SEXP x, const char *arg);
+
+#endif

@@ -1,0 +1,4 @@
+library(testthat)
+library(umfrage)
+
+test_check("umfrage")

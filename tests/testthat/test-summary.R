@@ -1,0 +1,52 @@
+test_that("wt_summary equals closed forms", {
+  set.seed(31)
+  w <- c(rexp(200), 0, 0)
+  s <- wt_summary(w)$stats
+  pos <- w[w > 0]
+  n <- length(pos)
+  expect_equal(s$n, 202)
+  expect_equal(s$n_positive, n)
+  expect_equal(s$n_zero, 2)
+  expect_equal(s$sum, sum(w), tolerance = 1e-14)
+  expect_equal(s$min, 0)
+  expect_equal(s$max, max(w))
+  expect_equal(s$ratio, max(pos) / min(pos), tolerance = 1e-14)
+  cv <- sqrt(mean((pos - mean(pos))^2)) / mean(pos)
+  expect_equal(s$cv, cv, tolerance = 1e-12)
+  expect_equal(s$deff, 1 + cv^2, tolerance = 1e-12)
+  expect_equal(s$n_eff, sum(pos)^2 / sum(pos^2), tolerance = 1e-12)
+  expect_equal(s$efficiency, s$n_eff / n, tolerance = 1e-12)
+  expect_true(is.na(s$method))
+})
+
+test_that("wt_summary of raked weights has the margin table", {
+  d <- sim_sample(1000, seed = 32)
+  tg <- sim_targets()[c("sex", "age")]
+  w <- wt_rake(d, tg, total = 2000)
+  s <- wt_summary(w)
+  m <- as.data.frame(s, what = "margins")
+  expect_equal(nrow(m), 6)
+  expect_equal(m$variable, rep(c("sex", "age"), c(2, 4)))
+  expect_equal(m$target, c(tg$sex, tg$age) * 2000, ignore_attr = TRUE, tolerance = 1e-12)
+  expect_equal(m$achieved, c(wmargin(w, d$sex)[m$level[1:2]], wmargin(w, d$age)[m$level[3:6]]),
+               ignore_attr = TRUE, tolerance = 1e-12)
+  expect_equal(m$n, c(table(d$sex)[m$level[1:2]], table(d$age)[m$level[3:6]]), ignore_attr = TRUE)
+  expect_equal(m$sample_share, m$n / 1000)
+  st <- as.data.frame(s)
+  expect_equal(nrow(st), 1)
+  expect_true(st$converged)
+  expect_equal(st$deff, 1000 * sum(w^2) / sum(w)^2, tolerance = 1e-12)
+  out <- capture.output(print(s))
+  expect_match(out[1], "^Weights: n = 1,000")
+  expect_true(any(grepl("Margins:", out)))
+  expect_error(as.data.frame(wt_summary(1:3), what = "margins"), "carry no margins")
+})
+
+test_that("wt_summary rejects weights it cannot summarise", {
+  expect_error(wt_summary("a"), "'w' must be a numeric vector of weights")
+  expect_error(wt_summary(numeric()), "'w' has length 0")
+  expect_error(wt_summary(c(1, NA)), "'w' holds 1 NA value\\(s\\) \\(first at row 2\\)")
+  expect_error(wt_summary(c(1, -1)), "'w' holds 1 negative value")
+  expect_error(wt_summary(c(1, Inf)), "'w' holds 1 infinite value")
+  expect_error(wt_summary(c(0, 0)), "'w' are all zero")
+})
