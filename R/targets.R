@@ -158,7 +158,9 @@ normalize_targets <- function(targets, arg = "targets") {
 
 # Scale proportions to the total, check that totals agree, and make every
 # margin sum to exactly the same total (needed for convergence to 1e-10).
-scale_targets <- function(margins, total, start_total, arg = "targets") {
+# Proportions without `total` stay proportions: C scales them to the sum of
+# the starting weights, which it learns in its first pass.
+scale_targets <- function(margins, total, arg = "targets") {
   sums <- vapply(margins, function(m) sum(m$target), 0)
   is_prop <- abs(sums - 1) <= 1e-6
   label <- vapply(margins, function(m) paste(m$vars, collapse = ":"), "")
@@ -171,7 +173,7 @@ scale_targets <- function(margins, total, start_total, arg = "targets") {
       stopf("'total' must be a single positive number")
   }
   if (all(is_prop)) {
-    tot <- if (is.null(total)) start_total else total
+    tot <- if (is.null(total)) 1 else total
   } else {
     tot <- sums[1L]
     rel <- abs(sums - tot) / tot
@@ -187,8 +189,7 @@ scale_targets <- function(margins, total, start_total, arg = "targets") {
   }
   for (i in seq_along(margins))
     margins[[i]]$target <- margins[[i]]$target / sums[i] * tot
-  attr(margins, "total") <- tot
-  attr(margins, "proportions") <- all(is_prop)
+  attr(margins, "scale") <- all(is_prop) && is.null(total)
   margins
 }
 

@@ -94,9 +94,9 @@ wt_rake <- function(data, targets, weights = NULL, epsilon = 1e-10,
   if (!is.null(cap)) cap <- check_number(cap, "cap", min = 1)
   check_flag(verbose, "verbose")
   margins <- normalize_targets(targets)
-  margins <- scale_targets(margins, total, start_total(w0, nrow(data)))
+  margins <- scale_targets(margins, total)
   prep <- prepare_margins(data, margins)
-  res <- rake_call(prep, w0, data, cap, epsilon, maxit)
+  res <- rake_call(prep, w0, data, attr(margins, "scale"), cap, epsilon, maxit)
   if (verbose) {
     message(sprintf("wt_rake: %s mode, %.0f cells, %d margins", res$mode,
                     res$ncell, length(margins)))
@@ -110,7 +110,7 @@ wt_rake <- function(data, targets, weights = NULL, epsilon = 1e-10,
           maxit, res$max_error, q(wh[1]), q(wh[2]), epsilon,
           if (is.null(cap)) "" else sprintf("; cap = %s may be too tight to meet together with the margins", format(cap)))
   }
-  new_weights(res, prep, margins, "rake", nrow(data), w0,
+  new_weights(res, prep, "rake", nrow(data), w0,
               list(epsilon = epsilon, maxit = maxit, cap = cap))
 }
 
@@ -161,20 +161,13 @@ wt_poststrat <- function(data, targets, weights = NULL, total = NULL) {
     stopf("'targets' must be a data frame of cells with a 'target' column, a table, or a list with one named vector; not %s",
           obj_desc(targets))
   }
-  margins <- scale_targets(margins, total, start_total(w0, nrow(data)))
+  margins <- scale_targets(margins, total)
   prep <- prepare_margins(data, margins)
-  res <- rake_call(prep, w0, data, NULL, 1e-9, 10L)
-  new_weights(res, prep, margins, "poststrat", nrow(data), w0, list())
+  res <- rake_call(prep, w0, data, attr(margins, "scale"), NULL, 1e-9, 10L)
+  new_weights(res, prep, "poststrat", nrow(data), w0, list())
 }
 
 # ---- shared machinery ---------------------------------------------------------
-
-start_total <- function(w0, n) {
-  if (is.null(w0)) return(as.double(n))
-  s <- sum(w0)
-  if (!is.finite(s) || s <= 0) weight_problem(w0, "weights")
-  s
-}
 
 # Stop with what is wrong with a weight vector (called on error paths only).
 weight_problem <- function(w, arg) {
@@ -201,9 +194,9 @@ rake_mode <- function() {
   switch(mode, auto = NA, cells = TRUE, rows = FALSE)
 }
 
-rake_call <- function(prep, w0, data, cap, epsilon, maxit) {
+rake_call <- function(prep, w0, data, scale, cap, epsilon, maxit) {
   res <- .Call(C_rake, prep$codes, prep$nlev, w0, prep$margins, prep$targets,
-               if (is.null(cap)) NA_real_ else as.double(cap),
+               scale, if (is.null(cap)) NA_real_ else as.double(cap),
                as.double(epsilon), as.integer(maxit), rake_mode())
   if (res$status != 0L) rake_status_error(res, prep, data, w0, cap)
   res
@@ -254,9 +247,9 @@ rake_status_error <- function(res, prep, data, w0, cap) {
   stopf("internal error: unknown raking status %d", st)
 }
 
-new_weights <- function(res, prep, margins, method, n, w0, settings) {
+new_weights <- function(res, prep, method, n, w0, settings) {
   tab <- do.call(rbind, lapply(seq_along(prep$margins), function(m) {
-    t <- prep$targets[[m]]
+    t <- res$targets[[m]]
     cnt <- res$n[[m]]
     keep <- !(is.na(t) & cnt == 0)
     t[is.na(t)] <- 0
@@ -272,7 +265,7 @@ new_weights <- function(res, prep, margins, method, n, w0, settings) {
     method = method,
     iterations = res$iterations, converged = res$converged,
     max_error = res$max_error, trace = res$trace, mode = res$mode,
-    ncell = res$ncell, total = attr(margins, "total"),
+    ncell = res$ncell, total = res$total,
     margins = tab,
     calibration = list(vars = prep$vars,
                        margins = lapply(prep$margins, function(i) prep$vars[i + 1L]),

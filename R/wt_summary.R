@@ -73,7 +73,7 @@ as.data.frame.umfrage_wt_summary <- function(x, row.names = NULL, optional = FAL
 #' @export
 format.umfrage_wt_summary <- function(x, digits = 4L, ...) {
   s <- x$stats
-  f <- function(v) format(v, digits = digits, big.mark = ",")
+  f <- function(v) format(v, digits = digits, big.mark = ",", scientific = 12)
   lines <- c(
     sprintf("Weights: n = %s (%s positive), sum = %s, mean = %s",
             f(s$n), f(s$n_positive), f(s$sum), f(s$mean)),
@@ -134,7 +134,7 @@ print.umfrage_weights <- function(x, n = 10L, ...) {
   v <- as.double(x)
   cat(sprintf("<umfrage_weights> %d weights from %s: sum %s; %s after %d sweep(s), largest margin error %.2g\n",
               length(v), if (info$method == "rake") "wt_rake()" else "wt_poststrat()",
-              format(sum(v), digits = 7),
+              format(sum(v), digits = 7, big.mark = ",", scientific = 12),
               if (isTRUE(info$converged)) "converged" else "NOT converged",
               info$iterations, info$max_error))
   print(utils::head(v, n), ...)

@@ -11,8 +11,9 @@ static const R_CallMethodDef callMethods[] = {
     CALLDEF(C_threads_set, 1),
     CALLDEF(C_threads_max, 0),
     CALLDEF(C_cell_stats, 3),
+    CALLDEF(C_cell_sum_w, 3),
     CALLDEF(C_weight_stats, 1),
-    CALLDEF(C_rake, 9),
+    CALLDEF(C_rake, 10),
     {NULL, NULL, 0}
 };
 

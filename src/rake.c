@@ -128,10 +128,12 @@ static SEXP status_result(int status, int i1, int i2, double i3, double i4,
  * margins: list of integer vectors of 0-based variable indices;
  * targets: list of double vectors, one per margin, over the margin's joint
  *   levels (first variable fastest); NA = no target given for that level;
+ * scale: TRUE when the targets are proportions to be scaled to the sum of
+ *   the starting weights (known after pass 1, so R need not sum them);
  * cap: ratio bound on weight / mean weight, or NA;
  * use_cells: TRUE, FALSE, or NA (decide by size). */
 SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
-            SEXP cap, SEXP epsilon, SEXP maxit, SEXP use_cells)
+            SEXP scale, SEXP cap, SEXP epsilon, SEXP maxit, SEXP use_cells)
 {
     int nprot = 0;
     if (TYPEOF(codes) != VECSXP || XLENGTH(codes) < 1)
@@ -148,6 +150,8 @@ SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
     if (!(eps >= 0)) Rf_error("'epsilon' must be a non-negative number");
     if (maxit_ == NA_INTEGER || maxit_ < 1) Rf_error("'maxit' must be a positive integer");
     if (!ISNAN(capr) && !(capr >= 1)) Rf_error("'cap' must be NA or a number >= 1");
+    if (TYPEOF(scale) != LGLSXP || XLENGTH(scale) != 1 || LOGICAL(scale)[0] == NA_LOGICAL)
+        Rf_error("'scale' must be TRUE or FALSE");
     if (TYPEOF(use_cells) != LGLSXP || XLENGTH(use_cells) != 1)
         Rf_error("'use_cells' must be TRUE, FALSE or NA");
 
@@ -435,6 +439,17 @@ SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
         }
     }
 
+    if (LOGICAL(scale)[0]) {
+        double sw = 0;
+        for (int l = 0; l < mlev[0]; l++) sw += lbase[l];
+        if (!(sw > 0)) {
+            UNPROTECT(nprot);
+            return status_result(RK_BAD_WEIGHT, 0, 0, 0, 0, 0);
+        }
+        for (int q = 0; q < L; q++) tg[q] *= sw / total;
+        total = sw;
+    }
+
     /* ---- feasibility checks that need only the level sums ---- */
     double npos = 0;
     for (int l = 0; l < mlev[0]; l++) npos += lpos[l];
@@ -526,8 +541,9 @@ SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
 
     const char *nm[] = {"status", "weights", "iterations", "converged",
                         "max_error", "worst", "trace", "achieved", "n",
-                        "n_positive", "start", "mode", "ncell", "cap_bound"};
-    SEXP ans = PROTECT(mkNamed(nm, 14)); nprot++;
+                        "n_positive", "start", "mode", "ncell", "cap_bound",
+                        "targets", "total"};
+    SEXP ans = PROTECT(mkNamed(nm, 16)); nprot++;
     SET_VECTOR_ELT(ans, 0, Rf_ScalarInteger(RK_OK));
     SET_VECTOR_ELT(ans, 1, out);
     SET_VECTOR_ELT(ans, 2, Rf_ScalarInteger(iter));
@@ -564,6 +580,15 @@ SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
     SET_VECTOR_ELT(ans, 11, Rf_mkString(cells ? "cells" : "rows"));
     SET_VECTOR_ELT(ans, 12, Rf_ScalarReal(ncell_d));
     SET_VECTOR_ELT(ans, 13, Rf_ScalarReal(U));
+    SEXP tgo = PROTECT(Rf_allocVector(VECSXP, M)); nprot++;
+    for (int m = 0; m < M; m++) {
+        SEXP a = Rf_allocVector(REALSXP, mlev[m]);
+        SET_VECTOR_ELT(tgo, m, a);
+        for (int l = 0; l < mlev[m]; l++)
+            REAL(a)[l] = has_tg[loff[m] + l] ? tg[loff[m] + l] : NA_REAL;
+    }
+    SET_VECTOR_ELT(ans, 14, tgo);
+    SET_VECTOR_ELT(ans, 15, Rf_ScalarReal(total));
     UNPROTECT(nprot);
     return ans;
 }

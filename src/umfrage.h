@@ -48,11 +48,12 @@ int umf_coder_init(umf_coder *cd, SEXP codes, SEXP nlev, R_xlen_t *n,
                    const char *what);
 double umf_cell_product(SEXP nlev);
 SEXP C_cell_stats(SEXP codes, SEXP nlev, SEXP w);
+SEXP C_cell_sum_w(SEXP codes, SEXP nlev, SEXP w);
 SEXP C_weight_stats(SEXP w);
 
 /* rake.c */
 SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
-            SEXP cap, SEXP epsilon, SEXP maxit, SEXP use_cells);
+            SEXP scale, SEXP cap, SEXP epsilon, SEXP maxit, SEXP use_cells);
 
 /* Argument helpers with messages that name the argument. */
 double umf_as_double1(SEXP x, const char *arg);

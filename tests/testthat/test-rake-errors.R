@@ -117,13 +117,13 @@ test_that("unsupported column types are named", {
 })
 
 test_that("the C routine validates its own inputs", {
-  expect_error(.Call(umfrage:::C_rake, 1, 1L, NULL, list(0L), list(1), NA_real_, 1e-10, 10L, NA),
+  expect_error(.Call(umfrage:::C_rake, 1, 1L, NULL, list(0L), list(1), FALSE, NA_real_, 1e-10, 10L, NA),
                "'codes' must be a non-empty list")
-  expect_error(.Call(umfrage:::C_rake, list(1:3), 3L, c(1, 1), list(0L), list(c(1, 1, 1)), NA_real_, 1e-10, 10L, NA),
+  expect_error(.Call(umfrage:::C_rake, list(1:3), 3L, c(1, 1), list(0L), list(c(1, 1, 1)), FALSE, NA_real_, 1e-10, 10L, NA),
                "'weights' must be a double vector with one value per row")
-  expect_error(.Call(umfrage:::C_rake, list(1:3), 3L, NULL, list(5L), list(c(1, 1, 1)), NA_real_, 1e-10, 10L, NA),
+  expect_error(.Call(umfrage:::C_rake, list(1:3), 3L, NULL, list(5L), list(c(1, 1, 1)), FALSE, NA_real_, 1e-10, 10L, NA),
                "refers to variable 5")
-  expect_error(.Call(umfrage:::C_rake, list(1:3), 3L, NULL, list(0L), list(c(1, 1)), NA_real_, 1e-10, 10L, NA),
+  expect_error(.Call(umfrage:::C_rake, list(1:3), 3L, NULL, list(0L), list(c(1, 1)), FALSE, NA_real_, 1e-10, 10L, NA),
                "must be a double vector of length 3")
   expect_error(.Call(umfrage:::C_cell_stats, list(1:3), 3L, c(1, -1, 1)),
                "'w' holds 1 values that are NA, negative or infinite")

@@ -30,3 +30,16 @@ test_that("cell statistics agree with base R and across threads", {
   expect_equal(b$sum_w, a$sum_w, tolerance = 1e-12)
   expect_equal(b$n, a$n)
 })
+
+test_that("weighted cell sums agree with tapply and skip NA codes", {
+  d <- sim_sample(30000, seed = 42, weights = TRUE)
+  a <- as.integer(d$age)
+  a[1:10] <- NA
+  codes <- list(a, as.integer(d$region))
+  old <- umfrage_threads(2)
+  on.exit(umfrage_threads(old))
+  s <- .Call(umfrage:::C_cell_sum_w, codes, c(4L, 5L), d$w0)
+  ref <- tapply(d$w0[-(1:10)], list(a[-(1:10)], d$region[-(1:10)]), sum)
+  expect_equal(as.vector(s), as.vector(ref), tolerance = 1e-12, ignore_attr = TRUE)
+  expect_equal(attr(s, "skipped"), 10)
+})
