@@ -55,6 +55,9 @@ SEXP C_weight_stats(SEXP w);
 SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
             SEXP scale, SEXP cap, SEXP epsilon, SEXP maxit, SEXP use_cells);
 
+/* tab.c */
+SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w);
+
 /* Argument helpers with messages that name the argument. */
 double umf_as_double1(SEXP x, const char *arg);
 int umf_as_int1(SEXP x, const char *arg);

@@ -1,0 +1,324 @@
+#' Weighted cross-tables, banners and multiple-response tables
+#'
+#' `tab()` builds one-way frequencies, two-way and N-way cross-tables, and
+#' market-research banners (several row variables stacked, several column
+#' variables side by side), with or without weights, in one C pass over the
+#' rows per row variable.
+#'
+#' @section Cells:
+#' Every cell carries the unweighted count `n`, the weighted count `n_w`
+#' (the sum of the weights), Kish's effective count
+#' `n_eff = n_w^2 / sum(w^2)`, and a percent (`pct`) with its base
+#' (`base_n`, `base_w`: the unweighted and weighted denominator):
+#' * `percent = "col"`: of the column's respondents,
+#' * `"row"`: of the row's respondents,
+#' * `"total"`: of all respondents of the block (layer),
+#' * `"none"`: no percent (`pct` is `NA`; the base is the column's).
+#'
+#' A `Total` column (`col_var = "Total"`, `col = "Total"`) is always
+#' included: all respondents of the row variable, whatever their column
+#' answers. Without `cols` the table is one-way and has only that column.
+#'
+#' @section Variables:
+#' `rows`, `cols` and `by` take column names (a character vector), one-sided
+#' formulas (`~ a + b`), [mr_set()]s, or a list mixing these (`by` takes
+#' single variables only). Factors keep their declared levels, empty ones
+#' included, in their order; character columns are sorted; logical columns
+#' have levels `FALSE`, `TRUE`; haven-style labelled columns show their value
+#' labels (labelled values first, in label order, then other values) and
+#' their variable label. Integer and numeric columns may have at most
+#' `getOption("umfrage.max_levels", 200)` distinct values; beyond that
+#' `tab()` stops and suggests `cut()`.
+#'
+#' @section Missing values:
+#' With `na = "drop"` a row with `NA` in the row variable is left out of
+#' that row variable's block, a row with `NA` in a column variable out of
+#' that column's cells (but not out of `Total`), and a row with `NA` in a
+#' `by` variable out of the table. With `na = "level"` missing values form a
+#' visible level `"(missing)"` at the end (shown only when it occurs). Rows
+#' with weight 0 count in `n` but add nothing to `n_w`.
+#'
+#' @param x A data frame.
+#' @param rows Row variable(s): see Variables.
+#' @param cols Column variable(s) of the banner, or `NULL` for a one-way
+#'   table.
+#' @param by Layer variable(s): one block per combination of their levels.
+#' @param weights `NULL`, a numeric vector with one value per row, or the
+#'   name (or one-sided formula) of a column of `x`. Finite, non-negative.
+#' @param percent `"col"`, `"row"`, `"total"` or `"none"`.
+#' @param na `"drop"` or `"level"`.
+#' @return An object of class `umfrage_tab`. `as.data.frame()` gives the
+#'   tidy long form, one row per cell: `row_var`, `row`, `col_var`, `col`,
+#'   one column per `by` variable, `n`, `n_w`, `n_eff`, `pct`, `base_n`,
+#'   `base_w`. `print()`/`format()` give the analyst's wide table (counts and
+#'   percents side by side, bases in the header), `knit_print()` an HTML or
+#'   markdown table, `plot()` a bar chart, `summary()` an overview.
+#' @seealso [mr_set()] for multiple-response questions.
+#' @examples
+#' d <- data.frame(
+#'   sex = c("f", "m", "f", "f", "m", "m", "f", "m"),
+#'   vote = factor(c("A", "B", "A", "C", "B", "A", "B", "C")),
+#'   w = c(1.2, 0.8, 1, 1.1, 0.9, 1, 1.3, 0.7)
+#' )
+#' tab(d, "vote")
+#' t2 <- tab(d, "vote", cols = "sex", weights = "w")
+#' t2
+#' as.data.frame(t2)
+#' @export
+tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
+                percent = c("col", "row", "total", "none"),
+                na = c("drop", "level")) {
+  percent <- match.arg(percent)
+  na <- match.arg(na)
+  check_data(x, "x")
+  w <- get_weights(weights, x)
+  rspec <- tab_specs(rows, x, "rows")
+  if (length(rspec) == 0L) stopf("'rows' names no variable")
+  cspec <- tab_specs(cols, x, "cols")
+  bspec <- tab_specs(by, x, "by")
+  if (any(vapply(bspec, inherits, NA, "umfrage_mrset")))
+    stopf("'by' takes single variables, not MR sets")
+  rvars <- lapply(rspec, tab_var, data = x, na = na, arg = "rows")
+  cvars <- lapply(cspec, tab_var, data = x, na = na, arg = "cols")
+  bvars <- lapply(bspec, tab_var, data = x, na = na, arg = "by")
+  total_var <- list(name = "Total", label = "Total", levels = "Total", kind = "total",
+                    desc = list(3L, 1L, list(), 0L, 0L))
+  check_table_size(rvars, c(list(total_var), cvars), bvars)
+
+  blocks <- lapply(rvars, function(rv) tab_block(rv, cvars, bvars, total_var, w))
+  cells <- do.call(rbind, lapply(blocks, function(b) tab_cells(b, percent)))
+  bases <- do.call(rbind, lapply(blocks, function(b) tab_cells(b, "col", bases = TRUE)))
+  rownames(cells) <- rownames(bases) <- NULL
+  structure(list(
+    cells = cells, bases = bases, rows = lapply(rvars, var_meta), cols = lapply(c(list(total_var), cvars), var_meta),
+    by = lapply(bvars, var_meta), percent = percent, na = na, weighted = !is.null(w),
+    skipped = do.call(rbind, lapply(blocks, `[[`, "skipped"))),
+    class = "umfrage_tab")
+}
+
+var_meta <- function(v) v[c("name", "label", "levels", "kind")]
+
+# Normalise rows/cols/by to a list of column names and mr_sets.
+tab_specs <- function(spec, data, arg) {
+  if (is.null(spec)) return(list())
+  if (inherits(spec, "umfrage_mrset")) return(list(spec))
+  if (inherits(spec, "formula")) {
+    if (length(spec) != 2L) stopf("'%s' as a formula must be one-sided, like ~ a + b", arg)
+    spec <- all.vars(spec)
+  }
+  if (is.character(spec)) {
+    if (anyNA(spec) || any(spec == "")) stopf("'%s' holds an empty or NA name", arg)
+    spec <- as.list(spec)
+  }
+  if (!is.list(spec))
+    stopf("'%s' must be column names, a one-sided formula, an mr_set() or a list of these, not %s",
+          arg, obj_desc(spec))
+  out <- list()
+  for (s in spec) {
+    if (inherits(s, "umfrage_mrset")) out <- c(out, list(s))
+    else if (inherits(s, "formula")) out <- c(out, as.list(all.vars(s)))
+    else if (is.character(s) && length(s) >= 1L) out <- c(out, as.list(s))
+    else stopf("'%s' holds %s; expected column names, formulas or mr_set()s", arg, obj_desc(s))
+  }
+  nm <- vapply(out, function(s) if (is.character(s)) s else "", "")
+  miss <- setdiff(nm[nm != ""], names(data))
+  if (length(miss)) stopf("'%s' names column(s) not in 'x': %s", arg, qlist(miss))
+  out
+}
+
+# Code one variable for the C kernel: desc = list(kind, nlev, data, na_level, base_all).
+tab_var <- function(s, data, na, arg) {
+  if (inherits(s, "umfrage_mrset")) return(tab_var_mr(s, data, arg))
+  x <- data[[s]]
+  label <- attr(x, "label", exact = TRUE)
+  if (!(is.character(label) && length(label) == 1L && !is.na(label))) label <- s
+  cl <- code_single(x, s, arg)
+  nlev <- length(cl$levels)
+  levels <- cl$levels
+  na_level <- 0L
+  if (na == "level") {
+    na_level <- 1L
+    nlev <- nlev + 1L
+    levels <- c(levels, "(missing)")
+  }
+  if (nlev == 0L) {
+    # all NA and dropped: a dummy level that no row reaches
+    nlev <- 1L
+    levels <- "(none)"
+  }
+  list(name = s, label = label, levels = levels, kind = "single",
+       desc = list(0L, as.integer(nlev), list(cl$codes), na_level, 0L))
+}
+
+code_single <- function(x, name, arg) {
+  if (is.factor(x)) {
+    if (anyDuplicated(levels(x))) stopf("factor %s has duplicated levels", q(name))
+    return(list(codes = x, levels = levels(x)))
+  }
+  if (is_labelled(x)) {
+    labs <- attr(x, "labels")
+    v <- unclass(x)
+    attributes(v) <- NULL
+    other <- sort(unique(v[!is.na(v) & !(v %in% labs)]))
+    vals <- c(unname(labs), other)
+    disp <- c(names(labs), as.character(other))
+    if (anyDuplicated(disp)) disp <- make.unique(disp, sep = " ")
+    return(list(codes = match(v, vals), levels = disp))
+  }
+  if (is.logical(x)) {
+    return(list(codes = as.integer(x) + 1L, levels = c("FALSE", "TRUE")))
+  }
+  if (is.character(x)) {
+    lv <- sort(unique(x[!is.na(x)]))
+    return(list(codes = match(x, lv), levels = lv))
+  }
+  if (is.numeric(x) && !is.object(x)) {
+    u <- sort(unique(x[!is.na(x)]))
+    lim <- getOption("umfrage.max_levels", 200L)
+    if (length(u) > lim)
+      stopf("%s variable %s has %d distinct values, more than the %d a table shows (option umfrage.max_levels); group it first, e.g. with cut()",
+            q(arg), q(name), length(u), lim)
+    return(list(codes = match(x, u), levels = as.character(u)))
+  }
+  stopf("%s variable %s must be a factor, character, logical, integer or labelled column, not %s",
+        q(arg), q(name), obj_desc(x))
+}
+
+tab_var_mr <- function(s, data, arg) {
+  miss <- setdiff(s$cols, names(data))
+  if (length(miss))
+    stopf("MR set %s in '%s' uses column(s) not in 'x': %s", q(s$label), arg, qlist(miss))
+  kinds <- vapply(data[s$cols], col_kind, "")
+  if (any(kinds != s$kind))
+    stopf("MR set %s in '%s': column(s) %s of 'x' are not of type %s as when the set was made",
+          q(s$label), arg, qlist(s$cols[kinds != s$kind]), s$kind)
+  if (s$type == "dichotomy") {
+    cols <- lapply(s$cols, function(v) {
+      x <- data[[v]]
+      if (is.logical(x) && isTRUE(s$counted)) return(x)
+      if (is.factor(x)) x <- as.character(x)
+      if (is_labelled(x)) { x <- unclass(x); attributes(x) <- NULL }
+      r <- x == s$counted
+      r
+    })
+    desc <- list(1L, length(s$cols), cols, 0L, as.integer(s$base == "all"))
+  } else {
+    cols <- lapply(s$cols, function(v) {
+      x <- data[[v]]
+      if (is.factor(x)) return(match(levels(x), s$codes)[as.integer(x)])
+      if (is_labelled(x)) { x <- unclass(x); attributes(x) <- NULL }
+      match(as.character(x), s$codes)
+    })
+    desc <- list(2L, length(s$codes), cols, 0L, as.integer(s$base == "all"))
+  }
+  list(name = s$label, label = s$label, levels = s$items, kind = "mr",
+       mr_type = s$type, desc = desc)
+}
+
+check_table_size <- function(rvars, cvars, bvars) {
+  nlay <- prod(vapply(bvars, function(v) as.double(v$desc[[2L]]), 0))
+  for (rv in rvars) for (cv in cvars) {
+    cells <- as.double(rv$desc[[2L]]) * as.double(cv$desc[[2L]]) * nlay
+    lim <- getOption("umfrage.max_cells", 5e7)
+    if (cells > lim)
+      stopf("the table of %s by %s%s would have %s cells, more than the limit of %s (option umfrage.max_cells); use fewer levels",
+            q(rv$name), q(cv$name), if (length(bvars)) " and the 'by' layers" else "",
+            format(cells, big.mark = ",", scientific = FALSE), format(lim, big.mark = ",", scientific = FALSE))
+  }
+}
+
+# One C pass for a row variable and the whole banner. The Total column is
+# the sum over a single column variable that lost no row to NA; otherwise
+# it is tabulated directly (in the same pass when there is no single column
+# variable, in a second pass when every one of them lost rows to NA).
+tab_block <- function(rv, cvars, bvars, total_var, w) {
+  cdesc <- lapply(cvars, `[[`, "desc")
+  bdesc <- lapply(bvars, `[[`, "desc")
+  ncv <- length(cvars)
+  singles <- which(vapply(cvars, function(v) v$kind == "single", NA))
+  with_total <- length(singles) == 0L
+  res <- .Call(C_tab, rv$desc, if (with_total) c(cdesc, list(total_var$desc)) else cdesc,
+               bdesc, w)
+  skipped_col <- res$skipped[2L + seq_len(ncv)]
+  if (with_total) {
+    tot <- res$cols[[ncv + 1L]]
+  } else {
+    ok <- singles[skipped_col[singles] == 0]
+    tot <- if (length(ok)) collapse_to_total(res$cols[[ok[1L]]], rv, cvars[[ok[1L]]], bvars)
+           else .Call(C_tab, rv$desc, list(total_var$desc), bdesc, w)$cols[[1L]]
+  }
+  list(rv = rv, cvars = c(list(total_var), cvars), bvars = bvars,
+       cols = c(list(tot), res$cols[seq_len(ncv)]),
+       skipped = data.frame(row_var = rv$name, by_na = res$skipped[1L],
+                            row_na = res$skipped[2L], col_na = sum(skipped_col),
+                            stringsAsFactors = FALSE))
+}
+
+# Sum a single column variable's cells over its levels: the Total column.
+collapse_to_total <- function(cj, rv, cv, bvars) {
+  nr <- rv$desc[[2L]]
+  nc <- cv$desc[[2L]]
+  nb <- prod(vapply(bvars, function(v) v$desc[[2L]], 1L))
+  cells <- matrix(apply(array(cj$cells, c(nr, nc, nb, 3L)), c(1L, 3L, 4L), sum), ncol = 3L)
+  colbase <- matrix(apply(array(cj$colbase, c(nc, nb, 3L)), c(2L, 3L), sum), ncol = 3L)
+  list(cells = cells, colbase = colbase, rowbase = cells, allbase = colbase)
+}
+
+# Long form of one block: one row per (row item, column item, layer).
+# With bases = TRUE: the column bases instead (one row per column item and
+# layer), as the header of a printed table shows them.
+tab_cells <- function(b, percent, bases = FALSE) {
+  rv <- b$rv
+  nr <- length(rv$levels)
+  layers <- NULL
+  if (length(b$bvars)) {
+    layers <- expand.grid(lapply(b$bvars, `[[`, "levels"), KEEP.OUT.ATTRS = FALSE,
+                          stringsAsFactors = FALSE)
+    names(layers) <- vapply(b$bvars, `[[`, "", "name")
+  }
+  nb <- if (is.null(layers)) 1L else nrow(layers)
+  # a "(missing)" level shows only where it occurs
+  is_missing_level <- function(v) v$kind == "single" && identical(v$desc[[4L]], 1L)
+  drop_row <- is_missing_level(rv) &&
+    sum(matrix(b$cols[[1L]]$cells[, 1L], nr)[nr, ]) == 0
+  out <- lapply(seq_along(b$cvars), function(j) {
+    cv <- b$cvars[[j]]
+    cj <- b$cols[[j]]
+    nc <- length(cv$levels)
+    ri <- rep(seq_len(nr), times = nc * nb)
+    ci <- rep(rep(seq_len(nc), each = nr), times = nb)
+    bi <- rep(seq_len(nb), each = nr * nc)
+    cell <- cj$cells
+    base <- switch(percent,
+                   col = , none = cj$colbase[ci + nc * (bi - 1L), , drop = FALSE],
+                   row = cj$rowbase[ri + nr * (bi - 1L), , drop = FALSE],
+                   total = cj$allbase[bi, , drop = FALSE])
+    df <- data.frame(row_var = rv$name, row = rv$levels[ri],
+                     col_var = cv$name, col = cv$levels[ci],
+                     stringsAsFactors = FALSE)
+    if (!is.null(layers)) df <- cbind(df, layers[bi, , drop = FALSE])
+    df$n <- cell[, 1L]
+    df$n_w <- cell[, 2L]
+    df$n_eff <- ifelse(cell[, 3L] > 0, cell[, 2L]^2 / cell[, 3L], 0)
+    df$pct <- if (percent == "none") NA_real_ else
+      ifelse(base[, 2L] > 0, 100 * cell[, 2L] / base[, 2L], NA_real_)
+    df$base_n <- base[, 1L]
+    df$base_w <- base[, 2L]
+    drop_col <- is_missing_level(cv) && sum(cell[ci == nc, 1L]) == 0
+    keep <- !((drop_row & ri == nr) | (drop_col & ci == nc))
+    if (bases) {
+      keep <- keep & ri == 1L
+      df <- df[keep, setdiff(names(df), c("row", "n", "n_w", "n_eff", "pct")), drop = FALSE]
+      df$base_eff <- ifelse(cj$colbase[ci[keep] + nc * (bi[keep] - 1L), 3L] > 0,
+                            df$base_w^2 / cj$colbase[ci[keep] + nc * (bi[keep] - 1L), 3L], 0)
+      return(df)
+    }
+    df[keep, , drop = FALSE]
+  })
+  do.call(rbind, out)
+}
+
+#' @export
+as.data.frame.umfrage_tab <- function(x, row.names = NULL, optional = FALSE, ...) {
+  x$cells
+}

@@ -1,0 +1,334 @@
+/* Cross-tabulation: one pass over the rows per row variable ("stub") fills
+ * the cells of every column variable of the banner at once.
+ *
+ * A table variable is single (one integer code per row), a multiple-response
+ * set of dichotomies (k logical columns: TRUE = selected), a multiple-
+ * response set of categories (k integer code columns: mentions), or the
+ * constant "Total" column. For each (row item r, column item c, layer b)
+ * the pass accumulates n, sum w and sum w^2. Percent bases are where MR sets
+ * make them differ from sums of cells:
+ *   colbase[c, b]  rows in the row variable's base with column item c,
+ *   rowbase[r, b]  rows in the column variable's base with row item r,
+ *   allbase[b]     rows in both bases.
+ * They are accumulated only when an MR set makes that necessary, and
+ * otherwise summed from the cells after the pass. */
+#include "umfrage.h"
+#include <string.h>
+#include <math.h>
+
+enum { TV_SINGLE = 0, TV_DICH = 1, TV_CAT = 2, TV_CONST = 3 };
+
+typedef struct {
+    int kind;
+    int nlev;        /* items (levels), including the NA level if any */
+    int k;           /* item columns (MR sets)                         */
+    const int **col; /* code / logical columns                          */
+    int na_level;    /* single: NA codes go to level nlev - 1           */
+    int base_all;    /* MR: respondents who selected nothing are in base */
+} tvar;
+
+static void parse_tvar(SEXP s, tvar *v, R_xlen_t *n, const char *what)
+{
+    if (TYPEOF(s) != VECSXP || XLENGTH(s) != 5)
+        Rf_error("'%s' must be a table variable descriptor (a list of 5)", what);
+    v->kind = umf_as_int1(VECTOR_ELT(s, 0), "kind");
+    v->nlev = umf_as_int1(VECTOR_ELT(s, 1), "nlev");
+    SEXP data = VECTOR_ELT(s, 2);
+    v->na_level = umf_as_int1(VECTOR_ELT(s, 3), "na_level");
+    v->base_all = umf_as_int1(VECTOR_ELT(s, 4), "base_all");
+    if (v->kind < TV_SINGLE || v->kind > TV_CONST)
+        Rf_error("'%s': unknown variable kind %d", what, v->kind);
+    if (v->nlev == NA_INTEGER || v->nlev < 1)
+        Rf_error("'%s': the number of levels must be positive", what);
+    if (TYPEOF(data) != VECSXP)
+        Rf_error("'%s': the data must be a list of columns", what);
+    v->k = (int) XLENGTH(data);
+    if (v->kind == TV_CONST) {
+        v->nlev = 1;
+        v->col = NULL;
+        return;
+    }
+    if (v->k < 1 || (v->kind == TV_SINGLE && v->k != 1))
+        Rf_error("'%s': wrong number of columns (%d) for its kind", what, v->k);
+    v->col = (const int **) R_alloc(v->k, sizeof(int *));
+    for (int j = 0; j < v->k; j++) {
+        SEXP cj = VECTOR_ELT(data, j);
+        int want = v->kind == TV_DICH ? LGLSXP : INTSXP;
+        if (TYPEOF(cj) != want)
+            Rf_error("'%s': column %d must be %s, not %s", what, j + 1,
+                     want == LGLSXP ? "logical" : "integer",
+                     Rf_type2char(TYPEOF(cj)));
+        if (*n < 0) *n = XLENGTH(cj);
+        else if (XLENGTH(cj) != *n)
+            Rf_error("'%s': column %d has length %.0f, expected %.0f", what,
+                     j + 1, (double) XLENGTH(cj), (double) *n);
+        v->col[j] = v->kind == TV_DICH ? LOGICAL(cj) : INTEGER(cj);
+    }
+}
+
+/* Items of row i for variable v, written to it[]; returns their count and
+ * sets *in_base. `seen` (nlev ints, per thread) dedupes category mentions,
+ * stamped with the row index + 1 so it never needs clearing. */
+static inline int row_items(const tvar *v, R_xlen_t i, int *it, int *in_base,
+                            R_xlen_t *seen)
+{
+    switch (v->kind) {
+    case TV_CONST:
+        it[0] = 0; *in_base = 1; return 1;
+    case TV_SINGLE: {
+        int c = v->col[0][i];
+        if (c >= 1 && c <= v->nlev - v->na_level) { it[0] = c - 1; *in_base = 1; return 1; }
+        if (c == NA_INTEGER && v->na_level) { it[0] = v->nlev - 1; *in_base = 1; return 1; }
+        *in_base = 0;
+        return c == NA_INTEGER ? 0 : -1;   /* -1: code out of range */
+    }
+    case TV_DICH: {
+        int m = 0, answered = 0;
+        for (int j = 0; j < v->k; j++) {
+            int x = v->col[j][i];
+            if (x == NA_LOGICAL) continue;
+            answered = 1;
+            if (x) it[m++] = j;
+        }
+        *in_base = v->base_all ? answered : m > 0;
+        return m;
+    }
+    default: { /* TV_CAT */
+        int m = 0;
+        for (int j = 0; j < v->k; j++) {
+            int c = v->col[j][i];
+            if (c == NA_INTEGER) continue;
+            if (c < 1 || c > v->nlev) return -1;
+            if (seen[c - 1] == i + 1) continue;
+            seen[c - 1] = i + 1;
+            it[m++] = c - 1;
+        }
+        *in_base = v->base_all ? 1 : m > 0;
+        return m;
+    }
+    }
+}
+
+/* Layer (by) code of row i: mixed radix over the by variables, -1 if any is
+ * NA (and has no NA level), -2 if a code is out of range. */
+static inline int layer_of(const tvar *by, int nby, const int *stride, R_xlen_t i)
+{
+    int b = 0;
+    for (int q = 0; q < nby; q++) {
+        int c = by[q].col[0][i];
+        if (c >= 1 && c <= by[q].nlev - by[q].na_level) b += (c - 1) * stride[q];
+        else if (c == NA_INTEGER && by[q].na_level) b += (by[q].nlev - 1) * stride[q];
+        else return c == NA_INTEGER ? -1 : -2;
+    }
+    return b;
+}
+
+static SEXP named_list(const char **nm, int k)
+{
+    SEXP ans = PROTECT(Rf_allocVector(VECSXP, k));
+    SEXP nms = PROTECT(Rf_allocVector(STRSXP, k));
+    for (int j = 0; j < k; j++) SET_STRING_ELT(nms, j, Rf_mkChar(nm[j]));
+    Rf_setAttrib(ans, R_NamesSymbol, nms);
+    UNPROTECT(2);
+    return ans;
+}
+
+/* 3-column (n, sum w, sum w^2) matrix from a flat interleaved array */
+static SEXP stats_matrix(const double *a, R_xlen_t len)
+{
+    SEXP m = PROTECT(Rf_allocMatrix(REALSXP, (int) len, 3));
+    double *p = REAL(m);
+    for (R_xlen_t j = 0; j < len; j++) {
+        p[j] = a[3 * j];
+        p[j + len] = a[3 * j + 1];
+        p[j + 2 * len] = a[3 * j + 2];
+    }
+    UNPROTECT(1);
+    return m;
+}
+
+static inline void add3(double *a, double w)
+{
+    a[0] += 1.0; a[1] += w; a[2] += w * w;
+}
+
+/* rowv: one table variable; colvs: list of table variables (the banner);
+ * byvs: list of single table variables (layers); w: weights or NULL.
+ * Returns list(cols = per column variable list(cells, colbase, rowbase,
+ * allbase) as 3-column matrices, skipped = c(by_na, row_na, per-column
+ * NA counts)). */
+SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w)
+{
+    int nprot = 0;
+    R_xlen_t n = -1;
+    tvar rv;
+    parse_tvar(rowv, &rv, &n, "rows");
+    if (TYPEOF(colvs) != VECSXP || XLENGTH(colvs) < 1)
+        Rf_error("'cols' must be a non-empty list of table variables");
+    if (TYPEOF(byvs) != VECSXP)
+        Rf_error("'by' must be a list of table variables");
+    const int ncv = (int) XLENGTH(colvs), nby = (int) XLENGTH(byvs);
+    tvar *cv = (tvar *) R_alloc(ncv, sizeof(tvar));
+    for (int j = 0; j < ncv; j++) parse_tvar(VECTOR_ELT(colvs, j), &cv[j], &n, "cols");
+    tvar *bv = (tvar *) R_alloc(nby > 0 ? nby : 1, sizeof(tvar));
+    int *bstride = (int *) R_alloc(nby > 0 ? nby : 1, sizeof(int));
+    double nlay_d = 1;
+    for (int q = 0; q < nby; q++) {
+        parse_tvar(VECTOR_ELT(byvs, q), &bv[q], &n, "by");
+        if (bv[q].kind != TV_SINGLE) Rf_error("'by' variables must be single variables");
+        bstride[q] = (int) nlay_d;
+        nlay_d *= bv[q].nlev;
+        if (nlay_d > INT_MAX) Rf_error("'by' spans %.0f layers, too many", nlay_d);
+    }
+    const int nlay = (int) nlay_d;
+    if (n < 0) Rf_error("no data columns: every variable is constant");
+    const double *wp = NULL;
+    if (!Rf_isNull(w)) {
+        if (TYPEOF(w) != REALSXP || XLENGTH(w) != n)
+            Rf_error("'weights' must be a double vector with one value per row");
+        wp = REAL(w);
+    }
+    const int nr = rv.nlev;
+    const bool row_mr = rv.kind == TV_DICH || rv.kind == TV_CAT;
+
+    /* layout of one thread's accumulators: per column variable cells,
+     * colbase, rowbase, allbase; each entry 3 doubles */
+    size_t *off = (size_t *) R_alloc((size_t) ncv * 4 + 1, sizeof(size_t));
+    size_t tot = 0;
+    int maxk = rv.kind == TV_CAT ? rv.nlev : rv.k;
+    for (int j = 0; j < ncv; j++) {
+        double cells = (double) nr * cv[j].nlev * nlay;
+        if (cells > 1e9) Rf_error("the table would have %.0f cells, too many", cells);
+        off[4 * j] = tot;      tot += (size_t) cells * 3;
+        off[4 * j + 1] = tot;  tot += (size_t) cv[j].nlev * nlay * 3;
+        off[4 * j + 2] = tot;  tot += (size_t) nr * nlay * 3;
+        off[4 * j + 3] = tot;  tot += (size_t) nlay * 3;
+        int kk = cv[j].kind == TV_CAT ? cv[j].nlev : cv[j].k;
+        if (kk > maxk) maxk = kk;
+    }
+    off[4 * ncv] = tot;
+    if (maxk < 1) maxk = 1;
+    int maxlev = nr;
+    for (int j = 0; j < ncv; j++) if (cv[j].nlev > maxlev) maxlev = cv[j].nlev;
+
+    const int nth = umf_threads_for(n);
+    double *acc = (double *) R_alloc((size_t) nth * tot, sizeof(double));
+    memset(acc, 0, (size_t) nth * tot * sizeof(double));
+    /* per thread: skip counters (2 + ncv), bad-code/bad-weight flags */
+    R_xlen_t *skip = (R_xlen_t *) R_alloc((size_t) nth * (ncv + 4), sizeof(R_xlen_t));
+    memset(skip, 0, (size_t) nth * (ncv + 4) * sizeof(R_xlen_t));
+    /* per thread scratch: items of the row var and of each column var */
+    int *itbuf = (int *) R_alloc((size_t) nth * maxk * (ncv + 1), sizeof(int));
+    R_xlen_t *seen = (R_xlen_t *) R_alloc((size_t) nth * maxlev * (ncv + 1), sizeof(R_xlen_t));
+    for (size_t q = 0; q < (size_t) nth * maxlev * (ncv + 1); q++) seen[q] = 0;
+    bool *need_colbase = (bool *) R_alloc(ncv, sizeof(bool));
+    bool *need_rowbase = (bool *) R_alloc(ncv, sizeof(bool));
+    for (int j = 0; j < ncv; j++) {
+        bool col_mr = cv[j].kind == TV_DICH || cv[j].kind == TV_CAT;
+        need_colbase[j] = row_mr;
+        need_rowbase[j] = col_mr;
+    }
+
+    for (R_xlen_t from = 0; from < n; from += UMF_CHUNK) {
+        R_xlen_t to = from + UMF_CHUNK < n ? from + UMF_CHUNK : n;
+        #pragma omp parallel num_threads(nth)
+        {
+            int t = omp_get_thread_num();
+            double *a = acc + (size_t) t * tot;
+            R_xlen_t *sk = skip + (size_t) t * (ncv + 4);
+            int *rit = itbuf + (size_t) t * maxk * (ncv + 1);
+            int *cit = rit + maxk;
+            R_xlen_t *rseen = seen + (size_t) t * maxlev * (ncv + 1);
+            #pragma omp for schedule(static)
+            for (R_xlen_t i = from; i < to; i++) {
+                double wi = wp ? wp[i] : 1.0;
+                if (!(wi >= 0 && wi < INFINITY)) { sk[ncv + 3]++; continue; }
+                int b = nby ? layer_of(bv, nby, bstride, i) : 0;
+                if (b < 0) { if (b == -2) sk[ncv + 2]++; else sk[0]++; continue; }
+                int rin, nri = row_items(&rv, i, rit, &rin, rseen);
+                if (nri < 0) { sk[ncv + 2]++; continue; }
+                if (!row_mr && nri == 0) { sk[1]++; continue; }
+                if (row_mr && nri == 0 && !rin) { sk[1]++; continue; }
+                for (int j = 0; j < ncv; j++) {
+                    const tvar *c = &cv[j];
+                    int *ci = cit + (size_t) j * maxk;
+                    int cin, nci = row_items(c, i, ci, &cin, rseen + (size_t) (j + 1) * maxlev);
+                    if (nci < 0) { sk[ncv + 2]++; continue; }
+                    if (nci == 0 && !cin) { sk[2 + j]++; continue; }
+                    const int nc = c->nlev;
+                    double *cells = a + off[4 * j];
+                    for (int p = 0; p < nri; p++)
+                        for (int q = 0; q < nci; q++)
+                            add3(cells + 3 * ((size_t) rit[p] + (size_t) nr * (ci[q] + (size_t) nc * b)), wi);
+                    if (need_colbase[j] && rin)
+                        for (int q = 0; q < nci; q++)
+                            add3(a + off[4 * j + 1] + 3 * ((size_t) ci[q] + (size_t) nc * b), wi);
+                    if (need_rowbase[j] && cin)
+                        for (int p = 0; p < nri; p++)
+                            add3(a + off[4 * j + 2] + 3 * ((size_t) rit[p] + (size_t) nr * b), wi);
+                    if ((need_colbase[j] || need_rowbase[j]) && rin && cin)
+                        add3(a + off[4 * j + 3] + 3 * (size_t) b, wi);
+                }
+            }
+        }
+        R_CheckUserInterrupt();
+    }
+    /* merge threads in order into thread 0's buffer */
+    for (int t = 1; t < nth; t++) {
+        const double *src = acc + (size_t) t * tot;
+        for (size_t q = 0; q < tot; q++) acc[q] += src[q];
+        for (int q = 0; q < ncv + 4; q++) skip[q] += skip[(size_t) t * (ncv + 4) + q];
+    }
+    if (skip[ncv + 3] > 0)
+        Rf_error("'weights' holds %.0f values that are NA, negative or infinite",
+                 (double) skip[ncv + 3]);
+    if (skip[ncv + 2] > 0)
+        Rf_error("%.0f codes are outside the range of their variable's levels",
+                 (double) skip[ncv + 2]);
+
+    /* bases that are sums of cells */
+    for (int j = 0; j < ncv; j++) {
+        const int nc = cv[j].nlev;
+        double *cells = acc + off[4 * j];
+        double *cb = acc + off[4 * j + 1], *rb = acc + off[4 * j + 2], *ab = acc + off[4 * j + 3];
+        if (!need_colbase[j])
+            for (int b = 0; b < nlay; b++)
+                for (int c = 0; c < nc; c++)
+                    for (int r = 0; r < nr; r++)
+                        for (int s = 0; s < 3; s++)
+                            cb[3 * (c + (size_t) nc * b) + s] +=
+                                cells[3 * (r + (size_t) nr * (c + (size_t) nc * b)) + s];
+        if (!need_rowbase[j])
+            for (int b = 0; b < nlay; b++)
+                for (int c = 0; c < nc; c++)
+                    for (int r = 0; r < nr; r++)
+                        for (int s = 0; s < 3; s++)
+                            rb[3 * (r + (size_t) nr * b) + s] +=
+                                cells[3 * (r + (size_t) nr * (c + (size_t) nc * b)) + s];
+        if (!need_colbase[j] && !need_rowbase[j])
+            for (int b = 0; b < nlay; b++)
+                for (int c = 0; c < nc; c++)
+                    for (int s = 0; s < 3; s++)
+                        ab[3 * b + s] += cb[3 * (c + (size_t) nc * b) + s];
+    }
+
+    const char *nm_top[] = {"cols", "skipped"};
+    SEXP ans = PROTECT(named_list(nm_top, 2)); nprot++;
+    SEXP cols = PROTECT(Rf_allocVector(VECSXP, ncv)); nprot++;
+    const char *nm_col[] = {"cells", "colbase", "rowbase", "allbase"};
+    for (int j = 0; j < ncv; j++) {
+        SEXP cj = PROTECT(named_list(nm_col, 4));
+        for (int s = 0; s < 4; s++) {
+            size_t len = (off[4 * j + s + 1] - off[4 * j + s]) / 3;
+            SET_VECTOR_ELT(cj, s, stats_matrix(acc + off[4 * j + s], (R_xlen_t) len));
+        }
+        SET_VECTOR_ELT(cols, j, cj);
+        UNPROTECT(1);
+    }
+    SET_VECTOR_ELT(ans, 0, cols);
+    SEXP sk = PROTECT(Rf_allocVector(REALSXP, ncv + 2)); nprot++;
+    for (int q = 0; q < ncv + 2; q++) REAL(sk)[q] = (double) skip[q];
+    SET_VECTOR_ELT(ans, 1, sk);
+    UNPROTECT(nprot);
+    return ans;
+}
