@@ -86,9 +86,8 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
   check_table_size(rvars, c(list(total_var), cvars), bvars)
 
   blocks <- lapply(rvars, function(rv) tab_block(rv, cvars, bvars, total_var, w))
-  cells <- do.call(rbind, lapply(blocks, function(b) tab_cells(b, percent)))
-  bases <- do.call(rbind, lapply(blocks, function(b) tab_cells(b, "col", bases = TRUE)))
-  rownames(cells) <- rownames(bases) <- NULL
+  cells <- rbind_df(lapply(blocks, function(b) tab_cells(b, percent)))
+  bases <- rbind_df(lapply(blocks, function(b) tab_cells(b, "col", bases = TRUE)))
   structure(list(
     cells = cells, bases = bases, rows = lapply(rvars, var_meta), cols = lapply(c(list(total_var), cvars), var_meta),
     by = lapply(bvars, var_meta), percent = percent, na = na, weighted = !is.null(w),
@@ -227,41 +226,18 @@ check_table_size <- function(rvars, cvars, bvars) {
   }
 }
 
-# One C pass for a row variable and the whole banner. The Total column is
-# the sum over a single column variable that lost no row to NA; otherwise
-# it is tabulated directly (in the same pass when there is no single column
-# variable, in a second pass when every one of them lost rows to NA).
+# The cells of a row variable and the whole banner, plus the Total column:
+# one C pass per block (or one pass for all blocks where MR sets or NA
+# levels take the general route).
 tab_block <- function(rv, cvars, bvars, total_var, w) {
-  cdesc <- lapply(cvars, `[[`, "desc")
-  bdesc <- lapply(bvars, `[[`, "desc")
   ncv <- length(cvars)
-  singles <- which(vapply(cvars, function(v) v$kind == "single", NA))
-  with_total <- length(singles) == 0L
-  res <- .Call(C_tab, rv$desc, if (with_total) c(cdesc, list(total_var$desc)) else cdesc,
-               bdesc, w)
-  skipped_col <- res$skipped[2L + seq_len(ncv)]
-  if (with_total) {
-    tot <- res$cols[[ncv + 1L]]
-  } else {
-    ok <- singles[skipped_col[singles] == 0]
-    tot <- if (length(ok)) collapse_to_total(res$cols[[ok[1L]]], rv, cvars[[ok[1L]]], bvars)
-           else .Call(C_tab, rv$desc, list(total_var$desc), bdesc, w)$cols[[1L]]
-  }
+  res <- .Call(C_tab, rv$desc, c(lapply(cvars, `[[`, "desc"), list(total_var$desc)),
+               lapply(bvars, `[[`, "desc"), w)
   list(rv = rv, cvars = c(list(total_var), cvars), bvars = bvars,
-       cols = c(list(tot), res$cols[seq_len(ncv)]),
-       skipped = data.frame(row_var = rv$name, by_na = res$skipped[1L],
-                            row_na = res$skipped[2L], col_na = sum(skipped_col),
-                            stringsAsFactors = FALSE))
-}
-
-# Sum a single column variable's cells over its levels: the Total column.
-collapse_to_total <- function(cj, rv, cv, bvars) {
-  nr <- rv$desc[[2L]]
-  nc <- cv$desc[[2L]]
-  nb <- prod(vapply(bvars, function(v) v$desc[[2L]], 1L))
-  cells <- matrix(apply(array(cj$cells, c(nr, nc, nb, 3L)), c(1L, 3L, 4L), sum), ncol = 3L)
-  colbase <- matrix(apply(array(cj$colbase, c(nc, nb, 3L)), c(2L, 3L), sum), ncol = 3L)
-  list(cells = cells, colbase = colbase, rowbase = cells, allbase = colbase)
+       cols = c(res$cols[ncv + 1L], res$cols[seq_len(ncv)]),
+       skipped = new_df(list(row_var = rv$name, by_na = res$skipped[1L],
+                             row_na = res$skipped[2L],
+                             col_na = sum(res$skipped[2L + seq_len(ncv)]))))
 }
 
 # Long form of one block: one row per (row item, column item, layer).
@@ -293,29 +269,44 @@ tab_cells <- function(b, percent, bases = FALSE) {
                    col = , none = cj$colbase[ci + nc * (bi - 1L), , drop = FALSE],
                    row = cj$rowbase[ri + nr * (bi - 1L), , drop = FALSE],
                    total = cj$allbase[bi, , drop = FALSE])
-    df <- data.frame(row_var = rv$name, row = rv$levels[ri],
-                     col_var = cv$name, col = cv$levels[ci],
-                     stringsAsFactors = FALSE)
-    if (!is.null(layers)) df <- cbind(df, layers[bi, , drop = FALSE])
-    df$n <- cell[, 1L]
-    df$n_w <- cell[, 2L]
-    df$n_eff <- ifelse(cell[, 3L] > 0, cell[, 2L]^2 / cell[, 3L], 0)
-    df$pct <- if (percent == "none") NA_real_ else
-      ifelse(base[, 2L] > 0, 100 * cell[, 2L] / base[, 2L], NA_real_)
-    df$base_n <- base[, 1L]
-    df$base_w <- base[, 2L]
     drop_col <- is_missing_level(cv) && sum(cell[ci == nc, 1L]) == 0
     keep <- !((drop_row & ri == nr) | (drop_col & ci == nc))
     if (bases) {
       keep <- keep & ri == 1L
-      df <- df[keep, setdiff(names(df), c("row", "n", "n_w", "n_eff", "pct")), drop = FALSE]
-      df$base_eff <- ifelse(cj$colbase[ci[keep] + nc * (bi[keep] - 1L), 3L] > 0,
-                            df$base_w^2 / cj$colbase[ci[keep] + nc * (bi[keep] - 1L), 3L], 0)
-      return(df)
+      cb <- cj$colbase[ci[keep] + nc * (bi[keep] - 1L), , drop = FALSE]
+      cols <- c(list(row_var = rep(rv$name, sum(keep)), col_var = rep(cv$name, sum(keep)),
+                     col = cv$levels[ci[keep]]),
+                lapply(layers, function(l) l[bi[keep]]),
+                list(base_n = cb[, 1L], base_w = cb[, 2L],
+                     base_eff = ifelse(cb[, 3L] > 0, cb[, 2L]^2 / cb[, 3L], 0)))
+      return(new_df(cols))
     }
-    df[keep, , drop = FALSE]
+    pct <- if (percent == "none") rep(NA_real_, length(ri)) else
+      ifelse(base[, 2L] > 0, 100 * cell[, 2L] / base[, 2L], NA_real_)
+    cols <- c(list(row_var = rep(rv$name, length(ri)), row = rv$levels[ri],
+                   col_var = rep(cv$name, length(ri)), col = cv$levels[ci]),
+              lapply(layers, function(l) l[bi]),
+              list(n = cell[, 1L], n_w = cell[, 2L],
+                   n_eff = ifelse(cell[, 3L] > 0, cell[, 2L]^2 / cell[, 3L], 0),
+                   pct = pct, base_n = base[, 1L], base_w = base[, 2L]))
+    if (!all(keep)) cols <- lapply(cols, `[`, keep)
+    new_df(cols)
   })
-  do.call(rbind, out)
+  rbind_df(out)
+}
+
+# A data frame from equal-length columns, without data.frame()'s checks.
+new_df <- function(cols) {
+  structure(cols, class = "data.frame", row.names = .set_row_names(length(cols[[1L]])))
+}
+
+rbind_df <- function(dfs) {
+  nonempty <- dfs[vapply(dfs, function(d) length(d[[1L]]) > 0L, NA)]
+  if (length(nonempty) == 0L) return(dfs[[1L]])
+  dfs <- nonempty
+  if (length(dfs) == 1L) return(dfs[[1L]])
+  new_df(lapply(stats::setNames(seq_along(dfs[[1L]]), names(dfs[[1L]])),
+                function(j) unlist(lapply(dfs, `[[`, j), use.names = FALSE)))
 }
 
 #' @export

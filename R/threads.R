@@ -7,8 +7,9 @@
 #'
 #' The default at load time is the option `umfrage.threads` if set, else half
 #' the logical processors (at least 1), capped by `OMP_THREAD_LIMIT` and
-#' `OMP_NUM_THREADS`, as data.table does. A pass over fewer than about 4096
-#' rows per thread uses fewer threads. Results do not depend on the thread
+#' `OMP_NUM_THREADS`, as data.table does. A pass over the rows takes a further
+#' thread only for every 2^20 (about a million) rows: on shorter passes,
+#' waking a thread costs more than it saves. Results do not depend on the thread
 #' count beyond rounding (1e-12 relative). Without OpenMP at compile time
 #' everything runs on one thread.
 #'
@@ -36,3 +37,7 @@ default_threads <- function() {
   cap <- .Call(C_threads_max)[1L]
   max(1L, cap %/% 2L)
 }
+
+# Rows per further thread (internal; tests lower it to exercise the threaded
+# code on small data). Returns the old value invisibly.
+threads_min_rows <- function(n) invisible(.Call(C_threads_min_rows, as.integer(n)))

@@ -54,16 +54,203 @@ int umf_coder_init(umf_coder *cd, SEXP codes, SEXP nlev, R_xlen_t *n,
     return 0;
 }
 
-/* Cell of row i, or -1 when a code is NA or out of range. */
-static inline int cell_of(const umf_coder *cd, R_xlen_t i)
-{
-    int cell = 0;
-    for (int j = 0; j < cd->nvar; j++) {
-        int c = cd->codes[j][i];
-        if (c < 1 || c > cd->nlev[j]) return -1;  /* NA_INTEGER < 1 */
-        cell += (c - 1) * cd->stride[j];
+/* The row kernels. For a fixed number of variables K (1 to 4; 0 = any) the
+ * loop over variables unrolls, and a row costs a few integer operations and
+ * one scatter-add. A row with an NA or out-of-range code or a weight that
+ * fails umf_wbad() goes to a dump cell (index ncell) instead of branching;
+ * the kernel returns how many did, and fix_range() then sorts them out. */
+#define CELL_VAR(K, j)                                                         \
+    const int *c##j = (K) > (j) ? cd->codes[j] : cd->codes[0];                \
+    const uint32_t n##j = (K) > (j) ? (uint32_t) cd->nlev[j] : 1u;            \
+    const uint32_t s##j = (K) > (j) ? (uint32_t) cd->stride[j] : 0u;
+#define CELL_ADD(K, j)                                                         \
+    if ((K) > (j)) {                                                          \
+        uint32_t x = (uint32_t) c##j[i] - 1u;                                 \
+        bad |= x >= n##j;                                                     \
+        id += x * s##j;                                                       \
     }
-    return cell;
+#define CELL_KERNEL(NAME, K, WIDTH, WEIGHTED)                                  \
+static R_xlen_t NAME(const umf_coder *cd, const double *restrict wp,          \
+                     R_xlen_t from, R_xlen_t to, double *restrict a)          \
+{                                                                             \
+    CELL_VAR(K, 0) CELL_VAR(K, 1) CELL_VAR(K, 2) CELL_VAR(K, 3)                         \
+    const uint32_t dump = (uint32_t) cd->ncell;                               \
+    R_xlen_t nbad = 0;                                                        \
+    for (R_xlen_t i = from; i < to; i++) {                                    \
+        uint32_t id = 0, bad = 0;                                             \
+        if ((K) == 0) {                                                       \
+            for (int j = 0; j < cd->nvar; j++) {                              \
+                uint32_t x = (uint32_t) cd->codes[j][i] - 1u;                 \
+                bad |= x >= (uint32_t) cd->nlev[j];                           \
+                id += x * (uint32_t) cd->stride[j];                           \
+            }                                                                 \
+        }                                                                     \
+        CELL_ADD(K, 0) CELL_ADD(K, 1) CELL_ADD(K, 2) CELL_ADD(K, 3)                     \
+        double wi = (WEIGHTED) ? wp[i] : 1.0;                                 \
+        if (WEIGHTED) bad |= umf_wbad(wi);                                    \
+        id = bad ? dump : id;                                                 \
+        nbad += bad;                                                          \
+        double *p = a + (size_t) (WIDTH) * id;                                \
+        if ((WIDTH) == 1) p[0] += wi;                                         \
+        else { p[0] += 1.0; p[1] += wi; p[2] += wi * wi; }                    \
+    }                                                                         \
+    return nbad;                                                              \
+}
+
+typedef R_xlen_t (*cell_kernel)(const umf_coder *, const double *, R_xlen_t,
+                                R_xlen_t, double *);
+CELL_KERNEL(k1_w1, 1, 1, 1) CELL_KERNEL(k2_w1, 2, 1, 1) CELL_KERNEL(k3_w1, 3, 1, 1)
+CELL_KERNEL(k4_w1, 4, 1, 1) CELL_KERNEL(kn_w1, 0, 1, 1)
+CELL_KERNEL(k1_w3, 1, 3, 1) CELL_KERNEL(k2_w3, 2, 3, 1) CELL_KERNEL(k3_w3, 3, 3, 1)
+CELL_KERNEL(k4_w3, 4, 3, 1) CELL_KERNEL(kn_w3, 0, 3, 1)
+CELL_KERNEL(k1_u3, 1, 3, 0) CELL_KERNEL(k2_u3, 2, 3, 0) CELL_KERNEL(k3_u3, 3, 3, 0)
+CELL_KERNEL(k4_u3, 4, 3, 0) CELL_KERNEL(kn_u3, 0, 3, 0)
+
+static cell_kernel pick_kernel(int nvar, int width, bool weighted)
+{
+    static const cell_kernel w1[] = {kn_w1, k1_w1, k2_w1, k3_w1, k4_w1};
+    static const cell_kernel w3[] = {kn_w3, k1_w3, k2_w3, k3_w3, k4_w3};
+    static const cell_kernel u3[] = {kn_u3, k1_u3, k2_u3, k3_u3, k4_u3};
+    int k = nvar >= 1 && nvar <= 4 ? nvar : 0;
+    if (width == 1) return w1[k];
+    return weighted ? w3[k] : u3[k];
+}
+
+/* Slow path for a range that had dumped rows. counts[j] (j < nvar) counts
+ * rows whose first NA code (in variable order) is variable j; counts[nvar]
+ * rows with a code out of range; counts[nvar + 1] rows with an unusable
+ * weight. Rows dumped only for a weight of -0.0 are added where they belong. */
+static void fix_range(const umf_coder *cd, const double *wp, R_xlen_t from,
+                      R_xlen_t to, double *a, int width, R_xlen_t *counts)
+{
+    for (R_xlen_t i = from; i < to; i++) {
+        uint32_t id = 0;
+        int first_na = -1, out = 0;
+        for (int j = 0; j < cd->nvar; j++) {
+            int c = cd->codes[j][i];
+            if (c == NA_INTEGER) { if (first_na < 0) first_na = j; continue; }
+            if (c < 1 || c > cd->nlev[j]) { out = 1; continue; }
+            id += (uint32_t) (c - 1) * (uint32_t) cd->stride[j];
+        }
+        double wi = wp ? wp[i] : 1.0;
+        if (out) { counts[cd->nvar]++; continue; }
+        if (first_na >= 0) { counts[first_na]++; continue; }
+        if (!(wi >= 0.0 && wi < INFINITY)) { counts[cd->nvar + 1]++; continue; }
+        if (!umf_wbad(wi)) continue;          /* was added by the kernel */
+        double *p = a + (size_t) width * id;  /* wi == -0.0 */
+        if (width == 1) p[0] += wi;
+        else { p[0] += 1.0; p[1] += wi; p[2] += wi * wi; }
+    }
+}
+
+/* One pass: per-cell accumulators of the given width (1: sum w; 3: n, sum w,
+ * sum w^2) over all rows, merged over threads in a fixed order. counts gets
+ * nvar + 2 entries as fix_range() describes. Returns ncell * width values
+ * (R_alloc'ed). */
+double *umf_cell_pass(const umf_coder *cd, const double *wp, R_xlen_t n,
+                      int width, R_xlen_t *counts)
+{
+    const int nth = umf_threads_for(n);
+    const int nc = cd->nvar + 2;
+    const size_t per = ((size_t) cd->ncell + 1) * width;   /* + dump cell */
+    double *acc = (double *) R_alloc((size_t) nth * per, sizeof(double));
+    memset(acc, 0, (size_t) nth * per * sizeof(double));
+    R_xlen_t *sk = (R_xlen_t *) R_alloc((size_t) nth * nc, sizeof(R_xlen_t));
+    memset(sk, 0, (size_t) nth * nc * sizeof(R_xlen_t));
+    cell_kernel kern = pick_kernel(cd->nvar, width, wp != NULL);
+    for (R_xlen_t from = 0; from < n; from += UMF_CHUNK) {
+        R_xlen_t to = from + UMF_CHUNK < n ? from + UMF_CHUNK : n;
+        #pragma omp parallel num_threads(nth)
+        {
+            int t = omp_get_thread_num(), nt = omp_get_num_threads();
+            R_xlen_t len = to - from;
+            R_xlen_t a0 = from + len * t / nt, a1 = from + len * (t + 1) / nt;
+            double *a = acc + (size_t) t * per;
+            if (kern(cd, wp, a0, a1, a) > 0)
+                fix_range(cd, wp, a0, a1, a, width, sk + (size_t) t * nc);
+        }
+        R_CheckUserInterrupt();
+    }
+    for (int q = 0; q < nc; q++) {
+        counts[q] = 0;
+        for (int t = 0; t < nth; t++) counts[q] += sk[(size_t) t * nc + q];
+    }
+    for (int t = 1; t < nth; t++) {          /* merge in thread order */
+        const double *src = acc + (size_t) t * per;
+        for (size_t q = 0; q < per; q++) acc[q] += src[q];
+    }
+    return acc;
+}
+
+/* out[i] = w[i] * g[cell of row i] (w = 1 when wp is NULL): per-cell factors
+ * mapped back to the rows. The codes must have been validated (every row
+ * in a cell), as umf_cell_pass() does. */
+#define MAP_KERNEL(NAME, K)                                                    \
+static void NAME(const umf_coder *cd, const double *restrict wp,              \
+                 const double *restrict g, double *restrict out,              \
+                 R_xlen_t from, R_xlen_t to)                                  \
+{                                                                             \
+    CELL_VAR(K, 0) CELL_VAR(K, 1) CELL_VAR(K, 2) CELL_VAR(K, 3)               \
+    (void) n0; (void) n1; (void) n2; (void) n3;                               \
+    for (R_xlen_t i = from; i < to; i++) {                                    \
+        uint32_t id = 0;                                                      \
+        if ((K) == 0)                                                         \
+            for (int j = 0; j < cd->nvar; j++)                                \
+                id += ((uint32_t) cd->codes[j][i] - 1u) * (uint32_t) cd->stride[j]; \
+        if ((K) > 0) id += ((uint32_t) c0[i] - 1u) * s0;                      \
+        if ((K) > 1) id += ((uint32_t) c1[i] - 1u) * s1;                      \
+        if ((K) > 2) id += ((uint32_t) c2[i] - 1u) * s2;                      \
+        if ((K) > 3) id += ((uint32_t) c3[i] - 1u) * s3;                      \
+        out[i] = (wp ? wp[i] : 1.0) * g[id];                                  \
+    }                                                                         \
+}
+MAP_KERNEL(map_k0, 0) MAP_KERNEL(map_k1, 1) MAP_KERNEL(map_k2, 2)
+MAP_KERNEL(map_k3, 3) MAP_KERNEL(map_k4, 4)
+
+void umf_cell_map(const umf_coder *cd, const double *wp, const double *g,
+                  double *out, R_xlen_t n)
+{
+    typedef void (*map_fn)(const umf_coder *, const double *, const double *,
+                           double *, R_xlen_t, R_xlen_t);
+    static const map_fn fns[] = {map_k0, map_k1, map_k2, map_k3, map_k4};
+    map_fn f = fns[cd->nvar >= 1 && cd->nvar <= 4 ? cd->nvar : 0];
+    const int nth = umf_threads_for(n);
+    for (R_xlen_t from = 0; from < n; from += UMF_CHUNK) {
+        R_xlen_t to = from + UMF_CHUNK < n ? from + UMF_CHUNK : n;
+        #pragma omp parallel num_threads(nth)
+        {
+            int t = omp_get_thread_num(), nt = omp_get_num_threads();
+            R_xlen_t len = to - from;
+            f(cd, wp, g, out, from + len * t / nt, from + len * (t + 1) / nt);
+        }
+        R_CheckUserInterrupt();
+    }
+}
+
+/* Errors for the counts of umf_cell_pass(); returns the rows skipped for NA. */
+static R_xlen_t pass_problems(const umf_coder *cd, const R_xlen_t *counts)
+{
+    if (counts[cd->nvar + 1] > 0)
+        Rf_error("'w' holds %.0f values that are NA, negative or infinite",
+                 (double) counts[cd->nvar + 1]);
+    if (counts[cd->nvar] > 0)
+        Rf_error("'codes' hold %.0f codes outside their variable's levels",
+                 (double) counts[cd->nvar]);
+    R_xlen_t sk = 0;
+    for (int j = 0; j < cd->nvar; j++) sk += counts[j];
+    return sk;
+}
+
+static const double *check_w(SEXP w, R_xlen_t n, bool allow_null)
+{
+    if (Rf_isNull(w) && allow_null) return NULL;
+    if (TYPEOF(w) != REALSXP)
+        Rf_error("'w' must be a double vector%s, not of type '%s'",
+                 allow_null ? " or NULL" : "", Rf_type2char(TYPEOF(w)));
+    if (XLENGTH(w) != n)
+        Rf_error("'w' has length %.0f, expected %.0f (the number of rows)",
+                 (double) XLENGTH(w), (double) n);
+    return REAL(w);
 }
 
 /* Per-cell count, sum of weights and sum of squared weights in one pass.
@@ -74,67 +261,20 @@ SEXP C_cell_stats(SEXP codes, SEXP nlev, SEXP w)
     umf_coder cd;
     R_xlen_t n;
     umf_coder_init(&cd, codes, nlev, &n, "codes");
-    const double *wp = NULL;
-    if (!Rf_isNull(w)) {
-        if (TYPEOF(w) != REALSXP)
-            Rf_error("'w' must be a double vector or NULL, not of type '%s'",
-                     Rf_type2char(TYPEOF(w)));
-        if (XLENGTH(w) != n)
-            Rf_error("'w' has length %.0f, expected %.0f (the number of rows)",
-                     (double) XLENGTH(w), (double) n);
-        wp = REAL(w);
-    }
+    const double *wp = check_w(w, n, true);
+    R_xlen_t *counts = (R_xlen_t *) R_alloc(cd.nvar + 2, sizeof(R_xlen_t));
+    const double *acc = umf_cell_pass(&cd, wp, n, 3, counts);
+    R_xlen_t nskip = pass_problems(&cd, counts);
     const int ncell = cd.ncell;
-    const int nth = umf_threads_for(n);
-    /* interleaved accumulators: acc[3*c] = n, acc[3*c+1] = sum w, acc[3*c+2] = sum w^2 */
-    size_t per = (size_t) ncell * 3;
-    double *acc = (double *) R_alloc((size_t) nth * per, sizeof(double));
-    memset(acc, 0, (size_t) nth * per * sizeof(double));
-    R_xlen_t *skipped = (R_xlen_t *) R_alloc(nth, sizeof(R_xlen_t));
-    R_xlen_t *badw = (R_xlen_t *) R_alloc(nth, sizeof(R_xlen_t));
-    for (int t = 0; t < nth; t++) skipped[t] = badw[t] = 0;
-
-    for (R_xlen_t from = 0; from < n; from += UMF_CHUNK) {
-        R_xlen_t to = from + UMF_CHUNK < n ? from + UMF_CHUNK : n;
-        #pragma omp parallel num_threads(nth)
-        {
-            int t = omp_get_thread_num();
-            double *a = acc + (size_t) t * per;
-            R_xlen_t sk = 0, bw = 0;
-            #pragma omp for schedule(static)
-            for (R_xlen_t i = from; i < to; i++) {
-                int c = cell_of(&cd, i);
-                if (c < 0) { sk++; continue; }
-                double wi = wp ? wp[i] : 1.0;
-                if (!(wi >= 0.0 && wi < INFINITY)) { bw++; continue; }
-                double *ac = a + 3 * (size_t) c;
-                ac[0] += 1.0;
-                ac[1] += wi;
-                ac[2] += wi * wi;
-            }
-            skipped[t] += sk;
-            badw[t] += bw;
-        }
-        R_CheckUserInterrupt();
-    }
-    R_xlen_t nbad = 0, nskip = 0;
-    for (int t = 0; t < nth; t++) { nbad += badw[t]; nskip += skipped[t]; }
-    if (nbad > 0)
-        Rf_error("'w' holds %.0f values that are NA, negative or infinite",
-                 (double) nbad);
-
     SEXP ans = PROTECT(Rf_allocVector(VECSXP, 4));
     SEXP nn = PROTECT(Rf_allocVector(REALSXP, ncell));
     SEXP sw = PROTECT(Rf_allocVector(REALSXP, ncell));
     SEXP sw2 = PROTECT(Rf_allocVector(REALSXP, ncell));
     double *pn = REAL(nn), *ps = REAL(sw), *ps2 = REAL(sw2);
     for (int c = 0; c < ncell; c++) {
-        double a0 = 0, a1 = 0, a2 = 0;
-        for (int t = 0; t < nth; t++) {   /* fixed order: thread 0, 1, ... */
-            const double *ac = acc + (size_t) t * per + 3 * (size_t) c;
-            a0 += ac[0]; a1 += ac[1]; a2 += ac[2];
-        }
-        pn[c] = a0; ps[c] = a1; ps2[c] = a2;
+        pn[c] = acc[3 * (size_t) c];
+        ps[c] = acc[3 * (size_t) c + 1];
+        ps2[c] = acc[3 * (size_t) c + 2];
     }
     SET_VECTOR_ELT(ans, 0, nn);
     SET_VECTOR_ELT(ans, 1, sw);
@@ -198,49 +338,12 @@ SEXP C_cell_sum_w(SEXP codes, SEXP nlev, SEXP w)
     umf_coder cd;
     R_xlen_t n;
     umf_coder_init(&cd, codes, nlev, &n, "codes");
-    if (TYPEOF(w) != REALSXP || XLENGTH(w) != n)
-        Rf_error("'w' must be a double vector with one value per row");
-    const double *wp = REAL(w);
-    const int ncell = cd.ncell;
-    const int nth = umf_threads_for(n);
-    double *acc = (double *) R_alloc((size_t) nth * ncell, sizeof(double));
-    memset(acc, 0, (size_t) nth * ncell * sizeof(double));
-    R_xlen_t *skipped = (R_xlen_t *) R_alloc(nth, sizeof(R_xlen_t));
-    int *badw = (int *) R_alloc(nth, sizeof(int));
-    for (int t = 0; t < nth; t++) { skipped[t] = 0; badw[t] = 0; }
-    for (R_xlen_t from = 0; from < n; from += UMF_CHUNK) {
-        R_xlen_t to = from + UMF_CHUNK < n ? from + UMF_CHUNK : n;
-        #pragma omp parallel num_threads(nth)
-        {
-            int t = omp_get_thread_num();
-            double *a = acc + (size_t) t * ncell;
-            R_xlen_t sk = 0;
-            int bw = 0;
-            #pragma omp for schedule(static)
-            for (R_xlen_t i = from; i < to; i++) {
-                int c = cell_of(&cd, i);
-                double wi = wp[i];
-                if (c < 0) { sk++; continue; }
-                if (!(wi >= 0.0 && wi < INFINITY)) { bw = 1; continue; }
-                a[c] += wi;
-            }
-            skipped[t] += sk;
-            if (bw) badw[t] = 1;
-        }
-        R_CheckUserInterrupt();
-    }
-    R_xlen_t nskip = 0;
-    for (int t = 0; t < nth; t++) {
-        if (badw[t]) Rf_error("'w' holds values that are NA, negative or infinite");
-        nskip += skipped[t];
-    }
-    SEXP ans = PROTECT(Rf_allocVector(REALSXP, ncell));
-    double *p = REAL(ans);
-    for (int c = 0; c < ncell; c++) {
-        double s = 0;
-        for (int t = 0; t < nth; t++) s += acc[(size_t) t * ncell + c];
-        p[c] = s;
-    }
+    const double *wp = check_w(w, n, false);
+    R_xlen_t *counts = (R_xlen_t *) R_alloc(cd.nvar + 2, sizeof(R_xlen_t));
+    const double *acc = umf_cell_pass(&cd, wp, n, 1, counts);
+    R_xlen_t nskip = pass_problems(&cd, counts);
+    SEXP ans = PROTECT(Rf_allocVector(REALSXP, cd.ncell));
+    memcpy(REAL(ans), acc, (size_t) cd.ncell * sizeof(double));
     Rf_setAttrib(ans, Rf_install("skipped"), Rf_ScalarReal((double) nskip));
     UNPROTECT(1);
     return ans;

@@ -10,6 +10,7 @@ static const R_CallMethodDef callMethods[] = {
     CALLDEF(C_threads_get, 0),
     CALLDEF(C_threads_set, 1),
     CALLDEF(C_threads_max, 0),
+    CALLDEF(C_threads_min_rows, 1),
     CALLDEF(C_cell_stats, 3),
     CALLDEF(C_cell_sum_w, 3),
     CALLDEF(C_weight_stats, 1),

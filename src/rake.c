@@ -267,7 +267,31 @@ SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
     for (int q = 0; q < nth * k; q++) { badc[q] = 0; badc_first[q] = -1; }
     for (int t = 0; t < nth; t++) { badw[t] = 0; badw_first[t] = -1; }
 
-    for (R_xlen_t from = 0; from < n; from += UMF_CHUNK) {
+    /* Without a cap, cells come from the shared cell kernel (one unrolled
+     * pass, nothing stored per row); pass 2 then codes the rows again. */
+    umf_coder cdr = {k, vc, nl, stride, ncell};
+    const bool fast = cells && !track;
+    if (fast) {
+        R_xlen_t *counts = (R_xlen_t *) R_alloc(k + 2, sizeof(R_xlen_t));
+        const double *a3 = umf_cell_pass(&cdr, wp, n, 3, counts);
+        if (counts[k + 1] > 0) {
+            UNPROTECT(nprot);
+            return status_result(RK_BAD_WEIGHT, 0, 0, (double) counts[k + 1], 0, 0);
+        }
+        for (int j = 0; j <= k; j++)
+            if (counts[j] > 0) {
+                UNPROTECT(nprot);
+                return status_result(RK_BAD_CODE, j < k ? j : 0, 0, (double) counts[j], 0, 0);
+            }
+        for (int c = 0; c < ncell; c++) {
+            double *ac = cacc + (size_t) c * CS;
+            ac[0] = a3[3 * (size_t) c];
+            ac[1] = a3[3 * (size_t) c];        /* positive-weight rows: only a cap needs them */
+            ac[2] = a3[3 * (size_t) c + 1];
+        }
+    }
+
+    for (R_xlen_t from = 0; from < n && !fast; from += UMF_CHUNK) {
         R_xlen_t to = from + UMF_CHUNK < n ? from + UMF_CHUNK : n;
         #pragma omp parallel num_threads(nth)
         {
@@ -346,7 +370,7 @@ SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
         bool uniform = true;
         for (int c = 0; c < ncell; c++) {
             double a0 = 0, a1 = 0, a2 = 0, mn = R_PosInf, mx = 0;
-            for (int t = 0; t < nth; t++) {
+            for (int t = 0; t < (fast ? 1 : nth); t++) {
                 const double *ac = cacc + ((size_t) t * ncell + c) * CS;
                 a0 += ac[0]; a1 += ac[1]; a2 += ac[2];
                 if (track) {
@@ -528,7 +552,8 @@ SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
     if (cells) {
         double *g = (double *) R_alloc(ncell, sizeof(double));
         for (int c = 0; c < ncell; c++) g[c] = cbase[c] > 0 ? x.cur[c] / cbase[c] : 0.0;
-        for (R_xlen_t from = 0; from < n; from += UMF_CHUNK) {
+        if (fast) umf_cell_map(&cdr, wp, g, op, n);
+        for (R_xlen_t from = 0; from < n && !fast; from += UMF_CHUNK) {
             R_xlen_t to = from + UMF_CHUNK < n ? from + UMF_CHUNK : n;
             #pragma omp parallel for num_threads(nth) schedule(static)
             for (R_xlen_t i = from; i < to; i++) {

@@ -123,6 +123,17 @@ static inline int layer_of(const tvar *by, int nby, const int *stride, R_xlen_t 
     return b;
 }
 
+/* Level index of a single (or constant) variable in row i: >= 0, or -1 for
+ * NA without an NA level, -2 for a code out of range. */
+static inline int single_code(const tvar *v, R_xlen_t i)
+{
+    if (v->kind == TV_CONST) return 0;
+    int c = v->col[0][i];
+    if (c >= 1 && c <= v->nlev - v->na_level) return c - 1;
+    if (c == NA_INTEGER) return v->na_level ? v->nlev - 1 : -1;
+    return -2;
+}
+
 static SEXP named_list(const char **nm, int k)
 {
     SEXP ans = PROTECT(Rf_allocVector(VECSXP, k));
@@ -229,8 +240,88 @@ SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w)
         need_rowbase[j] = col_mr;
     }
 
-    for (R_xlen_t from = 0; from < n; from += UMF_CHUNK) {
+    bool all_single = !row_mr, any_na_level = rv.na_level != 0;
+    for (int j = 0; j < ncv; j++) {
+        if (cv[j].kind != TV_SINGLE && cv[j].kind != TV_CONST) all_single = false;
+        if (cv[j].na_level) any_na_level = true;
+    }
+    for (int q = 0; q < nby; q++) if (bv[q].na_level) any_na_level = true;
+
+    if (all_single && !any_na_level) {
+        /* one pass per block (row variable x column variable) through the
+         * cell kernels: the block's cells are the mixed-radix cells of
+         * (row, column, by...), exactly the layout of the accumulators */
+        const int **cp = (const int **) R_alloc(nby + 2, sizeof(int *));
+        int *nl = (int *) R_alloc(nby + 2, sizeof(int));
+        int *st = (int *) R_alloc(nby + 2, sizeof(int));
+        R_xlen_t *counts = (R_xlen_t *) R_alloc(nby + 4, sizeof(R_xlen_t));
+        int donor = -1;    /* a column variable that lost no row to NA */
+        for (int j = 0; j < ncv; j++) {
+            if (cv[j].kind == TV_CONST && donor >= 0) {
+                /* Total column = sum over the donor's levels: no pass */
+                const int nc = cv[donor].nlev;
+                const double *src = acc + off[4 * donor];
+                double *dst = acc + off[4 * j];
+                for (int b = 0; b < nlay; b++)
+                    for (int c = 0; c < nc; c++)
+                        for (int r = 0; r < nr; r++)
+                            for (int q = 0; q < 3; q++)
+                                dst[3 * ((size_t) r + (size_t) nr * b) + q] +=
+                                    src[3 * ((size_t) r + (size_t) nr * (c + (size_t) nc * b)) + q];
+                continue;
+            }
+            umf_coder cd;
+            int k = 0;
+            cp[k] = rv.col[0]; nl[k++] = nr;
+            bool has_col = cv[j].kind != TV_CONST;
+            if (has_col) { cp[k] = cv[j].col[0]; nl[k++] = cv[j].nlev; }
+            for (int q = 0; q < nby; q++) { cp[k] = bv[q].col[0]; nl[k++] = bv[q].nlev; }
+            int s_ = 1;
+            for (int q = 0; q < k; q++) { st[q] = s_; s_ *= nl[q]; }
+            cd.nvar = k; cd.codes = cp; cd.nlev = nl; cd.stride = st; cd.ncell = s_;
+            const double *cells = umf_cell_pass(&cd, wp, n, 3, counts);
+            memcpy(acc + off[4 * j], cells, (size_t) s_ * 3 * sizeof(double));
+            if (counts[k + 1] > 0) skip[ncv + 3] += counts[k + 1];
+            if (counts[k] > 0) skip[ncv + 2] += counts[k];
+            if (has_col) skip[2 + j] = counts[1];
+            if (has_col && counts[1] == 0 && donor < 0) donor = j;
+            if (!has_col || j == 0) {
+                skip[1] = counts[0];
+                R_xlen_t byna = 0;
+                for (int q = has_col ? 2 : 1; q < k; q++) byna += counts[q];
+                skip[0] = byna;
+            }
+        }
+    }
+
+    for (R_xlen_t from = 0; from < n && !(all_single && !any_na_level); from += UMF_CHUNK) {
         R_xlen_t to = from + UMF_CHUNK < n ? from + UMF_CHUNK : n;
+        if (all_single) {
+            /* the common case, without item lists: every cell is one
+             * (row level, column level, layer) per column variable */
+            #pragma omp parallel num_threads(nth)
+            {
+                int t = omp_get_thread_num();
+                double *a = acc + (size_t) t * tot;
+                R_xlen_t *sk = skip + (size_t) t * (ncv + 4);
+                #pragma omp for schedule(static)
+                for (R_xlen_t i = from; i < to; i++) {
+                    double wi = wp ? wp[i] : 1.0;
+                    if (!(wi >= 0 && wi < INFINITY)) { sk[ncv + 3]++; continue; }
+                    int b = nby ? layer_of(bv, nby, bstride, i) : 0;
+                    if (b < 0) { if (b == -2) sk[ncv + 2]++; else sk[0]++; continue; }
+                    int r = single_code(&rv, i);
+                    if (r < 0) { if (r == -2) sk[ncv + 2]++; else sk[1]++; continue; }
+                    for (int j = 0; j < ncv; j++) {
+                        int c = single_code(&cv[j], i);
+                        if (c < 0) { if (c == -2) sk[ncv + 2]++; else sk[2 + j]++; continue; }
+                        add3(a + off[4 * j] + 3 * ((size_t) r + (size_t) nr * (c + (size_t) cv[j].nlev * b)), wi);
+                    }
+                }
+            }
+            R_CheckUserInterrupt();
+            continue;
+        }
         #pragma omp parallel num_threads(nth)
         {
             int t = omp_get_thread_num();

@@ -6,6 +6,10 @@
 #include <stdlib.h>
 
 static int umf_nthreads = 1;
+/* A pass hands a further thread at most one per this many rows: waking a
+ * thread costs more than it saves on shorter passes (measured on the
+ * development machine: a 1e6-row pass was slower on 2 threads than on 1). */
+static R_xlen_t umf_min_rows = (R_xlen_t) 1 << 20;
 
 /* Largest count the process allows: processors, OMP_THREAD_LIMIT and
  * OMP_NUM_THREADS as seen through the OpenMP runtime. */
@@ -19,14 +23,14 @@ static int umf_threads_cap(void)
     return cap < 1 ? 1 : cap;
 }
 
-/* Threads for a pass over n rows: one thread per 4096 rows at most, so
- * small inputs never pay for a parallel region. */
+/* Threads for a pass over n rows, so small inputs never pay for a
+ * parallel region. */
 int umf_threads_for(R_xlen_t n)
 {
     int nth = umf_nthreads;
     int cap = umf_threads_cap();
     if (nth > cap) nth = cap;
-    R_xlen_t useful = 1 + n / 4096;
+    R_xlen_t useful = 1 + n / umf_min_rows;
     if ((R_xlen_t) nth > useful) nth = (int) useful;
     return nth < 1 ? 1 : nth;
 }
@@ -47,6 +51,17 @@ SEXP C_threads_max(void)
 #endif
     UNPROTECT(1);
     return ans;
+}
+
+/* Rows per further thread (internal: tests lower it to exercise threads on
+ * small data). Returns the old value. */
+SEXP C_threads_min_rows(SEXP n)
+{
+    int k = umf_as_int1(n, "n");
+    if (k == NA_INTEGER || k < 1) Rf_error("'n' must be a positive integer");
+    double old = (double) umf_min_rows;
+    umf_min_rows = k;
+    return Rf_ScalarReal(old);
 }
 
 SEXP C_threads_set(SEXP n)

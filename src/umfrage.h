@@ -13,6 +13,7 @@
 #include <Rinternals.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <string.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -29,11 +30,21 @@ static inline int omp_get_thread_limit(void) { return 1; }
  * over chunks of this many rows and check between chunks. */
 #define UMF_CHUNK ((R_xlen_t) 1 << 20)
 
+/* Branch-free test of a weight: flags NaN, infinities and anything with the
+ * sign bit set (negatives, and -0.0, which callers re-check on a slow path). */
+static inline uint32_t umf_wbad(double w)
+{
+    uint64_t u;
+    memcpy(&u, &w, sizeof u);
+    return (uint32_t) ((u >> 52) >= 0x7FFu);
+}
+
 /* threads.c */
 int umf_threads_for(R_xlen_t n);
 SEXP C_threads_get(void);
 SEXP C_threads_set(SEXP n);
 SEXP C_threads_max(void);
+SEXP C_threads_min_rows(SEXP n);
 
 /* cells.c */
 typedef struct {
@@ -47,6 +58,10 @@ typedef struct {
 int umf_coder_init(umf_coder *cd, SEXP codes, SEXP nlev, R_xlen_t *n,
                    const char *what);
 double umf_cell_product(SEXP nlev);
+double *umf_cell_pass(const umf_coder *cd, const double *wp, R_xlen_t n,
+                      int width, R_xlen_t *counts);
+void umf_cell_map(const umf_coder *cd, const double *wp, const double *g,
+                  double *out, R_xlen_t n);
 SEXP C_cell_stats(SEXP codes, SEXP nlev, SEXP w);
 SEXP C_cell_sum_w(SEXP codes, SEXP nlev, SEXP w);
 SEXP C_weight_stats(SEXP w);

@@ -162,6 +162,8 @@ test_that("results agree across thread counts", {
   tg <- sim_targets()
   old <- umfrage_threads(1)
   on.exit(umfrage_threads(old))
+  old_rows <- umfrage:::threads_min_rows(1000)
+  on.exit(umfrage:::threads_min_rows(old_rows), add = TRUE)
   w1 <- wt_rake(d, tg, weights = "w0")
   umfrage_threads(2)
   w2 <- wt_rake(d, tg, weights = "w0")

@@ -108,6 +108,8 @@ test_that("threads do not change the table", {
   d <- sim_tab_data(60000, seed = 7)
   old <- umfrage_threads(1)
   on.exit(umfrage_threads(old))
+  old_rows <- umfrage:::threads_min_rows(1000)
+  on.exit(umfrage:::threads_min_rows(old_rows), add = TRUE)
   a <- as.data.frame(tab(d, "region", cols = c("sex", "smoker"), by = "age", weights = "w"))
   umfrage_threads(2)
   b <- as.data.frame(tab(d, "region", cols = c("sex", "smoker"), by = "age", weights = "w"))
