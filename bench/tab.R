@@ -1,0 +1,156 @@
+# Cross-tabulation benchmark: a weighted 3-way table (factors of 50, 20 and
+# 5 levels) with umfrage::tab() and its C kernels against xtabs(), tapply(),
+# data.table's grouped sum, collapse::qtab(w = ) and survey::svytable()
+# (n <= 1e6), all in the same run.
+#
+# Run through bench/run.R (`Rscript bench/run.R tab`) or alone
+# (`Rscript bench/tab.R`, which only writes bench/results/tab.md). Uses the
+# INSTALLED umfrage. UMFRAGE_BENCH_SIZES="1e5" restricts the sizes for a
+# trial run.
+
+options(warn = 1)
+if (!exists("bench_dir", inherits = FALSE)) {
+  bench_dir <- local({
+    f <- grep("^--file=", commandArgs(FALSE), value = TRUE)
+    if (length(f)) dirname(normalizePath(sub("^--file=", "", f[1L]))) else "bench"
+  })
+}
+source(file.path(bench_dir, "lib", "common.R"), local = TRUE)
+miss <- bench_install(c("survey", "data.table", "collapse", "profmem"))
+if (length(miss)) stop("tab benchmark needs: ", paste(miss, collapse = ", "), call. = FALSE)
+suppressPackageStartupMessages({
+  library(umfrage)
+  library(data.table)
+  library(collapse)
+})
+say <- function(...) { cat("tab: ", ..., "\n", sep = ""); flush(stdout()) }
+bench_t0 <- Sys.time()
+load_start <- loadavg()
+
+sizes <- c(1e6, 1e7)
+env_sizes <- Sys.getenv("UMFRAGE_BENCH_SIZES")
+if (nzchar(env_sizes)) sizes <- as.numeric(strsplit(env_sizes, "[ ,]+")[[1L]])
+reps_for <- function(n) if (n <= 1e6) 9L else 5L
+slow_reps <- 3L
+survey_max_n <- 1e6
+
+threads_info <- .Call(get("C_threads_max", envir = asNamespace("umfrage")))
+thread_set <- if (threads_info[2L] == 1L && threads_info[1L] >= 2L) c(1L, 2L) else 1L
+old_threads <- umfrage_threads(1L)
+cell_sum_w <- get("C_cell_sum_w", envir = asNamespace("umfrage"))
+cell_stats <- get("C_cell_stats", envir = asNamespace("umfrage"))
+data.table::setDTthreads(1L)
+collapse::set_collapse(nthreads = 1L)
+
+gen_data <- function(n) {
+  f <- function(k) structure(sample.int(k, n, TRUE, prob = stats::runif(k, 0.2, 1)),
+                             levels = sprintf("l%02d", seq_len(k)), class = "factor")
+  structure(list(a = f(50L), b = f(20L), c = f(5L), w = stats::rexp(n) + 0.1),
+            class = "data.frame", row.names = c(NA_integer_, -as.integer(n)))
+}
+
+results <- list()
+checks <- character()
+for (n in sizes) {
+  say(sprintf("n = %s", fmt_n(n)))
+  set.seed(20261125 + round(log10(n)))
+  d <- gen_data(n)
+  codes <- unname(as.list(d[c("a", "b", "c")]))
+  nl <- c(50L, 20L, 5L)
+  reps <- reps_for(n)
+  ref <- xtabs(w ~ a + b + c, d)
+
+  cases <- list()
+  add <- function(method, threads, f, reps, check = NULL) {
+    label <- sprintf("%s, %d thread%s", method, threads, if (threads > 1L) "s" else "")
+    f()  # warm-up
+    t <- vapply(seq_len(reps), function(i) time_call(f)[["ms"]], 0)
+    mem <- alloc_bytes(f)
+    cases[[length(cases) + 1L]] <<- data.frame(
+      method = method, threads = threads, ms = stats::median(t), reps = reps,
+      alloc = mem, stringsAsFactors = FALSE)
+    if (!is.null(check)) {
+      err <- check()
+      checks <<- c(checks, sprintf("n = %s, %s: max relative difference to xtabs() %.1e",
+                                   fmt_n(n), label, err))
+    }
+  }
+  relerr <- function(x) max(abs(as.vector(x) - as.vector(ref)) / pmax(as.vector(ref), 1e-300))
+
+  for (th in thread_set) {
+    umfrage_threads(th)
+    add("umfrage kernel: weighted counts (C_cell_sum_w)", th,
+        function() .Call(cell_sum_w, codes, nl, d$w), reps,
+        function() relerr(.Call(cell_sum_w, codes, nl, d$w)))
+    add("umfrage kernel: n, sum w, sum w^2 (C_cell_stats)", th,
+        function() .Call(cell_stats, codes, nl, d$w), reps,
+        function() relerr(.Call(cell_stats, codes, nl, d$w)$sum_w))
+    add("umfrage tab(d, \"a\", cols = \"b\", by = \"c\", weights = \"w\")", th,
+        function() tab(d, "a", cols = "b", by = "c", weights = "w"), reps,
+        function() {
+          cc <- as.data.frame(tab(d, "a", cols = "b", by = "c", weights = "w"))
+          cc <- cc[cc$col_var == "b", ]
+          max(abs(cc$n_w - ref[cbind(cc$row, cc$col, cc$c)]) / pmax(ref[cbind(cc$row, cc$col, cc$c)], 1e-300))
+        })
+  }
+  umfrage_threads(1L)
+  add("collapse::qtab(a, b, c, w = w)", 1L,
+      function() collapse::qtab(d$a, d$b, d$c, w = d$w), reps,
+      function() relerr(collapse::qtab(d$a, d$b, d$c, w = d$w)))
+  dt <- data.table::as.data.table(d)
+  add("data.table dt[, sum(w), by = .(a, b, c)]", 1L,
+      function() dt[, list(V1 = sum(w)), by = list(a, b, c)], reps)
+  add("tapply(w, list(a, b, c), sum)", 1L,
+      function() tapply(d$w, list(d$a, d$b, d$c), sum), slow_reps)
+  add("xtabs(w ~ a + b + c)", 1L, function() xtabs(w ~ a + b + c, d), slow_reps)
+  if (n <= survey_max_n) {
+    des <- survey::svydesign(ids = ~1, weights = ~w, data = d)
+    add("survey::svytable(~a + b + c, design)", 1L,
+        function() survey::svytable(~a + b + c, des), slow_reps,
+        function() relerr(survey::svytable(~a + b + c, des)))
+    rm(des)
+  }
+  res <- do.call(rbind, cases)
+  res$n <- n
+  results[[length(results) + 1L]] <- res
+  rm(d, dt, codes, ref)
+  gc(FALSE)
+}
+umfrage_threads(old_threads)
+
+# ---- report -------------------------------------------------------------------
+
+lines <- c("## tab: weighted 3-way table (50 x 20 x 5 levels)", "",
+           sprintf("Run %s, %.1f min; load average at start %s. Median wall time of the repetitions after one warm-up; memory = bytes allocated through R during one call (profmem). Peers on one thread (data.table::setDTthreads(1), collapse nthreads = 1).",
+                   format(bench_t0, "%Y-%m-%d %H:%M %Z"),
+                   as.numeric(difftime(Sys.time(), bench_t0, units = "mins")), load_start), "")
+targets <- character()
+for (res in results) {
+  n <- res$n[1L]
+  qt <- res$ms[grepl("^collapse::qtab", res$method)]
+  res$`vs qtab` <- res$ms / qt
+  lines <- c(lines, sprintf("### n = %s", fmt_n(n)), "",
+             md_table(data.frame(
+               method = res$method, threads = res$threads,
+               `median ms` = vapply(res$ms, fmt_ms, ""), reps = res$reps,
+               `time / qtab` = vapply(res$`vs qtab`, fmt_ratio, ""),
+               `allocated MB` = vapply(res$alloc, fmt_mb, ""),
+               `alloc / (4 n)` = sprintf("%.2f", res$alloc / (4 * n)),
+               check.names = FALSE)), "")
+  k1 <- res$`vs qtab`[grepl("C_cell_sum_w", res$method) & res$threads == 1L]
+  k2 <- res$`vs qtab`[grepl("C_cell_stats", res$method) & res$threads == max(res$threads)]
+  t1 <- res$`vs qtab`[grepl("^umfrage tab", res$method) & res$threads == 1L]
+  t2 <- res$`vs qtab`[grepl("^umfrage tab", res$method) & res$threads == max(res$threads)]
+  amax <- max(res$alloc[grepl("^umfrage", res$method)]) / (4 * n)
+  targets <- c(targets,
+    sprintf("- n = %s: weighted counts on 1 thread at most half of qtab: kernel %.2f x qtab (%s); whole tab() %.2f x qtab (%s)",
+            fmt_n(n), k1, if (k1 <= 0.5) "met" else "NOT met", t1, if (t1 <= 0.5) "met" else "NOT met"),
+    sprintf("- n = %s: n, sum w, sum w^2 on %d threads within half of qtab: kernel %.2f x qtab (%s); whole tab() %.2f x qtab (%s)",
+            fmt_n(n), max(res$threads), k2, if (k2 <= 0.5) "met" else "NOT met", t2, if (t2 <= 0.5) "met" else "NOT met"),
+    sprintf("- n = %s: no allocation proportional to n beyond one integer vector: largest umfrage allocation %.2f x 4n bytes (%s)",
+            fmt_n(n), amax, if (amax <= 1) "met" else "NOT met"))
+}
+lines <- c(lines, "### Targets", "", targets, "", "### Agreement", "",
+           paste0("- ", checks), "")
+writeLines(lines, file.path(results_dir, "tab.md"))
+say("wrote ", file.path(results_dir, "tab.md"))
