@@ -253,18 +253,29 @@ static const double *check_w(SEXP w, R_xlen_t n, bool allow_null)
     return REAL(w);
 }
 
+/* The .Call entry points' shared part: check the arguments, run the pass,
+ * raise errors for bad weights or codes, count the rows skipped for NA.
+ * Weights may be NULL (all 1) only for width 3. */
+static const double *checked_pass(SEXP codes, SEXP nlev, SEXP w, int width,
+                                  umf_coder *cd, R_xlen_t *nskip)
+{
+    R_xlen_t n;
+    umf_coder_init(cd, codes, nlev, &n, "codes");
+    const double *wp = check_w(w, n, width == 3);
+    R_xlen_t *counts = (R_xlen_t *) R_alloc(cd->nvar + 2, sizeof(R_xlen_t));
+    const double *acc = umf_cell_pass(cd, wp, n, width, counts);
+    *nskip = pass_problems(cd, counts);
+    return acc;
+}
+
 /* Per-cell count, sum of weights and sum of squared weights in one pass.
  * Rows with an NA code are skipped and counted. Weights must be finite and
  * non-negative (checked here too: the C routine trusts no caller). */
 SEXP C_cell_stats(SEXP codes, SEXP nlev, SEXP w)
 {
     umf_coder cd;
-    R_xlen_t n;
-    umf_coder_init(&cd, codes, nlev, &n, "codes");
-    const double *wp = check_w(w, n, true);
-    R_xlen_t *counts = (R_xlen_t *) R_alloc(cd.nvar + 2, sizeof(R_xlen_t));
-    const double *acc = umf_cell_pass(&cd, wp, n, 3, counts);
-    R_xlen_t nskip = pass_problems(&cd, counts);
+    R_xlen_t nskip;
+    const double *acc = checked_pass(codes, nlev, w, 3, &cd, &nskip);
     const int ncell = cd.ncell;
     SEXP ans = PROTECT(Rf_allocVector(VECSXP, 4));
     SEXP nn = PROTECT(Rf_allocVector(REALSXP, ncell));
@@ -336,12 +347,8 @@ SEXP C_weight_stats(SEXP w)
 SEXP C_cell_sum_w(SEXP codes, SEXP nlev, SEXP w)
 {
     umf_coder cd;
-    R_xlen_t n;
-    umf_coder_init(&cd, codes, nlev, &n, "codes");
-    const double *wp = check_w(w, n, false);
-    R_xlen_t *counts = (R_xlen_t *) R_alloc(cd.nvar + 2, sizeof(R_xlen_t));
-    const double *acc = umf_cell_pass(&cd, wp, n, 1, counts);
-    R_xlen_t nskip = pass_problems(&cd, counts);
+    R_xlen_t nskip;
+    const double *acc = checked_pass(codes, nlev, w, 1, &cd, &nskip);
     SEXP ans = PROTECT(Rf_allocVector(REALSXP, cd.ncell));
     memcpy(REAL(ans), acc, (size_t) cd.ncell * sizeof(double));
     Rf_setAttrib(ans, Rf_install("skipped"), Rf_ScalarReal((double) nskip));

@@ -99,21 +99,11 @@ static double margin_error(const ipf_ctx *x, const double *tg, double total,
     return err;
 }
 
-static SEXP mkNamed(const char **nm, int k)
-{
-    SEXP ans = PROTECT(Rf_allocVector(VECSXP, k));
-    SEXP nms = PROTECT(Rf_allocVector(STRSXP, k));
-    for (int j = 0; j < k; j++) SET_STRING_ELT(nms, j, Rf_mkChar(nm[j]));
-    Rf_setAttrib(ans, R_NamesSymbol, nms);
-    UNPROTECT(2);
-    return ans;
-}
-
 static SEXP status_result(int status, int i1, int i2, double i3, double i4,
                           double value)
 {
     const char *nm[] = {"status", "info", "value"};
-    SEXP ans = PROTECT(mkNamed(nm, 3));
+    SEXP ans = PROTECT(umf_named_list(nm, 3));
     SET_VECTOR_ELT(ans, 0, Rf_ScalarInteger(status));
     SEXP info = PROTECT(Rf_allocVector(REALSXP, 4));
     REAL(info)[0] = i1; REAL(info)[1] = i2; REAL(info)[2] = i3; REAL(info)[3] = i4;
@@ -568,7 +558,7 @@ SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
                         "max_error", "worst", "trace", "achieved", "n",
                         "n_positive", "start", "mode", "ncell", "cap_bound",
                         "targets", "total"};
-    SEXP ans = PROTECT(mkNamed(nm, 16)); nprot++;
+    SEXP ans = PROTECT(umf_named_list(nm, 16)); nprot++;
     SET_VECTOR_ELT(ans, 0, Rf_ScalarInteger(RK_OK));
     SET_VECTOR_ELT(ans, 1, out);
     SET_VECTOR_ELT(ans, 2, Rf_ScalarInteger(iter));

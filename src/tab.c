@@ -134,16 +134,6 @@ static inline int single_code(const tvar *v, R_xlen_t i)
     return -2;
 }
 
-static SEXP named_list(const char **nm, int k)
-{
-    SEXP ans = PROTECT(Rf_allocVector(VECSXP, k));
-    SEXP nms = PROTECT(Rf_allocVector(STRSXP, k));
-    for (int j = 0; j < k; j++) SET_STRING_ELT(nms, j, Rf_mkChar(nm[j]));
-    Rf_setAttrib(ans, R_NamesSymbol, nms);
-    UNPROTECT(2);
-    return ans;
-}
-
 /* 3-column (n, sum w, sum w^2) matrix from a flat interleaved array */
 static SEXP stats_matrix(const double *a, R_xlen_t len)
 {
@@ -404,11 +394,11 @@ SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w)
     }
 
     const char *nm_top[] = {"cols", "skipped"};
-    SEXP ans = PROTECT(named_list(nm_top, 2)); nprot++;
+    SEXP ans = PROTECT(umf_named_list(nm_top, 2)); nprot++;
     SEXP cols = PROTECT(Rf_allocVector(VECSXP, ncv)); nprot++;
     const char *nm_col[] = {"cells", "colbase", "rowbase", "allbase"};
     for (int j = 0; j < ncv; j++) {
-        SEXP cj = PROTECT(named_list(nm_col, 4));
+        SEXP cj = PROTECT(umf_named_list(nm_col, 4));
         for (int s = 0; s < 4; s++) {
             size_t len = (off[4 * j + s + 1] - off[4 * j + s]) / 3;
             SET_VECTOR_ELT(cj, s, stats_matrix(acc + off[4 * j + s], (R_xlen_t) len));

@@ -73,17 +73,3 @@ SEXP C_threads_set(SEXP n)
     umf_nthreads = k;
     return Rf_ScalarInteger(old);
 }
-
-double umf_as_double1(SEXP x, const char *arg)
-{
-    if (!Rf_isReal(x) || XLENGTH(x) != 1)
-        Rf_error("'%s' must be a single double value", arg);
-    return REAL(x)[0];
-}
-
-int umf_as_int1(SEXP x, const char *arg)
-{
-    if (!Rf_isInteger(x) || XLENGTH(x) != 1)
-        Rf_error("'%s' must be a single integer value", arg);
-    return INTEGER(x)[0];
-}

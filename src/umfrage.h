@@ -73,8 +73,9 @@ SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
 /* tab.c */
 SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w);
 
-/* Argument helpers with messages that name the argument. */
+/* util.c: argument helpers with messages that name the argument */
 double umf_as_double1(SEXP x, const char *arg);
 int umf_as_int1(SEXP x, const char *arg);
+SEXP umf_named_list(const char **nm, int k);
 
 #endif
