@@ -139,8 +139,9 @@ tab_block_html <- function(x, rvname, keys, title, digits = 1L) {
   bases <- subset_layer(x$bases[x$bases$row_var == rvname, , drop = FALSE], keys)
   grp <- rle(bases$col_var)
   nhead <- if (x$weighted) 4L else 3L
+  grp_label <- vapply(grp$values, function(v) if (v == "Total") "" else var_label(x$cols, v), "")
   th1 <- paste0("<th></th>", paste0(sprintf("<th colspan=\"%d\" style=\"text-align:center\">%s</th>", grp$lengths,
-                                            html_escape(vapply(grp$values, function(v) var_label(x$cols, v), ""))),
+                                            html_escape(grp_label)),
                                     collapse = ""))
   th2 <- paste0("<th></th>", paste0(sprintf("<th style=\"text-align:right\">%s</th>", html_escape(m[2L, -1L])), collapse = ""))
   row_html <- function(i, tag = "td", style = "") {
