@@ -54,10 +54,19 @@ tab_block_matrix <- function(x, rvname, keys, digits = 1L, pct = TRUE) {
     cnt <- fmt_count(if (wtd) cc$n_w else cc$n, wtd)
     if (!show_pct) return(cnt)
     p <- fmt_pct(cc$pct, digits)
-    paste(formatC(cnt, width = max(nchar(cnt))), formatC(p, width = max(nchar(p))))
+    lt <- if (is.null(cc$letters)) rep("", nrow(cc)) else ifelse(is.na(cc$letters), "", cc$letters)
+    out <- paste(formatC(cnt, width = max(nchar(cnt))), formatC(p, width = max(nchar(p))))
+    if (any(nzchar(lt))) out <- paste(out, formatC(lt, width = -max(nchar(lt)), flag = "-"))
+    out
   }, character(length(rows)))
   body <- matrix(body, nrow = length(rows))
   stub_head <- c("", "", "Base (n)", if (wtd) "Base (weighted)")
+  if (isTRUE(x$options$letters) && x$percent == "col" && show_pct) {
+    # the letter of each column within its column variable, as (A), (B), ...
+    lab <- ave(seq_along(bases$col_var), bases$col_var, FUN = seq_along)
+    head2 <- ifelse(bases$col_var == "Total", head2,
+                    paste0(head2, " (", col_letters(max(lab))[lab], ")"))
+  }
   m <- rbind(head1, head2, base_n, if (wtd) base_w, body)
   cbind(c(stub_head, rows), m)
 }
@@ -83,7 +92,7 @@ format.umfrage_tab <- function(x, digits = 1L, ...) {
         paste(cellsi, collapse = "  ")
       }, "")
       sep <- strrep("-", max(nchar(fmt, type = "width")))
-      lines <- c(lines, title, fmt[1:2], sep, fmt[-(1:2)], "")
+      lines <- c(lines, title, fmt[1:2], sep, fmt[-(1:2)], block_notes(x, rv$name, ly$keys), "")
     }
   }
   lines
@@ -257,4 +266,25 @@ plot.umfrage_tab <- function(x, row_var = NULL, col_var = NULL, layer = 1L,
                       legend.text = rows, args.legend = list(bty = "n", cex = 0.8),
                       las = 1, ...)
   }
+}
+
+# Lines under a printed block: the Rao-Scott test per column variable and
+# the rule of the letters.
+block_notes <- function(x, rvname, keys) {
+  cells <- subset_layer(x$cells[x$cells$row_var == rvname & x$cells$col_var != "Total", , drop = FALSE], keys)
+  if (!nrow(cells) || is.null(cells$p_value)) return(character())
+  first <- cells[!duplicated(cells$col_var), , drop = FALSE]
+  first <- first[!is.na(first$p_value), , drop = FALSE]
+  out <- character()
+  if (nrow(first)) {
+    f <- x$options$test == "F"
+    out <- sprintf("  %s: Rao-Scott %s = %s%s, p = %s", vapply(first$col_var, function(v) var_label(x$cols, v), ""),
+                   if (f) "F" else "X2", formatC(first$statistic, format = "f", digits = 2),
+                   if (f) sprintf(" (df %.2f, %.1f)", first$ndf, first$ddf) else sprintf(" (df %d)", as.integer(first$ndf)),
+                   format.pval(first$p_value, digits = 3, eps = 1e-4))
+  }
+  if (isTRUE(x$options$letters) && x$percent == "col" && any(nzchar(cells$letters)))
+    out <- c(out, sprintf("  Letters: column %% significantly higher than the column with that letter (z test, alpha = %s, %s).",
+                          format(x$options$alpha), x$options$adjust))
+  out
 }

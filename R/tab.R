@@ -38,7 +38,44 @@
 #' visible level `"(missing)"` at the end (shown only when it occurs). Rows
 #' with weight 0 count in `n` but add nothing to `n_w`.
 #'
-#' @param x A data frame.
+#' @section Inference:
+#' Every cell also carries design-based statistics: the standard error of
+#' its weighted count (`se_n_w`) and of its percent (`se`, in percentage
+#' points; the percent is a ratio of two weighted totals, linearised), a
+#' confidence interval (`ci_low`, `ci_high`, inside 0 to 100), the design
+#' effect of the percent against simple random sampling of the same
+#' unweighted base (`deff`), and the degrees of freedom used (`df`: PSUs
+#' minus strata of the percent's domain). With a data frame the rows are
+#' the sampled units (with replacement, one stratum); with an [svy_design()]
+#' strata, clusters and finite population corrections count.
+#'
+#' `ci`: `"logit"` is `survey::svyciprop(method = "logit")` (a t interval on
+#' the logit scale), `"korn-graubard"` is `svyciprop(method = "beta")`,
+#' `"wilson"` the Wilson score interval with the design-effective sample
+#' size `p (1 - p) / Var(p)`, `"wald"` is `p +/- t * SE` clipped to 0 and
+#' 100. Where a percent is 0 or 100 (no variance), the interval is the exact
+#' binomial one on the domain's unweighted rows.
+#'
+#' `test`: per block (row variable x column variable, per layer) the
+#' Rao-Scott corrected Pearson test of independence, second-order `"F"` (as
+#' `survey::svychisq(statistic = "F")`) or first-order `"Chisq"`, in columns
+#' `statistic`, `ndf`, `ddf`, `p_value`, and printed under the block.
+#'
+#' `letters` (column percents only): each column of a column variable gets
+#' a letter (A, B, C, ...). A letter in a cell means that this column's
+#' percent is significantly higher than the percent of the column with that
+#' letter, in the same row: a two-sided z test of the difference on its
+#' design-based standard error (including the covariance of the two
+#' columns), at level `alpha`, with the p-values of the row's pairs of
+#' columns adjusted by `adjust` (Bonferroni, Holm, or none), as SPSS
+#' CTABLES' column-proportion tests.
+#'
+#' Not yet: inference for multiple-response sets (their cells get `NA`),
+#' and the calibration adjustment for weights from [wt_rake()] or
+#' [wt_poststrat()] (their variance is computed as for fixed weights, which
+#' overstates it).
+#'
+#' @param x A data frame, or an [svy_design()].
 #' @param rows Row variable(s): see Variables.
 #' @param cols Column variable(s) of the banner, or `NULL` for a one-way
 #'   table.
@@ -46,6 +83,13 @@
 #' @param weights `NULL`, a numeric vector with one value per row, or the
 #'   name (or one-sided formula) of a column of `x`. Finite, non-negative.
 #' @param percent `"col"`, `"row"`, `"total"` or `"none"`.
+#' @param ci Confidence interval method, or `"none"`: see Inference.
+#' @param level Confidence level, in (0, 1).
+#' @param test `TRUE` (same as `"F"`), `"F"`, `"Chisq"`, or `FALSE`.
+#' @param letters Column-proportion significance letters: `TRUE`/`FALSE`.
+#' @param alpha Significance level of the letters, in (0, 1).
+#' @param adjust Multiple-comparison adjustment of the letters:
+#'   `"bonferroni"`, `"holm"` or `"none"`.
 #' @param na `"drop"` or `"level"`.
 #' @return An object of class `umfrage_tab`. `as.data.frame()` gives the
 #'   tidy long form, one row per cell: `row_var`, `row`, `col_var`, `col`,
@@ -67,11 +111,34 @@
 #' @export
 tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
                 percent = c("col", "row", "total", "none"),
+                ci = c("logit", "wilson", "wald", "korn-graubard", "none"),
+                level = 0.95, test = TRUE, letters = TRUE, alpha = 0.05,
+                adjust = c("bonferroni", "holm", "none"),
                 na = c("drop", "level")) {
   percent <- match.arg(percent)
   na <- match.arg(na)
-  check_data(x, "x")
-  w <- get_weights(weights, x)
+  ci <- match.arg(ci)
+  adjust <- match.arg(adjust)
+  if (!is.numeric(level) || length(level) != 1L || is.na(level) || level <= 0 || level >= 1)
+    stopf("'level' must be a single number between 0 and 1 (exclusive), not %s", format(level))
+  if (!is.numeric(alpha) || length(alpha) != 1L || is.na(alpha) || alpha <= 0 || alpha >= 1)
+    stopf("'alpha' must be a single number between 0 and 1 (exclusive), not %s", format(alpha))
+  check_flag(letters, "letters")
+  test <- if (isTRUE(test)) "F" else if (isFALSE(test)) "none" else
+    if (is.character(test) && length(test) == 1L && test %in% c("F", "Chisq")) test else
+      stopf("'test' must be TRUE, FALSE, \"F\" or \"Chisq\"")
+  if (inherits(x, "umfrage_design")) {
+    if (!is.null(weights)) stopf("'weights' must be NULL when 'x' is an svy_design(): the design carries them")
+    des <- x
+    x <- des$data
+    w <- des$weights
+  } else {
+    check_data(x, "x")
+    w <- get_weights(weights, x)
+    des <- rows_design(x, w)
+  }
+  opt <- list(percent = percent, ci = ci, level = level, test = test,
+              letters = letters, alpha = alpha, adjust = adjust)
   rspec <- tab_specs(rows, x, "rows")
   if (length(rspec) == 0L) stopf("'rows' names no variable")
   cspec <- tab_specs(cols, x, "cols")
@@ -85,12 +152,13 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
                     desc = list(3L, 1L, list(), 0L, 0L))
   check_table_size(rvars, c(list(total_var), cvars), bvars)
 
-  blocks <- lapply(rvars, function(rv) tab_block(rv, cvars, bvars, total_var, w))
+  blocks <- lapply(rvars, function(rv) tab_block(rv, cvars, bvars, total_var, w, des, opt))
   cells <- rbind_df(lapply(blocks, function(b) tab_cells(b, percent)))
   bases <- rbind_df(lapply(blocks, function(b) tab_cells(b, "col", bases = TRUE)))
   structure(list(
     cells = cells, bases = bases, rows = lapply(rvars, var_meta), cols = lapply(c(list(total_var), cvars), var_meta),
     by = lapply(bvars, var_meta), percent = percent, na = na, weighted = !is.null(w),
+    options = opt, design = des[c("clustered", "lonely_psu")],
     skipped = do.call(rbind, lapply(blocks, `[[`, "skipped"))),
     class = "umfrage_tab")
 }
@@ -228,16 +296,82 @@ check_table_size <- function(rvars, cvars, bvars) {
 
 # The cells of a row variable and the whole banner, plus the Total column:
 # one C pass per block (or one pass for all blocks where MR sets or NA
-# levels take the general route).
-tab_block <- function(rv, cvars, bvars, total_var, w) {
+# levels take the general route). With a stratified or clustered design the
+# stratum or PSU is one more layer of the pass; point estimates sum over
+# it, and inference (var.R) uses it.
+tab_block <- function(rv, cvars, bvars, total_var, w, des, opt) {
   ncv <- length(cvars)
+  dl <- design_layer(des)
+  bdesc <- lapply(bvars, `[[`, "desc")
   res <- .Call(C_tab, rv$desc, c(lapply(cvars, `[[`, "desc"), list(total_var$desc)),
-               lapply(bvars, `[[`, "desc"), w)
-  list(rv = rv, cvars = c(list(total_var), cvars), bvars = bvars,
-       cols = c(res$cols[ncv + 1L], res$cols[seq_len(ncv)]),
+               if (is.null(dl)) bdesc else c(bdesc, list(dl$desc)), w)
+  all_cvars <- c(list(total_var), cvars)
+  raw <- c(res$cols[ncv + 1L], res$cols[seq_len(ncv)])
+  nd <- if (is.null(dl)) 1L else dl$nd
+  nb <- prod(vapply(bvars, function(v) v$desc[[2L]], 1L))
+  nr <- rv$desc[[2L]]
+  sum_d <- function(m) {
+    if (nd == 1L) return(m)
+    k <- nrow(m) / nd
+    matrix(apply(array(m, c(k, nd, 3L)), c(1L, 3L), sum), ncol = 3L)
+  }
+  cols <- lapply(raw, function(cj) lapply(cj, sum_d))
+  inf <- NULL
+  if (rv$kind == "single") {
+    du <- design_units(des)
+    lay_rows <- layer_rows(raw[[1L]], nr, nb, nd)
+    lay_nu <- layer_nu(raw[[1L]], nr, nb, nd, des)
+    inf <- lapply(seq_along(all_cvars), function(j) {
+      cv <- all_cvars[[j]]
+      if (!cv$kind %in% c("single", "total")) return(NULL)
+      nc <- cv$desc[[2L]]
+      cells <- raw[[j]]$cells
+      arr <- array(cells, c(nr, nc, nb, nd, 3L))
+      per_layer <- lapply(seq_len(nb), function(b) {
+        a <- list(n = arr[, , b, , 1L], w = arr[, , b, , 2L], w2 = arr[, , b, , 3L])
+        a <- lapply(a, function(m) array(m, c(nr, nc, nd)))
+        block_inference(a, des, du, opt, lay_rows[b], lay_nu[b])
+      })
+      cat_field <- function(f) unlist(lapply(per_layer, `[[`, f), use.names = FALSE)
+      test <- do.call(rbind, lapply(per_layer, `[[`, "test"))
+      K <- nr * nc
+      list(se_n_w = cat_field("se_n_w"), se = cat_field("se"), ci_low = cat_field("ci_low"),
+           ci_high = cat_field("ci_high"), deff = cat_field("deff"), df = cat_field("df"),
+           letters = cat_field("letters"),
+           statistic = rep(test[, "statistic"], each = K), ndf = rep(test[, "ndf"], each = K),
+           ddf = rep(test[, "ddf"], each = K), p_value = rep(test[, "p_value"], each = K))
+    })
+  }
+  list(rv = rv, cvars = all_cvars, bvars = bvars, cols = cols, inf = inf,
        skipped = new_df(list(row_var = rv$name, by_na = res$skipped[1L],
                              row_na = res$skipped[2L],
                              col_na = sum(res$skipped[2L + seq_len(ncv)]))))
+}
+
+# Rows per layer (for the Rao-Scott N: rows of the layer with the row
+# variable given) and design df per layer, from the Total column's cells.
+layer_rows <- function(tot, nr, nb, nd) {
+  arr <- array(tot$cells[, 1L], c(nr, nb, nd))
+  apply(arr, 2L, sum)
+}
+layer_nu <- function(tot, nr, nb, nd, des) {
+  arr <- array(tot$cells[, 1L], c(nr, nb, nd))
+  vapply(seq_len(nb), function(b) {
+    per_d <- colSums(matrix(arr[, b, ], nr, nd))
+    if (des$clustered) {
+      psus <- which(per_d > 0)
+      length(psus) - length(unique(des$psu_stratum[psus]))
+    } else if (nd > 1L) sum(per_d) - sum(per_d > 0) else sum(per_d) - 1
+  }, 0)
+}
+
+# The design of a data frame: rows are the PSUs, one stratum, with
+# replacement.
+rows_design <- function(data, w) {
+  n <- nrow(data)
+  list(data = data, weights = w, clustered = FALSE, strata_levels = "1",
+       stratum = NULL, n_psu = n, pop_psu = Inf, lonely_psu = "certainty",
+       psu_stratum = NULL)
 }
 
 # Long form of one block: one row per (row item, column item, layer).
@@ -283,12 +417,21 @@ tab_cells <- function(b, percent, bases = FALSE) {
     }
     pct <- if (percent == "none") rep(NA_real_, length(ri)) else
       ifelse(base[, 2L] > 0, 100 * cell[, 2L] / base[, 2L], NA_real_)
+    inf <- b$inf[[j]]
+    na_col <- rep(NA_real_, length(ri))
+    infcol <- function(f, na = na_col) if (is.null(inf)) na else inf[[f]]
+    if (percent == "none" && !is.null(inf)) inf[c("se", "ci_low", "ci_high", "deff")] <- list(na_col)
     cols <- c(list(row_var = rep(rv$name, length(ri)), row = rv$levels[ri],
                    col_var = rep(cv$name, length(ri)), col = cv$levels[ci]),
               lapply(layers, function(l) l[bi]),
               list(n = cell[, 1L], n_w = cell[, 2L],
                    n_eff = ifelse(cell[, 3L] > 0, cell[, 2L]^2 / cell[, 3L], 0),
-                   pct = pct, base_n = base[, 1L], base_w = base[, 2L]))
+                   pct = pct, se = infcol("se"), ci_low = infcol("ci_low"),
+                   ci_high = infcol("ci_high"), letters = infcol("letters", rep("", length(ri))),
+                   se_n_w = infcol("se_n_w"), deff = infcol("deff"), df = infcol("df"),
+                   base_n = base[, 1L], base_w = base[, 2L],
+                   statistic = infcol("statistic"), ndf = infcol("ndf"), ddf = infcol("ddf"),
+                   p_value = infcol("p_value")))
     if (!all(keep)) cols <- lapply(cols, `[`, keep)
     new_df(cols)
   })
