@@ -101,7 +101,7 @@ svy_design <- function(data, weights = NULL, strata = NULL, cluster = NULL,
     stopf("stratum %s has only one PSU; choose lonely_psu = \"certainty\", \"remove\" or \"adjust\" (as options(survey.lonely.psu))",
           q(hlev[lonely[1L]]))
   structure(list(
-    data = data, weights = w,
+    data = data, weights = w, calibration = attr(w, "calibration"),
     vars = list(strata = sv$name, cluster = cv$name, fpc = fv$name),
     stratum = h, strata_levels = hlev, psu = psu, psu_stratum = psu_stratum,
     n_psu = n_psu, pop_psu = pop, lonely_psu = lonely_psu,

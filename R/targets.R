@@ -60,8 +60,11 @@ get_weights <- function(weights, data, arg = "weights") {
     stopf("'%s' must be numeric, not %s", arg, obj_desc(weights))
   if (length(weights) != nrow(data))
     stopf("'%s' has length %d but 'data' has %d rows", arg, length(weights), nrow(data))
+  cal <- if (inherits(weights, "umfrage_weights")) attr(weights, "umfrage")$calibration
   if (is.integer(weights)) weights <- as.double(weights)
   if (!is.null(attributes(weights))) attributes(weights) <- NULL
+  # the margins of calibrated weights travel along (for the variance)
+  if (!is.null(cal)) attr(weights, "calibration") <- cal
   weights
 }
 

@@ -170,7 +170,14 @@ block_inference <- function(arr, des, du, opt, layer_rows, nu_layer) {
   s1 <- matrix(arr$w, K, D)
   s2 <- matrix(arr$w2, K, D)
   cnt <- matrix(arr$n, K, D)
-  Sigma <- cell_cov(s1, s2, des, du)
+  if (is.null(arr$cal)) {
+    Sigma <- cell_cov(s1, s2, des, du)
+  } else {
+    Sigma <- cell_cov_cal(s1, s2, arr$w0, des, du, arr$cal)
+    G <- arr$cal$G
+    cnt <- matrix(apply(array(cnt, c(K, G, D / G)), c(1L, 3L), sum), K, D / G)
+    s1 <- matrix(apply(array(s1, c(K, G, D / G)), c(1L, 3L), sum), K, D / G)
+  }
   Y <- rowSums(s1)
   rr <- rep(seq_len(nr), nc)
   cc <- rep(seq_len(nc), each = nr)
@@ -194,7 +201,10 @@ block_inference <- function(arr, des, du, opt, layer_rows, nu_layer) {
   basen <- rows_g[gid]
   out$deff <- ifelse(!is.na(p) & p > 0 & p < 1, vp / (p * (1 - p) / basen), NA_real_)
   if (opt$ci != "none") {
-    ci <- prop_ci(p, vp, df_g[gid], basen, opt$ci, opt$level)
+    # for Korn-Graubard, survey counts the rows of a domain of a calibrated
+    # design as all rows (its subsets keep them, with weight 0)
+    kg_rows <- if (is.null(arr$cal)) basen else rep(nrow(des$data), K)
+    ci <- prop_ci(p, vp, df_g[gid], kg_rows, opt$ci, opt$level)
     out$ci_low <- 100 * ci$lo
     out$ci_high <- 100 * ci$hi
   } else out$ci_low <- out$ci_high <- rep(NA_real_, K)
@@ -228,6 +238,103 @@ block_inference <- function(arr, des, du, opt, layer_rows, nu_layer) {
     Vj <- crossprod(Aj, Sigma %*% Aj)
     yy <- list(n = matrix(rowSums(cnt), nr, nc), w = matrix(Y, nr, nc))
     out$test <- rao_scott(yy, Vj, layer_rows, nu_layer, opt$test)
+  }
+  out
+}
+
+# ---- calibration -------------------------------------------------------------
+#
+# Weights from wt_rake()/wt_poststrat() were calibrated on margins. Their
+# variance uses the residuals of the linearised variable from the regression
+# on the margins' level indicators, weighted by the starting weights, as
+# survey::calibrate() and survey::postStratify() do. Rows with the same
+# levels of all margin variables (a calibration cell g) share the fitted
+# values, so per (table cell, calibration cell) sums suffice:
+#   F[g, t] = fitted value at g of the indicator of table cell t,
+#   residual of a row in cell t and calibration cell g: e_t - F[g, ].
+
+# Once per tab(): calibration cells of the rows, the indicator matrix of the
+# margins, the starting weights, and all-row sums per (cell, design unit).
+cal_setup <- function(des, x, w) {
+  cl <- des$calibration
+  vars <- cl$vars
+  miss <- setdiff(vars, names(x))
+  if (length(miss))
+    stopf("the weights were calibrated on variable(s) %s, which are not in 'x'; use calibration = FALSE to ignore the calibration",
+          qlist(miss))
+  coded <- lapply(vars, function(v) code_var(x[[v]], v, cl$lev[[v]]))
+  nlev <- vapply(coded, function(cv) as.integer(cv$nlev), 1L)
+  G <- prod(nlev)
+  if (G > 1e6) stopf("the calibration margins span %s cells, too many for the calibrated variance; use calibration = FALSE", format(G))
+  codes <- lapply(coded, function(cv) as.integer(cv$codes))
+  g <- rep(1L, nrow(x))
+  stride <- 1L
+  for (j in seq_along(codes)) {
+    if (anyNA(codes[[j]]))
+      stopf("variable %s, on which the weights were calibrated, now has values without a target; use calibration = FALSE",
+            q(vars[j]))
+    g <- g + (codes[[j]] - 1L) * stride
+    stride <- stride * nlev[j]
+  }
+  # indicator matrix: for each margin, its joint level at each cell g
+  grid <- as.matrix(expand.grid(lapply(nlev, seq_len)))
+  M <- do.call(cbind, lapply(cl$margins, function(mv) {
+    idx <- match(mv, vars)
+    lv <- rep(0L, G)
+    s <- 1L
+    for (i in idx) { lv <- lv + (grid[, i] - 1L) * s; s <- s * nlev[i] }
+    outer(lv, sort(unique(lv)), `==`) * 1
+  }))
+  w0 <- if (is.null(cl$start)) rep(1, nrow(x)) else as.double(cl$start)
+  if (length(w0) != nrow(x))
+    stopf("the starting weights of the calibrated weights do not fit 'x' (%d rows); use calibration = FALSE", nrow(x))
+  dl <- design_layer(des)
+  dcodes <- if (is.null(dl)) list() else dl$desc[[3L]]
+  nd <- if (is.null(dl)) 1L else dl$nd
+  all_d <- .Call(C_cell_stats, c(list(g), dcodes), as.integer(c(G, if (!is.null(dl)) nd)), w)
+  W0g <- .Call(C_cell_stats, list(g), as.integer(G), w0)$sum_w
+  list(G = G, M = M, w0 = w0, desc = list(0L, as.integer(G), list(g), 0L, 0L),
+       S1 = matrix(all_d$sum_w, G, nd), S2 = matrix(all_d$sum_w2, G, nd), W0g = W0g)
+}
+
+# F (G x K): fitted values of the table cells' indicators on the margins.
+cal_fitted <- function(cal, W0) {
+  G <- cal$G
+  K <- nrow(W0)
+  F <- matrix(0, G, K)
+  ok <- cal$W0g > 0
+  if (!any(ok)) return(F)
+  sw <- sqrt(cal$W0g[ok])
+  Y <- t(W0[, ok, drop = FALSE]) / cal$W0g[ok]
+  F[ok, ] <- qr.fitted(qr(cal$M[ok, , drop = FALSE] * sw), Y * sw) / sw
+  F
+}
+
+# Sigma of the block's cell totals under calibration. s1, s2: K x (G * D)
+# with the calibration cell varying fastest.
+cell_cov_cal <- function(s1, s2, W0, des, du, cal) {
+  G <- cal$G
+  K <- nrow(s1)
+  D <- ncol(s1) / G
+  F <- cal_fitted(cal, W0)
+  if (des$clustered) {
+    T <- t(apply(array(s1, c(K, G, D)), c(1L, 3L), sum))     # PSU x K
+    R <- T - t(cal$S1) %*% F                                   # PSU x K
+    ps <- des$psu_stratum
+    means <- rowsum(R, ps, reorder = TRUE) / du$nh[sort(unique(ps))]
+    R <- R - means[match(ps, sort(unique(ps))), , drop = FALSE] * du$center[ps]
+    return(crossprod(R * sqrt(du$scale[ps])))
+  }
+  out <- matrix(0, K, K)
+  for (h in seq_len(D)) {
+    cols <- (h - 1L) * G + seq_len(G)
+    M1 <- s1[, cols, drop = FALSE]
+    M2 <- s2[, cols, drop = FALSE]
+    M2F <- M2 %*% F
+    A <- -M2F - t(M2F) + crossprod(F, F * cal$S2[, h])
+    diag(A) <- diag(A) + rowSums(M2)
+    b <- rowSums(M1) - as.vector(crossprod(F, cal$S1[, h]))
+    out <- out + du$scale[h] * (A - du$center[h] * tcrossprod(b) / du$nh[h])
   }
   out
 }

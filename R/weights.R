@@ -269,7 +269,9 @@ new_weights <- function(res, prep, method, n, w0, settings) {
     margins = tab,
     calibration = list(vars = prep$vars,
                        margins = lapply(prep$margins, function(i) prep$vars[i + 1L]),
-                       levels = lapply(prep$coded, `[[`, "levels")),
+                       levels = lapply(prep$coded, `[[`, "levels"),
+                       lev = lapply(prep$coded, `[[`, "lev"),
+                       start = w0),
     weighted_start = !is.null(w0)), settings)
   structure(res$weights, class = "umfrage_weights", umfrage = diag)
 }
