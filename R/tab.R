@@ -82,7 +82,12 @@
 #' 1e-3 relative. The margin variables must be columns of `x`.
 #' `calibration = FALSE` treats the weights as fixed.
 #'
-#' Not yet: inference for multiple-response sets (their cells get `NA`).
+#' Multiple-response sets get the same inference: a respondent may sit in
+#' several cells and bases at once, so the covariance of the cell and base
+#' totals comes from the respondents' cross-products (one more pass over the
+#' rows for such a block), and letters between the items of an MR banner
+#' include the covariance of the respondents they share. There is no
+#' Rao-Scott test for blocks with an MR set (the cells are not a partition).
 #'
 #' @param x A data frame, or an [svy_design()].
 #' @param rows Row variable(s): see Variables.
@@ -323,7 +328,7 @@ tab_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
   # from a second pass
   extra <- c(if (!is.null(cal)) list(cal$desc), if (!is.null(dl)) list(dl$desc))
   res <- .Call(C_tab, rv$desc, cdesc, c(bdesc, extra), w)
-  w0res <- if (!is.null(cal) && rv$kind == "single")
+  w0res <- if (!is.null(cal))
     .Call(C_tab, rv$desc, cdesc, c(bdesc, list(cal$desc)), cal$w0) else NULL
   all_cvars <- c(list(total_var), cvars)
   raw <- c(res$cols[ncv + 1L], res$cols[seq_len(ncv)])
@@ -339,39 +344,45 @@ tab_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
   }
   cols <- lapply(raw, function(cj) lapply(cj, sum_d))
   inf <- NULL
-  if (rv$kind == "single") {
-    du <- design_units(des)
-    # sum the calibration cells away for the layer counts
-    tot_d <- if (ng == 1L) raw[[1L]] else
-      list(cells = matrix(apply(array(raw[[1L]]$cells, c(nr * nb, ng, nd / ng, 3L)), c(1L, 3L, 4L), sum), ncol = 3L))
-    lay_rows <- layer_rows(tot_d, nr, nb, nd / ng)
-    lay_nu <- layer_nu(tot_d, nr, nb, nd / ng, des)
-    inf <- lapply(seq_along(all_cvars), function(j) {
-      cv <- all_cvars[[j]]
-      if (!cv$kind %in% c("single", "total")) return(NULL)
-      nc <- cv$desc[[2L]]
-      cells <- raw[[j]]$cells
-      arr <- array(cells, c(nr, nc, nb, nd, 3L))
-      arr0 <- if (is.null(raw0)) NULL else array(raw0[[j]]$cells[, 2L], c(nr, nc, nb, ng))
-      per_layer <- lapply(seq_len(nb), function(b) {
-        a <- list(n = arr[, , b, , 1L], w = arr[, , b, , 2L], w2 = arr[, , b, , 3L])
-        a <- lapply(a, function(m) array(m, c(nr, nc, nd)))
-        if (!is.null(cal)) {
-          a$w0 <- matrix(arr0[, , b, ], nr * nc, ng)
-          a$cal <- cal
-        }
-        block_inference(a, des, du, opt, lay_rows[b], lay_nu[b])
-      })
-      cat_field <- function(f) unlist(lapply(per_layer, `[[`, f), use.names = FALSE)
-      test <- do.call(rbind, lapply(per_layer, `[[`, "test"))
-      K <- nr * nc
-      list(se_n_w = cat_field("se_n_w"), se = cat_field("se"), ci_low = cat_field("ci_low"),
-           ci_high = cat_field("ci_high"), deff = cat_field("deff"), df = cat_field("df"),
-           letters = cat_field("letters"),
-           statistic = rep(test[, "statistic"], each = K), ndf = rep(test[, "ndf"], each = K),
-           ddf = rep(test[, "ddf"], each = K), p_value = rep(test[, "p_value"], each = K))
+  du <- design_units(des)
+  dd <- nd / ng                       # design layers (strata or PSUs)
+  tot_d <- if (ng == 1L) raw[[1L]] else
+    list(cells = matrix(apply(array(raw[[1L]]$cells, c(nr * nb, ng, dd, 3L)), c(1L, 3L, 4L), sum), ncol = 3L))
+  lay_rows <- layer_rows(tot_d, nr, nb, dd)
+  lay_nu <- layer_nu(tot_d, nr, nb, dd, des)
+  strat_desc <- if (!des$clustered && length(des$strata_levels) > 1L)
+    list(list(0L, length(des$strata_levels), list(des$stratum), 0L, 0L)) else list()
+  inf <- lapply(seq_along(all_cvars), function(j) {
+    cv <- all_cvars[[j]]
+    nc <- cv$desc[[2L]]
+    single <- rv$kind == "single" && cv$kind %in% c("single", "total")
+    # rows as PSUs: Q per stratum; from the cells for single variables, from
+    # a cross-product pass for MR sets
+    Qall <- if (!des$clustered && !single)
+      array(.Call(C_tab_xprod, rv$desc, cv$desc, c(bdesc, strat_desc), w),
+            c(nr * nc + nc + nr + 1L, nr * nc + nc + nr + 1L, nb, length(des$strata_levels)))
+    per_layer <- lapply(seq_len(nb), function(b) {
+      z <- list(s1 = z_totals(raw[[j]], nr, nc, nb, nd, b, 2L),
+                s2 = z_totals(raw[[j]], nr, nc, nb, nd, b, 3L),
+                cnt = z_totals(raw[[j]], nr, nc, nb, nd, b, 1L))
+      if (!is.null(cal)) z$w0z <- z_totals(raw0[[j]], nr, nc, nb, ng, b, 2L)
+      if (!des$clustered) {
+        z$Q <- if (single) {
+          s2c <- z$s2[seq_len(nr * nc), , drop = FALSE]
+          q_single(if (is.null(cal)) s2c else sum_cal(s2c, ng), nr, nc)
+        } else lapply(seq_len(dim(Qall)[4L]), function(h) Qall[, , b, h])
+      }
+      block_inference(z, nr, nc, single, des, du, opt, cal, lay_rows[b], lay_nu[b])
     })
-  }
+    cat_field <- function(f) unlist(lapply(per_layer, `[[`, f), use.names = FALSE)
+    test <- do.call(rbind, lapply(per_layer, `[[`, "test"))
+    K <- nr * nc
+    list(se_n_w = cat_field("se_n_w"), se = cat_field("se"), ci_low = cat_field("ci_low"),
+         ci_high = cat_field("ci_high"), deff = cat_field("deff"), df = cat_field("df"),
+         letters = cat_field("letters"),
+         statistic = rep(test[, "statistic"], each = K), ndf = rep(test[, "ndf"], each = K),
+         ddf = rep(test[, "ddf"], each = K), p_value = rep(test[, "p_value"], each = K))
+  })
   list(rv = rv, cvars = all_cvars, bvars = bvars, cols = cols, inf = inf,
        skipped = new_df(list(row_var = rv$name, by_na = res$skipped[1L],
                              row_na = res$skipped[2L],

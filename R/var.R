@@ -3,16 +3,18 @@
 # stratum) or per-(cell, PSU) sums that the C pass returns.
 #
 # Every estimate of a block (row variable x one column variable, per layer)
-# is a smooth function of the block's K = nr * nc weighted cell totals, so
-# one K x K covariance matrix of the cell totals (Sigma) gives all
-# variances and covariances by linearisation: Var(a'T) = a' Sigma a.
+# is a smooth function of the weighted totals of the block's indicator
+# vector z: its K = nr * nc cells, then its nc column bases, nr row bases
+# and the block base (Kp = K + nc + nr + 1 entries; with MR sets a base is
+# not a sum of cells). One Kp x Kp covariance matrix Sigma of these totals
+# gives all variances and covariances by linearisation: Var(a'T) = a' Sigma a.
 #
-#   rows as PSUs:  Sigma = sum_h s_h [diag(S2_h) - S1_h S1_h' / n_h]
+#   rows as PSUs:  Sigma = sum_h s_h [Q_h - S1_h S1_h' / n_h]
 #   clusters:      Sigma = sum_h s_h sum_i (T_hi - mean_h)(T_hi - mean_h)'
 #
-# with S1_h, S2_h the sums of w and w^2 per cell in stratum h, T_hi the cell
-# totals of PSU i, n_h the PSUs of stratum h (rows, or clusters) and
-# s_h = (1 - n_h / N_h) n_h / (n_h - 1).
+# with S1_h the totals of z in stratum h, Q_h = sum of w^2 z z' over its
+# rows, T_hi the totals of PSU i, n_h the PSUs of stratum h (rows, or
+# clusters) and s_h = (1 - n_h / N_h) n_h / (n_h - 1).
 
 # How the design enters the C pass: an extra layer variable (stratum, or
 # PSU) when there is more than one stratum or there are clusters.
@@ -35,44 +37,6 @@ design_units <- function(des) {
   scale <- ifelse(lonely, f, f * nh / pmax(nh - 1, 1))
   if (des$lonely_psu %in% c("certainty", "remove")) scale[lonely] <- 0
   list(H = H, nh = nh, scale = scale, center = !(lonely & des$lonely_psu == "adjust"))
-}
-
-# Sigma (K x K) from the block's per-layer arrays: s1, s2 are K x D matrices
-# (D strata or PSUs, or D = 1 for one stratum of row PSUs).
-cell_cov <- function(s1, s2, des, du) {
-  if (des$clustered) {
-    # columns are PSUs; centre within strata, scale per stratum
-    ps <- des$psu_stratum
-    T <- t(s1)                                  # PSU x K
-    means <- rowsum(T, ps, reorder = TRUE) / du$nh[sort(unique(ps))]
-    mrow <- match(ps, sort(unique(ps)))
-    ctr <- du$center[ps]
-    T <- T - means[mrow, , drop = FALSE] * ctr
-    return(crossprod(T * sqrt(du$scale[ps])))
-  }
-  # rows are PSUs: columns of s1, s2 are strata
-  sc <- du$scale
-  nh <- du$nh
-  ctr <- as.numeric(du$center)
-  diag_part <- as.vector(s2 %*% sc)
-  m <- sweep(s1, 2L, sqrt(sc * ctr / nh), `*`)
-  out <- -tcrossprod(m)
-  diag(out) <- diag(out) + diag_part
-  out
-}
-
-# Degrees of freedom and rows of domains: for each domain (a set of cells),
-# PSUs with rows in it minus strata with rows in it. cnt: K x D counts.
-domain_df <- function(cnt, groups, des) {
-  vapply(groups, function(idx) {
-    per_d <- colSums(cnt[idx, , drop = FALSE])
-    if (des$clustered) {
-      psus <- which(per_d > 0)
-      length(psus) - length(unique(des$psu_stratum[psus]))
-    } else if (ncol(cnt) > 1L) {
-      sum(per_d) - sum(per_d > 0)
-    } else sum(per_d) - 1
-  }, 0)
 }
 
 # Confidence interval for proportions p with variance v, domain df and
@@ -160,88 +124,6 @@ col_letters <- function(k) {
   c(LETTERS, paste0(rep(LETTERS, each = 26L), rep(LETTERS, 26L)))[seq_len(k)]
 }
 
-# Inference for one block (single row variable x single column variable,
-# or x Total) in one layer. arr: list(n, w, w2) of nr x nc x D arrays.
-block_inference <- function(arr, des, du, opt, layer_rows, nu_layer) {
-  nr <- dim(arr$w)[1L]
-  nc <- dim(arr$w)[2L]
-  D <- dim(arr$w)[3L]
-  K <- nr * nc
-  s1 <- matrix(arr$w, K, D)
-  s2 <- matrix(arr$w2, K, D)
-  cnt <- matrix(arr$n, K, D)
-  if (is.null(arr$cal)) {
-    Sigma <- cell_cov(s1, s2, des, du)
-  } else {
-    Sigma <- cell_cov_cal(s1, s2, arr$w0, des, du, arr$cal)
-    G <- arr$cal$G
-    cnt <- matrix(apply(array(cnt, c(K, G, D / G)), c(1L, 3L), sum), K, D / G)
-    s1 <- matrix(apply(array(s1, c(K, G, D / G)), c(1L, 3L), sum), K, D / G)
-  }
-  Y <- rowSums(s1)
-  rr <- rep(seq_len(nr), nc)
-  cc <- rep(seq_len(nc), each = nr)
-  base_of <- switch(opt$percent, col = , none = cc, row = nr * nc + rr, total = rep(1L, K))
-  group <- switch(opt$percent, col = , none = split(seq_len(K), cc), row = split(seq_len(K), rr),
-                  total = list(seq_len(K)))
-  gid <- switch(opt$percent, col = , none = cc, row = rr, total = rep(1L, K))
-  Xg <- vapply(group, function(i) sum(Y[i]), 0)
-  X <- Xg[gid]
-  p <- ifelse(X > 0, Y / X, NA_real_)
-  # linearisation: a_k = (e_k - p_k 1_{group(k)}) / X_k, as columns of A
-  G <- outer(gid, gid, `==`) * 1
-  A <- (diag(K) - G * rep(ifelse(is.na(p), 0, p), each = K)) / rep(ifelse(X > 0, X, NA), each = K)
-  SA <- Sigma %*% A
-  vp <- colSums(A * SA)
-  vt <- diag(Sigma)
-  df_g <- domain_df(cnt, group, des)
-  rows_g <- vapply(group, function(i) sum(cnt[i, ]), 0)
-  out <- list(se_n_w = sqrt(pmax(vt, 0)), se = 100 * sqrt(pmax(vp, 0)),
-              df = df_g[gid])
-  basen <- rows_g[gid]
-  out$deff <- ifelse(!is.na(p) & p > 0 & p < 1, vp / (p * (1 - p) / basen), NA_real_)
-  if (opt$ci != "none") {
-    # for Korn-Graubard, survey counts the rows of a domain of a calibrated
-    # design as all rows (its subsets keep them, with weight 0)
-    kg_rows <- if (is.null(arr$cal)) basen else rep(nrow(des$data), K)
-    ci <- prop_ci(p, vp, df_g[gid], kg_rows, opt$ci, opt$level)
-    out$ci_low <- 100 * ci$lo
-    out$ci_high <- 100 * ci$hi
-  } else out$ci_low <- out$ci_high <- rep(NA_real_, K)
-  out$letters <- rep("", K)
-  if (opt$letters && opt$percent == "col" && nc > 1L) {
-    CV <- crossprod(A, SA)
-    lab <- col_letters(nc)
-    for (r in seq_len(nr)) {
-      idx <- r + nr * (seq_len(nc) - 1L)
-      ok <- which(!is.na(p[idx]) & X[idx] > 0)
-      if (length(ok) < 2L) next
-      pairs <- utils::combn(ok, 2L)
-      d <- p[idx[pairs[1L, ]]] - p[idx[pairs[2L, ]]]
-      v <- vp[idx[pairs[1L, ]]] + vp[idx[pairs[2L, ]]] - 2 * CV[cbind(idx[pairs[1L, ]], idx[pairs[2L, ]])]
-      pv <- ifelse(v > 0, 2 * stats::pnorm(-abs(d) / sqrt(v)), ifelse(d == 0, 1, 0))
-      pv <- stats::p.adjust(pv, method = opt$adjust)
-      sig <- which(pv < opt$alpha)
-      for (s in sig) {
-        hi <- if (d[s] > 0) pairs[1L, s] else pairs[2L, s]
-        lo <- if (d[s] > 0) pairs[2L, s] else pairs[1L, s]
-        out$letters[idx[hi]] <- paste0(out$letters[idx[hi]], lab[lo])
-      }
-    }
-    out$letters <- vapply(strsplit(out$letters, ""), function(z) paste(sort(z), collapse = ""), "")
-  }
-  out$test <- c(statistic = NA_real_, ndf = NA_real_, ddf = NA_real_, p_value = NA_real_)
-  if (opt$test != "none" && nc > 1L) {
-    Xall <- sum(Y)
-    pj <- Y / Xall
-    Aj <- (diag(K) - matrix(pj, K, K, byrow = TRUE)) / Xall
-    Vj <- crossprod(Aj, Sigma %*% Aj)
-    yy <- list(n = matrix(rowSums(cnt), nr, nc), w = matrix(Y, nr, nc))
-    out$test <- rao_scott(yy, Vj, layer_rows, nu_layer, opt$test)
-  }
-  out
-}
-
 # ---- calibration -------------------------------------------------------------
 #
 # Weights from wt_rake()/wt_poststrat() were calibrated on margins. Their
@@ -310,31 +192,150 @@ cal_fitted <- function(cal, W0) {
   F
 }
 
-# Sigma of the block's cell totals under calibration. s1, s2: K x (G * D)
-# with the calibration cell varying fastest.
-cell_cov_cal <- function(s1, s2, W0, des, du, cal) {
-  G <- cal$G
-  K <- nrow(s1)
-  D <- ncol(s1) / G
-  F <- cal_fitted(cal, W0)
+
+# Totals of z for one layer b of a block: a Kp x Dp matrix of statistic
+# `st` (1 = n, 2 = sum w, 3 = sum w^2) from the C pass's cells and bases.
+z_totals <- function(rawj, nr, nc, nb, Dp, b, st) {
+  cells <- array(rawj$cells[, st], c(nr * nc, nb, Dp))[, b, , drop = FALSE]
+  cb <- array(rawj$colbase[, st], c(nc, nb, Dp))[, b, , drop = FALSE]
+  rb <- array(rawj$rowbase[, st], c(nr, nb, Dp))[, b, , drop = FALSE]
+  ab <- array(rawj$allbase[, st], c(1L, nb, Dp))[, b, , drop = FALSE]
+  rbind(matrix(cells, nr * nc, Dp), matrix(cb, nc, Dp), matrix(rb, nr, Dp), matrix(ab, 1L, Dp))
+}
+
+# Q_h for single x single blocks: a row in cell (r, c) has z = cell, column
+# base c, row base r and the block base, so Q_h follows from the cells'
+# sums of w^2 (s2: K x H).
+q_single <- function(s2, nr, nc) {
+  K <- nr * nc
+  Kp <- K + nc + nr + 1L
+  rr <- rep(seq_len(nr), nc)
+  cc <- rep(seq_len(nc), each = nr)
+  Z <- matrix(0, K, Kp)
+  Z[cbind(seq_len(K), seq_len(K))] <- 1
+  Z[cbind(seq_len(K), K + cc)] <- 1
+  Z[cbind(seq_len(K), K + nc + rr)] <- 1
+  Z[, Kp] <- 1
+  lapply(seq_len(ncol(s2)), function(h) crossprod(Z * s2[, h], Z))
+}
+
+# Sum the calibration cells (varying fastest) out of a Kp x (G * D) matrix.
+sum_cal <- function(m, G) {
+  D <- ncol(m) / G
+  matrix(apply(array(m, c(nrow(m), G, D)), c(1L, 3L), sum), nrow(m), D)
+}
+
+# Sigma (Kp x Kp) of one block-layer. s1: Kp x Dp totals; Q: list of Kp x Kp
+# per stratum (rows as PSUs only); cal: calibration setup or NULL; w0z:
+# Kp x G starting-weight totals; s2: Kp x Dp sums of w^2 (for calibration).
+z_cov <- function(s1, s2, Q, des, du, cal = NULL, w0z = NULL) {
+  F <- if (is.null(cal)) NULL else cal_fitted(cal, w0z)
   if (des$clustered) {
-    T <- t(apply(array(s1, c(K, G, D)), c(1L, 3L), sum))     # PSU x K
-    R <- T - t(cal$S1) %*% F                                   # PSU x K
+    T <- t(if (is.null(cal)) s1 else sum_cal(s1, cal$G))       # PSU x Kp
+    if (!is.null(cal)) T <- T - t(cal$S1) %*% F
     ps <- des$psu_stratum
-    means <- rowsum(R, ps, reorder = TRUE) / du$nh[sort(unique(ps))]
-    R <- R - means[match(ps, sort(unique(ps))), , drop = FALSE] * du$center[ps]
-    return(crossprod(R * sqrt(du$scale[ps])))
+    means <- rowsum(T, ps, reorder = TRUE) / du$nh[sort(unique(ps))]
+    T <- T - means[match(ps, sort(unique(ps))), , drop = FALSE] * du$center[ps]
+    return(crossprod(T * sqrt(du$scale[ps])))
   }
-  out <- matrix(0, K, K)
-  for (h in seq_len(D)) {
+  Kp <- nrow(s1)
+  out <- matrix(0, Kp, Kp)
+  H <- length(Q)
+  G <- if (is.null(cal)) 1L else cal$G
+  for (h in seq_len(H)) {
     cols <- (h - 1L) * G + seq_len(G)
-    M1 <- s1[, cols, drop = FALSE]
-    M2 <- s2[, cols, drop = FALSE]
-    M2F <- M2 %*% F
-    A <- -M2F - t(M2F) + crossprod(F, F * cal$S2[, h])
-    diag(A) <- diag(A) + rowSums(M2)
-    b <- rowSums(M1) - as.vector(crossprod(F, cal$S1[, h]))
+    A <- Q[[h]]
+    b <- rowSums(s1[, cols, drop = FALSE])
+    if (!is.null(cal)) {
+      M2F <- s2[, cols, drop = FALSE] %*% F
+      A <- A - M2F - t(M2F) + crossprod(F, F * cal$S2[, h])
+      b <- b - as.vector(crossprod(F, cal$S1[, h]))
+    }
     out <- out + du$scale[h] * (A - du$center[h] * tcrossprod(b) / du$nh[h])
+  }
+  out
+}
+
+# Degrees of freedom of domains given by z entries: PSUs with rows in the
+# domain minus strata with rows in it. cnt: Kp x D counts (D strata or
+# PSUs; 1 for one stratum of row PSUs).
+z_df <- function(cnt, entries, des) {
+  vapply(entries, function(e) {
+    per_d <- cnt[e, ]
+    if (des$clustered) {
+      psus <- which(per_d > 0)
+      length(psus) - length(unique(des$psu_stratum[psus]))
+    } else if (length(per_d) > 1L) sum(per_d) - sum(per_d > 0) else sum(per_d) - 1
+  }, 0)
+}
+
+# Inference for one block-layer. z: list(s1, s2, cnt (Kp x Dp), Q, w0z),
+# nr, nc; single: TRUE for single x single (Rao-Scott applies).
+block_inference <- function(z, nr, nc, single, des, du, opt, cal, layer_rows, nu_layer) {
+  K <- nr * nc
+  Kp <- K + nc + nr + 1L
+  Sigma <- z_cov(z$s1, z$s2, z$Q, des, du, cal, z$w0z)
+  s1 <- if (is.null(cal)) z$s1 else sum_cal(z$s1, cal$G)
+  cnt <- if (is.null(cal)) z$cnt else sum_cal(z$cnt, cal$G)
+  Tz <- rowSums(s1)
+  rr <- rep(seq_len(nr), nc)
+  cc <- rep(seq_len(nc), each = nr)
+  base <- switch(opt$percent, col = , none = K + cc, row = K + nc + rr, total = rep(Kp, K))
+  X <- Tz[base]
+  Y <- Tz[seq_len(K)]
+  p <- ifelse(X > 0, Y / X, NA_real_)
+  # linearisation: a_t = (e_t - p_t e_base(t)) / X_t, as columns of A (Kp x K)
+  A <- matrix(0, Kp, K)
+  A[cbind(seq_len(K), seq_len(K))] <- 1
+  A[cbind(base, seq_len(K))] <- A[cbind(base, seq_len(K))] - ifelse(is.na(p), 0, p)
+  A <- A / rep(ifelse(X > 0, X, NA), each = Kp)
+  SA <- Sigma %*% A
+  vp <- colSums(A * SA)
+  vt <- diag(Sigma)[seq_len(K)]
+  ub <- sort(unique(base))
+  df_b <- z_df(cnt, ub, des)[match(base, ub)]
+  basen <- rowSums(cnt)[base]
+  out <- list(se_n_w = sqrt(pmax(vt, 0)), se = 100 * sqrt(pmax(vp, 0)), df = df_b,
+              deff = ifelse(!is.na(p) & p > 0 & p < 1, vp / (p * (1 - p) / basen), NA_real_))
+  if (opt$ci != "none") {
+    # for Korn-Graubard, survey counts the rows of a domain of a calibrated
+    # design as all rows (its subsets keep them, with weight 0)
+    kg_rows <- if (is.null(cal)) basen else rep(nrow(des$data), K)
+    ci <- prop_ci(p, vp, df_b, kg_rows, opt$ci, opt$level)
+    out$ci_low <- 100 * ci$lo
+    out$ci_high <- 100 * ci$hi
+  } else out$ci_low <- out$ci_high <- rep(NA_real_, K)
+  out$letters <- rep("", K)
+  if (opt$letters && opt$percent == "col" && nc > 1L) {
+    CV <- crossprod(A, SA)
+    lab <- col_letters(nc)
+    for (r in seq_len(nr)) {
+      idx <- r + nr * (seq_len(nc) - 1L)
+      ok <- which(!is.na(p[idx]) & X[idx] > 0)
+      if (length(ok) < 2L) next
+      pairs <- utils::combn(ok, 2L)
+      d <- p[idx[pairs[1L, ]]] - p[idx[pairs[2L, ]]]
+      v <- vp[idx[pairs[1L, ]]] + vp[idx[pairs[2L, ]]] - 2 * CV[cbind(idx[pairs[1L, ]], idx[pairs[2L, ]])]
+      pv <- ifelse(v > 0, 2 * stats::pnorm(-abs(d) / sqrt(v)), ifelse(d == 0, 1, 0))
+      pv <- stats::p.adjust(pv, method = opt$adjust)
+      for (s in which(pv < opt$alpha)) {
+        hi <- if (d[s] > 0) pairs[1L, s] else pairs[2L, s]
+        lo <- if (d[s] > 0) pairs[2L, s] else pairs[1L, s]
+        out$letters[idx[hi]] <- paste0(out$letters[idx[hi]], lab[lo])
+      }
+    }
+    out$letters <- vapply(strsplit(out$letters, ""), function(zz) paste(sort(zz), collapse = ""), "")
+  }
+  out$test <- c(statistic = NA_real_, ndf = NA_real_, ddf = NA_real_, p_value = NA_real_)
+  if (single && opt$test != "none" && nc > 1L) {
+    Xall <- Tz[Kp]
+    Aj <- matrix(0, Kp, K)
+    Aj[cbind(seq_len(K), seq_len(K))] <- 1
+    Aj[Kp, ] <- -Y / Xall
+    Aj <- Aj / Xall
+    Vj <- crossprod(Aj, Sigma %*% Aj)
+    yy <- list(n = matrix(rowSums(cnt)[seq_len(K)], nr, nc), w = matrix(Y, nr, nc))
+    out$test <- rao_scott(yy, Vj, layer_rows, nu_layer, opt$test)
   }
   out
 }

@@ -16,6 +16,7 @@ static const R_CallMethodDef callMethods[] = {
     CALLDEF(C_weight_stats, 1),
     CALLDEF(C_rake, 10),
     CALLDEF(C_tab, 4),
+    CALLDEF(C_tab_xprod, 4),
     {NULL, NULL, 0}
 };
 

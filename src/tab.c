@@ -413,3 +413,80 @@ SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w)
     UNPROTECT(nprot);
     return ans;
 }
+
+/* Cross-products for the variance of multiple-response blocks. A row of a
+ * block is a vector z of 0/1 indicators: its cells (row item x column
+ * item), its column bases, its row bases and the block base. For each
+ * layer (by levels and design strata), Q = sum over rows of w^2 z z'. With
+ * single variables Q follows from the cells' sums of w^2; with MR sets a
+ * respondent sits in several cells at once, hence this pass. Returns a
+ * Kp x Kp x layers array, Kp = nr * nc + nc + nr + 1. Serial: MR blocks
+ * are small. */
+SEXP C_tab_xprod(SEXP rowv, SEXP colv, SEXP byvs, SEXP w)
+{
+    R_xlen_t n = -1;
+    tvar rv, cv;
+    parse_tvar(rowv, &rv, &n, "rows");
+    parse_tvar(colv, &cv, &n, "cols");
+    if (TYPEOF(byvs) != VECSXP) Rf_error("'by' must be a list of table variables");
+    const int nby = (int) XLENGTH(byvs);
+    tvar *bv = (tvar *) R_alloc(nby > 0 ? nby : 1, sizeof(tvar));
+    int *bstride = (int *) R_alloc(nby > 0 ? nby : 1, sizeof(int));
+    double nlay_d = 1;
+    for (int q = 0; q < nby; q++) {
+        parse_tvar(VECTOR_ELT(byvs, q), &bv[q], &n, "by");
+        if (bv[q].kind != TV_SINGLE) Rf_error("'by' variables must be single variables");
+        bstride[q] = (int) nlay_d;
+        nlay_d *= bv[q].nlev;
+    }
+    if (n < 0) Rf_error("no data columns: every variable is constant");
+    const int nr = rv.nlev, nc = cv.nlev;
+    const double kp_d = (double) nr * nc + nc + nr + 1;
+    if (kp_d * kp_d * nlay_d > 5e8)
+        Rf_error("the cross-products would need %.0f values, too many", kp_d * kp_d * nlay_d);
+    const int Kp = (int) kp_d, nlay = (int) nlay_d;
+    const double *wp = NULL;
+    if (!Rf_isNull(w)) {
+        if (TYPEOF(w) != REALSXP || XLENGTH(w) != n)
+            Rf_error("'weights' must be a double vector with one value per row");
+        wp = REAL(w);
+    }
+    const bool row_mr = rv.kind == TV_DICH || rv.kind == TV_CAT;
+    int maxk = nr > nc ? nr : nc;
+    int *rit = (int *) R_alloc(maxk, sizeof(int));
+    int *cit = (int *) R_alloc(maxk, sizeof(int));
+    int *z = (int *) R_alloc((size_t) maxk * maxk + 2 * maxk + 1, sizeof(int));
+    R_xlen_t *seen = (R_xlen_t *) R_alloc(2 * (size_t) maxk, sizeof(R_xlen_t));
+    for (int q = 0; q < 2 * maxk; q++) seen[q] = 0;
+    SEXP ans = PROTECT(Rf_allocVector(REALSXP, (R_xlen_t) Kp * Kp * nlay));
+    double *Q = REAL(ans);
+    memset(Q, 0, (size_t) Kp * Kp * nlay * sizeof(double));
+    const int K = nr * nc;
+    for (R_xlen_t i = 0; i < n; i++) {
+        if ((i & (UMF_CHUNK - 1)) == 0) R_CheckUserInterrupt();
+        double wi = wp ? wp[i] : 1.0;
+        if (!(wi >= 0 && wi < INFINITY))
+            Rf_error("'weights' holds values that are NA, negative or infinite");
+        int b = nby ? layer_of(bv, nby, bstride, i) : 0;
+        if (b < 0) continue;
+        int rin, nri = row_items(&rv, i, rit, &rin, seen);
+        if (nri < 0) continue;
+        if (!row_mr && nri == 0) continue;
+        if (row_mr && nri == 0 && !rin) continue;
+        int cin, nci = row_items(&cv, i, cit, &cin, seen + maxk);
+        if (nci < 0 || (nci == 0 && !cin)) continue;
+        int m = 0;
+        for (int p = 0; p < nri; p++)
+            for (int q = 0; q < nci; q++) z[m++] = rit[p] + nr * cit[q];
+        if (rin) for (int q = 0; q < nci; q++) z[m++] = K + cit[q];
+        if (cin) for (int p = 0; p < nri; p++) z[m++] = K + nc + rit[p];
+        if (rin && cin) z[m++] = K + nc + nr;
+        double w2 = wi * wi;
+        double *Qb = Q + (size_t) Kp * Kp * b;
+        for (int a = 0; a < m; a++)
+            for (int c = 0; c < m; c++)
+                Qb[(size_t) z[a] + (size_t) Kp * z[c]] += w2;
+    }
+    UNPROTECT(1);
+    return ans;
+}

@@ -72,6 +72,7 @@ SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
 
 /* tab.c */
 SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w);
+SEXP C_tab_xprod(SEXP rowv, SEXP colv, SEXP byvs, SEXP w);
 
 /* util.c: argument helpers with messages that name the argument */
 double umf_as_double1(SEXP x, const char *arg);
