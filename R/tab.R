@@ -340,14 +340,14 @@ tab_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
   sum_d <- function(m) {
     if (nd == 1L) return(m)
     k <- nrow(m) / nd
-    matrix(apply(array(m, c(k, nd, 3L)), c(1L, 3L), sum), ncol = 3L)
+    matrix(vapply(1:3, function(s) rowSums(matrix(m[, s], k, nd)), numeric(k)), ncol = 3L)
   }
   cols <- lapply(raw, function(cj) lapply(cj, sum_d))
   inf <- NULL
   du <- design_units(des)
   dd <- nd / ng                       # design layers (strata or PSUs)
   tot_d <- if (ng == 1L) raw[[1L]] else
-    list(cells = matrix(apply(array(raw[[1L]]$cells, c(nr * nb, ng, dd, 3L)), c(1L, 3L, 4L), sum), ncol = 3L))
+    list(cells = cbind(as.vector(sum_cal(matrix(raw[[1L]]$cells[, 1L], nr * nb), ng)), 0, 0))
   lay_rows <- layer_rows(tot_d, nr, nb, dd)
   lay_nu <- layer_nu(tot_d, nr, nb, dd, des)
   strat_desc <- if (!des$clustered && length(des$strata_levels) > 1L)

@@ -81,6 +81,24 @@ prop_ci <- function(p, v, df, nrows, method, level) {
   list(lo = lo, hi = hi)
 }
 
+# The interaction contrasts of an nr x nc table (as svychisq builds them
+# with model.matrix), cached per table shape.
+rs_cache <- new.env(parent = emptyenv())
+rs_contrasts <- function(nr, nc) {
+  key <- paste(nr, nc)
+  if (!is.null(rs_cache[[key]])) return(rs_cache[[key]])
+  rows <- factor(rep(seq_len(nr), nc))
+  cols <- factor(rep(seq_len(nc), each = nr))
+  X1 <- cbind(1, stats::model.matrix(~ rows)[, -1L, drop = FALSE],
+              stats::model.matrix(~ cols)[, -1L, drop = FALSE])
+  Rr <- stats::model.matrix(~ rows)[, -1L, drop = FALSE]
+  Cc <- stats::model.matrix(~ cols)[, -1L, drop = FALSE]
+  X12 <- do.call(cbind, lapply(seq_len(ncol(Cc)), function(j) Rr * Cc[, j]))
+  out <- qr.resid(qr(X1), X12)
+  assign(key, out, envir = rs_cache)
+  out
+}
+
 # Rao-Scott corrected Pearson test of one block (as survey::svychisq):
 # y: nr x nc weighted totals, V: covariance of the joint proportions
 # (K x K), N: rows of the layer, nu: design df of the layer.
@@ -97,10 +115,7 @@ rao_scott <- function(y, V, N, nu, statistic) {
   if (!(X > 0)) return(out)
   mean2 <- as.vector(W) / X
   V <- V[keep, keep, drop = FALSE]
-  mf1 <- expand.grid(rows = seq_len(nr), cols = seq_len(nc))
-  X1 <- stats::model.matrix(~ factor(rows) + factor(cols), mf1)
-  X12 <- stats::model.matrix(~ factor(rows) * factor(cols), mf1)
-  Cmat <- qr.resid(qr(X1), X12[, -(1:(nr + nc - 1)), drop = FALSE])
+  Cmat <- rs_contrasts(nr, nc)
   iD <- diag(ifelse(mean2 == 0, 0, 1 / mean2), length(mean2))
   denom <- crossprod(Cmat, (iD / N) %*% Cmat)
   numr <- crossprod(Cmat, iD %*% V %*% iD %*% Cmat)
@@ -221,8 +236,11 @@ q_single <- function(s2, nr, nc) {
 
 # Sum the calibration cells (varying fastest) out of a Kp x (G * D) matrix.
 sum_cal <- function(m, G) {
+  if (G == 1L) return(m)
   D <- ncol(m) / G
-  matrix(apply(array(m, c(nrow(m), G, D)), c(1L, 3L), sum), nrow(m), D)
+  k <- nrow(m)
+  # columns are (g, d) with g fastest: sum each run of G columns
+  t(rowsum(t(m), rep(seq_len(D), each = G), reorder = FALSE))
 }
 
 # Sigma (Kp x Kp) of one block-layer. s1: Kp x Dp totals; Q: list of Kp x Kp
@@ -306,26 +324,8 @@ block_inference <- function(z, nr, nc, single, des, du, opt, cal, layer_rows, nu
     out$ci_high <- 100 * ci$hi
   } else out$ci_low <- out$ci_high <- rep(NA_real_, K)
   out$letters <- rep("", K)
-  if (opt$letters && opt$percent == "col" && nc > 1L) {
-    CV <- crossprod(A, SA)
-    lab <- col_letters(nc)
-    for (r in seq_len(nr)) {
-      idx <- r + nr * (seq_len(nc) - 1L)
-      ok <- which(!is.na(p[idx]) & X[idx] > 0)
-      if (length(ok) < 2L) next
-      pairs <- utils::combn(ok, 2L)
-      d <- p[idx[pairs[1L, ]]] - p[idx[pairs[2L, ]]]
-      v <- vp[idx[pairs[1L, ]]] + vp[idx[pairs[2L, ]]] - 2 * CV[cbind(idx[pairs[1L, ]], idx[pairs[2L, ]])]
-      pv <- ifelse(v > 0, 2 * stats::pnorm(-abs(d) / sqrt(v)), ifelse(d == 0, 1, 0))
-      pv <- stats::p.adjust(pv, method = opt$adjust)
-      for (s in which(pv < opt$alpha)) {
-        hi <- if (d[s] > 0) pairs[1L, s] else pairs[2L, s]
-        lo <- if (d[s] > 0) pairs[2L, s] else pairs[1L, s]
-        out$letters[idx[hi]] <- paste0(out$letters[idx[hi]], lab[lo])
-      }
-    }
-    out$letters <- vapply(strsplit(out$letters, ""), function(zz) paste(sort(zz), collapse = ""), "")
-  }
+  if (opt$letters && opt$percent == "col" && nc > 1L)
+    out$letters <- column_letters(A, SA, p, vp, X, nr, nc, opt)
   out$test <- c(statistic = NA_real_, ndf = NA_real_, ddf = NA_real_, p_value = NA_real_)
   if (single && opt$test != "none" && nc > 1L) {
     Xall <- Tz[Kp]
@@ -336,6 +336,36 @@ block_inference <- function(z, nr, nc, single, des, du, opt, cal, layer_rows, nu
     Vj <- crossprod(Aj, Sigma %*% Aj)
     yy <- list(n = matrix(rowSums(cnt)[seq_len(K)], nr, nc), w = matrix(Y, nr, nc))
     out$test <- rao_scott(yy, Vj, layer_rows, nu_layer, opt$test)
+  }
+  out
+}
+
+# Letters of a block: for each row, z tests of all pairs of columns, the
+# p-values adjusted within the row; sig[k, j] marks cell k as significantly
+# higher than column j of its row.
+column_letters <- function(A, SA, p, vp, X, nr, nc, opt) {
+  K <- nr * nc
+  pairs <- utils::combn(nc, 2L)
+  i1 <- rep(seq_len(nr), ncol(pairs)) + nr * (rep(pairs[1L, ], each = nr) - 1L)
+  i2 <- rep(seq_len(nr), ncol(pairs)) + nr * (rep(pairs[2L, ], each = nr) - 1L)
+  cov12 <- colSums(A[, i1, drop = FALSE] * SA[, i2, drop = FALSE])
+  d <- p[i1] - p[i2]
+  v <- vp[i1] + vp[i2] - 2 * cov12
+  ok <- !is.na(d) & X[i1] > 0 & X[i2] > 0
+  pv <- ifelse(v > 0, 2 * stats::pnorm(-abs(d) / sqrt(pmax(v, 0))), ifelse(d == 0, 1, 0))
+  pv[!ok] <- NA
+  # adjust within each row over its valid pairs
+  row_of <- rep(seq_len(nr), ncol(pairs))
+  pa <- unlist(lapply(split(pv, row_of), stats::p.adjust, method = opt$adjust), use.names = FALSE)
+  pa <- pa[order(order(row_of))]
+  sig <- which(!is.na(pa) & pa < opt$alpha)
+  hi <- ifelse(d[sig] > 0, i1[sig], i2[sig])
+  lo_col <- ifelse(d[sig] > 0, pairs[2L, (sig - 1L) %/% nr + 1L], pairs[1L, (sig - 1L) %/% nr + 1L])
+  lab <- col_letters(nc)
+  out <- rep("", K)
+  for (j in seq_len(nc)) {
+    k <- hi[lo_col == j]
+    out[k] <- paste0(out[k], lab[j])
   }
   out
 }
