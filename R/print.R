@@ -63,7 +63,7 @@ tab_block_matrix <- function(x, rvname, keys, digits = 1L, pct = TRUE) {
   stub_head <- c("", "", "Base (n)", if (wtd) "Base (weighted)")
   if (isTRUE(x$options$letters) && x$percent == "col" && show_pct) {
     # the letter of each column within its column variable, as (A), (B), ...
-    lab <- ave(seq_along(bases$col_var), bases$col_var, FUN = seq_along)
+    lab <- stats::ave(seq_along(bases$col_var), bases$col_var, FUN = seq_along)
     head2 <- ifelse(bases$col_var == "Total", head2,
                     paste0(head2, " (", col_letters(max(lab))[lab], ")"))
   }

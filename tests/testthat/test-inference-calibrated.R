@@ -22,6 +22,7 @@ cal_pop <- function(T) c(`(Intercept)` = T, sexm = .5 * T, ageb = .3 * T, agec =
 
 test_that("raked weights: SEs equal survey::calibrate(calfun = 'raking')", {
   skip_if_not_installed("survey")
+  skip_if_not_installed("MASS")  # survey::calibrate() needs it
   d <- cal_data(1)
   T <- 5000
   w <- wt_rake(d, cal_targets, weights = "w0", total = T, epsilon = 1e-13)
@@ -53,6 +54,7 @@ test_that("raked weights: SEs equal survey::calibrate(calfun = 'raking')", {
 
 test_that("post-stratified weights: SEs equal survey::postStratify", {
   skip_if_not_installed("survey")
+  skip_if_not_installed("MASS")  # survey::calibrate() needs it
   d <- cal_data(2)
   pop <- data.frame(expand.grid(sex = c("f", "m"), age = c("a", "b", "c"), stringsAsFactors = FALSE),
                     Freq = c(1000, 900, 1200, 1100, 2000, 1800))
@@ -68,6 +70,7 @@ test_that("post-stratified weights: SEs equal survey::postStratify", {
 
 test_that("calibrated weights in a stratified cluster design, with NA rows and layers", {
   skip_if_not_installed("survey")
+  skip_if_not_installed("MASS")  # survey::calibrate() needs it
   d <- cal_data(3)
   d$y[c(5, 17, 300)] <- NA
   T <- 8000

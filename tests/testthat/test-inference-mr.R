@@ -69,6 +69,7 @@ test_that("MR columns: SEs per item domain, and the covariance behind letters", 
 
 test_that("MR rows with raked weights use the calibrated variance", {
   skip_if_not_installed("survey")
+  skip_if_not_installed("MASS")  # survey::calibrate() needs it
   d <- mr_data(3)
   d$sex <- sample(c("f", "m"), nrow(d), TRUE)
   w <- wt_rake(d, list(sex = c(f = 0.5, m = 0.5), g = c(x = 0.4, z = 0.6)), weights = "w",
