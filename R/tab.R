@@ -155,6 +155,8 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
     w <- get_weights(weights, x)
     des <- rows_design(x, w)
   }
+  if (!is.null(w) && length(w) && !any(w > 0, na.rm = TRUE) && !anyNA(w))
+    stopf("'weights' are all zero: no row carries weight, so there is nothing to tabulate")
   opt <- list(percent = percent, ci = ci, level = level, test = test,
               letters = letters, alpha = alpha, adjust = adjust)
   cal <- if (calibration && !is.null(des$calibration)) cal_setup(des, x, w) else NULL

@@ -212,4 +212,11 @@ test_that("level, alpha and test are checked", {
   expect_error(tab(d, "y", test = "G"), "'test' must be TRUE, FALSE")
   expect_error(tab(d, "y", letters = NA), "'letters' must be TRUE or FALSE")
   expect_error(tab(d, "y", ci = "exact"), "'arg' should be one of")
+  expect_error(tab(d, "y", weights = rep(0, nrow(d))), "'weights' are all zero")
+  expect_error(tab(svy_design(d, weights = rep(0, nrow(d))), "y"), "'weights' are all zero")
+  # a column whose rows all have weight 0 gets no percent, not an error
+  d$w2 <- ifelse(d$g == "x", 0, d$w)
+  t <- as.data.frame(tab(d, "y", cols = "g", weights = "w2"))
+  expect_true(all(is.na(t$pct[t$col == "x"])))
+  expect_true(all(is.na(t$se[t$col == "x"])))
 })
