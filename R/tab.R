@@ -106,6 +106,9 @@
 #'   `"bonferroni"`, `"holm"` or `"none"`.
 #' @param calibration Use the calibration-adjusted variance for weights from
 #'   [wt_rake()] or [wt_poststrat()] (see Inference).
+#' @param se `FALSE` skips the design-based inference altogether (no SEs,
+#'   intervals, tests or letters): the fastest table, counts and percents
+#'   only.
 #' @param na `"drop"` or `"level"`.
 #' @return An object of class `umfrage_tab`. `as.data.frame()` gives the
 #'   tidy long form, one row per cell: `row_var`, `row`, `col_var`, `col`,
@@ -130,7 +133,7 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
                 ci = c("logit", "wilson", "wald", "korn-graubard", "none"),
                 level = 0.95, test = TRUE, letters = TRUE, alpha = 0.05,
                 adjust = c("bonferroni", "holm", "none"),
-                calibration = TRUE,
+                calibration = TRUE, se = TRUE,
                 na = c("drop", "level")) {
   percent <- match.arg(percent)
   na <- match.arg(na)
@@ -142,6 +145,12 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
     stopf("'alpha' must be a single number between 0 and 1 (exclusive), not %s", format(alpha))
   check_flag(letters, "letters")
   check_flag(calibration, "calibration")
+  check_flag(se, "se")
+  if (!se) {
+    ci <- "none"
+    test <- FALSE
+    letters <- FALSE
+  }
   test <- if (isTRUE(test)) "F" else if (isFALSE(test)) "none" else
     if (is.character(test) && length(test) == 1L && test %in% c("F", "Chisq")) test else
       stopf("'test' must be TRUE, FALSE, \"F\" or \"Chisq\"")
@@ -158,8 +167,8 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
   if (!is.null(w) && length(w) && !any(w > 0, na.rm = TRUE) && !anyNA(w))
     stopf("'weights' are all zero: no row carries weight, so there is nothing to tabulate")
   opt <- list(percent = percent, ci = ci, level = level, test = test,
-              letters = letters, alpha = alpha, adjust = adjust)
-  cal <- if (calibration && !is.null(des$calibration)) cal_setup(des, x, w) else NULL
+              letters = letters, alpha = alpha, adjust = adjust, se = se)
+  cal <- if (se && calibration && !is.null(des$calibration)) cal_setup(des, x, w) else NULL
   rspec <- tab_specs(rows, x, "rows")
   if (length(rspec) == 0L) stopf("'rows' names no variable")
   cspec <- tab_specs(cols, x, "cols")
@@ -322,7 +331,7 @@ check_table_size <- function(rvars, cvars, bvars) {
 # it, and inference (var.R) uses it.
 tab_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
   ncv <- length(cvars)
-  dl <- design_layer(des)
+  dl <- if (opt$se) design_layer(des) else NULL
   bdesc <- lapply(bvars, `[[`, "desc")
   cdesc <- c(lapply(cvars, `[[`, "desc"), list(total_var$desc))
   # calibrated weights: the calibration cell is a further layer, inside the
@@ -346,6 +355,12 @@ tab_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
   }
   cols <- lapply(raw, function(cj) lapply(cj, sum_d))
   inf <- NULL
+  if (!opt$se) {
+    return(list(rv = rv, cvars = all_cvars, bvars = bvars, cols = cols, inf = NULL,
+                skipped = new_df(list(row_var = rv$name, by_na = res$skipped[1L],
+                                      row_na = res$skipped[2L],
+                                      col_na = sum(res$skipped[2L + seq_len(ncv)])))))
+  }
   du <- design_units(des)
   dd <- nd / ng                       # design layers (strata or PSUs)
   tot_d <- if (ng == 1L) raw[[1L]] else

@@ -302,13 +302,17 @@ block_inference <- function(z, nr, nc, single, des, du, opt, cal, layer_rows, nu
   X <- Tz[base]
   Y <- Tz[seq_len(K)]
   p <- ifelse(X > 0, Y / X, NA_real_)
-  # linearisation: a_t = (e_t - p_t e_base(t)) / X_t, as columns of A (Kp x K)
-  A <- matrix(0, Kp, K)
-  A[cbind(seq_len(K), seq_len(K))] <- 1
-  A[cbind(base, seq_len(K))] <- A[cbind(base, seq_len(K))] - ifelse(is.na(p), 0, p)
-  A <- A / rep(ifelse(X > 0, X, NA), each = Kp)
-  SA <- Sigma %*% A
-  vp <- colSums(A * SA)
+  # linearisation: a_t = (e_t - p_t e_base(t)) / X_t has two entries, so
+  # a_i' Sigma a_j comes from four entries of Sigma
+  p0 <- ifelse(is.na(p), 0, p)
+  Xs <- ifelse(X > 0, X, NA)
+  lin_cov <- function(i, j) {
+    bi <- base[i]
+    bj <- base[j]
+    (Sigma[cbind(i, j)] - p0[j] * Sigma[cbind(i, bj)] - p0[i] * Sigma[cbind(bi, j)] +
+       p0[i] * p0[j] * Sigma[cbind(bi, bj)]) / (Xs[i] * Xs[j])
+  }
+  vp <- lin_cov(seq_len(K), seq_len(K))
   vt <- diag(Sigma)[seq_len(K)]
   ub <- sort(unique(base))
   df_b <- z_df(cnt, ub, des)[match(base, ub)]
@@ -325,15 +329,15 @@ block_inference <- function(z, nr, nc, single, des, du, opt, cal, layer_rows, nu
   } else out$ci_low <- out$ci_high <- rep(NA_real_, K)
   out$letters <- rep("", K)
   if (opt$letters && opt$percent == "col" && nc > 1L)
-    out$letters <- column_letters(A, SA, p, vp, X, nr, nc, opt)
+    out$letters <- column_letters(lin_cov, p, vp, X, nr, nc, opt)
   out$test <- c(statistic = NA_real_, ndf = NA_real_, ddf = NA_real_, p_value = NA_real_)
   if (single && opt$test != "none" && nc > 1L) {
+    # joint proportions Y_t / Xall: a_t = (e_t - q_t e_all) / Xall
     Xall <- Tz[Kp]
-    Aj <- matrix(0, Kp, K)
-    Aj[cbind(seq_len(K), seq_len(K))] <- 1
-    Aj[Kp, ] <- -Y / Xall
-    Aj <- Aj / Xall
-    Vj <- crossprod(Aj, Sigma %*% Aj)
+    qj <- Y / Xall
+    Sc <- Sigma[seq_len(K), seq_len(K), drop = FALSE]
+    sa <- Sigma[seq_len(K), Kp]
+    Vj <- (Sc - outer(sa, qj) - outer(qj, sa) + Sigma[Kp, Kp] * outer(qj, qj)) / Xall^2
     yy <- list(n = matrix(rowSums(cnt)[seq_len(K)], nr, nc), w = matrix(Y, nr, nc))
     out$test <- rao_scott(yy, Vj, layer_rows, nu_layer, opt$test)
   }
@@ -341,14 +345,15 @@ block_inference <- function(z, nr, nc, single, des, du, opt, cal, layer_rows, nu
 }
 
 # Letters of a block: for each row, z tests of all pairs of columns, the
-# p-values adjusted within the row; sig[k, j] marks cell k as significantly
-# higher than column j of its row.
-column_letters <- function(A, SA, p, vp, X, nr, nc, opt) {
+# p-values adjusted within the row; a cell gets the letter of each column
+# of its row that it is significantly higher than. lin_cov(i, j) gives the
+# covariance of the percents of cells i and j.
+column_letters <- function(lin_cov, p, vp, X, nr, nc, opt) {
   K <- nr * nc
   pairs <- utils::combn(nc, 2L)
   i1 <- rep(seq_len(nr), ncol(pairs)) + nr * (rep(pairs[1L, ], each = nr) - 1L)
   i2 <- rep(seq_len(nr), ncol(pairs)) + nr * (rep(pairs[2L, ], each = nr) - 1L)
-  cov12 <- colSums(A[, i1, drop = FALSE] * SA[, i2, drop = FALSE])
+  cov12 <- lin_cov(i1, i2)
   d <- p[i1] - p[i2]
   v <- vp[i1] + vp[i2] - 2 * cov12
   ok <- !is.na(d) & X[i1] > 0 & X[i2] > 0

@@ -1,5 +1,6 @@
 # Cross-tabulation benchmark: a weighted 3-way table (factors of 50, 20 and
-# 5 levels) with umfrage::tab() and its C kernels against xtabs(), tapply(),
+# 5 levels) with umfrage::tab(se = FALSE) (counts, percents and bases; the
+# inference is bench/inference.R's) and its C kernels against xtabs(), tapply(),
 # data.table's grouped sum, collapse::qtab(w = ) and survey::svytable()
 # (n <= 1e6), all in the same run.
 #
@@ -86,9 +87,9 @@ for (n in sizes) {
         function() .Call(cell_stats, codes, nl, d$w), reps,
         function() relerr(.Call(cell_stats, codes, nl, d$w)$sum_w))
     add("umfrage tab(d, \"a\", cols = \"b\", by = \"c\", weights = \"w\")", th,
-        function() tab(d, "a", cols = "b", by = "c", weights = "w"), reps,
+        function() tab(d, "a", cols = "b", by = "c", weights = "w", se = FALSE), reps,
         function() {
-          cc <- as.data.frame(tab(d, "a", cols = "b", by = "c", weights = "w"))
+          cc <- as.data.frame(tab(d, "a", cols = "b", by = "c", weights = "w", se = FALSE))
           cc <- cc[cc$col_var == "b", ]
           max(abs(cc$n_w - ref[cbind(cc$row, cc$col, cc$c)]) / pmax(ref[cbind(cc$row, cc$col, cc$c)], 1e-300))
         })

@@ -213,6 +213,11 @@ test_that("level, alpha and test are checked", {
   expect_error(tab(d, "y", letters = NA), "'letters' must be TRUE or FALSE")
   expect_error(tab(d, "y", ci = "exact"), "'arg' should be one of")
   expect_error(tab(d, "y", weights = rep(0, nrow(d))), "'weights' are all zero")
+  expect_error(tab(d, "y", se = "no"), "'se' must be TRUE or FALSE")
+  t0 <- as.data.frame(tab(svy_design(d, strata = ~st, cluster = ~psu), "y", cols = "g", se = FALSE))
+  t1 <- as.data.frame(tab(svy_design(d, strata = ~st, cluster = ~psu), "y", cols = "g"))
+  expect_true(all(is.na(t0$se)) && all(t0$letters == ""))
+  expect_equal(t0$pct, t1$pct)
   expect_error(tab(svy_design(d, weights = rep(0, nrow(d))), "y"), "'weights' are all zero")
   # a column whose rows all have weight 0 gets no percent, not an error
   d$w2 <- ifelse(d$g == "x", 0, d$w)
