@@ -164,8 +164,6 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
     w <- get_weights(weights, x)
     des <- rows_design(x, w)
   }
-  if (!is.null(w) && length(w) && !any(w > 0, na.rm = TRUE) && !anyNA(w))
-    stopf("'weights' are all zero: no row carries weight, so there is nothing to tabulate")
   opt <- list(percent = percent, ci = ci, level = level, test = test,
               letters = letters, alpha = alpha, adjust = adjust, se = se)
   cal <- if (se && calibration && !is.null(des$calibration)) cal_setup(des, x, w) else NULL
@@ -183,6 +181,10 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
   check_table_size(rvars, c(list(total_var), cvars), bvars)
 
   blocks <- lapply(rvars, function(rv) tab_block(rv, cvars, bvars, total_var, w, des, opt, cal))
+  # weights that are all zero (where the row variables are given) leave
+  # nothing to tabulate; the C pass has summed them already
+  if (!is.null(w) && all(vapply(blocks, function(b) sum(b$cols[[1L]]$cells[, 2L]) == 0, NA)))
+    stopf("'weights' are all zero: no row carries weight, so there is nothing to tabulate")
   cells <- rbind_df(lapply(blocks, function(b) tab_cells(b, percent)))
   bases <- rbind_df(lapply(blocks, function(b) tab_cells(b, "col", bases = TRUE)))
   structure(list(
