@@ -205,8 +205,13 @@ knit_print.umfrage_tab <- function(x, digits = 1L, ...) {
     title <- rv$label
     if (nzchar(ly$title)) title <- paste0(title, " [", ly$title, "]")
     title <- paste0(title, " (", if (x$weighted) "weighted " else "", what, ")")
+    notes <- trimws(block_notes(x, rv$name, ly$keys))
     out <- c(out, if (html) tab_block_html(x, rv$name, ly$keys, title, digits)
-                  else tab_block_md(x, rv$name, ly$keys, title, digits))
+                  else tab_block_md(x, rv$name, ly$keys, title, digits),
+             if (length(notes)) {
+               if (html) paste0("<p style=\"font-size:85%\">", paste(html_escape(notes), collapse = "<br/>\n"), "</p>")
+               else paste(notes, collapse = "  \n")
+             })
   }
   knitr::asis_output(paste(out, collapse = "\n\n"))
 }
