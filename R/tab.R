@@ -167,6 +167,7 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
   opt <- list(percent = percent, ci = ci, level = level, test = test,
               letters = letters, alpha = alpha, adjust = adjust, se = se)
   cal <- if (se && calibration && !is.null(des$calibration)) cal_setup(des, x, w) else NULL
+  notes_reset()
   rspec <- tab_specs(rows, x, "rows")
   if (length(rspec) == 0L) stopf("'rows' names no variable")
   cspec <- tab_specs(cols, x, "cols")
@@ -374,6 +375,10 @@ tab_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
   inf <- lapply(seq_along(all_cvars), function(j) {
     cv <- all_cvars[[j]]
     nc <- cv$desc[[2L]]
+    if (nr * nc + nr + nc + 1 > max_inference_cells()) {
+      note_once("inference", sprintf("standard errors, intervals and tests are not computed for blocks of more than %d cells and bases (option umfrage.max_inference_cells)", max_inference_cells()))
+      return(NULL)
+    }
     single <- rv$kind == "single" && cv$kind %in% c("single", "total")
     # rows as PSUs: Q per stratum; from the cells for single variables, from
     # a cross-product pass for MR sets

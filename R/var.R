@@ -116,9 +116,10 @@ rao_scott <- function(y, V, N, nu, statistic) {
   mean2 <- as.vector(W) / X
   V <- V[keep, keep, drop = FALSE]
   Cmat <- rs_contrasts(nr, nc)
-  iD <- diag(ifelse(mean2 == 0, 0, 1 / mean2), length(mean2))
-  denom <- crossprod(Cmat, (iD / N) %*% Cmat)
-  numr <- crossprod(Cmat, iD %*% V %*% iD %*% Cmat)
+  idv <- ifelse(mean2 == 0, 0, 1 / mean2)
+  denom <- crossprod(Cmat * (idv / N), Cmat)
+  DC <- Cmat * idv
+  numr <- crossprod(DC, V %*% DC)
   Delta <- solve(denom, numr)
   O <- W * N / X
   E <- outer(rowSums(O), colSums(O)) / N
@@ -224,14 +225,31 @@ z_totals <- function(rawj, nr, nc, nb, Dp, b, st) {
 q_single <- function(s2, nr, nc) {
   K <- nr * nc
   Kp <- K + nc + nr + 1L
+  t <- seq_len(K)
   rr <- rep(seq_len(nr), nc)
   cc <- rep(seq_len(nc), each = nr)
-  Z <- matrix(0, K, Kp)
-  Z[cbind(seq_len(K), seq_len(K))] <- 1
-  Z[cbind(seq_len(K), K + cc)] <- 1
-  Z[cbind(seq_len(K), K + nc + rr)] <- 1
-  Z[, Kp] <- 1
-  lapply(seq_len(ncol(s2)), function(h) crossprod(Z * s2[, h], Z))
+  zc <- K + cc
+  zr <- K + nc + rr
+  lapply(seq_len(ncol(s2)), function(h) {
+    v <- s2[, h]
+    Q <- matrix(0, Kp, Kp)
+    # a row in cell t is in t, its column base, its row base, the block base
+    for (a in list(t, zc, zr, rep(Kp, K))) for (b in list(t, zc, zr, rep(Kp, K))) {
+      idx <- cbind(a, b)
+      if (identical(a, b) && !identical(a, t)) {
+        # the same base for many cells: sum their w^2
+        Q[cbind(unique(a), unique(a))] <- rowsum(v, a, reorder = FALSE)[, 1L]
+      } else if (identical(a, t) || identical(b, t)) {
+        Q[idx] <- v
+      } else {
+        agg <- rowsum(v, paste(a, b), reorder = FALSE)
+        key <- unique(paste(a, b))
+        ab <- do.call(rbind, strsplit(key, " ", fixed = TRUE))
+        Q[cbind(as.integer(ab[, 1L]), as.integer(ab[, 2L]))] <- agg[key, 1L]
+      }
+    }
+    Q
+  })
 }
 
 # Sum the calibration cells (varying fastest) out of a Kp x (G * D) matrix.
@@ -331,7 +349,9 @@ block_inference <- function(z, nr, nc, single, des, du, opt, cal, layer_rows, nu
   if (opt$letters && opt$percent == "col" && nc > 1L)
     out$letters <- column_letters(lin_cov, p, vp, X, nr, nc, opt)
   out$test <- c(statistic = NA_real_, ndf = NA_real_, ddf = NA_real_, p_value = NA_real_)
-  if (single && opt$test != "none" && nc > 1L) {
+  if (single && opt$test != "none" && nc > 1L && K > max_test_cells()) {
+    note_once("test", sprintf("Rao-Scott tests are skipped for blocks of more than %d cells (option umfrage.max_test_cells): they cost a dense eigen-problem of that size", max_test_cells()))
+  } else if (single && opt$test != "none" && nc > 1L) {
     # joint proportions Y_t / Xall: a_t = (e_t - q_t e_all) / Xall
     Xall <- Tz[Kp]
     qj <- Y / Xall
@@ -374,3 +394,16 @@ column_letters <- function(lin_cov, p, vp, X, nr, nc, opt) {
   }
   out
 }
+
+max_test_cells <- function() getOption("umfrage.max_test_cells", 400L)
+max_inference_cells <- function() getOption("umfrage.max_inference_cells", 3000L)
+
+# Warnings that a tab() call gives once, however many blocks hit them.
+notes_env <- new.env(parent = emptyenv())
+note_once <- function(key, msg) {
+  if (is.null(notes_env$seen[[key]])) {
+    notes_env$seen[[key]] <- TRUE
+    warning(msg, call. = FALSE)
+  }
+}
+notes_reset <- function() notes_env$seen <- list()

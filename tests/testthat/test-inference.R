@@ -225,3 +225,19 @@ test_that("level, alpha and test are checked", {
   expect_true(all(is.na(t$pct[t$col == "x"])))
   expect_true(all(is.na(t$se[t$col == "x"])))
 })
+
+test_that("large blocks skip the tests or the inference with one warning", {
+  set.seed(12)
+  n <- 2000
+  d <- data.frame(a = factor(sample(30, n, TRUE)), b = factor(sample(20, n, TRUE)))
+  expect_warning(t <- tab(d, "a", cols = "b"), "Rao-Scott tests are skipped for blocks of more than 400 cells")
+  tt <- as.data.frame(t)
+  expect_true(all(is.na(tt$p_value[tt$col_var == "b"])))
+  expect_false(anyNA(tt$se[tt$col_var == "b" & tt$n > 0 & tt$n < tt$base_n]))
+  old <- options(umfrage.max_inference_cells = 100)
+  on.exit(options(old))
+  expect_warning(t2 <- tab(d, "a", cols = "b"), "not computed for blocks of more than 100 cells")
+  t2 <- as.data.frame(t2)
+  expect_true(all(is.na(t2$se[t2$col_var == "b"])))
+  expect_false(anyNA(t2$se[t2$col_var == "Total" & t2$n > 0]))
+})
