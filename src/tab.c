@@ -123,6 +123,38 @@ static inline int layer_of(const tvar *by, int nby, const int *stride, R_xlen_t 
     return b;
 }
 
+/* The layer (by) variables of a table, single variables only, with their
+ * mixed-radix strides. Returns the number of layers. */
+static int parse_layers(SEXP byvs, R_xlen_t *n, tvar **bv_out, int **stride_out,
+                        int *nby_out)
+{
+    if (TYPEOF(byvs) != VECSXP) Rf_error("'by' must be a list of table variables");
+    const int nby = (int) XLENGTH(byvs);
+    tvar *bv = (tvar *) R_alloc(nby > 0 ? nby : 1, sizeof(tvar));
+    int *bstride = (int *) R_alloc(nby > 0 ? nby : 1, sizeof(int));
+    double nlay_d = 1;
+    for (int q = 0; q < nby; q++) {
+        parse_tvar(VECTOR_ELT(byvs, q), &bv[q], n, "by");
+        if (bv[q].kind != TV_SINGLE) Rf_error("'by' variables must be single variables");
+        bstride[q] = (int) nlay_d;
+        nlay_d *= bv[q].nlev;
+        if (nlay_d > INT_MAX) Rf_error("'by' spans %.0f layers, too many", nlay_d);
+    }
+    *bv_out = bv;
+    *stride_out = bstride;
+    *nby_out = nby;
+    return (int) nlay_d;
+}
+
+/* Row weights: NULL (all 1) or a double vector of length n. */
+static const double *parse_weights(SEXP w, R_xlen_t n)
+{
+    if (Rf_isNull(w)) return NULL;
+    if (TYPEOF(w) != REALSXP || XLENGTH(w) != n)
+        Rf_error("'weights' must be a double vector with one value per row");
+    return REAL(w);
+}
+
 /* Level index of a single (or constant) variable in row i: >= 0, or -1 for
  * NA without an NA level, -2 for a code out of range. */
 static inline int single_code(const tvar *v, R_xlen_t i)
@@ -166,29 +198,14 @@ SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w)
     parse_tvar(rowv, &rv, &n, "rows");
     if (TYPEOF(colvs) != VECSXP || XLENGTH(colvs) < 1)
         Rf_error("'cols' must be a non-empty list of table variables");
-    if (TYPEOF(byvs) != VECSXP)
-        Rf_error("'by' must be a list of table variables");
-    const int ncv = (int) XLENGTH(colvs), nby = (int) XLENGTH(byvs);
+    const int ncv = (int) XLENGTH(colvs);
     tvar *cv = (tvar *) R_alloc(ncv, sizeof(tvar));
     for (int j = 0; j < ncv; j++) parse_tvar(VECTOR_ELT(colvs, j), &cv[j], &n, "cols");
-    tvar *bv = (tvar *) R_alloc(nby > 0 ? nby : 1, sizeof(tvar));
-    int *bstride = (int *) R_alloc(nby > 0 ? nby : 1, sizeof(int));
-    double nlay_d = 1;
-    for (int q = 0; q < nby; q++) {
-        parse_tvar(VECTOR_ELT(byvs, q), &bv[q], &n, "by");
-        if (bv[q].kind != TV_SINGLE) Rf_error("'by' variables must be single variables");
-        bstride[q] = (int) nlay_d;
-        nlay_d *= bv[q].nlev;
-        if (nlay_d > INT_MAX) Rf_error("'by' spans %.0f layers, too many", nlay_d);
-    }
-    const int nlay = (int) nlay_d;
+    tvar *bv;
+    int *bstride, nby;
+    const int nlay = parse_layers(byvs, &n, &bv, &bstride, &nby);
     if (n < 0) Rf_error("no data columns: every variable is constant");
-    const double *wp = NULL;
-    if (!Rf_isNull(w)) {
-        if (TYPEOF(w) != REALSXP || XLENGTH(w) != n)
-            Rf_error("'weights' must be a double vector with one value per row");
-        wp = REAL(w);
-    }
+    const double *wp = parse_weights(w, n);
     const int nr = rv.nlev;
     const bool row_mr = rv.kind == TV_DICH || rv.kind == TV_CAT;
 
@@ -428,29 +445,16 @@ SEXP C_tab_xprod(SEXP rowv, SEXP colv, SEXP byvs, SEXP w)
     tvar rv, cv;
     parse_tvar(rowv, &rv, &n, "rows");
     parse_tvar(colv, &cv, &n, "cols");
-    if (TYPEOF(byvs) != VECSXP) Rf_error("'by' must be a list of table variables");
-    const int nby = (int) XLENGTH(byvs);
-    tvar *bv = (tvar *) R_alloc(nby > 0 ? nby : 1, sizeof(tvar));
-    int *bstride = (int *) R_alloc(nby > 0 ? nby : 1, sizeof(int));
-    double nlay_d = 1;
-    for (int q = 0; q < nby; q++) {
-        parse_tvar(VECTOR_ELT(byvs, q), &bv[q], &n, "by");
-        if (bv[q].kind != TV_SINGLE) Rf_error("'by' variables must be single variables");
-        bstride[q] = (int) nlay_d;
-        nlay_d *= bv[q].nlev;
-    }
+    tvar *bv;
+    int *bstride, nby;
+    const int nlay = parse_layers(byvs, &n, &bv, &bstride, &nby);
     if (n < 0) Rf_error("no data columns: every variable is constant");
     const int nr = rv.nlev, nc = cv.nlev;
     const double kp_d = (double) nr * nc + nc + nr + 1;
-    if (kp_d * kp_d * nlay_d > 5e8)
-        Rf_error("the cross-products would need %.0f values, too many", kp_d * kp_d * nlay_d);
-    const int Kp = (int) kp_d, nlay = (int) nlay_d;
-    const double *wp = NULL;
-    if (!Rf_isNull(w)) {
-        if (TYPEOF(w) != REALSXP || XLENGTH(w) != n)
-            Rf_error("'weights' must be a double vector with one value per row");
-        wp = REAL(w);
-    }
+    if (kp_d * kp_d * nlay > 5e8)
+        Rf_error("the cross-products would need %.0f values, too many", kp_d * kp_d * nlay);
+    const int Kp = (int) kp_d;
+    const double *wp = parse_weights(w, n);
     const bool row_mr = rv.kind == TV_DICH || rv.kind == TV_CAT;
     int maxk = nr > nc ? nr : nc;
     int *rit = (int *) R_alloc(maxk, sizeof(int));

@@ -241,3 +241,19 @@ test_that("large blocks skip the tests or the inference with one warning", {
   expect_true(all(is.na(t2$se[t2$col_var == "b"])))
   expect_false(anyNA(t2$se[t2$col_var == "Total" & t2$n > 0]))
 })
+
+test_that("as_svydesign() hands over the same design", {
+  skip_if_not_installed("survey")
+  d <- sim_design_data(13)
+  u <- svy_design(d, weights = ~w, strata = ~st, cluster = ~psu, fpc = ~N)
+  s <- as_svydesign(u)
+  expect_s3_class(s, "survey.design2")
+  t <- as.data.frame(tab(u, "y"))
+  expect_lt(rel_err(t$se, 100 * survey::SE(survey::svymean(~y, s))[paste0("y", t$row)]), 1e-8)
+  expect_equal(survey::degf(s), unique(t$df))
+  expect_error(as_svydesign(d), "'x' must be an svy_design\\(\\)")
+  d2 <- d
+  d2$psu[4] <- NA
+  expect_error(svy_design(d2, cluster = ~psu), "'cluster' column 'psu' holds 1 NA value\\(s\\) \\(first at row 4\\)")
+  expect_output(print(u), "<umfrage_design> 600 rows, 40 PSU\\(s\\) \\(clusters\\) in 4 stratum/strata")
+})
