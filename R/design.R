@@ -118,9 +118,6 @@ print.umfrage_design <- function(x, ...) {
   invisible(x)
 }
 
-# Degrees of freedom of the whole design: PSUs minus strata.
-design_df <- function(des) length(des$psu_stratum) - length(des$strata_levels)
-
 #' Hand a design to the survey package
 #'
 #' Builds the `survey::svydesign()` object that describes the same sample as
