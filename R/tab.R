@@ -354,7 +354,7 @@ tab_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
   sum_d <- function(m) {
     if (nd == 1L) return(m)
     k <- nrow(m) / nd
-    matrix(vapply(1:3, function(s) rowSums(matrix(m[, s], k, nd)), numeric(k)), ncol = 3L)
+    matrix(vapply(1:3, function(s) .rowSums(m[, s], k, nd), numeric(k)), ncol = 3L)
   }
   cols <- lapply(raw, function(cj) lapply(cj, sum_d))
   inf <- NULL
@@ -386,8 +386,10 @@ tab_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
       array(.Call(C_tab_xprod, rv$desc, cv$desc, c(bdesc, strat_desc), w),
             c(nr * nc + nc + nr + 1L, nr * nc + nc + nr + 1L, nb, length(des$strata_levels)))
     per_layer <- lapply(seq_len(nb), function(b) {
+      # sums of w^2 serve only row-level PSUs (their Q) and calibration
+      need_s2 <- !des$clustered || !is.null(cal)
       z <- list(s1 = z_totals(raw[[j]], nr, nc, nb, nd, b, 2L),
-                s2 = z_totals(raw[[j]], nr, nc, nb, nd, b, 3L),
+                s2 = if (need_s2) z_totals(raw[[j]], nr, nc, nb, nd, b, 3L),
                 cnt = z_totals(raw[[j]], nr, nc, nb, nd, b, 1L))
       if (!is.null(cal)) z$w0z <- z_totals(raw0[[j]], nr, nc, nb, ng, b, 2L)
       if (!des$clustered) {

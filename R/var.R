@@ -212,11 +212,19 @@ cal_fitted <- function(cal, W0) {
 # Totals of z for one layer b of a block: a Kp x Dp matrix of statistic
 # `st` (1 = n, 2 = sum w, 3 = sum w^2) from the C pass's cells and bases.
 z_totals <- function(rawj, nr, nc, nb, Dp, b, st) {
-  cells <- array(rawj$cells[, st], c(nr * nc, nb, Dp))[, b, , drop = FALSE]
-  cb <- array(rawj$colbase[, st], c(nc, nb, Dp))[, b, , drop = FALSE]
-  rb <- array(rawj$rowbase[, st], c(nr, nb, Dp))[, b, , drop = FALSE]
-  ab <- array(rawj$allbase[, st], c(1L, nb, Dp))[, b, , drop = FALSE]
-  rbind(matrix(cells, nr * nc, Dp), matrix(cb, nc, Dp), matrix(rb, nr, Dp), matrix(ab, 1L, Dp))
+  part <- function(m, k) {
+    x <- m[, st]
+    if (nb == 1L) {
+      dim(x) <- c(k, Dp)
+      return(x)
+    }
+    dim(x) <- c(k, nb, Dp)
+    x <- x[, b, , drop = FALSE]
+    dim(x) <- c(k, Dp)
+    x
+  }
+  rbind(part(rawj$cells, nr * nc), part(rawj$colbase, nc), part(rawj$rowbase, nr),
+        part(rawj$allbase, 1L))
 }
 
 # Q_h for single x single blocks: a row in cell (r, c) has z = cell, column
