@@ -48,10 +48,7 @@ svy_design <- function(data, weights = NULL, strata = NULL, cluster = NULL,
   check_data(data)
   lonely_psu <- match.arg(lonely_psu, c("fail", "certainty", "remove", "adjust"))
   w <- get_weights(weights, data)
-  if (!is.null(w)) {
-    st <- .Call(C_weight_stats, w)
-    if (st[["n_na"]] + st[["n_infinite"]] + st[["n_negative"]] > 0) weight_problem(w, "weights")
-  }
+  if (!is.null(w)) weight_stats(w, "weights")
   n <- nrow(data)
   col_of <- function(spec, arg) {
     if (is.null(spec)) return(NULL)

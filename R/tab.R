@@ -423,13 +423,7 @@ layer_rows <- function(tot, nr, nb, nd) {
 }
 layer_nu <- function(tot, nr, nb, nd, des) {
   arr <- array(tot$cells[, 1L], c(nr, nb, nd))
-  vapply(seq_len(nb), function(b) {
-    per_d <- colSums(matrix(arr[, b, ], nr, nd))
-    if (des$clustered) {
-      psus <- which(per_d > 0)
-      length(psus) - length(unique(des$psu_stratum[psus]))
-    } else if (nd > 1L) sum(per_d) - sum(per_d > 0) else sum(per_d) - 1
-  }, 0)
+  vapply(seq_len(nb), function(b) domain_df(colSums(matrix(arr[, b, ], nr, nd)), des), 0)
 }
 
 # The design of a data frame: rows are the PSUs, one stratum, with

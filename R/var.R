@@ -304,13 +304,16 @@ z_cov <- function(s1, s2, Q, des, du, cal = NULL, w0z = NULL) {
 # domain minus strata with rows in it. cnt: Kp x D counts (D strata or
 # PSUs; 1 for one stratum of row PSUs).
 z_df <- function(cnt, entries, des) {
-  vapply(entries, function(e) {
-    per_d <- cnt[e, ]
-    if (des$clustered) {
-      psus <- which(per_d > 0)
-      length(psus) - length(unique(des$psu_stratum[psus]))
-    } else if (length(per_d) > 1L) sum(per_d) - sum(per_d > 0) else sum(per_d) - 1
-  }, 0)
+  vapply(entries, function(e) domain_df(cnt[e, ], des), 0)
+}
+
+# Degrees of freedom of one domain from its row counts per design unit
+# (PSU, or stratum of row PSUs, or a single count for one stratum).
+domain_df <- function(per_d, des) {
+  if (des$clustered) {
+    psus <- which(per_d > 0)
+    length(psus) - length(unique(des$psu_stratum[psus]))
+  } else if (length(per_d) > 1L) sum(per_d) - sum(per_d > 0) else sum(per_d) - 1
 }
 
 # Inference for one block-layer. z: list(s1, s2, cnt (Kp x Dp), Q, w0z),

@@ -169,6 +169,16 @@ wt_poststrat <- function(data, targets, weights = NULL, total = NULL) {
 
 # ---- shared machinery ---------------------------------------------------------
 
+# One-pass summary of a weight vector; stops (naming `arg`) unless the
+# weights are finite and non-negative and, with zero_ok = FALSE, not all 0.
+weight_stats <- function(w, arg, zero_ok = TRUE) {
+  st <- .Call(C_weight_stats, w)
+  if (st[["n_na"]] + st[["n_infinite"]] + st[["n_negative"]] > 0 ||
+      (!zero_ok && st[["n_positive"]] == 0))
+    weight_problem(w, arg)
+  st
+}
+
 # Stop with what is wrong with a weight vector (called on error paths only).
 weight_problem <- function(w, arg) {
   st <- .Call(C_weight_stats, as.double(w))

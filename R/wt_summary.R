@@ -30,10 +30,7 @@ wt_summary <- function(w) {
   if (length(w) == 0L) stopf("'w' has length 0")
   info <- if (inherits(w, "umfrage_weights")) attr(w, "umfrage") else NULL
   wd <- as.double(w)
-  st <- .Call(C_weight_stats, wd)
-  if (st[["n_na"]] + st[["n_infinite"]] + st[["n_negative"]] > 0 ||
-      st[["n_positive"]] == 0)
-    weight_problem(wd, "w")
+  st <- weight_stats(wd, "w", zero_ok = FALSE)
   npos <- st[["n_positive"]]
   s <- st[["sum"]]
   s2 <- st[["sum_sq"]]

@@ -238,7 +238,7 @@ SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
 
     /* ---- pass 1: validate, code cells, sum starting weights ---- */
     const int nth = umf_threads_for(n);
-    const int CS = 4; /* per-cell: rows, rows with w > 0, sum w, (spare) */
+    const int CS = 3; /* per-cell: rows, rows with w > 0, sum w */
     double *cacc = NULL, *cmin = NULL, *cmax = NULL;
     bool track = cells && !ISNAN(capr);
     if (cells) {
@@ -351,12 +351,11 @@ SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
 
     /* merge the cells; a cap needs equal positive starting weights within a
      * cell (then weight / mean weight is a per-cell bound), else use rows */
-    double *ccnt = NULL, *cpos = NULL, *cbase = NULL, *cw0 = NULL;
+    double *ccnt = NULL, *cpos = NULL, *cbase = NULL;
     if (cells) {
         ccnt = (double *) R_alloc(ncell, sizeof(double));
         cpos = (double *) R_alloc(ncell, sizeof(double));
         cbase = (double *) R_alloc(ncell, sizeof(double));
-        if (track) cw0 = (double *) R_alloc(ncell, sizeof(double));
         bool uniform = true;
         for (int c = 0; c < ncell; c++) {
             double a0 = 0, a1 = 0, a2 = 0, mn = R_PosInf, mx = 0;
@@ -370,10 +369,7 @@ SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
                 }
             }
             ccnt[c] = a0; cpos[c] = a1; cbase[c] = a2;
-            if (track) {
-                cw0[c] = mx;
-                if (a1 > 0 && (mx - mn) > 1e-12 * mx) uniform = false;
-            }
+            if (track && a1 > 0 && (mx - mn) > 1e-12 * mx) uniform = false;
         }
         if (track && !uniform) {
             /* fall back to rows: reset the output to the starting weights */

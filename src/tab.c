@@ -389,20 +389,15 @@ SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w)
         const int nc = cv[j].nlev;
         double *cells = acc + off[4 * j];
         double *cb = acc + off[4 * j + 1], *rb = acc + off[4 * j + 2], *ab = acc + off[4 * j + 3];
-        if (!need_colbase[j])
+        if (!need_colbase[j] || !need_rowbase[j])
             for (int b = 0; b < nlay; b++)
                 for (int c = 0; c < nc; c++)
                     for (int r = 0; r < nr; r++)
-                        for (int s = 0; s < 3; s++)
-                            cb[3 * (c + (size_t) nc * b) + s] +=
-                                cells[3 * (r + (size_t) nr * (c + (size_t) nc * b)) + s];
-        if (!need_rowbase[j])
-            for (int b = 0; b < nlay; b++)
-                for (int c = 0; c < nc; c++)
-                    for (int r = 0; r < nr; r++)
-                        for (int s = 0; s < 3; s++)
-                            rb[3 * (r + (size_t) nr * b) + s] +=
-                                cells[3 * (r + (size_t) nr * (c + (size_t) nc * b)) + s];
+                        for (int s = 0; s < 3; s++) {
+                            double v = cells[3 * (r + (size_t) nr * (c + (size_t) nc * b)) + s];
+                            if (!need_colbase[j]) cb[3 * (c + (size_t) nc * b) + s] += v;
+                            if (!need_rowbase[j]) rb[3 * (r + (size_t) nr * b) + s] += v;
+                        }
         if (!need_colbase[j] && !need_rowbase[j])
             for (int b = 0; b < nlay; b++)
                 for (int c = 0; c < nc; c++)
