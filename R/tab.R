@@ -340,25 +340,45 @@ tab_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
   # calibrated weights: the calibration cell is a further layer, inside the
   # design layer; the starting weights per (cell, calibration cell) come
   # from a second pass
+  all_cvars <- c(list(total_var), cvars)
+  nr <- rv$desc[[2L]]
+  skipped_df <- function(sk) new_df(list(row_var = rv$name, by_na = sk[1L], row_na = sk[2L],
+                                         col_na = sum(sk[2L + seq_len(ncv)])))
+  if (fused_ok(rv, cvars, bvars, dl, cal)) {
+    # single variables with strata or clusters: one C routine makes the
+    # cells per design unit, the point estimates and the inference, so that
+    # nothing per design unit reaches R
+    du <- design_units(des)
+    copt <- inf_options(opt, des, cal)
+    copt$test <- vapply(c(cvars, list(total_var)),
+                        function(cv) block_test(copt$test, nr, cv$desc[[2L]]), 1L)
+    copt$labels <- lapply(c(cvars, list(total_var)), function(cv) col_letters(cv$desc[[2L]]))
+    res <- .Call(C_tab_des, rv$desc, cdesc, bdesc, dl$desc, w, design_info(des, du, dl$nd), copt)
+    ord <- c(ncv + 1L, seq_len(ncv))
+    inf <- lapply(ord, function(j) {
+      r <- res$inf[[j]]
+      K <- nr * c(cvars, list(total_var))[[j]]$desc[[2L]]
+      for (f in c("statistic", "ndf", "ddf", "p_value")) r[[f]] <- rep(r[[f]], each = K)
+      r
+    })
+    return(list(rv = rv, cvars = all_cvars, bvars = bvars, cols = res$cols[ord], inf = inf,
+                skipped = skipped_df(res$skipped)))
+  }
   extra <- c(if (!is.null(cal)) list(cal$desc), if (!is.null(dl)) list(dl$desc))
   res <- .Call(C_tab, rv$desc, cdesc, c(bdesc, extra), w)
   w0res <- if (!is.null(cal))
     .Call(C_tab, rv$desc, cdesc, c(bdesc, list(cal$desc)), cal$w0) else NULL
-  all_cvars <- c(list(total_var), cvars)
   raw <- c(res$cols[ncv + 1L], res$cols[seq_len(ncv)])
   raw0 <- if (is.null(w0res)) NULL else c(w0res$cols[ncv + 1L], w0res$cols[seq_len(ncv)])
   ng <- if (is.null(cal)) 1L else cal$G
   nd <- (if (is.null(dl)) 1L else dl$nd) * ng
   nb <- prod(vapply(bvars, function(v) v$desc[[2L]], 1L))
-  nr <- rv$desc[[2L]]
   sum_d <- function(m) if (nd == 1L) m else .Call(C_sum_units, m, as.integer(nd))
   cols <- lapply(raw, function(cj) lapply(cj, sum_d))
   inf <- NULL
   if (!opt$se) {
     return(list(rv = rv, cvars = all_cvars, bvars = bvars, cols = cols, inf = NULL,
-                skipped = new_df(list(row_var = rv$name, by_na = res$skipped[1L],
-                                      row_na = res$skipped[2L],
-                                      col_na = sum(res$skipped[2L + seq_len(ncv)])))))
+                skipped = skipped_df(res$skipped)))
   }
   du <- design_units(des)
   dd <- nd / ng                       # design layers (strata or PSUs)
@@ -368,21 +388,9 @@ tab_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
   lay_nu <- layer_nu(tot_d, nr, nb, dd, des)
   strat_desc <- if (!des$clustered && length(des$strata_levels) > 1L)
     list(list(0L, length(des$strata_levels), list(des$stratum), 0L, 0L)) else list()
-  dinfo <- list(mode = if (des$clustered) 0L else if (dd > 1L) 1L else 2L,
-                stratum = if (des$clustered) as.integer(des$psu_stratum) else seq_len(dd),
-                scale = as.double(du$scale), center = as.integer(du$center),
-                nh = as.double(du$nh))
-  copt <- list(percent = match(opt$percent, c("col", "row", "total", "none")) - 1L,
-               ci = match(opt$ci, c("none", "logit", "wilson", "wald", "korn-graubard")) - 1L,
-               level = as.double(opt$level), letters = as.integer(opt$letters),
-               alpha = as.double(opt$alpha),
-               adjust = match(opt$adjust, c("bonferroni", "holm", "none")) - 1L,
-               test = match(opt$test, c("none", "F", "Chisq")) - 1L,
-               # for Korn-Graubard, survey counts the rows of a domain of a
-               # calibrated design as all rows (its subsets keep them, with
-               # weight 0)
-               kg_rows = if (is.null(cal)) -1 else as.double(nrow(des$data)),
-               layer_rows = as.double(lay_rows), layer_nu = as.double(lay_nu))
+  dinfo <- design_info(des, du, dd)
+  copt <- c(inf_options(opt, des, cal),
+            list(layer_rows = as.double(lay_rows), layer_nu = as.double(lay_nu)))
   # per column variable: what the C routine needs (or NULL: no inference)
   prep <- lapply(seq_along(all_cvars), function(j) {
     cv <- all_cvars[[j]]
@@ -394,11 +402,7 @@ tab_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
       return(NULL)
     }
     single <- rv$kind == "single" && cv$kind %in% c("single", "total")
-    test_j <- copt$test
-    if (single && test_j > 0L && nc > 1L && K > max_test_cells()) {
-      note_once("test", sprintf("Rao-Scott tests are skipped for blocks of more than %d cells (option umfrage.max_test_cells): in the worst case (a cell without weight) they cost a dense solve of that order", max_test_cells()))
-      test_j <- 0L
-    }
+    test_j <- if (single) block_test(copt$test, nr, nc) else 0L
     # rows as PSUs with an MR set: Q per stratum from a cross-product pass
     Qall <- if (!des$clustered && !single)
       .Call(C_tab_xprod, rv$desc, cv$desc, c(bdesc, strat_desc), w)
@@ -440,9 +444,7 @@ tab_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
     })
   }
   list(rv = rv, cvars = all_cvars, bvars = bvars, cols = cols, inf = inf,
-       skipped = new_df(list(row_var = rv$name, by_na = res$skipped[1L],
-                             row_na = res$skipped[2L],
-                             col_na = sum(res$skipped[2L + seq_len(ncv)]))))
+       skipped = skipped_df(res$skipped))
 }
 
 # Rows per layer (for the Rao-Scott N: rows of the layer with the row

@@ -41,6 +41,51 @@ design_units <- function(des) {
   list(H = H, nh = nh, scale = scale, center = !(lonely & des$lonely_psu == "adjust"))
 }
 
+# The design as C_block_inf / C_tab_des read it: per design unit (PSU, or
+# stratum of row PSUs) its stratum, and per stratum the scale, centring and
+# number of PSUs.
+design_info <- function(des, du, nd) {
+  list(mode = if (des$clustered) 0L else if (nd > 1L) 1L else 2L,
+       stratum = if (des$clustered) as.integer(des$psu_stratum) else seq_len(nd),
+       scale = as.double(du$scale), center = as.integer(du$center),
+       nh = as.double(du$nh))
+}
+
+# tab()'s inference options as integer codes for the C routines.
+inf_options <- function(opt, des, cal) {
+  list(percent = match(opt$percent, c("col", "row", "total", "none")) - 1L,
+       ci = match(opt$ci, c("none", "logit", "wilson", "wald", "korn-graubard")) - 1L,
+       level = as.double(opt$level), letters = as.integer(opt$letters),
+       alpha = as.double(opt$alpha),
+       adjust = match(opt$adjust, c("bonferroni", "holm", "none")) - 1L,
+       test = match(opt$test, c("none", "F", "Chisq")) - 1L,
+       # for Korn-Graubard, survey counts the rows of a domain of a
+       # calibrated design as all rows (its subsets keep them, with weight 0)
+       kg_rows = if (is.null(cal)) -1 else as.double(nrow(des$data)))
+}
+
+# The test code of a single x single block of nr x nc cells (0: none).
+block_test <- function(test, nr, nc) {
+  if (test > 0L && nc > 1L && nr * nc > max_test_cells()) {
+    note_once("test", sprintf("Rao-Scott tests are skipped for blocks of more than %d cells (option umfrage.max_test_cells): in the worst case (a cell without weight) they cost a dense solve of that order", max_test_cells()))
+    return(0L)
+  }
+  as.integer(test)
+}
+
+# Whether tab_block() can take the fused C route: single variables without
+# NA levels, a design layer (strata or clusters), no calibration, and every
+# block small enough for inference.
+fused_ok <- function(rv, cvars, bvars, dl, cal) {
+  if (is.null(dl) || !is.null(cal)) return(FALSE)
+  plain <- function(v) v$kind == "single" && identical(v$desc[[4L]], 0L)
+  if (!plain(rv) || !all(vapply(cvars, plain, NA)) || !all(vapply(bvars, plain, NA)))
+    return(FALSE)
+  nr <- rv$desc[[2L]]
+  ncs <- c(1L, vapply(cvars, function(v) v$desc[[2L]], 1L))
+  all(nr * ncs + nr + ncs + 1 <= max_inference_cells())
+}
+
 col_letters <- function(k) {
   if (k <= 26L) return(LETTERS[seq_len(k)])
   c(LETTERS, paste0(rep(LETTERS, each = 26L), rep(LETTERS, 26L)))[seq_len(k)]

@@ -519,3 +519,139 @@ SEXP C_tab_xprod(SEXP rowv, SEXP colv, SEXP byvs, SEXP w)
     UNPROTECT(1);
     return ans;
 }
+
+/* The fused pass for design-based tables of single variables: per column
+ * variable one cell pass over (row, column, by..., design unit) into a
+ * buffer it reuses, whose sums give both the point estimates (summed over
+ * the design units) and, in var.c, the inference. Nothing per design unit
+ * reaches R. rowv, colvs, byvs, w as C_tab (single variables without an NA
+ * level; the Total column last); dlay: the design unit (stratum or PSU) as
+ * a single variable; des, opt as C_block_inf, with opt$test (per column
+ * variable) and opt$labels (list, per column variable). Returns list(cols
+ * (as C_tab), inf (per column variable, as C_block_inf), skipped). */
+SEXP C_tab_des(SEXP rowv, SEXP colvs, SEXP byvs, SEXP dlay, SEXP w, SEXP des, SEXP opt)
+{
+    int nprot = 0;
+    R_xlen_t n = -1;
+    tvar rv, dv;
+    parse_tvar(rowv, &rv, &n, "rows");
+    if (TYPEOF(colvs) != VECSXP || XLENGTH(colvs) < 1)
+        Rf_error("'cols' must be a non-empty list of table variables");
+    const int ncv = (int) XLENGTH(colvs);
+    tvar *cv = (tvar *) R_alloc(ncv, sizeof(tvar));
+    for (int j = 0; j < ncv; j++) parse_tvar(VECTOR_ELT(colvs, j), &cv[j], &n, "cols");
+    tvar *bv;
+    int *bstride, nby;
+    const int nlay = parse_layers(byvs, &n, &bv, &bstride, &nby);
+    parse_tvar(dlay, &dv, &n, "design");
+    if (n < 0) Rf_error("no data columns: every variable is constant");
+    const double *wp = parse_weights(w, n);
+    if (rv.kind != TV_SINGLE || rv.na_level || dv.kind != TV_SINGLE || dv.na_level)
+        Rf_error("the fused pass needs single row and design variables without an NA level");
+    for (int j = 0; j < ncv; j++)
+        if ((cv[j].kind != TV_SINGLE && cv[j].kind != TV_CONST) || cv[j].na_level)
+            Rf_error("the fused pass needs single column variables without an NA level");
+    for (int q = 0; q < nby; q++)
+        if (bv[q].na_level) Rf_error("the fused pass needs 'by' variables without an NA level");
+    if (cv[ncv - 1].kind != TV_CONST) Rf_error("the fused pass needs the Total column last");
+    SEXP onames = Rf_getAttrib(opt, R_NamesSymbol);
+    SEXP test_v = R_NilValue, labels = R_NilValue;
+    for (R_xlen_t i = 0; i < XLENGTH(opt); i++) {
+        if (strcmp(CHAR(STRING_ELT(onames, i)), "test") == 0) test_v = VECTOR_ELT(opt, i);
+        if (strcmp(CHAR(STRING_ELT(onames, i)), "labels") == 0) labels = VECTOR_ELT(opt, i);
+    }
+    if (TYPEOF(test_v) != INTSXP || XLENGTH(test_v) != ncv || TYPEOF(labels) != VECSXP ||
+        XLENGTH(labels) != ncv)
+        Rf_error("'opt' needs 'test' and 'labels' with one element per column variable");
+    const int nr = rv.nlev, nd = dv.nlev;
+    int H = 0;
+    for (R_xlen_t i = 0; i < XLENGTH(des); i++)
+        if (strcmp(CHAR(STRING_ELT(Rf_getAttrib(des, R_NamesSymbol), i)), "scale") == 0)
+            H = (int) XLENGTH(VECTOR_ELT(des, i));
+    const int nth = umf_threads_for(n);
+    size_t bufsize = 0, cap = 0;
+    for (int j = 0; j < ncv; j++) {
+        double cells = (double) nr * cv[j].nlev * nlay * nd;
+        if (cells > 1e9) Rf_error("the table would have %.0f cells by design unit, too many", cells);
+        size_t need = (size_t) nth * ((size_t) cells + 1) * 3;
+        if (need > bufsize) bufsize = need;
+        SEXP lab = VECTOR_ELT(labels, j);
+        if (TYPEOF(lab) != STRSXP || XLENGTH(lab) < cv[j].nlev)
+            Rf_error("'labels' must name every column of column variable %d", j + 1);
+        size_t ll = 0;
+        for (int c = 0; c < cv[j].nlev; c++) ll += strlen(CHAR(STRING_ELT(lab, c)));
+        size_t an = umf_block_need(nr, cv[j].nlev, nd, nd, H, ll);
+        if (an > cap) cap = an;
+    }
+    double *buf = (double *) R_alloc(bufsize, sizeof(double));
+    size_t pemax = 0;
+    for (int j = 0; j < ncv; j++) {
+        size_t k = (size_t) nr * cv[j].nlev * nlay * 3;
+        if (k > pemax) pemax = k;
+    }
+    double *pe = (double *) R_alloc(pemax, sizeof(double));
+    umf_arena ar = {(char *) R_alloc(cap > 0 ? cap : 1, 1), 0, cap};
+    double *lay_rows = (double *) R_alloc(nlay, sizeof(double));
+    double *lay_nu = (double *) R_alloc(nlay, sizeof(double));
+    R_xlen_t *skip = (R_xlen_t *) R_alloc(ncv + 4, sizeof(R_xlen_t));
+    memset(skip, 0, (ncv + 4) * sizeof(R_xlen_t));
+    const int **cp = (const int **) R_alloc(nby + 3, sizeof(int *));
+    int *nl = (int *) R_alloc(nby + 3, sizeof(int));
+    int *st = (int *) R_alloc(nby + 3, sizeof(int));
+    R_xlen_t *counts = (R_xlen_t *) R_alloc(nby + 5, sizeof(R_xlen_t));
+    SEXP cols = PROTECT(Rf_allocVector(VECSXP, ncv)); nprot++;
+    SEXP inf = PROTECT(Rf_allocVector(VECSXP, ncv)); nprot++;
+    bool bad = false;
+    /* the Total column first: its counts give the layers' rows and df */
+    for (int jj = 0; jj < ncv; jj++) {
+        const int j = jj == 0 ? ncv - 1 : jj - 1;
+        const bool has_col = cv[j].kind != TV_CONST;
+        const int nc = cv[j].nlev;
+        int k = 0;
+        cp[k] = rv.col[0]; nl[k++] = nr;
+        if (has_col) { cp[k] = cv[j].col[0]; nl[k++] = nc; }
+        for (int q = 0; q < nby; q++) { cp[k] = bv[q].col[0]; nl[k++] = bv[q].nlev; }
+        cp[k] = dv.col[0]; nl[k++] = nd;
+        int s_ = 1;
+        for (int q = 0; q < k; q++) { st[q] = s_; s_ *= nl[q]; }
+        umf_coder cd = {k, cp, nl, st, s_};
+        const double *cells = umf_cell_pass(&cd, wp, n, 3, counts, buf);
+        if (counts[k + 1] > 0) skip[ncv + 3] += counts[k + 1];
+        if (counts[k] > 0) skip[ncv + 2] += counts[k];
+        if (counts[k + 1] > 0 || counts[k] > 0) { bad = true; continue; }
+        if (has_col) skip[2 + j] = counts[1];
+        else {
+            skip[1] = counts[0];
+            R_xlen_t byna = 0;
+            for (int q = 1; q < k; q++) byna += counts[q];
+            skip[0] = byna;
+        }
+        /* point estimates: the sums over the design units */
+        const size_t kb = (size_t) nr * nc * nlay;
+        memset(pe, 0, kb * 3 * sizeof(double));
+        for (int d = 0; d < nd; d++) {
+            const double *src = cells + 3 * kb * d;
+            for (size_t e = 0; e < 3 * kb; e++) pe[e] += src[e];
+        }
+        SET_VECTOR_ELT(cols, j, col_result(pe, nr, nc, nlay, NULL, NULL, NULL));
+        if (!has_col) umf_layer_df(cells, nr, nlay, nd, des, lay_rows, lay_nu);
+        int dims[5] = {nr, nc, nlay, 1, nd};
+        SET_VECTOR_ELT(inf, j, umf_block_inf_cells(cells, dims, des, opt, INTEGER(test_v)[j],
+                                                   VECTOR_ELT(labels, j), lay_rows, lay_nu, &ar));
+    }
+    if (skip[ncv + 3] > 0)
+        Rf_error("'weights' holds %.0f values that are NA, negative or infinite",
+                 (double) skip[ncv + 3]);
+    if (skip[ncv + 2] > 0 || bad)
+        Rf_error("%.0f codes are outside the range of their variable's levels",
+                 (double) skip[ncv + 2]);
+    const char *nm_top[] = {"cols", "inf", "skipped"};
+    SEXP ans = PROTECT(umf_named_list(nm_top, 3)); nprot++;
+    SET_VECTOR_ELT(ans, 0, cols);
+    SET_VECTOR_ELT(ans, 1, inf);
+    SEXP sk = PROTECT(Rf_allocVector(REALSXP, ncv + 2)); nprot++;
+    for (int q = 0; q < ncv + 2; q++) REAL(sk)[q] = (double) skip[q];
+    SET_VECTOR_ELT(ans, 2, sk);
+    UNPROTECT(nprot);
+    return ans;
+}

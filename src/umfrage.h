@@ -78,6 +78,22 @@ SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w);
 SEXP C_tab_xprod(SEXP rowv, SEXP colv, SEXP byvs, SEXP w);
 
 /* var.c */
+typedef struct { char *base; size_t used, cap; } umf_arena;
+/* Sums of a block: 4 part matrices (cells, colbase, rowbase, allbase;
+ * column-major, len x 3) or, with cells3 set, interleaved (n, w, w^2) per
+ * (cell, layer, unit) whose bases are sums of cells. */
+typedef struct {
+    const double *part[4];
+    R_xlen_t part_len[4];
+    const double *cells3;
+} umf_blocksrc;
+size_t umf_block_need(double nr, double nc, double D, double nd, double H, size_t lablen);
+SEXP umf_block_inf_cells(const double *cells3, const int *dm, SEXP des, SEXP opt, int test,
+                         SEXP labels, const double *lay_rows, const double *lay_nu,
+                         umf_arena *ar);
+void umf_layer_df(const double *cells3, int K, int nb, int nd, SEXP des, double *rows,
+                  double *nu);
+SEXP C_tab_des(SEXP rowv, SEXP colvs, SEXP byvs, SEXP dlay, SEXP w, SEXP des, SEXP opt);
 SEXP C_block_inf(SEXP raw, SEXP dims, SEXP sigma, SEXP qarr, SEXP des, SEXP opt);
 SEXP C_sum_units(SEXP m, SEXP nd);
 

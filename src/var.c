@@ -382,12 +382,10 @@ static void bases_from_cells(double *S, int nr, int nc)
     }
 }
 
-/* Work space shared by the blocks of one call: a bump allocator over one
- * buffer sized for the largest block, reset per block (falls back to
- * R_alloc if a block needs more). */
-typedef struct { char *base; size_t used, cap; } arena;
-
-static void *aalloc(arena *a, size_t n, size_t size)
+/* Work space shared by the blocks of one call (umf_arena, umfrage.h): a
+ * bump allocator over one buffer sized for the largest block, reset per
+ * block (falls back to R_alloc if a block needs more). */
+static void *aalloc(umf_arena *a, size_t n, size_t size)
 {
     size_t b = (n * size + 15) & ~(size_t) 15;
     if (a->used + b > a->cap) return R_alloc(n, size);
@@ -397,7 +395,7 @@ static void *aalloc(arena *a, size_t n, size_t size)
 }
 
 /* Bytes of work space block_one() takes for a block. */
-static size_t block_need(double nr, double nc, double D, double nd, double H, size_t lablen)
+size_t umf_block_need(double nr, double nc, double D, double nd, double H, size_t lablen)
 {
     double K = nr * nc, Kp = K + nc + nr + 1, np = nc * (nc - 1) / 2 + 1;
     double d = 8 * (Kp * Kp + Kp * D + Kp * nd + 2 * Kp + (nd > H ? nd : H) + Kp * H +
@@ -417,25 +415,19 @@ static size_t block_need(double nr, double nc, double D, double nd, double H, si
  * letters. Work space comes from the arena ar.
  * Returns per cell and layer: se_n_w, se, ci_low, ci_high, deff, df,
  * letters, and per layer the test (statistic, ndf, ddf, p_value). */
-static SEXP block_one(SEXP raw, const int *dm, SEXP sigma, SEXP qarr, SEXP des, SEXP opt,
-                      int single, int test, SEXP labels, arena *ar)
+static SEXP block_one(const umf_blocksrc *src, const int *dm, SEXP sigma, SEXP qarr, SEXP des,
+                      SEXP opt, int single, int test, SEXP labels, const double *lay_rows,
+                      const double *lay_nu, umf_arena *ar)
 {
     const int nr = dm[0], nc = dm[1], nb = dm[2], ng = dm[3], nd = dm[4];
     if (nr < 1 || nc < 1 || nb < 1 || ng < 1 || nd < 1) Rf_error("'dims' must be positive");
     const int K = nr * nc, Kp = K + nc + nr + 1;
     const int D = ng * nd;                       /* units of the pass */
-    if (TYPEOF(raw) != VECSXP || XLENGTH(raw) != 4) Rf_error("'raw' must be a list of 4 matrices");
     const int part_k[4] = {K, nc, nr, 1}, part_off[4] = {0, K, K + nc, K + nc + nr};
-    const double *part[4];
-    R_xlen_t part_len[4];
-    for (int s = 0; s < 4; s++) {
-        R_xlen_t len = (R_xlen_t) part_k[s] * nb * D;
-        SEXP m = VECTOR_ELT(raw, s);
-        if (TYPEOF(m) != REALSXP || XLENGTH(m) != 3 * len)
-            Rf_error("'raw' part %d must hold 3 x %.0f doubles", s + 1, (double) len);
-        part[s] = REAL(m);
-        part_len[s] = len;
-    }
+    const double *const *part = src->part;
+    const R_xlen_t *part_len = src->part_len;
+    const double *cells3 = src->cells3;
+    if (cells3 && !single) Rf_error("internal: a cells-only source needs single variables");
     /* design */
     const int mode = umf_as_int1(list_elt(des, "mode"), "mode");
     const int *ustr = int_arg(list_elt(des, "stratum"), nd, "stratum");
@@ -455,8 +447,6 @@ static SEXP block_one(SEXP raw, const int *dm, SEXP sigma, SEXP qarr, SEXP des, 
     const double alpha = umf_as_double1(list_elt(opt, "alpha"), "alpha");
     const int adjust = umf_as_int1(list_elt(opt, "adjust"), "adjust");
     const double kg_rows = umf_as_double1(list_elt(opt, "kg_rows"), "kg_rows");
-    const double *lay_rows = real_arg(list_elt(opt, "layer_rows"), nb, "layer_rows");
-    const double *lay_nu = real_arg(list_elt(opt, "layer_nu"), nb, "layer_nu");
     if (TYPEOF(labels) != STRSXP || XLENGTH(labels) < nc) Rf_error("'labels' must name every column");
     const double *sig = NULL, *qa = NULL;
     if (!Rf_isNull(sigma)) sig = real_arg(sigma, (R_xlen_t) Kp * Kp * nb, "sigma");
@@ -507,7 +497,24 @@ static SEXP block_one(SEXP raw, const int *dm, SEXP sigma, SEXP qarr, SEXP des, 
         R_CheckUserInterrupt();
         /* gather the entries' sums of w (per unit) and counts (per design unit) */
         memset(cnt, 0, (size_t) Kp * nd * sizeof(double));
-        for (int s = 0; s < 4; s++) {
+        if (cells3) {
+            /* interleaved (n, w, w^2) per cell; the bases are sums of cells */
+            for (int u = 0; u < D; u++) {
+                const double *c3 = cells3 + 3 * (size_t) K * (b + (size_t) nb * u);
+                double *yu = Y + (size_t) Kp * u, *cu = cnt + (size_t) Kp * (u / ng);
+                for (int e = K; e < Kp; e++) yu[e] = 0;
+                for (int c = 0; c < nc; c++)
+                    for (int r = 0; r < nr; r++) {
+                        int t = r + nr * c;
+                        double nn = c3[3 * t], ww = c3[3 * t + 1];
+                        yu[t] = ww;
+                        yu[K + c] += ww; yu[K + nc + r] += ww; yu[Kp - 1] += ww;
+                        cu[t] += nn;
+                        cu[K + c] += nn; cu[K + nc + r] += nn; cu[Kp - 1] += nn;
+                    }
+            }
+        }
+        for (int s = 0; s < 4 && !cells3; s++) {
             const int k = part_k[s];
             for (int u = 0; u < D; u++) {
                 const double *src = part[s] + (size_t) k * (b + (size_t) nb * u);
@@ -563,11 +570,13 @@ static SEXP block_one(SEXP raw, const int *dm, SEXP sigma, SEXP qarr, SEXP des, 
                     } else {
                         /* a row in cell t is in t, its column base, its row
                          * base and the block base */
-                        const double *s2 = part[0] + 2 * part_len[0] + (size_t) K * (b + (size_t) nb * h);
+                        const size_t o = (size_t) K * (b + (size_t) nb * h);
+                        const double *s2 = cells3 ? cells3 + 3 * o + 2 : part[0] + 2 * part_len[0] + o;
+                        const int st = cells3 ? 3 : 1;
                         for (int c = 0; c < nc; c++)
                             for (int r = 0; r < nr; r++) {
                                 int t = r + nr * c, ix[4] = {t, K + c, K + nc + r, Kp - 1};
-                                double v = sh * s2[t];
+                                double v = sh * s2[(size_t) st * t];
                                 for (int a = 0; a < 4; a++)
                                     for (int a2 = 0; a2 < 4; a2++)
                                         if (ix[a] >= ix[a2]) S[ix[a] + (size_t) Kp * ix[a2]] += v;
@@ -696,6 +705,51 @@ static SEXP block_one(SEXP raw, const int *dm, SEXP sigma, SEXP qarr, SEXP des, 
     return ans;
 }
 
+/* Inference of one single x single block from its interleaved per-(cell,
+ * layer, design unit) sums, for tab.c's fused pass (no sigma: calibrated
+ * weights take the other route). */
+SEXP umf_block_inf_cells(const double *cells3, const int *dm, SEXP des, SEXP opt, int test,
+                         SEXP labels, const double *lay_rows, const double *lay_nu,
+                         umf_arena *ar)
+{
+    umf_blocksrc src;
+    memset(&src, 0, sizeof src);
+    src.cells3 = cells3;
+    ar->used = 0;
+    return block_one(&src, dm, R_NilValue, R_NilValue, des, opt, 1, test, labels, lay_rows,
+                     lay_nu, ar);
+}
+
+/* Rows and design df of each layer from a pass's interleaved per-(cell,
+ * layer, design unit) counts (the Total column: rows with the row variable
+ * given), as the Rao-Scott test of a layer needs them. */
+void umf_layer_df(const double *cells3, int K, int nb, int nd, SEXP des, double *rows,
+                  double *nu)
+{
+    const int mode = umf_as_int1(list_elt(des, "mode"), "mode");
+    const int *ustr = int_arg(list_elt(des, "stratum"), nd, "stratum");
+    const int H = (int) XLENGTH(list_elt(des, "scale"));
+    char *seen = (char *) R_alloc(H > 0 ? H : 1, 1);
+    for (int b = 0; b < nb; b++) {
+        double tot = 0;
+        int units = 0, strata = 0;
+        memset(seen, 0, H > 0 ? H : 1);
+        for (int d = 0; d < nd; d++) {
+            const double *c3 = cells3 + 3 * (size_t) K * (b + (size_t) nb * d);
+            double s = 0;
+            for (int t = 0; t < K; t++) s += c3[3 * t];
+            tot += s;
+            if (s > 0) {
+                units++;
+                int h = ustr[d] - 1;
+                if (h >= 0 && h < H && !seen[h]) { seen[h] = 1; strata++; }
+            }
+        }
+        rows[b] = tot;
+        nu[b] = mode == DES_CLUSTER ? units - strata : mode == DES_STRATA ? tot - units : tot - 1;
+    }
+}
+
 /* All blocks of a row variable in one call, so that they share one work
  * space. raws: list of raw (as block_one); dims: integer 5 x blocks (nr,
  * nc, nb, ng, nd); sigmas, qarrs: lists (NULL elements where not given);
@@ -729,16 +783,38 @@ SEXP C_block_inf(SEXP raws, SEXP dims, SEXP sigmas, SEXP qarrs, SEXP des, SEXP o
             Rf_error("'labels' must name every column of block %d", k + 1);
         size_t ll = 0;
         for (int c = 0; c < d[1]; c++) ll += strlen(CHAR(STRING_ELT(lab, c)));
-        size_t need = block_need(d[0], d[1], (double) d[3] * d[4], d[4], H, ll);
+        size_t need = umf_block_need(d[0], d[1], (double) d[3] * d[4], d[4], H, ll);
         if (need > cap) cap = need;
     }
-    arena ar = {(char *) R_alloc(cap > 0 ? cap : 1, 1), 0, cap};
+    const double *lay_rows = NULL, *lay_nu = NULL;
+    if (nblk > 0) {
+        lay_rows = real_arg(list_elt(opt, "layer_rows"), dm[2], "layer_rows");
+        lay_nu = real_arg(list_elt(opt, "layer_nu"), dm[2], "layer_nu");
+        for (int k = 1; k < nblk; k++)
+            if (dm[5 * (size_t) k + 2] != dm[2]) Rf_error("all blocks need the same layers");
+    }
+    umf_arena ar = {(char *) R_alloc(cap > 0 ? cap : 1, 1), 0, cap};
     SEXP ans = PROTECT(Rf_allocVector(VECSXP, nblk));
     for (int k = 0; k < nblk; k++) {
+        const int *d = dm + 5 * (size_t) k;
+        const int K = d[0] * d[1], part_k[4] = {K, d[1], d[0], 1};
+        SEXP raw = VECTOR_ELT(raws, k);
+        if (TYPEOF(raw) != VECSXP || XLENGTH(raw) != 4)
+            Rf_error("'raws' element %d must be a list of 4 matrices", k + 1);
+        umf_blocksrc src;
+        src.cells3 = NULL;
+        for (int s = 0; s < 4; s++) {
+            R_xlen_t len = (R_xlen_t) part_k[s] * d[2] * d[3] * d[4];
+            SEXP m = VECTOR_ELT(raw, s);
+            if (TYPEOF(m) != REALSXP || XLENGTH(m) != 3 * len)
+                Rf_error("'raws' element %d, part %d must hold 3 x %.0f doubles", k + 1, s + 1, (double) len);
+            src.part[s] = REAL(m);
+            src.part_len[s] = len;
+        }
         ar.used = 0;
-        SET_VECTOR_ELT(ans, k, block_one(VECTOR_ELT(raws, k), dm + 5 * (size_t) k,
-                                         VECTOR_ELT(sigmas, k), VECTOR_ELT(qarrs, k), des, opt,
-                                         single[k], test[k], VECTOR_ELT(labels, k), &ar));
+        SET_VECTOR_ELT(ans, k, block_one(&src, d, VECTOR_ELT(sigmas, k), VECTOR_ELT(qarrs, k),
+                                         des, opt, single[k], test[k], VECTOR_ELT(labels, k),
+                                         lay_rows, lay_nu, &ar));
     }
     UNPROTECT(1);
     return ans;
