@@ -106,6 +106,11 @@ col_letters <- function(k) {
 # margins, the starting weights, and all-row sums per (cell, design unit).
 cal_setup <- function(des, x, w) {
   cl <- des$calibration
+  if (length(cl$numeric)) {
+    warning(sprintf("the weights were calibrated on numeric auxiliaries too (%s): tab() does not adjust the variance for them and treats the weights as fixed; use calibration = FALSE to silence this",
+                    qlist(cl$numeric)), call. = FALSE)
+    return(NULL)
+  }
   vars <- cl$vars
   miss <- setdiff(vars, names(x))
   if (length(miss))

@@ -46,13 +46,13 @@ wt_summary <- function(w) {
     iterations = if (is.null(info)) NA_integer_ else info$iterations,
     converged = if (is.null(info)) NA else info$converged,
     max_error = if (is.null(info)) NA_real_ else info$max_error)
-  margins <- if (is.null(info)) NULL else {
+  margins <- if (is.null(info) || is.null(info$margins)) NULL else {
     m <- info$margins
     m$rel_error <- ifelse(m$target > 0, abs(m$achieved - m$target) / m$target,
                           abs(m$achieved) / info$total)
     m
   }
-  structure(list(stats = stats, margins = margins), class = "umfrage_wt_summary")
+  structure(list(stats = stats, margins = margins, info = info), class = "umfrage_wt_summary")
 }
 
 #' @export
@@ -78,11 +78,21 @@ format.umfrage_wt_summary <- function(x, digits = 4L, ...) {
             f(s$min), f(s$max), f(s$ratio), f(s$cv)),
     sprintf("  Kish design effect %s, effective n %s, efficiency %s%%",
             f(s$deff), f(s$n_eff), format(round(100 * s$efficiency, 1), nsmall = 1)))
-  if (!is.na(s$method)) {
-    lines <- c(lines, sprintf("  %s: %s after %d sweep(s), largest relative margin error %.2g",
-                              if (s$method == "rake") "raking" else "post-stratification",
+  if (!is.na(s$method) && s$method == "trim") {
+    lines <- c(lines, sprintf("  trimming: %s weight(s) outside [%s, %s]%s, %d round(s)",
+                              f(x$info$n_trimmed), f(x$info$lower), f(x$info$upper),
+                              if (is.na(x$info$deff_target)) "" else
+                                sprintf(" (bound found for design effect %s)", f(x$info$deff_target)),
+                              s$iterations))
+  } else if (!is.na(s$method)) {
+    lines <- c(lines, sprintf("  %s: %s after %d %s, largest relative margin error %.2g",
+                              method_label(x$info),
                               if (isTRUE(s$converged)) "converged" else "NOT converged",
-                              s$iterations, s$max_error))
+                              s$iterations, if (s$method == "calibrate") "iteration(s)" else "sweep(s)",
+                              s$max_error))
+    if (s$method == "calibrate")
+      lines <- c(lines, sprintf("  g = weight / starting weight from %s to %s",
+                                f(x$info$g_range[1L]), f(x$info$g_range[2L])))
   }
   lines
 }
@@ -92,16 +102,28 @@ print.umfrage_wt_summary <- function(x, digits = 4L, ...) {
   cat(format(x, digits = digits), sep = "\n")
   if (!is.null(x$margins)) {
     m <- x$margins
+    num <- m$level == "(total)"
+    fnum <- function(v) format(signif(v, digits + 3L), big.mark = ",", scientific = 15, trim = TRUE)
+    first <- m$variable == m$variable[!num][1L]
     show <- data.frame(variable = m$variable, level = m$level,
-                       target = signif(m$target, digits + 2L),
-                       achieved = signif(m$achieved, digits + 2L),
-                       n = m$n, sample_pct = round(100 * m$sample_share, 1),
-                       target_pct = round(100 * m$target / sum(m$target[m$variable == m$variable[1L]]), 1),
+                       target = fnum(m$target), achieved = fnum(m$achieved),
+                       n = m$n, sample_pct = ifelse(num, NA, round(100 * m$sample_share, 1)),
+                       target_pct = ifelse(num, NA, round(100 * m$target / sum(m$target[first & !num]), 1)),
                        stringsAsFactors = FALSE)
     cat("\nMargins:\n")
     print(show, row.names = FALSE)
   }
   invisible(x)
+}
+
+# "raking", "post-stratification", "logit calibration, bounds [0.3, 3]", ...
+method_label <- function(info) {
+  switch(info$method, rake = "raking", poststrat = "post-stratification", trim = "trimming",
+         calibrate = paste0(info$calfun, " calibration",
+                            if (any(is.finite(info$bounds)))
+                              sprintf(" within bounds [%s, %s]", format(info$bounds[1L]),
+                                      format(info$bounds[2L])) else ""),
+         info$method)
 }
 
 # ---- the umfrage_weights class ------------------------------------------------
@@ -129,11 +151,16 @@ NULL
 print.umfrage_weights <- function(x, n = 10L, ...) {
   info <- attr(x, "umfrage")
   v <- as.double(x)
-  cat(sprintf("<umfrage_weights> %d weights from %s: sum %s; %s after %d sweep(s), largest margin error %.2g\n",
-              length(v), if (info$method == "rake") "wt_rake()" else "wt_poststrat()",
-              format(sum(v), digits = 7, big.mark = ",", scientific = 12),
-              if (isTRUE(info$converged)) "converged" else "NOT converged",
-              info$iterations, info$max_error))
+  if (identical(info$method, "trim"))
+    cat(sprintf("<umfrage_weights> %d weights from wt_trim(): sum %s; %d trimmed to [%s, %s]\n",
+                length(v), format(sum(v), digits = 7, big.mark = ",", scientific = 12),
+                info$n_trimmed, format(info$lower, digits = 5), format(info$upper, digits = 5)))
+  else
+    cat(sprintf("<umfrage_weights> %d weights from %s: sum %s; %s after %d step(s), largest margin error %.2g\n",
+                length(v), paste0("wt_", info$method, "()"),
+                format(sum(v), digits = 7, big.mark = ",", scientific = 12),
+                if (isTRUE(info$converged)) "converged" else "NOT converged",
+                info$iterations, info$max_error))
   print(utils::head(v, n), ...)
   if (length(v) > n) cat(sprintf("... and %d more (wt_summary() for diagnostics)\n", length(v) - n))
   invisible(x)

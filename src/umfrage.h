@@ -77,6 +77,11 @@ SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
 SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w);
 SEXP C_tab_xprod(SEXP rowv, SEXP colv, SEXP byvs, SEXP w);
 
+/* calib.c */
+SEXP C_calibrate(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets, SEXP xnum,
+                 SEXP xtarget, SEXP method, SEXP bounds, SEXP control);
+SEXP C_trim(SEXP w, SEXP lo, SEXP hi, SEXP keep_total, SEXP maxit, SEXP deff);
+
 /* var.c */
 typedef struct { char *base; size_t used, cap; } umf_arena;
 /* Sums of a block: 4 part matrices (cells, colbase, rowbase, allbase;

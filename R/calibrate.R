@@ -1,0 +1,371 @@
+#' Calibrate survey weights to margins and totals, with bounds
+#'
+#' Generalised regression calibration: final weights `w = w0 * g` whose
+#' weighted totals of the auxiliaries equal known population totals, with
+#' the g-weights `g = w / w0` a function of a linear combination of the
+#' auxiliaries, as `survey::calibrate()`. The auxiliaries are the levels of
+#' categorical margins (as [wt_rake()] takes them) and numeric columns with
+#' a single population total each, together.
+#'
+#' @section Methods and bounds:
+#' `bounds = c(L, U)` limits g, as `survey::calibrate(bounds = )` does; it
+#' must contain 1.
+#' * `"linear"`: `g = 1 + u` (the GREG estimator; without bounds weights may
+#'   turn negative), truncated to `[L, U]` with finite bounds.
+#' * `"raking"`: `g = exp(u)` (for categorical margins only, the same
+#'   weights as [wt_rake()]), truncated to `[L, U]` with finite bounds.
+#' * `"logit"`: a logistic function that keeps every g strictly inside
+#'   `(L, U)`; needs finite bounds with `L < 1 < U`.
+#'
+#' Bounds are the way to trim weights and keep the margins: [wt_trim()]
+#' caps weights but breaks the margins; `wt_calibrate(..., method =
+#' "logit", bounds = c(0.3, 3))` meets the margins with every weight within
+#' 0.3 to 3 times its starting weight.
+#'
+#' @section How it works:
+#' Newton iterations on the p coefficients (p = number of auxiliary
+#' columns), each solving the p x p system `X' diag(w0 g') X` with a
+#' pseudo-inverse, as survey's `grake()`. Categorical margins work through
+#' cell codes: with categorical margins only, every iteration runs on
+#' per-cell sums of the starting weights (one pass over the rows to make the
+#' cells, one to map the result back); numeric auxiliaries add one pass over
+#' the rows per iteration, in C, on [umfrage_threads()] threads.
+#' Convergence means `|target - achieved| / (1 + |target|) < epsilon` for
+#' every column, survey's criterion.
+#'
+#' Before iterating, `wt_calibrate()` checks what no iteration can fix:
+#' numeric auxiliaries that are collinear with each other or with the
+#' margins (the error names them), targets whose margins disagree, and
+#' bounds under which a level's target is out of reach even with every g at
+#' a bound (the error names the level and the reachable range). If the
+#' iterations stop improving (10 steps without reducing the largest error
+#' by 0.1 %), it stops with an error naming the margin furthest off, instead
+#' of iterating to `maxit`.
+#'
+#' @section Targets:
+#' Categorical margins as in [wt_rake()] (a named list of named numeric
+#' vectors, joint margins as data frames, or a long data frame with
+#' `variable`, `level`, `target`); numeric auxiliaries as list elements
+#' named after a numeric column of `data`, holding one unnamed number, the
+#' population total of that column. Proportions (every categorical margin
+#' summing to 1) are scaled to `total` or to the sum of the starting
+#' weights, as in [wt_rake()]; numeric totals are never scaled.
+#'
+#' @section Variance:
+#' Weights from categorical margins carry their margins, so [tab()] uses
+#' the calibration-adjusted variance (residuals on the margins' indicators,
+#' weighted by the starting weights: what `survey::calibrate()` does for
+#' every calibration function). For numeric auxiliaries [tab()] does not
+#' (yet) adjust the variance: it warns and treats those weights as fixed.
+#'
+#' @param data A data frame holding the auxiliary variables.
+#' @param targets Margins and totals: see Targets.
+#' @param weights Starting weights: `NULL` for 1, a numeric vector, or the
+#'   name (or one-sided formula) of a column of `data`.
+#' @param method `"linear"`, `"raking"` or `"logit"`: see Methods and bounds.
+#' @param bounds Lower and upper limit of g = final / starting weight.
+#' @param epsilon Convergence tolerance (see How it works).
+#' @param maxit Largest number of Newton iterations.
+#' @param total Sum of the weights when categorical `targets` are
+#'   proportions.
+#' @return A `umfrage_weights` vector (see [wt_summary()] for its
+#'   diagnostics: iterations, convergence, the range of g, achieved totals).
+#' @seealso [wt_rake()], [wt_trim()], [wt_summary()]; `survey::calibrate()`,
+#'   whose weights these match.
+#' @examples
+#' set.seed(3)
+#' d <- data.frame(sex = sample(c("f", "m"), 400, TRUE),
+#'                 age = sample(c("young", "mid", "old"), 400, TRUE),
+#'                 income = rlnorm(400, 7, 0.5))
+#' tg <- list(sex = c(f = 5100, m = 4900),
+#'            age = c(young = 3000, mid = 4000, old = 3000),
+#'            income = 1.4e7)
+#' w <- wt_calibrate(d, tg, method = "logit", bounds = c(0.3, 3))
+#' wt_summary(w)
+#' sum(w * d$income)
+#' @export
+wt_calibrate <- function(data, targets, weights = NULL,
+                         method = c("linear", "raking", "logit"),
+                         bounds = c(-Inf, Inf), epsilon = 1e-10, maxit = 100L,
+                         total = NULL) {
+  check_data(data)
+  method <- match.arg(method)
+  w0 <- get_weights(weights, data)
+  epsilon <- check_number(epsilon, "epsilon", min = 0)
+  maxit <- check_count(maxit, "maxit")
+  if (!is.numeric(bounds) || length(bounds) != 2L || anyNA(bounds))
+    stopf("'bounds' must be two numbers c(lower, upper), not %s", obj_desc_len(bounds))
+  if (!(bounds[1L] <= 1 && bounds[2L] >= 1))
+    stopf("'bounds' = c(%s, %s) must contain 1 (g = 1 keeps a starting weight)",
+          format(bounds[1L]), format(bounds[2L]))
+  if (method == "logit" && !(all(is.finite(bounds)) && bounds[1L] < 1 && bounds[2L] > 1))
+    stopf("method = \"logit\" needs finite 'bounds' with lower < 1 < upper, not c(%s, %s)",
+          format(bounds[1L]), format(bounds[2L]))
+  parts <- split_targets(targets, data)
+  prep <- NULL
+  scale <- FALSE
+  if (length(parts$margins)) {
+    margins <- scale_targets(parts$margins, total)
+    scale <- attr(margins, "scale")
+    prep <- prepare_margins(data, margins)
+    if (scale) {
+      # proportions: to the sum of the starting weights
+      tot <- if (is.null(w0)) nrow(data) else sum(w0)
+      prep$targets <- lapply(prep$targets, function(t) t * tot)
+    }
+  } else if (!is.null(total)) {
+    stopf("'total' applies to categorical margins, and 'targets' has none")
+  }
+  xnum <- lapply(parts$numeric, function(v) as.double(data[[v]]))
+  res <- .Call(C_calibrate,
+               if (is.null(prep)) list() else prep$codes,
+               if (is.null(prep)) integer() else as.integer(prep$nlev),
+               w0,
+               if (is.null(prep)) list() else lapply(prep$margins, as.integer),
+               if (is.null(prep)) list() else prep$targets,
+               unname(xnum), as.double(unlist(parts$totals)),
+               match(method, c("linear", "raking", "logit")) - 1L,
+               as.double(bounds), list(epsilon, maxit))
+  if (res$status != 0L) calibrate_status_error(res, prep, parts, data, w0, bounds, method)
+  cols <- res$columns
+  m <- cols[, 3L]
+  tab <- data.frame(
+    variable = vapply(seq_len(nrow(cols)), function(k)
+      if (m[k] >= 0) paste(prep$vars[prep$margins[[m[k] + 1L]] + 1L], collapse = ":")
+      else parts$numeric[cols[k, 4L] + 1L], ""),
+    level = vapply(seq_len(nrow(cols)), function(k)
+      if (m[k] >= 0) margin_level_names(prep, m[k] + 1L)[cols[k, 4L] + 1L] else "(total)", ""),
+    target = cols[, 2L], achieved = cols[, 1L], n = cols[, 5L],
+    sample_share = cols[, 5L] / nrow(data), stringsAsFactors = FALSE)
+  diag <- list(
+    method = "calibrate", calfun = method, bounds = as.double(bounds),
+    iterations = res$iterations, converged = res$converged,
+    max_error = res$max_error, trace = res$trace, g_range = res$g_range,
+    mode = if (length(parts$numeric)) "rows" else "cells", ncell = res$ncell,
+    total = if (is.null(prep)) sum(res$weights) else sum(prep$targets[[1L]], na.rm = TRUE),
+    margins = tab,
+    calibration = if (!is.null(prep))
+      list(vars = prep$vars,
+           margins = lapply(prep$margins, function(i) prep$vars[i + 1L]),
+           levels = lapply(prep$coded, `[[`, "levels"),
+           lev = lapply(prep$coded, `[[`, "lev"),
+           start = w0, numeric = parts$numeric),
+    weighted_start = !is.null(w0), epsilon = epsilon, maxit = maxit)
+  structure(res$weights, class = "umfrage_weights", umfrage = diag)
+}
+
+# Split calibration targets into categorical margins (normalised as for
+# wt_rake) and numeric auxiliaries (name -> single total).
+split_targets <- function(targets, data, arg = "targets") {
+  if (is.data.frame(targets))
+    return(list(margins = normalize_targets(targets, arg), numeric = character(), totals = list()))
+  if (!is.list(targets) || length(targets) == 0L)
+    stopf("'%s' must be a non-empty named list or a data frame with columns 'variable', 'level', 'target', not %s",
+          arg, obj_desc(targets))
+  nms <- names(targets)
+  if (is.null(nms)) nms <- rep("", length(targets))
+  is_num <- vapply(seq_along(targets), function(i) {
+    el <- targets[[i]]
+    nm <- nms[i]
+    !is.data.frame(el) && !is.na(nm) && nm != "" && nm %in% names(data) &&
+      is.numeric(data[[nm]]) && !is.object(data[[nm]]) && !is_labelled(data[[nm]]) &&
+      is.numeric(el) && length(el) == 1L && is.null(names(el))
+  }, NA)
+  numeric <- nms[is_num]
+  totals <- targets[is_num]
+  for (i in seq_along(numeric)) {
+    v <- totals[[i]]
+    if (!is.finite(v))
+      stopf("the total of numeric auxiliary %s must be finite, not %s", q(numeric[i]), format(v))
+    x <- data[[numeric[i]]]
+    if (anyNA(x) || any(!is.finite(x)))
+      stopf("numeric auxiliary %s holds %d NA or infinite value(s) (first at row %d); calibration needs a value in every row",
+            q(numeric[i]), sum(!is.finite(x)), which(!is.finite(x))[1L])
+  }
+  margins <- if (any(!is_num)) normalize_targets(targets[!is_num], arg) else list()
+  list(margins = margins, numeric = numeric, totals = totals)
+}
+
+calibrate_status_error <- function(res, prep, parts, data, w0, bounds, method) {
+  st <- res$status
+  info <- res$info
+  col_label <- function(k) {
+    # k: 0-based column; categorical columns come first, in margin order
+    ncat <- res_ncat(prep, res)
+    if (k >= ncat) return(sprintf("numeric auxiliary %s", q(parts$numeric[k - ncat + 1L])))
+    lab <- cat_columns(prep)[k + 1L, ]
+    sprintf("level %s of %s", q(lab$level), q(lab$variable))
+  }
+  if (st == 1L) {
+    v <- prep$vars[info[1L] + 1L]
+    x <- data[[v]]
+    nna <- sum(is.na(x))
+    if (nna > 0)
+      stopf("variable %s has %d NA value(s) (first at row %d); every row needs a level with a target",
+            q(v), nna, which(is.na(x))[1L])
+    codes <- prep$codes[[v]]
+    bad <- is.na(codes) & !is.na(x)
+    vals <- if (is_labelled(x)) as.vector(unclass(x)[bad]) else x[bad]
+    stopf("level(s) %s of %s occur in %d row(s) of 'data' but have no target; give each level a target",
+          qlist(vals), q(v), sum(bad))
+  }
+  if (st == 2L) weight_problem(w0, "weights")
+  if (st == 3L) {
+    m <- info[1L] + 1L
+    stopf("level %s of %s occurs in %d row(s) of 'data' but has no target; give each level a target",
+          q(margin_level_names(prep, m)[info[2L] + 1L]),
+          q(paste(prep$vars[prep$margins[[m]] + 1L], collapse = ":")), as.integer(info[3L]))
+  }
+  if (st == 4L) {
+    m <- info[1L] + 1L
+    if (info[3L] == 0)
+      stopf("target level(s) %s of %s have a positive target but no respondents in 'data'",
+            q(margin_level_names(prep, m)[info[2L] + 1L]),
+            q(paste(prep$vars[prep$margins[[m]] + 1L], collapse = ":")))
+    stopf("target level %s of %s has a positive target but its %d row(s) all have starting weight 0",
+          q(margin_level_names(prep, m)[info[2L] + 1L]),
+          q(paste(prep$vars[prep$margins[[m]] + 1L], collapse = ":")), as.integer(info[3L]))
+  }
+  if (st == 5L) {
+    k <- info[1L]
+    ncat <- res_ncat(prep, res)
+    if (info[2L] == 1)
+      stopf("%s is 0 in every row with a positive starting weight: it cannot be calibrated",
+            col_label(k))
+    part <- info[-(1:2)] > 0
+    nums <- parts$numeric[part[ncat + seq_along(parts$numeric)]]
+    if (length(nums) > 1L)
+      stopf("collinear auxiliaries: numeric %s are linearly dependent (on each other, possibly with the margins' level indicators), so their totals cannot be met separately; drop one of them",
+            qlist(nums))
+    stopf("collinear auxiliaries: numeric %s is linearly dependent on the margins' level indicators (e.g. a constant, or a sum of indicators), so its total cannot be met separately; drop it",
+          qlist(nums))
+  }
+  if (st == 9L)
+    stopf("the targets contradict each other along %s: margins that share rows imply different totals",
+          col_label(info[1L]))
+  if (st == 10L)
+    stopf("numeric auxiliary %s is NA or infinite at row %d", q(parts$numeric[info[1L] + 1L]),
+          as.integer(info[2L]))
+  if (st == 6L)
+    stopf("bounds c(%s, %s) make the targets unreachable: %s needs a total of %s but can reach only %s to %s with every g within the bounds%s",
+          format(bounds[1L]), format(bounds[2L]), col_label(info[1L]),
+          format(cat_target(prep, parts, res, info[1L]), digits = 7),
+          format(info[2L], digits = 7), format(info[3L], digits = 7),
+          if (method == "logit") " (method 'logit' keeps g strictly inside them)"
+          else if (method == "raking") " (method 'raking' keeps g above 0)" else "")
+  if (st == 7L)
+    stopf("calibration cannot meet the targets%s: it stopped improving after %d iterations; furthest off is %s (achieved %s, target %s)",
+          if (all(is.infinite(bounds))) "" else sprintf(" within bounds c(%s, %s)", format(bounds[1L]), format(bounds[2L])),
+          as.integer(info[3L]), col_label(info[1L]), format(info[2L], digits = 7),
+          format(cat_target(prep, parts, res, info[1L]), digits = 7))
+  if (st == 8L)
+    stopf("calibration did not converge in maxit iterations: largest relative error %.3g at %s (achieved %s, target %s); raise 'maxit' or relax 'bounds'",
+          info[3L], col_label(info[1L]), format(info[2L], digits = 7),
+          format(cat_target(prep, parts, res, info[1L]), digits = 7))
+  stopf("internal error: unknown calibration status %d", st)
+}
+
+# The categorical columns as C numbers them: per margin, the levels with a
+# target and rows (or a positive target), in level order.
+cat_columns <- function(prep) {
+  if (is.null(prep)) return(data.frame(variable = character(), level = character(), target = numeric()))
+  out <- lapply(seq_along(prep$margins), function(m) {
+    t <- prep$targets[[m]]
+    cnt <- margin_counts(prep, m)
+    keep <- !is.na(t) & !(cnt == 0 & t == 0)
+    data.frame(variable = paste(prep$vars[prep$margins[[m]] + 1L], collapse = ":"),
+               level = margin_level_names(prep, m)[keep], target = t[keep],
+               stringsAsFactors = FALSE)
+  })
+  do.call(rbind, out)
+}
+
+margin_counts <- function(prep, m) {
+  vars <- prep$margins[[m]] + 1L
+  codes <- lapply(prep$codes[vars], as.integer)
+  nl <- prep$nlev[vars]
+  id <- rep(1L, length(codes[[1L]]))
+  s <- 1L
+  for (j in seq_along(codes)) { id <- id + (codes[[j]] - 1L) * s; s <- s * nl[j] }
+  tabulate(id, prod(nl))
+}
+
+res_ncat <- function(prep, res) nrow(cat_columns(prep))
+
+cat_target <- function(prep, parts, res, k) {
+  cc <- cat_columns(prep)
+  if (k < nrow(cc)) cc$target[k + 1L] else parts$totals[[k - nrow(cc) + 1L]]
+}
+
+#' Trim weights
+#'
+#' Caps weights at bounds and, with `keep_total = TRUE`, spreads the trimmed
+#' amount equally over the weights inside the bounds so that the total is
+#' kept, repeating until no weight is outside: `survey::trimWeights(strict =
+#' TRUE)`. Rows with weight 0 keep weight 0.
+#'
+#' With `deff`, `wt_trim()` finds the smallest trimming that brings Kish's
+#' design effect (`n * sum(w^2) / sum(w)^2`, see [wt_summary()]) down to
+#' `deff`: the largest upper bound (at most `upper`) whose trimming meets
+#' it, by bisection.
+#'
+#' Trimming breaks calibrated margins: the trimmed weights no longer meet
+#' the targets of [wt_rake()] or [wt_calibrate()], and carry none. To limit
+#' weights and keep the margins, calibrate with bounds instead:
+#' `wt_calibrate(data, targets, method = "logit", bounds = c(0.3, 3))`.
+#'
+#' @param w Weights: a numeric vector (finite, non-negative), such as a
+#'   `umfrage_weights` vector.
+#' @param lower,upper Bounds (`NULL`: none); with `relative = TRUE`
+#'   multiples of the mean positive weight.
+#' @param keep_total Spread the trimmed amount over the untrimmed weights.
+#' @param deff `NULL`, or a target Kish design effect (>= 1).
+#' @param relative Whether `lower` and `upper` are relative to the mean
+#'   positive weight.
+#' @param maxit Largest number of trimming rounds.
+#' @return A `umfrage_weights` vector with method `"trim"` (see
+#'   [wt_summary()]): the bound used, rounds, rows trimmed.
+#' @examples
+#' set.seed(4)
+#' w <- rlnorm(1000, 0, 0.8)
+#' wt_summary(wt_trim(w, upper = 3, relative = TRUE))
+#' wt_summary(wt_trim(w, deff = 1.3))
+#' @export
+wt_trim <- function(w, lower = NULL, upper = NULL, keep_total = TRUE, deff = NULL,
+                    relative = FALSE, maxit = 1000L) {
+  if (!is.numeric(w) || length(w) == 0L)
+    stopf("'w' must be a non-empty numeric vector of weights, not %s", obj_desc_len(w))
+  wd <- as.double(w)
+  st <- weight_stats(wd, "w", zero_ok = FALSE)
+  check_flag(keep_total, "keep_total")
+  check_flag(relative, "relative")
+  maxit <- check_count(maxit, "maxit")
+  mean_pos <- st[["sum"]] / st[["n_positive"]]
+  lo <- if (is.null(lower)) -Inf else check_number(lower, "lower", min = 0)
+  hi <- if (is.null(upper)) Inf else check_number(upper, "upper", min = 0)
+  if (relative) { lo <- lo * mean_pos; hi <- hi * mean_pos }
+  if (lo > hi) stopf("'lower' (%s) must not exceed 'upper' (%s)", format(lo), format(hi))
+  target <- NA_real_
+  if (!is.null(deff)) {
+    target <- check_number(deff, "deff", min = 1)
+    if (is.null(upper)) hi <- Inf
+  } else if (is.null(lower) && is.null(upper)) {
+    stopf("give 'lower', 'upper' or 'deff'")
+  }
+  if (keep_total && is.finite(hi) && hi * st[["n_positive"]] < st[["sum"]] * (1 - 1e-12))
+    stopf("'upper' = %s is below the mean positive weight %s: no trimming can keep the total",
+          format(hi), format(mean_pos))
+  if (keep_total && lo * st[["n_positive"]] > st[["sum"]] * (1 + 1e-12))
+    stopf("'lower' = %s is above the mean positive weight %s: no trimming can keep the total",
+          format(lo), format(mean_pos))
+  res <- .Call(C_trim, wd, as.double(lo), as.double(hi), as.integer(keep_total), maxit,
+               as.double(target))
+  if (res$status == 1L) stopf("every positive weight is outside the bounds: nothing can take the trimmed amount")
+  if (res$status == 2L) stopf("trimming did not settle in maxit = %d rounds", maxit)
+  n_trim <- sum(wd > 0 & (wd < lo | wd > res$upper))
+  structure(res$weights, class = "umfrage_weights", umfrage = list(
+    method = "trim", iterations = res$rounds, converged = TRUE, max_error = 0,
+    lower = lo, upper = res$upper, deff_target = target, n_trimmed = n_trim,
+    total = sum(res$weights), margins = NULL, calibration = NULL,
+    weighted_start = TRUE))
+}
