@@ -204,6 +204,7 @@ scale_targets <- function(margins, total, arg = "targets") {
 code_var <- function(x, var, lev) {
   if (is.factor(x)) {
     fl <- levels(x)
+    if (anyDuplicated(fl)) stopf("factor %s has duplicated levels: %s", q(var), qlist(fl[duplicated(fl)]))
     return(list(codes = x, nlev = length(fl), levels = fl, key = match(lev, fl)))
   }
   if (is_labelled(x)) {

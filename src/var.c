@@ -228,7 +228,7 @@ static void rao_scott(const double *w, const double *n, const double *V, int nr,
         tr += numr[i + (size_t) m * i];
         for (int j = 0; j < m; j++) tr2 += numr[i + (size_t) m * j] * numr[j + (size_t) m * i];
     }
-pearson:
+pearson:;
     /* Pearson X^2 on the cells scaled to N */
     double X2 = 0;
     for (int r = 0; r < nr2; r++) rm[r] = 0;
