@@ -9,7 +9,12 @@
 #'
 #' @section Methods and bounds:
 #' `bounds = c(L, U)` limits g, as `survey::calibrate(bounds = )` does; it
-#' must contain 1.
+#' must contain 1. Bounds are relative to the starting weights, so these
+#' should be on the population scale (sum near the population total); with
+#' starting weights of 1 and population totals, only unbounded methods can
+#' reach the targets. (survey rescales starting weights internally when
+#' every target exceeds 20 times its sample total and then applies the
+#' bounds to the rescaled weights; umfrage does not rescale.)
 #' * `"linear"`: `g = 1 + u` (the GREG estimator; without bounds weights may
 #'   turn negative), truncated to `[L, U]` with finite bounds.
 #' * `"raking"`: `g = exp(u)` (for categorical margins only, the same
@@ -80,7 +85,9 @@
 #' tg <- list(sex = c(f = 5100, m = 4900),
 #'            age = c(young = 3000, mid = 4000, old = 3000),
 #'            income = 1.4e7)
-#' w <- wt_calibrate(d, tg, method = "logit", bounds = c(0.3, 3))
+#' # bounds are on final / starting weight: start on the population scale
+#' w <- wt_calibrate(d, tg, weights = rep(10000 / 400, 400), method = "logit",
+#'                   bounds = c(0.3, 3))
 #' wt_summary(w)
 #' sum(w * d$income)
 #' @export
