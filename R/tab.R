@@ -186,8 +186,8 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
   # nothing to tabulate; the C pass has summed them already
   if (!is.null(w) && all(vapply(blocks, function(b) sum(b$cols[[1L]]$cells[, 2L]) == 0, NA)))
     stopf("'weights' are all zero: no row carries weight, so there is nothing to tabulate")
-  cells <- rbind_df(lapply(blocks, function(b) tab_cells(b, percent)))
-  bases <- rbind_df(lapply(blocks, function(b) tab_cells(b, "col", bases = TRUE)))
+  cells <- new_df(rbind_cols(lapply(blocks, function(b) tab_cells(b, percent))))
+  bases <- new_df(rbind_cols(lapply(blocks, function(b) tab_cells(b, "col", bases = TRUE))))
   structure(list(
     cells = cells, bases = bases, rows = lapply(rvars, var_meta), cols = lapply(c(list(total_var), cvars), var_meta),
     by = lapply(bvars, var_meta), percent = percent, na = na, weighted = !is.null(w),
@@ -351,11 +351,7 @@ tab_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
   nd <- (if (is.null(dl)) 1L else dl$nd) * ng
   nb <- prod(vapply(bvars, function(v) v$desc[[2L]], 1L))
   nr <- rv$desc[[2L]]
-  sum_d <- function(m) {
-    if (nd == 1L) return(m)
-    k <- nrow(m) / nd
-    matrix(vapply(1:3, function(s) .rowSums(m[, s], k, nd), numeric(k)), ncol = 3L)
-  }
+  sum_d <- function(m) if (nd == 1L) m else .Call(C_sum_units, m, as.integer(nd))
   cols <- lapply(raw, function(cj) lapply(cj, sum_d))
   inf <- NULL
   if (!opt$se) {
@@ -372,43 +368,77 @@ tab_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
   lay_nu <- layer_nu(tot_d, nr, nb, dd, des)
   strat_desc <- if (!des$clustered && length(des$strata_levels) > 1L)
     list(list(0L, length(des$strata_levels), list(des$stratum), 0L, 0L)) else list()
-  inf <- lapply(seq_along(all_cvars), function(j) {
+  dinfo <- list(mode = if (des$clustered) 0L else if (dd > 1L) 1L else 2L,
+                stratum = if (des$clustered) as.integer(des$psu_stratum) else seq_len(dd),
+                scale = as.double(du$scale), center = as.integer(du$center),
+                nh = as.double(du$nh))
+  copt <- list(percent = match(opt$percent, c("col", "row", "total", "none")) - 1L,
+               ci = match(opt$ci, c("none", "logit", "wilson", "wald", "korn-graubard")) - 1L,
+               level = as.double(opt$level), letters = as.integer(opt$letters),
+               alpha = as.double(opt$alpha),
+               adjust = match(opt$adjust, c("bonferroni", "holm", "none")) - 1L,
+               test = match(opt$test, c("none", "F", "Chisq")) - 1L,
+               # for Korn-Graubard, survey counts the rows of a domain of a
+               # calibrated design as all rows (its subsets keep them, with
+               # weight 0)
+               kg_rows = if (is.null(cal)) -1 else as.double(nrow(des$data)),
+               layer_rows = as.double(lay_rows), layer_nu = as.double(lay_nu))
+  # per column variable: what the C routine needs (or NULL: no inference)
+  prep <- lapply(seq_along(all_cvars), function(j) {
     cv <- all_cvars[[j]]
     nc <- cv$desc[[2L]]
-    if (nr * nc + nr + nc + 1 > max_inference_cells()) {
+    K <- nr * nc
+    Kp <- K + nc + nr + 1L
+    if (Kp > max_inference_cells()) {
       note_once("inference", sprintf("standard errors, intervals and tests are not computed for blocks of more than %d cells and bases (option umfrage.max_inference_cells)", max_inference_cells()))
       return(NULL)
     }
     single <- rv$kind == "single" && cv$kind %in% c("single", "total")
-    # rows as PSUs: Q per stratum; from the cells for single variables, from
-    # a cross-product pass for MR sets
+    test_j <- copt$test
+    if (single && test_j > 0L && nc > 1L && K > max_test_cells()) {
+      note_once("test", sprintf("Rao-Scott tests are skipped for blocks of more than %d cells (option umfrage.max_test_cells): in the worst case (a cell without weight) they cost a dense solve of that order", max_test_cells()))
+      test_j <- 0L
+    }
+    # rows as PSUs with an MR set: Q per stratum from a cross-product pass
     Qall <- if (!des$clustered && !single)
-      array(.Call(C_tab_xprod, rv$desc, cv$desc, c(bdesc, strat_desc), w),
-            c(nr * nc + nc + nr + 1L, nr * nc + nc + nr + 1L, nb, length(des$strata_levels)))
-    per_layer <- lapply(seq_len(nb), function(b) {
-      # sums of w^2 serve only row-level PSUs (their Q) and calibration
-      need_s2 <- !des$clustered || !is.null(cal)
-      z <- list(s1 = z_totals(raw[[j]], nr, nc, nb, nd, b, 2L),
-                s2 = if (need_s2) z_totals(raw[[j]], nr, nc, nb, nd, b, 3L),
-                cnt = z_totals(raw[[j]], nr, nc, nb, nd, b, 1L))
-      if (!is.null(cal)) z$w0z <- z_totals(raw0[[j]], nr, nc, nb, ng, b, 2L)
-      if (!des$clustered) {
-        z$Q <- if (single) {
-          s2c <- z$s2[seq_len(nr * nc), , drop = FALSE]
-          q_single(if (is.null(cal)) s2c else sum_cal(s2c, ng), nr, nc)
-        } else lapply(seq_len(dim(Qall)[4L]), function(h) Qall[, , b, h])
-      }
-      block_inference(z, nr, nc, single, des, du, opt, cal, lay_rows[b], lay_nu[b])
-    })
-    cat_field <- function(f) unlist(lapply(per_layer, `[[`, f), use.names = FALSE)
-    test <- do.call(rbind, lapply(per_layer, `[[`, "test"))
-    K <- nr * nc
-    list(se_n_w = cat_field("se_n_w"), se = cat_field("se"), ci_low = cat_field("ci_low"),
-         ci_high = cat_field("ci_high"), deff = cat_field("deff"), df = cat_field("df"),
-         letters = cat_field("letters"),
-         statistic = rep(test[, "statistic"], each = K), ndf = rep(test[, "ndf"], each = K),
-         ddf = rep(test[, "ddf"], each = K), p_value = rep(test[, "p_value"], each = K))
+      .Call(C_tab_xprod, rv$desc, cv$desc, c(bdesc, strat_desc), w)
+    sigma <- if (!is.null(cal)) {
+      unlist(lapply(seq_len(nb), function(b) {
+        z <- list(s1 = z_totals(raw[[j]], nr, nc, nb, nd, b, 2L),
+                  s2 = z_totals(raw[[j]], nr, nc, nb, nd, b, 3L),
+                  w0z = z_totals(raw0[[j]], nr, nc, nb, ng, b, 2L))
+        if (!des$clustered) {
+          z$Q <- if (single) {
+            q_single(sum_cal(z$s2[seq_len(K), , drop = FALSE], ng), nr, nc)
+          } else {
+            Qa <- array(Qall, c(Kp, Kp, nb, length(des$strata_levels)))
+            lapply(seq_len(dim(Qa)[4L]), function(h) Qa[, , b, h])
+          }
+        }
+        z_cov(z$s1, z$s2, z$Q, des, du, cal, z$w0z)
+      }), use.names = FALSE)
+    }
+    list(raw = raw[[j]], dims = c(nr, nc, nb, ng, dd), sigma = sigma,
+         qarr = if (is.null(sigma)) Qall, single = single, test = test_j,
+         labels = col_letters(nc))
   })
+  todo <- which(!vapply(prep, is.null, NA))
+  inf <- vector("list", length(all_cvars))
+  if (length(todo)) {
+    pp <- prep[todo]
+    field <- function(f) lapply(pp, `[[`, f)
+    copt$single <- vapply(pp, function(x) as.integer(x$single), 1L)
+    copt$test <- vapply(pp, function(x) as.integer(x$test), 1L)
+    copt$labels <- field("labels")
+    ires <- .Call(C_block_inf, field("raw"), as.integer(unlist(field("dims"))),
+                 field("sigma"), field("qarr"), dinfo, copt)
+    inf[todo] <- lapply(seq_along(todo), function(k) {
+      r <- ires[[k]]
+      K <- nr * pp[[k]]$dims[2L]
+      for (f in c("statistic", "ndf", "ddf", "p_value")) r[[f]] <- rep(r[[f]], each = K)
+      r
+    })
+  }
   list(rv = rv, cvars = all_cvars, bvars = bvars, cols = cols, inf = inf,
        skipped = new_df(list(row_var = rv$name, by_na = res$skipped[1L],
                              row_na = res$skipped[2L],
@@ -436,7 +466,8 @@ rows_design <- function(data, w) {
        psu_stratum = NULL)
 }
 
-# Long form of one block: one row per (row item, column item, layer).
+# Long form of one block (a list of columns): one row per (row item,
+# column item, layer).
 # With bases = TRUE: the column bases instead (one row per column item and
 # layer), as the header of a printed table shows them.
 tab_cells <- function(b, percent, bases = FALSE) {
@@ -475,7 +506,7 @@ tab_cells <- function(b, percent, bases = FALSE) {
                 lapply(layers, function(l) l[bi[keep]]),
                 list(base_n = cb[, 1L], base_w = cb[, 2L],
                      base_eff = ifelse(cb[, 3L] > 0, cb[, 2L]^2 / cb[, 3L], 0)))
-      return(new_df(cols))
+      return(cols)
     }
     pct <- if (percent == "none") rep(NA_real_, length(ri)) else
       ifelse(base[, 2L] > 0, 100 * cell[, 2L] / base[, 2L], NA_real_)
@@ -495,23 +526,25 @@ tab_cells <- function(b, percent, bases = FALSE) {
                    statistic = infcol("statistic"), ndf = infcol("ndf"), ddf = infcol("ddf"),
                    p_value = infcol("p_value")))
     if (!all(keep)) cols <- lapply(cols, `[`, keep)
-    new_df(cols)
+    cols
   })
-  rbind_df(out)
+  rbind_cols(out)
 }
 
 # A data frame from equal-length columns, without data.frame()'s checks.
 new_df <- function(cols) {
-  structure(cols, class = "data.frame", row.names = .set_row_names(length(cols[[1L]])))
+  attr(cols, "row.names") <- .set_row_names(length(.subset2(cols, 1L)))
+  class(cols) <- "data.frame"
+  cols
 }
 
-rbind_df <- function(dfs) {
-  nonempty <- dfs[vapply(dfs, function(d) length(d[[1L]]) > 0L, NA)]
-  if (length(nonempty) == 0L) return(dfs[[1L]])
-  dfs <- nonempty
-  if (length(dfs) == 1L) return(dfs[[1L]])
-  new_df(lapply(stats::setNames(seq_along(dfs[[1L]]), names(dfs[[1L]])),
-                function(j) unlist(lapply(dfs, `[[`, j), use.names = FALSE)))
+# Concatenate lists of equal-length columns (with the same names) row-wise.
+rbind_cols <- function(parts) {
+  nonempty <- parts[vapply(parts, function(d) length(.subset2(d, 1L)) > 0L, NA)]
+  if (length(nonempty) == 0L) return(parts[[1L]])
+  if (length(nonempty) == 1L) return(nonempty[[1L]])
+  lapply(stats::setNames(seq_along(nonempty[[1L]]), names(nonempty[[1L]])),
+         function(j) unlist(lapply(nonempty, .subset2, j), use.names = FALSE))
 }
 
 #' @export

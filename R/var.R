@@ -1,6 +1,8 @@
 # Design-based inference for tab(): standard errors, confidence intervals,
 # Rao-Scott tests and column-proportion letters, all from per-(cell,
-# stratum) or per-(cell, PSU) sums that the C pass returns.
+# stratum) or per-(cell, PSU) sums that the C pass returns. The work is in
+# src/var.c (C_block_inf, one call per block); this file prepares the
+# design description and, for calibrated weights, the covariance matrix.
 #
 # Every estimate of a block (row variable x one column variable, per layer)
 # is a smooth function of the weighted totals of the block's indicator
@@ -37,102 +39,6 @@ design_units <- function(des) {
   scale <- ifelse(lonely, f, f * nh / pmax(nh - 1, 1))
   if (des$lonely_psu %in% c("certainty", "remove")) scale[lonely] <- 0
   list(H = H, nh = nh, scale = scale, center = !(lonely & des$lonely_psu == "adjust"))
-}
-
-# Confidence interval for proportions p with variance v, domain df and
-# rows n (for Korn-Graubard and for the fallbacks at p = 0 or 1).
-prop_ci <- function(p, v, df, nrows, method, level) {
-  alpha <- 1 - level
-  df <- ifelse(is.na(df) | df < 1, Inf, df)
-  lo <- hi <- rep(NA_real_, length(p))
-  ok <- !is.na(p) & !is.na(v)
-  edge <- ok & (p <= 0 | p >= 1 | v <= 0)
-  inner <- ok & !edge
-  if (method == "logit") {
-    se_l <- sqrt(v[inner]) / (p[inner] * (1 - p[inner]))
-    l <- stats::qlogis(p[inner])
-    tq <- stats::qt(1 - alpha / 2, df[inner])
-    lo[inner] <- stats::plogis(l - tq * se_l)
-    hi[inner] <- stats::plogis(l + tq * se_l)
-  } else if (method == "wald") {
-    tq <- stats::qt(1 - alpha / 2, df[inner])
-    lo[inner] <- pmax(p[inner] - tq * sqrt(v[inner]), 0)
-    hi[inner] <- pmin(p[inner] + tq * sqrt(v[inner]), 1)
-  } else if (method == "wilson") {
-    ne <- p[inner] * (1 - p[inner]) / v[inner]
-    z <- stats::qnorm(1 - alpha / 2)
-    ctr <- (p[inner] + z^2 / (2 * ne)) / (1 + z^2 / ne)
-    half <- z / (1 + z^2 / ne) * sqrt(p[inner] * (1 - p[inner]) / ne + z^2 / (4 * ne^2))
-    lo[inner] <- ctr - half
-    hi[inner] <- ctr + half
-  } else if (method == "korn-graubard") {
-    ne <- p[inner] * (1 - p[inner]) / v[inner]
-    ne <- ne * (stats::qt(alpha / 2, nrows[inner] - 1) / stats::qt(alpha / 2, df[inner]))^2
-    lo[inner] <- stats::qbeta(alpha / 2, ne * p[inner], ne * (1 - p[inner]) + 1)
-    hi[inner] <- stats::qbeta(1 - alpha / 2, ne * p[inner] + 1, ne * (1 - p[inner]))
-  }
-  # p = 0 or 1 (no variance): exact binomial bounds on the domain's rows
-  if (any(edge)) {
-    nn <- pmax(nrows[edge], 1)
-    pe <- p[edge]
-    lo[edge] <- ifelse(pe <= 0, 0, stats::qbeta(alpha / 2, pe * nn, (1 - pe) * nn + 1))
-    hi[edge] <- ifelse(pe >= 1, 1, stats::qbeta(1 - alpha / 2, pe * nn + 1, (1 - pe) * nn))
-  }
-  list(lo = lo, hi = hi)
-}
-
-# The interaction contrasts of an nr x nc table (as svychisq builds them
-# with model.matrix), cached per table shape.
-rs_cache <- new.env(parent = emptyenv())
-rs_contrasts <- function(nr, nc) {
-  key <- paste(nr, nc)
-  if (!is.null(rs_cache[[key]])) return(rs_cache[[key]])
-  rows <- factor(rep(seq_len(nr), nc))
-  cols <- factor(rep(seq_len(nc), each = nr))
-  X1 <- cbind(1, stats::model.matrix(~ rows)[, -1L, drop = FALSE],
-              stats::model.matrix(~ cols)[, -1L, drop = FALSE])
-  Rr <- stats::model.matrix(~ rows)[, -1L, drop = FALSE]
-  Cc <- stats::model.matrix(~ cols)[, -1L, drop = FALSE]
-  X12 <- do.call(cbind, lapply(seq_len(ncol(Cc)), function(j) Rr * Cc[, j]))
-  out <- qr.resid(qr(X1), X12)
-  assign(key, out, envir = rs_cache)
-  out
-}
-
-# Rao-Scott corrected Pearson test of one block (as survey::svychisq):
-# y: nr x nc weighted totals, V: covariance of the joint proportions
-# (K x K), N: rows of the layer, nu: design df of the layer.
-rao_scott <- function(y, V, N, nu, statistic) {
-  keep_r <- rowSums(y$n) > 0
-  keep_c <- colSums(y$n) > 0
-  nr <- sum(keep_r)
-  nc <- sum(keep_c)
-  out <- c(statistic = NA_real_, ndf = NA_real_, ddf = NA_real_, p_value = NA_real_)
-  if (nr < 2L || nc < 2L) return(out)
-  keep <- as.vector(outer(keep_r, keep_c, `&`))
-  W <- y$w[keep_r, keep_c, drop = FALSE]
-  X <- sum(W)
-  if (!(X > 0)) return(out)
-  mean2 <- as.vector(W) / X
-  V <- V[keep, keep, drop = FALSE]
-  Cmat <- rs_contrasts(nr, nc)
-  idv <- ifelse(mean2 == 0, 0, 1 / mean2)
-  denom <- crossprod(Cmat * (idv / N), Cmat)
-  DC <- Cmat * idv
-  numr <- crossprod(DC, V %*% DC)
-  Delta <- solve(denom, numr)
-  O <- W * N / X
-  E <- outer(rowSums(O), colSums(O)) / N
-  X2 <- sum((O - E)^2 / E)
-  if (statistic == "F") {
-    tr <- sum(diag(Delta))
-    d0 <- tr^2 / sum(diag(Delta %*% Delta))
-    stat <- X2 / tr
-    return(c(statistic = stat, ndf = d0, ddf = d0 * nu,
-             p_value = stats::pf(stat, d0, d0 * nu, lower.tail = FALSE)))
-  }
-  c(statistic = X2, ndf = ncol(Delta), ddf = NA_real_,
-    p_value = stats::pchisq(X2 / mean(diag(Delta)), df = ncol(Delta), lower.tail = FALSE))
 }
 
 col_letters <- function(k) {
@@ -300,13 +206,6 @@ z_cov <- function(s1, s2, Q, des, du, cal = NULL, w0z = NULL) {
   out
 }
 
-# Degrees of freedom of domains given by z entries: PSUs with rows in the
-# domain minus strata with rows in it. cnt: Kp x D counts (D strata or
-# PSUs; 1 for one stratum of row PSUs).
-z_df <- function(cnt, entries, des) {
-  vapply(entries, function(e) domain_df(cnt[e, ], des), 0)
-}
-
 # Degrees of freedom of one domain from its row counts per design unit
 # (PSU, or stratum of row PSUs, or a single count for one stratum).
 domain_df <- function(per_d, des) {
@@ -314,96 +213,6 @@ domain_df <- function(per_d, des) {
     psus <- which(per_d > 0)
     length(psus) - length(unique(des$psu_stratum[psus]))
   } else if (length(per_d) > 1L) sum(per_d) - sum(per_d > 0) else sum(per_d) - 1
-}
-
-# Inference for one block-layer. z: list(s1, s2, cnt (Kp x Dp), Q, w0z),
-# nr, nc; single: TRUE for single x single (Rao-Scott applies).
-block_inference <- function(z, nr, nc, single, des, du, opt, cal, layer_rows, nu_layer) {
-  K <- nr * nc
-  Kp <- K + nc + nr + 1L
-  Sigma <- z_cov(z$s1, z$s2, z$Q, des, du, cal, z$w0z)
-  s1 <- if (is.null(cal)) z$s1 else sum_cal(z$s1, cal$G)
-  cnt <- if (is.null(cal)) z$cnt else sum_cal(z$cnt, cal$G)
-  Tz <- rowSums(s1)
-  rr <- rep(seq_len(nr), nc)
-  cc <- rep(seq_len(nc), each = nr)
-  base <- switch(opt$percent, col = , none = K + cc, row = K + nc + rr, total = rep(Kp, K))
-  X <- Tz[base]
-  Y <- Tz[seq_len(K)]
-  p <- ifelse(X > 0, Y / X, NA_real_)
-  # linearisation: a_t = (e_t - p_t e_base(t)) / X_t has two entries, so
-  # a_i' Sigma a_j comes from four entries of Sigma
-  p0 <- ifelse(is.na(p), 0, p)
-  Xs <- ifelse(X > 0, X, NA)
-  lin_cov <- function(i, j) {
-    bi <- base[i]
-    bj <- base[j]
-    (Sigma[cbind(i, j)] - p0[j] * Sigma[cbind(i, bj)] - p0[i] * Sigma[cbind(bi, j)] +
-       p0[i] * p0[j] * Sigma[cbind(bi, bj)]) / (Xs[i] * Xs[j])
-  }
-  vp <- lin_cov(seq_len(K), seq_len(K))
-  vt <- diag(Sigma)[seq_len(K)]
-  ub <- sort(unique(base))
-  df_b <- z_df(cnt, ub, des)[match(base, ub)]
-  basen <- rowSums(cnt)[base]
-  out <- list(se_n_w = sqrt(pmax(vt, 0)), se = 100 * sqrt(pmax(vp, 0)), df = df_b,
-              deff = ifelse(!is.na(p) & p > 0 & p < 1, vp / (p * (1 - p) / basen), NA_real_))
-  if (opt$ci != "none") {
-    # for Korn-Graubard, survey counts the rows of a domain of a calibrated
-    # design as all rows (its subsets keep them, with weight 0)
-    kg_rows <- if (is.null(cal)) basen else rep(nrow(des$data), K)
-    ci <- prop_ci(p, vp, df_b, kg_rows, opt$ci, opt$level)
-    out$ci_low <- 100 * ci$lo
-    out$ci_high <- 100 * ci$hi
-  } else out$ci_low <- out$ci_high <- rep(NA_real_, K)
-  out$letters <- rep("", K)
-  if (opt$letters && opt$percent == "col" && nc > 1L)
-    out$letters <- column_letters(lin_cov, p, vp, X, nr, nc, opt)
-  out$test <- c(statistic = NA_real_, ndf = NA_real_, ddf = NA_real_, p_value = NA_real_)
-  if (single && opt$test != "none" && nc > 1L && K > max_test_cells()) {
-    note_once("test", sprintf("Rao-Scott tests are skipped for blocks of more than %d cells (option umfrage.max_test_cells): they cost a dense eigen-problem of that size", max_test_cells()))
-  } else if (single && opt$test != "none" && nc > 1L) {
-    # joint proportions Y_t / Xall: a_t = (e_t - q_t e_all) / Xall
-    Xall <- Tz[Kp]
-    qj <- Y / Xall
-    Sc <- Sigma[seq_len(K), seq_len(K), drop = FALSE]
-    sa <- Sigma[seq_len(K), Kp]
-    Vj <- (Sc - outer(sa, qj) - outer(qj, sa) + Sigma[Kp, Kp] * outer(qj, qj)) / Xall^2
-    yy <- list(n = matrix(rowSums(cnt)[seq_len(K)], nr, nc), w = matrix(Y, nr, nc))
-    out$test <- rao_scott(yy, Vj, layer_rows, nu_layer, opt$test)
-  }
-  out
-}
-
-# Letters of a block: for each row, z tests of all pairs of columns, the
-# p-values adjusted within the row; a cell gets the letter of each column
-# of its row that it is significantly higher than. lin_cov(i, j) gives the
-# covariance of the percents of cells i and j.
-column_letters <- function(lin_cov, p, vp, X, nr, nc, opt) {
-  K <- nr * nc
-  pairs <- utils::combn(nc, 2L)
-  i1 <- rep(seq_len(nr), ncol(pairs)) + nr * (rep(pairs[1L, ], each = nr) - 1L)
-  i2 <- rep(seq_len(nr), ncol(pairs)) + nr * (rep(pairs[2L, ], each = nr) - 1L)
-  cov12 <- lin_cov(i1, i2)
-  d <- p[i1] - p[i2]
-  v <- vp[i1] + vp[i2] - 2 * cov12
-  ok <- !is.na(d) & X[i1] > 0 & X[i2] > 0
-  pv <- ifelse(v > 0, 2 * stats::pnorm(-abs(d) / sqrt(pmax(v, 0))), ifelse(d == 0, 1, 0))
-  pv[!ok] <- NA
-  # adjust within each row over its valid pairs
-  row_of <- rep(seq_len(nr), ncol(pairs))
-  pa <- unlist(lapply(split(pv, row_of), stats::p.adjust, method = opt$adjust), use.names = FALSE)
-  pa <- pa[order(order(row_of))]
-  sig <- which(!is.na(pa) & pa < opt$alpha)
-  hi <- ifelse(d[sig] > 0, i1[sig], i2[sig])
-  lo_col <- ifelse(d[sig] > 0, pairs[2L, (sig - 1L) %/% nr + 1L], pairs[1L, (sig - 1L) %/% nr + 1L])
-  lab <- col_letters(nc)
-  out <- rep("", K)
-  for (j in seq_len(nc)) {
-    k <- hi[lo_col == j]
-    out[k] <- paste0(out[k], lab[j])
-  }
-  out
 }
 
 max_test_cells <- function() getOption("umfrage.max_test_cells", 400L)

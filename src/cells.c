@@ -143,17 +143,24 @@ static void fix_range(const umf_coder *cd, const double *wp, R_xlen_t from,
     }
 }
 
+/* Doubles a pass over n rows needs as its buffer (threads x cells + dump). */
+size_t umf_cell_pass_size(const umf_coder *cd, R_xlen_t n, int width)
+{
+    return (size_t) umf_threads_for(n) * (((size_t) cd->ncell + 1) * width);
+}
+
 /* One pass: per-cell accumulators of the given width (1: sum w; 3: n, sum w,
  * sum w^2) over all rows, merged over threads in a fixed order. counts gets
- * nvar + 2 entries as fix_range() describes. Returns ncell * width values
- * (R_alloc'ed). */
+ * nvar + 2 entries as fix_range() describes. Returns ncell * width values:
+ * in buf (umf_cell_pass_size() doubles; callers with several passes reuse
+ * one buffer) or, if buf is NULL, R_alloc'ed. */
 double *umf_cell_pass(const umf_coder *cd, const double *wp, R_xlen_t n,
-                      int width, R_xlen_t *counts)
+                      int width, R_xlen_t *counts, double *buf)
 {
     const int nth = umf_threads_for(n);
     const int nc = cd->nvar + 2;
     const size_t per = ((size_t) cd->ncell + 1) * width;   /* + dump cell */
-    double *acc = (double *) R_alloc((size_t) nth * per, sizeof(double));
+    double *acc = buf ? buf : (double *) R_alloc((size_t) nth * per, sizeof(double));
     memset(acc, 0, (size_t) nth * per * sizeof(double));
     R_xlen_t *sk = (R_xlen_t *) R_alloc((size_t) nth * nc, sizeof(R_xlen_t));
     memset(sk, 0, (size_t) nth * nc * sizeof(R_xlen_t));
@@ -263,7 +270,7 @@ static const double *checked_pass(SEXP codes, SEXP nlev, SEXP w, int width,
     umf_coder_init(cd, codes, nlev, &n, "codes");
     const double *wp = check_w(w, n, width == 3);
     R_xlen_t *counts = (R_xlen_t *) R_alloc(cd->nvar + 2, sizeof(R_xlen_t));
-    const double *acc = umf_cell_pass(cd, wp, n, width, counts);
+    const double *acc = umf_cell_pass(cd, wp, n, width, counts, NULL);
     *nskip = pass_problems(cd, counts);
     return acc;
 }

@@ -17,6 +17,8 @@ static const R_CallMethodDef callMethods[] = {
     CALLDEF(C_rake, 10),
     CALLDEF(C_tab, 4),
     CALLDEF(C_tab_xprod, 4),
+    CALLDEF(C_block_inf, 6),
+    CALLDEF(C_sum_units, 2),
     {NULL, NULL, 0}
 };
 

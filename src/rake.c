@@ -263,7 +263,7 @@ SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
     const bool fast = cells && !track;
     if (fast) {
         R_xlen_t *counts = (R_xlen_t *) R_alloc(k + 2, sizeof(R_xlen_t));
-        const double *a3 = umf_cell_pass(&cdr, wp, n, 3, counts);
+        const double *a3 = umf_cell_pass(&cdr, wp, n, 3, counts, NULL);
         if (counts[k + 1] > 0) {
             UNPROTECT(nprot);
             return status_result(RK_BAD_WEIGHT, 0, 0, (double) counts[k + 1], 0, 0);

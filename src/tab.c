@@ -180,6 +180,42 @@ static SEXP stats_matrix(const double *a, R_xlen_t len)
     return m;
 }
 
+/* The result of one column variable: list(cells, colbase, rowbase,
+ * allbase) as 3-column matrices, from interleaved cell accumulators. Bases
+ * given as NULL are sums of the cells (no MR set makes them differ). */
+static SEXP col_result(const double *cells, int nr, int nc, int nlay,
+                       const double *cb, const double *rb, const double *ab)
+{
+    double *cbs = NULL, *rbs = NULL, *abs_ = NULL;
+    if (!cb) { cbs = (double *) R_alloc((size_t) nc * nlay * 3, sizeof(double)); memset(cbs, 0, (size_t) nc * nlay * 3 * sizeof(double)); }
+    if (!rb) { rbs = (double *) R_alloc((size_t) nr * nlay * 3, sizeof(double)); memset(rbs, 0, (size_t) nr * nlay * 3 * sizeof(double)); }
+    if (!ab) { abs_ = (double *) R_alloc((size_t) nlay * 3, sizeof(double)); memset(abs_, 0, (size_t) nlay * 3 * sizeof(double)); }
+    if (!cb || !rb)
+        for (int b = 0; b < nlay; b++)
+            for (int c = 0; c < nc; c++)
+                for (int r = 0; r < nr; r++)
+                    for (int s = 0; s < 3; s++) {
+                        double v = cells[3 * (r + (size_t) nr * (c + (size_t) nc * b)) + s];
+                        if (cbs) cbs[3 * (c + (size_t) nc * b) + s] += v;
+                        if (rbs) rbs[3 * (r + (size_t) nr * b) + s] += v;
+                    }
+    if (!ab) {
+        /* without MR sets the block base is the sum of the column bases */
+        const double *src = cb ? cb : cbs;
+        for (int b = 0; b < nlay; b++)
+            for (int c = 0; c < nc; c++)
+                for (int s = 0; s < 3; s++) abs_[3 * b + s] += src[3 * (c + (size_t) nc * b) + s];
+    }
+    const char *nm_col[] = {"cells", "colbase", "rowbase", "allbase"};
+    SEXP cj = PROTECT(umf_named_list(nm_col, 4));
+    SET_VECTOR_ELT(cj, 0, stats_matrix(cells, (R_xlen_t) nr * nc * nlay));
+    SET_VECTOR_ELT(cj, 1, stats_matrix(cb ? cb : cbs, (R_xlen_t) nc * nlay));
+    SET_VECTOR_ELT(cj, 2, stats_matrix(rb ? rb : rbs, (R_xlen_t) nr * nlay));
+    SET_VECTOR_ELT(cj, 3, stats_matrix(ab ? ab : abs_, nlay));
+    UNPROTECT(1);
+    return cj;
+}
+
 static inline void add3(double *a, double w)
 {
     a[0] += 1.0; a[1] += w; a[2] += w * w;
@@ -230,8 +266,6 @@ SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w)
     for (int j = 0; j < ncv; j++) if (cv[j].nlev > maxlev) maxlev = cv[j].nlev;
 
     const int nth = umf_threads_for(n);
-    double *acc = (double *) R_alloc((size_t) nth * tot, sizeof(double));
-    memset(acc, 0, (size_t) nth * tot * sizeof(double));
     /* per thread: skip counters (2 + ncv), bad-code/bad-weight flags */
     R_xlen_t *skip = (R_xlen_t *) R_alloc((size_t) nth * (ncv + 4), sizeof(R_xlen_t));
     memset(skip, 0, (size_t) nth * (ncv + 4) * sizeof(R_xlen_t));
@@ -253,8 +287,17 @@ SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w)
         if (cv[j].na_level) any_na_level = true;
     }
     for (int q = 0; q < nby; q++) if (bv[q].na_level) any_na_level = true;
+    const bool fast = all_single && !any_na_level;
+    /* the general path accumulates everything at once; the fast path makes
+     * one cell pass per column variable into a buffer it reuses */
+    double *acc = NULL;
+    if (!fast) {
+        acc = (double *) R_alloc((size_t) nth * tot, sizeof(double));
+        memset(acc, 0, (size_t) nth * tot * sizeof(double));
+    }
+    SEXP cols = PROTECT(Rf_allocVector(VECSXP, ncv)); nprot++;
 
-    if (all_single && !any_na_level) {
+    if (fast) {
         /* one pass per block (row variable x column variable) through the
          * cell kernels: the block's cells are the mixed-radix cells of
          * (row, column, by...), exactly the layout of the accumulators */
@@ -263,18 +306,27 @@ SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w)
         int *st = (int *) R_alloc(nby + 2, sizeof(int));
         R_xlen_t *counts = (R_xlen_t *) R_alloc(nby + 4, sizeof(R_xlen_t));
         int donor = -1;    /* a column variable that lost no row to NA */
+        size_t bufsize = 0;
+        for (int j = 0; j < ncv; j++) {
+            size_t need = (size_t) nth * ((size_t) nr * cv[j].nlev * nlay + 1) * 3;
+            if (need > bufsize) bufsize = need;
+        }
+        double *buf = (double *) R_alloc(bufsize, sizeof(double));
         for (int j = 0; j < ncv; j++) {
             if (cv[j].kind == TV_CONST && donor >= 0) {
                 /* Total column = sum over the donor's levels: no pass */
                 const int nc = cv[donor].nlev;
-                const double *src = acc + off[4 * donor];
-                double *dst = acc + off[4 * j];
+                SEXP dm = VECTOR_ELT(VECTOR_ELT(cols, donor), 0);
+                const double *src = REAL(dm);
+                const size_t len = (size_t) nr * nc * nlay;
+                memset(buf, 0, (size_t) nr * nlay * 3 * sizeof(double));
                 for (int b = 0; b < nlay; b++)
                     for (int c = 0; c < nc; c++)
                         for (int r = 0; r < nr; r++)
                             for (int q = 0; q < 3; q++)
-                                dst[3 * ((size_t) r + (size_t) nr * b) + q] +=
-                                    src[3 * ((size_t) r + (size_t) nr * (c + (size_t) nc * b)) + q];
+                                buf[3 * ((size_t) r + (size_t) nr * b) + q] +=
+                                    src[(size_t) r + (size_t) nr * (c + (size_t) nc * b) + len * q];
+                SET_VECTOR_ELT(cols, j, col_result(buf, nr, 1, nlay, NULL, NULL, NULL));
                 continue;
             }
             umf_coder cd;
@@ -286,8 +338,7 @@ SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w)
             int s_ = 1;
             for (int q = 0; q < k; q++) { st[q] = s_; s_ *= nl[q]; }
             cd.nvar = k; cd.codes = cp; cd.nlev = nl; cd.stride = st; cd.ncell = s_;
-            const double *cells = umf_cell_pass(&cd, wp, n, 3, counts);
-            memcpy(acc + off[4 * j], cells, (size_t) s_ * 3 * sizeof(double));
+            const double *cells = umf_cell_pass(&cd, wp, n, 3, counts, buf);
             if (counts[k + 1] > 0) skip[ncv + 3] += counts[k + 1];
             if (counts[k] > 0) skip[ncv + 2] += counts[k];
             if (has_col) skip[2 + j] = counts[1];
@@ -298,10 +349,12 @@ SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w)
                 for (int q = has_col ? 2 : 1; q < k; q++) byna += counts[q];
                 skip[0] = byna;
             }
+            if (counts[k + 1] == 0 && counts[k] == 0)
+                SET_VECTOR_ELT(cols, j, col_result(cells, nr, cv[j].nlev, nlay, NULL, NULL, NULL));
         }
     }
 
-    for (R_xlen_t from = 0; from < n && !(all_single && !any_na_level); from += UMF_CHUNK) {
+    for (R_xlen_t from = 0; from < n && !fast; from += UMF_CHUNK) {
         R_xlen_t to = from + UMF_CHUNK < n ? from + UMF_CHUNK : n;
         if (all_single) {
             /* the common case, without item lists: every cell is one
@@ -372,11 +425,12 @@ SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w)
         R_CheckUserInterrupt();
     }
     /* merge threads in order into thread 0's buffer */
-    for (int t = 1; t < nth; t++) {
+    for (int t = 1; t < nth && !fast; t++) {
         const double *src = acc + (size_t) t * tot;
         for (size_t q = 0; q < tot; q++) acc[q] += src[q];
-        for (int q = 0; q < ncv + 4; q++) skip[q] += skip[(size_t) t * (ncv + 4) + q];
     }
+    for (int t = 1; t < nth && !fast; t++)
+        for (int q = 0; q < ncv + 4; q++) skip[q] += skip[(size_t) t * (ncv + 4) + q];
     if (skip[ncv + 3] > 0)
         Rf_error("'weights' holds %.0f values that are NA, negative or infinite",
                  (double) skip[ncv + 3]);
@@ -384,40 +438,16 @@ SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w)
         Rf_error("%.0f codes are outside the range of their variable's levels",
                  (double) skip[ncv + 2]);
 
-    /* bases that are sums of cells */
-    for (int j = 0; j < ncv; j++) {
-        const int nc = cv[j].nlev;
-        double *cells = acc + off[4 * j];
-        double *cb = acc + off[4 * j + 1], *rb = acc + off[4 * j + 2], *ab = acc + off[4 * j + 3];
-        if (!need_colbase[j] || !need_rowbase[j])
-            for (int b = 0; b < nlay; b++)
-                for (int c = 0; c < nc; c++)
-                    for (int r = 0; r < nr; r++)
-                        for (int s = 0; s < 3; s++) {
-                            double v = cells[3 * (r + (size_t) nr * (c + (size_t) nc * b)) + s];
-                            if (!need_colbase[j]) cb[3 * (c + (size_t) nc * b) + s] += v;
-                            if (!need_rowbase[j]) rb[3 * (r + (size_t) nr * b) + s] += v;
-                        }
-        if (!need_colbase[j] && !need_rowbase[j])
-            for (int b = 0; b < nlay; b++)
-                for (int c = 0; c < nc; c++)
-                    for (int s = 0; s < 3; s++)
-                        ab[3 * b + s] += cb[3 * (c + (size_t) nc * b) + s];
+    for (int j = 0; j < ncv && !fast; j++) {
+        bool pass_ab = need_colbase[j] || need_rowbase[j];
+        SET_VECTOR_ELT(cols, j, col_result(acc + off[4 * j], nr, cv[j].nlev, nlay,
+                                           need_colbase[j] ? acc + off[4 * j + 1] : NULL,
+                                           need_rowbase[j] ? acc + off[4 * j + 2] : NULL,
+                                           pass_ab ? acc + off[4 * j + 3] : NULL));
     }
 
     const char *nm_top[] = {"cols", "skipped"};
     SEXP ans = PROTECT(umf_named_list(nm_top, 2)); nprot++;
-    SEXP cols = PROTECT(Rf_allocVector(VECSXP, ncv)); nprot++;
-    const char *nm_col[] = {"cells", "colbase", "rowbase", "allbase"};
-    for (int j = 0; j < ncv; j++) {
-        SEXP cj = PROTECT(umf_named_list(nm_col, 4));
-        for (int s = 0; s < 4; s++) {
-            size_t len = (off[4 * j + s + 1] - off[4 * j + s]) / 3;
-            SET_VECTOR_ELT(cj, s, stats_matrix(acc + off[4 * j + s], (R_xlen_t) len));
-        }
-        SET_VECTOR_ELT(cols, j, cj);
-        UNPROTECT(1);
-    }
     SET_VECTOR_ELT(ans, 0, cols);
     SEXP sk = PROTECT(Rf_allocVector(REALSXP, ncv + 2)); nprot++;
     for (int q = 0; q < ncv + 2; q++) REAL(sk)[q] = (double) skip[q];

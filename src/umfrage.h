@@ -1,7 +1,9 @@
 /* umfrage: shared declarations for the C core.
  *
  * Layout: cells.c codes rows into integer cells and accumulates per-cell
- * sufficient statistics; rake.c runs iterative proportional fitting on
+ * sufficient statistics; tab.c fills the cells of tables; var.c turns
+ * their per-PSU sums into SEs, intervals, letters and tests; rake.c runs
+ * iterative proportional fitting on
  * cells (or rows); threads.c holds the single thread-count setting;
  * init.c registers the routines.
  */
@@ -58,8 +60,9 @@ typedef struct {
 int umf_coder_init(umf_coder *cd, SEXP codes, SEXP nlev, R_xlen_t *n,
                    const char *what);
 double umf_cell_product(SEXP nlev);
+size_t umf_cell_pass_size(const umf_coder *cd, R_xlen_t n, int width);
 double *umf_cell_pass(const umf_coder *cd, const double *wp, R_xlen_t n,
-                      int width, R_xlen_t *counts);
+                      int width, R_xlen_t *counts, double *buf);
 void umf_cell_map(const umf_coder *cd, const double *wp, const double *g,
                   double *out, R_xlen_t n);
 SEXP C_cell_stats(SEXP codes, SEXP nlev, SEXP w);
@@ -73,6 +76,10 @@ SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
 /* tab.c */
 SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w);
 SEXP C_tab_xprod(SEXP rowv, SEXP colv, SEXP byvs, SEXP w);
+
+/* var.c */
+SEXP C_block_inf(SEXP raw, SEXP dims, SEXP sigma, SEXP qarr, SEXP des, SEXP opt);
+SEXP C_sum_units(SEXP m, SEXP nd);
 
 /* util.c: argument helpers with messages that name the argument */
 double umf_as_double1(SEXP x, const char *arg);

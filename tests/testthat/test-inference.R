@@ -107,6 +107,27 @@ test_that("Rao-Scott F and first-order tests equal svychisq", {
   }
 })
 
+test_that("Rao-Scott with a zero-weight cell (the general route) equals svychisq", {
+  skip_if_not_installed("survey")
+  d <- sim_design_data(14)
+  # a cell whose rows all have weight 0: its proportion is 0, so the fast
+  # route (every cell with positive weight) does not apply
+  d$w[d$y == "high" & d$g == "x"] <- 0
+  s <- survey::svydesign(ids = ~psu, strata = ~st, weights = ~w, data = d)
+  u <- svy_design(d, weights = ~w, strata = ~st, cluster = ~psu)
+  t <- as.data.frame(tab(u, "y", cols = c("g", "k")))
+  got <- t[t$col_var == "g", ][1, ]
+  ref <- survey::svychisq(~y + g, s, statistic = "F")
+  expect_lt(rel_err(got$statistic, ref$statistic), 1e-6)
+  expect_lt(rel_err(c(got$ndf, got$ddf), ref$parameter), 1e-6)
+  expect_lt(rel_err(got$p_value, ref$p.value), 1e-6)
+  # the other block of the same call takes the fast route
+  got_k <- t[t$col_var == "k", ][1, ]
+  ref_k <- survey::svychisq(~y + k, s, statistic = "F")
+  expect_lt(rel_err(got_k$statistic, ref_k$statistic), 1e-6)
+  expect_lt(rel_err(got_k$p_value, ref_k$p.value), 1e-6)
+})
+
 test_that("a data frame with weights is a with-replacement sample of rows", {
   skip_if_not_installed("survey")
   d <- sim_design_data(5)
