@@ -1,7 +1,8 @@
 # Developer tasks for the umfrage package (GNU make).
 #
 #   make test     install test deps + the package, run tests/testthat
-#   make report   render the vignette to an HTML file in the repo root
+#   make report   knit the KI-in-Kommunen report (vignettes/kik-kommunen.Rmd,
+#                 German, synthetic microdata) to ./kik-kommunen.html
 #   make bench    run bench/run.R against the installed package
 #   make check    R CMD build + R CMD check --as-cran (fails on ERROR/WARNING)
 #   make clean    remove build products
@@ -55,8 +56,10 @@ install:
 test: deps-test install
 	@$(RSCRIPT) tools/run-tests.R
 
-# Render the vignette in a temporary copy of vignettes/ (so nothing is left
-# behind there), writing the HTML into the repo root.
+# Render the KI-in-Kommunen report (else, in an older tree, the getting-started
+# vignette) in a temporary copy of vignettes/ (so nothing is left behind
+# there), writing the HTML into the repo root. The report reads the installed
+# package's data, hence the dependency on install.
 define REPORT_R
 f <- if (file.exists("vignettes/kik-kommunen.Rmd")) "kik-kommunen.Rmd" else "getting-started.Rmd"
 if (!file.exists(file.path("vignettes", f))) stop("no vignette found: vignettes/", f)

@@ -8,6 +8,10 @@
 #' Main functions: [wt_rake()], [wt_poststrat()], [wt_summary()],
 #' [umfrage_threads()].
 #'
+#' Example data: [kik_read()] reads a synthetic survey export on AI in
+#' German local authorities; [kik_gemeinden] and [kik_kreise] hold the real
+#' population frame for weighting it.
+#'
 #' @keywords internal
 #' @useDynLib umfrage, .registration = TRUE
 "_PACKAGE"
