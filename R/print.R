@@ -232,7 +232,8 @@ knit_print.umfrage_tab <- function(x, digits = 1L, ...) {
 #' @param horiz Horizontal bars (easier to read with long labels).
 #' @param col Bar colours (recycled).
 #' @param main Title (default: the row variable's label).
-#' @param ... Passed to [graphics::barplot()].
+#' @param ... Passed to [graphics::barplot()]; they override the defaults
+#'   (e.g. `xlab`, `ylab`, `las`, `names.arg`).
 #' @return The bar midpoints, invisibly (as `barplot()`).
 #' @export
 plot.umfrage_tab <- function(x, row_var = NULL, col_var = NULL, layer = 1L,
@@ -259,18 +260,18 @@ plot.umfrage_tab <- function(x, row_var = NULL, col_var = NULL, layer = 1L,
     if (nzchar(lys[[layer]]$title)) main <- paste0(main, " [", lys[[layer]]$title, "]")
   }
   if (is.null(col)) col <- grDevices::hcl.colors(max(length(rows), 2L), "Blues 3")[seq_along(rows)]
-  if (length(cols) == 1L) {
-    v <- mat[, 1L]
-    graphics::barplot(v, horiz = horiz, col = col[1L], main = main,
-                      xlab = if (horiz) ylab else "", ylab = if (horiz) "" else ylab,
-                      las = 1, ...)
-  } else {
-    graphics::barplot(mat, beside = !stacked, horiz = horiz, col = col, main = main,
-                      xlab = if (horiz) ylab else var_label(x$cols, col_var),
-                      ylab = if (horiz) var_label(x$cols, col_var) else ylab,
-                      legend.text = rows, args.legend = list(bty = "n", cex = 0.8),
-                      las = 1, ...)
-  }
+  # defaults that the caller's ... may override (xlab, ylab, las, legend)
+  dots <- list(...)
+  args <- if (length(cols) == 1L)
+    list(height = mat[, 1L], horiz = horiz, col = col[1L], main = main,
+         xlab = if (horiz) ylab else "", ylab = if (horiz) "" else ylab, las = 1)
+  else
+    list(height = mat, beside = !stacked, horiz = horiz, col = col, main = main,
+         xlab = if (horiz) ylab else var_label(x$cols, col_var),
+         ylab = if (horiz) var_label(x$cols, col_var) else ylab,
+         legend.text = rows, args.legend = list(bty = "n", cex = 0.8), las = 1)
+  args[names(dots)] <- dots
+  invisible(do.call(graphics::barplot, args))
 }
 
 # Lines under a printed block: the Rao-Scott test per column variable and
