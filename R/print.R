@@ -284,10 +284,12 @@ block_notes <- function(x, rvname, keys) {
   out <- character()
   if (nrow(first)) {
     f <- x$options$test == "F"
-    out <- sprintf("  %s: Rao-Scott %s = %s%s, p = %s", vapply(first$col_var, function(v) var_label(x$cols, v), ""),
+    pv <- ifelse(first$p_value < 1e-4, "p < 0.0001",
+                 paste("p =", formatC(first$p_value, format = "fg", digits = 3)))
+    out <- sprintf("  %s: Rao-Scott %s = %s%s, %s", vapply(first$col_var, function(v) var_label(x$cols, v), ""),
                    if (f) "F" else "X2", formatC(first$statistic, format = "f", digits = 2),
                    if (f) sprintf(" (df %.2f, %.1f)", first$ndf, first$ddf) else sprintf(" (df %d)", as.integer(first$ndf)),
-                   format.pval(first$p_value, digits = 3, eps = 1e-4))
+                   pv)
   }
   if (isTRUE(x$options$letters) && x$percent == "col" && any(nzchar(cells$letters)))
     out <- c(out, sprintf("  Letters: column %% significantly higher than the column with that letter (z test, alpha = %s, %s).",

@@ -278,3 +278,14 @@ test_that("as_svydesign() hands over the same design", {
   expect_error(svy_design(d2, cluster = ~psu), "'cluster' column 'psu' holds 1 NA value\\(s\\) \\(first at row 4\\)")
   expect_output(print(u), "<umfrage_design> 600 rows, 40 PSU\\(s\\) \\(clusters\\) in 4 stratum/strata")
 })
+
+test_that("the printed block notes give the Rao-Scott test and a readable p-value", {
+  d <- sim_design_data(15)
+  out <- capture.output(print(tab(d, "y", cols = "g", weights = "w")))
+  line <- grep("Rao-Scott F", out, value = TRUE)
+  expect_length(line, 1L)
+  expect_match(line, "p (= [0-9.]+(e-[0-9]+)?|< 0\\.0001)$")
+  p <- as.data.frame(tab(d, "y", cols = "g", weights = "w"))$p_value
+  p <- p[!is.na(p)][1]
+  expect_match(line, if (p < 1e-4) "p < 0.0001" else formatC(p, format = "fg", digits = 3), fixed = TRUE)
+})
