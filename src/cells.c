@@ -7,6 +7,7 @@
 #include <string.h>
 #include <math.h>
 #include <float.h>
+#include <stdio.h>
 
 double umf_cell_product(SEXP nlev)
 {
@@ -49,8 +50,11 @@ int umf_coder_init(umf_coder *cd, SEXP codes, SEXP nlev, R_xlen_t *n,
             Rf_error("'%s' spans %.0f cells, more than the %d that can be indexed",
                      what, umf_cell_product(nlev), INT_MAX);
     }
-    cd->ncell = (int) prod;
     *n = nn < 0 ? 0 : nn;
+    char arg[64];
+    snprintf(arg, sizeof arg, "'%s'", what);
+    umf_check_cells(prod, *n, arg);
+    cd->ncell = (int) prod;
     return 0;
 }
 

@@ -26,3 +26,42 @@ SEXP umf_named_list(const char **nm, int k)
     UNPROTECT(2);
     return ans;
 }
+
+/* Element `nm` of the named list l (argument `what`): R_NilValue when
+ * absent and not required. */
+SEXP umf_list_get(SEXP l, const char *nm, const char *what, bool required)
+{
+    if (TYPEOF(l) != VECSXP) Rf_error("'%s' must be a named list", what);
+    SEXP names = Rf_getAttrib(l, R_NamesSymbol);
+    if (TYPEOF(names) != STRSXP || XLENGTH(names) != XLENGTH(l))
+        Rf_error("'%s' must be a named list", what);
+    for (R_xlen_t i = 0; i < XLENGTH(l); i++)
+        if (strcmp(CHAR(STRING_ELT(names, i)), nm) == 0) return VECTOR_ELT(l, i);
+    if (required) Rf_error("'%s' has no element '%s'", what, nm);
+    return R_NilValue;
+}
+
+/* Stop unless `cells` accumulators may be allocated for n rows (see
+ * UMF_FREE_CELLS) and indexed by an int. */
+void umf_check_cells(double cells, R_xlen_t n, const char *what)
+{
+    if (cells > UMF_FREE_CELLS && cells > (double) n)
+        Rf_error("%s would need %.0f cells, more than the rows (%.0f) and more than %.0f",
+                 what, cells, (double) n, UMF_FREE_CELLS);
+    if (cells > (double) INT_MAX)   /* cell ids are ints */
+        Rf_error("%s would need %.0f cells, more than the %d that can be indexed",
+                 what, cells, INT_MAX);
+}
+
+/* Room for element i of an iteration trace that grows as the iterations
+ * run (R_alloc'ed, doubling when full), so that a huge maxit allocates
+ * nothing up front. Returns the (possibly new) array; *cap is its length. */
+double *umf_trace_room(double *trace, R_xlen_t *cap, R_xlen_t i)
+{
+    if (i < *cap) return trace;
+    R_xlen_t ncap = 2 * *cap > i + 1 ? 2 * *cap : i + 1;
+    double *nt = (double *) R_alloc((size_t) ncap, sizeof(double));
+    if (*cap > 0) memcpy(nt, trace, (size_t) *cap * sizeof(double));
+    *cap = ncap;
+    return nt;
+}
