@@ -97,6 +97,7 @@ static int cal_accumulate(const calprob *P, const calfun *f, const double *lambd
     const double *lx = lambda + P->pc;
     const int nth = P->nth;
     memset(tacc, 0, (size_t) nth * ncell * W * sizeof(double));
+    const void *vmax = vmaxget();      /* tok is released on return */
     int *tok = (int *) R_alloc(nth, sizeof(int));
     for (int t = 0; t < nth; t++) tok[t] = 1;
     for (R_xlen_t from = 0; from < P->n; from += UMF_CHUNK) {
@@ -134,6 +135,7 @@ static int cal_accumulate(const calprob *P, const calfun *f, const double *lambd
         const double *a = tacc + (size_t) t * ncell * W;
         for (size_t e = 0; e < (size_t) ncell * W; e++) acc[e] += a[e];
     }
+    vmaxset(vmax);
     return ok;
 }
 
@@ -178,8 +180,10 @@ static int sym_eigen(double *A, int p, double *val)
     double wq;
     F77_CALL(dsyev)("V", "L", &p, A, &p, val, &wq, &lwork, &info FCONE FCONE);
     lwork = (int) wq;
+    const void *vmax = vmaxget();      /* one solve per Newton step */
     double *work = (double *) R_alloc(lwork > 1 ? lwork : 1, sizeof(double));
     F77_CALL(dsyev)("V", "L", &p, A, &p, val, work, &lwork, &info FCONE FCONE);
+    vmaxset(vmax);
     return info;
 }
 

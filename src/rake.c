@@ -49,6 +49,9 @@ static void unit_pass(ipf_ctx *x, int mult, const double *f, bool trim,
     const R_xlen_t n = x->nunit;
     const int nth = umf_threads_for(n);
     const int L = x->nlevtot;
+    /* released on return: a long non-converging run must not pile up
+     * R_alloc blocks, one per margin and sweep */
+    const void *vmax = vmaxget();
     double *buf = (double *) R_alloc((size_t) nth * L, sizeof(double));
     memset(buf, 0, (size_t) nth * L * sizeof(double));
     double *cur = x->cur;
@@ -81,6 +84,7 @@ static void unit_pass(ipf_ctx *x, int mult, const double *f, bool trim,
             x->sums[k] = s;
         }
     }
+    vmaxset(vmax);
 }
 
 /* Largest relative margin error; its margin and level go to *wm, *wl. */
