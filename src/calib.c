@@ -668,7 +668,10 @@ static int trim_run(const double *w, double *out, R_xlen_t n, double lo, double 
 static double kish_deff(const double *w, R_xlen_t n)
 {
     double s = 0, s2 = 0;
-    for (R_xlen_t i = 0; i < n; i++) { s += w[i]; s2 += w[i] * w[i]; }
+    for (R_xlen_t i = 0; i < n; i++) {
+        if ((i & (UMF_CHUNK - 1)) == UMF_CHUNK - 1) R_CheckUserInterrupt();
+        s += w[i]; s2 += w[i] * w[i];
+    }
     return s > 0 ? (double) n * s2 / (s * s) : NA_REAL;
 }
 
@@ -697,7 +700,10 @@ SEXP C_trim(SEXP w, SEXP lo_, SEXP hi_, SEXP keep_total_, SEXP maxit_, SEXP deff
          * to deff: bisection between the mean positive weight and hi */
         double s = 0, wmax = 0;
         R_xlen_t npos = 0;
-        for (R_xlen_t i = 0; i < n; i++) if (wp[i] > 0) { s += wp[i]; npos++; if (wp[i] > wmax) wmax = wp[i]; }
+        for (R_xlen_t i = 0; i < n; i++) {
+            if ((i & (UMF_CHUNK - 1)) == UMF_CHUNK - 1) R_CheckUserInterrupt();
+            if (wp[i] > 0) { s += wp[i]; npos++; if (wp[i] > wmax) wmax = wp[i]; }
+        }
         double a = npos > 0 ? s / npos : 0, b = hi < wmax ? hi : wmax;
         rounds = trim_run(wp, o, n, lo, b, keep_total, maxit);
         if (rounds >= 0 && kish_deff(o, n) > deff) {
