@@ -310,7 +310,9 @@ SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w)
         if (cv[j].na_level) any_na_level = true;
     }
     for (int q = 0; q < nby; q++) if (bv[q].na_level) any_na_level = true;
-    const bool fast = all_single && !any_na_level;
+    /* (the cell kernels need a code column for the rows: a constant row
+     * variable takes the general path) */
+    const bool fast = all_single && !any_na_level && rv.kind != TV_CONST;
     /* the general path accumulates everything at once; the fast path makes
      * one cell pass per column variable into a buffer it reuses */
     double *acc = NULL;

@@ -84,3 +84,10 @@ test_that("table variable descriptors are checked field by field", {
   r <- .Call(cfun("C_tab"), list(2L, 3L, list(c(1L, 3L), c(3L, NA)), 0L, 0L), list(tot_var), list(), NULL)
   expect_equal(r$cols[[1L]]$cells[, 1L], c(1, 0, 2))
 })
+
+test_that("a constant row variable takes the general path (was a NULL column read)", {
+  r <- .Call(cfun("C_tab"), list(3L, 3L, list(1:2, 1:2, 1:2), 0L, 0L),
+             list(list(0L, 2L, list(c(1L, 2L, 2L, NA)), 0L, 0L)), list(), NULL)
+  expect_equal(r$cols[[1L]]$cells[, 1L], c(1, 2))
+  expect_equal(r$skipped, c(0, 0, 1))
+})
