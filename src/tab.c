@@ -268,15 +268,20 @@ SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w)
     size_t *off = (size_t *) R_alloc((size_t) ncv * 4 + 1, sizeof(size_t));
     size_t tot = 0;
     double tot_d = 0;
-    /* items of a row: at most one per column of an MR set (a category set
-     * dedupes its mentions through `seen`, one stamp per level) */
-    int maxk = rv.k, maxlev = rv.kind == TV_CAT ? rv.nlev : 1;
+    /* items of a row: at most one per column of an MR set; a category set
+     * dedupes its mentions through `seen`, one stamp per level, at offset
+     * soff[0] (rows) or soff[j + 1] (column variable j) of a thread's part */
+    int maxk = rv.k;
+    size_t *soff = (size_t *) R_alloc((size_t) ncv + 2, sizeof(size_t));
+    soff[0] = 0;
+    soff[1] = rv.kind == TV_CAT ? (size_t) rv.nlev : 0;
     for (int j = 0; j < ncv; j++) {
         tot_d += ((double) nr * cv[j].nlev * nlay + (double) cv[j].nlev * nlay +
                   (double) nr * nlay + nlay) * 3;
         if (cv[j].k > maxk) maxk = cv[j].k;
-        if (cv[j].kind == TV_CAT && cv[j].nlev > maxlev) maxlev = cv[j].nlev;
+        soff[j + 2] = soff[j + 1] + (cv[j].kind == TV_CAT ? (size_t) cv[j].nlev : 0);
     }
+    const size_t nseen = soff[ncv + 1] > 0 ? soff[ncv + 1] : 1;   /* per thread */
     umf_check_cells(tot_d / 3, n, "the table");
     for (int j = 0; j < ncv; j++) {
         double cells = (double) nr * cv[j].nlev * nlay;
@@ -294,8 +299,8 @@ SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w)
     memset(skip, 0, (size_t) nth * (ncv + 4) * sizeof(R_xlen_t));
     /* per thread scratch: items of the row var and of each column var */
     int *itbuf = (int *) R_alloc((size_t) nth * maxk * (ncv + 1), sizeof(int));
-    R_xlen_t *seen = (R_xlen_t *) R_alloc((size_t) nth * maxlev * (ncv + 1), sizeof(R_xlen_t));
-    for (size_t q = 0; q < (size_t) nth * maxlev * (ncv + 1); q++) seen[q] = 0;
+    R_xlen_t *seen = (R_xlen_t *) R_alloc((size_t) nth * nseen, sizeof(R_xlen_t));
+    memset(seen, 0, (size_t) nth * nseen * sizeof(R_xlen_t));
     bool *need_colbase = (bool *) R_alloc(ncv, sizeof(bool));
     bool *need_rowbase = (bool *) R_alloc(ncv, sizeof(bool));
     for (int j = 0; j < ncv; j++) {
@@ -415,21 +420,21 @@ SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w)
             R_xlen_t *sk = skip + (size_t) t * (ncv + 4);
             int *rit = itbuf + (size_t) t * maxk * (ncv + 1);
             int *cit = rit + maxk;
-            R_xlen_t *rseen = seen + (size_t) t * maxlev * (ncv + 1);
+            R_xlen_t *rseen = seen + (size_t) t * nseen;
             #pragma omp for schedule(static)
             for (R_xlen_t i = from; i < to; i++) {
                 double wi = wp ? wp[i] : 1.0;
                 if (!(wi >= 0 && wi < INFINITY)) { sk[ncv + 3]++; continue; }
                 int b = nby ? layer_of(bv, nby, bstride, i) : 0;
                 if (b < 0) { if (b == -2) sk[ncv + 2]++; else sk[0]++; continue; }
-                int rin, nri = row_items(&rv, i, rit, &rin, rseen);
+                int rin, nri = row_items(&rv, i, rit, &rin, rseen + soff[0]);
                 if (nri < 0) { sk[ncv + 2]++; continue; }
                 if (!row_mr && nri == 0) { sk[1]++; continue; }
                 if (row_mr && nri == 0 && !rin) { sk[1]++; continue; }
                 for (int j = 0; j < ncv; j++) {
                     const tvar *c = &cv[j];
                     int *ci = cit + (size_t) j * maxk;
-                    int cin, nci = row_items(c, i, ci, &cin, rseen + (size_t) (j + 1) * maxlev);
+                    int cin, nci = row_items(c, i, ci, &cin, rseen + soff[j + 1]);
                     if (nci < 0) { sk[ncv + 2]++; continue; }
                     if (nci == 0 && !cin) { sk[2 + j]++; continue; }
                     const int nc = c->nlev;
