@@ -194,6 +194,8 @@ SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
             p *= nl[v];
         }
         if (p > 1e8) Rf_error("margin %d has %.0f levels, too many", m + 1, p);
+        /* (margins may share one long target vector: the sum needs a check) */
+        if ((double) L + p > 1e8) Rf_error("the margins have more than 1e8 levels in all");
         SEXP tm = VECTOR_ELT(targets, m);
         if (TYPEOF(tm) != REALSXP || XLENGTH(tm) != (R_xlen_t) p)
             Rf_error("element %d of 'targets' must be a double vector of length %.0f",

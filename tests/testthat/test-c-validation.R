@@ -91,3 +91,11 @@ test_that("a constant row variable takes the general path (was a NULL column rea
   expect_equal(r$cols[[1L]]$cells[, 1L], c(1, 2))
   expect_equal(r$skipped, c(0, 0, 1))
 })
+
+test_that("raking counts the levels of all margins together", {
+  # three margins sharing one target vector of 5e7 levels: 1.5e8 in all
+  big <- rep(1, 5e7)
+  expect_error(.Call(cfun("C_rake"), list(1:3), 50000000L, NULL, list(0L, 0L, 0L), list(big, big, big),
+                     FALSE, NA_real_, 1e-10, 10L, NA),
+               "the margins have more than 1e8 levels in all")
+})
