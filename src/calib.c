@@ -82,7 +82,7 @@ static int cal_accumulate(const calprob *P, const calfun *f, const double *lambd
         }
         lamcell[c] = s;
     }
-    memset(acc, 0, (size_t) ncell * W * sizeof(double));
+    umf_zero(acc, (size_t) ncell * W);
     int ok = 1;
     if (q == 0) {
         for (int c = 0; c < ncell; c++) {
@@ -96,7 +96,7 @@ static int cal_accumulate(const calprob *P, const calfun *f, const double *lambd
     }
     const double *lx = lambda + P->pc;
     const int nth = P->nth;
-    memset(tacc, 0, (size_t) nth * ncell * W * sizeof(double));
+    umf_zero(tacc, (size_t) nth * ncell * W);
     const void *vmax = vmaxget();      /* tok is released on return */
     int *tok = (int *) R_alloc(nth, sizeof(int));
     for (int t = 0; t < nth; t++) tok[t] = 1;

@@ -250,7 +250,7 @@ SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
     bool track = cells && !ISNAN(capr);
     if (cells) {
         cacc = (double *) R_alloc((size_t) nth * ncell * CS, sizeof(double));
-        memset(cacc, 0, (size_t) nth * ncell * CS * sizeof(double));
+        umf_zero(cacc, (size_t) nth * ncell * CS);
         if (track) {
             cmin = (double *) R_alloc((size_t) nth * ncell, sizeof(double));
             cmax = (double *) R_alloc((size_t) nth * ncell, sizeof(double));

@@ -190,6 +190,7 @@ static SEXP stats_matrix(const double *a, R_xlen_t len)
     SEXP m = PROTECT(Rf_allocMatrix(REALSXP, (int) len, 3));
     double *p = REAL(m);
     for (R_xlen_t j = 0; j < len; j++) {
+        if ((j & (UMF_CHUNK - 1)) == UMF_CHUNK - 1) R_CheckUserInterrupt();
         p[j] = a[3 * j];
         p[j + len] = a[3 * j + 1];
         p[j + 2 * len] = a[3 * j + 2];
@@ -208,8 +209,11 @@ static SEXP col_result(const double *cells, int nr, int nc, int nlay,
     if (!cb) { cbs = (double *) R_alloc((size_t) nc * nlay * 3, sizeof(double)); memset(cbs, 0, (size_t) nc * nlay * 3 * sizeof(double)); }
     if (!rb) { rbs = (double *) R_alloc((size_t) nr * nlay * 3, sizeof(double)); memset(rbs, 0, (size_t) nr * nlay * 3 * sizeof(double)); }
     if (!ab) { abs_ = (double *) R_alloc((size_t) nlay * 3, sizeof(double)); memset(abs_, 0, (size_t) nlay * 3 * sizeof(double)); }
+    /* tables can have 10^7 cells and more: check for interrupts every 1024
+     * layers (of at least 3 values each) */
     if (!cb || !rb)
-        for (int b = 0; b < nlay; b++)
+        for (int b = 0; b < nlay; b++) {
+            if ((b & 1023) == 1023) R_CheckUserInterrupt();
             for (int c = 0; c < nc; c++)
                 for (int r = 0; r < nr; r++)
                     for (int s = 0; s < 3; s++) {
@@ -217,12 +221,15 @@ static SEXP col_result(const double *cells, int nr, int nc, int nlay,
                         if (cbs) cbs[3 * (c + (size_t) nc * b) + s] += v;
                         if (rbs) rbs[3 * (r + (size_t) nr * b) + s] += v;
                     }
+        }
     if (!ab) {
         /* without MR sets the block base is the sum of the column bases */
         const double *src = cb ? cb : cbs;
-        for (int b = 0; b < nlay; b++)
+        for (int b = 0; b < nlay; b++) {
+            if ((b & 1023) == 1023) R_CheckUserInterrupt();
             for (int c = 0; c < nc; c++)
                 for (int s = 0; s < 3; s++) abs_[3 * b + s] += src[3 * (c + (size_t) nc * b) + s];
+        }
     }
     const char *nm_col[] = {"cells", "colbase", "rowbase", "allbase"};
     SEXP cj = PROTECT(umf_named_list(nm_col, 4));
@@ -323,7 +330,7 @@ SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w)
     double *acc = NULL;
     if (!fast) {
         acc = (double *) R_alloc((size_t) nth * tot, sizeof(double));
-        memset(acc, 0, (size_t) nth * tot * sizeof(double));
+        umf_zero(acc, (size_t) nth * tot);
     }
     SEXP cols = PROTECT(Rf_allocVector(VECSXP, ncv)); nprot++;
 
@@ -350,12 +357,14 @@ SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w)
                 const double *src = REAL(dm);
                 const size_t len = (size_t) nr * nc * nlay;
                 memset(buf, 0, (size_t) nr * nlay * 3 * sizeof(double));
-                for (int b = 0; b < nlay; b++)
+                for (int b = 0; b < nlay; b++) {
+                    if ((b & 1023) == 1023) R_CheckUserInterrupt();
                     for (int c = 0; c < nc; c++)
                         for (int r = 0; r < nr; r++)
                             for (int q = 0; q < 3; q++)
                                 buf[3 * ((size_t) r + (size_t) nr * b) + q] +=
                                     src[(size_t) r + (size_t) nr * (c + (size_t) nc * b) + len * q];
+                }
                 SET_VECTOR_ELT(cols, j, col_result(buf, nr, 1, nlay, NULL, NULL, NULL));
                 continue;
             }
@@ -458,7 +467,10 @@ SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w)
     /* merge threads in order into thread 0's buffer */
     for (int t = 1; t < nth && !fast; t++) {
         const double *src = acc + (size_t) t * tot;
-        for (size_t q = 0; q < tot; q++) acc[q] += src[q];
+        for (size_t q = 0; q < tot; q++) {
+            if ((q & (UMF_CHUNK - 1)) == UMF_CHUNK - 1) R_CheckUserInterrupt();
+            acc[q] += src[q];
+        }
     }
     for (int t = 1; t < nth && !fast; t++)
         for (int q = 0; q < ncv + 4; q++) skip[q] += skip[(size_t) t * (ncv + 4) + q];
@@ -663,6 +675,7 @@ SEXP C_tab_des(SEXP rowv, SEXP colvs, SEXP byvs, SEXP dlay, SEXP w, SEXP des, SE
         const size_t kb = (size_t) nr * nc * nlay;
         memset(pe, 0, kb * 3 * sizeof(double));
         for (int d = 0; d < nd; d++) {
+            if ((d & 255) == 255) R_CheckUserInterrupt();
             const double *src = cells + 3 * kb * d;
             for (size_t e = 0; e < 3 * kb; e++) pe[e] += src[e];
         }

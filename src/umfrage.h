@@ -116,5 +116,6 @@ SEXP umf_named_list(const char **nm, int k);
 SEXP umf_list_get(SEXP l, const char *nm, const char *what, bool required);
 void umf_check_cells(double cells, R_xlen_t n, const char *what);
 double *umf_trace_room(double *trace, R_xlen_t *cap, R_xlen_t i);
+void umf_zero(double *p, size_t n);
 
 #endif

@@ -65,3 +65,14 @@ double *umf_trace_room(double *trace, R_xlen_t *cap, R_xlen_t i)
     *cap = ncap;
     return nt;
 }
+
+/* memset(p, 0, n doubles) in slices of 2^20 with interrupt checks between:
+ * first touching a GB of fresh accumulators takes a second or more. */
+void umf_zero(double *p, size_t n)
+{
+    for (size_t from = 0; from < n; from += (size_t) UMF_CHUNK) {
+        size_t len = n - from < (size_t) UMF_CHUNK ? n - from : (size_t) UMF_CHUNK;
+        memset(p + from, 0, len * sizeof(double));
+        if (len == (size_t) UMF_CHUNK) R_CheckUserInterrupt();
+    }
+}

@@ -429,8 +429,9 @@ check_return <- function(fn, v) {
     NA)
   if (is.na(ok)) return(sprintf("no return check for %s", fn))
   if (!ok) return(sprintf("%s returned %s", fn, paste(utils::capture.output(utils::str(v, max.level = 2L, list.len = 6L)), collapse = " | ")))
-  # touch every byte: garbage from a PROTECT slip would crash here
-  invisible(serialize(v, NULL))
+  # touch every byte: garbage from a PROTECT slip would crash here (not for
+  # results of hundreds of MB, which a few level counts can legitimately ask for)
+  if (utils::object.size(v) < 5e7) invisible(serialize(v, NULL))
   NULL
 }
 
