@@ -281,7 +281,7 @@ SEXP C_calibrate(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets, SEX
         Rf_error("the categorical margins span %d cells, more than the %d calibration works on; use fewer or coarser margins",
                  cd.ncell, 1 << 24);
     const int ncell = nvar > 0 ? cd.ncell : 1;
-    umf_check_cells((double) ncell * M, n, "the margins' cells");
+    umf_check_cells((double) ncell * M, n, M, "the margins' cells");
     double info[6] = {0, 0, 0, 0, 0, 0};
 
     /* pass 1: cells, weights, codes, numeric values */
@@ -398,7 +398,8 @@ SEXP C_calibrate(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets, SEX
 
     calprob P = {n, ncell, M, q, p, pc, cid, wp, x, cellcol, W0, 2 + 2 * q + q * (q + 1) / 2,
                  q > 0 ? umf_threads_for(n) : 1};
-    umf_check_cells((double) ncell * P.width * P.nth, n, "the numeric auxiliaries' cell sums");
+    umf_check_cells((double) ncell * P.width * P.nth, n, (double) P.width * P.nth,
+                    "the numeric auxiliaries' cell sums");
     double *lambda = (double *) R_alloc(p1, sizeof(double));
     double *lamcell = (double *) R_alloc(ncell, sizeof(double));
     double *acc = (double *) R_alloc((size_t) ncell * P.width, sizeof(double));

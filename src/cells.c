@@ -53,7 +53,7 @@ int umf_coder_init(umf_coder *cd, SEXP codes, SEXP nlev, R_xlen_t *n,
     *n = nn < 0 ? 0 : nn;
     char arg[64];
     snprintf(arg, sizeof arg, "'%s'", what);
-    umf_check_cells(prod, *n, arg);
+    umf_check_cells(prod, *n, 1, arg);
     cd->ncell = (int) prod;
     return 0;
 }

@@ -289,7 +289,7 @@ SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w)
         soff[j + 2] = soff[j + 1] + (cv[j].kind == TV_CAT ? (size_t) cv[j].nlev : 0);
     }
     const size_t nseen = soff[ncv + 1] > 0 ? soff[ncv + 1] : 1;   /* per thread */
-    umf_check_cells(tot_d / 3, n, "the table");
+    umf_check_cells(tot_d / 3, n, tot_d / 3 / nlay, "the table");
     for (int j = 0; j < ncv; j++) {
         double cells = (double) nr * cv[j].nlev * nlay;
         off[4 * j] = tot;      tot += (size_t) cells * 3;
@@ -519,7 +519,9 @@ SEXP C_tab_xprod(SEXP rowv, SEXP colv, SEXP byvs, SEXP w)
     if (n < 0) Rf_error("no data columns: every variable is constant");
     const int nr = rv.nlev, nc = cv.nlev;
     const double kp_d = (double) nr * nc + nc + nr + 1;
-    umf_check_cells(kp_d * kp_d * nlay, n, "the cross-products");
+    if (kp_d * kp_d * nlay > 5e8)
+        Rf_error("the cross-products would need %.0f values, too many", kp_d * kp_d * nlay);
+    umf_check_cells(kp_d * kp_d * nlay, n, kp_d * kp_d, "the cross-products");
     const int Kp = (int) kp_d;
     const double *wp = parse_weights(w, n);
     const bool row_mr = rv.kind == TV_DICH || rv.kind == TV_CAT;
@@ -610,7 +612,8 @@ SEXP C_tab_des(SEXP rowv, SEXP colvs, SEXP byvs, SEXP dlay, SEXP w, SEXP des, SE
     size_t bufsize = 0, cap = 0;
     for (int j = 0; j < ncv; j++) {
         double cells = (double) nr * cv[j].nlev * nlay * nd;
-        umf_check_cells(cells, n, "the table by design unit");
+        umf_check_cells(cells, n, (double) nr * cv[j].nlev, "the table by design unit");
+        if (cells > 1e9) Rf_error("the table would have %.0f cells by design unit, too many", cells);
         double kp = (double) nr * cv[j].nlev + nr + cv[j].nlev + 1;
         if (kp * kp > UMF_FREE_CELLS)
             Rf_error("column variable %d: a block of %.0f cells and bases is too large for inference",

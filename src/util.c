@@ -41,13 +41,17 @@ SEXP umf_list_get(SEXP l, const char *nm, const char *what, bool required)
     return R_NilValue;
 }
 
-/* Stop unless `cells` accumulators may be allocated for n rows (see
- * UMF_FREE_CELLS) and indexed by an int. */
-void umf_check_cells(double cells, R_xlen_t n, const char *what)
+/* Stop unless `cells` accumulators may be allocated for n rows and indexed
+ * by an int. Beyond UMF_FREE_CELLS they must be within what the rows can
+ * fill: a row reaches `width` of them in one layer (1 for a plain cell
+ * pass; a table's cells and bases in a layer), and layers (by levels,
+ * design units) come from the rows, so at most n x min(width, n). */
+void umf_check_cells(double cells, R_xlen_t n, double width, const char *what)
 {
-    if (cells > UMF_FREE_CELLS && cells > (double) n)
-        Rf_error("%s would need %.0f cells, more than the rows (%.0f) and more than %.0f",
-                 what, cells, (double) n, UMF_FREE_CELLS);
+    const double nn = (double) n;
+    if (cells > UMF_FREE_CELLS && cells > nn * (width < nn ? width : nn))
+        Rf_error("%s would need %.0f cells, too many for %.0f rows (more than %.0f)",
+                 what, cells, nn, UMF_FREE_CELLS);
     if (cells > (double) INT_MAX)   /* cell ids are ints */
         Rf_error("%s would need %.0f cells, more than the %d that can be indexed",
                  what, cells, INT_MAX);

@@ -27,7 +27,7 @@ test_that("a huge maxit allocates nothing up front", {
 
 test_that("absurd level counts are rejected before anything is allocated", {
   expect_error(.Call(cfun("C_cell_stats"), list(1:3), .Machine$integer.max, NULL),
-               "'codes' would need 2147483647 cells, more than the rows \\(3\\)")
+               "'codes' would need 2147483647 cells, too many for 3 rows")
   expect_error(.Call(cfun("C_cell_sum_w"), list(1:3, 1:3), c(65536L, 65536L), c(1, 1, 1)),
                "more than the 2147483647 that can be indexed|would need")
   expect_error(.Call(cfun("C_tab"), list(0L, 1073741824L, list(1:3), 0L, 0L), list(tot_var), list(), NULL),
@@ -98,4 +98,17 @@ test_that("raking counts the levels of all margins together", {
   expect_error(.Call(cfun("C_rake"), list(c(1L, 2L), c(1L, 1L)), c(2L, 100000000L), NULL,
                      list(0L, 1L), list(c(1, 1), 1), FALSE, NA_real_, 1e-10, 10L, NA),
                "the margins have more than 1e8 levels in all")
+})
+
+test_that("a table by design unit may not outgrow what its rows can fill", {
+  # 2^24 + 1 row levels x 12 design units for 4 rows: rejected before any
+  # allocation; layouts of a realistic size (a small table by many units)
+  # stay allowed, as the rows reach every unit
+  rowv <- list(0L, 16777217L, list(c(1L, 2L, 1L, 2L)), 0L, 0L)
+  dl <- list(0L, 12L, list(c(1L, 1L, 2L, 2L)), 0L, 0L)
+  des <- list(mode = 0L, stratum = rep(1:2, 6), scale = c(1, 1), center = c(1L, 1L), nh = c(6, 6))
+  opt <- list(percent = 0L, ci = 1L, level = 0.95, letters = 1L, alpha = 0.05, adjust = 0L,
+              kg_rows = -1, test = 0L, labels = list("A"))
+  expect_error(.Call(cfun("C_tab_des"), rowv, list(tot_var), list(), dl, NULL, des, opt),
+               "the table by design unit would need 201326604 cells, too many for 4 rows")
 })
