@@ -5,7 +5,17 @@
 #                 German, synthetic microdata) to ./kik-kommunen.html
 #   make bench    run bench/run.R against the installed package
 #   make check    R CMD build + R CMD check --as-cran (fails on ERROR/WARNING)
+#   make sanitize the tests against an ASan+UBSan build (fails on any report)
+#   make valgrind the tests under valgrind (fails on invalid accesses or
+#                 definite leaks in umfrage's code; VALGRIND_TESTS=regex for
+#                 a subset of the test files)
+#   make fuzz     random calls of every C routine against the ASan+UBSan
+#                 build (FUZZ_SECONDS, default 600; FUZZ_SEED)
 #   make clean    remove build products
+#
+# The instrumented builds go into private libraries under .lib/ (SAN_LIB,
+# VG_LIB), with private Makevars in tools/ (R_MAKEVARS_USER); the user's
+# library and ~/.R/Makevars are never touched.
 #
 # Missing R packages / pandoc are installed by tools/deps.R (Debian packages
 # first when root, then CRAN via the machine's configured repos).
@@ -24,7 +34,7 @@ MANUAL_FLAG := $(if $(shell command -v pdflatex 2>/dev/null),,--no-manual)
 .DEFAULT_GOAL := test
 
 .PHONY: all deps-test deps-report deps-bench deps-check install test report \
-	bench check clean
+	bench check clean sanitize-install sanitize valgrind-install valgrind fuzz
 
 all: test
 
@@ -92,7 +102,72 @@ check: deps-check
 	fi
 	@echo "check: OK ($$(grep '^Status:' $(PKG).Rcheck/00check.log))"
 
+# ---- instrumented builds ---------------------------------------------------
+
+SAN_LIB ?= $(CURDIR)/.lib/asan
+VG_LIB  ?= $(CURDIR)/.lib/valgrind
+# R is not built with ASan, so the runtime is preloaded into the R process.
+LIBASAN := $(shell gcc -print-file-name=libasan.so 2>/dev/null)
+SAN_ENV := LD_PRELOAD=$(LIBASAN) \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allocator_may_return_null=1:detect_stack_use_after_return=0 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+SAN_REPORT := ERROR: AddressSanitizer|runtime error:|SUMMARY: (Address|UndefinedBehavior)Sanitizer
+VALGRIND_TESTS ?=
+
+# $(call private_install,<library>,<makevars>,<label>): R CMD INSTALL with a
+# private Makevars into a private library; objects are cleaned before and
+# after, so no instrumented object is left in src/.
+define private_install
+	@echo "$(3): building $(PKG) into $(1)"
+	@mkdir -p "$(1)"
+	@log=$$(mktemp) && \
+	if R_MAKEVARS_USER="$(CURDIR)/$(2)" $(R) CMD INSTALL --no-multiarch --preclean --clean \
+		--no-test-load -l "$(1)" . >"$$log" 2>&1; then \
+		grep -i 'warning' "$$log" || true; rm -f "$$log"; \
+	else \
+		cat "$$log"; rm -f "$$log"; echo "$(3): R CMD INSTALL failed" >&2; exit 1; \
+	fi
+endef
+
+sanitize-install:
+	$(call private_install,$(SAN_LIB),tools/sanitize.mk,sanitize)
+
+# The whole test suite in one R process with the sanitizer runtimes; any
+# report ends it (abort_on_error, halt_on_error), and the log is searched for
+# reports from child processes too.
+sanitize: deps-test sanitize-install
+	@echo "sanitize: running the tests under AddressSanitizer + UBSan"
+	@log="$(SAN_LIB)/../sanitize-tests.log"; st="$$log.status"; \
+	{ R_LIBS="$(SAN_LIB)$${R_LIBS:+:$$R_LIBS}" $(SAN_ENV) UMFRAGE_TEST_SLOW=1 \
+		$(RSCRIPT) tools/run-tests.R; echo $$? >"$$st"; } 2>&1 | tee "$$log"; \
+	status=$$(cat "$$st"); rm -f "$$st"; \
+	if grep -Eq '$(SAN_REPORT)' "$$log"; then \
+		echo "sanitize: sanitizer report(s) in the log ($$log)" >&2; status=1; \
+	fi; \
+	if [ "$$status" -ne 0 ]; then echo "sanitize: FAILED (status $$status)" >&2; exit 1; fi; \
+	echo "sanitize: OK, no sanitizer reports"
+
+valgrind-install:
+	$(call private_install,$(VG_LIB),tools/valgrind.mk,valgrind)
+
+# valgrind reports R's own noise too; tools/valgrind-check.R fails only on
+# errors and definite leaks with a frame in umfrage.so.
+valgrind: deps-test valgrind-install
+	@echo "valgrind: running the tests under valgrind$(if $(VALGRIND_TESTS), (files matching '$(VALGRIND_TESTS)'))"
+	@xml="$(VG_LIB)/../valgrind.xml"; rm -f "$$xml"; \
+	R_LIBS="$(VG_LIB)$${R_LIBS:+:$$R_LIBS}" UMFRAGE_TEST_SLOW=1 \
+		UMFRAGE_TEST_FILTER="$(VALGRIND_TESTS)" \
+		$(R) -d "valgrind --tool=memcheck --leak-check=full --track-origins=yes \
+			--xml=yes --xml-file=$$xml" --vanilla --no-echo -f tools/run-tests.R; \
+	status=$$?; \
+	$(RSCRIPT) tools/valgrind-check.R "$$xml" || status=1; \
+	if [ "$$status" -ne 0 ]; then echo "valgrind: FAILED" >&2; exit 1; fi; \
+	echo "valgrind: OK"
+
+fuzz: sanitize-install
+	@FUZZ_LIB="$(SAN_LIB)" FUZZ_PRELOAD="$(LIBASAN)" $(RSCRIPT) tools/fuzz.R
+
 clean:
-	rm -rf $(PKG)_*.tar.gz $(PKG).Rcheck
+	rm -rf $(PKG)_*.tar.gz $(PKG).Rcheck .lib .fuzz
 	rm -f src/*.o src/*.so src/*.dll
 	rm -f *.html

@@ -82,7 +82,7 @@ static int cal_accumulate(const calprob *P, const calfun *f, const double *lambd
         }
         lamcell[c] = s;
     }
-    memset(acc, 0, (size_t) ncell * W * sizeof(double));
+    umf_zero(acc, (size_t) ncell * W);
     int ok = 1;
     if (q == 0) {
         for (int c = 0; c < ncell; c++) {
@@ -96,7 +96,8 @@ static int cal_accumulate(const calprob *P, const calfun *f, const double *lambd
     }
     const double *lx = lambda + P->pc;
     const int nth = P->nth;
-    memset(tacc, 0, (size_t) nth * ncell * W * sizeof(double));
+    umf_zero(tacc, (size_t) nth * ncell * W);
+    const void *vmax = vmaxget();      /* tok is released on return */
     int *tok = (int *) R_alloc(nth, sizeof(int));
     for (int t = 0; t < nth; t++) tok[t] = 1;
     for (R_xlen_t from = 0; from < P->n; from += UMF_CHUNK) {
@@ -114,7 +115,7 @@ static int cal_accumulate(const calprob *P, const calfun *f, const double *lambd
                 for (int j = 0; j < q; j++) u += lx[j] * P->x[j][i];
                 double g, d;
                 cal_g(f, u, &g, &d);
-                if (!R_FINITE(g) || !R_FINITE(d)) tok[t] = 0;
+                if (!isfinite(g) || !isfinite(d)) tok[t] = 0;   /* no R API here */
                 double *ac = a + (size_t) c * W, wg = w * g, wd = w * d;
                 ac[0] += wg;
                 ac[1] += wd;
@@ -134,6 +135,7 @@ static int cal_accumulate(const calprob *P, const calfun *f, const double *lambd
         const double *a = tacc + (size_t) t * ncell * W;
         for (size_t e = 0; e < (size_t) ncell * W; e++) acc[e] += a[e];
     }
+    vmaxset(vmax);
     return ok;
 }
 
@@ -178,8 +180,10 @@ static int sym_eigen(double *A, int p, double *val)
     double wq;
     F77_CALL(dsyev)("V", "L", &p, A, &p, val, &wq, &lwork, &info FCONE FCONE);
     lwork = (int) wq;
+    const void *vmax = vmaxget();      /* one solve per Newton step */
     double *work = (double *) R_alloc(lwork > 1 ? lwork : 1, sizeof(double));
     F77_CALL(dsyev)("V", "L", &p, A, &p, val, work, &lwork, &info FCONE FCONE);
+    vmaxset(vmax);
     return info;
 }
 
@@ -231,6 +235,8 @@ SEXP C_calibrate(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets, SEX
     const int q = (int) XLENGTH(xnum);
     if (nvar == 0) {
         if (q == 0) Rf_error("nothing to calibrate on");
+        if (TYPEOF(VECTOR_ELT(xnum, 0)) != REALSXP)
+            Rf_error("'xnum' element 1 must be a double vector with one value per row");
         n = XLENGTH(VECTOR_ELT(xnum, 0));
     }
     const double **x = (const double **) R_alloc(q > 0 ? q : 1, sizeof(double *));
@@ -269,10 +275,13 @@ SEXP C_calibrate(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets, SEX
     if (TYPEOF(control) != VECSXP || XLENGTH(control) != 2) Rf_error("'control' must be list(epsilon, maxit)");
     const double eps = umf_as_double1(VECTOR_ELT(control, 0), "epsilon");
     const int maxit = umf_as_int1(VECTOR_ELT(control, 1), "maxit");
+    if (!(eps >= 0)) Rf_error("'epsilon' must be a non-negative number");
+    if (maxit == NA_INTEGER || maxit < 0) Rf_error("'maxit' must be a non-negative integer");
     if (cd.ncell > (1 << 24))
         Rf_error("the categorical margins span %d cells, more than the %d calibration works on; use fewer or coarser margins",
                  cd.ncell, 1 << 24);
     const int ncell = nvar > 0 ? cd.ncell : 1;
+    umf_check_cells((double) ncell * M, n, M, "the margins' cells");
     double info[6] = {0, 0, 0, 0, 0, 0};
 
     /* pass 1: cells, weights, codes, numeric values */
@@ -315,13 +324,16 @@ SEXP C_calibrate(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets, SEX
     for (int m = 0; m < M; m++) {
         SEXP mv = VECTOR_ELT(margins, m), tv = VECTOR_ELT(targets, m);
         if (TYPEOF(mv) != INTSXP || TYPEOF(tv) != REALSXP) Rf_error("bad margin %d", m + 1);
-        int size = 1;
+        double size_d = 1;
         for (int a = 0; a < XLENGTH(mv); a++) {
             int v = INTEGER(mv)[a];
-            if (v < 0 || v >= nvar) Rf_error("margin %d names variable %d, out of range", m + 1, v + 1);
-            size *= cd.nlev[v];
+            if (v < 0 || v >= nvar)
+                Rf_error("margin %d refers to variable %d, outside 0..%d", m + 1, v, nvar - 1);
+            size_d *= cd.nlev[v];
         }
-        if (XLENGTH(tv) != size) Rf_error("margin %d: %d targets for %d levels", m + 1, (int) XLENGTH(tv), size);
+        if ((double) XLENGTH(tv) != size_d || size_d > INT_MAX)
+            Rf_error("margin %d: %.0f targets for %.0f levels", m + 1, (double) XLENGTH(tv), size_d);
+        const int size = (int) size_d;   /* the length of a vector, so an int */
         double *lw = (double *) R_alloc(size, sizeof(double)), *ln = (double *) R_alloc(size, sizeof(double));
         memset(lw, 0, size * sizeof(double));
         memset(ln, 0, size * sizeof(double));
@@ -355,9 +367,13 @@ SEXP C_calibrate(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets, SEX
         }
     }
     const int p = pc + q;
-    colm = (int *) R_alloc(p, sizeof(int));
-    coll = (int *) R_alloc(p, sizeof(int));
-    colt = (double *) R_alloc(p, sizeof(double));
+    if ((double) p * p > UMF_FREE_CELLS)
+        Rf_error("calibration on %d columns (levels with rows, and numeric auxiliaries) is more than %.0f",
+                 p, sqrt(UMF_FREE_CELLS));
+    const int p1 = p > 0 ? p : 1;      /* R_alloc(0) is NULL */
+    colm = (int *) R_alloc(p1, sizeof(int));
+    coll = (int *) R_alloc(p1, sizeof(int));
+    colt = (double *) R_alloc(p1, sizeof(double));
     for (int m = 0; m < M; m++) {
         SEXP mv = VECTOR_ELT(margins, m), tv = VECTOR_ELT(targets, m);
         int size = (int) XLENGTH(tv);
@@ -382,13 +398,15 @@ SEXP C_calibrate(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets, SEX
 
     calprob P = {n, ncell, M, q, p, pc, cid, wp, x, cellcol, W0, 2 + 2 * q + q * (q + 1) / 2,
                  q > 0 ? umf_threads_for(n) : 1};
-    double *lambda = (double *) R_alloc(p, sizeof(double));
+    umf_check_cells((double) ncell * P.width * P.nth, n, (double) P.width * P.nth,
+                    "the numeric auxiliaries' cell sums");
+    double *lambda = (double *) R_alloc(p1, sizeof(double));
     double *lamcell = (double *) R_alloc(ncell, sizeof(double));
     double *acc = (double *) R_alloc((size_t) ncell * P.width, sizeof(double));
     double *tacc = q > 0 ? (double *) R_alloc((size_t) P.nth * ncell * P.width, sizeof(double)) : NULL;
-    double *ach = (double *) R_alloc(p, sizeof(double)), *T = (double *) R_alloc((size_t) p * p, sizeof(double));
-    double *E = (double *) R_alloc((size_t) p * p, sizeof(double)), *val = (double *) R_alloc(p, sizeof(double));
-    double *step = (double *) R_alloc(p, sizeof(double)), *r = (double *) R_alloc(p, sizeof(double));
+    double *ach = (double *) R_alloc(p1, sizeof(double)), *T = (double *) R_alloc((size_t) p1 * p1, sizeof(double));
+    double *E = (double *) R_alloc((size_t) p1 * p1, sizeof(double)), *val = (double *) R_alloc(p1, sizeof(double));
+    double *step = (double *) R_alloc(p1, sizeof(double)), *r = (double *) R_alloc(p1, sizeof(double));
 
     /* collinearity: X' W0 X, scaled to unit diagonal; null directions that
      * involve a numeric auxiliary are an error; among categorical margins
@@ -399,7 +417,7 @@ SEXP C_calibrate(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets, SEX
         memset(lambda, 0, p * sizeof(double));
         cal_accumulate(&P, &lin, lambda, lamcell, acc, tacc);
         cal_assemble(&P, acc, ach, T);
-        double *sd = (double *) R_alloc(p, sizeof(double));
+        double *sd = (double *) R_alloc(p1, sizeof(double));
         for (int k = 0; k < p; k++) {
             double dk = T[k + (size_t) p * k];
             if (!(dk > 0)) {               /* a numeric auxiliary that is 0 wherever w0 > 0 */
@@ -453,6 +471,7 @@ SEXP C_calibrate(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets, SEX
                 int j = k - pc;
                 pos = neg = 0;
                 for (R_xlen_t i = 0; i < n; i++) {
+                    if ((i & (UMF_CHUNK - 1)) == 0) R_CheckUserInterrupt();
                     double w = wp ? wp[i] : 1.0, v = x[j][i] * w;
                     if (v > 0) pos += v; else neg -= v;
                 }
@@ -492,10 +511,11 @@ SEXP C_calibrate(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets, SEX
         if (ok && sc >= f.L && sc <= f.U)
             for (int k = 0; k < pc; k++) if (colm[k] == 0) lambda[k] = u0;
     }
-    double *ltry = (double *) R_alloc(p, sizeof(double));
+    double *ltry = (double *) R_alloc(p1, sizeof(double));
     double maxrel = R_PosInf, ss = R_PosInf, best = R_PosInf;
     int stall = 0, it = 0, worst = 0, converged = 0;
-    double *trace = (double *) R_alloc(maxit + 1, sizeof(double));
+    R_xlen_t trace_cap = maxit < 1023 ? (R_xlen_t) maxit + 1 : 1024;
+    double *trace = (double *) R_alloc(trace_cap, sizeof(double));
 #define MISFIT(lam, okvar)                                                      \
     do {                                                                        \
         okvar = cal_accumulate(&P, &f, lam, lamcell, acc, tacc);               \
@@ -514,6 +534,7 @@ SEXP C_calibrate(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets, SEX
     if (!okm) { memset(lambda, 0, p * sizeof(double)); MISFIT(lambda, okm); }
     for (;;) {
         R_CheckUserInterrupt();
+        trace = umf_trace_room(trace, &trace_cap, it);
         trace[it] = maxrel;
         if (maxrel < eps) { converged = 1; break; }
         if (it >= maxit) {
@@ -573,7 +594,7 @@ SEXP C_calibrate(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets, SEX
     /* per column: achieved (at the final lambda), target, margin, level, rows */
     SEXP cols = PROTECT(Rf_allocMatrix(REALSXP, p, 5));
     double *cm = REAL(cols);
-    double *nk = (double *) R_alloc(p, sizeof(double));
+    double *nk = (double *) R_alloc(p1, sizeof(double));
     memset(nk, 0, p * sizeof(double));
     for (int c = 0; c < ncell; c++)
         for (int m = 0; m < M; m++) {
@@ -588,8 +609,8 @@ SEXP C_calibrate(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets, SEX
         cm[k + 3 * (size_t) p] = coll[k];
         cm[k + 4 * (size_t) p] = nk[k];
     }
-    SEXP tr = PROTECT(Rf_allocVector(REALSXP, it + 1));
-    memcpy(REAL(tr), trace, (it + 1) * sizeof(double));
+    SEXP tr = PROTECT(Rf_allocVector(REALSXP, (R_xlen_t) it + 1));
+    memcpy(REAL(tr), trace, ((size_t) it + 1) * sizeof(double));
     const char *nm[] = {"status", "info", "weights", "columns", "iterations", "converged",
                         "max_error", "g_range", "trace", "ncell"};
     SEXP ans = PROTECT(umf_named_list(nm, 10));
@@ -622,6 +643,7 @@ static int trim_run(const double *w, double *out, R_xlen_t n, double lo, double 
         double trimmed = 0;
         R_xlen_t inside = 0, outside = 0;
         for (R_xlen_t i = 0; i < n; i++) {
+            if ((i & (UMF_CHUNK - 1)) == UMF_CHUNK - 1) R_CheckUserInterrupt();
             double v = out[i];
             if (v == 0) continue;
             if (v < lo || v > hi) { trimmed += v - (v < lo ? lo : hi); outside++; }
@@ -631,6 +653,7 @@ static int trim_run(const double *w, double *out, R_xlen_t n, double lo, double 
         if (keep_total && inside == 0) return -1;
         double share = keep_total ? trimmed / (double) inside : 0;
         for (R_xlen_t i = 0; i < n; i++) {
+            if ((i & (UMF_CHUNK - 1)) == UMF_CHUNK - 1) R_CheckUserInterrupt();
             double v = out[i];
             if (v == 0) continue;
             if (v < lo) out[i] = lo;
@@ -646,7 +669,10 @@ static int trim_run(const double *w, double *out, R_xlen_t n, double lo, double 
 static double kish_deff(const double *w, R_xlen_t n)
 {
     double s = 0, s2 = 0;
-    for (R_xlen_t i = 0; i < n; i++) { s += w[i]; s2 += w[i] * w[i]; }
+    for (R_xlen_t i = 0; i < n; i++) {
+        if ((i & (UMF_CHUNK - 1)) == UMF_CHUNK - 1) R_CheckUserInterrupt();
+        s += w[i]; s2 += w[i] * w[i];
+    }
     return s > 0 ? (double) n * s2 / (s * s) : NA_REAL;
 }
 
@@ -660,8 +686,10 @@ SEXP C_trim(SEXP w, SEXP lo_, SEXP hi_, SEXP keep_total_, SEXP maxit_, SEXP deff
     if (TYPEOF(w) != REALSXP) Rf_error("'w' must be a double vector");
     const R_xlen_t n = XLENGTH(w);
     const double *wp = REAL(w);
-    for (R_xlen_t i = 0; i < n; i++)
+    for (R_xlen_t i = 0; i < n; i++) {
+        if ((i & (UMF_CHUNK - 1)) == 0) R_CheckUserInterrupt();
         if (!(wp[i] >= 0 && wp[i] < INFINITY)) Rf_error("'w' must be finite and non-negative");
+    }
     const double lo = umf_as_double1(lo_, "lower"), deff = umf_as_double1(deff_, "deff");
     double hi = umf_as_double1(hi_, "upper");
     const int keep_total = umf_as_int1(keep_total_, "keep_total"), maxit = umf_as_int1(maxit_, "maxit");
@@ -673,7 +701,10 @@ SEXP C_trim(SEXP w, SEXP lo_, SEXP hi_, SEXP keep_total_, SEXP maxit_, SEXP deff
          * to deff: bisection between the mean positive weight and hi */
         double s = 0, wmax = 0;
         R_xlen_t npos = 0;
-        for (R_xlen_t i = 0; i < n; i++) if (wp[i] > 0) { s += wp[i]; npos++; if (wp[i] > wmax) wmax = wp[i]; }
+        for (R_xlen_t i = 0; i < n; i++) {
+            if ((i & (UMF_CHUNK - 1)) == UMF_CHUNK - 1) R_CheckUserInterrupt();
+            if (wp[i] > 0) { s += wp[i]; npos++; if (wp[i] > wmax) wmax = wp[i]; }
+        }
         double a = npos > 0 ? s / npos : 0, b = hi < wmax ? hi : wmax;
         rounds = trim_run(wp, o, n, lo, b, keep_total, maxit);
         if (rounds >= 0 && kish_deff(o, n) > deff) {

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <math.h>
 #include <float.h>
+#include <stdio.h>
 
 double umf_cell_product(SEXP nlev)
 {
@@ -49,8 +50,11 @@ int umf_coder_init(umf_coder *cd, SEXP codes, SEXP nlev, R_xlen_t *n,
             Rf_error("'%s' spans %.0f cells, more than the %d that can be indexed",
                      what, umf_cell_product(nlev), INT_MAX);
     }
-    cd->ncell = (int) prod;
     *n = nn < 0 ? 0 : nn;
+    char arg[64];
+    snprintf(arg, sizeof arg, "'%s'", what);
+    umf_check_cells(prod, *n, 1, arg);
+    cd->ncell = (int) prod;
     return 0;
 }
 
@@ -161,7 +165,7 @@ double *umf_cell_pass(const umf_coder *cd, const double *wp, R_xlen_t n,
     const int nc = cd->nvar + 2;
     const size_t per = ((size_t) cd->ncell + 1) * width;   /* + dump cell */
     double *acc = buf ? buf : (double *) R_alloc((size_t) nth * per, sizeof(double));
-    memset(acc, 0, (size_t) nth * per * sizeof(double));
+    umf_zero(acc, (size_t) nth * per);
     R_xlen_t *sk = (R_xlen_t *) R_alloc((size_t) nth * nc, sizeof(R_xlen_t));
     memset(sk, 0, (size_t) nth * nc * sizeof(R_xlen_t));
     cell_kernel kern = pick_kernel(cd->nvar, width, wp != NULL);
@@ -184,7 +188,10 @@ double *umf_cell_pass(const umf_coder *cd, const double *wp, R_xlen_t n,
     }
     for (int t = 1; t < nth; t++) {          /* merge in thread order */
         const double *src = acc + (size_t) t * per;
-        for (size_t q = 0; q < per; q++) acc[q] += src[q];
+        for (size_t q = 0; q < per; q++) {   /* cells: up to 2^26 and more */
+            if ((q & (UMF_CHUNK - 1)) == UMF_CHUNK - 1) R_CheckUserInterrupt();
+            acc[q] += src[q];
+        }
     }
     return acc;
 }

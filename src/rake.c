@@ -49,6 +49,9 @@ static void unit_pass(ipf_ctx *x, int mult, const double *f, bool trim,
     const R_xlen_t n = x->nunit;
     const int nth = umf_threads_for(n);
     const int L = x->nlevtot;
+    /* released on return: a long non-converging run must not pile up
+     * R_alloc blocks, one per margin and sweep */
+    const void *vmax = vmaxget();
     double *buf = (double *) R_alloc((size_t) nth * L, sizeof(double));
     memset(buf, 0, (size_t) nth * L * sizeof(double));
     double *cur = x->cur;
@@ -81,6 +84,7 @@ static void unit_pass(ipf_ctx *x, int mult, const double *f, bool trim,
             x->sums[k] = s;
         }
     }
+    vmaxset(vmax);
 }
 
 /* Largest relative margin error; its margin and level go to *wm, *wl. */
@@ -190,6 +194,8 @@ SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
             p *= nl[v];
         }
         if (p > 1e8) Rf_error("margin %d has %.0f levels, too many", m + 1, p);
+        /* (margins may share one long target vector: the sum needs a check) */
+        if ((double) L + p > 1e8) Rf_error("the margins have more than 1e8 levels in all");
         SEXP tm = VECTOR_ELT(targets, m);
         if (TYPEOF(tm) != REALSXP || XLENGTH(tm) != (R_xlen_t) p)
             Rf_error("element %d of 'targets' must be a double vector of length %.0f",
@@ -224,8 +230,9 @@ SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
     bool cells;
     if (uc == NA_LOGICAL)
         cells = ncell_d <= 67108864.0 && (ncell_d <= 65536.0 || ncell_d <= n / 4.0);
-    else
-        cells = uc && ncell_d <= (double) INT_MAX;
+    else   /* cells on request, unless there would be absurdly many */
+        cells = uc && ncell_d <= (double) INT_MAX &&
+            (ncell_d <= UMF_FREE_CELLS || ncell_d <= (double) n);
     int *stride = (int *) R_alloc(k, sizeof(int));
     {
         double s = 1;
@@ -243,7 +250,7 @@ SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
     bool track = cells && !ISNAN(capr);
     if (cells) {
         cacc = (double *) R_alloc((size_t) nth * ncell * CS, sizeof(double));
-        memset(cacc, 0, (size_t) nth * ncell * CS * sizeof(double));
+        umf_zero(cacc, (size_t) nth * ncell * CS);
         if (track) {
             cmin = (double *) R_alloc((size_t) nth * ncell, sizeof(double));
             cmax = (double *) R_alloc((size_t) nth * ncell, sizeof(double));
@@ -374,7 +381,10 @@ SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
         if (track && !uniform) {
             /* fall back to rows: reset the output to the starting weights */
             cells = false;
-            for (R_xlen_t i = 0; i < n; i++) op[i] = wp ? wp[i] : 1.0;
+            for (R_xlen_t i = 0; i < n; i++) {
+                if ((i & (UMF_CHUNK - 1)) == 0) R_CheckUserInterrupt();
+                op[i] = wp ? wp[i] : 1.0;
+            }
         }
     }
 
@@ -424,8 +434,9 @@ SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
                 x.moff[m] = 1;
             } else {
                 /* joint margin on rows: its codes, computed once */
-                int *code = (int *) R_alloc(n, sizeof(int));
+                int *code = (int *) R_alloc(n > 0 ? n : 1, sizeof(int));
                 for (R_xlen_t i = 0; i < n; i++) {
+                    if ((i & (UMF_CHUNK - 1)) == 0) R_CheckUserInterrupt();
                     int lv = 0, s = 1;
                     for (int q = 0; q < mnv[m]; q++) {
                         int v = mvars[m][q];
@@ -496,7 +507,10 @@ SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
         if (cells) {
             for (int c = 0; c < ncell; c++) bound[c] = U * cpos[c];
         } else {
-            for (R_xlen_t i = 0; i < n; i++) bound[i] = op[i] > 0 ? U : 0;
+            for (R_xlen_t i = 0; i < n; i++) {
+                if ((i & (UMF_CHUNK - 1)) == 0) R_CheckUserInterrupt();
+                bound[i] = op[i] > 0 ? U : 0;
+            }
         }
     }
     x.bound = bound;
@@ -504,7 +518,8 @@ SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
     /* ---- IPF ---- */
     memcpy(x.sums, lbase, L * sizeof(double));
     double *f = (double *) R_alloc(L, sizeof(double));
-    double *trace = (double *) R_alloc(maxit_ + 1, sizeof(double));
+    R_xlen_t trace_cap = maxit_ < 1023 ? (R_xlen_t) maxit_ + 1 : 1024;
+    double *trace = (double *) R_alloc(trace_cap, sizeof(double));
     int iter = 0, wm = 0, wl = 0;
     bool converged = false;
     /* starting weights may already break the cap: trim before measuring */
@@ -530,6 +545,7 @@ SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
         }
         iter++;
         err = margin_error(&x, tg, total, &wm, &wl);
+        trace = umf_trace_room(trace, &trace_cap, iter);
         trace[iter] = err;
         R_CheckUserInterrupt();
     }
@@ -563,8 +579,8 @@ SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
     SEXP worst = PROTECT(Rf_allocVector(INTSXP, 2)); nprot++;
     INTEGER(worst)[0] = wm; INTEGER(worst)[1] = wl;
     SET_VECTOR_ELT(ans, 5, worst);
-    SEXP tr = PROTECT(Rf_allocVector(REALSXP, iter + 1)); nprot++;
-    memcpy(REAL(tr), trace, (iter + 1) * sizeof(double));
+    SEXP tr = PROTECT(Rf_allocVector(REALSXP, (R_xlen_t) iter + 1)); nprot++;
+    memcpy(REAL(tr), trace, ((size_t) iter + 1) * sizeof(double));
     SET_VECTOR_ELT(ans, 6, tr);
     SEXP ach = PROTECT(Rf_allocVector(VECSXP, M)); nprot++;
     SEXP cnt = PROTECT(Rf_allocVector(VECSXP, M)); nprot++;

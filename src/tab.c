@@ -27,29 +27,47 @@ typedef struct {
     int base_all;    /* MR: respondents who selected nothing are in base */
 } tvar;
 
+/* Element i of a descriptor: a single integer. */
+static int tvar_int(SEXP s, int i, const char *what, const char *field)
+{
+    SEXP x = VECTOR_ELT(s, i);
+    if (TYPEOF(x) != INTSXP || XLENGTH(x) != 1)
+        Rf_error("'%s': the %s must be a single integer", what, field);
+    return INTEGER(x)[0];
+}
+
 static void parse_tvar(SEXP s, tvar *v, R_xlen_t *n, const char *what)
 {
     if (TYPEOF(s) != VECSXP || XLENGTH(s) != 5)
         Rf_error("'%s' must be a table variable descriptor (a list of 5)", what);
-    v->kind = umf_as_int1(VECTOR_ELT(s, 0), "kind");
-    v->nlev = umf_as_int1(VECTOR_ELT(s, 1), "nlev");
+    v->kind = tvar_int(s, 0, what, "kind");
+    v->nlev = tvar_int(s, 1, what, "number of levels");
     SEXP data = VECTOR_ELT(s, 2);
-    v->na_level = umf_as_int1(VECTOR_ELT(s, 3), "na_level");
-    v->base_all = umf_as_int1(VECTOR_ELT(s, 4), "base_all");
+    v->na_level = tvar_int(s, 3, what, "NA-level flag");
+    v->base_all = tvar_int(s, 4, what, "base flag");
     if (v->kind < TV_SINGLE || v->kind > TV_CONST)
         Rf_error("'%s': unknown variable kind %d", what, v->kind);
     if (v->nlev == NA_INTEGER || v->nlev < 1)
         Rf_error("'%s': the number of levels must be positive", what);
+    if (v->na_level != 0 && v->na_level != 1)
+        Rf_error("'%s': the NA-level flag must be 0 or 1", what);
+    if (v->base_all != 0 && v->base_all != 1)
+        Rf_error("'%s': the base flag must be 0 or 1", what);
     if (TYPEOF(data) != VECSXP)
         Rf_error("'%s': the data must be a list of columns", what);
-    v->k = (int) XLENGTH(data);
     if (v->kind == TV_CONST) {
         v->nlev = 1;
+        v->k = 0;
         v->col = NULL;
         return;
     }
+    if (XLENGTH(data) > INT_MAX) Rf_error("'%s': too many columns", what);
+    v->k = (int) XLENGTH(data);
     if (v->k < 1 || (v->kind == TV_SINGLE && v->k != 1))
         Rf_error("'%s': wrong number of columns (%d) for its kind", what, v->k);
+    /* a dichotomy's items are its columns */
+    if (v->kind == TV_DICH && v->nlev != v->k)
+        Rf_error("'%s': %d levels for %d dichotomy columns", what, v->nlev, v->k);
     v->col = (const int **) R_alloc(v->k, sizeof(int *));
     for (int j = 0; j < v->k; j++) {
         SEXP cj = VECTOR_ELT(data, j);
@@ -172,6 +190,7 @@ static SEXP stats_matrix(const double *a, R_xlen_t len)
     SEXP m = PROTECT(Rf_allocMatrix(REALSXP, (int) len, 3));
     double *p = REAL(m);
     for (R_xlen_t j = 0; j < len; j++) {
+        if ((j & (UMF_CHUNK - 1)) == UMF_CHUNK - 1) R_CheckUserInterrupt();
         p[j] = a[3 * j];
         p[j + len] = a[3 * j + 1];
         p[j + 2 * len] = a[3 * j + 2];
@@ -190,8 +209,11 @@ static SEXP col_result(const double *cells, int nr, int nc, int nlay,
     if (!cb) { cbs = (double *) R_alloc((size_t) nc * nlay * 3, sizeof(double)); memset(cbs, 0, (size_t) nc * nlay * 3 * sizeof(double)); }
     if (!rb) { rbs = (double *) R_alloc((size_t) nr * nlay * 3, sizeof(double)); memset(rbs, 0, (size_t) nr * nlay * 3 * sizeof(double)); }
     if (!ab) { abs_ = (double *) R_alloc((size_t) nlay * 3, sizeof(double)); memset(abs_, 0, (size_t) nlay * 3 * sizeof(double)); }
+    /* tables can have 10^7 cells and more: check for interrupts every 1024
+     * layers (of at least 3 values each) */
     if (!cb || !rb)
-        for (int b = 0; b < nlay; b++)
+        for (int b = 0; b < nlay; b++) {
+            if ((b & 1023) == 1023) R_CheckUserInterrupt();
             for (int c = 0; c < nc; c++)
                 for (int r = 0; r < nr; r++)
                     for (int s = 0; s < 3; s++) {
@@ -199,12 +221,15 @@ static SEXP col_result(const double *cells, int nr, int nc, int nlay,
                         if (cbs) cbs[3 * (c + (size_t) nc * b) + s] += v;
                         if (rbs) rbs[3 * (r + (size_t) nr * b) + s] += v;
                     }
+        }
     if (!ab) {
         /* without MR sets the block base is the sum of the column bases */
         const double *src = cb ? cb : cbs;
-        for (int b = 0; b < nlay; b++)
+        for (int b = 0; b < nlay; b++) {
+            if ((b & 1023) == 1023) R_CheckUserInterrupt();
             for (int c = 0; c < nc; c++)
                 for (int s = 0; s < 3; s++) abs_[3 * b + s] += src[3 * (c + (size_t) nc * b) + s];
+        }
     }
     const char *nm_col[] = {"cells", "colbase", "rowbase", "allbase"};
     SEXP cj = PROTECT(umf_named_list(nm_col, 4));
@@ -249,21 +274,31 @@ SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w)
      * colbase, rowbase, allbase; each entry 3 doubles */
     size_t *off = (size_t *) R_alloc((size_t) ncv * 4 + 1, sizeof(size_t));
     size_t tot = 0;
-    int maxk = rv.kind == TV_CAT ? rv.nlev : rv.k;
+    double tot_d = 0;
+    /* items of a row: at most one per column of an MR set; a category set
+     * dedupes its mentions through `seen`, one stamp per level, at offset
+     * soff[0] (rows) or soff[j + 1] (column variable j) of a thread's part */
+    int maxk = rv.k;
+    size_t *soff = (size_t *) R_alloc((size_t) ncv + 2, sizeof(size_t));
+    soff[0] = 0;
+    soff[1] = rv.kind == TV_CAT ? (size_t) rv.nlev : 0;
+    for (int j = 0; j < ncv; j++) {
+        tot_d += ((double) nr * cv[j].nlev * nlay + (double) cv[j].nlev * nlay +
+                  (double) nr * nlay + nlay) * 3;
+        if (cv[j].k > maxk) maxk = cv[j].k;
+        soff[j + 2] = soff[j + 1] + (cv[j].kind == TV_CAT ? (size_t) cv[j].nlev : 0);
+    }
+    const size_t nseen = soff[ncv + 1] > 0 ? soff[ncv + 1] : 1;   /* per thread */
+    umf_check_cells(tot_d / 3, n, tot_d / 3 / nlay, "the table");
     for (int j = 0; j < ncv; j++) {
         double cells = (double) nr * cv[j].nlev * nlay;
-        if (cells > 1e9) Rf_error("the table would have %.0f cells, too many", cells);
         off[4 * j] = tot;      tot += (size_t) cells * 3;
         off[4 * j + 1] = tot;  tot += (size_t) cv[j].nlev * nlay * 3;
         off[4 * j + 2] = tot;  tot += (size_t) nr * nlay * 3;
         off[4 * j + 3] = tot;  tot += (size_t) nlay * 3;
-        int kk = cv[j].kind == TV_CAT ? cv[j].nlev : cv[j].k;
-        if (kk > maxk) maxk = kk;
     }
     off[4 * ncv] = tot;
     if (maxk < 1) maxk = 1;
-    int maxlev = nr;
-    for (int j = 0; j < ncv; j++) if (cv[j].nlev > maxlev) maxlev = cv[j].nlev;
 
     const int nth = umf_threads_for(n);
     /* per thread: skip counters (2 + ncv), bad-code/bad-weight flags */
@@ -271,8 +306,8 @@ SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w)
     memset(skip, 0, (size_t) nth * (ncv + 4) * sizeof(R_xlen_t));
     /* per thread scratch: items of the row var and of each column var */
     int *itbuf = (int *) R_alloc((size_t) nth * maxk * (ncv + 1), sizeof(int));
-    R_xlen_t *seen = (R_xlen_t *) R_alloc((size_t) nth * maxlev * (ncv + 1), sizeof(R_xlen_t));
-    for (size_t q = 0; q < (size_t) nth * maxlev * (ncv + 1); q++) seen[q] = 0;
+    R_xlen_t *seen = (R_xlen_t *) R_alloc((size_t) nth * nseen, sizeof(R_xlen_t));
+    memset(seen, 0, (size_t) nth * nseen * sizeof(R_xlen_t));
     bool *need_colbase = (bool *) R_alloc(ncv, sizeof(bool));
     bool *need_rowbase = (bool *) R_alloc(ncv, sizeof(bool));
     for (int j = 0; j < ncv; j++) {
@@ -287,13 +322,15 @@ SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w)
         if (cv[j].na_level) any_na_level = true;
     }
     for (int q = 0; q < nby; q++) if (bv[q].na_level) any_na_level = true;
-    const bool fast = all_single && !any_na_level;
+    /* (the cell kernels need a code column for the rows: a constant row
+     * variable takes the general path) */
+    const bool fast = all_single && !any_na_level && rv.kind != TV_CONST;
     /* the general path accumulates everything at once; the fast path makes
      * one cell pass per column variable into a buffer it reuses */
     double *acc = NULL;
     if (!fast) {
         acc = (double *) R_alloc((size_t) nth * tot, sizeof(double));
-        memset(acc, 0, (size_t) nth * tot * sizeof(double));
+        umf_zero(acc, (size_t) nth * tot);
     }
     SEXP cols = PROTECT(Rf_allocVector(VECSXP, ncv)); nprot++;
 
@@ -320,12 +357,14 @@ SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w)
                 const double *src = REAL(dm);
                 const size_t len = (size_t) nr * nc * nlay;
                 memset(buf, 0, (size_t) nr * nlay * 3 * sizeof(double));
-                for (int b = 0; b < nlay; b++)
+                for (int b = 0; b < nlay; b++) {
+                    if ((b & 1023) == 1023) R_CheckUserInterrupt();
                     for (int c = 0; c < nc; c++)
                         for (int r = 0; r < nr; r++)
                             for (int q = 0; q < 3; q++)
                                 buf[3 * ((size_t) r + (size_t) nr * b) + q] +=
                                     src[(size_t) r + (size_t) nr * (c + (size_t) nc * b) + len * q];
+                }
                 SET_VECTOR_ELT(cols, j, col_result(buf, nr, 1, nlay, NULL, NULL, NULL));
                 continue;
             }
@@ -341,15 +380,16 @@ SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w)
             const double *cells = umf_cell_pass(&cd, wp, n, 3, counts, buf);
             if (counts[k + 1] > 0) skip[ncv + 3] += counts[k + 1];
             if (counts[k] > 0) skip[ncv + 2] += counts[k];
+            const bool clean = counts[k + 1] == 0 && counts[k] == 0;
             if (has_col) skip[2 + j] = counts[1];
-            if (has_col && counts[1] == 0 && donor < 0) donor = j;
+            if (has_col && clean && counts[1] == 0 && donor < 0) donor = j;
             if (!has_col || j == 0) {
                 skip[1] = counts[0];
                 R_xlen_t byna = 0;
                 for (int q = has_col ? 2 : 1; q < k; q++) byna += counts[q];
                 skip[0] = byna;
             }
-            if (counts[k + 1] == 0 && counts[k] == 0)
+            if (clean)
                 SET_VECTOR_ELT(cols, j, col_result(cells, nr, cv[j].nlev, nlay, NULL, NULL, NULL));
         }
     }
@@ -389,21 +429,21 @@ SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w)
             R_xlen_t *sk = skip + (size_t) t * (ncv + 4);
             int *rit = itbuf + (size_t) t * maxk * (ncv + 1);
             int *cit = rit + maxk;
-            R_xlen_t *rseen = seen + (size_t) t * maxlev * (ncv + 1);
+            R_xlen_t *rseen = seen + (size_t) t * nseen;
             #pragma omp for schedule(static)
             for (R_xlen_t i = from; i < to; i++) {
                 double wi = wp ? wp[i] : 1.0;
                 if (!(wi >= 0 && wi < INFINITY)) { sk[ncv + 3]++; continue; }
                 int b = nby ? layer_of(bv, nby, bstride, i) : 0;
                 if (b < 0) { if (b == -2) sk[ncv + 2]++; else sk[0]++; continue; }
-                int rin, nri = row_items(&rv, i, rit, &rin, rseen);
+                int rin, nri = row_items(&rv, i, rit, &rin, rseen + soff[0]);
                 if (nri < 0) { sk[ncv + 2]++; continue; }
                 if (!row_mr && nri == 0) { sk[1]++; continue; }
                 if (row_mr && nri == 0 && !rin) { sk[1]++; continue; }
                 for (int j = 0; j < ncv; j++) {
                     const tvar *c = &cv[j];
                     int *ci = cit + (size_t) j * maxk;
-                    int cin, nci = row_items(c, i, ci, &cin, rseen + (size_t) (j + 1) * maxlev);
+                    int cin, nci = row_items(c, i, ci, &cin, rseen + soff[j + 1]);
                     if (nci < 0) { sk[ncv + 2]++; continue; }
                     if (nci == 0 && !cin) { sk[2 + j]++; continue; }
                     const int nc = c->nlev;
@@ -427,7 +467,10 @@ SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w)
     /* merge threads in order into thread 0's buffer */
     for (int t = 1; t < nth && !fast; t++) {
         const double *src = acc + (size_t) t * tot;
-        for (size_t q = 0; q < tot; q++) acc[q] += src[q];
+        for (size_t q = 0; q < tot; q++) {
+            if ((q & (UMF_CHUNK - 1)) == UMF_CHUNK - 1) R_CheckUserInterrupt();
+            acc[q] += src[q];
+        }
     }
     for (int t = 1; t < nth && !fast; t++)
         for (int q = 0; q < ncv + 4; q++) skip[q] += skip[(size_t) t * (ncv + 4) + q];
@@ -478,6 +521,7 @@ SEXP C_tab_xprod(SEXP rowv, SEXP colv, SEXP byvs, SEXP w)
     const double kp_d = (double) nr * nc + nc + nr + 1;
     if (kp_d * kp_d * nlay > 5e8)
         Rf_error("the cross-products would need %.0f values, too many", kp_d * kp_d * nlay);
+    umf_check_cells(kp_d * kp_d * nlay, n, kp_d * kp_d, "the cross-products");
     const int Kp = (int) kp_d;
     const double *wp = parse_weights(w, n);
     const bool row_mr = rv.kind == TV_DICH || rv.kind == TV_CAT;
@@ -554,25 +598,26 @@ SEXP C_tab_des(SEXP rowv, SEXP colvs, SEXP byvs, SEXP dlay, SEXP w, SEXP des, SE
     for (int q = 0; q < nby; q++)
         if (bv[q].na_level) Rf_error("the fused pass needs 'by' variables without an NA level");
     if (cv[ncv - 1].kind != TV_CONST) Rf_error("the fused pass needs the Total column last");
-    SEXP onames = Rf_getAttrib(opt, R_NamesSymbol);
-    SEXP test_v = R_NilValue, labels = R_NilValue;
-    for (R_xlen_t i = 0; i < XLENGTH(opt); i++) {
-        if (strcmp(CHAR(STRING_ELT(onames, i)), "test") == 0) test_v = VECTOR_ELT(opt, i);
-        if (strcmp(CHAR(STRING_ELT(onames, i)), "labels") == 0) labels = VECTOR_ELT(opt, i);
-    }
+    SEXP test_v = umf_list_get(opt, "test", "opt", false);
+    SEXP labels = umf_list_get(opt, "labels", "opt", false);
     if (TYPEOF(test_v) != INTSXP || XLENGTH(test_v) != ncv || TYPEOF(labels) != VECSXP ||
         XLENGTH(labels) != ncv)
         Rf_error("'opt' needs 'test' and 'labels' with one element per column variable");
     const int nr = rv.nlev, nd = dv.nlev;
-    int H = 0;
-    for (R_xlen_t i = 0; i < XLENGTH(des); i++)
-        if (strcmp(CHAR(STRING_ELT(Rf_getAttrib(des, R_NamesSymbol), i)), "scale") == 0)
-            H = (int) XLENGTH(VECTOR_ELT(des, i));
+    SEXP scale = umf_list_get(des, "scale", "des", true);
+    if (TYPEOF(scale) != REALSXP || XLENGTH(scale) > INT_MAX)
+        Rf_error("'des': 'scale' must be a double vector");
+    const int H = (int) XLENGTH(scale);
     const int nth = umf_threads_for(n);
     size_t bufsize = 0, cap = 0;
     for (int j = 0; j < ncv; j++) {
         double cells = (double) nr * cv[j].nlev * nlay * nd;
+        umf_check_cells(cells, n, (double) nr * cv[j].nlev, "the table by design unit");
         if (cells > 1e9) Rf_error("the table would have %.0f cells by design unit, too many", cells);
+        double kp = (double) nr * cv[j].nlev + nr + cv[j].nlev + 1;
+        if (kp * kp > UMF_FREE_CELLS)
+            Rf_error("column variable %d: a block of %.0f cells and bases is too large for inference",
+                     j + 1, kp);
         size_t need = (size_t) nth * ((size_t) cells + 1) * 3;
         if (need > bufsize) bufsize = need;
         SEXP lab = VECTOR_ELT(labels, j);
@@ -618,7 +663,10 @@ SEXP C_tab_des(SEXP rowv, SEXP colvs, SEXP byvs, SEXP dlay, SEXP w, SEXP des, SE
         const double *cells = umf_cell_pass(&cd, wp, n, 3, counts, buf);
         if (counts[k + 1] > 0) skip[ncv + 3] += counts[k + 1];
         if (counts[k] > 0) skip[ncv + 2] += counts[k];
-        if (counts[k + 1] > 0 || counts[k] > 0) { bad = true; continue; }
+        /* after a bad pass only count (the error follows the loop): the
+         * layers' rows and df come from the Total column's pass */
+        if (counts[k + 1] > 0 || counts[k] > 0) bad = true;
+        if (bad) continue;
         if (has_col) skip[2 + j] = counts[1];
         else {
             skip[1] = counts[0];
@@ -630,6 +678,7 @@ SEXP C_tab_des(SEXP rowv, SEXP colvs, SEXP byvs, SEXP dlay, SEXP w, SEXP des, SE
         const size_t kb = (size_t) nr * nc * nlay;
         memset(pe, 0, kb * 3 * sizeof(double));
         for (int d = 0; d < nd; d++) {
+            if ((d & 255) == 255) R_CheckUserInterrupt();
             const double *src = cells + 3 * kb * d;
             for (size_t e = 0; e < 3 * kb; e++) pe[e] += src[e];
         }

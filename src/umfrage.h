@@ -32,6 +32,13 @@ static inline int omp_get_thread_limit(void) { return 1; }
  * over chunks of this many rows and check between chunks. */
 #define UMF_CHUNK ((R_xlen_t) 1 << 20)
 
+/* Cells (per-cell accumulators, matrix entries) that a routine may allocate
+ * whatever the data: up to 2^26 (as many as raking works on); beyond that
+ * only as many as the rows can reach (umf_check_cells). Sizes read from
+ * arguments (level counts, dims) are checked before anything is allocated,
+ * so an absurd level count is an error, not a 50 GB allocation. */
+#define UMF_FREE_CELLS 67108864.0
+
 /* Branch-free test of a weight: flags NaN, infinities and anything with the
  * sign bit set (negatives, and -0.0, which callers re-check on a slow path). */
 static inline uint32_t umf_wbad(double w)
@@ -106,5 +113,9 @@ SEXP C_sum_units(SEXP m, SEXP nd);
 double umf_as_double1(SEXP x, const char *arg);
 int umf_as_int1(SEXP x, const char *arg);
 SEXP umf_named_list(const char **nm, int k);
+SEXP umf_list_get(SEXP l, const char *nm, const char *what, bool required);
+void umf_check_cells(double cells, R_xlen_t n, double width, const char *what);
+double *umf_trace_room(double *trace, R_xlen_t *cap, R_xlen_t i);
+void umf_zero(double *p, size_t n);
 
 #endif

@@ -27,26 +27,24 @@ enum { CI_NONE = 0, CI_LOGIT, CI_WILSON, CI_WALD, CI_KG };
 enum { ADJ_BONF = 0, ADJ_HOLM, ADJ_NONE };
 enum { DES_CLUSTER = 0, DES_STRATA, DES_ONE };
 
-static SEXP list_elt(SEXP l, const char *nm)
+static SEXP list_elt(SEXP l, const char *nm, const char *what)
 {
-    SEXP names = Rf_getAttrib(l, R_NamesSymbol);
-    for (R_xlen_t i = 0; i < XLENGTH(l); i++)
-        if (strcmp(CHAR(STRING_ELT(names, i)), nm) == 0) return VECTOR_ELT(l, i);
-    Rf_error("internal: element '%s' missing", nm);
-    return R_NilValue;
+    return umf_list_get(l, nm, what, true);
 }
 
-static const double *real_arg(SEXP x, R_xlen_t len, const char *what)
+/* Lengths come as doubles: products of dims from arguments must not
+ * overflow on their way to the check. */
+static const double *real_arg(SEXP x, double len, const char *what)
 {
-    if (TYPEOF(x) != REALSXP || XLENGTH(x) < len)
-        Rf_error("'%s' must be a double vector of length at least %.0f", what, (double) len);
+    if (TYPEOF(x) != REALSXP || (double) XLENGTH(x) < len)
+        Rf_error("'%s' must be a double vector of length at least %.0f", what, len);
     return REAL(x);
 }
 
-static const int *int_arg(SEXP x, R_xlen_t len, const char *what)
+static const int *int_arg(SEXP x, double len, const char *what)
 {
-    if (TYPEOF(x) != INTSXP || XLENGTH(x) < len)
-        Rf_error("'%s' must be an integer vector of length at least %.0f", what, (double) len);
+    if (TYPEOF(x) != INTSXP || (double) XLENGTH(x) < len)
+        Rf_error("'%s' must be an integer vector of length at least %.0f", what, len);
     return INTEGER(x);
 }
 
@@ -421,6 +419,9 @@ static SEXP block_one(const umf_blocksrc *src, const int *dm, SEXP sigma, SEXP q
 {
     const int nr = dm[0], nc = dm[1], nb = dm[2], ng = dm[3], nd = dm[4];
     if (nr < 1 || nc < 1 || nb < 1 || ng < 1 || nd < 1) Rf_error("'dims' must be positive");
+    if (((double) nr * nc + nr + nc + 1) * ((double) nr * nc + nr + nc + 1) > UMF_FREE_CELLS ||
+        (double) ng * nd > INT_MAX)
+        Rf_error("'dims' describe a block too large for inference");
     const int K = nr * nc, Kp = K + nc + nr + 1;
     const int D = ng * nd;                       /* units of the pass */
     const int part_k[4] = {K, nc, nr, 1}, part_off[4] = {0, K, K + nc, K + nc + nr};
@@ -429,28 +430,28 @@ static SEXP block_one(const umf_blocksrc *src, const int *dm, SEXP sigma, SEXP q
     const double *cells3 = src->cells3;
     if (cells3 && !single) Rf_error("internal: a cells-only source needs single variables");
     /* design */
-    const int mode = umf_as_int1(list_elt(des, "mode"), "mode");
-    const int *ustr = int_arg(list_elt(des, "stratum"), nd, "stratum");
-    SEXP sc_ = list_elt(des, "scale");
+    const int mode = umf_as_int1(list_elt(des, "mode", "des"), "mode");
+    const int *ustr = int_arg(list_elt(des, "stratum", "des"), nd, "stratum");
+    SEXP sc_ = list_elt(des, "scale", "des");
     const int H = (int) XLENGTH(sc_);
     const double *scale = real_arg(sc_, H, "scale");
-    const int *center = int_arg(list_elt(des, "center"), H, "center");
-    const double *nh = real_arg(list_elt(des, "nh"), H, "nh");
+    const int *center = int_arg(list_elt(des, "center", "des"), H, "center");
+    const double *nh = real_arg(list_elt(des, "nh", "des"), H, "nh");
     for (int d = 0; d < nd; d++)
         if (ustr[d] < 1 || ustr[d] > H) Rf_error("'stratum' out of range");
     if (mode != DES_CLUSTER && nd != H) Rf_error("rows as PSUs need one design unit per stratum");
     /* options */
-    const int percent = umf_as_int1(list_elt(opt, "percent"), "percent");
-    const int ci = umf_as_int1(list_elt(opt, "ci"), "ci");
-    const double level = umf_as_double1(list_elt(opt, "level"), "level");
-    const int letters = umf_as_int1(list_elt(opt, "letters"), "letters");
-    const double alpha = umf_as_double1(list_elt(opt, "alpha"), "alpha");
-    const int adjust = umf_as_int1(list_elt(opt, "adjust"), "adjust");
-    const double kg_rows = umf_as_double1(list_elt(opt, "kg_rows"), "kg_rows");
+    const int percent = umf_as_int1(list_elt(opt, "percent", "opt"), "percent");
+    const int ci = umf_as_int1(list_elt(opt, "ci", "opt"), "ci");
+    const double level = umf_as_double1(list_elt(opt, "level", "opt"), "level");
+    const int letters = umf_as_int1(list_elt(opt, "letters", "opt"), "letters");
+    const double alpha = umf_as_double1(list_elt(opt, "alpha", "opt"), "alpha");
+    const int adjust = umf_as_int1(list_elt(opt, "adjust", "opt"), "adjust");
+    const double kg_rows = umf_as_double1(list_elt(opt, "kg_rows", "opt"), "kg_rows");
     if (TYPEOF(labels) != STRSXP || XLENGTH(labels) < nc) Rf_error("'labels' must name every column");
     const double *sig = NULL, *qa = NULL;
-    if (!Rf_isNull(sigma)) sig = real_arg(sigma, (R_xlen_t) Kp * Kp * nb, "sigma");
-    if (!Rf_isNull(qarr)) qa = real_arg(qarr, (R_xlen_t) Kp * Kp * nb * H, "qarr");
+    if (!Rf_isNull(sigma)) sig = real_arg(sigma, (double) Kp * Kp * nb, "sigma");
+    if (!Rf_isNull(qarr)) qa = real_arg(qarr, (double) Kp * Kp * nb * H, "qarr");
     if (!sig) {
         if (ng != 1) Rf_error("calibrated weights need 'sigma'");
         if (mode != DES_CLUSTER && !single && !qa) Rf_error("MR sets without clusters need 'qarr'");
@@ -726,9 +727,11 @@ SEXP umf_block_inf_cells(const double *cells3, const int *dm, SEXP des, SEXP opt
 void umf_layer_df(const double *cells3, int K, int nb, int nd, SEXP des, double *rows,
                   double *nu)
 {
-    const int mode = umf_as_int1(list_elt(des, "mode"), "mode");
-    const int *ustr = int_arg(list_elt(des, "stratum"), nd, "stratum");
-    const int H = (int) XLENGTH(list_elt(des, "scale"));
+    const int mode = umf_as_int1(list_elt(des, "mode", "des"), "mode");
+    const int *ustr = int_arg(list_elt(des, "stratum", "des"), nd, "stratum");
+    SEXP sc = list_elt(des, "scale", "des");
+    if (TYPEOF(sc) != REALSXP) Rf_error("'scale' must be a double vector");
+    const int H = (int) XLENGTH(sc);
     char *seen = (char *) R_alloc(H > 0 ? H : 1, 1);
     for (int b = 0; b < nb; b++) {
         double tot = 0;
@@ -741,8 +744,8 @@ void umf_layer_df(const double *cells3, int K, int nb, int nd, SEXP des, double 
             tot += s;
             if (s > 0) {
                 units++;
-                int h = ustr[d] - 1;
-                if (h >= 0 && h < H && !seen[h]) { seen[h] = 1; strata++; }
+                int h = ustr[d];   /* 1-based, NA or out of range: no stratum */
+                if (h >= 1 && h <= H && !seen[h - 1]) { seen[h - 1] = 1; strata++; }
             }
         }
         rows[b] = tot;
@@ -761,26 +764,40 @@ SEXP C_block_inf(SEXP raws, SEXP dims, SEXP sigmas, SEXP qarrs, SEXP des, SEXP o
 {
     if (TYPEOF(raws) != VECSXP) Rf_error("'raws' must be a list");
     const int nblk = (int) XLENGTH(raws);
-    const int *dm = int_arg(dims, 5 * (R_xlen_t) nblk, "dims");
+    const int *dm = int_arg(dims, 5.0 * nblk, "dims");
     if (TYPEOF(sigmas) != VECSXP || XLENGTH(sigmas) != nblk ||
         TYPEOF(qarrs) != VECSXP || XLENGTH(qarrs) != nblk)
         Rf_error("'sigmas' and 'qarrs' must be lists with one element per block");
-    const int *single = int_arg(list_elt(opt, "single"), nblk, "single");
-    const int *test = int_arg(list_elt(opt, "test"), nblk, "test");
-    SEXP labels = list_elt(opt, "labels");
+    const int *single = int_arg(list_elt(opt, "single", "opt"), nblk, "single");
+    const int *test = int_arg(list_elt(opt, "test", "opt"), nblk, "test");
+    SEXP labels = list_elt(opt, "labels", "opt");
     if (TYPEOF(labels) != VECSXP || XLENGTH(labels) != nblk)
         Rf_error("'labels' must be a list with one element per block");
-    const int H = (int) XLENGTH(list_elt(des, "scale"));
+    SEXP sc = list_elt(des, "scale", "des");
+    if (TYPEOF(sc) != REALSXP) Rf_error("'scale' must be a double vector");
+    const int H = (int) XLENGTH(sc);
     size_t cap = 0;
     for (int k = 0; k < nblk; k++) {
         const int *d = dm + 5 * (size_t) k;
         if (d[0] < 1 || d[1] < 1 || d[2] < 1 || d[3] < 1 || d[4] < 1)
             Rf_error("'dims' must be positive");
-        if ((double) d[0] * d[1] + d[0] + d[1] + 1 > 46340)
+        const double kp = (double) d[0] * d[1] + d[0] + d[1] + 1;
+        if (kp * kp > UMF_FREE_CELLS || (double) d[3] * d[4] > INT_MAX)
             Rf_error("block %d is too large for inference", k + 1);
         SEXP lab = VECTOR_ELT(labels, k);
         if (TYPEOF(lab) != STRSXP || XLENGTH(lab) < d[1])
             Rf_error("'labels' must name every column of block %d", k + 1);
+        /* the sums must be there before any work space is sized by dims */
+        SEXP raw = VECTOR_ELT(raws, k);
+        if (TYPEOF(raw) != VECSXP || XLENGTH(raw) != 4)
+            Rf_error("'raws' element %d must be a list of 4 matrices", k + 1);
+        const double part_k[4] = {(double) d[0] * d[1], d[1], d[0], 1};
+        for (int s = 0; s < 4; s++) {
+            const double len = part_k[s] * d[2] * d[3] * d[4];
+            SEXP m = VECTOR_ELT(raw, s);
+            if (TYPEOF(m) != REALSXP || (double) XLENGTH(m) != 3 * len)
+                Rf_error("'raws' element %d, part %d must hold 3 x %.0f doubles", k + 1, s + 1, len);
+        }
         size_t ll = 0;
         for (int c = 0; c < d[1]; c++) ll += strlen(CHAR(STRING_ELT(lab, c)));
         size_t need = umf_block_need(d[0], d[1], (double) d[3] * d[4], d[4], H, ll);
@@ -788,8 +805,8 @@ SEXP C_block_inf(SEXP raws, SEXP dims, SEXP sigmas, SEXP qarrs, SEXP des, SEXP o
     }
     const double *lay_rows = NULL, *lay_nu = NULL;
     if (nblk > 0) {
-        lay_rows = real_arg(list_elt(opt, "layer_rows"), dm[2], "layer_rows");
-        lay_nu = real_arg(list_elt(opt, "layer_nu"), dm[2], "layer_nu");
+        lay_rows = real_arg(list_elt(opt, "layer_rows", "opt"), dm[2], "layer_rows");
+        lay_nu = real_arg(list_elt(opt, "layer_nu", "opt"), dm[2], "layer_nu");
         for (int k = 1; k < nblk; k++)
             if (dm[5 * (size_t) k + 2] != dm[2]) Rf_error("all blocks need the same layers");
     }
@@ -797,19 +814,13 @@ SEXP C_block_inf(SEXP raws, SEXP dims, SEXP sigmas, SEXP qarrs, SEXP des, SEXP o
     SEXP ans = PROTECT(Rf_allocVector(VECSXP, nblk));
     for (int k = 0; k < nblk; k++) {
         const int *d = dm + 5 * (size_t) k;
-        const int K = d[0] * d[1], part_k[4] = {K, d[1], d[0], 1};
-        SEXP raw = VECTOR_ELT(raws, k);
-        if (TYPEOF(raw) != VECSXP || XLENGTH(raw) != 4)
-            Rf_error("'raws' element %d must be a list of 4 matrices", k + 1);
+        SEXP raw = VECTOR_ELT(raws, k);     /* checked above */
         umf_blocksrc src;
         src.cells3 = NULL;
         for (int s = 0; s < 4; s++) {
-            R_xlen_t len = (R_xlen_t) part_k[s] * d[2] * d[3] * d[4];
             SEXP m = VECTOR_ELT(raw, s);
-            if (TYPEOF(m) != REALSXP || XLENGTH(m) != 3 * len)
-                Rf_error("'raws' element %d, part %d must hold 3 x %.0f doubles", k + 1, s + 1, (double) len);
             src.part[s] = REAL(m);
-            src.part_len[s] = len;
+            src.part_len[s] = XLENGTH(m) / 3;
         }
         ar.used = 0;
         SET_VECTOR_ELT(ans, k, block_one(&src, d, VECTOR_ELT(sigmas, k), VECTOR_ELT(qarrs, k),

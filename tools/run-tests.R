@@ -10,11 +10,17 @@
 # Environment (mostly for testing this script):
 #   UMFRAGE_PKG      package name        (default "umfrage")
 #   UMFRAGE_TESTDIR  test directory      (default "tests/testthat")
+#   UMFRAGE_TEST_FILTER  regular expression: run only the matching test
+#                    files (as testthat's `filter`; e.g. make valgrind)
 
 options(warn = 1)  # print warnings as they happen, never after the summary
+# This runner is the developers' and CI's, never CRAN's: run the tests that
+# testthat::skip_on_cran() keeps off CRAN (as devtools::test() does).
+if (!nzchar(Sys.getenv("NOT_CRAN"))) Sys.setenv(NOT_CRAN = "true")
 
 pkg <- Sys.getenv("UMFRAGE_PKG", "umfrage")
 test_dir <- Sys.getenv("UMFRAGE_TESTDIR", "tests/testthat")
+test_filter <- Sys.getenv("UMFRAGE_TEST_FILTER")
 
 finish <- function(passed, failed, skipped = 0L) {
   line <- sprintf("%d passed, %d failed", as.integer(passed), as.integer(failed))
@@ -41,6 +47,7 @@ results <- tryCatch(
     if (!dir.exists(test_dir)) stop("test directory not found: ", test_dir)
     testthat::test_dir(
       test_dir,
+      filter = if (nzchar(test_filter)) test_filter else NULL,
       package = pkg,
       load_package = "installed",
       reporter = reporter,
