@@ -203,19 +203,7 @@ calibrate_status_error <- function(res, prep, parts, data, w0, bounds, method) {
     lab <- cat_columns(prep)[k + 1L, ]
     sprintf("level %s of %s", q(lab$level), q(lab$variable))
   }
-  if (st == 1L) {
-    v <- prep$vars[info[1L] + 1L]
-    x <- data[[v]]
-    nna <- sum(is.na(x))
-    if (nna > 0)
-      stopf("variable %s has %d NA value(s) (first at row %d); every row needs a level with a target",
-            q(v), nna, which(is.na(x))[1L])
-    codes <- prep$codes[[v]]
-    bad <- is.na(codes) & !is.na(x)
-    vals <- if (is_labelled(x)) as.vector(unclass(x)[bad]) else x[bad]
-    stopf("level(s) %s of %s occur in %d row(s) of 'data' but have no target; give each level a target",
-          qlist(vals), q(v), sum(bad))
-  }
+  if (st == 1L) code_problem(prep, data, info[1L] + 1L, "", "each level a target")
   if (st == 2L) weight_problem(w0, "weights")
   if (st == 3L) {
     m <- info[1L] + 1L

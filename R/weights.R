@@ -221,19 +221,10 @@ worst_level <- function(prep, worst) {
 rake_status_error <- function(res, prep, data, w0, cap) {
   info <- res$info
   st <- res$status
-  if (st == 1L) {
-    v <- prep$vars[info[1L] + 1L]
-    x <- data[[v]]
-    nna <- sum(is.na(x))
-    if (nna > 0)
-      stopf("variable %s has %d NA value(s) (first at row %d); every row needs a level with a target: recode the NAs to a level (and give it a target) or drop those rows",
-            q(v), nna, which(is.na(x))[1L])
-    codes <- prep$codes[[v]]
-    bad <- is.na(codes) & !is.na(x)
-    vals <- if (is_labelled(x)) as.vector(unclass(x)[bad]) else x[bad]
-    stopf("level(s) %s of %s occur in %d row(s) of 'data' but have no target; give each a target (0 drops its rows)",
-          qlist(vals), q(v), sum(bad))
-  }
+  if (st == 1L)
+    code_problem(prep, data, info[1L] + 1L,
+                 ": recode the NAs to a level (and give it a target) or drop those rows",
+                 "each a target (0 drops its rows)")
   if (st == 2L) weight_problem(w0, "weights")
   m <- info[1L] + 1L
   lv <- margin_level_names(prep, m)[info[2L] + 1L]
@@ -255,6 +246,22 @@ rake_status_error <- function(res, prep, data, w0, cap) {
     stopf("the targets cannot be met: level %s of %s has a positive target but zero targets of other margins leave its rows no weight",
           q(lv), q(var))
   stopf("internal error: unknown raking status %d", st)
+}
+
+# Stop for margin variable number j (1-based in prep$vars) whose rows have
+# no level with a target: NA values, or values without a target. The
+# advice texts differ between wt_rake() and wt_calibrate().
+code_problem <- function(prep, data, j, na_advice, level_advice) {
+  v <- prep$vars[j]
+  x <- data[[v]]
+  nna <- sum(is.na(x))
+  if (nna > 0)
+    stopf("variable %s has %d NA value(s) (first at row %d); every row needs a level with a target%s",
+          q(v), nna, which(is.na(x))[1L], na_advice)
+  bad <- is.na(prep$codes[[v]]) & !is.na(x)
+  vals <- if (is_labelled(x)) as.vector(unclass(x)[bad]) else x[bad]
+  stopf("level(s) %s of %s occur in %d row(s) of 'data' but have no target; give %s",
+        qlist(vals), q(v), sum(bad), level_advice)
 }
 
 new_weights <- function(res, prep, method, n, w0, settings) {

@@ -164,6 +164,18 @@ static int parse_layers(SEXP byvs, R_xlen_t *n, tvar **bv_out, int **stride_out,
     return (int) nlay_d;
 }
 
+/* The column variables of a banner (a non-empty list); returns their count. */
+static int parse_cols(SEXP colvs, R_xlen_t *n, tvar **cv_out)
+{
+    if (TYPEOF(colvs) != VECSXP || XLENGTH(colvs) < 1)
+        Rf_error("'cols' must be a non-empty list of table variables");
+    const int ncv = (int) XLENGTH(colvs);
+    tvar *cv = (tvar *) R_alloc(ncv, sizeof(tvar));
+    for (int j = 0; j < ncv; j++) parse_tvar(VECTOR_ELT(colvs, j), &cv[j], n, "cols");
+    *cv_out = cv;
+    return ncv;
+}
+
 /* Row weights: NULL (all 1) or a double vector of length n. */
 static const double *parse_weights(SEXP w, R_xlen_t n)
 {
@@ -255,13 +267,9 @@ SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w)
 {
     int nprot = 0;
     R_xlen_t n = -1;
-    tvar rv;
+    tvar rv, *cv;
     parse_tvar(rowv, &rv, &n, "rows");
-    if (TYPEOF(colvs) != VECSXP || XLENGTH(colvs) < 1)
-        Rf_error("'cols' must be a non-empty list of table variables");
-    const int ncv = (int) XLENGTH(colvs);
-    tvar *cv = (tvar *) R_alloc(ncv, sizeof(tvar));
-    for (int j = 0; j < ncv; j++) parse_tvar(VECTOR_ELT(colvs, j), &cv[j], &n, "cols");
+    const int ncv = parse_cols(colvs, &n, &cv);
     tvar *bv;
     int *bstride, nby;
     const int nlay = parse_layers(byvs, &n, &bv, &bstride, &nby);
@@ -577,13 +585,9 @@ SEXP C_tab_des(SEXP rowv, SEXP colvs, SEXP byvs, SEXP dlay, SEXP w, SEXP des, SE
 {
     int nprot = 0;
     R_xlen_t n = -1;
-    tvar rv, dv;
+    tvar rv, dv, *cv;
     parse_tvar(rowv, &rv, &n, "rows");
-    if (TYPEOF(colvs) != VECSXP || XLENGTH(colvs) < 1)
-        Rf_error("'cols' must be a non-empty list of table variables");
-    const int ncv = (int) XLENGTH(colvs);
-    tvar *cv = (tvar *) R_alloc(ncv, sizeof(tvar));
-    for (int j = 0; j < ncv; j++) parse_tvar(VECTOR_ELT(colvs, j), &cv[j], &n, "cols");
+    const int ncv = parse_cols(colvs, &n, &cv);
     tvar *bv;
     int *bstride, nby;
     const int nlay = parse_layers(byvs, &n, &bv, &bstride, &nby);
