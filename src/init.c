@@ -30,6 +30,7 @@ void R_init_umfrage(DllInfo *dll)
     /* platform assumptions the code relies on */
     if (sizeof(int) != 4) Rf_error("umfrage needs 4-byte int");
     if (NA_INTEGER != INT_MIN) Rf_error("umfrage needs NA_INTEGER == INT_MIN");
+    umf_threads_init();
     R_registerRoutines(dll, NULL, callMethods, NULL, NULL);
     R_useDynamicSymbols(dll, FALSE);
     R_forceSymbols(dll, TRUE);

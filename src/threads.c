@@ -4,8 +4,31 @@
  * packages are left alone. */
 #include "umfrage.h"
 #include <stdlib.h>
+#include <unistd.h>
 
 static int umf_nthreads = 1;
+/* The process in which umf_nthreads was set (at load, or by the user).
+ *
+ * A forked child (parallel::mclapply, a fork cluster, ...) inherits the
+ * parent's OpenMP thread pool as memory but not its threads: a parallel
+ * region of more than one thread then waits for threads that do not exist,
+ * and the child hangs. So, as data.table does, a child runs on one thread
+ * while the parent keeps its setting. The child is recognised by its
+ * process id rather than by a pthread_atfork() handler, which could not be
+ * removed again if the package's DLL were unloaded. umfrage_threads(n)
+ * called in the child itself sets the child's count (at the caller's
+ * risk). */
+static pid_t umf_owner_pid = 0;
+
+static int umf_threads_now(void)
+{
+    return getpid() == umf_owner_pid ? umf_nthreads : 1;
+}
+
+void umf_threads_init(void)
+{
+    umf_owner_pid = getpid();
+}
 /* A pass hands a further thread at most one per this many rows: waking a
  * thread costs more than it saves on shorter passes (measured on the
  * development machine: a 1e6-row pass was slower on 2 threads than on 1). */
@@ -27,7 +50,7 @@ static int umf_threads_cap(void)
  * parallel region. */
 int umf_threads_for(R_xlen_t n)
 {
-    int nth = umf_nthreads;
+    int nth = umf_threads_now();
     int cap = umf_threads_cap();
     if (nth > cap) nth = cap;
     R_xlen_t useful = 1 + n / umf_min_rows;
@@ -37,7 +60,7 @@ int umf_threads_for(R_xlen_t n)
 
 SEXP C_threads_get(void)
 {
-    return Rf_ScalarInteger(umf_nthreads);
+    return Rf_ScalarInteger(umf_threads_now());
 }
 
 SEXP C_threads_max(void)
@@ -69,7 +92,8 @@ SEXP C_threads_set(SEXP n)
     int k = umf_as_int1(n, "n");
     if (k == NA_INTEGER || k < 1)
         Rf_error("'n' must be a whole number >= 1, not %d", k);
-    int old = umf_nthreads;
+    int old = umf_threads_now();
     umf_nthreads = k;
+    umf_owner_pid = getpid();
     return Rf_ScalarInteger(old);
 }

@@ -50,6 +50,7 @@ static inline uint32_t umf_wbad(double w)
 
 /* threads.c */
 int umf_threads_for(R_xlen_t n);
+void umf_threads_init(void);
 SEXP C_threads_get(void);
 SEXP C_threads_set(SEXP n);
 SEXP C_threads_max(void);
