@@ -45,7 +45,7 @@
 #' @export
 mr_set <- function(data, cols, counted = TRUE, type = c("dichotomy", "category"),
                    labels = NULL, label = NULL, base = c("answered", "all")) {
-  check_data(data)
+  check_data(data, grouped_ok = TRUE)
   type <- match.arg(type)
   base <- match.arg(base)
   if (is.numeric(cols)) {
@@ -58,7 +58,8 @@ mr_set <- function(data, cols, counted = TRUE, type = c("dichotomy", "category")
   miss <- setdiff(cols, names(data))
   if (length(miss)) stopf("'cols' names column(s) not in 'data': %s", qlist(miss))
   if (anyDuplicated(cols)) stopf("'cols' names column(s) twice: %s", qlist(cols[duplicated(cols)]))
-  kinds <- vapply(data[cols], col_kind, "")
+  xs <- lapply(stats::setNames(cols, cols), data_col, data = data)
+  kinds <- vapply(xs, col_kind, "")
   if (length(unique(kinds)) > 1L) {
     tb <- split(cols, kinds)
     stopf("the columns of an MR set must be of one type, but 'cols' mixes %s",
@@ -97,7 +98,7 @@ mr_set <- function(data, cols, counted = TRUE, type = c("dichotomy", "category")
                    codes = NULL, label = label, base = base, kind = kind),
               class = "umfrage_mrset")
   } else {
-    lv <- category_levels(data[cols], kind)
+    lv <- category_levels(xs, kind)
     disp <- lv$labels
     if (!is.null(labels)) {
       if (is.null(names(labels)) || !is.character(labels))

@@ -154,13 +154,15 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
   test <- if (isTRUE(test)) "F" else if (isFALSE(test)) "none" else
     if (is.character(test) && length(test) == 1L && test %in% c("F", "Chisq")) test else
       stopf("'test' must be TRUE, FALSE, \"F\" or \"Chisq\"")
+  groups <- character()
   if (inherits(x, "umfrage_design")) {
     if (!is.null(weights)) stopf("'weights' must be NULL when 'x' is an svy_design(): the design carries them")
     des <- x
     x <- des$data
     w <- des$weights
   } else {
-    check_data(x, "x")
+    groups <- data_groups(x, "x")
+    check_data(x, "x", grouped_ok = TRUE)
     w <- get_weights(weights, x)
     des <- rows_design(x, w)
   }
@@ -172,6 +174,7 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
   if (length(rspec) == 0L) stopf("'rows' names no variable")
   cspec <- tab_specs(cols, x, "cols")
   bspec <- tab_specs(by, x, "by")
+  bspec <- c(bspec, group_specs(groups, bspec))
   if (any(vapply(bspec, inherits, NA, "umfrage_mrset")))
     stopf("'by' takes single variables, not MR sets")
   rvars <- lapply(rspec, tab_var, data = x, na = na, arg = "rows")
@@ -229,7 +232,7 @@ tab_specs <- function(spec, data, arg) {
 # Code one variable for the C kernel: desc = list(kind, nlev, data, na_level, base_all).
 tab_var <- function(s, data, na, arg) {
   if (inherits(s, "umfrage_mrset")) return(tab_var_mr(s, data, arg))
-  x <- data[[s]]
+  x <- data_col(data, s, "x")
   label <- attr(x, "label", exact = TRUE)
   if (!(is.character(label) && length(label) == 1L && !is.na(label))) label <- s
   cl <- code_single(x, s, arg)
@@ -288,13 +291,13 @@ tab_var_mr <- function(s, data, arg) {
   miss <- setdiff(s$cols, names(data))
   if (length(miss))
     stopf("MR set %s in '%s' uses column(s) not in 'x': %s", q(s$label), arg, qlist(miss))
-  kinds <- vapply(data[s$cols], col_kind, "")
+  kinds <- vapply(s$cols, function(v) col_kind(data_col(data, v, "x")), "")
   if (any(kinds != s$kind))
     stopf("MR set %s in '%s': column(s) %s of 'x' are not of type %s as when the set was made",
           q(s$label), arg, qlist(s$cols[kinds != s$kind]), s$kind)
   if (s$type == "dichotomy") {
     cols <- lapply(s$cols, function(v) {
-      x <- data[[v]]
+      x <- data_col(data, v, "x")
       if (is.logical(x) && isTRUE(s$counted)) return(x)
       if (is.factor(x)) x <- as.character(x)
       if (is_labelled(x)) { x <- unclass(x); attributes(x) <- NULL }
@@ -304,7 +307,7 @@ tab_var_mr <- function(s, data, arg) {
     desc <- list(1L, length(s$cols), cols, 0L, as.integer(s$base == "all"))
   } else {
     cols <- lapply(s$cols, function(v) {
-      x <- data[[v]]
+      x <- data_col(data, v, "x")
       if (is.factor(x)) return(match(levels(x), s$codes)[as.integer(x)])
       if (is_labelled(x)) { x <- unclass(x); attributes(x) <- NULL }
       match(as.character(x), s$codes)

@@ -253,7 +253,7 @@ rake_status_error <- function(res, prep, data, w0, cap) {
 # advice texts differ between wt_rake() and wt_calibrate().
 code_problem <- function(prep, data, j, na_advice, level_advice) {
   v <- prep$vars[j]
-  x <- data[[v]]
+  x <- data_col(data, v)
   nna <- sum(is.na(x))
   if (nna > 0)
     stopf("variable %s has %d NA value(s) (first at row %d); every row needs a level with a target%s",
