@@ -140,7 +140,7 @@ category_levels <- function(df, kind) {
     return(list(values = lv, labels = lv))
   }
   if (kind == "labelled") {
-    labs <- unlist(lapply(df, function(x) attr(x, "labels")))
+    labs <- unlist(lapply(unname(df), function(x) attr(x, "labels")))
     labs <- labs[!duplicated(labs)]
     vals <- sort(unique(unlist(lapply(df, function(x) { v <- unclass(x); attributes(v) <- NULL; v }))))
     vals <- vals[!is.na(vals) & !(vals %in% labs)]
