@@ -63,7 +63,7 @@
 #' every calibration function). For numeric auxiliaries [tab()] does not
 #' (yet) adjust the variance: it warns and treats those weights as fixed.
 #'
-#' @param data A data frame holding the auxiliary variables.
+#' @param data A data frame holding the auxiliary variables; not grouped.
 #' @param targets Margins and totals: see Targets.
 #' @param weights Starting weights: `NULL` for 1, a numeric vector, or the
 #'   name (or one-sided formula) of a column of `data`.

@@ -21,7 +21,8 @@
 #' `"adjust"` centres its PSU at zero instead of its stratum mean, as survey
 #' does.
 #'
-#' @param data A data frame.
+#' @param data A data frame, not grouped. SPSS user-missing values in the
+#'   strata or cluster column are `NA` (see [tab()], section Variables).
 #' @param weights Sampling weights: a column name or one-sided formula, a
 #'   numeric vector, or `NULL` (all 1).
 #' @param strata Stratum column (name or one-sided formula), or `NULL`.

@@ -25,11 +25,14 @@
 #' quoted fields, a decimal comma in numeric columns, dates written as
 #' `15.07.2024 09:12:33`, and empty trailing rows or columns are all
 #' accepted. Every column the codebook names must be present; other columns
-#' are ignored. Every answer must be a code of the codebook (or empty).
+#' are skipped unparsed (so that an export with very many of them reads as
+#' fast as one without), and a row empty in every codebook column is an
+#' empty row. Every answer must be a code of the codebook (or empty).
 #' Timestamps are read as local time, `Europe/Berlin`.
 #'
 #' @section Cleaning:
-#' Rows are dropped in this order, and the counts reported:
+#' Rows are dropped in this order, and the counts reported (if no row
+#' remains, `kik_read()` stops with these counts):
 #' 1. **Test entries**: the municipality identifier starts with "test", a
 #'    free-text answer consists of nothing but the word "test" (e.g. "test
 #'    test"), or the response started before the field period given in the

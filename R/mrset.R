@@ -22,6 +22,10 @@
 #' `base = "all"` it also includes those who chose none (for dichotomies:
 #' who answered at least one item, i.e. not all `NA`).
 #'
+#' SPSS user-missing values (`haven::labelled_spss()`) are `NA`: "not asked"
+#' in a dichotomy, no item in a category set (unless
+#' `options(umfrage.user_na = "level")`, see [tab()]).
+#'
 #' @param data A data frame holding the columns.
 #' @param cols The columns: a character vector of names or integer positions
 #'   (at least one).

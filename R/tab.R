@@ -30,13 +30,29 @@
 #' `getOption("umfrage.max_levels", 200)` distinct values; beyond that
 #' `tab()` stops and suggests `cut()`.
 #'
+#' SPSS user-missing values (the `na_values` and `na_range` of
+#' `haven::labelled_spss()` columns) are missing values, as `NA` is, and
+#' their value labels are no levels; so in every function of umfrage that
+#' reads a column (margins of [wt_rake()], [wt_poststrat()] and
+#' [wt_calibrate()], items of [mr_set()], strata and clusters of
+#' [svy_design()]). `options(umfrage.user_na = "level")` keeps them as
+#' ordinary values with their labels instead.
+#'
+#' The groups of a grouped data frame (`dplyr::group_by()`) are `by` layers,
+#' after those of `by` (a grouping variable already in `by` is not repeated).
+#' A rowwise data frame is an error.
+#'
+#' A variable must hold one value per row: matrix, data-frame and list
+#' columns are an error, naming the column.
+#'
 #' @section Missing values:
 #' With `na = "drop"` a row with `NA` in the row variable is left out of
 #' that row variable's block, a row with `NA` in a column variable out of
 #' that column's cells (but not out of `Total`), and a row with `NA` in a
 #' `by` variable out of the table. With `na = "level"` missing values form a
-#' visible level `"(missing)"` at the end (shown only when it occurs). Rows
-#' with weight 0 count in `n` but add nothing to `n_w`.
+#' visible level `"(missing)"` at the end (shown only when it occurs); SPSS
+#' user-missing values are in it too (see Variables). Rows with weight 0
+#' count in `n` but add nothing to `n_w`.
 #'
 #' @section Inference:
 #' Every cell also carries design-based statistics: the standard error of
@@ -89,13 +105,15 @@
 #' include the covariance of the respondents they share. There is no
 #' Rao-Scott test for blocks with an MR set (the cells are not a partition).
 #'
-#' @param x A data frame, or an [svy_design()].
+#' @param x A data frame (grouped: its groups are `by` layers), or an
+#'   [svy_design()].
 #' @param rows Row variable(s): see Variables.
 #' @param cols Column variable(s) of the banner, or `NULL` for a one-way
 #'   table.
 #' @param by Layer variable(s): one block per combination of their levels.
 #' @param weights `NULL`, a numeric vector with one value per row, or the
-#'   name (or one-sided formula) of a column of `x`. Finite, non-negative.
+#'   name (or one-sided formula) of a column of `x` (a single string is
+#'   always a column name). Finite, non-negative.
 #' @param percent `"col"`, `"row"`, `"total"` or `"none"`.
 #' @param ci Confidence interval method, or `"none"`: see Inference.
 #' @param level Confidence level, in (0, 1).
