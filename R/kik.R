@@ -304,9 +304,11 @@ read_delim_text <- function(path, arg, keep = NULL) {
   size <- file.size(path)
   if (is.na(size) || size == 0) stopf("'%s': file %s is empty", arg, q(path))
   txt <- decode_text(readBin(path, "raw", size), path)
-  txt <- gsub("\r\n?", "\n", txt)
-  if (!grepl("[^[:space:]]", txt)) stopf("'%s': file %s is empty (blanks only)", arg, q(path))
-  txt <- sub("^[[:space:]]*\n", "", txt)
+  # (fixed and perl patterns: a wide file is tens of megabytes)
+  if (grepl("\r", txt, fixed = TRUE))
+    txt <- gsub("\r", "\n", gsub("\r\n", "\n", txt, fixed = TRUE), fixed = TRUE)
+  if (!grepl("[^[:space:]]", txt, perl = TRUE)) stopf("'%s': file %s is empty (blanks only)", arg, q(path))
+  txt <- sub("^[[:space:]]*\n", "", txt, perl = TRUE)
   eol <- regexpr("\n", txt, fixed = TRUE)
   header <- if (eol > 0L) substr(txt, 1L, eol - 1L) else txt
   cand <- c(";", ",", "\t")
@@ -349,10 +351,9 @@ read_delim_text <- function(path, arg, keep = NULL) {
 # in time quadratic in the line length: slow for a file with very many
 # columns.) As read.table(), it checks the field count of the first lines.
 read_columns <- function(txt, sep, hn, keep) {
-  nl <- gregexpr("\n", txt, fixed = TRUE)[[1L]]
-  nl <- c(nl[nl > 0L], nchar(txt, "bytes") + 1L)
-  top <- substring(txt, c(1L, nl[-length(nl)] + 1L)[2:min(6L, length(nl))],
-                   nl[2:min(6L, length(nl))] - 1L)
+  # the header and up to 5 lines after it
+  top <- regmatches(txt, regexpr("^([^\n]*+(\n|$)){1,6}", txt, perl = TRUE))
+  top <- strsplit(top, "\n", fixed = TRUE)[[1L]][-1L]
   top <- top[nzchar(top)]
   if (length(top)) {
     nf <- suppressWarnings(max(utils::count.fields(textConnection(top), sep = sep, quote = "\"",
