@@ -63,7 +63,7 @@
 #' every calibration function). For numeric auxiliaries [tab()] does not
 #' (yet) adjust the variance: it warns and treats those weights as fixed.
 #'
-#' @param data A data frame holding the auxiliary variables.
+#' @param data A data frame holding the auxiliary variables; not grouped.
 #' @param targets Margins and totals: see Targets.
 #' @param weights Starting weights: `NULL` for 1, a numeric vector, or the
 #'   name (or one-sided formula) of a column of `data`.
@@ -123,7 +123,7 @@ wt_calibrate <- function(data, targets, weights = NULL,
   } else if (!is.null(total)) {
     stopf("'total' applies to categorical margins, and 'targets' has none")
   }
-  xnum <- lapply(parts$numeric, function(v) as.double(data[[v]]))
+  xnum <- lapply(parts$numeric, function(v) as.double(data_col(data, v)))
   res <- .Call(C_calibrate,
                if (is.null(prep)) list() else prep$codes,
                if (is.null(prep)) integer() else as.integer(prep$nlev),
@@ -174,8 +174,9 @@ split_targets <- function(targets, data, arg = "targets") {
   is_num <- vapply(seq_along(targets), function(i) {
     el <- targets[[i]]
     nm <- nms[i]
-    !is.data.frame(el) && !is.na(nm) && nm != "" && nm %in% names(data) &&
-      is.numeric(data[[nm]]) && !is.object(data[[nm]]) && !is_labelled(data[[nm]]) &&
+    x <- if (!is.na(nm) && nm != "" && nm %in% names(data)) data_col(data, nm)
+    !is.data.frame(el) && !is.null(x) &&
+      is.numeric(x) && !is.object(x) && !is_labelled(x) &&
       is.numeric(el) && length(el) == 1L && is.null(names(el))
   }, NA)
   numeric <- nms[is_num]
@@ -184,7 +185,7 @@ split_targets <- function(targets, data, arg = "targets") {
     v <- totals[[i]]
     if (!is.finite(v))
       stopf("the total of numeric auxiliary %s must be finite, not %s", q(numeric[i]), format(v))
-    x <- data[[numeric[i]]]
+    x <- data_col(data, numeric[i])
     if (anyNA(x) || any(!is.finite(x)))
       stopf("numeric auxiliary %s holds %d NA or infinite value(s) (first at row %d); calibration needs a value in every row",
             q(numeric[i]), sum(!is.finite(x)), which(!is.finite(x))[1L])

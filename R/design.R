@@ -21,7 +21,8 @@
 #' `"adjust"` centres its PSU at zero instead of its stratum mean, as survey
 #' does.
 #'
-#' @param data A data frame.
+#' @param data A data frame, not grouped. SPSS user-missing values in the
+#'   strata or cluster column are `NA` (see [tab()], section Variables).
 #' @param weights Sampling weights: a column name or one-sided formula, a
 #'   numeric vector, or `NULL` (all 1).
 #' @param strata Stratum column (name or one-sided formula), or `NULL`.
@@ -61,7 +62,7 @@ svy_design <- function(data, weights = NULL, strata = NULL, cluster = NULL,
     if (!is.character(spec) || length(spec) != 1L || is.na(spec))
       stopf("'%s' must be a column name or a one-sided formula", arg)
     if (!spec %in% names(data)) stopf("'%s' names column %s, which is not in 'data'", arg, q(spec))
-    x <- data[[spec]]
+    x <- data_col(data, spec)
     if (anyNA(x))
       stopf("'%s' column %s holds %d NA value(s) (first at row %d); every row needs a %s",
             arg, q(spec), sum(is.na(x)), which(is.na(x))[1L], arg)

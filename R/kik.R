@@ -25,11 +25,14 @@
 #' quoted fields, a decimal comma in numeric columns, dates written as
 #' `15.07.2024 09:12:33`, and empty trailing rows or columns are all
 #' accepted. Every column the codebook names must be present; other columns
-#' are ignored. Every answer must be a code of the codebook (or empty).
+#' are skipped unparsed (so that an export with very many of them reads as
+#' fast as one without), and a row empty in every codebook column is an
+#' empty row. Every answer must be a code of the codebook (or empty).
 #' Timestamps are read as local time, `Europe/Berlin`.
 #'
 #' @section Cleaning:
-#' Rows are dropped in this order, and the counts reported:
+#' Rows are dropped in this order, and the counts reported (if no row
+#' remains, `kik_read()` stops with these counts):
 #' 1. **Test entries**: the municipality identifier starts with "test", a
 #'    free-text answer consists of nothing but the word "test" (e.g. "test
 #'    test"), or the response started before the field period given in the
@@ -86,12 +89,12 @@ kik_read <- function(path = system.file("extdata", "kik_rohdaten.csv", package =
                      quiet = FALSE) {
   check_flag(quiet, "quiet")
   cb <- kik_codebook(codebook)
-  raw <- read_delim_text(path, "path")
   cols <- data_columns(cb)
+  raw <- read_delim_text(path, "path", keep = cols)
   miss <- setdiff(cols, names(raw))
   if (length(miss) > length(cols) / 2)
     stopf("file %s is not a KI-in-Kommunen export: its header lacks %d of the %d columns the codebook names (such as %s); it has %s",
-          q(path), length(miss), length(cols), qlist(utils::head(miss, 4L)), qlist(names(raw), 6L))
+          q(path), length(miss), length(cols), qlist(utils::head(miss, 4L)), qlist(attr(raw, "header"), 6L))
   if (length(miss))
     stopf("file %s lacks required column(s) %s", q(path), qlist(miss, 10L))
   if (nrow(raw) == 0L)
@@ -145,6 +148,11 @@ kik_read <- function(path = system.file("extdata", "kik_rohdaten.csv", package =
       n_drop[2L], plural(n_drop[2L], "response", "responses"),
       n_drop[3L], plural(n_drop[3L], "response", "responses"), sum(keep)))
   }
+  if (!any(keep))
+    stopf("the cleaning rules removed every row of file %s: of its %d rows, %d %s test %s, %d incomplete (no submit date) and %d earlier %s of a municipality that answered twice; no complete response remains (see the Cleaning section of ?kik_read)",
+          q(path), nrow(raw), n_drop[1L], plural(n_drop[1L], "was a", "were"),
+          plural(n_drop[1L], "entry", "entries"), n_drop[2L],
+          n_drop[3L], plural(n_drop[3L], "response", "responses"))
 
   rows <- which(keep)
   rows <- rows[order(id[rows])]
@@ -261,7 +269,7 @@ kik_codebook <- function(path = system.file("extdata", "kik_codebook.csv", packa
 #' @md
 #' @export
 kik_mr_sets <- function(x, codebook = system.file("extdata", "kik_codebook.csv", package = "umfrage")) {
-  check_data(x, "x")
+  check_data(x, "x", grouped_ok = TRUE)
   cb <- kik_codebook(codebook)
   m <- cb[cb$type %in% c("multiple", "other"), , drop = FALSE]
   m <- m[!duplicated(m$column), , drop = FALSE]
@@ -283,8 +291,11 @@ kik_mr_sets <- function(x, codebook = system.file("extdata", "kik_codebook.csv",
 
 # A delimited text file as a data frame of character columns (header names
 # kept as they are), whatever a spreadsheet program did to its encoding, line
-# ends and separator.
-read_delim_text <- function(path, arg) {
+# ends and separator. With `keep` (column names), only those columns are
+# parsed (the others are skipped while reading: a file with many other
+# columns reads as fast as one without), unless the header names none of
+# them; attr(, "header") holds all header names.
+read_delim_text <- function(path, arg, keep = NULL) {
   if (!is.character(path) || length(path) != 1L || is.na(path) || !nzchar(path))
     stopf("'%s' must be a single file path, not %s", arg,
           if (is.character(path)) sprintf("a character vector of length %d", length(path)) else obj_desc(path))
@@ -293,17 +304,23 @@ read_delim_text <- function(path, arg) {
   size <- file.size(path)
   if (is.na(size) || size == 0) stopf("'%s': file %s is empty", arg, q(path))
   txt <- decode_text(readBin(path, "raw", size), path)
-  txt <- gsub("\r\n?", "\n", txt)
-  if (!grepl("[^[:space:]]", txt)) stopf("'%s': file %s is empty (blanks only)", arg, q(path))
-  txt <- sub("^[[:space:]]*\n", "", txt)
-  header <- sub("\n.*$", "", txt)
+  # (fixed and perl patterns: a wide file is tens of megabytes)
+  if (grepl("\r", txt, fixed = TRUE))
+    txt <- gsub("\r", "\n", gsub("\r\n", "\n", txt, fixed = TRUE), fixed = TRUE)
+  if (!grepl("[^[:space:]]", txt, perl = TRUE)) stopf("'%s': file %s is empty (blanks only)", arg, q(path))
+  txt <- sub("^[[:space:]]*\n", "", txt, perl = TRUE)
+  eol <- regexpr("\n", txt, fixed = TRUE)
+  header <- if (eol > 0L) substr(txt, 1L, eol - 1L) else txt
   cand <- c(";", ",", "\t")
   hits <- vapply(cand, function(s) sum(strsplit(header, "", fixed = TRUE)[[1L]] == s), 0)
   if (all(hits == 0))
     stopf("'%s': file %s is not a delimited table: its first line holds no ';', ',' or tab",
           arg, q(path))
   sep <- cand[which.max(hits)]
+  hn <- header_names(header, sep)
+  select <- !is.null(keep) && !is.null(hn) && any(hn %in% keep)
   df <- tryCatch(
+    if (select) read_columns(txt, sep, hn, keep) else
     utils::read.table(text = txt, sep = sep, header = TRUE, quote = "\"",
                       colClasses = "character", na.strings = character(0),
                       comment.char = "", check.names = FALSE, strip.white = FALSE,
@@ -323,7 +340,46 @@ read_delim_text <- function(path, arg) {
     stopf("'%s': file %s has duplicated column names: %s", arg, q(path),
           qlist(names(df)[duplicated(names(df))]))
   rownames(df) <- NULL
+  attr(df, "header") <- if (is.null(hn)) names(df) else hn[nzchar(hn)]
   df
+}
+
+# Columns `keep` of a delimited text whose header line has the names `hn`,
+# as read.table() reads them (character, quotes, empty lines skipped, rows
+# of equal length), but scan() skips the other fields without storing them.
+# (read.table() itself would reread its first lines from a pushback buffer,
+# in time quadratic in the line length: slow for a file with very many
+# columns.) As read.table(), it checks the field count of the first lines.
+read_columns <- function(txt, sep, hn, keep) {
+  # the header and up to 5 lines after it
+  top <- regmatches(txt, regexpr("^([^\n]*+(\n|$)){1,6}", txt, perl = TRUE))
+  top <- strsplit(top, "\n", fixed = TRUE)[[1L]][-1L]
+  top <- top[nzchar(top)]
+  if (length(top)) {
+    nf <- suppressWarnings(max(utils::count.fields(textConnection(top), sep = sep, quote = "\"",
+                                                   comment.char = ""), na.rm = TRUE))
+    if (nf > length(hn)) stop("more columns than column names", call. = FALSE)
+  }
+  what <- lapply(hn, function(h) if (h %in% keep) character() else NULL)
+  vals <- scan(text = txt, what = what, sep = sep, quote = "\"", skip = 1L, quiet = TRUE,
+               na.strings = character(0), strip.white = FALSE, fill = FALSE,
+               multi.line = FALSE, blank.lines.skip = TRUE, comment.char = "")
+  j <- which(hn %in% keep)
+  structure(stats::setNames(vals[j], hn[j]), class = "data.frame",
+            row.names = .set_row_names(length(vals[[j[1L]]])))
+}
+
+# The names in a header line (trimmed), or NULL where the line cannot be
+# split on its own (a quoted name spanning lines).
+header_names <- function(header, sep) {
+  if (lengths(regmatches(header, gregexpr("\"", header, fixed = TRUE))) %% 2L != 0L)
+    return(NULL)
+  hn <- tryCatch(scan(text = header, what = "", sep = sep, quote = "\"", quiet = TRUE,
+                      na.strings = character(0), strip.white = FALSE, comment.char = "",
+                      blank.lines.skip = FALSE),
+                 error = function(e) NULL)
+  if (is.null(hn)) return(NULL)
+  trimws(hn)
 }
 
 # Bytes to a UTF-8 string: UTF-16 and UTF-8 byte-order marks, else UTF-8 if

@@ -22,6 +22,10 @@
 #' `base = "all"` it also includes those who chose none (for dichotomies:
 #' who answered at least one item, i.e. not all `NA`).
 #'
+#' SPSS user-missing values (`haven::labelled_spss()`) are `NA`: "not asked"
+#' in a dichotomy, no item in a category set (unless
+#' `options(umfrage.user_na = "level")`, see [tab()]).
+#'
 #' @param data A data frame holding the columns.
 #' @param cols The columns: a character vector of names or integer positions
 #'   (at least one).
@@ -45,7 +49,7 @@
 #' @export
 mr_set <- function(data, cols, counted = TRUE, type = c("dichotomy", "category"),
                    labels = NULL, label = NULL, base = c("answered", "all")) {
-  check_data(data)
+  check_data(data, grouped_ok = TRUE)
   type <- match.arg(type)
   base <- match.arg(base)
   if (is.numeric(cols)) {
@@ -58,7 +62,8 @@ mr_set <- function(data, cols, counted = TRUE, type = c("dichotomy", "category")
   miss <- setdiff(cols, names(data))
   if (length(miss)) stopf("'cols' names column(s) not in 'data': %s", qlist(miss))
   if (anyDuplicated(cols)) stopf("'cols' names column(s) twice: %s", qlist(cols[duplicated(cols)]))
-  kinds <- vapply(data[cols], col_kind, "")
+  xs <- lapply(stats::setNames(cols, cols), data_col, data = data)
+  kinds <- vapply(xs, col_kind, "")
   if (length(unique(kinds)) > 1L) {
     tb <- split(cols, kinds)
     stopf("the columns of an MR set must be of one type, but 'cols' mixes %s",
@@ -97,7 +102,7 @@ mr_set <- function(data, cols, counted = TRUE, type = c("dichotomy", "category")
                    codes = NULL, label = label, base = base, kind = kind),
               class = "umfrage_mrset")
   } else {
-    lv <- category_levels(data[cols], kind)
+    lv <- category_levels(xs, kind)
     disp <- lv$labels
     if (!is.null(labels)) {
       if (is.null(names(labels)) || !is.character(labels))
@@ -139,7 +144,7 @@ category_levels <- function(df, kind) {
     return(list(values = lv, labels = lv))
   }
   if (kind == "labelled") {
-    labs <- unlist(lapply(df, function(x) attr(x, "labels")))
+    labs <- unlist(lapply(unname(df), function(x) attr(x, "labels")))
     labs <- labs[!duplicated(labs)]
     vals <- sort(unique(unlist(lapply(df, function(x) { v <- unclass(x); attributes(v) <- NULL; v }))))
     vals <- vals[!is.na(vals) & !(vals %in% labs)]

@@ -30,13 +30,29 @@
 #' `getOption("umfrage.max_levels", 200)` distinct values; beyond that
 #' `tab()` stops and suggests `cut()`.
 #'
+#' SPSS user-missing values (the `na_values` and `na_range` of
+#' `haven::labelled_spss()` columns) are missing values, as `NA` is, and
+#' their value labels are no levels; so in every function of umfrage that
+#' reads a column (margins of [wt_rake()], [wt_poststrat()] and
+#' [wt_calibrate()], items of [mr_set()], strata and clusters of
+#' [svy_design()]). `options(umfrage.user_na = "level")` keeps them as
+#' ordinary values with their labels instead.
+#'
+#' The groups of a grouped data frame (`dplyr::group_by()`) are `by` layers,
+#' after those of `by` (a grouping variable already in `by` is not repeated).
+#' A rowwise data frame is an error.
+#'
+#' A variable must hold one value per row: matrix, data-frame and list
+#' columns are an error, naming the column.
+#'
 #' @section Missing values:
 #' With `na = "drop"` a row with `NA` in the row variable is left out of
 #' that row variable's block, a row with `NA` in a column variable out of
 #' that column's cells (but not out of `Total`), and a row with `NA` in a
 #' `by` variable out of the table. With `na = "level"` missing values form a
-#' visible level `"(missing)"` at the end (shown only when it occurs). Rows
-#' with weight 0 count in `n` but add nothing to `n_w`.
+#' visible level `"(missing)"` at the end (shown only when it occurs); SPSS
+#' user-missing values are in it too (see Variables). Rows with weight 0
+#' count in `n` but add nothing to `n_w`.
 #'
 #' @section Inference:
 #' Every cell also carries design-based statistics: the standard error of
@@ -89,13 +105,15 @@
 #' include the covariance of the respondents they share. There is no
 #' Rao-Scott test for blocks with an MR set (the cells are not a partition).
 #'
-#' @param x A data frame, or an [svy_design()].
+#' @param x A data frame (grouped: its groups are `by` layers), or an
+#'   [svy_design()].
 #' @param rows Row variable(s): see Variables.
 #' @param cols Column variable(s) of the banner, or `NULL` for a one-way
 #'   table.
 #' @param by Layer variable(s): one block per combination of their levels.
 #' @param weights `NULL`, a numeric vector with one value per row, or the
-#'   name (or one-sided formula) of a column of `x`. Finite, non-negative.
+#'   name (or one-sided formula) of a column of `x` (a single string is
+#'   always a column name). Finite, non-negative.
 #' @param percent `"col"`, `"row"`, `"total"` or `"none"`.
 #' @param ci Confidence interval method, or `"none"`: see Inference.
 #' @param level Confidence level, in (0, 1).
@@ -154,13 +172,15 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
   test <- if (isTRUE(test)) "F" else if (isFALSE(test)) "none" else
     if (is.character(test) && length(test) == 1L && test %in% c("F", "Chisq")) test else
       stopf("'test' must be TRUE, FALSE, \"F\" or \"Chisq\"")
+  groups <- character()
   if (inherits(x, "umfrage_design")) {
     if (!is.null(weights)) stopf("'weights' must be NULL when 'x' is an svy_design(): the design carries them")
     des <- x
     x <- des$data
     w <- des$weights
   } else {
-    check_data(x, "x")
+    groups <- data_groups(x, "x")
+    check_data(x, "x", grouped_ok = TRUE)
     w <- get_weights(weights, x)
     des <- rows_design(x, w)
   }
@@ -172,6 +192,7 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
   if (length(rspec) == 0L) stopf("'rows' names no variable")
   cspec <- tab_specs(cols, x, "cols")
   bspec <- tab_specs(by, x, "by")
+  bspec <- c(bspec, group_specs(groups, bspec))
   if (any(vapply(bspec, inherits, NA, "umfrage_mrset")))
     stopf("'by' takes single variables, not MR sets")
   rvars <- lapply(rspec, tab_var, data = x, na = na, arg = "rows")
@@ -229,7 +250,7 @@ tab_specs <- function(spec, data, arg) {
 # Code one variable for the C kernel: desc = list(kind, nlev, data, na_level, base_all).
 tab_var <- function(s, data, na, arg) {
   if (inherits(s, "umfrage_mrset")) return(tab_var_mr(s, data, arg))
-  x <- data[[s]]
+  x <- data_col(data, s, "x")
   label <- attr(x, "label", exact = TRUE)
   if (!(is.character(label) && length(label) == 1L && !is.na(label))) label <- s
   cl <- code_single(x, s, arg)
@@ -288,13 +309,13 @@ tab_var_mr <- function(s, data, arg) {
   miss <- setdiff(s$cols, names(data))
   if (length(miss))
     stopf("MR set %s in '%s' uses column(s) not in 'x': %s", q(s$label), arg, qlist(miss))
-  kinds <- vapply(data[s$cols], col_kind, "")
+  kinds <- vapply(s$cols, function(v) col_kind(data_col(data, v, "x")), "")
   if (any(kinds != s$kind))
     stopf("MR set %s in '%s': column(s) %s of 'x' are not of type %s as when the set was made",
           q(s$label), arg, qlist(s$cols[kinds != s$kind]), s$kind)
   if (s$type == "dichotomy") {
     cols <- lapply(s$cols, function(v) {
-      x <- data[[v]]
+      x <- data_col(data, v, "x")
       if (is.logical(x) && isTRUE(s$counted)) return(x)
       if (is.factor(x)) x <- as.character(x)
       if (is_labelled(x)) { x <- unclass(x); attributes(x) <- NULL }
@@ -304,7 +325,7 @@ tab_var_mr <- function(s, data, arg) {
     desc <- list(1L, length(s$cols), cols, 0L, as.integer(s$base == "all"))
   } else {
     cols <- lapply(s$cols, function(v) {
-      x <- data[[v]]
+      x <- data_col(data, v, "x")
       if (is.factor(x)) return(match(levels(x), s$codes)[as.integer(x)])
       if (is_labelled(x)) { x <- unclass(x); attributes(x) <- NULL }
       match(as.character(x), s$codes)

@@ -20,9 +20,10 @@ is_labelled <- function(x) {
   inherits(x, c("haven_labelled", "labelled")) && !is.null(attr(x, "labels"))
 }
 
-check_data <- function(data, arg = "data") {
+check_data <- function(data, arg = "data", grouped_ok = FALSE) {
   if (!is.data.frame(data))
     stopf("'%s' must be a data frame, not %s", arg, obj_desc(data))
+  if (!grouped_ok) refuse_groups(data, arg, sys.call(-1L))
   if (nrow(data) == 0L) stopf("'%s' has no rows", arg)
   nm <- names(data)
   if (anyDuplicated(nm))
@@ -49,10 +50,15 @@ get_weights <- function(weights, data, arg = "weights") {
       stopf("'%s' as a formula must be one-sided and name one column, like ~w", arg)
     weights <- as.character(weights[[2L]])
   }
-  if (is.character(weights) && length(weights) == 1L && length(weights) != nrow(data)) {
-    if (!weights %in% names(data))
+  # a single string is always a column name (also with one row); a
+  # character vector is never weights
+  if (is.character(weights) && length(weights) != 1L)
+    stopf("'%s' must be numeric or the name of one column of 'data', not a character vector of length %d",
+          arg, length(weights))
+  if (is.character(weights)) {
+    if (is.na(weights) || !weights %in% names(data))
       stopf("'%s' names column %s, which is not in 'data'", arg, q(weights))
-    weights <- data[[weights]]
+    weights <- data_col(data, weights)
   }
   if (is.logical(weights) && all(is.na(weights)))
     stopf("'%s' is all NA", arg)
@@ -272,7 +278,7 @@ prepare_margins <- function(data, margins, arg = "targets") {
   coded <- lapply(vars, function(v) {
     lev <- unique(unlist(lapply(margins, function(m)
       if (v %in% m$vars) m$keys[[v]])))
-    cv <- code_var(data[[v]], v, lev)
+    cv <- code_var(data_col(data, v), v, lev)
     cv$lev <- lev
     cv
   })

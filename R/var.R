@@ -116,7 +116,7 @@ cal_setup <- function(des, x, w) {
   if (length(miss))
     stopf("the weights were calibrated on variable(s) %s, which are not in 'x'; use calibration = FALSE to ignore the calibration",
           qlist(miss))
-  coded <- lapply(vars, function(v) code_var(x[[v]], v, cl$lev[[v]]))
+  coded <- lapply(vars, function(v) code_var(data_col(x, v, "x"), v, cl$lev[[v]]))
   nlev <- vapply(coded, function(cv) as.integer(cv$nlev), 1L)
   G <- prod(nlev)
   if (G > 1e6) stopf("the calibration margins span %s cells, too many for the calibrated variance; use calibration = FALSE", format(G))

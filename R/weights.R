@@ -38,7 +38,11 @@
 #' rescaled to the first margin's total, so that all can be met exactly.
 #' Margin variables may be factors (targets named by level), character,
 #' logical (`TRUE`/`FALSE`), integer or numeric (named by value), and
-#' haven-style labelled vectors (named by value label or by value).
+#' haven-style labelled vectors (named by value label or by value). SPSS
+#' user-missing values of `haven::labelled_spss()` columns are `NA` (and
+#' their labels are no levels), unless `options(umfrage.user_na = "level")`
+#' (see [tab()], section Variables). Matrix, data-frame and list columns are
+#' an error.
 #'
 #' Every level that occurs in the data needs a target; a target of 0 is
 #' allowed and gives that level's rows weight 0. A level with a positive
@@ -54,7 +58,8 @@
 #' target cannot be reached under the cap (its rows would need a mean weight
 #' above the bound) is an error.
 #'
-#' @param data A data frame holding the margin variables.
+#' @param data A data frame holding the margin variables; not grouped
+#'   (`dplyr::ungroup()` a grouped one: weights are not made within groups).
 #' @param targets Population margins: see Targets.
 #' @param weights Starting (design) weights: `NULL` for 1, a numeric vector
 #'   with one value per row, or the name (or one-sided formula) of a column
@@ -122,7 +127,7 @@ wt_rake <- function(data, targets, weights = NULL, epsilon = 1e-10,
 #' `survey::postStratify()`, computed in C in one pass to sum the cells and
 #' one to map the factors back.
 #'
-#' @param data A data frame holding the cell variables.
+#' @param data A data frame holding the cell variables; not grouped.
 #' @param targets The population cells: a data frame with one column per cell
 #'   variable and a column `target` (or `Freq`, as `survey::postStratify()`
 #'   takes), a `table`/`xtabs` of population counts, or a named list with a
@@ -253,7 +258,7 @@ rake_status_error <- function(res, prep, data, w0, cap) {
 # advice texts differ between wt_rake() and wt_calibrate().
 code_problem <- function(prep, data, j, na_advice, level_advice) {
   v <- prep$vars[j]
-  x <- data[[v]]
+  x <- data_col(data, v)
   nna <- sum(is.na(x))
   if (nna > 0)
     stopf("variable %s has %d NA value(s) (first at row %d); every row needs a level with a target%s",

@@ -168,7 +168,7 @@ cases <- list(
   OK("tab: unused factor level kept", tab(d_unused, "age"), function(v) "zz" %in% as.data.frame(v)$row),
   OK("tab: character with \"\" and NA", tab(d_blank, "sex"), function(v) all(as.data.frame(v)$row == c("", "f", "m"))),
   E("tab: labelled without labels", tab(d_lab, "lab"), "'rows' variable 'lab' must be a factor, character, logical, integer or labelled column"),
-  E("tab: a list column", tab(transform(d, l = I(as.list(1:10))), "l"), "'rows' variable 'l' must be a factor"),
+  E("tab: a list column", tab(transform(d, l = I(as.list(1:10))), "l"), "column 'l' of 'x' is a list column"),
   E("tab: duplicate column names", tab(dd, "sex"), "'x' has duplicated column names: 'sex'"),
   OK("tab: non-syntactic names", tab(d_nonsyn, "my sex", cols = "age"), function(v) "my sex" %in% as.data.frame(v)$row_var),
   E("tab: 2e5 distinct values", tab(big, "v"), "'rows' variable 'v' has 200000 distinct values, more than the 200 a table shows"),
