@@ -152,12 +152,10 @@ wt_calibrate <- function(data, targets, weights = NULL,
     total = if (is.null(prep)) sum(res$weights) else sum(prep$targets[[1L]], na.rm = TRUE),
     margins = tab,
     calibration = if (!is.null(prep))
-      list(vars = prep$vars,
-           margins = lapply(prep$margins, function(i) prep$vars[i + 1L]),
-           levels = lapply(prep$coded, `[[`, "levels"),
-           lev = lapply(prep$coded, `[[`, "lev"),
-           start = w0, numeric = parts$numeric),
-    weighted_start = !is.null(w0), epsilon = epsilon, maxit = maxit)
+      cal_state(prep, w0, res$weights, numeric = parts$numeric,
+                numeric_totals = vapply(xnum, function(x) sum(x * res$weights), 0)),
+    weighted_start = !is.null(w0), epsilon = epsilon, maxit = maxit,
+    check = wt_fingerprint(res$weights))
   structure(res$weights, class = "umfrage_weights", umfrage = diag)
 }
 
@@ -362,5 +360,5 @@ wt_trim <- function(w, lower = NULL, upper = NULL, keep_total = TRUE, deff = NUL
     method = "trim", iterations = res$rounds, converged = TRUE, max_error = 0,
     lower = lo, upper = res$upper, deff_target = target, n_trimmed = n_trim,
     total = sum(res$weights), margins = NULL, calibration = NULL,
-    weighted_start = TRUE))
+    weighted_start = TRUE, check = wt_fingerprint(res$weights)))
 }

@@ -284,13 +284,114 @@ new_weights <- function(res, prep, method, n, w0, settings) {
     max_error = res$max_error, trace = res$trace, mode = res$mode,
     ncell = res$ncell, total = res$total,
     margins = tab,
-    calibration = list(vars = prep$vars,
-                       margins = lapply(prep$margins, function(i) prep$vars[i + 1L]),
-                       levels = lapply(prep$coded, `[[`, "levels"),
-                       lev = lapply(prep$coded, `[[`, "lev"),
-                       start = w0),
-    weighted_start = !is.null(w0)), settings)
+    calibration = cal_state(prep, w0, res$weights),
+    weighted_start = !is.null(w0), check = wt_fingerprint(res$weights)), settings)
   structure(res$weights, class = "umfrage_weights", umfrage = diag)
+}
+
+# ---- the calibration state carried by the weights ------------------------------
+#
+# tab() and as_svydesign() use it for the calibration-adjusted variance. It
+# holds the margin variables and their target level names, the starting
+# weights, the totals the weights achieved per joint level of each margin
+# (in full, first variable fastest: the columns of cal_setup()'s indicator
+# matrix), whether weight / starting weight is constant within each
+# calibration cell (not so after a cap with unequal starting weights), and a
+# fingerprint of the weights. Before the state is used, cal_misfit()
+# checks that it still fits the weights and the rows.
+
+cal_state <- function(prep, w0, w, numeric = character(), numeric_totals = double()) {
+  codes <- lapply(prep$codes, as.integer)
+  G <- prod(as.double(prep$nlev))
+  cc <- NA
+  if (G <= 1e6) {
+    g <- cal_cell_codes(codes, prep$nlev)
+    cc <- ratio_misfit(g, as.integer(G), w, if (is.null(w0)) rep(1, length(w)) else w0) == 0L
+  }
+  list(vars = prep$vars,
+       margins = lapply(prep$margins, function(i) prep$vars[i + 1L]),
+       levels = lapply(prep$coded, `[[`, "levels"),
+       lev = lapply(prep$coded, `[[`, "lev"),
+       start = w0,
+       totals = lapply(prep$margins, function(i) {
+         id <- cal_cell_codes(codes[i + 1L], prep$nlev[i + 1L])
+         cell_sums(id, prod(prep$nlev[i + 1L]), w)
+       }),
+       cell_constant = cc, numeric = numeric, numeric_totals = numeric_totals,
+       check = wt_fingerprint(w))
+}
+
+# Calibration cell (1-based, first variable fastest) of each row, from the
+# variables' integer codes (no NA).
+cal_cell_codes <- function(codes, nlev) {
+  g <- rep(1, length(codes[[1L]]))
+  stride <- 1
+  for (j in seq_along(codes)) {
+    g <- g + (codes[[j]] - 1) * stride
+    stride <- stride * nlev[j]
+  }
+  if (stride <= .Machine$integer.max) as.integer(g) else g
+}
+
+# Sums of w per cell 1..G (w may be negative, as linear calibration allows).
+cell_sums <- function(g, G, w) {
+  s <- numeric(G)
+  r <- rowsum(as.double(w), g, reorder = FALSE)
+  s[as.integer(rownames(r))] <- r[, 1L]
+  s
+}
+
+# 0 if w / w0 is constant within every cell g (relative tolerance tol; rows
+# with w0 = 0 need w = 0), else the first row where it is not.
+ratio_misfit <- function(g, G, w, w0, tol = 1e-8, sw = cell_sums(g, G, w),
+                         s0 = cell_sums(g, G, w0)) {
+  r <- ifelse(s0 != 0, sw / s0, 0)
+  fit <- r[g] * w0
+  bad <- abs(w - fit) > tol * abs(fit) + 1e-14 * sum(abs(sw)) / length(w)
+  if (any(bad)) which(bad)[1L] else 0L
+}
+
+# A fingerprint of a weight vector: length, sum, sum of squares, sum of
+# absolute values and the sum weighted by position, which changes when the
+# weights are modified, subset or reordered (as data.table::setorder() does
+# in place, keeping the attributes).
+wt_fingerprint <- function(w) {
+  w <- as.double(w)
+  n <- length(w)
+  c(n, sum(w), sum(w * w), sum(abs(w)), sum(w * (seq_len(n) / n)))
+}
+
+fingerprint_ok <- function(fp, w) {
+  if (is.null(fp)) return(TRUE)
+  now <- wt_fingerprint(w)
+  if (length(fp) != length(now) || now[1L] != fp[1L]) return(FALSE)
+  sc <- c(fp[4L], fp[3L], fp[4L], fp[4L])
+  all(abs(now[-1L] - fp[-1L]) <= 1e-12 * sc)
+}
+
+# NULL if the calibration state `cl` still fits the weights w of the rows
+# (calibration cells g of G, with per-cell sums Wg of w and W0g of the
+# starting weights w0, and M the cell-by-level indicator matrix of the
+# margins); else what does not fit. See cal_setup().
+cal_misfit <- function(cl, g, G, Wg, W0g, M, w, w0) {
+  if (!fingerprint_ok(cl$check, w))
+    return("the weights were changed, subset or reordered after they were made")
+  if (!isFALSE(cl$cell_constant)) {
+    i <- ratio_misfit(g, G, w, w0, sw = Wg, s0 = W0g)
+    if (i > 0L)
+      return(sprintf("weight / starting weight is not constant within the calibration cells (first at row %d): the rows or the starting weights no longer line up with the weights",
+                     i))
+  }
+  if (!is.null(cl$totals)) {
+    now <- as.vector(crossprod(M, Wg))
+    was <- unlist(cl$totals)
+    T <- sum(abs(Wg))
+    bad <- length(now) != length(was) ||
+      any(abs(now - was) > 1e-6 * abs(was) + 1e-9 * T)
+    if (bad)
+      return("the weighted totals of the margins' levels differ from those the weights were calibrated to")
+  }
+  NULL
 }
 
 # ---- argument checks ------------------------------------------------------------

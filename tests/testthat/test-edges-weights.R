@@ -1,0 +1,141 @@
+# Edge cases of weights objects (issue 12): stale calibration state, how
+# targets are read (shares, percents, totals), unclear errors, and
+# as_svydesign() of calibrated weights.
+
+ew_data <- function(seed = 1, n = 600) {
+  set.seed(seed)
+  d <- data.frame(sex = sample(c("f", "m"), n, TRUE, prob = c(0.6, 0.4)),
+                  age = sample(c("a", "b", "c"), n, TRUE),
+                  stringsAsFactors = FALSE)
+  d$w0 <- runif(n, 0.5, 2)
+  # an outcome tied to the margins, so the calibration matters for the SE
+  d$y <- ifelse(runif(n) < ifelse(d$sex == "f", 0.2, 0.7) + 0.1 * (d$age == "c"), "yes", "no")
+  d$k <- sample(1:3, n, TRUE)  # an unrelated ordering key
+  d
+}
+ew_targets <- list(sex = c(f = 0.5, m = 0.5), age = c(a = 0.3, b = 0.3, c = 0.4))
+ew_pop <- function(T) c(`(Intercept)` = T, sexm = 0.5 * T, ageb = 0.3 * T, agec = 0.4 * T)
+
+se_yes <- function(t) {
+  t <- as.data.frame(t)
+  t$se[t$row == "yes" & t$col_var == "Total"]
+}
+fixed_se <- function(d, w) {
+  s <- survey::svydesign(ids = ~1, weights = ~wf, data = transform(d, wf = as.numeric(w)))
+  100 * unname(survey::SE(survey::svymean(~y, s))["yyes"])
+}
+
+# ---- stale calibration state -------------------------------------------------
+
+test_that("data.table::setorder() on raked weights: tab() warns and treats them as fixed", {
+  skip_if_not_installed("survey")
+  skip_if_not_installed("MASS")
+  skip_if_not_installed("data.table")
+  d <- ew_data(1)
+  T <- 6000
+  d$w <- wt_rake(d, ew_targets, weights = "w0", total = T, epsilon = 1e-13)
+  s0 <- survey::svydesign(ids = ~1, weights = ~w0, data = d)
+  cal <- survey::calibrate(s0, ~sex + age, ew_pop(T), calfun = "raking", epsilon = 1e-13, maxit = 200)
+  se_cal <- 100 * unname(survey::SE(survey::svymean(~y, cal))["yyes"])
+  # before the reorder: the calibrated SE
+  expect_lt(rel_err(se_yes(tab(d, "y", weights = "w")), se_cal), 1e-8)
+  dt <- data.table::as.data.table(d)
+  data.table::setorder(dt, k, y)
+  expect_s3_class(dt$w, "umfrage_weights")  # setorder keeps the attributes
+  expect_warning(t <- tab(dt, "y", weights = "w"),
+                 "calibration stored on the weights no longer fits.*treating the weights as fixed")
+  expect_lt(rel_err(se_yes(t), fixed_se(as.data.frame(dt), dt$w)), 1e-8)
+  # the same through an svy_design()
+  expect_warning(t2 <- tab(svy_design(dt, weights = "w"), "y"), "no longer fits")
+  expect_lt(rel_err(se_yes(t2), fixed_se(as.data.frame(dt), dt$w)), 1e-8)
+  # print() and wt_summary() no longer claim convergence
+  expect_output(print(dt$w), "changed after wt_rake\\(\\)")
+  expect_false(any(grepl("converged", capture.output(print(dt$w)))))
+  s <- wt_summary(dt$w)
+  expect_true(is.na(s$stats$converged))
+  expect_null(s$margins)
+  expect_false(any(grepl("converged", capture.output(print(s)))))
+})
+
+test_that("rows reordered under unchanged weights: the cell check catches it", {
+  skip_if_not_installed("survey")
+  d <- ew_data(2)
+  w <- wt_rake(d, ew_targets, weights = "w0", total = 6000, epsilon = 1e-13)
+  d2 <- d[order(d$k, d$y), ]
+  expect_warning(t <- tab(d2, "y", weights = w),
+                 "not constant within the calibration cells.*treating the weights as fixed")
+  expect_lt(rel_err(se_yes(t), fixed_se(d2, w)), 1e-8)
+})
+
+test_that("pmin(), pmax(), [[<- and in-place changes drop or invalidate the calibration", {
+  skip_if_not_installed("survey")
+  d <- ew_data(3)
+  w <- wt_rake(d, ew_targets, weights = "w0", epsilon = 1e-13)
+  cap <- unname(quantile(as.numeric(w), 0.8))
+  wp <- pmin(w, cap)
+  expect_false(any(grepl("converged", capture.output(print(wp)))))
+  expect_true(is.na(wt_summary(wp)$stats$converged))
+  expect_warning(t <- tab(d, "y", weights = wp), "no longer fits")
+  expect_lt(rel_err(se_yes(t), fixed_se(d, wp)), 1e-8)
+  wq <- pmax(w, cap)
+  expect_true(is.na(wt_summary(wq)$stats$converged))
+  # element replacement gives plain numbers
+  w2 <- w
+  w2[[3]] <- 5
+  expect_false(inherits(w2, "umfrage_weights"))
+  expect_null(attributes(w2))
+  d$w <- w
+  d$w[[4]] <- 5
+  expect_false(inherits(d$w, "umfrage_weights"))
+  expect_identical(w[[2]], as.numeric(w)[2])
+  expect_null(attributes(c(w, w)))
+  expect_null(attributes(rep(w, 2)))
+  expect_null(attributes(rev(w)))
+  expect_null(attributes(sort(w)))
+  expect_null(attributes(ifelse(w > 1, w, 1)))
+  # in place, keeping the attributes (as data.table::set() does)
+  w3 <- w
+  attrs <- attributes(w3)
+  v <- as.numeric(w3)
+  v[7] <- v[7] * 1.5
+  attributes(v) <- attrs
+  expect_true(is.na(wt_summary(v)$stats$converged))
+  expect_warning(tab(d, "y", weights = v), "no longer fits")
+})
+
+test_that("dplyr::arrange() and data frame reordering give plain weights", {
+  skip_if_not_installed("dplyr")
+  skip_if_not_installed("tibble")
+  d <- ew_data(4)
+  d$w <- wt_rake(d, ew_targets, weights = "w0")
+  a <- dplyr::arrange(tibble::as_tibble(d), k)
+  expect_null(attr(a$w, "umfrage"))
+  expect_null(attr(d[order(d$k), ]$w, "umfrage"))
+  expect_no_warning(tab(a, "y", weights = "w"))
+})
+
+test_that("poststratified and calibrated weights are checked too; numeric auxiliaries still warn", {
+  skip_if_not_installed("data.table")
+  d <- ew_data(5)
+  pop <- data.frame(sex = c("f", "m"), Freq = c(3000, 3000))
+  d$wp <- wt_poststrat(d, pop, weights = "w0")
+  d$wc <- wt_calibrate(d, list(sex = c(f = 3000, m = 3000), age = c(a = 1800, b = 1800, c = 2400)),
+                       weights = d$w0 * 10, method = "logit", bounds = c(0.5, 2))
+  expect_no_warning(tab(d, "y", weights = "wp"))
+  expect_no_warning(tab(d, "y", weights = "wc"))
+  dt <- data.table::as.data.table(d)
+  data.table::setorder(dt, k)
+  expect_warning(tab(dt, "y", weights = "wp"), "no longer fits")
+  expect_warning(tab(dt, "y", weights = "wc"), "no longer fits")
+  d$x <- rnorm(nrow(d), 10)
+  wn <- wt_calibrate(d, list(sex = c(f = 3000, m = 3000), x = sum(d$x * d$w0 * 10)), weights = d$w0 * 10,
+                    method = "raking")
+  expect_warning(tab(d, "y", weights = wn), "numeric auxiliaries")
+})
+
+test_that("capped raking with unequal starting weights is still calibrated in tab()", {
+  d <- ew_data(6)
+  w <- wt_rake(d, ew_targets, weights = "w0", cap = 1.8)
+  expect_no_warning(t <- tab(d, "y", weights = w))
+  expect_true(t$calibrated)
+})
