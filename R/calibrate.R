@@ -152,8 +152,9 @@ wt_calibrate <- function(data, targets, weights = NULL,
     total = if (is.null(prep)) sum(res$weights) else sum(prep$targets[[1L]], na.rm = TRUE),
     margins = tab,
     calibration = if (!is.null(prep))
-      cal_state(prep, w0, res$weights, numeric = parts$numeric,
-                numeric_totals = vapply(xnum, function(x) sum(x * res$weights), 0)),
+      cal_state(prep, w0, res$weights, "calibrate", numeric = parts$numeric,
+                numeric_totals = vapply(xnum, function(x) sum(x * res$weights), 0),
+                calfun = method, bounds = as.double(bounds)),
     weighted_start = !is.null(w0), epsilon = epsilon, maxit = maxit,
     check = wt_fingerprint(res$weights))
   structure(res$weights, class = "umfrage_weights", umfrage = diag)

@@ -153,7 +153,8 @@ cal_setup <- function(des, x, w) {
   all_d <- .Call(C_cell_stats, c(list(g), dcodes), as.integer(c(G, if (!is.null(dl)) nd)), w)
   W0g <- .Call(C_cell_stats, list(g), as.integer(G), w0)$sum_w
   # the state must still fit the weights and the rows (see cal_misfit())
-  bad <- cal_misfit(cl, g, G, rowSums(matrix(all_d$sum_w, G, nd)), W0g, M, w, w0)
+  Wg <- rowSums(matrix(all_d$sum_w, G, nd))
+  bad <- cal_misfit(cl, w, w0, g, G, as.vector(crossprod(M, Wg)), Wg = Wg, W0g = W0g)
   if (!is.null(bad)) return(misfit(bad))
   list(G = G, M = M, w0 = w0, desc = list(0L, as.integer(G), list(g), 0L, 0L),
        S1 = matrix(all_d$sum_w, G, nd), S2 = matrix(all_d$sum_w2, G, nd), W0g = W0g)

@@ -284,7 +284,7 @@ new_weights <- function(res, prep, method, n, w0, settings) {
     max_error = res$max_error, trace = res$trace, mode = res$mode,
     ncell = res$ncell, total = res$total,
     margins = tab,
-    calibration = cal_state(prep, w0, res$weights),
+    calibration = cal_state(prep, w0, res$weights, method),
     weighted_start = !is.null(w0), check = wt_fingerprint(res$weights)), settings)
   structure(res$weights, class = "umfrage_weights", umfrage = diag)
 }
@@ -300,7 +300,8 @@ new_weights <- function(res, prep, method, n, w0, settings) {
 # fingerprint of the weights. Before the state is used, cal_misfit()
 # checks that it still fits the weights and the rows.
 
-cal_state <- function(prep, w0, w, numeric = character(), numeric_totals = double()) {
+cal_state <- function(prep, w0, w, method, numeric = character(), numeric_totals = double(),
+                      calfun = NULL, bounds = NULL) {
   codes <- lapply(prep$codes, as.integer)
   G <- prod(as.double(prep$nlev))
   cc <- NA
@@ -318,6 +319,7 @@ cal_state <- function(prep, w0, w, numeric = character(), numeric_totals = doubl
          cell_sums(id, prod(prep$nlev[i + 1L]), w)
        }),
        cell_constant = cc, numeric = numeric, numeric_totals = numeric_totals,
+       method = method, calfun = calfun, bounds = bounds,
        check = wt_fingerprint(w))
 }
 
@@ -369,27 +371,30 @@ fingerprint_ok <- function(fp, w) {
   all(abs(now[-1L] - fp[-1L]) <= 1e-12 * sc)
 }
 
-# NULL if the calibration state `cl` still fits the weights w of the rows
-# (calibration cells g of G, with per-cell sums Wg of w and W0g of the
-# starting weights w0, and M the cell-by-level indicator matrix of the
-# margins); else what does not fit. See cal_setup().
-cal_misfit <- function(cl, g, G, Wg, W0g, M, w, w0) {
+# NULL if the calibration state `cl` still fits the weights w of the rows,
+# else what does not fit. g: calibration cell (1..G) of each row; now: the
+# weighted totals of the margins' joint levels (as cl$totals, unlisted);
+# num_now: those of the numeric auxiliaries (or NULL: not checked).
+cal_misfit <- function(cl, w, w0, g, G, now, num_now = NULL,
+                       Wg = cell_sums(g, G, w), W0g = cell_sums(g, G, w0)) {
   if (!fingerprint_ok(cl$check, w))
     return("the weights were changed, subset or reordered after they were made")
-  if (!isFALSE(cl$cell_constant)) {
+  if (isTRUE(cl$cell_constant)) {
     i <- ratio_misfit(g, G, w, w0, sw = Wg, s0 = W0g)
     if (i > 0L)
       return(sprintf("weight / starting weight is not constant within the calibration cells (first at row %d): the rows or the starting weights no longer line up with the weights",
                      i))
   }
   if (!is.null(cl$totals)) {
-    now <- as.vector(crossprod(M, Wg))
     was <- unlist(cl$totals)
-    T <- sum(abs(Wg))
-    bad <- length(now) != length(was) ||
-      any(abs(now - was) > 1e-6 * abs(was) + 1e-9 * T)
-    if (bad)
+    T <- sum(abs(w))
+    if (length(now) != length(was) || any(abs(now - was) > 1e-6 * abs(was) + 1e-9 * T))
       return("the weighted totals of the margins' levels differ from those the weights were calibrated to")
+  }
+  if (!is.null(num_now) && length(cl$numeric_totals)) {
+    was <- cl$numeric_totals
+    if (any(abs(num_now - was) > 1e-6 * abs(was) + 1e-9 * abs(sum(w))))
+      return("the weighted totals of the numeric auxiliaries differ from those the weights were calibrated to")
   }
   NULL
 }

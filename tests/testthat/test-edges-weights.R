@@ -139,3 +139,79 @@ test_that("capped raking with unequal starting weights is still calibrated in ta
   expect_no_warning(t <- tab(d, "y", weights = w))
   expect_true(t$calibrated)
 })
+
+# ---- as_svydesign() of calibrated weights --------------------------------------
+
+svy_case <- function(seed = 7, n = 800) {
+  set.seed(seed)
+  d <- data.frame(sex = sample(c("f", "m"), n, TRUE, prob = c(0.6, 0.4)),
+                  age = sample(c("a", "b", "c"), n, TRUE), st = rep(1:2, n / 2),
+                  stringsAsFactors = FALSE)
+  d$psu <- paste(d$st, sample(1:10, n, TRUE))
+  d$w0 <- runif(n, 0.5, 2) * 10
+  d$y <- ifelse(runif(n) < ifelse(d$sex == "f", 0.3, 0.6), "yes", "no")
+  d
+}
+svy_agree <- function(d, w) {
+  des <- svy_design(d, weights = w, strata = ~st, cluster = ~psu)
+  s <- as_svydesign(des)
+  expect_lt(rel_err(stats::weights(s), w), 1e-8)
+  se_s <- 100 * unname(survey::SE(survey::svymean(~y, s))["yyes"])
+  expect_lt(rel_err(se_yes(tab(des, "y")), se_s), 1e-8)
+  # and both differ from the fixed-weights design
+  s_fixed <- survey::svydesign(ids = ~psu, strata = ~st, weights = ~wf, data = transform(d, wf = as.numeric(w)))
+  expect_gt(rel_err(se_s, 100 * unname(survey::SE(survey::svymean(~y, s_fixed))["yyes"])), 1e-4)
+  # the independent reference: survey's own calibration of the starting weights
+  invisible(s)
+}
+
+test_that("as_svydesign() of raked weights is calibrated: survey's SE equals tab()'s", {
+  skip_if_not_installed("survey")
+  skip_if_not_installed("MASS")
+  d <- svy_case()
+  T <- 8000
+  w <- wt_rake(d, list(sex = c(f = 0.5, m = 0.5), age = c(a = 0.3, b = 0.3, c = 0.4)),
+               weights = "w0", total = T, epsilon = 1e-13)
+  s <- svy_agree(d, w)
+  s0 <- survey::svydesign(ids = ~psu, strata = ~st, weights = ~w0, data = d)
+  ref <- survey::calibrate(s0, ~sex + age, ew_pop(T), calfun = "raking", epsilon = 1e-13, maxit = 200)
+  expect_lt(rel_err(survey::SE(survey::svymean(~y, s)), survey::SE(survey::svymean(~y, ref))), 1e-8)
+})
+
+test_that("as_svydesign() of post-stratified weights equals survey::postStratify()", {
+  skip_if_not_installed("survey")
+  d <- svy_case(8)
+  pop <- data.frame(expand.grid(sex = c("f", "m"), age = c("a", "b", "c"), stringsAsFactors = FALSE),
+                    Freq = c(1000, 900, 1200, 1100, 2000, 1800))
+  w <- wt_poststrat(d, pop, weights = "w0")
+  s <- svy_agree(d, w)
+  s0 <- survey::svydesign(ids = ~psu, strata = ~st, weights = ~w0, data = d)
+  ref <- survey::postStratify(s0, ~sex + age, pop)
+  expect_lt(rel_err(survey::SE(survey::svymean(~y, s)), survey::SE(survey::svymean(~y, ref))), 1e-8)
+})
+
+test_that("as_svydesign() of wt_calibrate() weights: linear and logit, as survey::calibrate()", {
+  skip_if_not_installed("survey")
+  skip_if_not_installed("MASS")
+  d <- svy_case(9)
+  tg <- list(sex = c(f = 4000, m = 4000), age = c(a = 2400, b = 2400, c = 3200))
+  s0 <- survey::svydesign(ids = ~psu, strata = ~st, weights = ~w0, data = d)
+  for (cs in list(list("linear", c(-Inf, Inf)), list("linear", c(0.5, 2)), list("logit", c(0.5, 2)))) {
+    w <- wt_calibrate(d, tg, weights = "w0", method = cs[[1]], bounds = cs[[2]], epsilon = 1e-13)
+    s <- svy_agree(d, w)
+    ref <- survey::calibrate(s0, ~sex + age, ew_pop(8000), calfun = cs[[1]], bounds = cs[[2]],
+                             epsilon = 1e-13, maxit = 200)
+    expect_lt(rel_err(survey::SE(survey::svymean(~y, s)), survey::SE(survey::svymean(~y, ref))), 1e-8)
+  }
+})
+
+test_that("as_svydesign() warns and keeps fixed weights when the calibration no longer fits", {
+  skip_if_not_installed("survey")
+  d <- svy_case(10)
+  w <- wt_rake(d, list(sex = c(f = 0.5, m = 0.5)), weights = "w0")
+  wp <- pmin(w, 15)
+  des <- svy_design(d, weights = wp, strata = ~st, cluster = ~psu)
+  expect_warning(s <- as_svydesign(des), "no longer fits")
+  expect_lt(rel_err(stats::weights(s), wp), 1e-12)
+  expect_null(s$postStrata)
+})
