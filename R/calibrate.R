@@ -52,9 +52,10 @@
 #' vectors, joint margins as data frames, or a long data frame with
 #' `variable`, `level`, `target`); numeric auxiliaries as list elements
 #' named after a numeric column of `data`, holding one unnamed number, the
-#' population total of that column. Proportions (every categorical margin
-#' summing to 1) are scaled to `total` or to the sum of the starting
-#' weights, as in [wt_rake()]; numeric totals are never scaled.
+#' population total of that column. Categorical margins are read as
+#' shares (summing to 1 within 0.02), percents (to 100 within 2) or totals
+#' by the rule of [wt_rake()]; proportions are scaled to `total` or to the
+#' sum of the starting weights. Numeric totals are never scaled.
 #'
 #' @section Variance:
 #' Weights from categorical margins carry their margins, so [tab()] uses
@@ -111,8 +112,10 @@ wt_calibrate <- function(data, targets, weights = NULL,
   parts <- split_targets(targets, data)
   prep <- NULL
   scale <- FALSE
+  reading <- NULL
   if (length(parts$margins)) {
     margins <- scale_targets(parts$margins, total)
+    reading <- attr(margins, "reading")
     scale <- attr(margins, "scale")
     prep <- prepare_margins(data, margins)
     if (scale) {
@@ -156,7 +159,7 @@ wt_calibrate <- function(data, targets, weights = NULL,
                 numeric_totals = vapply(xnum, function(x) sum(x * res$weights), 0),
                 calfun = method, bounds = as.double(bounds)),
     weighted_start = !is.null(w0), epsilon = epsilon, maxit = maxit,
-    check = wt_fingerprint(res$weights))
+    reading = reading, check = wt_fingerprint(res$weights))
   structure(res$weights, class = "umfrage_weights", umfrage = diag)
 }
 

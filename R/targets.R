@@ -159,22 +159,33 @@ normalize_targets <- function(targets, arg = "targets") {
   out
 }
 
-# Scale proportions to the total, check that totals agree, and make every
-# margin sum to exactly the same total (needed for convergence to 1e-10).
-# Proportions without `total` stay proportions: C scales them to the sum of
-# the starting weights, which it learns in its first pass.
+# How targets are read (documented in ?wt_rake, Targets): a margin summing
+# to within share_tol of 1 is shares, within percent_tol of 100 percents,
+# anything else totals -- unless 'total' is given and equals the margins'
+# sums (within 1e-6): then they are totals. Shares and percents are both
+# proportions: each margin is rescaled to sum to exactly 1, then to 'total'
+# (or, without it, by C to the sum of the starting weights). Totals must
+# agree between margins within 1e-6 and are made to agree exactly (needed
+# for convergence to 1e-10). The reading is returned in attr "reading" and
+# said in a message unless it was exact shares or totals.
+share_tol <- 0.02
+percent_tol <- 2
+
 scale_targets <- function(margins, total, arg = "targets") {
   sums <- vapply(margins, function(m) sum(m$target), 0)
-  is_prop <- abs(sums - 1) <= 1e-6
   label <- vapply(margins, function(m) paste(m$vars, collapse = ":"), "")
-  if (any(is_prop) && !all(is_prop))
-    stopf("'%s' mix proportions (summing to 1: %s) and totals (%s); give all margins the same way",
-          arg, qlist(label[is_prop]), qlist(label[!is_prop]))
   if (!is.null(total)) {
     if (!is.numeric(total) || length(total) != 1L || is.na(total) ||
         !is.finite(total) || total <= 0)
       stopf("'total' must be a single positive number")
   }
+  kind <- ifelse(abs(sums - 1) <= share_tol, "shares",
+                 ifelse(abs(sums - 100) <= percent_tol, "percents", "totals"))
+  if (!is.null(total) && all(abs(sums - total) <= 1e-6 * total)) kind[] <- "totals"
+  is_prop <- kind != "totals"
+  if (any(is_prop) && !all(is_prop))
+    stopf("'%s' mix proportions (shares summing to within %s of 1, or percents to within %s of 100: %s) and totals (%s); give all margins the same way",
+          arg, format(share_tol), format(percent_tol), qlist(label[is_prop]), qlist(label[!is_prop]))
   if (all(is_prop)) {
     tot <- if (is.null(total)) 1 else total
   } else {
@@ -190,9 +201,18 @@ scale_targets <- function(margins, total, arg = "targets") {
       stopf("'total' = %s but the targets sum to %s", format(total, digits = 10),
             format(tot, digits = 10))
   }
+  inexact <- (kind == "shares" & abs(sums - 1) > 1e-6) | kind == "percents"
+  if (any(inexact)) {
+    message(sprintf("'%s' read as %s: %s; each margin rescaled to sum to 1 and then to %s (to use them as population totals, pass 'total' equal to their sum)",
+                    arg, if (all(kind == "shares")) "shares" else if (all(kind == "percents")) "percents" else "shares and percents",
+                    paste(sprintf("%s sums to %s", q(label[inexact]), format(sums[inexact], digits = 7)), collapse = ", "),
+                    if (is.null(total)) "the sum of the starting weights" else format(total, digits = 10)))
+  }
   for (i in seq_along(margins))
     margins[[i]]$target <- margins[[i]]$target / sums[i] * tot
   attr(margins, "scale") <- all(is_prop) && is.null(total)
+  attr(margins, "reading") <- data.frame(margin = label, read_as = kind, sum = sums,
+                                         stringsAsFactors = FALSE)
   margins
 }
 

@@ -32,10 +32,17 @@
 #' `target` column: a joint margin (say, age group by sex), as in
 #' `survey::rake(sample.margins = list(~sex + age))`.
 #'
-#' Targets are proportions when every margin sums to 1 (within 1e-6); they
-#' are then scaled to `total`, or to the sum of the starting weights. Totals
-#' must agree between margins within 1e-6 relative; each margin is then
-#' rescaled to the first margin's total, so that all can be met exactly.
+#' How targets are read: a margin whose targets sum to within 0.02 of 1
+#' (0.98 to 1.02) is read as shares, one that sums to within 2 of 100 (98 to
+#' 102) as percents, and any other as population totals. Shares and percents
+#' are proportions: each margin is rescaled to sum to exactly 1, then scaled
+#' to `total`, or to the sum of the starting weights; a message says so
+#' unless the shares summed to 1 (within 1e-6). To have targets that sum to
+#' about 1 or 100 read as population totals (say, a population of 100), pass
+#' `total` equal to their sum. All margins must be read alike (proportions,
+#' or totals). Totals must agree between margins within 1e-6 relative; each
+#' margin is then rescaled to the first margin's total, so that all can be
+#' met exactly. [wt_summary()] shows the reading.
 #' Margin variables may be factors (targets named by level), character,
 #' logical (`TRUE`/`FALSE`), integer or numeric (named by value), and
 #' haven-style labelled vectors (named by value label or by value).
@@ -64,7 +71,8 @@
 #'   margin once).
 #' @param cap `NULL`, or a number >= 1 bounding weight / mean weight.
 #' @param total Sum of the weights when `targets` are proportions (default:
-#'   the sum of the starting weights). With totals it must agree with them.
+#'   the sum of the starting weights). With totals it must agree with them;
+#'   given equal to the targets' sum, it makes them read as totals.
 #' @param verbose If `TRUE`, report the mode and the margin error after
 #'   every sweep, as messages.
 #' @return A numeric vector of class `umfrage_weights`, one weight per row,
@@ -111,7 +119,8 @@ wt_rake <- function(data, targets, weights = NULL, epsilon = 1e-10,
           if (is.null(cap)) "" else sprintf("; cap = %s may be too tight to meet together with the margins", format(cap)))
   }
   new_weights(res, prep, "rake", nrow(data), w0,
-              list(epsilon = epsilon, maxit = maxit, cap = cap))
+              list(epsilon = epsilon, maxit = maxit, cap = cap,
+                   reading = attr(margins, "reading")))
 }
 
 #' Post-stratify survey weights to known cell totals
@@ -126,8 +135,9 @@ wt_rake <- function(data, targets, weights = NULL, epsilon = 1e-10,
 #' @param targets The population cells: a data frame with one column per cell
 #'   variable and a column `target` (or `Freq`, as `survey::postStratify()`
 #'   takes), a `table`/`xtabs` of population counts, or a named list with a
-#'   single named numeric vector (one variable). Proportions (summing to 1)
-#'   are scaled to `total` or to the sum of the starting weights. Every cell
+#'   single named numeric vector (one variable). Shares (summing to 1
+#'   within 0.02) and percents (to 100 within 2) are proportions, scaled to
+#'   `total` or to the sum of the starting weights, as in [wt_rake()]. Every cell
 #'   that occurs in the data needs a target; a cell with a positive target
 #'   needs respondents.
 #' @inheritParams wt_rake
@@ -164,7 +174,7 @@ wt_poststrat <- function(data, targets, weights = NULL, total = NULL) {
   margins <- scale_targets(margins, total)
   prep <- prepare_margins(data, margins)
   res <- rake_call(prep, w0, data, attr(margins, "scale"), NULL, 1e-9, 10L)
-  new_weights(res, prep, "poststrat", nrow(data), w0, list())
+  new_weights(res, prep, "poststrat", nrow(data), w0, list(reading = attr(margins, "reading")))
 }
 
 # ---- shared machinery ---------------------------------------------------------

@@ -101,6 +101,15 @@ format.umfrage_wt_summary <- function(x, digits = 4L, ...) {
     if (s$method == "calibrate")
       lines <- c(lines, sprintf("  g = weight / starting weight from %s to %s",
                                 f(x$info$g_range[1L]), f(x$info$g_range[2L])))
+    r <- x$info$reading
+    if (!is.null(r)) {
+      kind <- unique(r$read_as)
+      lines <- c(lines, sprintf("  targets read as %s (margin sums %s)%s",
+                                paste(ifelse(kind == "totals", "population totals", kind), collapse = " and "),
+                                paste(format(r$sum, digits = 7), collapse = ", "),
+                                if (all(kind == "totals")) "" else
+                                  sprintf(", each rescaled to sum to 1, then to %s", f(x$info$total))))
+    }
   }
   lines
 }

@@ -215,3 +215,47 @@ test_that("as_svydesign() warns and keeps fixed weights when the calibration no 
   expect_lt(rel_err(stats::weights(s), wp), 1e-12)
   expect_null(s$postStrata)
 })
+
+# ---- how targets are read: shares, percents, totals -----------------------------
+
+test_that("shares summing to 0.99 or 1.01 and percents summing to 100 are proportions, with a message", {
+  d <- ew_data(11, n = 400)
+  S0 <- sum(d$w0)
+  # closed form for one margin: w = w0 * share * S0 / (sum of w0 in the level)
+  closed <- function(sh) {
+    sh <- sh / sum(sh)
+    d$w0 * (sh[d$sex] * S0) / ave(d$w0, d$sex, FUN = sum)
+  }
+  for (tg in list(c(f = 0.5, m = 0.49), c(f = 0.5, m = 0.51), c(f = 50, m = 50), c(f = 49, m = 50.5))) {
+    expect_message(w <- wt_rake(d, list(sex = tg), weights = "w0"), "read as (shares|percents)")
+    expect_lt(rel_err(w, closed(tg)), 1e-10)
+    expect_equal(sum(w), S0, tolerance = 1e-12)
+    expect_message(wp <- wt_poststrat(d, list(sex = tg), weights = "w0"), "read as")
+    expect_lt(rel_err(wp, closed(tg)), 1e-12)
+    expect_message(wc <- wt_calibrate(d, list(sex = tg), weights = "w0", method = "raking"), "read as")
+    expect_lt(rel_err(wc, closed(tg)), 1e-10)
+  }
+  # with total: scaled to it
+  expect_message(w <- wt_rake(d, list(sex = c(f = 50, m = 51)), weights = "w0", total = 1000), "then to 1000")
+  expect_equal(sum(w), 1000, tolerance = 1e-12)
+  # the reading is shown by wt_summary()
+  expect_output(print(wt_summary(w)), "targets read as percents \\(margin sums 101\\)")
+  # exact shares: no message; totals: no message
+  expect_no_message(wt_rake(d, list(sex = c(f = 0.5, m = 0.5)), weights = "w0"))
+  expect_no_message(w <- wt_rake(d, list(sex = c(f = 300, m = 200)), weights = "w0"))
+  expect_output(print(wt_summary(w)), "targets read as population totals \\(margin sums 500\\)")
+})
+
+test_that("totals that sum to about 100 are read as totals when 'total' says so", {
+  d <- ew_data(12, n = 400)
+  expect_no_message(w <- wt_rake(d, list(sex = c(f = 60, m = 40)), weights = "w0", total = 100))
+  expect_equal(sum(w), 100, tolerance = 1e-12)
+  expect_equal(as.vector(tapply(as.numeric(w), d$sex, sum)), c(60, 40), tolerance = 1e-12)
+  expect_identical(attr(w, "umfrage")$reading$read_as, "totals")
+  # shares and percents mix fine (both proportions); shares and totals do not
+  expect_message(w2 <- wt_rake(d, list(sex = c(f = 0.6, m = 0.4), age = c(a = 30, b = 30, c = 40.5)), weights = "w0"),
+                 "read as shares and percents")
+  expect_equal(as.vector(tapply(as.numeric(w2), d$age, sum)) / sum(d$w0), c(30, 30, 40.5) / 100.5, tolerance = 1e-9)
+  expect_error(wt_rake(d, list(sex = c(f = 0.6, m = 0.4), age = c(a = 300, b = 300, c = 400))),
+               "mix proportions")
+})
