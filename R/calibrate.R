@@ -209,9 +209,10 @@ calibrate_status_error <- function(res, prep, parts, data, w0, bounds, method) {
   if (st == 2L) weight_problem(w0, "weights")
   if (st == 3L) {
     m <- info[1L] + 1L
-    stopf("level %s of %s occurs in %d row(s) of 'data' but has no target; give each level a target",
+    stopf("level %s of %s occurs in %d row(s) of 'data' but has no target; give each level a target%s",
           q(margin_level_names(prep, m)[info[2L] + 1L]),
-          q(paste(prep$vars[prep$margins[[m]] + 1L], collapse = ":")), as.integer(info[3L]))
+          q(paste(prep$vars[prep$margins[[m]] + 1L], collapse = ":")), as.integer(info[3L]),
+          na_level_hint(prep, m, data))
   }
   if (st == 4L) {
     m <- info[1L] + 1L

@@ -224,8 +224,14 @@ scale_targets <- function(margins, total, arg = "targets") {
 code_var <- function(x, var, lev) {
   if (is.factor(x)) {
     fl <- levels(x)
+    if (anyNA(fl)) {
+      # addNA(): its NA level takes the target named "NA"
+      if ("NA" %in% fl)
+        stopf("factor %s has both an NA level (as addNA() makes) and a level \"NA\"; rename one of them", q(var))
+      fl[is.na(fl)] <- "NA"
+    }
     if (anyDuplicated(fl)) stopf("factor %s has duplicated levels: %s", q(var), qlist(fl[duplicated(fl)]))
-    return(list(codes = x, nlev = length(fl), levels = fl, key = match(lev, fl)))
+    return(list(codes = x, nlev = length(fl), levels = fl, key = match_nfc(lev, fl)))
   }
   if (is_labelled(x)) {
     labs <- attr(x, "labels")
@@ -233,7 +239,7 @@ code_var <- function(x, var, lev) {
     attributes(v) <- NULL
     vals <- rep(NA, length(lev))
     mode(vals) <- mode(v)
-    byl <- match(lev, names(labs))
+    byl <- match_nfc(lev, names(labs))
     vals[!is.na(byl)] <- labs[byl[!is.na(byl)]]
     rest <- is.na(byl)
     if (any(rest)) {
@@ -253,7 +259,7 @@ code_var <- function(x, var, lev) {
                 key = seq_along(lev)))
   }
   if (is.character(x)) {
-    return(list(codes = match(x, lev), nlev = length(lev), levels = lev,
+    return(list(codes = match_nfc(x, lev), nlev = length(lev), levels = lev,
                 key = seq_along(lev)))
   }
   if (is.logical(x)) {

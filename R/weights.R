@@ -45,7 +45,12 @@
 #' met exactly. [wt_summary()] shows the reading.
 #' Margin variables may be factors (targets named by level), character,
 #' logical (`TRUE`/`FALSE`), integer or numeric (named by value), and
-#' haven-style labelled vectors (named by value label or by value).
+#' haven-style labelled vectors (named by value label or by value). The NA
+#' level of a factor made by `addNA()` takes the target named `"NA"`. Level
+#' and target names are compared after composing Latin letters followed by
+#' combining accents (Unicode NFD, as macOS and some exports write an o with
+#' umlaut as o + U+0308)
+#' into their precomposed (NFC) form, so both spellings match.
 #'
 #' Every level that occurs in the data needs a target; a target of 0 is
 #' allowed and gives that level's rows weight 0. A level with a positive
@@ -240,8 +245,8 @@ rake_status_error <- function(res, prep, data, w0, cap) {
   lv <- margin_level_names(prep, m)[info[2L] + 1L]
   var <- paste(prep$vars[prep$margins[[m]] + 1L], collapse = ":")
   if (st == 3L)
-    stopf("level(s) %s of %s occur in %d row(s) of 'data' but have no target; give each a target (0 drops its rows)",
-          q(lv), q(var), as.integer(info[3L]))
+    stopf("level(s) %s of %s occur in %d row(s) of 'data' but have no target; give each a target (0 drops its rows)%s",
+          q(lv), q(var), as.integer(info[3L]), na_level_hint(prep, m, data))
   if (st == 4L) {
     if (info[3L] == 0)
       stopf("target level(s) %s of %s have a positive target but no respondents in 'data'",
@@ -256,6 +261,16 @@ rake_status_error <- function(res, prep, data, w0, cap) {
     stopf("the targets cannot be met: level %s of %s has a positive target but zero targets of other margins leave its rows no weight",
           q(lv), q(var))
   stopf("internal error: unknown raking status %d", st)
+}
+
+# For a level without a target in a margin with an addNA() factor: how to
+# give its NA level a target.
+na_level_hint <- function(prep, m, data) {
+  vars <- prep$vars[prep$margins[[m]] + 1L]
+  na_lev <- vapply(vars, function(v) is.factor(data[[v]]) && anyNA(levels(data[[v]])), NA)
+  if (!any(na_lev)) return("")
+  sprintf("; the NA level of factor %s (made by addNA()) takes the target named \"NA\"",
+          q(vars[na_lev][1L]))
 }
 
 # Stop for margin variable number j (1-based in prep$vars) whose rows have

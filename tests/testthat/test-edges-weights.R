@@ -259,3 +259,45 @@ test_that("totals that sum to about 100 are read as totals when 'total' says so"
   expect_error(wt_rake(d, list(sex = c(f = 0.6, m = 0.4), age = c(a = 300, b = 300, c = 400))),
                "mix proportions")
 })
+
+# ---- clearer errors: addNA() factors and Unicode normalisation -------------------
+
+test_that("an addNA() factor: its NA level takes the target named \"NA\"", {
+  x <- addNA(factor(rep(c("a", "b", NA), c(50, 30, 20))))
+  d <- data.frame(x = x, y = rep(c("u", "v"), 50))
+  w <- wt_rake(d, list(x = c(a = 0.4, b = 0.3, "NA" = 0.3)), total = 1000)
+  # closed form: each level's rows share its target equally
+  expect_equal(as.numeric(w), c(rep(400 / 50, 50), rep(300 / 30, 30), rep(300 / 20, 20)), tolerance = 1e-12)
+  wp <- wt_poststrat(d, list(x = c(a = 400, b = 300, "NA" = 300)))
+  expect_equal(as.numeric(wp), as.numeric(w), tolerance = 1e-12)
+  wc <- wt_calibrate(d, list(x = c(a = 400, b = 300, "NA" = 300)))
+  expect_equal(as.numeric(wc), as.numeric(w), tolerance = 1e-12)
+  # without a target for it, the error says how to give one
+  expect_error(wt_rake(d, list(x = c(a = 0.5, b = 0.5))),
+               "level\\(s\\) 'NA' of 'x' occur in 20 row\\(s\\).*NA level of factor 'x' \\(made by addNA\\(\\)\\) takes the target named \"NA\"")
+  expect_error(wt_calibrate(d, list(x = c(a = 500, b = 500))), "takes the target named \"NA\"")
+  # an NA level and a level "NA" cannot both be meant
+  d2 <- data.frame(x = addNA(factor(c("a", "NA", NA))))
+  expect_error(wt_rake(d2, list(x = c(a = 1, "NA" = 1))), "has both an NA level .* and a level \"NA\"")
+})
+
+test_that("levels and targets that differ only in Unicode normalisation match", {
+  nfc <- "K\u00f6ln"
+  nfd <- "Ko\u0308ln"
+  expect_false(identical(nfc, nfd))
+  d <- data.frame(city = rep(c(nfd, "Bonn", "Z\u00fcrich"), c(30, 50, 20)), stringsAsFactors = FALSE)
+  tg <- stats::setNames(c(300, 500, 200), c(nfc, "Bonn", "Zu\u0308rich"))
+  w <- wt_rake(d, list(city = tg))
+  expect_equal(as.numeric(w), rep(10, 100), tolerance = 1e-12)
+  d$f <- factor(d$city)
+  expect_equal(as.numeric(wt_poststrat(d, list(f = tg))), rep(10, 100), tolerance = 1e-12)
+  expect_equal(as.numeric(wt_calibrate(d, list(f = tg))), rep(10, 100), tolerance = 1e-12)
+  # the other way round: NFC data, NFD targets
+  d2 <- data.frame(city = rep(c(nfc, "Bonn"), c(40, 60)), stringsAsFactors = FALSE)
+  w2 <- wt_rake(d2, list(city = stats::setNames(c(0.5, 0.5), c(nfd, "Bonn"))))
+  expect_equal(sum(w2[d2$city == nfc]), 50, tolerance = 1e-12)
+  # tab() can use the calibration of such weights
+  d$y <- rep(c("p", "q"), 50)
+  expect_no_warning(t <- tab(d, "y", weights = w))
+  expect_true(t$calibrated)
+})
