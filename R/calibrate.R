@@ -52,9 +52,10 @@
 #' vectors, joint margins as data frames, or a long data frame with
 #' `variable`, `level`, `target`); numeric auxiliaries as list elements
 #' named after a numeric column of `data`, holding one unnamed number, the
-#' population total of that column. Proportions (every categorical margin
-#' summing to 1) are scaled to `total` or to the sum of the starting
-#' weights, as in [wt_rake()]; numeric totals are never scaled.
+#' population total of that column. Categorical margins are read as
+#' shares (summing to 1 within 0.02), percents (to 100 within 2) or totals
+#' by the rule of [wt_rake()]; proportions are scaled to `total` or to the
+#' sum of the starting weights. Numeric totals are never scaled.
 #'
 #' @section Variance:
 #' Weights from categorical margins carry their margins, so [tab()] uses
@@ -111,8 +112,10 @@ wt_calibrate <- function(data, targets, weights = NULL,
   parts <- split_targets(targets, data)
   prep <- NULL
   scale <- FALSE
+  reading <- NULL
   if (length(parts$margins)) {
     margins <- scale_targets(parts$margins, total)
+    reading <- attr(margins, "reading")
     scale <- attr(margins, "scale")
     prep <- prepare_margins(data, margins)
     if (scale) {
@@ -152,12 +155,11 @@ wt_calibrate <- function(data, targets, weights = NULL,
     total = if (is.null(prep)) sum(res$weights) else sum(prep$targets[[1L]], na.rm = TRUE),
     margins = tab,
     calibration = if (!is.null(prep))
-      list(vars = prep$vars,
-           margins = lapply(prep$margins, function(i) prep$vars[i + 1L]),
-           levels = lapply(prep$coded, `[[`, "levels"),
-           lev = lapply(prep$coded, `[[`, "lev"),
-           start = w0, numeric = parts$numeric),
-    weighted_start = !is.null(w0), epsilon = epsilon, maxit = maxit)
+      cal_state(prep, w0, res$weights, "calibrate", numeric = parts$numeric,
+                numeric_totals = vapply(xnum, function(x) sum(x * res$weights), 0),
+                calfun = method, bounds = as.double(bounds)),
+    weighted_start = !is.null(w0), epsilon = epsilon, maxit = maxit,
+    reading = reading, check = wt_fingerprint(res$weights))
   structure(res$weights, class = "umfrage_weights", umfrage = diag)
 }
 
@@ -208,9 +210,10 @@ calibrate_status_error <- function(res, prep, parts, data, w0, bounds, method) {
   if (st == 2L) weight_problem(w0, "weights")
   if (st == 3L) {
     m <- info[1L] + 1L
-    stopf("level %s of %s occurs in %d row(s) of 'data' but has no target; give each level a target",
+    stopf("level %s of %s occurs in %d row(s) of 'data' but has no target; give each level a target%s",
           q(margin_level_names(prep, m)[info[2L] + 1L]),
-          q(paste(prep$vars[prep$margins[[m]] + 1L], collapse = ":")), as.integer(info[3L]))
+          q(paste(prep$vars[prep$margins[[m]] + 1L], collapse = ":")), as.integer(info[3L]),
+          na_level_hint(prep, m, data))
   }
   if (st == 4L) {
     m <- info[1L] + 1L
@@ -363,5 +366,5 @@ wt_trim <- function(w, lower = NULL, upper = NULL, keep_total = TRUE, deff = NUL
     method = "trim", iterations = res$rounds, converged = TRUE, max_error = 0,
     lower = lo, upper = res$upper, deff_target = target, n_trimmed = n_trim,
     total = sum(res$weights), margins = NULL, calibration = NULL,
-    weighted_start = TRUE))
+    weighted_start = TRUE, check = wt_fingerprint(res$weights)))
 }

@@ -122,12 +122,24 @@ print.umfrage_design <- function(x, ...) {
 #' an [svy_design()], so that results can be checked against survey or
 #' analysed further there. Needs the survey package.
 #'
+#' When the design's weights come from [wt_rake()], [wt_poststrat()] or
+#' [wt_calibrate()], the returned design is calibrated as survey itself
+#' would do it: built on the starting weights, then passed to
+#' `survey::postStratify()` (post-stratification) or `survey::calibrate()`
+#' (raking; calibration with the same `calfun` and `bounds`) on the margins
+#' and totals the weights achieved. Its weights equal the design's (to
+#' 1e-6 relative; else, or when the stored calibration no longer fits the
+#' weights and rows, the design carries the weights as fixed, with a
+#' warning), and survey's standard errors then equal [tab()]'s. Numeric
+#' auxiliaries of [wt_calibrate()] are calibrated on too, though [tab()]
+#' treats such weights as fixed.
+#'
 #' survey reads its lonely-PSU rule from `options(survey.lonely.psu)` when it
 #' computes a variance; set that option to the design's `lonely_psu` to get
 #' the same variances.
 #'
 #' @param x An `umfrage_design`.
-#' @return A `survey.design2` object.
+#' @return A `survey.design2` object (calibrated, for calibrated weights).
 #' @examples
 #' if (requireNamespace("survey", quietly = TRUE)) {
 #'   d <- data.frame(st = rep(1:2, each = 6), psu = rep(1:4, each = 3),
@@ -141,7 +153,10 @@ as_svydesign <- function(x) {
   if (!requireNamespace("survey", quietly = TRUE))
     stopf("as_svydesign() needs the survey package: install.packages(\"survey\")")
   d <- x$data
-  d$.umfrage_w <- if (is.null(x$weights)) 1 else x$weights
+  w <- if (is.null(x$weights)) NULL else as.double(x$weights)
+  cal <- if (is.null(x$calibration)) NULL else survey_calibration(x$calibration, d, w)
+  d$.umfrage_w <- if (!is.null(cal)) cal$w0 else if (is.null(w)) 1 else w
+  for (nm in names(cal$columns)) d[[nm]] <- cal$columns[[nm]]
   d$.umfrage_psu <- x$psu
   d$.umfrage_stratum <- x$stratum
   args <- list(ids = ~.umfrage_psu, weights = ~.umfrage_w, data = d)
@@ -151,5 +166,96 @@ as_svydesign <- function(x) {
     args$data <- d
     args$fpc <- ~.umfrage_fpc
   }
+  s <- do.call(survey::svydesign, args)
+  if (is.null(cal)) return(s)
+  sc <- tryCatch(cal$calibrate(s), error = function(e) e)
+  if (inherits(sc, "error")) {
+    warnf("as_svydesign(): survey could not redo the calibration (%s); the design carries the weights as fixed",
+          conditionMessage(sc))
+  } else {
+    dif <- max(abs(stats::weights(sc) - w)) / max(abs(w))
+    if (dif <= 1e-6) return(sc)
+    warnf("as_svydesign(): survey's calibration gives weights that differ from these by %.2g relative (as with a cap in wt_rake(), or bounds when survey::calibrate() rescales the starting weights because every target exceeds 20 times its sample total); the design carries the weights as fixed",
+          dif)
+  }
+  d$.umfrage_w <- w
+  args$data <- d
   do.call(survey::svydesign, args)
+}
+
+# What as_svydesign() needs to redo a calibration in survey: the starting
+# weights, indicator columns of the margins' levels (a linearly independent
+# subset, with the same span), numeric auxiliaries, and a function that
+# calibrates a survey design built on the starting weights. NULL, with a
+# warning, when the stored calibration does not fit the weights and rows.
+survey_calibration <- function(cl, d, w) {
+  fail <- function(why) {
+    warnf("as_svydesign(): the calibration stored on the weights %s; the design carries the weights as fixed",
+          why)
+    NULL
+  }
+  n <- nrow(d)
+  miss <- setdiff(c(cl$vars, cl$numeric), names(d))
+  if (length(miss))
+    return(fail(sprintf("needs variable(s) %s, which are not in the design's data", qlist(miss))))
+  w0 <- if (is.null(cl$start)) rep(1, n) else as.double(cl$start)
+  if (length(w0) != n || length(w) != n)
+    return(fail(sprintf("was made for %d rows, the design has %d", length(w0), n)))
+  coded <- lapply(cl$vars, function(v) code_var(d[[v]], v, cl$lev[[v]]))
+  codes <- lapply(coded, function(cv) as.integer(cv$codes))
+  if (any(vapply(codes, anyNA, NA)))
+    return(fail("no longer fits: a margin variable has values without a target"))
+  nlev <- vapply(coded, function(cv) as.double(cv$nlev), 0)
+  names(codes) <- names(nlev) <- cl$vars
+  lv <- lapply(cl$margins, function(mv) cal_cell_codes(codes[mv], nlev[mv]))
+  L <- vapply(cl$margins, function(mv) prod(nlev[mv]), 0)
+  now <- unlist(lapply(seq_along(lv), function(m) cell_sums(lv[[m]], L[m], w)))
+  xnum <- lapply(cl$numeric, function(v) as.double(d[[v]]))
+  num_now <- vapply(xnum, function(x) sum(x * w), 0)
+  G <- prod(nlev)
+  g <- if (G <= 1e6) cal_cell_codes(codes, nlev) else rep(1L, n)
+  bad <- cal_misfit(if (G <= 1e6) cl else utils::modifyList(cl, list(cell_constant = NA)),
+                    w, w0, g, max(G, 1), now, num_now)
+  if (!is.null(bad)) return(fail(paste("no longer fits:", bad)))
+  # one column per joint level with rows, then a linearly independent
+  # subset (joint margins may overlap), found on the distinct cells
+  key <- do.call(paste, c(unname(lv), sep = "\r"))
+  first <- which(!duplicated(key))
+  cand <- do.call(rbind, lapply(seq_along(lv), function(m) {
+    lvl <- which(tabulate(lv[[m]], L[m]) > 0)
+    data.frame(m = rep(m, length(lvl)), l = lvl)
+  }))
+  A <- vapply(seq_len(nrow(cand)), function(k) as.double(lv[[cand$m[k]]][first] == cand$l[k]),
+              numeric(length(first)))
+  A <- matrix(A, length(first))
+  qa <- qr(A)
+  keep <- sort(qa$pivot[seq_len(qa$rank)])
+  cand <- cand[keep, , drop = FALSE]
+  tot <- lapply(cl$totals, as.double)
+  columns <- list()
+  pop <- double()
+  for (k in seq_len(nrow(cand))) {
+    nm <- sprintf(".umfrage_cal%d_%d", cand$m[k], cand$l[k])
+    columns[[nm]] <- as.double(lv[[cand$m[k]]] == cand$l[k])
+    pop[nm] <- tot[[cand$m[k]]][cand$l[k]]
+  }
+  for (j in seq_along(xnum)) {
+    nm <- sprintf(".umfrage_num%d", j)
+    columns[[nm]] <- xnum[[j]]
+    pop[nm] <- cl$numeric_totals[j]
+  }
+  fml <- stats::as.formula(paste("~ 0 +", paste(names(columns), collapse = " + ")))
+  if (identical(cl$method, "poststrat") && !length(xnum)) {
+    cell <- factor(lv[[1L]])
+    columns <- list(.umfrage_cell = cell)
+    lvl <- as.integer(levels(cell))
+    pst <- data.frame(.umfrage_cell = factor(levels(cell), levels(cell)), Freq = tot[[1L]][lvl])
+    calibrate <- function(s) survey::postStratify(s, ~.umfrage_cell, pst)
+  } else {
+    calfun <- if (identical(cl$method, "rake")) "raking" else cl$calfun
+    bounds <- if (is.null(cl$bounds)) c(-Inf, Inf) else cl$bounds
+    calibrate <- function(s) survey::calibrate(s, fml, pop, calfun = calfun, bounds = bounds,
+                                               epsilon = 1e-12, maxit = 200)
+  }
+  list(w0 = w0, columns = columns, calibrate = calibrate)
 }

@@ -165,22 +165,33 @@ normalize_targets <- function(targets, arg = "targets") {
   out
 }
 
-# Scale proportions to the total, check that totals agree, and make every
-# margin sum to exactly the same total (needed for convergence to 1e-10).
-# Proportions without `total` stay proportions: C scales them to the sum of
-# the starting weights, which it learns in its first pass.
+# How targets are read (documented in ?wt_rake, Targets): a margin summing
+# to within share_tol of 1 is shares, within percent_tol of 100 percents,
+# anything else totals -- unless 'total' is given and equals the margins'
+# sums (within 1e-6): then they are totals. Shares and percents are both
+# proportions: each margin is rescaled to sum to exactly 1, then to 'total'
+# (or, without it, by C to the sum of the starting weights). Totals must
+# agree between margins within 1e-6 and are made to agree exactly (needed
+# for convergence to 1e-10). The reading is returned in attr "reading" and
+# said in a message unless it was exact shares or totals.
+share_tol <- 0.02
+percent_tol <- 2
+
 scale_targets <- function(margins, total, arg = "targets") {
   sums <- vapply(margins, function(m) sum(m$target), 0)
-  is_prop <- abs(sums - 1) <= 1e-6
   label <- vapply(margins, function(m) paste(m$vars, collapse = ":"), "")
-  if (any(is_prop) && !all(is_prop))
-    stopf("'%s' mix proportions (summing to 1: %s) and totals (%s); give all margins the same way",
-          arg, qlist(label[is_prop]), qlist(label[!is_prop]))
   if (!is.null(total)) {
     if (!is.numeric(total) || length(total) != 1L || is.na(total) ||
         !is.finite(total) || total <= 0)
       stopf("'total' must be a single positive number")
   }
+  kind <- ifelse(abs(sums - 1) <= share_tol, "shares",
+                 ifelse(abs(sums - 100) <= percent_tol, "percents", "totals"))
+  if (!is.null(total) && all(abs(sums - total) <= 1e-6 * total)) kind[] <- "totals"
+  is_prop <- kind != "totals"
+  if (any(is_prop) && !all(is_prop))
+    stopf("'%s' mix proportions (shares summing to within %s of 1, or percents to within %s of 100: %s) and totals (%s); give all margins the same way",
+          arg, format(share_tol), format(percent_tol), qlist(label[is_prop]), qlist(label[!is_prop]))
   if (all(is_prop)) {
     tot <- if (is.null(total)) 1 else total
   } else {
@@ -196,9 +207,18 @@ scale_targets <- function(margins, total, arg = "targets") {
       stopf("'total' = %s but the targets sum to %s", format(total, digits = 10),
             format(tot, digits = 10))
   }
+  inexact <- (kind == "shares" & abs(sums - 1) > 1e-6) | kind == "percents"
+  if (any(inexact)) {
+    message(sprintf("'%s' read as %s: %s; each margin rescaled to sum to 1 and then to %s (to use them as population totals, pass 'total' equal to their sum)",
+                    arg, if (all(kind == "shares")) "shares" else if (all(kind == "percents")) "percents" else "shares and percents",
+                    paste(sprintf("%s sums to %s", q(label[inexact]), format(sums[inexact], digits = 7)), collapse = ", "),
+                    if (is.null(total)) "the sum of the starting weights" else format(total, digits = 10)))
+  }
   for (i in seq_along(margins))
     margins[[i]]$target <- margins[[i]]$target / sums[i] * tot
   attr(margins, "scale") <- all(is_prop) && is.null(total)
+  attr(margins, "reading") <- data.frame(margin = label, read_as = kind, sum = sums,
+                                         stringsAsFactors = FALSE)
   margins
 }
 
@@ -210,8 +230,14 @@ scale_targets <- function(margins, total, arg = "targets") {
 code_var <- function(x, var, lev) {
   if (is.factor(x)) {
     fl <- levels(x)
+    if (anyNA(fl)) {
+      # addNA(): its NA level takes the target named "NA"
+      if ("NA" %in% fl)
+        stopf("factor %s has both an NA level (as addNA() makes) and a level \"NA\"; rename one of them", q(var))
+      fl[is.na(fl)] <- "NA"
+    }
     if (anyDuplicated(fl)) stopf("factor %s has duplicated levels: %s", q(var), qlist(fl[duplicated(fl)]))
-    return(list(codes = x, nlev = length(fl), levels = fl, key = match(lev, fl)))
+    return(list(codes = x, nlev = length(fl), levels = fl, key = match_nfc(lev, fl)))
   }
   if (is_labelled(x)) {
     labs <- attr(x, "labels")
@@ -219,7 +245,7 @@ code_var <- function(x, var, lev) {
     attributes(v) <- NULL
     vals <- rep(NA, length(lev))
     mode(vals) <- mode(v)
-    byl <- match(lev, names(labs))
+    byl <- match_nfc(lev, names(labs))
     vals[!is.na(byl)] <- labs[byl[!is.na(byl)]]
     rest <- is.na(byl)
     if (any(rest)) {
@@ -239,7 +265,7 @@ code_var <- function(x, var, lev) {
                 key = seq_along(lev)))
   }
   if (is.character(x)) {
-    return(list(codes = match(x, lev), nlev = length(lev), levels = lev,
+    return(list(codes = match_nfc(x, lev), nlev = length(lev), levels = lev,
                 key = seq_along(lev)))
   }
   if (is.logical(x)) {

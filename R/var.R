@@ -140,13 +140,22 @@ cal_setup <- function(des, x, w) {
     outer(lv, sort(unique(lv)), `==`) * 1
   }))
   w0 <- if (is.null(cl$start)) rep(1, nrow(x)) else as.double(cl$start)
+  misfit <- function(why) {
+    warning(sprintf("the calibration stored on the weights no longer fits: %s; treating the weights as fixed (use calibration = FALSE to silence this)", why),
+            call. = FALSE)
+    NULL
+  }
   if (length(w0) != nrow(x))
-    stopf("the starting weights of the calibrated weights do not fit 'x' (%d rows); use calibration = FALSE", nrow(x))
+    return(misfit(sprintf("the weights were made for %d rows, 'x' has %d", length(w0), nrow(x))))
   dl <- design_layer(des)
   dcodes <- if (is.null(dl)) list() else dl$desc[[3L]]
   nd <- if (is.null(dl)) 1L else dl$nd
   all_d <- .Call(C_cell_stats, c(list(g), dcodes), as.integer(c(G, if (!is.null(dl)) nd)), w)
   W0g <- .Call(C_cell_stats, list(g), as.integer(G), w0)$sum_w
+  # the state must still fit the weights and the rows (see cal_misfit())
+  Wg <- rowSums(matrix(all_d$sum_w, G, nd))
+  bad <- cal_misfit(cl, w, w0, g, G, as.vector(crossprod(M, Wg)), Wg = Wg, W0g = W0g)
+  if (!is.null(bad)) return(misfit(bad))
   list(G = G, M = M, w0 = w0, desc = list(0L, as.integer(G), list(g), 0L, 0L),
        S1 = matrix(all_d$sum_w, G, nd), S2 = matrix(all_d$sum_w2, G, nd), W0g = W0g)
 }

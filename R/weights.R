@@ -32,10 +32,17 @@
 #' `target` column: a joint margin (say, age group by sex), as in
 #' `survey::rake(sample.margins = list(~sex + age))`.
 #'
-#' Targets are proportions when every margin sums to 1 (within 1e-6); they
-#' are then scaled to `total`, or to the sum of the starting weights. Totals
-#' must agree between margins within 1e-6 relative; each margin is then
-#' rescaled to the first margin's total, so that all can be met exactly.
+#' How targets are read: a margin whose targets sum to within 0.02 of 1
+#' (0.98 to 1.02) is read as shares, one that sums to within 2 of 100 (98 to
+#' 102) as percents, and any other as population totals. Shares and percents
+#' are proportions: each margin is rescaled to sum to exactly 1, then scaled
+#' to `total`, or to the sum of the starting weights; a message says so
+#' unless the shares summed to 1 (within 1e-6). To have targets that sum to
+#' about 1 or 100 read as population totals (say, a population of 100), pass
+#' `total` equal to their sum. All margins must be read alike (proportions,
+#' or totals). Totals must agree between margins within 1e-6 relative; each
+#' margin is then rescaled to the first margin's total, so that all can be
+#' met exactly. [wt_summary()] shows the reading.
 #' Margin variables may be factors (targets named by level), character,
 #' logical (`TRUE`/`FALSE`), integer or numeric (named by value), and
 #' haven-style labelled vectors (named by value label or by value). SPSS
@@ -43,6 +50,12 @@
 #' their labels are no levels), unless `options(umfrage.user_na = "level")`
 #' (see [tab()], section Variables). Matrix, data-frame and list columns are
 #' an error.
+#' The NA
+#' level of a factor made by `addNA()` takes the target named `"NA"`. Level
+#' and target names are compared after composing Latin letters followed by
+#' combining accents (Unicode NFD, as macOS and some exports write an o with
+#' umlaut as o + U+0308)
+#' into their precomposed (NFC) form, so both spellings match.
 #'
 #' Every level that occurs in the data needs a target; a target of 0 is
 #' allowed and gives that level's rows weight 0. A level with a positive
@@ -69,7 +82,8 @@
 #'   margin once).
 #' @param cap `NULL`, or a number >= 1 bounding weight / mean weight.
 #' @param total Sum of the weights when `targets` are proportions (default:
-#'   the sum of the starting weights). With totals it must agree with them.
+#'   the sum of the starting weights). With totals it must agree with them;
+#'   given equal to the targets' sum, it makes them read as totals.
 #' @param verbose If `TRUE`, report the mode and the margin error after
 #'   every sweep, as messages.
 #' @return A numeric vector of class `umfrage_weights`, one weight per row,
@@ -116,7 +130,8 @@ wt_rake <- function(data, targets, weights = NULL, epsilon = 1e-10,
           if (is.null(cap)) "" else sprintf("; cap = %s may be too tight to meet together with the margins", format(cap)))
   }
   new_weights(res, prep, "rake", nrow(data), w0,
-              list(epsilon = epsilon, maxit = maxit, cap = cap))
+              list(epsilon = epsilon, maxit = maxit, cap = cap,
+                   reading = attr(margins, "reading")))
 }
 
 #' Post-stratify survey weights to known cell totals
@@ -131,8 +146,9 @@ wt_rake <- function(data, targets, weights = NULL, epsilon = 1e-10,
 #' @param targets The population cells: a data frame with one column per cell
 #'   variable and a column `target` (or `Freq`, as `survey::postStratify()`
 #'   takes), a `table`/`xtabs` of population counts, or a named list with a
-#'   single named numeric vector (one variable). Proportions (summing to 1)
-#'   are scaled to `total` or to the sum of the starting weights. Every cell
+#'   single named numeric vector (one variable). Shares (summing to 1
+#'   within 0.02) and percents (to 100 within 2) are proportions, scaled to
+#'   `total` or to the sum of the starting weights, as in [wt_rake()]. Every cell
 #'   that occurs in the data needs a target; a cell with a positive target
 #'   needs respondents.
 #' @inheritParams wt_rake
@@ -169,7 +185,7 @@ wt_poststrat <- function(data, targets, weights = NULL, total = NULL) {
   margins <- scale_targets(margins, total)
   prep <- prepare_margins(data, margins)
   res <- rake_call(prep, w0, data, attr(margins, "scale"), NULL, 1e-9, 10L)
-  new_weights(res, prep, "poststrat", nrow(data), w0, list())
+  new_weights(res, prep, "poststrat", nrow(data), w0, list(reading = attr(margins, "reading")))
 }
 
 # ---- shared machinery ---------------------------------------------------------
@@ -235,8 +251,8 @@ rake_status_error <- function(res, prep, data, w0, cap) {
   lv <- margin_level_names(prep, m)[info[2L] + 1L]
   var <- paste(prep$vars[prep$margins[[m]] + 1L], collapse = ":")
   if (st == 3L)
-    stopf("level(s) %s of %s occur in %d row(s) of 'data' but have no target; give each a target (0 drops its rows)",
-          q(lv), q(var), as.integer(info[3L]))
+    stopf("level(s) %s of %s occur in %d row(s) of 'data' but have no target; give each a target (0 drops its rows)%s",
+          q(lv), q(var), as.integer(info[3L]), na_level_hint(prep, m, data))
   if (st == 4L) {
     if (info[3L] == 0)
       stopf("target level(s) %s of %s have a positive target but no respondents in 'data'",
@@ -251,6 +267,16 @@ rake_status_error <- function(res, prep, data, w0, cap) {
     stopf("the targets cannot be met: level %s of %s has a positive target but zero targets of other margins leave its rows no weight",
           q(lv), q(var))
   stopf("internal error: unknown raking status %d", st)
+}
+
+# For a level without a target in a margin with an addNA() factor: how to
+# give its NA level a target.
+na_level_hint <- function(prep, m, data) {
+  vars <- prep$vars[prep$margins[[m]] + 1L]
+  na_lev <- vapply(vars, function(v) is.factor(data[[v]]) && anyNA(levels(data[[v]])), NA)
+  if (!any(na_lev)) return("")
+  sprintf("; the NA level of factor %s (made by addNA()) takes the target named \"NA\"",
+          q(vars[na_lev][1L]))
 }
 
 # Stop for margin variable number j (1-based in prep$vars) whose rows have
@@ -289,13 +315,119 @@ new_weights <- function(res, prep, method, n, w0, settings) {
     max_error = res$max_error, trace = res$trace, mode = res$mode,
     ncell = res$ncell, total = res$total,
     margins = tab,
-    calibration = list(vars = prep$vars,
-                       margins = lapply(prep$margins, function(i) prep$vars[i + 1L]),
-                       levels = lapply(prep$coded, `[[`, "levels"),
-                       lev = lapply(prep$coded, `[[`, "lev"),
-                       start = w0),
-    weighted_start = !is.null(w0)), settings)
+    calibration = cal_state(prep, w0, res$weights, method),
+    weighted_start = !is.null(w0), check = wt_fingerprint(res$weights)), settings)
   structure(res$weights, class = "umfrage_weights", umfrage = diag)
+}
+
+# ---- the calibration state carried by the weights ------------------------------
+#
+# tab() and as_svydesign() use it for the calibration-adjusted variance. It
+# holds the margin variables and their target level names, the starting
+# weights, the totals the weights achieved per joint level of each margin
+# (in full, first variable fastest: the columns of cal_setup()'s indicator
+# matrix), whether weight / starting weight is constant within each
+# calibration cell (not so after a cap with unequal starting weights), and a
+# fingerprint of the weights. Before the state is used, cal_misfit()
+# checks that it still fits the weights and the rows.
+
+cal_state <- function(prep, w0, w, method, numeric = character(), numeric_totals = double(),
+                      calfun = NULL, bounds = NULL) {
+  codes <- lapply(prep$codes, as.integer)
+  G <- prod(as.double(prep$nlev))
+  cc <- NA
+  if (G <= 1e6) {
+    g <- cal_cell_codes(codes, prep$nlev)
+    cc <- ratio_misfit(g, as.integer(G), w, if (is.null(w0)) rep(1, length(w)) else w0) == 0L
+  }
+  list(vars = prep$vars,
+       margins = lapply(prep$margins, function(i) prep$vars[i + 1L]),
+       levels = lapply(prep$coded, `[[`, "levels"),
+       lev = lapply(prep$coded, `[[`, "lev"),
+       start = w0,
+       totals = lapply(prep$margins, function(i) {
+         id <- cal_cell_codes(codes[i + 1L], prep$nlev[i + 1L])
+         cell_sums(id, prod(prep$nlev[i + 1L]), w)
+       }),
+       cell_constant = cc, numeric = numeric, numeric_totals = numeric_totals,
+       method = method, calfun = calfun, bounds = bounds,
+       check = wt_fingerprint(w))
+}
+
+# Calibration cell (1-based, first variable fastest) of each row, from the
+# variables' integer codes (no NA).
+cal_cell_codes <- function(codes, nlev) {
+  g <- rep(1, length(codes[[1L]]))
+  stride <- 1
+  for (j in seq_along(codes)) {
+    g <- g + (codes[[j]] - 1) * stride
+    stride <- stride * nlev[j]
+  }
+  if (stride <= .Machine$integer.max) as.integer(g) else g
+}
+
+# Sums of w per cell 1..G (w may be negative, as linear calibration allows).
+cell_sums <- function(g, G, w) {
+  s <- numeric(G)
+  r <- rowsum(as.double(w), g, reorder = FALSE)
+  s[as.integer(rownames(r))] <- r[, 1L]
+  s
+}
+
+# 0 if w / w0 is constant within every cell g (relative tolerance tol; rows
+# with w0 = 0 need w = 0), else the first row where it is not.
+ratio_misfit <- function(g, G, w, w0, tol = 1e-8, sw = cell_sums(g, G, w),
+                         s0 = cell_sums(g, G, w0)) {
+  r <- ifelse(s0 != 0, sw / s0, 0)
+  fit <- r[g] * w0
+  bad <- abs(w - fit) > tol * abs(fit) + 1e-14 * sum(abs(sw)) / length(w)
+  if (any(bad)) which(bad)[1L] else 0L
+}
+
+# A fingerprint of a weight vector: length, sum, sum of squares, sum of
+# absolute values and the sum weighted by position, which changes when the
+# weights are modified, subset or reordered (as data.table::setorder() does
+# in place, keeping the attributes).
+wt_fingerprint <- function(w) {
+  w <- as.double(w)
+  n <- length(w)
+  c(n, sum(w), sum(w * w), sum(abs(w)), sum(w * (seq_len(n) / n)))
+}
+
+fingerprint_ok <- function(fp, w) {
+  if (is.null(fp)) return(TRUE)
+  now <- wt_fingerprint(w)
+  if (length(fp) != length(now) || now[1L] != fp[1L]) return(FALSE)
+  sc <- c(fp[4L], fp[3L], fp[4L], fp[4L])
+  all(abs(now[-1L] - fp[-1L]) <= 1e-12 * sc)
+}
+
+# NULL if the calibration state `cl` still fits the weights w of the rows,
+# else what does not fit. g: calibration cell (1..G) of each row; now: the
+# weighted totals of the margins' joint levels (as cl$totals, unlisted);
+# num_now: those of the numeric auxiliaries (or NULL: not checked).
+cal_misfit <- function(cl, w, w0, g, G, now, num_now = NULL,
+                       Wg = cell_sums(g, G, w), W0g = cell_sums(g, G, w0)) {
+  if (!fingerprint_ok(cl$check, w))
+    return("the weights were changed, subset or reordered after they were made")
+  if (isTRUE(cl$cell_constant)) {
+    i <- ratio_misfit(g, G, w, w0, sw = Wg, s0 = W0g)
+    if (i > 0L)
+      return(sprintf("weight / starting weight is not constant within the calibration cells (first at row %d): the rows or the starting weights no longer line up with the weights",
+                     i))
+  }
+  if (!is.null(cl$totals)) {
+    was <- unlist(cl$totals)
+    T <- sum(abs(w))
+    if (length(now) != length(was) || any(abs(now - was) > 1e-6 * abs(was) + 1e-9 * T))
+      return("the weighted totals of the margins' levels differ from those the weights were calibrated to")
+  }
+  if (!is.null(num_now) && length(cl$numeric_totals)) {
+    was <- cl$numeric_totals
+    if (any(abs(num_now - was) > 1e-6 * abs(was) + 1e-9 * abs(sum(w))))
+      return("the weighted totals of the numeric auxiliaries differ from those the weights were calibrated to")
+  }
+  NULL
 }
 
 # ---- argument checks ------------------------------------------------------------

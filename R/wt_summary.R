@@ -30,6 +30,11 @@ wt_summary <- function(w) {
   if (length(w) == 0L) stopf("'w' has length 0")
   info <- if (inherits(w, "umfrage_weights")) attr(w, "umfrage") else NULL
   wd <- as.double(w)
+  if (!is.null(info) && !fingerprint_ok(info$check, wd)) {
+    # changed after it was made (pmin(), data.table::setorder(), ...): the
+    # diagnostics describe other weights
+    info <- list(stale = info$method)
+  }
   st <- weight_stats(wd, "w", zero_ok = FALSE)
   npos <- st[["n_positive"]]
   s <- st[["sum"]]
@@ -42,10 +47,10 @@ wt_summary <- function(w) {
     ratio = st[["max"]] / minpos,
     cv = sqrt(max(deff - 1, 0)), deff = deff, n_eff = s^2 / s2,
     efficiency = 1 / deff,
-    method = if (is.null(info)) NA_character_ else info$method,
-    iterations = if (is.null(info)) NA_integer_ else info$iterations,
-    converged = if (is.null(info)) NA else info$converged,
-    max_error = if (is.null(info)) NA_real_ else info$max_error)
+    method = if (is.null(info$method)) NA_character_ else info$method,
+    iterations = if (is.null(info$method)) NA_integer_ else info$iterations,
+    converged = if (is.null(info$method)) NA else info$converged,
+    max_error = if (is.null(info$method)) NA_real_ else info$max_error)
   margins <- if (is.null(info) || is.null(info$margins)) NULL else {
     m <- info$margins
     m$rel_error <- ifelse(m$target > 0, abs(m$achieved - m$target) / m$target,
@@ -78,7 +83,10 @@ format.umfrage_wt_summary <- function(x, digits = 4L, ...) {
             f(s$min), f(s$max), f(s$ratio), f(s$cv)),
     sprintf("  Kish design effect %s, effective n %s, efficiency %s%%",
             f(s$deff), f(s$n_eff), format(round(100 * s$efficiency, 1), nsmall = 1)))
-  if (!is.na(s$method) && s$method == "trim") {
+  if (!is.null(x$info$stale)) {
+    lines <- c(lines, sprintf("  changed after %s() made them: its diagnostics (convergence, margins) no longer apply",
+                              paste0("wt_", x$info$stale)))
+  } else if (!is.na(s$method) && s$method == "trim") {
     lines <- c(lines, sprintf("  trimming: %s weight(s) outside [%s, %s]%s, %d round(s)",
                               f(x$info$n_trimmed), f(x$info$lower), f(x$info$upper),
                               if (is.na(x$info$deff_target)) "" else
@@ -93,6 +101,15 @@ format.umfrage_wt_summary <- function(x, digits = 4L, ...) {
     if (s$method == "calibrate")
       lines <- c(lines, sprintf("  g = weight / starting weight from %s to %s",
                                 f(x$info$g_range[1L]), f(x$info$g_range[2L])))
+    r <- x$info$reading
+    if (!is.null(r)) {
+      kind <- unique(r$read_as)
+      lines <- c(lines, sprintf("  targets read as %s (margin sums %s)%s",
+                                paste(ifelse(kind == "totals", "population totals", kind), collapse = " and "),
+                                paste(format(r$sum, digits = 7), collapse = ", "),
+                                if (all(kind == "totals")) "" else
+                                  sprintf(", each rescaled to sum to 1, then to %s", f(x$info$total))))
+    }
   }
   lines
 }
@@ -133,9 +150,18 @@ method_label <- function(info) {
 #' [wt_rake()] and [wt_poststrat()] return a numeric vector of class
 #' `umfrage_weights` that carries its diagnostics in the attribute
 #' `"umfrage"`. It behaves as a numeric vector in a data frame column, in
-#' `sum()`, `xtabs()` and the like. Subsetting, replacing elements,
-#' arithmetic and math functions return a plain numeric vector, because the
-#' margins the weights were calibrated on no longer hold afterwards.
+#' `sum()`, `xtabs()` and the like. Subsetting (`[`, `[[`), replacing
+#' elements (`[<-`, `[[<-`), `c()`, `rep()`, `sort()`, `rev()`, arithmetic
+#' and math functions return a plain numeric vector, because the margins
+#' the weights were calibrated on no longer hold afterwards.
+#'
+#' Some operations keep the attributes while changing the values:
+#' `pmin()`/`pmax()` and, in place, `data.table::setorder()` or
+#' `data.table::set()`. The weights carry a fingerprint of their values, so
+#' `print()` and [wt_summary()] notice the change and no longer report the
+#' diagnostics, and [tab()] checks that the calibration still fits the
+#' weights and the rows before it uses the calibration-adjusted variance
+#' (else it warns and treats the weights as fixed).
 #'
 #' @param x A `umfrage_weights` vector.
 #' @param n Number of values to print.
@@ -151,7 +177,10 @@ NULL
 print.umfrage_weights <- function(x, n = 10L, ...) {
   info <- attr(x, "umfrage")
   v <- as.double(x)
-  if (identical(info$method, "trim"))
+  if (!fingerprint_ok(info$check, v))
+    cat(sprintf("<umfrage_weights> %d weights, changed after wt_%s() made them (its diagnostics no longer apply): sum %s\n",
+                length(v), info$method, format(sum(v), digits = 7, big.mark = ",", scientific = 12)))
+  else if (identical(info$method, "trim"))
     cat(sprintf("<umfrage_weights> %d weights from wt_trim(): sum %s; %d trimmed to [%s, %s]\n",
                 length(v), format(sum(v), digits = 7, big.mark = ",", scientific = 12),
                 info$n_trimmed, format(info$lower, digits = 5), format(info$upper, digits = 5)))
@@ -182,6 +211,30 @@ format.umfrage_weights <- function(x, ...) format(as.double(x), ...)
   x[...] <- value
   x
 }
+
+#' @rdname umfrage_weights
+#' @param i Index.
+#' @export
+`[[.umfrage_weights` <- function(x, i, ...) as.double(x)[[i, ...]]
+
+#' @rdname umfrage_weights
+#' @export
+`[[<-.umfrage_weights` <- function(x, i, ..., value) {
+  x <- as.double(x)
+  x[[i, ...]] <- value
+  x
+}
+
+#' @rdname umfrage_weights
+#' @export
+c.umfrage_weights <- function(...) {
+  do.call(c, lapply(list(...), function(a)
+    if (inherits(a, "umfrage_weights")) as.double(a) else a))
+}
+
+#' @rdname umfrage_weights
+#' @export
+rep.umfrage_weights <- function(x, ...) rep(as.double(x), ...)
 
 #' @rdname umfrage_weights
 #' @param e1,e2 Operands.

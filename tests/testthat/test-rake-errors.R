@@ -80,7 +80,7 @@ test_that("margins that disagree, or mix shares and totals, are refused", {
   t1 <- list(sex = c(f = 510, m = 490), age = c("18-29" = 100, "30-44" = 300, "45-64" = 400, "65+" = 210))
   expect_error(wt_rake(d, t1), "margins in 'targets' disagree: 'sex' sums to 1000 but 'age' to 1010")
   t2 <- list(sex = c(f = 0.51, m = 0.49), age = c("18-29" = 100, "30-44" = 300, "45-64" = 400, "65+" = 200))
-  expect_error(wt_rake(d, t2), "mix proportions \\(summing to 1: 'sex'\\) and totals \\('age'\\)")
+  expect_error(wt_rake(d, t2), "mix proportions \\(shares summing to within 0.02 of 1, or percents to within 2 of 100: 'sex'\\) and totals \\('age'\\)")
   t3 <- list(sex = c(f = 510, m = 490))
   expect_error(wt_rake(d, t3, total = 2000), "'total' = 2000 but the targets sum to 1000")
   expect_error(wt_rake(d, tg, total = -1), "'total' must be a single positive number")
