@@ -133,12 +133,14 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
                 ci = c("logit", "wilson", "wald", "korn-graubard", "none"),
                 level = 0.95, test = TRUE, letters = TRUE, alpha = 0.05,
                 adjust = c("bonferroni", "holm", "none"),
+                deff = c("binomial", "replace", "survey"),
                 calibration = TRUE, se = TRUE,
                 na = c("drop", "level")) {
   percent <- match.arg(percent)
   na <- match.arg(na)
   ci <- match.arg(ci)
   adjust <- match.arg(adjust)
+  deff <- match.arg(deff)
   if (!is.numeric(level) || length(level) != 1L || is.na(level) || level <= 0 || level >= 1)
     stopf("'level' must be a single number between 0 and 1 (exclusive), not %s", format(level))
   if (!is.numeric(alpha) || length(alpha) != 1L || is.na(alpha) || alpha <= 0 || alpha >= 1)
@@ -164,8 +166,13 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
     w <- get_weights(weights, x)
     des <- rows_design(x, w)
   }
+  # weights on a safe scale (var.R): every statistic is scale-invariant;
+  # the weighted counts are scaled back below
+  ws <- weight_scale(w)
+  if (ws$f != 1) w <- w * ws$f
   opt <- list(percent = percent, ci = ci, level = level, test = test,
-              letters = letters, alpha = alpha, adjust = adjust, se = se)
+              letters = letters, alpha = alpha, adjust = adjust, se = se,
+              deff = deff, wscale = ws$f, wzero = ws$zero)
   cal <- if (se && calibration && !is.null(des$calibration)) cal_setup(des, x, w) else NULL
   notes_reset()
   rspec <- tab_specs(rows, x, "rows")
@@ -180,6 +187,7 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
   total_var <- list(name = "Total", label = "Total", levels = "Total", kind = "total",
                     desc = list(3L, 1L, list(), 0L, 0L))
   check_table_size(rvars, c(list(total_var), cvars), bvars)
+  if (se) opt[c("layer_rows", "layer_nu")] <- layer_design(bvars, des, nrow(x), test != "none")
 
   blocks <- lapply(rvars, function(rv) tab_block(rv, cvars, bvars, total_var, w, des, opt, cal))
   # weights that are all zero (where the row variables are given) leave
@@ -188,6 +196,8 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
     stopf("'weights' are all zero: no row carries weight, so there is nothing to tabulate")
   cells <- new_df(rbind_cols(lapply(blocks, function(b) tab_cells(b, percent))))
   bases <- new_df(rbind_cols(lapply(blocks, function(b) tab_cells(b, "col", bases = TRUE))))
+  cells <- unscale_counts(cells, ws$f)
+  bases <- unscale_counts(bases, ws$f)
   structure(list(
     cells = cells, bases = bases, rows = lapply(rvars, var_meta), cols = lapply(c(list(total_var), cvars), var_meta),
     by = lapply(bvars, var_meta), percent = percent, na = na, weighted = !is.null(w),
@@ -344,7 +354,7 @@ tab_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
   nr <- rv$desc[[2L]]
   skipped_df <- function(sk) new_df(list(row_var = rv$name, by_na = sk[1L], row_na = sk[2L],
                                          col_na = sum(sk[2L + seq_len(ncv)])))
-  if (fused_ok(rv, cvars, bvars, dl, cal)) {
+  if (fused_ok(rv, cvars, bvars, dl, cal) && !isTRUE(opt$wzero)) {
     # single variables with strata or clusters: one C routine makes the
     # cells per design unit, the point estimates and the inference, so that
     # nothing per design unit reaches R
@@ -382,15 +392,11 @@ tab_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
   }
   du <- design_units(des)
   dd <- nd / ng                       # design layers (strata or PSUs)
-  tot_d <- if (ng == 1L) raw[[1L]] else
-    list(cells = cbind(as.vector(sum_cal(matrix(raw[[1L]]$cells[, 1L], nr * nb), ng)), 0, 0))
-  lay_rows <- layer_rows(tot_d, nr, nb, dd)
-  lay_nu <- layer_nu(tot_d, nr, nb, dd, des)
+  if (isTRUE(opt$wzero)) raw <- add_positive(raw, rv, cdesc, c(bdesc, extra), w, ncv)
   strat_desc <- if (!des$clustered && length(des$strata_levels) > 1L)
     list(list(0L, length(des$strata_levels), list(des$stratum), 0L, 0L)) else list()
   dinfo <- design_info(des, du, dd)
-  copt <- c(inf_options(opt, des, cal),
-            list(layer_rows = as.double(lay_rows), layer_nu = as.double(lay_nu)))
+  copt <- inf_options(opt, des, cal)
   # per column variable: what the C routine needs (or NULL: no inference)
   prep <- lapply(seq_along(all_cvars), function(j) {
     cv <- all_cvars[[j]]
@@ -445,17 +451,6 @@ tab_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
   }
   list(rv = rv, cvars = all_cvars, bvars = bvars, cols = cols, inf = inf,
        skipped = skipped_df(res$skipped))
-}
-
-# Rows per layer (for the Rao-Scott N: rows of the layer with the row
-# variable given) and design df per layer, from the Total column's cells.
-layer_rows <- function(tot, nr, nb, nd) {
-  arr <- array(tot$cells[, 1L], c(nr, nb, nd))
-  apply(arr, 2L, sum)
-}
-layer_nu <- function(tot, nr, nb, nd, des) {
-  arr <- array(tot$cells[, 1L], c(nr, nb, nd))
-  vapply(seq_len(nb), function(b) domain_df(colSums(matrix(arr[, b, ], nr, nd)), des), 0)
 }
 
 # The design of a data frame: rows are the PSUs, one stratum, with
