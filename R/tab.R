@@ -36,18 +36,35 @@
 #' that column's cells (but not out of `Total`), and a row with `NA` in a
 #' `by` variable out of the table. With `na = "level"` missing values form a
 #' visible level `"(missing)"` at the end (shown only when it occurs). Rows
-#' with weight 0 count in `n` but add nothing to `n_w`.
+#' with weight 0 count in `n` but add nothing to `n_w` (see Inference for
+#' their part in `df` and `deff`).
 #'
 #' @section Inference:
 #' Every cell also carries design-based statistics: the standard error of
 #' its weighted count (`se_n_w`) and of its percent (`se`, in percentage
 #' points; the percent is a ratio of two weighted totals, linearised), a
 #' confidence interval (`ci_low`, `ci_high`, inside 0 to 100), the design
-#' effect of the percent against simple random sampling of the same
-#' unweighted base (`deff`), and the degrees of freedom used (`df`: PSUs
-#' minus strata of the percent's domain). With a data frame the rows are
-#' the sampled units (with replacement, one stratum); with an [svy_design()]
-#' strata, clusters and finite population corrections count.
+#' effect of the percent (`deff`, see below), and the degrees of freedom
+#' used (`df`: PSUs minus strata of the percent's domain, counting only
+#' PSUs with a row of positive weight in the domain, as `survey::degf()` on
+#' the domain). With a data frame the rows are the sampled units (with
+#' replacement, one stratum); with an [svy_design()] strata, clusters and
+#' finite population corrections count. A row of weight 0 counts in `n` and
+#' in the variance's PSUs per stratum (as in survey), but is out of the
+#' sample for `df` and `deff`. The results do not depend on the scale of
+#' the weights (they are computed on a power-of-two scale near 1, which is
+#' exact).
+#'
+#' `deff` is the design variance of the percent over a simple random
+#' sampling variance of the domain's `n` rows of positive weight:
+#' `"binomial"` (the default) divides by `p (1 - p) / n`; `"replace"` by
+#' `s^2 / n` with `s^2 = p (1 - p) n / (n - 1)`, which is
+#' `survey::svymean(deff = "replace")`, so `"binomial"` = `"replace"` x
+#' `n / (n - 1)`; `"survey"` by `(1 - n / N) s^2 / n` with `N` the domain's
+#' weighted count (sampling without replacement from the estimated
+#' population), which is `survey::svymean(deff = TRUE)` (`NA` where `N <=
+#' n`: the weights are then not on the population scale). With `percent =
+#' "row"` or `"total"` the domain is the row or the block.
 #'
 #' `ci`: `"logit"` is `survey::svyciprop(method = "logit")` (a t interval on
 #' the logit scale), `"korn-graubard"` is `svyciprop(method = "beta")`,
@@ -59,7 +76,11 @@
 #' `test`: per block (row variable x column variable, per layer) the
 #' Rao-Scott corrected Pearson test of independence, second-order `"F"` (as
 #' `survey::svychisq(statistic = "F")`) or first-order `"Chisq"`, in columns
-#' `statistic`, `ndf`, `ddf`, `p_value`, and printed under the block.
+#' `statistic`, `ndf`, `ddf`, `p_value`, and printed under the block. As in
+#' `svychisq()`, the Pearson statistic (`"Chisq"`) is computed on the table
+#' scaled to all rows of the layer, including rows with `NA` in the row or
+#' column variable and rows of weight 0, and `ddf` uses the layer's PSUs
+#' minus its strata.
 #'
 #' `letters` (column percents only): each column of a column variable gets
 #' a letter (A, B, C, ...). A letter in a cell means that this column's
@@ -68,7 +89,16 @@
 #' design-based standard error (including the covariance of the two
 #' columns), at level `alpha`, with the p-values of the row's pairs of
 #' columns adjusted by `adjust` (Bonferroni, Holm, or none), as SPSS
-#' CTABLES' column-proportion tests.
+#' CTABLES' column-proportion tests. Beyond 26 columns the letters go on as
+#' AA, AB, ..., ZZ, AAA, ... (as spreadsheet columns), and the letters in a
+#' cell are separated by commas (`"A,AB"`).
+#'
+#' No letter rests on a zero or undefined variance: a column takes part in
+#' the comparisons only where its base has at least two PSUs with a row of
+#' positive weight (with a data frame: two respondents of positive weight),
+#' and a pair of columns only where the standard error of their difference
+#' is positive (not zero up to rounding) and finite. Pairs left out are not
+#' tested and do not count in the adjustment.
 #'
 #' Weights made by [wt_rake()] or [wt_poststrat()] carry the margins they
 #' were calibrated on (and their starting weights). With `calibration =
@@ -104,6 +134,9 @@
 #' @param alpha Significance level of the letters, in (0, 1).
 #' @param adjust Multiple-comparison adjustment of the letters:
 #'   `"bonferroni"`, `"holm"` or `"none"`.
+#' @param deff Definition of the design effect `deff`: `"binomial"`,
+#'   `"replace"` (as `survey::svymean(deff = "replace")`) or `"survey"` (as
+#'   `survey::svymean(deff = TRUE)`); see Inference.
 #' @param calibration Use the calibration-adjusted variance for weights from
 #'   [wt_rake()] or [wt_poststrat()] (see Inference).
 #' @param se `FALSE` skips the design-based inference altogether (no SEs,
