@@ -329,3 +329,21 @@ test_that("deff = 'binomial', 'replace' and 'survey' are p(1-p)/n and svymean()'
   }
   expect_error(tab(u, "sch.wide", deff = "kish"), "should be one of")
 })
+
+test_that("the calibrated variance is invariant to the scale of the starting weights", {
+  set.seed(5)
+  n <- 300
+  d <- data.frame(sex = sample(c("f", "m"), n, TRUE), age = sample(c("y", "m", "o"), n, TRUE),
+                  v = sample(c("p", "q", "r"), n, TRUE))
+  w <- runif(n, 0.5, 2)
+  tg <- list(sex = c(f = 0.5, m = 0.5), age = c(y = 0.3, m = 0.4, o = 0.3))
+  ref <- as.data.frame(tab(d, "v", cols = "sex", weights = wt_rake(d, tg, weights = w)))
+  expect_false(anyNA(ref$se))
+  for (k in c(1e160, 1e-300)) {
+    got <- as.data.frame(tab(d, "v", cols = "sex", weights = wt_rake(d, tg, weights = w * k)))
+    for (nm in c("pct", "se", "ci_low", "ci_high", "deff", "statistic", "p_value"))
+      expect_lt(rel_err(got[[nm]], ref[[nm]]), 1e-12)
+    for (nm in c("n_w", "se_n_w"))
+      expect_lt(rel_err(got[[nm]], ref[[nm]] * k), 1e-12)
+  }
+})
