@@ -127,15 +127,24 @@ wt_calibrate <- function(data, targets, weights = NULL,
     stopf("'total' applies to categorical margins, and 'targets' has none")
   }
   xnum <- lapply(parts$numeric, function(v) as.double(data_col(data, v)))
+  # starting weights far from 1 (beyond 2^+-256): calibrate on a safe
+  # scale, weights and totals times the same power of two (exact), and
+  # scale back; the Newton system and tolerances then work as near 1
+  f <- weight_scale(w0)$f
+  if (f > 2^-256 && f < 2^256) f <- 1
   res <- .Call(C_calibrate,
                if (is.null(prep)) list() else prep$codes,
                if (is.null(prep)) integer() else as.integer(prep$nlev),
-               w0,
+               if (is.null(w0)) w0 else w0 * f,
                if (is.null(prep)) list() else lapply(prep$margins, as.integer),
-               if (is.null(prep)) list() else prep$targets,
-               unname(xnum), as.double(unlist(parts$totals)),
+               if (is.null(prep)) list() else lapply(prep$targets, function(t) t * f),
+               unname(xnum), as.double(unlist(parts$totals)) * f,
                match(method, c("linear", "raking", "logit")) - 1L,
                as.double(bounds), list(epsilon, maxit))
+  if (f != 1) {
+    res$weights <- res$weights / f
+    res$columns[, 1:2] <- res$columns[, 1:2] / f
+  }
   if (res$status != 0L) calibrate_status_error(res, prep, parts, data, w0, bounds, method)
   cols <- res$columns
   m <- cols[, 3L]
@@ -357,8 +366,13 @@ wt_trim <- function(w, lower = NULL, upper = NULL, keep_total = TRUE, deff = NUL
   if (keep_total && lo * st[["n_positive"]] > st[["sum"]] * (1 + 1e-12))
     stopf("'lower' = %s is above the mean positive weight %s: no trimming can keep the total",
           format(lo), format(mean_pos))
-  res <- .Call(C_trim, wd, as.double(lo), as.double(hi), as.integer(keep_total), maxit,
-               as.double(target))
+  # on a safe scale (a power of two, exact: see weight_scale() in var.R),
+  # so that the design effect's sum(w^2) neither overflows nor underflows
+  f <- weight_scale(wd)$f
+  res <- .Call(C_trim, wd * f, as.double(lo * f), as.double(hi * f), as.integer(keep_total),
+               maxit, as.double(target))
+  res$weights <- res$weights / f
+  res$upper <- res$upper / f
   if (res$status == 1L) stopf("every positive weight is outside the bounds: nothing can take the trimmed amount")
   if (res$status == 2L) stopf("trimming did not settle in maxit = %d rounds", maxit)
   n_trim <- sum(wd > 0 & (wd < lo | wd > res$upper))

@@ -24,7 +24,9 @@
 #' @param data A data frame, not grouped. SPSS user-missing values in the
 #'   strata or cluster column are `NA` (see [tab()], section Variables).
 #' @param weights Sampling weights: a column name or one-sided formula, a
-#'   numeric vector, or `NULL` (all 1).
+#'   numeric vector, or `NULL`: all 1, or with `fpc` the population PSUs
+#'   over the sampled PSUs of the row's stratum, `N_h / n_h`, as
+#'   `survey::svydesign()` derives them.
 #' @param strata Stratum column (name or one-sided formula), or `NULL`.
 #' @param cluster PSU column (name or one-sided formula), or `NULL` (rows
 #'   are PSUs). PSU labels may repeat across strata: a PSU is a (stratum,
@@ -94,6 +96,10 @@ svy_design <- function(data, weights = NULL, strata = NULL, cluster = NULL,
       stopf("'fpc' gives %s population PSUs in stratum %s, fewer than its %d sampled PSUs",
             format(pop[bad[1L]]), q(hlev[bad[1L]]), n_psu[bad[1L]])
   }
+  # no weights but an fpc: each PSU stands for N_h / n_h population PSUs,
+  # as survey::svydesign() derives the weights from fpc
+  from_fpc <- is.null(w) && !is.null(fv)
+  if (from_fpc) w <- (pop / n_psu)[h]
   lonely <- which(n_psu == 1L)
   if (length(lonely) && lonely_psu == "fail")
     stopf("stratum %s has only one PSU; choose lonely_psu = \"certainty\", \"remove\" or \"adjust\" (as options(survey.lonely.psu))",
@@ -103,7 +109,7 @@ svy_design <- function(data, weights = NULL, strata = NULL, cluster = NULL,
     vars = list(strata = sv$name, cluster = cv$name, fpc = fv$name),
     stratum = h, strata_levels = hlev, psu = psu, psu_stratum = psu_stratum,
     n_psu = n_psu, pop_psu = pop, lonely_psu = lonely_psu,
-    clustered = !is.null(cv)),
+    clustered = !is.null(cv), weights_from_fpc = from_fpc),
     class = "umfrage_design")
 }
 
@@ -111,7 +117,8 @@ svy_design <- function(data, weights = NULL, strata = NULL, cluster = NULL,
 print.umfrage_design <- function(x, ...) {
   cat(sprintf("<umfrage_design> %d rows, %d PSU(s)%s in %d stratum/strata, %s weights%s\n",
               nrow(x$data), length(x$psu_stratum), if (x$clustered) " (clusters)" else " (rows)",
-              length(x$strata_levels), if (is.null(x$weights)) "equal" else "given",
+              length(x$strata_levels),
+              if (is.null(x$weights)) "equal" else if (isTRUE(x$weights_from_fpc)) "fpc-derived" else "given",
               if (all(is.infinite(x$pop_psu))) ", with replacement" else ", with fpc"))
   invisible(x)
 }

@@ -52,18 +52,35 @@
 #' `by` variable out of the table. With `na = "level"` missing values form a
 #' visible level `"(missing)"` at the end (shown only when it occurs); SPSS
 #' user-missing values are in it too (see Variables). Rows with weight 0
-#' count in `n` but add nothing to `n_w`.
+#' count in `n` but add nothing to `n_w` (see Inference for their part in
+#' `df` and `deff`).
 #'
 #' @section Inference:
 #' Every cell also carries design-based statistics: the standard error of
 #' its weighted count (`se_n_w`) and of its percent (`se`, in percentage
 #' points; the percent is a ratio of two weighted totals, linearised), a
 #' confidence interval (`ci_low`, `ci_high`, inside 0 to 100), the design
-#' effect of the percent against simple random sampling of the same
-#' unweighted base (`deff`), and the degrees of freedom used (`df`: PSUs
-#' minus strata of the percent's domain). With a data frame the rows are
-#' the sampled units (with replacement, one stratum); with an [svy_design()]
-#' strata, clusters and finite population corrections count.
+#' effect of the percent (`deff`, see below), and the degrees of freedom
+#' used (`df`: PSUs minus strata of the percent's domain, counting only
+#' PSUs with a row of positive weight in the domain, as `survey::degf()` on
+#' the domain). With a data frame the rows are the sampled units (with
+#' replacement, one stratum); with an [svy_design()] strata, clusters and
+#' finite population corrections count. A row of weight 0 counts in `n` and
+#' in the variance's PSUs per stratum (as in survey), but is out of the
+#' sample for `df` and `deff`. The results do not depend on the scale of
+#' the weights (they are computed on a power-of-two scale near 1, which is
+#' exact).
+#'
+#' `deff` is the design variance of the percent over a simple random
+#' sampling variance of the domain's `n` rows of positive weight:
+#' `"binomial"` (the default) divides by `p (1 - p) / n`; `"replace"` by
+#' `s^2 / n` with `s^2 = p (1 - p) n / (n - 1)`, which is
+#' `survey::svymean(deff = "replace")`, so `"binomial"` = `"replace"` x
+#' `n / (n - 1)`; `"survey"` by `(1 - n / N) s^2 / n` with `N` the domain's
+#' weighted count (sampling without replacement from the estimated
+#' population), which is `survey::svymean(deff = TRUE)` (`NA` where `N <=
+#' n`: the weights are then not on the population scale). With `percent =
+#' "row"` or `"total"` the domain is the row or the block.
 #'
 #' `ci`: `"logit"` is `survey::svyciprop(method = "logit")` (a t interval on
 #' the logit scale), `"korn-graubard"` is `svyciprop(method = "beta")`,
@@ -75,7 +92,11 @@
 #' `test`: per block (row variable x column variable, per layer) the
 #' Rao-Scott corrected Pearson test of independence, second-order `"F"` (as
 #' `survey::svychisq(statistic = "F")`) or first-order `"Chisq"`, in columns
-#' `statistic`, `ndf`, `ddf`, `p_value`, and printed under the block.
+#' `statistic`, `ndf`, `ddf`, `p_value`, and printed under the block. As in
+#' `svychisq()`, the Pearson statistic (`"Chisq"`) is computed on the table
+#' scaled to all rows of the layer, including rows with `NA` in the row or
+#' column variable and rows of weight 0, and `ddf` uses the layer's PSUs
+#' minus its strata.
 #'
 #' `letters` (column percents only): each column of a column variable gets
 #' a letter (A, B, C, ...). A letter in a cell means that this column's
@@ -84,7 +105,16 @@
 #' design-based standard error (including the covariance of the two
 #' columns), at level `alpha`, with the p-values of the row's pairs of
 #' columns adjusted by `adjust` (Bonferroni, Holm, or none), as SPSS
-#' CTABLES' column-proportion tests.
+#' CTABLES' column-proportion tests. Beyond 26 columns the letters go on as
+#' AA, AB, ..., ZZ, AAA, ... (as spreadsheet columns), and the letters in a
+#' cell are separated by commas (`"A,AB"`).
+#'
+#' No letter rests on a zero or undefined variance: a column takes part in
+#' the comparisons only where its base has at least two PSUs with a row of
+#' positive weight (with a data frame: two respondents of positive weight),
+#' and a pair of columns only where the standard error of their difference
+#' is positive (not zero up to rounding) and finite. Pairs left out are not
+#' tested and do not count in the adjustment.
 #'
 #' Weights made by [wt_rake()] or [wt_poststrat()] carry the margins they
 #' were calibrated on (and their starting weights). With `calibration =
@@ -122,6 +152,9 @@
 #' @param alpha Significance level of the letters, in (0, 1).
 #' @param adjust Multiple-comparison adjustment of the letters:
 #'   `"bonferroni"`, `"holm"` or `"none"`.
+#' @param deff Definition of the design effect `deff`: `"binomial"`,
+#'   `"replace"` (as `survey::svymean(deff = "replace")`) or `"survey"` (as
+#'   `survey::svymean(deff = TRUE)`); see Inference.
 #' @param calibration Use the calibration-adjusted variance for weights from
 #'   [wt_rake()] or [wt_poststrat()] (see Inference).
 #' @param se `FALSE` skips the design-based inference altogether (no SEs,
@@ -151,12 +184,14 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
                 ci = c("logit", "wilson", "wald", "korn-graubard", "none"),
                 level = 0.95, test = TRUE, letters = TRUE, alpha = 0.05,
                 adjust = c("bonferroni", "holm", "none"),
+                deff = c("binomial", "replace", "survey"),
                 calibration = TRUE, se = TRUE,
                 na = c("drop", "level")) {
   percent <- match.arg(percent)
   na <- match.arg(na)
   ci <- match.arg(ci)
   adjust <- match.arg(adjust)
+  deff <- match.arg(deff)
   if (!is.numeric(level) || length(level) != 1L || is.na(level) || level <= 0 || level >= 1)
     stopf("'level' must be a single number between 0 and 1 (exclusive), not %s", format(level))
   if (!is.numeric(alpha) || length(alpha) != 1L || is.na(alpha) || alpha <= 0 || alpha >= 1)
@@ -184,9 +219,14 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
     w <- get_weights(weights, x)
     des <- rows_design(x, w)
   }
+  # weights on a safe scale (var.R): every statistic is scale-invariant;
+  # the weighted counts are scaled back below
+  ws <- weight_scale(w)
+  if (ws$f != 1) w <- w * ws$f
   opt <- list(percent = percent, ci = ci, level = level, test = test,
-              letters = letters, alpha = alpha, adjust = adjust, se = se)
-  cal <- if (se && calibration && !is.null(des$calibration)) cal_setup(des, x, w) else NULL
+              letters = letters, alpha = alpha, adjust = adjust, se = se,
+              deff = deff, wscale = ws$f, wzero = ws$zero)
+  cal <- if (se && calibration && !is.null(des$calibration)) cal_setup(des, x, w, ws$f) else NULL
   notes_reset()
   rspec <- tab_specs(rows, x, "rows")
   if (length(rspec) == 0L) stopf("'rows' names no variable")
@@ -201,6 +241,7 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
   total_var <- list(name = "Total", label = "Total", levels = "Total", kind = "total",
                     desc = list(3L, 1L, list(), 0L, 0L))
   check_table_size(rvars, c(list(total_var), cvars), bvars)
+  if (se) opt[c("layer_rows", "layer_nu")] <- layer_design(bvars, des, nrow(x), test != "none")
 
   blocks <- lapply(rvars, function(rv) tab_block(rv, cvars, bvars, total_var, w, des, opt, cal))
   # weights that are all zero (where the row variables are given) leave
@@ -209,6 +250,8 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
     stopf("'weights' are all zero: no row carries weight, so there is nothing to tabulate")
   cells <- new_df(rbind_cols(lapply(blocks, function(b) tab_cells(b, percent))))
   bases <- new_df(rbind_cols(lapply(blocks, function(b) tab_cells(b, "col", bases = TRUE))))
+  cells <- unscale_counts(cells, ws$f)
+  bases <- unscale_counts(bases, ws$f)
   structure(list(
     cells = cells, bases = bases, rows = lapply(rvars, var_meta), cols = lapply(c(list(total_var), cvars), var_meta),
     by = lapply(bvars, var_meta), percent = percent, na = na, weighted = !is.null(w),
@@ -365,7 +408,7 @@ tab_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
   nr <- rv$desc[[2L]]
   skipped_df <- function(sk) new_df(list(row_var = rv$name, by_na = sk[1L], row_na = sk[2L],
                                          col_na = sum(sk[2L + seq_len(ncv)])))
-  if (fused_ok(rv, cvars, bvars, dl, cal)) {
+  if (fused_ok(rv, cvars, bvars, dl, cal) && !isTRUE(opt$wzero)) {
     # single variables with strata or clusters: one C routine makes the
     # cells per design unit, the point estimates and the inference, so that
     # nothing per design unit reaches R
@@ -403,15 +446,11 @@ tab_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
   }
   du <- design_units(des)
   dd <- nd / ng                       # design layers (strata or PSUs)
-  tot_d <- if (ng == 1L) raw[[1L]] else
-    list(cells = cbind(as.vector(sum_cal(matrix(raw[[1L]]$cells[, 1L], nr * nb), ng)), 0, 0))
-  lay_rows <- layer_rows(tot_d, nr, nb, dd)
-  lay_nu <- layer_nu(tot_d, nr, nb, dd, des)
+  if (isTRUE(opt$wzero)) raw <- add_positive(raw, rv, cdesc, c(bdesc, extra), w, ncv)
   strat_desc <- if (!des$clustered && length(des$strata_levels) > 1L)
     list(list(0L, length(des$strata_levels), list(des$stratum), 0L, 0L)) else list()
   dinfo <- design_info(des, du, dd)
-  copt <- c(inf_options(opt, des, cal),
-            list(layer_rows = as.double(lay_rows), layer_nu = as.double(lay_nu)))
+  copt <- inf_options(opt, des, cal)
   # per column variable: what the C routine needs (or NULL: no inference)
   prep <- lapply(seq_along(all_cvars), function(j) {
     cv <- all_cvars[[j]]
@@ -466,17 +505,6 @@ tab_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
   }
   list(rv = rv, cvars = all_cvars, bvars = bvars, cols = cols, inf = inf,
        skipped = skipped_df(res$skipped))
-}
-
-# Rows per layer (for the Rao-Scott N: rows of the layer with the row
-# variable given) and design df per layer, from the Total column's cells.
-layer_rows <- function(tot, nr, nb, nd) {
-  arr <- array(tot$cells[, 1L], c(nr, nb, nd))
-  apply(arr, 2L, sum)
-}
-layer_nu <- function(tot, nr, nb, nd, des) {
-  arr <- array(tot$cells[, 1L], c(nr, nb, nd))
-  vapply(seq_len(nb), function(b) domain_df(colSums(matrix(arr[, b, ], nr, nd)), des), 0)
 }
 
 # The design of a data frame: rows are the PSUs, one stratum, with

@@ -59,6 +59,9 @@ inf_options <- function(opt, des, cal) {
        alpha = as.double(opt$alpha),
        adjust = match(opt$adjust, c("bonferroni", "holm", "none")) - 1L,
        test = match(opt$test, c("none", "F", "Chisq")) - 1L,
+       deff = match(opt$deff, c("binomial", "replace", "survey")) - 1L,
+       wscale = as.double(opt$wscale),
+       layer_rows = as.double(opt$layer_rows), layer_nu = as.double(opt$layer_nu),
        # for Korn-Graubard, survey counts the rows of a domain of a
        # calibrated design as all rows (its subsets keep them, with weight 0)
        kg_rows = if (is.null(cal)) -1 else as.double(nrow(des$data)))
@@ -86,9 +89,73 @@ fused_ok <- function(rv, cvars, bvars, dl, cal) {
   all(nr * ncs + nr + ncs + 1 <= max_inference_cells())
 }
 
+# The letters of k columns: A to Z, then AA, AB, ..., ZZ, AAA, ... (as
+# spreadsheet columns), for any k. Labels longer than one letter are
+# separated by commas where a cell lists several (block_one() in var.c).
 col_letters <- function(k) {
-  if (k <= 26L) return(LETTERS[seq_len(k)])
-  c(LETTERS, paste0(rep(LETTERS, each = 26L), rep(LETTERS, 26L)))[seq_len(k)]
+  i <- seq_len(k)
+  out <- character(k)
+  while (any(i > 0L)) {
+    pos <- i > 0L
+    out[pos] <- paste0(LETTERS[(i[pos] - 1L) %% 26L + 1L], out[pos])
+    i[pos] <- (i[pos] - 1L) %/% 26L
+  }
+  out
+}
+
+# ---- weights on a safe scale ---------------------------------------------------
+#
+# Every statistic of a table is invariant to rescaling the weights, but
+# sums of squared weights overflow above about 1e154 and underflow below
+# about 1e-154. tab() multiplies the weights by a power of two that brings
+# the largest to about 1: exact in binary floating point, so the results
+# equal those of the unscaled weights bit for bit, and the weighted counts
+# (n_w, base_w, se_n_w) are scaled back at the end.
+weight_scale <- function(w) {
+  if (is.null(w)) return(list(f = 1, zero = FALSE))
+  st <- .Call(C_weight_stats, as.double(w))
+  mx <- st[["max"]]
+  e <- if (is.finite(mx) && mx > 0) min(max(-round(log2(mx)), -1020), 1020) else 0
+  list(f = 2^e, zero = st[["n_zero"]] > 0)
+}
+
+# Scale the weighted counts of a table's long form back (f: weight_scale()).
+unscale_counts <- function(d, f) {
+  if (f == 1) return(d)
+  for (nm in intersect(c("n_w", "base_w", "se_n_w"), names(d))) d[[nm]] <- d[[nm]] / f
+  d
+}
+
+# ---- rows of weight 0 ---------------------------------------------------------
+#
+# A row of weight 0 is out of the sample for the degrees of freedom and the
+# design effect (survey's degf() and svymean(deff =) count rows of positive
+# weight), though it counts in n. With such rows, the general route adds
+# per entry the rows of positive weight, from a pass with weights 1 and 0,
+# as a fifth element of each column variable's sums.
+add_positive <- function(raw, rv, cdesc, layers, w, ncv) {
+  pres <- .Call(C_tab, rv$desc, cdesc, layers, as.double(w > 0))
+  praw <- c(pres$cols[ncv + 1L], pres$cols[seq_len(ncv)])
+  Map(function(r, p) c(r[1:4], list(lapply(p[1:4], function(m) m[, 2L]))), raw, praw)
+}
+
+# Rows and degrees of freedom of each layer for the Rao-Scott test, as
+# svychisq() counts them on the layer's part of the design: all its rows,
+# whatever their weights and answers (the Pearson statistic is scaled to
+# them), and its PSUs minus their strata. test = FALSE: not needed (NA).
+layer_design <- function(bvars, des, nrows, test) {
+  nb <- prod(vapply(bvars, function(v) as.double(v$desc[[2L]]), 0))
+  if (!test) return(list(rep(NA_real_, nb), rep(NA_real_, nb)))
+  dl <- design_layer(des)
+  if (!length(bvars) && is.null(dl))
+    return(list(as.double(nrows), domain_df(nrows, des)))
+  const <- list(3L, 1L, list(), 0L, 0L)
+  res <- .Call(C_tab, const, list(const),
+               c(lapply(bvars, `[[`, "desc"), if (!is.null(dl)) list(dl$desc)), NULL)
+  nd <- if (is.null(dl)) 1L else dl$nd
+  arr <- matrix(res$cols[[1L]]$cells[, 1L], nb, nd)
+  list(as.double(rowSums(arr)),
+       vapply(seq_len(nb), function(b) as.double(domain_df(arr[b, ], des)), 0))
 }
 
 # ---- calibration -------------------------------------------------------------
@@ -104,7 +171,7 @@ col_letters <- function(k) {
 
 # Once per tab(): calibration cells of the rows, the indicator matrix of the
 # margins, the starting weights, and all-row sums per (cell, design unit).
-cal_setup <- function(des, x, w) {
+cal_setup <- function(des, x, w, wscale = 1) {
   cl <- des$calibration
   if (length(cl$numeric)) {
     warning(sprintf("the weights were calibrated on numeric auxiliaries too (%s): tab() does not adjust the variance for them and treats the weights as fixed; use calibration = FALSE to silence this",
@@ -152,10 +219,19 @@ cal_setup <- function(des, x, w) {
   nd <- if (is.null(dl)) 1L else dl$nd
   all_d <- .Call(C_cell_stats, c(list(g), dcodes), as.integer(c(G, if (!is.null(dl)) nd)), w)
   W0g <- .Call(C_cell_stats, list(g), as.integer(G), w0)$sum_w
-  # the state must still fit the weights and the rows (see cal_misfit())
-  Wg <- rowSums(matrix(all_d$sum_w, G, nd))
-  bad <- cal_misfit(cl, w, w0, g, G, as.vector(crossprod(M, Wg)), Wg = Wg, W0g = W0g)
+  # the state must still fit the weights and the rows (see cal_misfit()),
+  # judged on the weights as made: w came on tab()'s safe scale (a power of
+  # two, so dividing by it is exact)
+  Wg <- rowSums(matrix(all_d$sum_w, G, nd)) / wscale
+  bad <- cal_misfit(cl, if (wscale == 1) w else w / wscale, w0, g, G,
+                    as.vector(crossprod(M, Wg)), Wg = Wg, W0g = W0g)
   if (!is.null(bad)) return(misfit(bad))
+  # the fitted values do not depend on the starting weights' scale
+  f0 <- weight_scale(w0)$f
+  if (f0 != 1) {
+    w0 <- w0 * f0
+    W0g <- W0g * f0
+  }
   list(G = G, M = M, w0 = w0, desc = list(0L, as.integer(G), list(g), 0L, 0L),
        S1 = matrix(all_d$sum_w, G, nd), S2 = matrix(all_d$sum_w2, G, nd), W0g = W0g)
 }

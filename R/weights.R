@@ -388,18 +388,24 @@ ratio_misfit <- function(g, G, w, w0, tol = 1e-8, sw = cell_sums(g, G, w),
 # absolute values and the sum weighted by position, which changes when the
 # weights are modified, subset or reordered (as data.table::setorder() does
 # in place, keeping the attributes).
+# The sums are taken on a safe scale (a power of two that brings the largest
+# |w| to about 1, exact), so that weights near 1e160 or 1e-300 neither
+# overflow nor underflow; the exponent is part of the fingerprint.
 wt_fingerprint <- function(w) {
   w <- as.double(w)
   n <- length(w)
-  c(n, sum(w), sum(w * w), sum(abs(w)), sum(w * (seq_len(n) / n)))
+  mx <- if (n) max(abs(w)) else 0
+  e <- if (is.finite(mx) && mx > 0) min(max(-round(log2(mx)), -1020), 1020) else 0
+  if (e != 0) w <- w * 2^e
+  c(n, sum(w), sum(w * w), sum(abs(w)), sum(w * (seq_len(n) / n)), e)
 }
 
 fingerprint_ok <- function(fp, w) {
   if (is.null(fp)) return(TRUE)
   now <- wt_fingerprint(w)
-  if (length(fp) != length(now) || now[1L] != fp[1L]) return(FALSE)
+  if (length(fp) != length(now) || now[1L] != fp[1L] || now[6L] != fp[6L]) return(FALSE)
   sc <- c(fp[4L], fp[3L], fp[4L], fp[4L])
-  all(abs(now[-1L] - fp[-1L]) <= 1e-12 * sc)
+  isTRUE(all(abs(now[2:5] - fp[2:5]) <= 1e-12 * sc))
 }
 
 # NULL if the calibration state `cl` still fits the weights w of the rows,

@@ -35,6 +35,11 @@ wt_summary <- function(w) {
     # diagnostics describe other weights
     info <- list(stale = info$method)
   }
+  weight_stats(wd, "w", zero_ok = FALSE)
+  # on a safe scale (a power of two, exact; see weight_scale() in var.R):
+  # sum(w^2) neither overflows nor underflows; sums scaled back
+  f <- weight_scale(wd)$f
+  wd <- wd * f
   st <- weight_stats(wd, "w", zero_ok = FALSE)
   npos <- st[["n_positive"]]
   s <- st[["sum"]]
@@ -43,7 +48,7 @@ wt_summary <- function(w) {
   minpos <- if (st[["n_zero"]] > 0) min(wd[wd > 0]) else st[["min"]]
   stats <- list(
     n = st[["n"]], n_positive = npos, n_zero = st[["n_zero"]],
-    sum = s, mean = s / st[["n"]], min = st[["min"]], max = st[["max"]],
+    sum = s / f, mean = s / st[["n"]] / f, min = st[["min"]] / f, max = st[["max"]] / f,
     ratio = st[["max"]] / minpos,
     cv = sqrt(max(deff - 1, 0)), deff = deff, n_eff = s^2 / s2,
     efficiency = 1 / deff,

@@ -687,7 +687,20 @@ SEXP C_tab_des(SEXP rowv, SEXP colvs, SEXP byvs, SEXP dlay, SEXP w, SEXP des, SE
             for (size_t e = 0; e < 3 * kb; e++) pe[e] += src[e];
         }
         SET_VECTOR_ELT(cols, j, col_result(pe, nr, nc, nlay, NULL, NULL, NULL));
-        if (!has_col) umf_layer_df(cells, nr, nlay, nd, des, lay_rows, lay_nu);
+        if (!has_col) {
+            /* the layers' rows and df for the Rao-Scott test: given (all
+             * rows of a layer, as svychisq() counts them), or from the
+             * rows with the row variable given */
+            SEXP lr = umf_list_get(opt, "layer_rows", "opt", false),
+                ln = umf_list_get(opt, "layer_nu", "opt", false);
+            if (!Rf_isNull(lr) && !Rf_isNull(ln)) {
+                if (TYPEOF(lr) != REALSXP || XLENGTH(lr) != nlay || TYPEOF(ln) != REALSXP ||
+                    XLENGTH(ln) != nlay)
+                    Rf_error("'layer_rows' and 'layer_nu' must be double vectors, one value per layer");
+                memcpy(lay_rows, REAL(lr), nlay * sizeof(double));
+                memcpy(lay_nu, REAL(ln), nlay * sizeof(double));
+            } else umf_layer_df(cells, nr, nlay, nd, des, lay_rows, lay_nu);
+        }
         int dims[5] = {nr, nc, nlay, 1, nd};
         SET_VECTOR_ELT(inf, j, umf_block_inf_cells(cells, dims, des, opt, INTEGER(test_v)[j],
                                                    VECTOR_ELT(labels, j), lay_rows, lay_nu, &ar));

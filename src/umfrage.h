@@ -99,6 +99,9 @@ typedef struct {
     const double *part[4];
     R_xlen_t part_len[4];
     const double *cells3;
+    /* NULL, or per part the rows with positive weight (length part_len):
+     * the sample of survey's degf() and of a design effect's n */
+    const double *pos[4];
 } umf_blocksrc;
 size_t umf_block_need(double nr, double nc, double D, double nd, double H, size_t lablen);
 SEXP umf_block_inf_cells(const double *cells3, const int *dm, SEXP des, SEXP opt, int test,

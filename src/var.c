@@ -396,9 +396,9 @@ static void *aalloc(umf_arena *a, size_t n, size_t size)
 size_t umf_block_need(double nr, double nc, double D, double nd, double H, size_t lablen)
 {
     double K = nr * nc, Kp = K + nc + nr + 1, np = nc * (nc - 1) / 2 + 1;
-    double d = 8 * (Kp * Kp + Kp * D + Kp * nd + 2 * Kp + (nd > H ? nd : H) + Kp * H +
-                    3 * K + Kp + 2 * np + K * K + 2 * K) +
-        4 * (K + np) + Kp * H + K * nc + (double) lablen + 1 + 16 * 24;
+    double d = 8 * (Kp * Kp + Kp * D + 2 * Kp * nd + 4 * Kp + (nd > H ? nd : H) + Kp * H +
+                    4 * K + Kp + 2 * np + K * K + 2 * K) +
+        4 * (K + np) + Kp * H + K * nc + (double) lablen + nc + 1 + 16 * 27;
     return (size_t) d;
 }
 
@@ -448,6 +448,14 @@ static SEXP block_one(const umf_blocksrc *src, const int *dm, SEXP sigma, SEXP q
     const double alpha = umf_as_double1(list_elt(opt, "alpha", "opt"), "alpha");
     const int adjust = umf_as_int1(list_elt(opt, "adjust", "opt"), "adjust");
     const double kg_rows = umf_as_double1(list_elt(opt, "kg_rows", "opt"), "kg_rows");
+    /* design effect: 0 p(1-p)/n, 1 survey's deff = "replace", 2 survey's
+     * deff = TRUE (without replacement from the estimated population);
+     * wscale: the factor the weights were scaled by (for the population) */
+    SEXP deff_ = umf_list_get(opt, "deff", "opt", false);
+    const int deff_type = Rf_isNull(deff_) ? 0 : umf_as_int1(deff_, "deff");
+    SEXP wsc_ = umf_list_get(opt, "wscale", "opt", false);
+    const double wscale = Rf_isNull(wsc_) ? 1 : umf_as_double1(wsc_, "wscale");
+    if (deff_type < 0 || deff_type > 2 || !(wscale > 0)) Rf_error("'deff' or 'wscale' out of range");
     if (TYPEOF(labels) != STRSXP || XLENGTH(labels) < nc) Rf_error("'labels' must name every column");
     const double *sig = NULL, *qa = NULL;
     if (!Rf_isNull(sigma)) sig = real_arg(sigma, (double) Kp * Kp * nb, "sigma");
@@ -475,9 +483,18 @@ static SEXP block_one(const umf_blocksrc *src, const int *dm, SEXP sigma, SEXP q
     double *Y = (double *) aalloc(ar, (size_t) Kp * D, sizeof(double));   /* sums w per unit */
     double *cnt = (double *) aalloc(ar, (size_t) Kp * nd, sizeof(double)); /* rows per design unit */
     double *Tz = (double *) aalloc(ar, Kp, sizeof(double)), *Nz = (double *) aalloc(ar, Kp, sizeof(double));
+    /* rows with positive weight per design unit, their totals, and the
+     * PSUs (rows as PSUs: rows) with positive weight of each entry: a row
+     * of weight 0 is out of the sample for df, design effects and letters,
+     * as in survey's degf() and svymean(deff =) */
+    const double *const *posp = src->pos;
+    const bool haspos = !cells3 && posp[0];
+    double *cntp = haspos ? (double *) aalloc(ar, (size_t) Kp * nd, sizeof(double)) : cnt;
+    double *Nzp = (double *) aalloc(ar, Kp, sizeof(double)), *units = (double *) aalloc(ar, Kp, sizeof(double));
     double *uscale = (double *) aalloc(ar, nd, sizeof(double));
     double *mean = (double *) aalloc(ar, (size_t) Kp * H, sizeof(double));
     double *p = (double *) aalloc(ar, K, sizeof(double)), *X = (double *) aalloc(ar, K, sizeof(double));
+    double *mag = (double *) aalloc(ar, K, sizeof(double));
     double *vp = (double *) aalloc(ar, K, sizeof(double)), *dfe = (double *) aalloc(ar, Kp, sizeof(double));
     int *base = (int *) aalloc(ar, K, sizeof(int));
     char *seenh = (char *) aalloc(ar, (size_t) Kp * H, sizeof(char));
@@ -491,13 +508,19 @@ static SEXP block_one(const umf_blocksrc *src, const int *dm, SEXP sigma, SEXP q
     if (do_test) Vj = (double *) aalloc(ar, (size_t) K * K, sizeof(double));
     double *wcell = (double *) aalloc(ar, K, sizeof(double)), *ncell = (double *) aalloc(ar, K, sizeof(double));
     size_t lablen = 0;
-    for (int c = 0; c < nc; c++) lablen += strlen(CHAR(STRING_ELT(labels, c)));
-    char *buf = (char *) aalloc(ar, lablen + 1, sizeof(char));
+    bool sep = false;                 /* labels of several characters: comma-separated */
+    for (int c = 0; c < nc; c++) {
+        size_t l = strlen(CHAR(STRING_ELT(labels, c)));
+        lablen += l;
+        if (l != 1) sep = true;
+    }
+    char *buf = (char *) aalloc(ar, lablen + nc + 1, sizeof(char));
 
     for (int b = 0; b < nb; b++) {
         R_CheckUserInterrupt();
         /* gather the entries' sums of w (per unit) and counts (per design unit) */
         memset(cnt, 0, (size_t) Kp * nd * sizeof(double));
+        if (haspos) memset(cntp, 0, (size_t) Kp * nd * sizeof(double));
         if (cells3) {
             /* interleaved (n, w, w^2) per cell; the bases are sums of cells */
             for (int u = 0; u < D; u++) {
@@ -525,13 +548,23 @@ static SEXP block_one(const umf_blocksrc *src, const int *dm, SEXP sigma, SEXP q
                     cu[e] += src[e];
                     yu[e] = src[e + part_len[s]];
                 }
+                if (haspos) {
+                    const double *ps = posp[s] + (size_t) k * (b + (size_t) nb * u);
+                    double *cp = cntp + (size_t) Kp * (u / ng) + part_off[s];
+                    for (int e = 0; e < k; e++) cp[e] += ps[e];
+                }
             }
         }
-        for (int e = 0; e < Kp; e++) { Tz[e] = 0; Nz[e] = 0; }
+        for (int e = 0; e < Kp; e++) { Tz[e] = 0; Nz[e] = 0; Nzp[e] = 0; units[e] = 0; }
         for (int u = 0; u < D; u++)
             for (int e = 0; e < Kp; e++) Tz[e] += Y[e + (size_t) Kp * u];
         for (int d = 0; d < nd; d++)
-            for (int e = 0; e < Kp; e++) Nz[e] += cnt[e + (size_t) Kp * d];
+            for (int e = 0; e < Kp; e++) {
+                Nz[e] += cnt[e + (size_t) Kp * d];
+                Nzp[e] += cntp[e + (size_t) Kp * d];
+                if (mode == DES_CLUSTER) units[e] += cntp[e + (size_t) Kp * d] > 0;
+            }
+        if (mode != DES_CLUSTER) memcpy(units, Nzp, Kp * sizeof(double));
 
         /* Sigma */
         if (sig) {
@@ -589,13 +622,13 @@ static SEXP block_one(const umf_blocksrc *src, const int *dm, SEXP sigma, SEXP q
                 for (int i = j + 1; i < Kp; i++) S[j + (size_t) Kp * i] = S[i + (size_t) Kp * j];
         }
 
-        /* degrees of freedom of every entry's domain */
+        /* degrees of freedom of every entry's domain: its PSUs with rows of
+         * positive weight minus their strata (survey's degf() of the domain) */
         if (mode == DES_CLUSTER) {
-            /* PSUs with rows in the domain minus their strata */
             memset(seenh, 0, (size_t) Kp * H);
             for (int e = 0; e < Kp; e++) dfe[e] = 0;
             for (int d = 0; d < nd; d++) {
-                const double *cd = cnt + (size_t) Kp * d;
+                const double *cd = cntp + (size_t) Kp * d;
                 char *sh = seenh + (size_t) Kp * (ustr[d] - 1);
                 for (int e = 0; e < Kp; e++)
                     if (cd[e] > 0) {
@@ -604,11 +637,11 @@ static SEXP block_one(const umf_blocksrc *src, const int *dm, SEXP sigma, SEXP q
                     }
             }
         } else if (mode == DES_STRATA) {
-            for (int e = 0; e < Kp; e++) dfe[e] = Nz[e];
+            for (int e = 0; e < Kp; e++) dfe[e] = Nzp[e];
             for (int d = 0; d < nd; d++)
-                for (int e = 0; e < Kp; e++) dfe[e] -= cnt[e + (size_t) Kp * d] > 0;
+                for (int e = 0; e < Kp; e++) dfe[e] -= cntp[e + (size_t) Kp * d] > 0;
         } else
-            for (int e = 0; e < Kp; e++) dfe[e] = Nz[e] - 1;
+            for (int e = 0; e < Kp; e++) dfe[e] = Nzp[e] - 1;
 
         /* percents, their variances, intervals */
         double *se_n_w = o[0] + (size_t) K * b, *se = o[1] + (size_t) K * b,
@@ -627,12 +660,33 @@ static SEXP block_one(const umf_blocksrc *src, const int *dm, SEXP sigma, SEXP q
         for (int t = 0; t < K; t++) {
             double pi0 = ISNAN(p[t]) ? 0 : p[t], pj0 = pi0;
             vp[t] = X[t] > 0 ? LINCOV(t, t) : NA_REAL;
+            /* the size of the terms of vp: below 1e-12 of it, vp is zero
+             * up to rounding (a domain of one PSU, a percent of 0 or 100) */
+            mag[t] = X[t] > 0 ? (fabs(SG(t, t)) + 2 * pi0 * fabs(SG(t, base[t])) +
+                                 pi0 * pi0 * fabs(SG(base[t], base[t]))) / (X[t] * X[t]) : NA_REAL;
+            if (!ISNAN(vp[t]) && vp[t] <= 1e-12 * mag[t]) vp[t] = 0;
             se_n_w[t] = sqrt(fmax2(SG(t, t), 0));
             se[t] = ISNAN(vp[t]) ? NA_REAL : 100 * sqrt(fmax2(vp[t], 0));
             df[t] = dfe[base[t]];
-            double bn = Nz[base[t]];
-            deff[t] = (!ISNAN(p[t]) && p[t] > 0 && p[t] < 1) ? vp[t] / (p[t] * (1 - p[t]) / bn) : NA_REAL;
-            prop_ci(p[t], vp[t], df[t], kg_rows >= 0 ? kg_rows : bn, ci, level, &lo[t], &hi[t]);
+            /* design effect against simple random sampling of the domain's
+             * rows of positive weight (nobs): p(1-p)/nobs, or survey's
+             * s^2/nobs (deff = "replace") or s^2/nobs (1 - nobs/N)
+             * (deff = TRUE), s^2 = p(1-p) nobs/(nobs-1), N the domain's
+             * weighted count */
+            double nobs = Nzp[base[t]], vsrs = NA_REAL;
+            if (!ISNAN(p[t]) && p[t] > 0 && p[t] < 1 && nobs > 0) {
+                double pq = p[t] * (1 - p[t]);
+                if (deff_type == 0) vsrs = pq / nobs;
+                else if (nobs > 1) {
+                    vsrs = pq / (nobs - 1);
+                    if (deff_type == 2) {
+                        double popn = X[t] / wscale;
+                        vsrs = popn > nobs ? vsrs * (1 - nobs / popn) : NA_REAL;
+                    }
+                }
+            }
+            deff[t] = ISNAN(vsrs) ? NA_REAL : vp[t] / vsrs;
+            prop_ci(p[t], vp[t], df[t], kg_rows >= 0 ? kg_rows : Nz[base[t]], ci, level, &lo[t], &hi[t]);
             if (!ISNAN(lo[t])) { lo[t] *= 100; hi[t] *= 100; }
         }
 
@@ -647,10 +701,16 @@ static SEXP block_one(const umf_blocksrc *src, const int *dm, SEXP sigma, SEXP q
                         pv[s] = NA_REAL;
                         dd[s] = 0;
                         if (ISNAN(p[i]) || ISNAN(p[j]) || !(X[i] > 0) || !(X[j] > 0)) continue;
+                        /* no letter rests on a zero or undefined variance:
+                         * both columns need two PSUs (rows) of positive
+                         * weight, the difference a positive finite SE */
+                        if (units[base[i]] < 2 || units[base[j]] < 2) continue;
                         double pi0 = p[i], pj0 = p[j];
                         double cv = LINCOV(i, j), d = p[i] - p[j], v = vp[i] + vp[j] - 2 * cv;
+                        double m = sqrt(mag[i]) + sqrt(mag[j]);
+                        if (!(v > 1e-12 * m * m) || !R_FINITE(v) || !R_FINITE(d)) continue;
                         dd[s] = d;
-                        pv[s] = v > 0 ? 2 * Rf_pnorm5(-fabs(d) / sqrt(v), 0, 1, 1, 0) : (d == 0 ? 1 : 0);
+                        pv[s] = 2 * Rf_pnorm5(-fabs(d) / sqrt(v), 0, 1, 1, 0);
                     }
                 p_adjust(pv, npair, adjust, ord);
                 s = 0;
@@ -669,6 +729,7 @@ static SEXP block_one(const umf_blocksrc *src, const int *dm, SEXP sigma, SEXP q
                 if (flag[(size_t) t * nc + c]) {
                     const char *lab = CHAR(STRING_ELT(labels, c));
                     size_t l = strlen(lab);
+                    if (sep && len > 0) buf[len++] = ',';
                     memcpy(buf + len, lab, l);
                     len += l;
                 }
@@ -682,7 +743,7 @@ static SEXP block_one(const umf_blocksrc *src, const int *dm, SEXP sigma, SEXP q
             const double Xa = Tz[Kp - 1], Saa = SG(Kp - 1, Kp - 1);
             for (int t = 0; t < K; t++) {
                 wcell[t] = Tz[t];
-                ncell[t] = Nz[t];
+                ncell[t] = Nzp[t];
             }
             if (Xa > 0) {
                 for (int j = 0; j < K; j++) {
@@ -789,14 +850,21 @@ SEXP C_block_inf(SEXP raws, SEXP dims, SEXP sigmas, SEXP qarrs, SEXP des, SEXP o
             Rf_error("'labels' must name every column of block %d", k + 1);
         /* the sums must be there before any work space is sized by dims */
         SEXP raw = VECTOR_ELT(raws, k);
-        if (TYPEOF(raw) != VECSXP || XLENGTH(raw) != 4)
-            Rf_error("'raws' element %d must be a list of 4 matrices", k + 1);
+        if (TYPEOF(raw) != VECSXP || (XLENGTH(raw) != 4 && XLENGTH(raw) != 5))
+            Rf_error("'raws' element %d must be a list of 4 matrices (and the positive counts)", k + 1);
         const double part_k[4] = {(double) d[0] * d[1], d[1], d[0], 1};
         for (int s = 0; s < 4; s++) {
             const double len = part_k[s] * d[2] * d[3] * d[4];
             SEXP m = VECTOR_ELT(raw, s);
             if (TYPEOF(m) != REALSXP || (double) XLENGTH(m) != 3 * len)
                 Rf_error("'raws' element %d, part %d must hold 3 x %.0f doubles", k + 1, s + 1, len);
+            if (XLENGTH(raw) == 5) {
+                SEXP pl = VECTOR_ELT(raw, 4);
+                if (TYPEOF(pl) != VECSXP || XLENGTH(pl) != 4 ||
+                    TYPEOF(VECTOR_ELT(pl, s)) != REALSXP || (double) XLENGTH(VECTOR_ELT(pl, s)) != len)
+                    Rf_error("'raws' element %d: the positive counts of part %d must hold %.0f doubles",
+                             k + 1, s + 1, len);
+            }
         }
         size_t ll = 0;
         for (int c = 0; c < d[1]; c++) ll += strlen(CHAR(STRING_ELT(lab, c)));
@@ -821,6 +889,7 @@ SEXP C_block_inf(SEXP raws, SEXP dims, SEXP sigmas, SEXP qarrs, SEXP des, SEXP o
             SEXP m = VECTOR_ELT(raw, s);
             src.part[s] = REAL(m);
             src.part_len[s] = XLENGTH(m) / 3;
+            src.pos[s] = XLENGTH(raw) == 5 ? REAL(VECTOR_ELT(VECTOR_ELT(raw, 4), s)) : NULL;
         }
         ar.used = 0;
         SET_VECTOR_ELT(ans, k, block_one(&src, d, VECTOR_ELT(sigmas, k), VECTOR_ELT(qarrs, k),
