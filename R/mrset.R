@@ -30,7 +30,9 @@
 #' @param type `"dichotomy"` or `"category"`.
 #' @param labels Item labels: for dichotomies one per column (default: the
 #'   columns' variable labels, else their names); for categories a named
-#'   vector `code = label`.
+#'   vector `code = label`. Labels must be distinct (items are shown, and
+#'   found in the long form, by their label); repeated value labels of
+#'   labelled columns are made distinct with a suffix.
 #' @param label A title for the set (default: the common prefix of the
 #'   column names).
 #' @param base `"answered"` or `"all"`: who is in the respondent base.

@@ -35,7 +35,8 @@
 #' that row variable's block, a row with `NA` in a column variable out of
 #' that column's cells (but not out of `Total`), and a row with `NA` in a
 #' `by` variable out of the table. With `na = "level"` missing values form a
-#' visible level `"(missing)"` at the end (shown only when it occurs). Rows
+#' visible level `"(missing)"` at the end (shown only when it occurs; named
+#' `"(missing) (2)"` if the variable has a level `"(missing)"`). Rows
 #' with weight 0 count in `n` but add nothing to `n_w`.
 #'
 #' @section Inference:
@@ -112,10 +113,33 @@
 #' @param na `"drop"` or `"level"`.
 #' @return An object of class `umfrage_tab`. `as.data.frame()` gives the
 #'   tidy long form, one row per cell: `row_var`, `row`, `col_var`, `col`,
-#'   one column per `by` variable, `n`, `n_w`, `n_eff`, `pct`, `base_n`,
-#'   `base_w`. `print()`/`format()` give the analyst's wide table (counts and
+#'   one column per `by` variable, then `n`, `n_w`, `n_eff`, `pct`, `se`,
+#'   `ci_low`, `ci_high`, `letters`, `se_n_w`, `deff`, `df`, `base_n`,
+#'   `base_w`, `statistic`, `ndf`, `ddf`, `p_value`. Each cell has its own
+#'   key (`row_var`, `row`, `col_var`, `col` and the by-columns); labels
+#'   never stand for one another:
+#'   * A by-column is named after its variable, unless that name is taken by
+#'     another column of the long form or of the column bases (`base_eff`),
+#'     or by another by-column; then it is prefixed with `by_` (again, until
+#'     the name is free): `by = "p_value"` gives the column `by_p_value`.
+#'   * `row_var` and `col_var` hold the variable's name (an MR set's label).
+#'     Where two row variables, or two column variables, would share one
+#'     (two MR sets with the same label; a banner variable called `"Total"`,
+#'     the Total column's name), the later one gets the suffix `" (2)"`,
+#'     `" (3)"`, ...; so do display labels that repeat.
+#'   * Levels are distinct: numbers that `as.character()` shows alike (as
+#'     `0.1 + 0.2` and `0.3`) get the digits (up to 17) that tell them apart;
+#'     the `NA` level of `na = "level"` becomes `"(missing) (2)"` where a
+#'     level `"(missing)"` exists; repeated value labels of labelled columns
+#'     get a suffix (as `make.unique()`).
+#'
+#'   The same column named twice in `rows`, `cols` or `by` is an error.
+#'   `print()`/`format()` give the analyst's wide table (counts and
 #'   percents side by side, bases in the header), `knit_print()` an HTML or
-#'   markdown table, `plot()` a bar chart, `summary()` an overview.
+#'   markdown table, `plot()` a bar chart, `summary()` an overview. These
+#'   find cells by the integer identity the object carries (`cell_id`,
+#'   `base_id`: the positions of the row variable, its level, the column
+#'   variable, its level and the layer), never by their labels.
 #' @seealso [mr_set()] for multiple-response questions.
 #' @examples
 #' d <- data.frame(

@@ -16,6 +16,10 @@ expect_sound_tab <- function(t) {
   expect_output(print(summary(t)), "umfrage table")
   k <- knit_print_tab(t)
   expect_true(nzchar(k))
+  # the HTML route of knit_print, block by block
+  html <- get("tab_block_html", envir = asNamespace("umfrage"))
+  for (i in seq_along(t$rows)) for (l in unique(t$cell_id$layer))
+    expect_match(html(t, i, l, "title"), "^<table", perl = TRUE)
   grDevices::pdf(NULL)
   on.exit(grDevices::dev.off(), add = TRUE)
   for (i in seq_along(t$rows)) for (j in seq_along(t$cols))
@@ -209,6 +213,16 @@ test_that("two MR sets with the same label keep their own cells and bases", {
                    ignore_attr = TRUE)
     }
   }
+  # weighted: n_w and base_w of the second set's block
+  d$w <- runif(n) + 0.5
+  tw <- as.data.frame(tab(d, list(s1, s2), cols = list(s1, s2), weights = "w"))
+  for (cs in names(items)) {
+    cc <- tw[tw$row_var == "news (2)" & tw$col_var == cs, ]
+    expect_equal(cc$n_w, mapply(function(r, c) sum(d$w[chosen(r) & chosen(c)]), cc$row, cc$col),
+                 ignore_attr = TRUE)
+    expect_equal(cc$base_w, vapply(cc$col, function(c) sum(d$w[chosen(c) & inbase[[2]]]), 0),
+                 ignore_attr = TRUE)
+  }
   out <- capture.output(print(t))
   blk <- block_of(out, "news (2)  (column %")
   base_line <- printed_row(blk, "Base (n)")$n
@@ -225,9 +239,18 @@ test_that("a banner variable called 'Total' does not mix with the Total column",
   set.seed(14)
   d <- data.frame(a = sample(c("x", "y", "z"), 90, TRUE), Total = sample(c("p", "q"), 90, TRUE),
                   stringsAsFactors = FALSE)
+  d$w <- runif(90) + 0.5
   t <- tab(d, "a", cols = "Total")
   df <- expect_sound_tab(t)
   expect_identical(unique(df$col_var), c("Total", "Total (2)"))
+  # weighted: n_w and base_w against tapply
+  tw <- as.data.frame(tab(d, "a", cols = "Total", weights = "w"))
+  cw <- tw[tw$col_var == "Total (2)", ]
+  expect_equal(cw$n_w, tapply(d$w, list(d$a, d$Total), sum)[cbind(cw$row, cw$col)])
+  expect_equal(cw$base_w, tapply(d$w, d$Total, sum)[cw$col], ignore_attr = TRUE)
+  ttw <- tw[tw$col_var == "Total", ]
+  expect_equal(ttw$n_w, tapply(d$w, d$a, sum)[ttw$row], ignore_attr = TRUE)
+  expect_equal(ttw$base_w, rep(sum(d$w), 3))
   tot <- df[df$col_var == "Total", ]
   expect_equal(tot$n, as.vector(table(d$a)[tot$row]))
   expect_equal(tot$base_n, rep(90, 3))
