@@ -34,7 +34,9 @@
 #' @param type `"dichotomy"` or `"category"`.
 #' @param labels Item labels: for dichotomies one per column (default: the
 #'   columns' variable labels, else their names); for categories a named
-#'   vector `code = label`.
+#'   vector `code = label`. Labels must be distinct (items are shown, and
+#'   found in the long form, by their label); repeated value labels of
+#'   labelled columns are made distinct with a suffix.
 #' @param label A title for the set (default: the common prefix of the
 #'   column names).
 #' @param base `"answered"` or `"all"`: who is in the respondent base.
@@ -111,6 +113,13 @@ mr_set <- function(data, cols, counted = TRUE, type = c("dichotomy", "category")
       if (anyNA(hit))
         stopf("'labels' names code(s) that do not occur in 'cols': %s", qlist(names(labels)[is.na(hit)]))
       disp[hit] <- unname(labels)
+      # the items are found by their code, but shown (and addressed in the
+      # long form) by their label: two codes may not share one
+      if (anyDuplicated(disp))
+        stopf("'labels' give two or more codes the same label: %s; labels must be distinct",
+              paste(vapply(unique(disp[duplicated(disp)]), function(l)
+                sprintf("%s (codes %s)", q(l), paste(lv$values[disp == l], collapse = ", ")), ""),
+                collapse = "; "))
     }
     structure(list(cols = cols, type = type, counted = NULL, items = disp,
                    codes = lv$values, label = label, base = base, kind = kind),
@@ -137,7 +146,9 @@ common_prefix <- function(x) {
   paste(x, collapse = "/")
 }
 
-# Items of a category set: values as character (the codes), display labels.
+# Items of a category set: values as character (the codes; numbers in the
+# shortest form that reads back exactly, so that distinct values stay
+# distinct codes), display labels.
 category_levels <- function(df, kind) {
   if (kind == "factor") {
     lv <- unique(unlist(lapply(df, levels)))
@@ -149,13 +160,16 @@ category_levels <- function(df, kind) {
     vals <- sort(unique(unlist(lapply(df, function(x) { v <- unclass(x); attributes(v) <- NULL; v }))))
     vals <- vals[!is.na(vals) & !(vals %in% labs)]
     all <- c(unname(labs), vals)
-    disp <- c(names(labs), as.character(vals))
-    return(list(values = as.character(all), labels = disp))
+    disp <- c(names(labs), num_labels(vals))
+    # value labels that repeat are made distinct, as for single variables
+    if (anyDuplicated(disp)) disp <- make.unique(disp, sep = " ")
+    return(list(values = num_codes(all), labels = disp))
   }
   vals <- sort(unique(unlist(lapply(df, function(x) as.vector(x)))))
   vals <- vals[!is.na(vals)]
   if (kind == "character") vals <- vals[vals != ""]
-  list(values = as.character(vals), labels = as.character(vals))
+  if (kind == "character") return(list(values = vals, labels = vals))
+  list(values = num_codes(vals), labels = num_labels(vals))
 }
 
 #' @export

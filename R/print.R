@@ -1,22 +1,28 @@
 # Printing, knitting, plotting and summarising umfrage_tab objects.
-# All of them read the tidy cells (x$cells) and column bases (x$bases).
+# All of them read the tidy cells (x$cells) and column bases (x$bases), and
+# find them by their integer identity (x$cell_id, x$base_id: index of the
+# row variable in x$rows, of its level, of the column variable in x$cols
+# (1 = Total), of its level, and of the layer in x$layers), never by
+# matching names or labels, which are for display only.
 
-# Blocks to show: one per row variable and layer.
+# Blocks to show: one per layer (and row variable), with the layer's title.
 tab_layers <- function(x) {
-  bv <- vapply(x$by, `[[`, "", "name")
-  if (!length(bv)) return(list(list(keys = NULL, title = "")))
-  keys <- unique(x$cells[bv])
-  lapply(seq_len(nrow(keys)), function(i) {
-    k <- keys[i, , drop = FALSE]
-    list(keys = k, title = paste(sprintf("%s = %s", names(k), unlist(k)), collapse = ", "))
+  if (!length(x$by)) return(list(list(id = 1L, title = "")))
+  ids <- unique(x$cell_id$layer)
+  lapply(ids, function(k) {
+    lev <- vapply(x$layers, function(l) l[[k]], "")
+    list(id = k, title = paste(sprintf("%s = %s", vapply(x$by, `[[`, "", "name"), lev),
+                               collapse = ", "))
   })
 }
 
-subset_layer <- function(df, keys) {
-  if (is.null(keys)) return(df)
-  keep <- rep(TRUE, nrow(df))
-  for (v in names(keys)) keep <- keep & df[[v]] == keys[[v]]
-  df[keep, , drop = FALSE]
+# Rows of the cells (or, with bases = TRUE, of the bases) of row variable i
+# in layer k, and optionally of column variable j only.
+block_sel <- function(x, i, k, j = NULL, bases = FALSE) {
+  id <- if (bases) x$base_id else x$cell_id
+  keep <- id$row_var == i & id$layer == k
+  if (!is.null(j)) keep <- keep & id$col_var %in% j
+  which(keep)
 }
 
 fmt_count <- function(v, weighted) {
@@ -29,28 +35,29 @@ fmt_pct <- function(p, digits = 1L) {
   ifelse(is.na(p), "-", paste0(formatC(p, format = "f", digits = digits), "%"))
 }
 
-var_label <- function(metas, name) {
-  for (m in metas) if (identical(m$name, name)) return(m$label)
-  name
-}
+# Display label of column variable j (index into x$cols; 1 is Total).
+col_label <- function(x, j) vapply(j, function(jj) if (jj == 1L) "" else x$cols[[jj]]$label, "")
 
-# One block as a character matrix: stub column, then per banner column.
-tab_block_matrix <- function(x, rvname, keys, digits = 1L, pct = TRUE) {
-  cells <- subset_layer(x$cells[x$cells$row_var == rvname, , drop = FALSE], keys)
-  bases <- subset_layer(x$bases[x$bases$row_var == rvname, , drop = FALSE], keys)
-  colkey <- paste(bases$col_var, bases$col, sep = "\r")
-  rows <- unique(cells$row)
+# One block as a character matrix: stub column, then per banner column;
+# attribute "col_var" gives the column variable (index) of each banner column.
+tab_block_matrix <- function(x, i, k, digits = 1L, pct = TRUE) {
+  ci <- block_sel(x, i, k)
+  bi <- block_sel(x, i, k, bases = TRUE)
+  cells <- x$cells[ci, , drop = FALSE]
+  cid <- x$cell_id[ci, , drop = FALSE]
+  bases <- x$bases[bi, , drop = FALSE]
+  bid <- x$base_id[bi, , drop = FALSE]
+  rows <- unique(cid$row)
+  row_labels <- x$rows[[i]]$levels[rows]
   wtd <- x$weighted
   show_pct <- pct && x$percent != "none"
-  head1 <- ifelse(!duplicated(bases$col_var) & bases$col_var != "Total",
-                  vapply(bases$col_var, function(v) var_label(x$cols, v), ""), "")
-  head2 <- bases$col
+  head1 <- ifelse(!duplicated(bid$col_var), col_label(x, bid$col_var), "")
+  head2 <- vapply(seq_len(nrow(bid)), function(m) x$cols[[bid$col_var[m]]]$levels[bid$col[m]], "")
   base_n <- fmt_count(bases$base_n, FALSE)
   base_w <- fmt_count(bases$base_w, TRUE)
-  ck <- paste(cells$col_var, cells$col, sep = "\r")
-  body <- vapply(colkey, function(k) {
-    cc <- cells[ck == k, , drop = FALSE]
-    cc <- cc[match(rows, cc$row), , drop = FALSE]
+  body <- vapply(seq_len(nrow(bid)), function(m) {
+    sel <- which(cid$col_var == bid$col_var[m] & cid$col == bid$col[m])
+    cc <- cells[sel[match(rows, cid$row[sel])], , drop = FALSE]
     cnt <- fmt_count(if (wtd) cc$n_w else cc$n, wtd)
     if (!show_pct) return(cnt)
     p <- fmt_pct(cc$pct, digits)
@@ -63,12 +70,15 @@ tab_block_matrix <- function(x, rvname, keys, digits = 1L, pct = TRUE) {
   stub_head <- c("", "", "Base (n)", if (wtd) "Base (weighted)")
   if (isTRUE(x$options$letters) && x$percent == "col" && show_pct) {
     # the letter of each column within its column variable, as (A), (B), ...
-    lab <- stats::ave(seq_along(bases$col_var), bases$col_var, FUN = seq_along)
-    head2 <- ifelse(bases$col_var == "Total", head2,
-                    paste0(head2, " (", col_letters(max(lab))[lab], ")"))
+    # (the letters of the C pass: col_letters() of the variable's levels)
+    lt <- vapply(seq_len(nrow(bid)), function(m) {
+      j <- bid$col_var[m]
+      if (j == 1L) "" else col_letters(length(x$cols[[j]]$levels))[bid$col[m]]
+    }, "")
+    head2 <- ifelse(bid$col_var == 1L, head2, paste0(head2, " (", lt, ")"))
   }
   m <- rbind(head1, head2, base_n, if (wtd) base_w, body)
-  cbind(c(stub_head, rows), m)
+  structure(cbind(c(stub_head, row_labels), m), col_var = bid$col_var)
 }
 
 #' @export
@@ -76,8 +86,9 @@ format.umfrage_tab <- function(x, digits = 1L, ...) {
   lines <- character()
   what <- switch(x$percent, col = "column %", row = "row %", total = "total %", none = "counts")
   for (ly in tab_layers(x)) {
-    for (rv in x$rows) {
-      m <- tab_block_matrix(x, rv$name, ly$keys, digits)
+    for (i in seq_along(x$rows)) {
+      rv <- x$rows[[i]]
+      m <- tab_block_matrix(x, i, ly$id, digits)
       title <- rv$label
       if (nzchar(ly$title)) title <- paste0(title, "  [", ly$title, "]")
       title <- paste0(title, "  (", if (x$weighted) "weighted " else "", what,
@@ -92,7 +103,7 @@ format.umfrage_tab <- function(x, digits = 1L, ...) {
         paste(cellsi, collapse = "  ")
       }, "")
       sep <- strrep("-", max(nchar(fmt, type = "width")))
-      lines <- c(lines, title, fmt[1:2], sep, fmt[-(1:2)], block_notes(x, rv$name, ly$keys), "")
+      lines <- c(lines, title, fmt[1:2], sep, fmt[-(1:2)], block_notes(x, i, ly$id), "")
     }
   }
   lines
@@ -107,13 +118,13 @@ print.umfrage_tab <- function(x, digits = 1L, ...) {
 #' @export
 summary.umfrage_tab <- function(object, ...) {
   x <- object
-  tot <- x$bases[x$bases$col_var == "Total", , drop = FALSE]
+  tot <- x$bases[x$base_id$col_var == 1L, , drop = FALSE]
   structure(list(
     rows = vapply(x$rows, `[[`, "", "label"),
     cols = vapply(x$cols[-1L], `[[`, "", "label"),
     by = vapply(x$by, `[[`, "", "label"),
     n_cells = nrow(x$cells), percent = x$percent, weighted = x$weighted, na = x$na,
-    bases = tot[, c("row_var", vapply(x$by, `[[`, "", "name"), "base_n", "base_w", "base_eff")],
+    bases = tot[, c("row_var", vapply(x$by, `[[`, "", "column"), "base_n", "base_w", "base_eff")],
     skipped = x$skipped), class = "summary.umfrage_tab")
 }
 
@@ -143,12 +154,11 @@ html_escape <- function(s) {
 }
 
 # HTML table of one block (header spans per column variable).
-tab_block_html <- function(x, rvname, keys, title, digits = 1L) {
-  m <- tab_block_matrix(x, rvname, keys, digits)
-  bases <- subset_layer(x$bases[x$bases$row_var == rvname, , drop = FALSE], keys)
-  grp <- rle(bases$col_var)
+tab_block_html <- function(x, i, k, title, digits = 1L) {
+  m <- tab_block_matrix(x, i, k, digits)
+  grp <- rle(attr(m, "col_var"))
   nhead <- if (x$weighted) 4L else 3L
-  grp_label <- vapply(grp$values, function(v) if (v == "Total") "" else var_label(x$cols, v), "")
+  grp_label <- col_label(x, grp$values)
   th1 <- paste0("<th></th>", paste0(sprintf("<th colspan=\"%d\" style=\"text-align:center\">%s</th>", grp$lengths,
                                             html_escape(grp_label)),
                                     collapse = ""))
@@ -166,11 +176,10 @@ tab_block_html <- function(x, rvname, keys, title, digits = 1L) {
 }
 
 # Markdown (pipe) table of one block: column headers "variable: level".
-tab_block_md <- function(x, rvname, keys, title, digits = 1L) {
-  m <- tab_block_matrix(x, rvname, keys, digits)
-  bases <- subset_layer(x$bases[x$bases$row_var == rvname, , drop = FALSE], keys)
-  hdr <- ifelse(bases$col_var == "Total", "Total",
-                paste0(vapply(bases$col_var, function(v) var_label(x$cols, v), ""), ": ", bases$col))
+tab_block_md <- function(x, i, k, title, digits = 1L) {
+  m <- tab_block_matrix(x, i, k, digits)
+  cv <- attr(m, "col_var")
+  hdr <- ifelse(cv == 1L, "Total", paste0(col_label(x, cv), ": ", m[2L, -1L]))
   esc <- function(s) gsub("|", "\\|", s, fixed = TRUE)
   nhead <- if (x$weighted) 4L else 3L
   lines <- c(paste0("| ", esc(title), " | ", paste(esc(hdr), collapse = " | "), " |"),
@@ -201,13 +210,14 @@ knit_print.umfrage_tab <- function(x, digits = 1L, ...) {
   html <- isTRUE(tryCatch(knitr::is_html_output(), error = function(e) FALSE))
   what <- switch(x$percent, col = "column %", row = "row %", total = "total %", none = "counts")
   out <- character()
-  for (ly in tab_layers(x)) for (rv in x$rows) {
+  for (ly in tab_layers(x)) for (i in seq_along(x$rows)) {
+    rv <- x$rows[[i]]
     title <- rv$label
     if (nzchar(ly$title)) title <- paste0(title, " [", ly$title, "]")
     title <- paste0(title, " (", if (x$weighted) "weighted " else "", what, ")")
-    notes <- trimws(block_notes(x, rv$name, ly$keys))
-    out <- c(out, if (html) tab_block_html(x, rv$name, ly$keys, title, digits)
-                  else tab_block_md(x, rv$name, ly$keys, title, digits),
+    notes <- trimws(block_notes(x, i, ly$id))
+    out <- c(out, if (html) tab_block_html(x, i, ly$id, title, digits)
+                  else tab_block_md(x, i, ly$id, title, digits),
              if (length(notes)) {
                if (html) paste0("<p style=\"font-size:85%\">", paste(html_escape(notes), collapse = "<br/>\n"), "</p>")
                else paste(notes, collapse = "  \n")
@@ -224,9 +234,12 @@ knit_print.umfrage_tab <- function(x, digits = 1L, ...) {
 #' column level.
 #'
 #' @param x A `umfrage_tab` object.
-#' @param row_var Which row variable (name; default the first).
-#' @param col_var Which column variable (default the first of the banner, or
-#'   `"Total"` for a one-way table).
+#' @param row_var Which row variable: its name (as in the `row_var` column
+#'   of `as.data.frame()`) or its position among the row variables (default
+#'   the first).
+#' @param col_var Which column variable: its name (as in the `col_var`
+#'   column) or its position in the banner, 0 for the Total column (default
+#'   the first of the banner, or the Total column for a one-way table).
 #' @param layer Which `by` layer (index; default 1).
 #' @param stacked Stacked instead of grouped bars.
 #' @param horiz Horizontal bars (easier to read with long labels).
@@ -238,25 +251,26 @@ knit_print.umfrage_tab <- function(x, digits = 1L, ...) {
 #' @export
 plot.umfrage_tab <- function(x, row_var = NULL, col_var = NULL, layer = 1L,
                              stacked = FALSE, horiz = FALSE, col = NULL, main = NULL, ...) {
-  if (is.null(row_var)) row_var <- x$rows[[1L]]$name
-  if (is.null(col_var)) col_var <- if (length(x$cols) > 1L) x$cols[[2L]]$name else "Total"
-  if (!row_var %in% vapply(x$rows, `[[`, "", "name"))
-    stopf("'row_var' = %s is not a row variable of this table", q(row_var))
-  if (!col_var %in% vapply(x$cols, `[[`, "", "name"))
-    stopf("'col_var' = %s is not a column variable of this table", q(col_var))
+  i <- if (is.null(row_var)) 1L else var_index(row_var, x$rows, "row_var", "a row variable", 1L)
+  j <- if (is.null(col_var)) min(2L, length(x$cols)) else
+    var_index(col_var, x$cols, "col_var", "a column variable", 0L)
   lys <- tab_layers(x)
-  if (!is.numeric(layer) || length(layer) != 1L || layer < 1 || layer > length(lys))
+  if (!is.numeric(layer) || length(layer) != 1L || is.na(layer) || layer < 1 || layer > length(lys))
     stopf("'layer' must be a number from 1 to %d", length(lys))
-  cc <- subset_layer(x$cells[x$cells$row_var == row_var & x$cells$col_var == col_var, , drop = FALSE],
-                     lys[[layer]]$keys)
+  sel <- block_sel(x, i, lys[[layer]]$id, j)
+  cc <- x$cells[sel, , drop = FALSE]
+  cid <- x$cell_id[sel, , drop = FALSE]
   val <- if (x$percent == "none") if (x$weighted) cc$n_w else cc$n else cc$pct
-  rows <- unique(cc$row)
-  cols <- unique(cc$col)
-  mat <- matrix(val, nrow = length(rows), dimnames = list(rows, cols))
+  ri <- unique(cid$row)
+  cj <- unique(cid$col)
+  rows <- x$rows[[i]]$levels[ri]
+  cols <- x$cols[[j]]$levels[cj]
+  mat <- matrix(NA_real_, length(ri), length(cj), dimnames = list(rows, cols))
+  mat[cbind(match(cid$row, ri), match(cid$col, cj))] <- val
   ylab <- if (x$percent == "none") if (x$weighted) "weighted count" else "count" else
     switch(x$percent, col = "% of column", row = "% of row", total = "% of total")
   if (is.null(main)) {
-    main <- var_label(x$rows, row_var)
+    main <- x$rows[[i]]$label
     if (nzchar(lys[[layer]]$title)) main <- paste0(main, " [", lys[[layer]]$title, "]")
   }
   if (is.null(col)) col <- grDevices::hcl.colors(max(length(rows), 2L), "Blues 3")[seq_along(rows)]
@@ -267,8 +281,8 @@ plot.umfrage_tab <- function(x, row_var = NULL, col_var = NULL, layer = 1L,
          xlab = if (horiz) ylab else "", ylab = if (horiz) "" else ylab, las = 1)
   else
     list(height = mat, beside = !stacked, horiz = horiz, col = col, main = main,
-         xlab = if (horiz) ylab else var_label(x$cols, col_var),
-         ylab = if (horiz) var_label(x$cols, col_var) else ylab,
+         xlab = if (horiz) ylab else x$cols[[j]]$label,
+         ylab = if (horiz) x$cols[[j]]$label else ylab,
          legend.text = rows, args.legend = list(bty = "n", cex = 0.8), las = 1)
   args[names(dots)] <- dots
   invisible(do.call(graphics::barplot, args))
@@ -276,17 +290,20 @@ plot.umfrage_tab <- function(x, row_var = NULL, col_var = NULL, layer = 1L,
 
 # Lines under a printed block: the Rao-Scott test per column variable and
 # the rule of the letters.
-block_notes <- function(x, rvname, keys) {
-  cells <- subset_layer(x$cells[x$cells$row_var == rvname & x$cells$col_var != "Total", , drop = FALSE], keys)
+block_notes <- function(x, i, k) {
+  sel <- block_sel(x, i, k, j = seq_along(x$cols)[-1L])
+  cells <- x$cells[sel, , drop = FALSE]
   if (!nrow(cells) || is.null(cells$p_value)) return(character())
-  first <- cells[!duplicated(cells$col_var), , drop = FALSE]
-  first <- first[!is.na(first$p_value), , drop = FALSE]
+  cv <- x$cell_id$col_var[sel]
+  first <- !duplicated(cv) & !is.na(cells$p_value)
+  cv <- cv[first]
+  first <- cells[first, , drop = FALSE]
   out <- character()
   if (nrow(first)) {
     f <- x$options$test == "F"
     pv <- ifelse(first$p_value < 1e-4, "p < 0.0001",
                  paste("p =", formatC(first$p_value, format = "fg", digits = 3)))
-    out <- sprintf("  %s: Rao-Scott %s = %s%s, %s", vapply(first$col_var, function(v) var_label(x$cols, v), ""),
+    out <- sprintf("  %s: Rao-Scott %s = %s%s, %s", col_label(x, cv),
                    if (f) "F" else "X2", formatC(first$statistic, format = "f", digits = 2),
                    if (f) sprintf(" (df %.2f, %.1f)", first$ndf, first$ddf) else sprintf(" (df %d)", as.integer(first$ndf)),
                    pv)
@@ -295,4 +312,16 @@ block_notes <- function(x, rvname, keys) {
     out <- c(out, sprintf("  Letters: column %% significantly higher than the column with that letter (z test, alpha = %s, %s).",
                           format(x$options$alpha), x$options$adjust))
   out
+}
+
+# Index of a row or column variable given by name or position (`offset`:
+# the position of the first entry of `vars`, 0 for the Total column).
+var_index <- function(v, vars, arg, what, offset) {
+  nm <- vapply(vars, `[[`, "", "name")
+  if (is.numeric(v) && length(v) == 1L && !is.na(v) && v == round(v) &&
+      v >= offset && v <= length(vars) - 1L + offset)
+    return(as.integer(v) - offset + 1L)
+  if (is.character(v) && length(v) == 1L && !is.na(v) && v %in% nm) return(match(v, nm))
+  stopf("'%s' = %s is not %s of this table (a name: %s; or a position)", arg,
+        if (is.character(v)) q(v) else format(v), what, qlist(nm))
 }

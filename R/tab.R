@@ -50,7 +50,8 @@
 #' that row variable's block, a row with `NA` in a column variable out of
 #' that column's cells (but not out of `Total`), and a row with `NA` in a
 #' `by` variable out of the table. With `na = "level"` missing values form a
-#' visible level `"(missing)"` at the end (shown only when it occurs); SPSS
+#' visible level `"(missing)"` at the end (shown only when it occurs; named
+#' `"(missing) (2)"` if the variable has a level `"(missing)"`); SPSS
 #' user-missing values are in it too (see Variables). Rows with weight 0
 #' count in `n` but add nothing to `n_w` (see Inference for their part in
 #' `df` and `deff`).
@@ -163,10 +164,33 @@
 #' @param na `"drop"` or `"level"`.
 #' @return An object of class `umfrage_tab`. `as.data.frame()` gives the
 #'   tidy long form, one row per cell: `row_var`, `row`, `col_var`, `col`,
-#'   one column per `by` variable, `n`, `n_w`, `n_eff`, `pct`, `base_n`,
-#'   `base_w`. `print()`/`format()` give the analyst's wide table (counts and
+#'   one column per `by` variable, then `n`, `n_w`, `n_eff`, `pct`, `se`,
+#'   `ci_low`, `ci_high`, `letters`, `se_n_w`, `deff`, `df`, `base_n`,
+#'   `base_w`, `statistic`, `ndf`, `ddf`, `p_value`. Each cell has its own
+#'   key (`row_var`, `row`, `col_var`, `col` and the by-columns); labels
+#'   never stand for one another:
+#'   * A by-column is named after its variable, unless that name is taken by
+#'     another column of the long form or of the column bases (`base_eff`),
+#'     or by another by-column; then it is prefixed with `by_` (again, until
+#'     the name is free): `by = "p_value"` gives the column `by_p_value`.
+#'   * `row_var` and `col_var` hold the variable's name (an MR set's label).
+#'     Where two row variables, or two column variables, would share one
+#'     (two MR sets with the same label; a banner variable called `"Total"`,
+#'     the Total column's name), the later one gets the suffix `" (2)"`,
+#'     `" (3)"`, ...; so do display labels that repeat.
+#'   * Levels are distinct: numbers that `as.character()` shows alike (as
+#'     `0.1 + 0.2` and `0.3`) get the digits (up to 17) that tell them apart;
+#'     the `NA` level of `na = "level"` becomes `"(missing) (2)"` where a
+#'     level `"(missing)"` exists; repeated value labels of labelled columns
+#'     get a suffix (as `make.unique()`).
+#'
+#'   The same column named twice in `rows`, `cols` or `by` is an error.
+#'   `print()`/`format()` give the analyst's wide table (counts and
 #'   percents side by side, bases in the header), `knit_print()` an HTML or
-#'   markdown table, `plot()` a bar chart, `summary()` an overview.
+#'   markdown table, `plot()` a bar chart, `summary()` an overview. These
+#'   find cells by the integer identity the object carries (`cell_id`,
+#'   `base_id`: the positions of the row variable, its level, the column
+#'   variable, its level and the layer), never by their labels.
 #' @seealso [mr_set()] for multiple-response questions.
 #' @examples
 #' d <- data.frame(
@@ -235,11 +259,19 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
   bspec <- c(bspec, group_specs(groups, bspec))
   if (any(vapply(bspec, inherits, NA, "umfrage_mrset")))
     stopf("'by' takes single variables, not MR sets")
+  check_distinct_specs(rspec, "rows")
+  check_distinct_specs(cspec, "cols")
+  check_distinct_specs(bspec, "by")
   rvars <- lapply(rspec, tab_var, data = x, na = na, arg = "rows")
   cvars <- lapply(cspec, tab_var, data = x, na = na, arg = "cols")
   bvars <- lapply(bspec, tab_var, data = x, na = na, arg = "by")
   total_var <- list(name = "Total", label = "Total", levels = "Total", kind = "total",
                     desc = list(3L, 1L, list(), 0L, 0L))
+  # identity, not labels: row and column variables get distinct names in the
+  # long form (two MR sets may share a label; a banner variable may be
+  # called "Total") and distinct display labels
+  rvars <- distinct_vars(rvars)
+  cvars <- distinct_vars(cvars, total_var)
   check_table_size(rvars, c(list(total_var), cvars), bvars)
   if (se) opt[c("layer_rows", "layer_nu")] <- layer_design(bvars, des, nrow(x), test != "none")
 
@@ -248,19 +280,123 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
   # nothing to tabulate; the C pass has summed them already
   if (!is.null(w) && all(vapply(blocks, function(b) sum(b$cols[[1L]]$cells[, 2L]) == 0, NA)))
     stopf("'weights' are all zero: no row carries weight, so there is nothing to tabulate")
-  cells <- new_df(rbind_cols(lapply(blocks, function(b) tab_cells(b, percent))))
-  bases <- new_df(rbind_cols(lapply(blocks, function(b) tab_cells(b, "col", bases = TRUE))))
+  cells <- new_df(rbind_cols(lapply(seq_along(blocks), function(i) tab_cells(blocks[[i]], percent, i = i))))
+  bases <- new_df(rbind_cols(lapply(seq_along(blocks), function(i)
+    tab_cells(blocks[[i]], "col", bases = TRUE, i = i))))
+  # the by-columns are named after their variables unless a name is taken
+  # by a fixed column of the cells or bases (then prefixed with "by_")
+  ph <- by_placeholders(length(bvars))
+  fixed <- setdiff(union(names(cells), names(bases)), c(ph, id_columns))
+  bycols <- by_columns(vapply(bvars, `[[`, "", "name"), fixed)
+  for (k in seq_along(bvars)) bvars[[k]]$column <- bycols[k]
   cells <- unscale_counts(cells, ws$f)
   bases <- unscale_counts(bases, ws$f)
+  cell_id <- split_ids(cells, ph, bycols)
+  base_id <- split_ids(bases, ph, bycols)
   structure(list(
-    cells = cells, bases = bases, rows = lapply(rvars, var_meta), cols = lapply(c(list(total_var), cvars), var_meta),
+    cells = cell_id$df, bases = base_id$df, cell_id = cell_id$id, base_id = base_id$id,
+    layers = layer_grid(bvars, names = bycols),
+    rows = lapply(rvars, var_meta), cols = lapply(c(list(total_var), cvars), var_meta),
     by = lapply(bvars, var_meta), percent = percent, na = na, weighted = !is.null(w),
     options = opt, design = des[c("clustered", "lonely_psu")], calibrated = !is.null(cal),
     skipped = do.call(rbind, lapply(blocks, `[[`, "skipped"))),
     class = "umfrage_tab")
 }
 
-var_meta <- function(v) v[c("name", "label", "levels", "kind")]
+var_meta <- function(v) v[intersect(c("name", "label", "levels", "kind", "column"), names(v))]
+
+# The integer identity of every cell and base: columns of tab_cells() that
+# are split off the long form into x$cell_id / x$base_id.
+id_columns <- c(".row_var", ".row", ".col_var", ".col", ".layer")
+by_placeholders <- function(k) if (k) paste0(".by", seq_len(k)) else character()
+
+# Split the identity columns off a long form and name its by-columns.
+split_ids <- function(df, ph, bycols) {
+  idn <- intersect(id_columns, names(df))
+  id <- new_df(stats::setNames(unclass(df)[idn], sub("^[.]", "", idn)))
+  keep <- setdiff(names(df), idn)
+  out <- unclass(df)[keep]
+  names(out)[match(ph, keep)] <- bycols
+  list(df = new_df(out), id = id)
+}
+
+# Names of the by-columns: a variable's name, prefixed with "by_" (again,
+# until free) where it is taken by a fixed column or another by-column.
+by_columns <- function(vnames, fixed) {
+  out <- vnames
+  for (k in seq_along(out)) {
+    while (out[k] %in% c(fixed, out[-k], vnames[-k])) out[k] <- paste0("by_", out[k])
+  }
+  out
+}
+
+# The layers: one row per combination of the by-variables' levels (first
+# variable fastest), as the C pass orders them.
+layer_grid <- function(bvars, names = NULL) {
+  if (!length(bvars)) return(NULL)
+  g <- expand.grid(lapply(bvars, `[[`, "levels"), KEEP.OUT.ATTRS = FALSE,
+                   stringsAsFactors = FALSE)
+  names(g) <- if (is.null(names)) by_placeholders(length(bvars)) else names
+  g
+}
+
+# Labels made distinct: a label already taken (by an earlier one, or in
+# `taken`) gets the suffix " (2)", " (3)", ...
+make_distinct <- function(x, taken = character()) {
+  for (i in seq_along(x)) {
+    if (x[i] %in% taken) {
+      k <- 2L
+      while ((cand <- paste0(x[i], " (", k, ")")) %in% c(taken, x)) k <- k + 1L
+      x[i] <- cand
+    }
+    taken <- c(taken, x[i])
+  }
+  x
+}
+
+# Distinct names (and display labels) of a list of row or column variables,
+# after the fixed ones (the Total column).
+distinct_vars <- function(vars, ...) {
+  fixed <- list(...)
+  nm <- make_distinct(vapply(vars, `[[`, "", "name"), vapply(fixed, `[[`, "", "name"))
+  lab <- make_distinct(vapply(vars, `[[`, "", "label"), vapply(fixed, `[[`, "", "label"))
+  for (k in seq_along(vars)) {
+    vars[[k]]$name <- nm[k]
+    vars[[k]]$label <- lab[k]
+  }
+  vars
+}
+
+# The same column named twice in rows, cols or by is a mistake: its cells
+# would be indistinguishable.
+check_distinct_specs <- function(spec, arg) {
+  nm <- unlist(lapply(spec, function(s) if (is.character(s)) s))
+  if (anyDuplicated(nm))
+    stopf("'%s' names column(s) more than once: %s", arg, qlist(unique(nm[duplicated(nm)])))
+}
+
+# Labels of numeric levels: as.character(), but values that it shows alike
+# (0.1 + 0.2 and 0.3) get the shortest form that reads back as the value.
+num_labels <- function(u) {
+  s <- as.character(u)
+  if (!is.numeric(u)) return(s)
+  dup <- s %in% s[duplicated(s)]
+  if (any(dup)) s[dup] <- num_codes(u[dup])
+  s
+}
+
+# Numbers as the shortest string (15 to 17 significant digits) that reads
+# back as the same number: distinct values give distinct strings.
+num_codes <- function(u) {
+  if (!is.numeric(u)) return(as.character(u))
+  vapply(as.double(u), function(v) {
+    for (d in 15:17) {
+      r <- sprintf(paste0("%.", d, "g"), v)
+      if (identical(as.numeric(r), v)) break
+    }
+    r
+  }, "", USE.NAMES = FALSE)
+}
 
 # Normalise rows/cols/by to a list of column names and mr_sets.
 tab_specs <- function(spec, data, arg) {
@@ -303,7 +439,7 @@ tab_var <- function(s, data, na, arg) {
   if (na == "level") {
     na_level <- 1L
     nlev <- nlev + 1L
-    levels <- c(levels, "(missing)")
+    levels <- c(levels, make_distinct("(missing)", levels))
   }
   if (nlev == 0L) {
     # all NA and dropped: a dummy level that no row reaches
@@ -342,7 +478,7 @@ code_single <- function(x, name, arg) {
     if (length(u) > lim)
       stopf("%s variable %s has %d distinct values, more than the %d a table shows (option umfrage.max_levels); group it first, e.g. with cut()",
             q(arg), q(name), length(u), lim)
-    return(list(codes = match(x, u), levels = as.character(u)))
+    return(list(codes = match(x, u), levels = num_labels(u)))
   }
   stopf("%s variable %s must be a factor, character, logical, integer or labelled column, not %s",
         q(arg), q(name), obj_desc(x))
@@ -371,7 +507,8 @@ tab_var_mr <- function(s, data, arg) {
       x <- data_col(data, v, "x")
       if (is.factor(x)) return(match(levels(x), s$codes)[as.integer(x)])
       if (is_labelled(x)) { x <- unclass(x); attributes(x) <- NULL }
-      match(as.character(x), s$codes)
+      # numeric codes are matched as numbers (codes read back exactly)
+      if (is.numeric(x)) match(x, as.numeric(s$codes)) else match(as.character(x), s$codes)
     })
     desc <- list(2L, length(s$codes), cols, 0L, as.integer(s$base == "all"))
   }
@@ -521,15 +658,15 @@ rows_design <- function(data, w) {
 # column item, layer).
 # With bases = TRUE: the column bases instead (one row per column item and
 # layer), as the header of a printed table shows them.
-tab_cells <- function(b, percent, bases = FALSE) {
+# Besides the documented columns, the integer identity of each row:
+# .row_var (index of the row variable, `i`), .row (its level), .col_var
+# (index of the column variable, 1 = Total), .col (its level), .layer (row
+# of layer_grid()); the by-columns are named .by1, .by2, ... here, and tab()
+# splits the identity off and names the by-columns.
+tab_cells <- function(b, percent, bases = FALSE, i = 1L) {
   rv <- b$rv
   nr <- length(rv$levels)
-  layers <- NULL
-  if (length(b$bvars)) {
-    layers <- expand.grid(lapply(b$bvars, `[[`, "levels"), KEEP.OUT.ATTRS = FALSE,
-                          stringsAsFactors = FALSE)
-    names(layers) <- vapply(b$bvars, `[[`, "", "name")
-  }
+  layers <- layer_grid(b$bvars)
   nb <- if (is.null(layers)) 1L else nrow(layers)
   # a "(missing)" level shows only where it occurs
   is_missing_level <- function(v) v$kind == "single" && identical(v$desc[[4L]], 1L)
@@ -556,7 +693,9 @@ tab_cells <- function(b, percent, bases = FALSE) {
                      col = cv$levels[ci[keep]]),
                 lapply(layers, function(l) l[bi[keep]]),
                 list(base_n = cb[, 1L], base_w = cb[, 2L],
-                     base_eff = ifelse(cb[, 3L] > 0, cb[, 2L]^2 / cb[, 3L], 0)))
+                     base_eff = ifelse(cb[, 3L] > 0, cb[, 2L]^2 / cb[, 3L], 0),
+                     .row_var = rep(as.integer(i), sum(keep)), .col_var = rep(j, sum(keep)),
+                     .col = ci[keep], .layer = bi[keep]))
       return(cols)
     }
     pct <- if (percent == "none") rep(NA_real_, length(ri)) else
@@ -575,7 +714,9 @@ tab_cells <- function(b, percent, bases = FALSE) {
                    se_n_w = infcol("se_n_w"), deff = infcol("deff"), df = infcol("df"),
                    base_n = base[, 1L], base_w = base[, 2L],
                    statistic = infcol("statistic"), ndf = infcol("ndf"), ddf = infcol("ddf"),
-                   p_value = infcol("p_value")))
+                   p_value = infcol("p_value")),
+              list(.row_var = rep(as.integer(i), length(ri)), .row = ri,
+                   .col_var = rep(j, length(ri)), .col = ci, .layer = bi))
     if (!all(keep)) cols <- lapply(cols, `[`, keep)
     cols
   })
