@@ -208,6 +208,7 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
                 ci = c("logit", "wilson", "wald", "korn-graubard", "none"),
                 level = 0.95, test = TRUE, letters = TRUE, alpha = 0.05,
                 adjust = c("bonferroni", "holm", "none"),
+                min_base = getOption("umfrage.min_base", 30),
                 deff = c("binomial", "replace", "survey"),
                 calibration = TRUE, se = TRUE,
                 na = c("drop", "level")) {
@@ -220,6 +221,7 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
     stopf("'level' must be a single number between 0 and 1 (exclusive), not %s", format(level))
   if (!is.numeric(alpha) || length(alpha) != 1L || is.na(alpha) || alpha <= 0 || alpha >= 1)
     stopf("'alpha' must be a single number between 0 and 1 (exclusive), not %s", format(alpha))
+  min_base <- check_min_base(min_base, from_option = missing(min_base))
   check_flag(letters, "letters")
   check_flag(calibration, "calibration")
   check_flag(se, "se")
@@ -248,7 +250,7 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
   ws <- weight_scale(w)
   if (ws$f != 1) w <- w * ws$f
   opt <- list(percent = percent, ci = ci, level = level, test = test,
-              letters = letters, alpha = alpha, adjust = adjust, se = se,
+              letters = letters, alpha = alpha, adjust = adjust, min_base = min_base, se = se,
               deff = deff, wscale = ws$f, wzero = ws$zero)
   cal <- if (se && calibration && !is.null(des$calibration)) cal_setup(des, x, w, ws$f) else NULL
   notes_reset()
@@ -280,9 +282,9 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
   # nothing to tabulate; the C pass has summed them already
   if (!is.null(w) && all(vapply(blocks, function(b) sum(b$cols[[1L]]$cells[, 2L]) == 0, NA)))
     stopf("'weights' are all zero: no row carries weight, so there is nothing to tabulate")
-  cells <- new_df(rbind_cols(lapply(seq_along(blocks), function(i) tab_cells(blocks[[i]], percent, i = i))))
+  cells <- new_df(rbind_cols(lapply(seq_along(blocks), function(i) tab_cells(blocks[[i]], percent, i = i, min_base = min_base))))
   bases <- new_df(rbind_cols(lapply(seq_along(blocks), function(i)
-    tab_cells(blocks[[i]], "col", bases = TRUE, i = i))))
+    tab_cells(blocks[[i]], "col", bases = TRUE, i = i, min_base = min_base))))
   # the by-columns are named after their variables unless a name is taken
   # by a fixed column of the cells or bases (then prefixed with "by_")
   ph <- by_placeholders(length(bvars))
@@ -301,6 +303,18 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
     options = opt, design = des[c("clustered", "lonely_psu")], calibrated = !is.null(cal),
     skipped = do.call(rbind, lapply(blocks, `[[`, "skipped"))),
     class = "umfrage_tab")
+}
+
+# min_base: a single whole number >= 0 (from the call, or the option
+# umfrage.min_base when the call gives none), as a double.
+check_min_base <- function(min_base, from_option = FALSE) {
+  ok <- is.numeric(min_base) && !is.object(min_base) && length(min_base) == 1L &&
+    !is.na(min_base) && is.finite(min_base) && min_base >= 0 && min_base == round(min_base)
+  if (!ok)
+    stopf("'min_base'%s must be a single whole number >= 0 (the smallest unweighted base that takes part in the letters; 0 switches the rule off), not %s",
+          if (from_option) " (from option umfrage.min_base)" else "",
+          if (is.numeric(min_base) && length(min_base) == 1L) format(min_base) else obj_desc_len(min_base))
+  as.double(min_base)
 }
 
 var_meta <- function(v) v[intersect(c("name", "label", "levels", "kind", "column"), names(v))]
@@ -663,7 +677,7 @@ rows_design <- function(data, w) {
 # (index of the column variable, 1 = Total), .col (its level), .layer (row
 # of layer_grid()); the by-columns are named .by1, .by2, ... here, and tab()
 # splits the identity off and names the by-columns.
-tab_cells <- function(b, percent, bases = FALSE, i = 1L) {
+tab_cells <- function(b, percent, bases = FALSE, i = 1L, min_base = 0) {
   rv <- b$rv
   nr <- length(rv$levels)
   layers <- layer_grid(b$bvars)
@@ -692,7 +706,7 @@ tab_cells <- function(b, percent, bases = FALSE, i = 1L) {
       cols <- c(list(row_var = rep(rv$name, sum(keep)), col_var = rep(cv$name, sum(keep)),
                      col = cv$levels[ci[keep]]),
                 lapply(layers, function(l) l[bi[keep]]),
-                list(base_n = cb[, 1L], base_w = cb[, 2L],
+                list(base_n = cb[, 1L], base_w = cb[, 2L], small_base = cb[, 1L] < min_base,
                      base_eff = ifelse(cb[, 3L] > 0, cb[, 2L]^2 / cb[, 3L], 0),
                      .row_var = rep(as.integer(i), sum(keep)), .col_var = rep(j, sum(keep)),
                      .col = ci[keep], .layer = bi[keep]))
@@ -712,7 +726,7 @@ tab_cells <- function(b, percent, bases = FALSE, i = 1L) {
                    pct = pct, se = infcol("se"), ci_low = infcol("ci_low"),
                    ci_high = infcol("ci_high"), letters = infcol("letters", rep("", length(ri))),
                    se_n_w = infcol("se_n_w"), deff = infcol("deff"), df = infcol("df"),
-                   base_n = base[, 1L], base_w = base[, 2L],
+                   base_n = base[, 1L], base_w = base[, 2L], small_base = base[, 1L] < min_base,
                    statistic = infcol("statistic"), ndf = infcol("ndf"), ddf = infcol("ddf"),
                    p_value = infcol("p_value")),
               list(.row_var = rep(as.integer(i), length(ri)), .row = ri,

@@ -58,6 +58,9 @@ inf_options <- function(opt, des, cal) {
        level = as.double(opt$level), letters = as.integer(opt$letters),
        alpha = as.double(opt$alpha),
        adjust = match(opt$adjust, c("bonferroni", "holm", "none")) - 1L,
+       # columns with an unweighted base below min_base take no part in
+       # the letters (0: no such rule)
+       min_base = as.double(if (is.null(opt$min_base)) 0 else opt$min_base),
        test = match(opt$test, c("none", "F", "Chisq")) - 1L,
        deff = match(opt$deff, c("binomial", "replace", "survey")) - 1L,
        wscale = as.double(opt$wscale),

@@ -408,7 +408,8 @@ size_t umf_block_need(double nr, double nc, double D, double nd, double H, size_
  * units). sigma: NULL or Kp x Kp x nb. qarr: NULL or Kp x Kp x nb x H (MR
  * sets, rows as PSUs). des: list(mode, stratum (of each design unit,
  * 1-based), scale, center, nh). opt: list(percent, ci, level, letters,
- * alpha, adjust, kg_rows, layer_rows, layer_nu). single: single x single
+ * alpha, adjust, kg_rows, layer_rows, layer_nu; optional deff, wscale,
+ * min_base). single: single x single
  * (Rao-Scott applies); test: 0 none, 1 F, 2 Chisq; labels: the columns'
  * letters. Work space comes from the arena ar.
  * Returns per cell and layer: se_n_w, se, ci_low, ci_high, deff, df,
@@ -456,6 +457,11 @@ static SEXP block_one(const umf_blocksrc *src, const int *dm, SEXP sigma, SEXP q
     SEXP wsc_ = umf_list_get(opt, "wscale", "opt", false);
     const double wscale = Rf_isNull(wsc_) ? 1 : umf_as_double1(wsc_, "wscale");
     if (deff_type < 0 || deff_type > 2 || !(wscale > 0)) Rf_error("'deff' or 'wscale' out of range");
+    /* small bases: a column whose unweighted base (rows, of any weight) is
+     * below min_base takes no part in the letters (0: no such rule) */
+    SEXP minb_ = umf_list_get(opt, "min_base", "opt", false);
+    const double min_base = Rf_isNull(minb_) ? 0 : umf_as_double1(minb_, "min_base");
+    if (!(min_base >= 0) || !R_FINITE(min_base)) Rf_error("'min_base' out of range");
     if (TYPEOF(labels) != STRSXP || XLENGTH(labels) < nc) Rf_error("'labels' must name every column");
     const double *sig = NULL, *qa = NULL;
     if (!Rf_isNull(sigma)) sig = real_arg(sigma, (double) Kp * Kp * nb, "sigma");
@@ -705,6 +711,9 @@ static SEXP block_one(const umf_blocksrc *src, const int *dm, SEXP sigma, SEXP q
                          * both columns need two PSUs (rows) of positive
                          * weight, the difference a positive finite SE */
                         if (units[base[i]] < 2 || units[base[j]] < 2) continue;
+                        /* nor on a small base: both columns need an
+                         * unweighted base of at least min_base rows */
+                        if (Nz[base[i]] < min_base || Nz[base[j]] < min_base) continue;
                         double pi0 = p[i], pj0 = p[j];
                         double cv = LINCOV(i, j), d = p[i] - p[j], v = vp[i] + vp[j] - 2 * cv;
                         double m = sqrt(mag[i]) + sqrt(mag[j]);
