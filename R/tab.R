@@ -117,6 +117,15 @@
 #' is positive (not zero up to rounding) and finite. Pairs left out are not
 #' tested and do not count in the adjustment.
 #'
+#' Nor on a small base: a column whose unweighted base (`base_n`: its rows,
+#' whatever their weights; with MR sets, its respondents) is below `min_base` (default 30, or
+#' `options(umfrage.min_base =)`; 0 switches the rule off) gets no letters,
+#' and no other column gets its letter: its pairs are not tested and do not
+#' count in the adjustment. The long form flags small bases: `small_base` is
+#' `TRUE` where the unweighted base of the cell's percent (`base_n`) is below
+#' `min_base`, in the cells and in the column bases (`x$bases`), and the
+#' threshold is kept in `x$options$min_base`.
+#'
 #' Weights made by [wt_rake()] or [wt_poststrat()] carry the margins they
 #' were calibrated on (and their starting weights). With `calibration =
 #' TRUE` (the default) the variance then uses the residuals of the
@@ -153,6 +162,10 @@
 #' @param alpha Significance level of the letters, in (0, 1).
 #' @param adjust Multiple-comparison adjustment of the letters:
 #'   `"bonferroni"`, `"holm"` or `"none"`.
+#' @param min_base Small bases: the smallest unweighted base (`base_n`) of a
+#'   column that takes part in the letters, a single whole number >= 0; 0
+#'   switches the rule off. Bases below it are flagged in `small_base`; see
+#'   Inference.
 #' @param deff Definition of the design effect `deff`: `"binomial"`,
 #'   `"replace"` (as `survey::svymean(deff = "replace")`) or `"survey"` (as
 #'   `survey::svymean(deff = TRUE)`); see Inference.
@@ -166,7 +179,7 @@
 #'   tidy long form, one row per cell: `row_var`, `row`, `col_var`, `col`,
 #'   one column per `by` variable, then `n`, `n_w`, `n_eff`, `pct`, `se`,
 #'   `ci_low`, `ci_high`, `letters`, `se_n_w`, `deff`, `df`, `base_n`,
-#'   `base_w`, `statistic`, `ndf`, `ddf`, `p_value`. Each cell has its own
+#'   `base_w`, `small_base`, `statistic`, `ndf`, `ddf`, `p_value`. Each cell has its own
 #'   key (`row_var`, `row`, `col_var`, `col` and the by-columns); labels
 #'   never stand for one another:
 #'   * A by-column is named after its variable, unless that name is taken by
