@@ -13,14 +13,14 @@
 # be installed. Prints nothing when everything is already present.
 
 profiles <- list(
-  test   = list(pkgs = c("survey", "haven", "dplyr", "data.table"), system = character()),
+  test   = list(pkgs = c("survey", "haven", "dplyr", "data.table", "ggplot2"), system = character()),
   report = list(pkgs = c("survey", "knitr", "rmarkdown"), system = "pandoc"),
   bench  = list(pkgs = c("survey", "data.table", "collapse", "anesrake"),
                 system = character(), includes = "test"),
   # R CMD check --as-cran warns without qpdf; tidy (optional) enables its
   # HTML validation of the manual pages.
   check  = list(pkgs = c("survey", "knitr", "rmarkdown", "testthat", "haven",
-                         "dplyr", "data.table"),
+                         "dplyr", "data.table", "ggplot2"),
                 system = c("pandoc", "qpdf"), optional = "tidy")
 )
 
