@@ -255,7 +255,7 @@ plot_legend_draw <- function(lay, x0, y0, fig_x, fig_y, border, horiz = FALSE) {
 #'   percent or count), `ci_low`, `ci_high` (the interval drawn; `NA` where
 #'   none is), `base_n`, `small` (below the small-base threshold) and `x`
 #'   (the bar's midpoint on the category axis, as returned by
-#'   `barplot()`). Attribute `"axis"` holds the value axis' ticks (`at`,
+#'   `barplot()`), `fill` (its colour). Attribute `"axis"` holds the value axis' ticks (`at`,
 #'   `label`), `"labels"` the category labels as drawn (wrapped).
 #' @seealso `autoplot()` (for ggplot2 users).
 #' @examples
@@ -539,6 +539,7 @@ plot.umfrage_tab <- function(x, row_var = NULL, col_var = NULL, layer = 1L,
     col = factor(rep(b$cols, each = nr), levels = b$cols),
     value = as.vector(b$value), ci_low = as.vector(lo), ci_high = as.vector(hi),
     base_n = as.vector(b$base_n), small = as.vector(small), x = as.vector(mid),
+    fill = if (one) rep(fills[1L], nr) else rep(fills, times = nc),
     stringsAsFactors = FALSE)
   attr(out, "axis") <- data.frame(at = ticks, label = tick_lab, stringsAsFactors = FALSE)
   attr(out, "labels") <- cat_w
@@ -567,7 +568,9 @@ plot.umfrage_tab <- function(x, row_var = NULL, col_var = NULL, layer = 1L,
 #' @param locale Language and number format, as in [plot.umfrage_tab()].
 #' @param ... Ignored.
 #' @return A `ggplot` object. Its data (`$data`) has one row per bar: `row`,
-#'   `col`, `layer` (factors in level order), `value`, `ci_low`, `ci_high`.
+#'   `col`, `layer` (factors in level order), `value`, `ci_low`, `ci_high`,
+#'   `base_n` and `small` (below the small-base threshold: flagged above the
+#'   bar, explained in the caption).
 #' @keywords internal
 #' @exportS3Method ggplot2::autoplot
 autoplot.umfrage_tab <- function(object, row_var = NULL, col_var = NULL, stacked = FALSE,
@@ -591,8 +594,11 @@ autoplot.umfrage_tab <- function(object, row_var = NULL, col_var = NULL, stacked
     nc <- length(b$cols)
     data.frame(row = rep(b$rows, times = nc), col = rep(b$cols, each = nr),
                layer = rep(b$layer$title, nr * nc), value = as.vector(b$value),
-               ci_low = as.vector(b$lo), ci_high = as.vector(b$hi), stringsAsFactors = FALSE)
+               ci_low = as.vector(b$lo), ci_high = as.vector(b$hi), base_n = as.vector(b$base_n),
+               stringsAsFactors = FALSE)
   }))
+  min_base <- plot_min_base(x)
+  d$small <- !is.na(d$base_n) & d$base_n < min_base
   d$row <- factor(d$row, levels = b1$rows)
   d$col <- factor(d$col, levels = b1$cols)
   d$layer <- factor(d$layer, levels = layer_titles)
@@ -614,6 +620,22 @@ autoplot.umfrage_tab <- function(object, row_var = NULL, col_var = NULL, stacked
     eb <- ggplot2::aes(ymin = .data$ci_low, ymax = .data$ci_high)
     ggp <- ggp + if (one) ggplot2::geom_errorbar(eb, width = 0.25, na.rm = TRUE)
                  else ggplot2::geom_errorbar(eb, position = dodge, width = 0.25, na.rm = TRUE)
+  }
+  if (any(d$small)) {
+    # the small-base flag above each bar (and interval) of a small base
+    flag <- loc_word(loc, "small_flag")
+    d$flag_y <- if (stacked) NA_real_ else pmax(d$value, if (ci && pct) d$ci_high else NA, na.rm = TRUE)
+    ds <- d[d$small, , drop = FALSE]
+    if (stacked) {
+      ds <- ds[!duplicated(ds[c("col", "layer")]), , drop = FALSE]
+      tops <- stats::aggregate(value ~ col + layer, data = d, FUN = sum)
+      ds$flag_y <- tops$value[match(paste(ds$col, ds$layer), paste(tops$col, tops$layer))]
+    }
+    ggp <- ggp + if (one || stacked)
+      ggplot2::geom_text(ggplot2::aes(y = .data$flag_y), data = ds, label = flag, vjust = -0.2, na.rm = TRUE)
+    else ggplot2::geom_text(ggplot2::aes(y = .data$flag_y, group = .data$row), data = ds, label = flag, vjust = -0.2,
+                            position = dodge, na.rm = TRUE)
+    ggp <- ggp + ggplot2::labs(caption = loc_word(loc, "small_base_plot", flag, loc_num(min_base, 0L, loc)))
   }
   if (!one) ggp <- ggp + ggplot2::scale_fill_manual(values = stats::setNames(pal, b1$rows), labels = wrapf,
                                                    name = NULL)
