@@ -255,9 +255,10 @@ plot_legend_draw <- function(lay, x0, y0, fig_x, fig_y, border, horiz = FALSE) {
 #'   percent or count), `ci_low`, `ci_high` (the interval drawn; `NA` where
 #'   none is), `base_n`, `small` (below the small-base threshold) and `x`
 #'   (the bar's midpoint on the category axis, as returned by
-#'   `barplot()`), `fill` (its colour). Attribute `"axis"` holds the value axis' ticks (`at`,
-#'   `label`), `"labels"` the category labels as drawn (wrapped).
-#' @seealso `autoplot()` (for ggplot2 users).
+#'   `barplot()`), `fill` (its colour). Attribute `"axis"` holds the value
+#'   axis' ticks (`at`, `label`), `"labels"` the category labels as drawn
+#'   (wrapped).
+#' @seealso [autoplot.umfrage_tab()] for ggplot2 users.
 #' @examples
 #' d <- data.frame(
 #'   vote = factor(sample(c("A", "B", "C"), 200, TRUE)),
@@ -571,7 +572,15 @@ plot.umfrage_tab <- function(x, row_var = NULL, col_var = NULL, layer = 1L,
 #'   `col`, `layer` (factors in level order), `value`, `ci_low`, `ci_high`,
 #'   `base_n` and `small` (below the small-base threshold: flagged above the
 #'   bar, explained in the caption).
-#' @keywords internal
+#' @examples
+#' if (requireNamespace("ggplot2", quietly = TRUE)) {
+#'   d <- data.frame(
+#'     vote = factor(sample(c("A", "B", "C"), 300, TRUE)),
+#'     sex = sample(c("female", "male"), 300, TRUE),
+#'     region = sample(c("North", "South"), 300, TRUE)
+#'   )
+#'   ggplot2::autoplot(tab(d, "vote", cols = "sex", by = "region"), locale = "de")
+#' }
 #' @exportS3Method ggplot2::autoplot
 autoplot.umfrage_tab <- function(object, row_var = NULL, col_var = NULL, stacked = FALSE,
                                  horiz = FALSE, ci = TRUE, wrap = 20, locale = NULL, ...) {
