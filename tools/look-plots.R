@@ -39,6 +39,12 @@ for (lang in c("en", "de")) {
   shot(paste0(lang, "-layer2"), plot(t3, layer = 2, locale = lang))
   shot(paste0(lang, "-counts"), plot(tn, locale = lang))
 }
+d12 <- data.frame(party = factor(sample(paste("Party", LETTERS[1:12]), n, TRUE)),
+                  sex = sample(c("female", "male"), n, TRUE),
+                  b1 = stats::runif(n) < 0.4, b2 = stats::runif(n) < 0.2)
+shot("en-12levels", plot(tab(d12, "party", cols = "sex")))
+shot("en-mrset", plot(tab(d12, list(mr_set(d12, c("b1", "b2"), label = "Brands used")), cols = "sex"),
+                      legend = "right"))
 shot("en-mfrow", {
   op <- graphics::par(mfrow = c(1, 2))
   plot(t1)
