@@ -129,7 +129,6 @@ test_that("the fills are Okabe-Ito, none near white", {
 test_that("the legend is outside the bars, the parameters are restored", {
   d <- sim_tab_data(300, seed = 24)
   t <- tab(d, "region", cols = "sex")
-  mar <- graphics::par("mar")
   for (where in c("bottom", "right")) {
     r <- record_plot(plot(t, legend = where))
     tx <- drawn_text(r)
@@ -143,9 +142,10 @@ test_that("the legend is outside the bars, the parameters are restored", {
   # the legend names the interval's level
   expect_true("95% CI" %in% tx$label)
   grDevices::pdf(NULL)
+  on.exit(grDevices::dev.off(), add = TRUE)
+  mar <- graphics::par("mar")
   plot(t)
   expect_equal(graphics::par("mar"), mar)
-  grDevices::dev.off()
 })
 
 test_that("plot() speaks the locale: decimal comma, thousands dot, German words", {
