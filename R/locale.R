@@ -156,7 +156,8 @@ builtin_locale <- function(lang) {
     source = "Source",
     percent_axis = "%",
     count_axis = "count",
-    weighted_count_axis = "weighted count"
+    weighted_count_axis = "weighted count",
+    small_base_plot = "%s base below %s"
   )
   de <- c(
     total = "Gesamt",
@@ -187,7 +188,8 @@ builtin_locale <- function(lang) {
     source = "Quelle",
     percent_axis = "%",
     count_axis = "Anzahl",
-    weighted_count_axis = "gewichtete Anzahl"
+    weighted_count_axis = "gewichtete Anzahl",
+    small_base_plot = "%s Basis unter %s"
   )
   structure(list(
     lang = lang,

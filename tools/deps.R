@@ -13,7 +13,7 @@
 # be installed. Prints nothing when everything is already present.
 
 profiles <- list(
-  test   = list(pkgs = c("survey", "haven", "dplyr", "tibble", "data.table"),
+  test   = list(pkgs = c("survey", "haven", "dplyr", "tibble", "data.table", "ggplot2"),
                 system = character()),
   report = list(pkgs = c("survey", "knitr", "rmarkdown"), system = "pandoc"),
   bench  = list(pkgs = c("survey", "data.table", "collapse", "anesrake"),
@@ -21,7 +21,7 @@ profiles <- list(
   # R CMD check --as-cran warns without qpdf; tidy (optional) enables its
   # HTML validation of the manual pages.
   check  = list(pkgs = c("survey", "knitr", "rmarkdown", "testthat", "haven", "tibble",
-                         "dplyr", "data.table"),
+                         "dplyr", "data.table", "ggplot2"),
                 system = c("pandoc", "qpdf"), optional = "tidy")
 )
 
