@@ -210,7 +210,7 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
                 adjust = c("bonferroni", "holm", "none"),
                 deff = c("binomial", "replace", "survey"),
                 calibration = TRUE, se = TRUE,
-                na = c("drop", "level")) {
+                na = c("drop", "level"), show = NULL, digits = NULL, locale = NULL) {
   percent <- match.arg(percent)
   na <- match.arg(na)
   ci <- match.arg(ci)
@@ -223,6 +223,10 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
   check_flag(letters, "letters")
   check_flag(calibration, "calibration")
   check_flag(se, "se")
+  # how the table shows (display.R): checked now, used by print() & co.
+  if (!is.null(show)) show <- check_show(show)
+  if (!is.null(locale)) locale <- as_locale(locale)
+  if (!is.null(digits)) merge_digits(builtin_locale("en"), digits)
   if (!se) {
     ci <- "none"
     test <- FALSE
@@ -299,7 +303,8 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
     rows = lapply(rvars, var_meta), cols = lapply(c(list(total_var), cvars), var_meta),
     by = lapply(bvars, var_meta), percent = percent, na = na, weighted = !is.null(w),
     options = opt, design = des[c("clustered", "lonely_psu")], calibrated = !is.null(cal),
-    skipped = do.call(rbind, lapply(blocks, `[[`, "skipped"))),
+    skipped = do.call(rbind, lapply(blocks, `[[`, "skipped")),
+    show = show, digits = digits, locale = locale),
     class = "umfrage_tab")
 }
 
@@ -737,9 +742,4 @@ rbind_cols <- function(parts) {
   if (length(nonempty) == 1L) return(nonempty[[1L]])
   lapply(stats::setNames(seq_along(nonempty[[1L]]), names(nonempty[[1L]])),
          function(j) unlist(lapply(nonempty, .subset2, j), use.names = FALSE))
-}
-
-#' @export
-as.data.frame.umfrage_tab <- function(x, row.names = NULL, optional = FALSE, ...) {
-  x$cells
 }
