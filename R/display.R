@@ -360,7 +360,8 @@ console_block <- function(b, show, flag, width) {
               if (!is.null(base_w)) line(b$stub$base_w, base_w[idx]),
               vapply(seq_len(nrow(b$rows)), function(a)
                 line(b$rows$label[a], vapply(idx, function(m) body[[m]][a], "")), ""))
-    block <- sub("\\s+$", "", c(sp, hdr))
+    # no spanner line where the group holds only the Total column
+    block <- sub("\\s+$", "", c(if (any(nzchar(b$columns$spanner[idx]))) sp, hdr))
     sep <- strrep("-", max(nchar(c(block, rows), type = "width")))
     if (g > 1L) out <- c(out, "")
     out <- c(out, block, sep, sub("\\s+$", "", rows))
@@ -524,7 +525,7 @@ html_style <- function(id) {
 #ID thead th.umf-lev{text-align:center;font-weight:normal}
 #ID thead tr:last-child th{border-bottom:1px solid #1a1a1a}
 #ID th.umf-stub{text-align:left;font-weight:normal}
-#ID tbody th{text-align:left;font-weight:normal;padding-right:14px}
+#ID tbody th{text-align:left;font-weight:normal;padding-right:14px;white-space:nowrap}
 #ID td.umf-num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 #ID td.umf-let{text-align:left;color:#1f4e9c;font-weight:bold;font-size:11px;white-space:nowrap;padding-left:2px}
 #ID td.umf-first{padding-left:16px}
