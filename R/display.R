@@ -312,10 +312,12 @@ console_block <- function(b, show, flag, width) {
                                                           strrep(" ", nchar(flag, type = "width") + 1L))) else s
   base_n <- fl(b$columns$base_n_str, b$columns$small)
   base_w <- if (!is.null(b$stub$base_w)) fl(b$columns$base_w_str, b$columns$small)
+  # headers end where the numbers end, before the flag slot
+  header <- fl(b$columns$header, rep(FALSE, nrow(b$columns)))
   stub <- c("", "", b$stub$base_n, b$stub$base_w, b$rows$label)
   sw <- str_width(stub)
   cw <- vapply(seq_len(nrow(b$columns)), function(m)
-    str_width(c(b$columns$header[m], base_n[m], base_w[m], body[[m]])), 0L)
+    str_width(c(header[m], base_n[m], base_w[m], body[[m]])), 0L)
   gap <- 2L
   # a spanner wider than its columns widens its last column
   for (s in seq_len(nrow(b$spans))) {
@@ -355,16 +357,17 @@ console_block <- function(b, show, flag, width) {
       paste0(pad_right(st, sw), paste0(strrep(" ", gap),
         if (left) pad_right(cells, cw[idx]) else pad_left(cells, cw[idx]), collapse = ""))
     }
-    hdr <- line("", b$columns$header[idx])
+    hdr <- line("", header[idx])
     rows <- c(line(b$stub$base_n, base_n[idx]),
               if (!is.null(base_w)) line(b$stub$base_w, base_w[idx]),
               vapply(seq_len(nrow(b$rows)), function(a)
                 line(b$rows$label[a], vapply(idx, function(m) body[[m]][a], "")), ""))
     # no spanner line where the group holds only the Total column
     block <- sub("\\s+$", "", c(if (any(nzchar(b$columns$spanner[idx]))) sp, hdr))
+    rows <- sub("\\s+$", "", rows)
     sep <- strrep("-", max(nchar(c(block, rows), type = "width")))
     if (g > 1L) out <- c(out, "")
-    out <- c(out, block, sep, sub("\\s+$", "", rows))
+    out <- c(out, block, sep, rows)
   }
   out
 }
