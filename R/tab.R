@@ -162,11 +162,28 @@
 #'   intervals, tests or letters): the fastest table, counts and percents
 #'   only.
 #' @param na `"drop"` or `"level"`.
+#' @param show What a cell shows when the table is printed, knitted or
+#'   exported: some of `"count"`, `"weighted"`, `"pct"`, `"ci"`,
+#'   `"letters"` (see [print.umfrage_tab()]); `NULL` for the default (the
+#'   count, or the weighted count when weighted, the percent and the
+#'   letters). Kept on the result (`x$show`); a `show` argument of
+#'   `print()`, `format()`, `knit_print()` overrides it.
+#' @param digits Digits per statistic for the outputs, a named vector such
+#'   as `c(pct = 0, ci = 1)` (names as in [tab_locale()]) or one number,
+#'   the digits of percents. Kept on the result (`x$digits`) and merged
+#'   into the locale when printing.
+#' @param locale Language and number format of the outputs: `"en"`,
+#'   `"de"` or a [tab_locale()] object; `NULL` decides when printing
+#'   (`getOption("umfrage.locale")`, else `getOption("OutDec")`). Kept on
+#'   the result (`x$locale`).
 #' @return An object of class `umfrage_tab`. `as.data.frame()` gives the
 #'   tidy long form, one row per cell: `row_var`, `row`, `col_var`, `col`,
 #'   one column per `by` variable, then `n`, `n_w`, `n_eff`, `pct`, `se`,
 #'   `ci_low`, `ci_high`, `letters`, `se_n_w`, `deff`, `df`, `base_n`,
-#'   `base_w`, `statistic`, `ndf`, `ddf`, `p_value`. Each cell has its own
+#'   `base_w`, `statistic`, `ndf`, `ddf`, `p_value`, `row_var_label`,
+#'   `col_var_label`; `row` and `col` are factors in the variables' level
+#'   order (see [as.data.frame.umfrage_tab()], also for the wide form of
+#'   the banner). Each cell has its own
 #'   key (`row_var`, `row`, `col_var`, `col` and the by-columns); labels
 #'   never stand for one another:
 #'   * A by-column is named after its variable, unless that name is taken by
@@ -185,8 +202,9 @@
 #'     get a suffix (as `make.unique()`).
 #'
 #'   The same column named twice in `rows`, `cols` or `by` is an error.
-#'   `print()`/`format()` give the analyst's wide table (counts and
-#'   percents side by side, bases in the header), `knit_print()` an HTML or
+#'   `print()`/`format()` give the analyst's banner (counts and percents
+#'   side by side, bases in the header, in the locale's words and numbers,
+#'   wrapped at the console width), `knit_print()` a styled HTML or a
 #'   markdown table, `plot()` a bar chart, `summary()` an overview. These
 #'   find cells by the integer identity the object carries (`cell_id`,
 #'   `base_id`: the positions of the row variable, its level, the column
