@@ -243,6 +243,13 @@ test_that("no formatting warnings, whatever the table", {
     for (sh in list("count", c("weighted", "ci"), c("pct", "letters")))
       expect_no_warning(format(t, locale = lang, show = sh))
   }
+  # a German session (OutDec = ","): formatC() warned in every chunk before
+  op <- options(OutDec = ",")
+  for (t in tabs) {
+    expect_no_warning(format(t))
+    expect_no_warning(kp(t))
+  }
+  options(op)
   # the NA level speaks the locale
   expect_true(any(startsWith(format(tabs[[2]], locale = "de", width = 300), "Gesamt") |
                     grepl("(fehlend)", format(tabs[[2]], locale = "de", width = 300), fixed = TRUE)))
