@@ -175,11 +175,28 @@
 #'   intervals, tests or letters): the fastest table, counts and percents
 #'   only.
 #' @param na `"drop"` or `"level"`.
+#' @param show What a cell shows when the table is printed, knitted or
+#'   exported: some of `"count"`, `"weighted"`, `"pct"`, `"ci"`,
+#'   `"letters"` (see [print.umfrage_tab()]); `NULL` for the default (the
+#'   count, or the weighted count when weighted, the percent and the
+#'   letters). Kept on the result (`x$show`); a `show` argument of
+#'   `print()`, `format()`, `knit_print()` overrides it.
+#' @param digits Digits per statistic for the outputs, a named vector such
+#'   as `c(pct = 0, ci = 1)` (names as in [tab_locale()]) or one number,
+#'   the digits of percents. Kept on the result (`x$digits`) and merged
+#'   into the locale when printing.
+#' @param locale Language and number format of the outputs: `"en"`,
+#'   `"de"` or a [tab_locale()] object; `NULL` decides when printing
+#'   (`getOption("umfrage.locale")`, else `getOption("OutDec")`). Kept on
+#'   the result (`x$locale`).
 #' @return An object of class `umfrage_tab`. `as.data.frame()` gives the
 #'   tidy long form, one row per cell: `row_var`, `row`, `col_var`, `col`,
 #'   one column per `by` variable, then `n`, `n_w`, `n_eff`, `pct`, `se`,
 #'   `ci_low`, `ci_high`, `letters`, `se_n_w`, `deff`, `df`, `base_n`,
-#'   `base_w`, `small_base`, `statistic`, `ndf`, `ddf`, `p_value`. Each cell has its own
+#'   `base_w`, `small_base`, `statistic`, `ndf`, `ddf`, `p_value`, `row_var_label`,
+#'   `col_var_label`; `row` and `col` are factors in the variables' level
+#'   order (see [as.data.frame.umfrage_tab()], also for the wide form of
+#'   the banner). Each cell has its own
 #'   key (`row_var`, `row`, `col_var`, `col` and the by-columns); labels
 #'   never stand for one another:
 #'   * A by-column is named after its variable, unless that name is taken by
@@ -198,8 +215,9 @@
 #'     get a suffix (as `make.unique()`).
 #'
 #'   The same column named twice in `rows`, `cols` or `by` is an error.
-#'   `print()`/`format()` give the analyst's wide table (counts and
-#'   percents side by side, bases in the header), `knit_print()` an HTML or
+#'   `print()`/`format()` give the analyst's banner (counts and percents
+#'   side by side, bases in the header, in the locale's words and numbers,
+#'   wrapped at the console width), `knit_print()` a styled HTML or a
 #'   markdown table, `plot()` a bar chart, `summary()` an overview. These
 #'   find cells by the integer identity the object carries (`cell_id`,
 #'   `base_id`: the positions of the row variable, its level, the column
@@ -224,7 +242,7 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
                 min_base = getOption("umfrage.min_base", 30),
                 deff = c("binomial", "replace", "survey"),
                 calibration = TRUE, se = TRUE,
-                na = c("drop", "level")) {
+                na = c("drop", "level"), show = NULL, digits = NULL, locale = NULL) {
   percent <- match.arg(percent)
   na <- match.arg(na)
   ci <- match.arg(ci)
@@ -238,6 +256,10 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
   check_flag(letters, "letters")
   check_flag(calibration, "calibration")
   check_flag(se, "se")
+  # how the table shows (display.R): checked now, used by print() & co.
+  if (!is.null(show)) show <- check_show(show)
+  if (!is.null(locale)) locale <- as_locale(locale)
+  if (!is.null(digits)) merge_digits(builtin_locale("en"), digits)
   if (!se) {
     ci <- "none"
     test <- FALSE
@@ -314,7 +336,8 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
     rows = lapply(rvars, var_meta), cols = lapply(c(list(total_var), cvars), var_meta),
     by = lapply(bvars, var_meta), percent = percent, na = na, weighted = !is.null(w),
     options = opt, design = des[c("clustered", "lonely_psu")], calibrated = !is.null(cal),
-    skipped = do.call(rbind, lapply(blocks, `[[`, "skipped"))),
+    skipped = do.call(rbind, lapply(blocks, `[[`, "skipped")),
+    show = show, digits = digits, locale = locale),
     class = "umfrage_tab")
 }
 
@@ -764,9 +787,4 @@ rbind_cols <- function(parts) {
   if (length(nonempty) == 1L) return(nonempty[[1L]])
   lapply(stats::setNames(seq_along(nonempty[[1L]]), names(nonempty[[1L]])),
          function(j) unlist(lapply(nonempty, .subset2, j), use.names = FALSE))
-}
-
-#' @export
-as.data.frame.umfrage_tab <- function(x, row.names = NULL, optional = FALSE, ...) {
-  x$cells
 }

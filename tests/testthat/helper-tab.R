@@ -24,7 +24,7 @@ sim_tab_data <- function(n, seed = 1) {
 }
 
 cells_of <- function(t, row_var = NULL, col_var = NULL) {
-  df <- as.data.frame(t)
+  df <- as.data.frame(t, stringsAsFactors = FALSE)
   if (!is.null(row_var)) df <- df[df$row_var == row_var, , drop = FALSE]
   if (!is.null(col_var)) df <- df[df$col_var == col_var, , drop = FALSE]
   df

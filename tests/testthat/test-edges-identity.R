@@ -5,7 +5,7 @@
 # The long form: unique column names, unique keys (row_var, row, col_var,
 # col, layer); the bases likewise. Also: summary, knit_print, plot run.
 expect_sound_tab <- function(t) {
-  df <- as.data.frame(t)
+  df <- as.data.frame(t, stringsAsFactors = FALSE)
   expect_false(anyDuplicated(names(df)) > 0L)
   bycols <- vapply(t$by, function(b) if (is.null(b$column)) b$name else b$column, "")
   expect_true(all(bycols %in% names(df)))
@@ -135,7 +135,7 @@ test_that("numeric levels that format alike are distinct levels, printed apart",
   ch <- df[df$col_var == "h", ]
   expect_equal(ch$n, mapply(function(r, c) sum(d$x == as.numeric(r) & d$h == as.numeric(c)),
                             ch$row, ch$col), ignore_attr = TRUE)
-  out <- capture.output(print(t))
+  out <- capture.output(print(t, width = 200))  # one line per row: no wrapping
   for (k in seq_along(vals)) {
     pr <- printed_row(out, lx[k])
     expect_equal(pr$n[1:4], c(sum(d$x == vals[k]), table(d$g[d$x == vals[k]])[c("a", "b", "c")]),
@@ -215,7 +215,7 @@ test_that("two MR sets with the same label keep their own cells and bases", {
   }
   # weighted: n_w and base_w of the second set's block
   d$w <- runif(n) + 0.5
-  tw <- as.data.frame(tab(d, list(s1, s2), cols = list(s1, s2), weights = "w"))
+  tw <- as.data.frame(tab(d, list(s1, s2), cols = list(s1, s2), weights = "w"), stringsAsFactors = FALSE)
   for (cs in names(items)) {
     cc <- tw[tw$row_var == "news (2)" & tw$col_var == cs, ]
     expect_equal(cc$n_w, mapply(function(r, c) sum(d$w[chosen(r) & chosen(c)]), cc$row, cc$col),
@@ -223,7 +223,7 @@ test_that("two MR sets with the same label keep their own cells and bases", {
     expect_equal(cc$base_w, vapply(cc$col, function(c) sum(d$w[chosen(c) & inbase[[2]]]), 0),
                  ignore_attr = TRUE)
   }
-  out <- capture.output(print(t))
+  out <- capture.output(print(t, width = 200))  # one line per row: no wrapping
   blk <- block_of(out, "news (2)  (column %")
   base_line <- printed_row(blk, "Base (n)")$n
   expect_equal(base_line, c(sum(inbase[[2]]), table(d$g[inbase[[2]]]),
@@ -244,7 +244,7 @@ test_that("a banner variable called 'Total' does not mix with the Total column",
   df <- expect_sound_tab(t)
   expect_identical(unique(df$col_var), c("Total", "Total (2)"))
   # weighted: n_w and base_w against tapply
-  tw <- as.data.frame(tab(d, "a", cols = "Total", weights = "w"))
+  tw <- as.data.frame(tab(d, "a", cols = "Total", weights = "w"), stringsAsFactors = FALSE)
   cw <- tw[tw$col_var == "Total (2)", ]
   expect_equal(cw$n_w, tapply(d$w, list(d$a, d$Total), sum)[cbind(cw$row, cw$col)])
   expect_equal(cw$base_w, tapply(d$w, d$Total, sum)[cw$col], ignore_attr = TRUE)

@@ -4,7 +4,7 @@
 # export with very many columns.
 
 # tab() results without the parts that depend on how they were reached
-cells_of <- function(t) as.data.frame(t)
+cells_of <- function(t) as.data.frame(t, stringsAsFactors = FALSE)
 
 # ---- SPSS user-missing values -------------------------------------------------
 

@@ -123,7 +123,7 @@ test_that("the published findings F1-F9 hold in the cleaned data", {
   expect_equal(p1[["ja"]], 100 * unname(prop.table(table(k$ki_nutzung))["ja"]))
 
   # F2: Bürgerdienste lead the areas of current use (base: users)
-  t2 <- as.data.frame(tab(k, sets$bereich_heute, se = FALSE))
+  t2 <- as.data.frame(tab(k, sets$bereich_heute, se = FALSE), stringsAsFactors = FALSE)
   expect_match(t2$row[which.max(t2$pct)], "^Bürgerdienste")
   expect_true(all(t2$base_n == sum(users)))
   expect_equal(t2$n[1], sum(k$bereich_heute_buergerdienste, na.rm = TRUE))

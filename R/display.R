@@ -1,0 +1,795 @@
+# The display model of a tab() result: what every renderer shows.
+#
+# tab_display(x, locale, show, digits) turns a umfrage_tab into a list of
+# blocks, one per layer x row variable (layers outer, row variables inner,
+# as print() shows them). Each block holds the numbers AND the strings the
+# locale makes of them, so that a renderer (console, HTML, markdown, wide
+# data frame; later the xlsx exporter and as_flextable()) only lays them
+# out and never formats a number itself. Everything is addressed by the
+# integer identity of the cells (x$cell_id, x$base_id), never by labels.
+#
+# The object (class "umfrage_display"):
+#   locale    the umfrage_locale in force, with the call's digits merged in
+#   show      the statistics a cell shows, in this order: a subset of
+#             "count", "weighted", "pct", "ci", "letters" (show_stats)
+#   min_base  the small-base threshold (x$options$min_base, default 30)
+#   flag      the small-base flag (the locale's word "small_flag", "*")
+#   percent, weighted, letters (logical: letters were computed)
+#   blocks    list of blocks; each block is a list:
+#     row_var   index of the row variable in x$rows
+#     layer     index of the layer (row of x$layers); layer_title: the
+#               layer as "var = level, ..." ("" without by-variables)
+#     title     list(label = row variable label, layer = layer_title,
+#               what = "column %" etc., weighted = "weighted" or "",
+#               mr = the MR note or "", ci = "95% CI" or "",
+#               text = everything as one caption string)
+#     stub      list(base_n = "Base (n)", base_w = "Base (weighted)" or NULL
+#               when unweighted): labels of the base rows
+#     columns   data frame, one row per banner column, in banner order:
+#               col_var (index into x$cols, 1 = Total), col (level index),
+#               spanner (the column variable's label; "" for Total), level
+#               (level label; the locale's "Total" for Total), letter ("A",
+#               ... or ""), header (level plus " (A)" when letters shown),
+#               base_n, base_w, base_eff (numbers), base_n_str, base_w_str
+#               (strings), small (logical: base_n < min_base)
+#     spans     data frame of runs of columns per column variable: col_var,
+#               label (spanner), first, last (positions in columns)
+#     rows      data frame, one row per body row: row (level index), label
+#     num       list of numeric matrices (rows x columns): n, n_w, pct,
+#               ci_low, ci_high, base_n (the cell's percent base)
+#     letters   character matrix ("" for none)
+#     small     logical matrix: the cell's base_n < min_base
+#     str       list of character matrices, the locale's strings: count,
+#               weighted, pct, ci, letters (all computed, whatever `show`)
+#     notes     list(tests = data frame (col_var, label, statistic, ndf, ddf,
+#               p_value, text), letters = legend or NULL, small = legend or
+#               NULL, lines = all note lines in order)
+
+show_stats <- c("count", "weighted", "pct", "ci", "letters")
+
+# The statistics a cell shows: the call's, else the table's (tab(show =)),
+# else the default: the count (weighted count when weighted), the percent,
+# and letters where computed.
+resolve_show <- function(show, x) {
+  if (is.null(show)) show <- x$show
+  if (is.null(show)) {
+    show <- c(if (x$weighted) "weighted" else "count",
+              if (x$percent != "none") "pct",
+              if (isTRUE(x$options$letters) && x$percent == "col") "letters")
+  }
+  show <- check_show(show)
+  if (x$percent == "none") {
+    # no percents exist: nothing to show of them
+    show <- setdiff(show, c("pct", "ci"))
+    if (!length(setdiff(show, "letters"))) show <- c(if (x$weighted) "weighted" else "count")
+  }
+  show
+}
+
+check_show <- function(show, arg = "show") {
+  if (!is.character(show) || !length(show) || anyNA(show))
+    stopf("'%s' must name what a cell shows, some of %s; not %s", arg, qlist(show_stats),
+          obj_desc_len(show))
+  bad <- setdiff(show, show_stats)
+  if (length(bad))
+    stopf("'%s' names %s; a cell shows some of %s", arg, qlist(bad), qlist(show_stats))
+  if (all(show == "letters"))
+    stopf("'%s' = \"letters\" alone shows no number; add \"pct\" or \"count\"", arg)
+  show_stats[show_stats %in% show]
+}
+
+# Digits: a named vector merged into the locale's digits; one unnamed
+# number is the digits of percents (as before the locale existed).
+merge_digits <- function(loc, digits, arg = "digits") {
+  if (is.null(digits)) return(loc)
+  if (is.numeric(digits) && length(digits) == 1L && is.null(names(digits)))
+    digits <- c(pct = digits)
+  if (!is.numeric(digits))
+    stopf("'%s' must be a number (digits of percents) or a named vector such as c(pct = 0, ci = 1), not %s",
+          arg, obj_desc_len(digits))
+  tab_locale(loc, digits = digits)
+}
+
+# The locale of a call: the call's locale (else the table's, the option,
+# OutDec), with the table's digits and then the call's merged in.
+display_locale <- function(x, locale = NULL, digits = NULL) {
+  loc <- resolve_locale(locale, x)
+  loc <- merge_digits(loc, x$digits)
+  merge_digits(loc, digits)
+}
+
+min_base_of <- function(x) {
+  mb <- x$options$min_base
+  if (is.null(mb) || !is.numeric(mb) || length(mb) != 1L || is.na(mb)) 30 else mb
+}
+
+# A number as plainly as it was given (alpha = 0.05 -> "0.05" / "0,05").
+loc_plain <- function(v, loc) {
+  s <- formatC(v, format = "fg", digits = 6L)
+  s <- trimws(s)
+  sub(".", loc$dec, s, fixed = TRUE)
+}
+
+# Display label of a level: the NA level of na = "level" in the locale's
+# word ("(missing)" -> "(fehlend)"), the Total column's "Total" likewise.
+level_labels <- function(x, v, idx) {
+  lab <- v$levels[idx]
+  if (identical(v$kind, "total")) return(rep(loc_word(x$.loc, "total"), length(idx)))
+  if (identical(x$na, "level") && identical(v$kind, "single")) {
+    miss <- idx == length(v$levels)
+    lab[miss] <- sub("^\\(missing\\)", loc_word(x$.loc, "missing"), lab[miss])
+  }
+  lab
+}
+
+#' @noRd
+tab_display <- function(x, locale = NULL, show = NULL, digits = NULL) {
+  loc <- display_locale(x, locale, digits)
+  show <- resolve_show(show, x)
+  x$.loc <- loc
+  mb <- min_base_of(x)
+  flag <- loc_word(loc, "small_flag")
+  has_letters <- isTRUE(x$options$letters) && x$percent == "col"
+  blocks <- list()
+  for (ly in tab_layers_loc(x, loc)) for (i in seq_along(x$rows)) {
+    if (!length(block_sel(x, i, ly$id))) next
+    blocks[[length(blocks) + 1L]] <- display_block(x, i, ly, loc, show, mb, flag, has_letters)
+  }
+  structure(list(locale = loc, show = show, min_base = mb, flag = flag,
+                 percent = x$percent, weighted = x$weighted, letters = has_letters,
+                 blocks = blocks), class = "umfrage_display")
+}
+
+# The layers with their titles in the locale ("region = Nord, ...").
+tab_layers_loc <- function(x, loc) {
+  if (!length(x$by)) return(list(list(id = 1L, title = "")))
+  ids <- unique(x$cell_id$layer)
+  lapply(ids, function(k) {
+    lev <- vapply(seq_along(x$by), function(b) {
+      v <- x$by[[b]]
+      l <- x$layers[[b]][k]
+      if (identical(x$na, "level") && identical(l, v$levels[length(v$levels)]))
+        l <- sub("^\\(missing\\)", loc_word(loc, "missing"), l)
+      l
+    }, "")
+    list(id = k, title = paste(vapply(seq_along(x$by), function(b)
+      loc_word(loc, "layer", x$by[[b]]$label, lev[b]), ""), collapse = ", "))
+  })
+}
+
+display_block <- function(x, i, ly, loc, show, mb, flag, has_letters) {
+  k <- ly$id
+  ci <- block_sel(x, i, k)
+  bi <- block_sel(x, i, k, bases = TRUE)
+  cells <- x$cells[ci, , drop = FALSE]
+  cid <- x$cell_id[ci, , drop = FALSE]
+  bases <- x$bases[bi, , drop = FALSE]
+  bid <- x$base_id[bi, , drop = FALSE]
+  rv <- x$rows[[i]]
+  rows <- unique(cid$row)
+  nr <- length(rows)
+  ncol <- nrow(bid)
+  # banner columns
+  spanner <- vapply(bid$col_var, function(j) if (j == 1L) "" else x$cols[[j]]$label, "")
+  level <- vapply(seq_len(ncol), function(m)
+    level_labels(x, x$cols[[bid$col_var[m]]], bid$col[m]), "")
+  letter <- if (has_letters) vapply(seq_len(ncol), function(m) {
+    j <- bid$col_var[m]
+    if (j == 1L) "" else col_letters(length(x$cols[[j]]$levels))[bid$col[m]]
+  }, "") else rep("", ncol)
+  header <- if ("letters" %in% show) ifelse(nzchar(letter), paste0(level, " (", letter, ")"), level) else level
+  columns <- new_df(list(col_var = bid$col_var, col = bid$col, spanner = spanner, level = level,
+                         letter = letter, header = header, base_n = bases$base_n,
+                         base_w = bases$base_w, base_eff = bases$base_eff,
+                         base_n_str = loc_count(bases$base_n, FALSE, loc),
+                         base_w_str = loc_count(bases$base_w, TRUE, loc),
+                         small = !is.na(bases$base_n) & bases$base_n < mb))
+  r <- rle(bid$col_var)
+  last <- cumsum(r$lengths)
+  spans <- new_df(list(col_var = r$values, label = spanner[last], first = last - r$lengths + 1L,
+                       last = last))
+  # cells as matrices: the cell of body row a and banner column m
+  pos <- matrix(NA_integer_, nr, ncol)
+  key_b <- paste(bid$col_var, bid$col)
+  pos[cbind(match(cid$row, rows), match(paste(cid$col_var, cid$col), key_b))] <- seq_len(nrow(cid))
+  mat <- function(v) matrix(v[pos], nr, ncol)
+  num <- list(n = mat(cells$n), n_w = mat(cells$n_w), pct = mat(cells$pct),
+              ci_low = mat(cells$ci_low), ci_high = mat(cells$ci_high),
+              base_n = mat(cells$base_n))
+  lt <- if (is.null(cells$letters)) rep("", nrow(cells)) else ifelse(is.na(cells$letters), "", cells$letters)
+  lmat <- matrix(lt[pos], nr, ncol)
+  lmat[is.na(lmat)] <- ""
+  small <- matrix(!is.na(num$base_n) & num$base_n < mb, nr, ncol)
+  dig <- loc$digits
+  ci_sep <- if (loc$dec == ",") "; " else ", "
+  ci_str <- ifelse(is.na(num$ci_low) | is.na(num$ci_high), "",
+                   paste0("[", loc_num(num$ci_low, dig[["ci"]], loc), ci_sep,
+                          loc_num(num$ci_high, dig[["ci"]], loc), "]"))
+  str <- list(count = matrix(loc_count(num$n, FALSE, loc), nr, ncol),
+              weighted = matrix(loc_count(num$n_w, TRUE, loc), nr, ncol),
+              pct = matrix(loc_pct(num$pct, dig[["pct"]], loc), nr, ncol),
+              ci = matrix(ci_str, nr, ncol),
+              letters = lmat)
+  # title
+  what <- loc_word(loc, switch(x$percent, col = "col_pct", row = "row_pct",
+                               total = "total_pct", none = "counts"))
+  title <- list(label = rv$label, layer = ly$title, what = what,
+                weighted = if (x$weighted) loc_word(loc, "weighted") else "",
+                mr = if (identical(rv$kind, "mr")) loc_word(loc, "mr") else "",
+                ci = if ("ci" %in% show && !identical(x$options$ci, "none"))
+                  loc_word(loc, "ci", loc_plain(100 * x$options$level, loc)) else "")
+  paren <- c(title$what, title$weighted, title$mr, title$ci)
+  title$text <- paste0(rv$label, if (nzchar(ly$title)) paste0("  [", ly$title, "]"),
+                       "  (", paste(paren[nzchar(paren)], collapse = ", "), ")")
+  list(row_var = i, layer = k, layer_title = ly$title, title = title,
+       stub = list(base_n = loc_word(loc, "base_n"),
+                   base_w = if (x$weighted) loc_word(loc, "base_w")),
+       columns = columns, spans = spans,
+       rows = new_df(list(row = rows, label = level_labels(x, rv, rows))),
+       num = num, letters = lmat, small = small, str = str,
+       notes = display_notes(x, cells, cid, columns, small, loc, show, mb, flag, has_letters))
+}
+
+# Notes under a block: the Rao-Scott test per column variable, the rule of
+# the letters, and the small-base legend.
+display_notes <- function(x, cells, cid, columns, small, loc, show, mb, flag, has_letters) {
+  tests <- NULL
+  if (!is.null(cells$p_value)) {
+    keep <- cid$col_var != 1L & !is.na(cells$p_value)
+    first <- which(keep & !duplicated(cid$col_var))
+    first <- first[!duplicated(cid$col_var[first])]
+    if (length(first)) {
+      cc <- cells[first, , drop = FALSE]
+      cv <- cid$col_var[first]
+      dig <- loc$digits
+      f <- identical(x$options$test, "F")
+      text <- if (f) {
+        loc_word(loc, "test_f", loc_num(cc$statistic, dig[["stat"]], loc),
+                 loc_num(cc$ndf, dig[["df"]] + 1L, loc), loc_num(cc$ddf, dig[["df"]], loc),
+                 loc_p(cc$p_value, loc))
+      } else {
+        loc_word(loc, "test_chisq", loc_num(cc$statistic, dig[["stat"]], loc),
+                 loc_num(cc$ndf, 0L, loc), loc_p(cc$p_value, loc))
+      }
+      lab <- vapply(cv, function(j) x$cols[[j]]$label, "")
+      tests <- new_df(list(col_var = cv, label = lab, statistic = cc$statistic, ndf = cc$ndf,
+                           ddf = cc$ddf, p_value = cc$p_value, text = paste0(lab, ": ", text)))
+    }
+  }
+  legend <- NULL
+  if (has_letters && "letters" %in% show && any(nzchar(cells$letters), na.rm = TRUE)) {
+    adj <- loc_word(loc, paste0("adjust_", x$options$adjust))
+    legend <- loc_word(loc, "letters_legend", loc_plain(x$options$alpha, loc), adj)
+  }
+  sm <- NULL
+  if (any(columns$small) || any(small))
+    sm <- paste(flag, loc_word(loc, "small_base", loc_plain(mb, loc)))
+  list(tests = tests, letters = legend, small = sm,
+       lines = c(if (!is.null(tests)) tests$text, legend, sm))
+}
+
+# ---- console -------------------------------------------------------------------
+
+pad_right <- function(s, w) paste0(s, strrep(" ", pmax(0L, w - nchar(s, type = "width"))))
+pad_left <- function(s, w) paste0(strrep(" ", pmax(0L, w - nchar(s, type = "width"))), s)
+str_width <- function(s) if (length(s)) max(nchar(s, type = "width"), 0L) else 0L
+
+# Cut a string to at most w display columns.
+clip <- function(s, w) {
+  if (nchar(s, type = "width") <= w) return(s)
+  if (w <= 0L) return("")
+  while (nchar(s, type = "width") > w) s <- substr(s, 1L, nchar(s) - 1L)
+  s
+}
+
+# The cell strings of one banner column m of block b as the console shows
+# them: the shown statistics side by side, each aligned within the column
+# (numbers right, letters left), then the small-base flag.
+console_column <- function(b, m, show, flag) {
+  parts <- lapply(show, function(s) b$str[[s]][, m])
+  names(parts) <- show
+  any_flag <- any(b$small) || any(b$columns$small)
+  out <- rep("", nrow(b$rows))
+  for (s in show) {
+    p <- parts[[s]]
+    w <- str_width(p)
+    if (w == 0L) next
+    p <- if (s == "letters") pad_right(p, w) else pad_left(p, w)
+    out <- if (all(!nzchar(out))) p else paste(out, p)
+  }
+  if (any_flag) out <- paste0(out, ifelse(b$small[, m], paste0(" ", flag),
+                                           strrep(" ", nchar(flag, type = "width") + 1L)))
+  out
+}
+
+# The lines of one block, wrapped into groups of banner columns that fit
+# into `width` (the stub repeated; a spanner repeated over each group that
+# holds columns of its variable, clipped to them).
+console_block <- function(b, show, flag, width) {
+  body <- lapply(seq_len(nrow(b$columns)), function(m) console_column(b, m, show, flag))
+  any_flag <- any(b$small) || any(b$columns$small)
+  fl <- function(s, small) if (any_flag) paste0(s, ifelse(small, paste0(" ", flag),
+                                                          strrep(" ", nchar(flag, type = "width") + 1L))) else s
+  base_n <- fl(b$columns$base_n_str, b$columns$small)
+  base_w <- if (!is.null(b$stub$base_w)) fl(b$columns$base_w_str, b$columns$small)
+  # headers end where the numbers end, before the flag slot
+  header <- fl(b$columns$header, rep(FALSE, nrow(b$columns)))
+  stub <- c("", "", b$stub$base_n, b$stub$base_w, b$rows$label)
+  sw <- str_width(stub)
+  cw <- vapply(seq_len(nrow(b$columns)), function(m)
+    str_width(c(header[m], base_n[m], base_w[m], body[[m]])), 0L)
+  gap <- 2L
+  # a spanner wider than its columns widens its last column
+  for (s in seq_len(nrow(b$spans))) {
+    idx <- b$spans$first[s]:b$spans$last[s]
+    need <- nchar(b$spans$label[s], type = "width") - (sum(cw[idx]) + gap * (length(idx) - 1L))
+    if (need > 0L) cw[b$spans$last[s]] <- cw[b$spans$last[s]] + need
+  }
+  # groups of columns that fit
+  groups <- list()
+  cur <- integer()
+  used <- sw
+  for (m in seq_along(cw)) {
+    if (length(cur) && used + gap + cw[m] > width) {
+      groups[[length(groups) + 1L]] <- cur
+      cur <- integer()
+      used <- sw
+    }
+    cur <- c(cur, m)
+    used <- used + gap + cw[m]
+  }
+  if (length(cur)) groups[[length(groups) + 1L]] <- cur
+  out <- character()
+  for (g in seq_along(groups)) {
+    idx <- groups[[g]]
+    # spanner line
+    sp <- pad_right("", sw)
+    runs <- rle(b$columns$col_var[idx])
+    pos <- 1L
+    for (r in seq_along(runs$lengths)) {
+      cols <- idx[pos:(pos + runs$lengths[r] - 1L)]
+      span_w <- sum(cw[cols]) + gap * (length(cols) - 1L)
+      lab <- clip(b$columns$spanner[cols[1L]], span_w)
+      sp <- paste0(sp, strrep(" ", gap), pad_right(lab, span_w))
+      pos <- pos + runs$lengths[r]
+    }
+    line <- function(st, cells, left = FALSE) {
+      paste0(pad_right(st, sw), paste0(strrep(" ", gap),
+        if (left) pad_right(cells, cw[idx]) else pad_left(cells, cw[idx]), collapse = ""))
+    }
+    hdr <- line("", header[idx])
+    rows <- c(line(b$stub$base_n, base_n[idx]),
+              if (!is.null(base_w)) line(b$stub$base_w, base_w[idx]),
+              vapply(seq_len(nrow(b$rows)), function(a)
+                line(b$rows$label[a], vapply(idx, function(m) body[[m]][a], "")), ""))
+    # no spanner line where the group holds only the Total column
+    block <- sub("\\s+$", "", c(if (any(nzchar(b$columns$spanner[idx]))) sp, hdr))
+    rows <- sub("\\s+$", "", rows)
+    sep <- strrep("-", max(nchar(c(block, rows), type = "width")))
+    if (g > 1L) out <- c(out, "")
+    out <- c(out, block, sep, rows)
+  }
+  out
+}
+
+# Wrap a line at `width` (only when it is longer: it keeps its spacing
+# otherwise), after `indent` spaces, the following lines after `exdent`.
+wrap_line <- function(s, width, indent = 0L, exdent = 4L) {
+  if (nchar(s, type = "width") + indent <= width) return(paste0(strrep(" ", indent), s))
+  strwrap(s, width = width + 1L, indent = indent, exdent = exdent)
+}
+
+#' Print, format and summarise a table
+#'
+#' `print()` and `format()` show a [tab()] result as the analyst's banner:
+#' one block per row variable (and `by` layer), the column variables side
+#' by side under spanning headers, the bases on top, the test and letter
+#' notes below. They speak the table's locale (see [tab_locale()]) and wrap
+#' a banner wider than `width` into groups of columns, as
+#' [print.data.frame()] does.
+#'
+#' @param x,object A `umfrage_tab` object.
+#' @param locale Language and number format: `"en"`, `"de"` or a
+#'   [tab_locale()] object; default the table's (`tab(locale =)`), else
+#'   `getOption("umfrage.locale")`, else from `getOption("OutDec")`.
+#' @param show What a cell shows: some of `"count"` (unweighted count),
+#'   `"weighted"` (weighted count), `"pct"` (percent), `"ci"` (confidence
+#'   interval) and `"letters"` (significance letters), in that order. Default
+#'   the table's (`tab(show =)`), else the count (weighted count when
+#'   weighted), the percent and the letters. `c("pct", "letters")` gives
+#'   percent-only cells.
+#' @param digits Digits per statistic, a named vector merged into the
+#'   locale's (names as in [tab_locale()]: `pct`, `ci`, `count`,
+#'   `weighted`, `stat`, `df`, `p`, ...); a single number is the digits of
+#'   percents.
+#' @param width Width of the console lines; a wider banner wraps into
+#'   groups of columns, each under the repeated row labels.
+#' @param ... Ignored.
+#' @return `format()`: a character vector of lines; `print()`: `x`,
+#'   invisibly; `summary()`: an object of class `summary.umfrage_tab` with
+#'   the variables, the Total-column bases per row variable (and layer) and
+#'   the locale.
+#' @section Small bases:
+#' A banner column whose unweighted base is below the table's threshold
+#' (`x$options$min_base`, default 30) is flagged with the locale's
+#' `small_flag` (`"*"`) next to its base, and so is every cell whose
+#' percent base is below it; a note under the block says so.
+#' @examples
+#' d <- data.frame(sex = rep(c("f", "m"), 40),
+#'                 vote = factor(rep(c("A", "B", "C", "A"), 20)))
+#' t <- tab(d, "vote", cols = "sex")
+#' print(t, locale = "de")
+#' print(t, show = c("pct", "letters"), digits = 0)
+#' format(t, width = 40)
+#' summary(t)
+#' @name print.umfrage_tab
+#' @export
+print.umfrage_tab <- function(x, locale = NULL, show = NULL, digits = NULL,
+                              width = getOption("width"), ...) {
+  cat(format(x, locale = locale, show = show, digits = digits, width = width), sep = "\n")
+  invisible(x)
+}
+
+#' @rdname print.umfrage_tab
+#' @export
+format.umfrage_tab <- function(x, locale = NULL, show = NULL, digits = NULL,
+                               width = getOption("width"), ...) {
+  if (!is.numeric(width) || length(width) != 1L || is.na(width) || width < 10)
+    stopf("'width' must be a number of at least 10, not %s", obj_desc_len(width))
+  width <- as.integer(width)
+  d <- tab_display(x, locale, show, digits)
+  lines <- character()
+  for (b in d$blocks) {
+    lines <- c(lines, wrap_line(b$title$text, width, exdent = 2L),
+               console_block(b, d$show, d$flag, width),
+               unlist(lapply(b$notes$lines, wrap_line, width = width, indent = 2L)), "")
+  }
+  lines
+}
+
+# ---- summary -------------------------------------------------------------------
+
+#' @rdname print.umfrage_tab
+#' @export
+summary.umfrage_tab <- function(object, locale = NULL, ...) {
+  x <- object
+  loc <- display_locale(x, locale)
+  tot <- x$bases[x$base_id$col_var == 1L, , drop = FALSE]
+  structure(list(
+    rows = vapply(x$rows, `[[`, "", "label"),
+    cols = vapply(x$cols[-1L], `[[`, "", "label"),
+    by = vapply(x$by, `[[`, "", "label"),
+    n_cells = nrow(x$cells), percent = x$percent, weighted = x$weighted, na = x$na,
+    bases = tot[, c("row_var", vapply(x$by, `[[`, "", "column"), "base_n", "base_w", "base_eff")],
+    skipped = x$skipped, min_base = min_base_of(x), locale = loc), class = "summary.umfrage_tab")
+}
+
+#' @export
+print.summary.umfrage_tab <- function(x, ...) {
+  loc <- if (is.null(x$locale)) resolve_locale() else x$locale
+  what <- loc_word(loc, switch(x$percent, col = "col_pct", row = "row_pct",
+                               total = "total_pct", none = "counts"))
+  cat(sprintf("umfrage table: %s cell(s), %s%s, NA %s\n", loc_num(x$n_cells, 0L, loc), what,
+              if (x$weighted) paste0(", ", loc_word(loc, "weighted")) else "",
+              if (x$na == "drop") "dropped" else "as a level"))
+  cat("  rows:", paste(x$rows, collapse = "; "), "\n")
+  if (length(x$cols)) cat("  cols:", paste(x$cols, collapse = "; "), "\n")
+  if (length(x$by)) cat("  by:  ", paste(x$by, collapse = "; "), "\n")
+  cat(sprintf("\n%s:\n", loc_word(loc, "total")))
+  b <- x$bases
+  shown <- b[setdiff(names(b), c("base_n", "base_w", "base_eff"))]
+  shown[[loc_word(loc, "base_n")]] <- loc_count(b$base_n, FALSE, loc)
+  if (x$weighted) {
+    shown[[loc_word(loc, "base_w")]] <- loc_count(b$base_w, TRUE, loc)
+    shown[[loc_word(loc, "base_eff")]] <- loc_num(b$base_eff, 1L, loc)
+  }
+  print(new_df(unclass(shown)), row.names = FALSE, right = TRUE)
+  if (any(x$skipped[, -1L] > 0)) {
+    cat("\nRows left out for NA (per row variable):\n")
+    sk <- x$skipped
+    for (j in names(sk)[-1L]) sk[[j]] <- loc_count(sk[[j]], FALSE, loc)
+    print(sk, row.names = FALSE)
+  }
+  invisible(x)
+}
+
+# ---- HTML and markdown -------------------------------------------------------------
+
+html_escape <- function(s) {
+  s <- gsub("&", "&amp;", s, fixed = TRUE)
+  s <- gsub("<", "&lt;", s, fixed = TRUE)
+  s <- gsub(">", "&gt;", s, fixed = TRUE)
+  gsub("\"", "&quot;", s, fixed = TRUE)
+}
+
+html_counter <- new.env(parent = emptyenv())
+
+# A fresh id for a table's wrapper (its <style> is scoped to it).
+html_id <- function() {
+  n <- if (is.null(html_counter$n)) 1L else html_counter$n + 1L
+  html_counter$n <- n
+  # a token per session (not from the RNG: knitting must not change the
+  # user's random numbers), so that tables of two sessions on one page differ
+  if (is.null(html_counter$token))
+    html_counter$token <- sprintf("%x", as.integer((as.numeric(Sys.time()) * 1000) %% 2^30) + Sys.getpid())
+  sprintf("umfrage-tab-%s-%d", html_counter$token, n)
+}
+
+# The stylesheet of one table, every rule scoped by its id: a report table
+# (thin rules, no vertical lines, right-aligned numbers in tabular
+# figures, the bases in grey italics, notes small under the table).
+html_style <- function(id) {
+  s <- "#ID{margin:1em 0 1.5em 0;font-family:Arial,'Helvetica Neue',Helvetica,sans-serif;font-size:13px;color:#1a1a1a}
+#ID table{border-collapse:collapse;border-top:2px solid #1a1a1a;border-bottom:2px solid #1a1a1a;margin:0;width:auto}
+#ID caption{caption-side:top;text-align:left;font-weight:bold;font-size:14px;padding:0 0 6px 0;color:#1a1a1a}
+#ID th,#ID td{padding:3px 6px;vertical-align:bottom;border:none;background:none}
+#ID thead th{font-weight:bold;background:#eef1f5}
+#ID thead th.umf-span{text-align:center;border-bottom:1px solid #8a96a8}
+#ID thead th.umf-lev{text-align:center;font-weight:normal}
+#ID thead tr:last-child th{border-bottom:1px solid #1a1a1a}
+#ID th.umf-stub{text-align:left;font-weight:normal}
+#ID tbody th{text-align:left;font-weight:normal;padding-right:14px;white-space:nowrap}
+#ID td.umf-num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+#ID td.umf-let{text-align:left;color:#1f4e9c;font-weight:bold;font-size:11px;white-space:nowrap;padding-left:2px}
+#ID td.umf-first{padding-left:16px}
+#ID tr.umf-base th,#ID tr.umf-base td{font-style:italic;color:#555;background:#f6f7f9}
+#ID tr.umf-base-last th,#ID tr.umf-base-last td{border-bottom:1px solid #8a96a8}
+#ID tbody tr.umf-row:nth-child(even) th,#ID tbody tr.umf-row:nth-child(even) td{background:#fafbfc}
+#ID .umf-flag{color:#b3261e;font-weight:bold}
+#ID .umf-notes{font-size:11px;color:#333;margin:4px 0 0 0;padding:0;list-style:none}
+#ID .umf-notes li{margin:1px 0}"
+  paste0("<style>\n", gsub("#ID", paste0("#", id), s, fixed = TRUE), "\n</style>")
+}
+
+# The <table> of one display block: spanning headers per column variable,
+# one cell per shown statistic (numbers right-aligned, letters in their
+# own cell), the base rows, the small-base flags.
+html_table <- function(b, show, flag) {
+  num_show <- setdiff(show, "letters")
+  k <- length(show)
+  fl <- function(small) ifelse(small, paste0("<sup class=\"umf-flag\">", html_escape(flag), "</sup>"), "")
+  cols <- b$columns
+  # header: Total spans both header rows; column variables span their levels
+  th1 <- "<th class=\"umf-stub\" rowspan=\"2\"></th>"
+  th2 <- character()
+  for (s in seq_len(nrow(b$spans))) {
+    idx <- b$spans$first[s]:b$spans$last[s]
+    if (b$spans$col_var[s] == 1L) {
+      th1 <- c(th1, sprintf("<th class=\"umf-lev\" rowspan=\"2\" colspan=\"%d\">%s</th>",
+                            k * length(idx), html_escape(cols$level[idx[1L]])))
+    } else {
+      th1 <- c(th1, sprintf("<th class=\"umf-span\" colspan=\"%d\">%s</th>", k * length(idx),
+                            html_escape(b$spans$label[s])))
+      th2 <- c(th2, sprintf("<th class=\"umf-lev\" colspan=\"%d\">%s%s</th>", k,
+                            html_escape(cols$level[idx]),
+                            ifelse(nzchar(cols$letter[idx]) & "letters" %in% show,
+                                   paste0(" (", html_escape(cols$letter[idx]), ")"), "")))
+    }
+  }
+  first <- function(m) if (m) " umf-first" else ""
+  base_row <- function(label, v, last) {
+    paste0("<tr class=\"umf-base", if (last) " umf-base-last", "\"><th scope=\"row\">", html_escape(label), "</th>",
+           paste0(sprintf("<td class=\"umf-num umf-first\" colspan=\"%d\">%s%s</td>", k,
+                          html_escape(v), fl(cols$small)), collapse = ""), "</tr>")
+  }
+  wtd <- !is.null(b$stub$base_w)
+  rows <- c(base_row(b$stub$base_n, cols$base_n_str, !wtd),
+            if (wtd) base_row(b$stub$base_w, cols$base_w_str, TRUE))
+  for (a in seq_len(nrow(b$rows))) {
+    tds <- character()
+    for (m in seq_len(nrow(cols))) {
+      for (s in show) {
+        v <- b$str[[s]][a, m]
+        cl <- if (s == "letters") "umf-let" else "umf-num"
+        if (s != "letters" && s == num_show[length(num_show)]) v <- paste0(html_escape(v), fl(b$small[a, m]))
+        else v <- html_escape(v)
+        tds <- c(tds, sprintf("<td class=\"%s%s\">%s</td>", cl, first(s == show[1L]), v))
+      }
+    }
+    rows <- c(rows, paste0("<tr class=\"umf-row\"><th scope=\"row\">", html_escape(b$rows$label[a]),
+                           "</th>", paste(tds, collapse = ""), "</tr>"))
+  }
+  paste0("<table>\n<caption>", html_escape(b$title$text), "</caption>\n<thead>\n<tr>",
+         paste(th1, collapse = ""), "</tr>\n<tr>", paste(th2, collapse = ""), "</tr>\n</thead>\n<tbody>\n",
+         paste(rows, collapse = "\n"), "\n</tbody>\n</table>")
+}
+
+# One block as self-contained HTML: a wrapper with a unique id, its scoped
+# stylesheet, the table, the notes.
+html_block <- function(b, show, flag) {
+  id <- html_id()
+  notes <- if (length(b$notes$lines))
+    paste0("<ul class=\"umf-notes\">", paste0("<li>", html_escape(b$notes$lines), "</li>", collapse = ""), "</ul>")
+  paste0("<div class=\"umfrage-tab\" id=\"", id, "\">\n", html_style(id), "\n",
+         html_table(b, show, flag), "\n", notes, "\n</div>")
+}
+
+# The HTML <table> of row variable i in layer k (for tests and exporters).
+tab_block_html <- function(x, i, k, title = NULL, locale = NULL, show = NULL, digits = NULL) {
+  d <- tab_display(x, locale, show, digits)
+  b <- Filter(function(b) b$row_var == i && b$layer == k, d$blocks)[[1L]]
+  if (!is.null(title)) b$title$text <- title
+  html_table(b, d$show, d$flag)
+}
+
+# The display strings of one block as a data frame: the stub, then one
+# column per banner column ("<variable>: <level>"), the shown statistics
+# joined by spaces; the base rows first.
+display_strings <- function(b, show, flag) {
+  cols <- b$columns
+  hdr <- ifelse(nzchar(cols$spanner), paste0(cols$spanner, ": ", cols$header), cols$header)
+  fl <- function(v, small) ifelse(small, paste0(v, " ", flag), v)
+  cellstr <- vapply(seq_len(nrow(cols)), function(m) {
+    p <- vapply(show, function(s) b$str[[s]][, m], character(nrow(b$rows)))
+    p <- matrix(p, nrow(b$rows))
+    v <- apply(p, 1L, function(r) paste(r[nzchar(r)], collapse = " "))
+    fl(v, b$small[, m])
+  }, character(nrow(b$rows)))
+  cellstr <- matrix(cellstr, nrow(b$rows))
+  base <- rbind(fl(cols$base_n_str, cols$small),
+                if (!is.null(b$stub$base_w)) fl(cols$base_w_str, cols$small))
+  m <- rbind(base, cellstr)
+  out <- data.frame(c(b$stub$base_n, b$stub$base_w, b$rows$label), m,
+                    stringsAsFactors = FALSE, check.names = FALSE)
+  names(out) <- c(" ", make_distinct(hdr))
+  out
+}
+
+#' Render a table in R Markdown
+#'
+#' `knit_print()` method for [tab()] results. Knitting to HTML it gives one
+#' self-contained styled table per block (row variable and layer): a
+#' caption, spanning headers per column variable, right-aligned numbers,
+#' one cell per shown statistic (so values and letters never run
+#' together), the bases in their own rows, small-base flags, and the notes
+#' (tests, letter legend, small-base legend) under it. Its stylesheet is
+#' scoped to the table's own id, so several tables on one page keep their
+#' look and leave the rest of the page alone. Other outputs (PDF, Word,
+#' GitHub markdown) get a markdown pipe table (`knitr::kable()`) of the
+#' same strings with the notes below. Registered only when knitr is
+#' loaded, so knitr stays optional.
+#'
+#' @param x A `umfrage_tab` object.
+#' @param locale,show,digits As in [print.umfrage_tab()].
+#' @param ... Ignored.
+#' @return A `knit_asis` character string.
+#' @keywords internal
+#' @exportS3Method knitr::knit_print
+knit_print.umfrage_tab <- function(x, locale = NULL, show = NULL, digits = NULL, ...) {
+  html <- isTRUE(tryCatch(knitr::is_html_output(), error = function(e) FALSE))
+  d <- tab_display(x, locale, show, digits)
+  out <- vapply(d$blocks, function(b) {
+    if (html) return(html_block(b, d$show, d$flag))
+    s <- display_strings(b, d$show, d$flag)
+    md <- knitr::kable(s, format = "pipe", caption = b$title$text, row.names = FALSE,
+                       align = c("l", rep("r", ncol(s) - 1L)))
+    paste(c(md, "", if (length(b$notes$lines)) paste(b$notes$lines, collapse = "  \n")),
+          collapse = "\n")
+  }, "")
+  knitr::asis_output(paste(out, collapse = "\n\n"))
+}
+
+# ---- data frames -------------------------------------------------------------------
+
+#' Tables as data frames
+#'
+#' `as.data.frame()` of a [tab()] result gives the long form (one row per
+#' cell, every statistic in its own column) or, with `layout = "wide"`, the
+#' banner as the analyst sees it.
+#'
+#' @section Long form:
+#' One row per cell: `row_var`, `row`, `col_var`, `col`, one column per `by`
+#' variable, the statistics (see [tab()]), then `row_var_label` and
+#' `col_var_label` (the display labels of the row and column variable).
+#' `row` and `col` are factors whose levels are the levels of the
+#' variables in their order (row variables, then column variables, one
+#' after the other; a level that two variables share is listed once, where
+#' it first occurs), so sorting and plotting keep the table's order;
+#' `x$row == "a"` compares as with strings. `stringsAsFactors = FALSE` gives
+#' them as strings.
+#'
+#' @section Wide form:
+#' One row per layer x row variable x row (in the order of `print()`),
+#' preceded per block by its base rows: columns `row_var` (name),
+#' `row_var_label`, the `by` columns, `row` (the row's label, or the base
+#' row's label from the locale), `type` (`"base_n"`, `"base_w"` or
+#' `"cell"`), then per banner column and shown statistic one column. These
+#' are named `"<column variable>: <level>"` (the Total column:
+#' `"Total"`, in the locale's word), followed by `" [<statistic>]"` unless
+#' exactly one number is shown: `pct` (percents, numbers), `count`,
+#' `weighted`, `ci_low`, `ci_high` (for `"ci"`), and `letters` (strings,
+#' always with the suffix `" [letters]"`). Numbers are numbers, not
+#' strings. A base row holds the base in each numeric column of its banner
+#' column (`NA` in `ci_low`/`ci_high`). Attribute `"columns"` describes the
+#' banner columns (`name`, `col_var`, `spanner`, `level`, `stat`, `small`).
+#' Default `show` is the percent and the letters (the count where there
+#' are no percents).
+#'
+#' @param x A `umfrage_tab` object.
+#' @param row.names,optional Ignored.
+#' @param layout `"long"` (the default) or `"wide"`.
+#' @param show The statistics of the wide form (see [print.umfrage_tab()]).
+#' @param locale The words of the wide form's labels (`"Total"`, `"Base
+#'   (n)"`).
+#' @param stringsAsFactors Long form: `row` and `col` as factors (the
+#'   default) or strings.
+#' @param ... Ignored.
+#' @return A data frame.
+#' @examples
+#' d <- data.frame(sex = rep(c("f", "m"), 40),
+#'                 vote = factor(rep(c("A", "B", "C", "A"), 20)))
+#' t <- tab(d, "vote", cols = "sex")
+#' head(as.data.frame(t))
+#' as.data.frame(t, layout = "wide")
+#' @export
+as.data.frame.umfrage_tab <- function(x, row.names = NULL, optional = FALSE,
+                                      layout = c("long", "wide"), show = NULL, locale = NULL,
+                                      stringsAsFactors = TRUE, ...) {
+  layout <- match.arg(layout)
+  if (layout == "wide") return(tab_wide(x, show, locale))
+  check_flag(stringsAsFactors, "stringsAsFactors")
+  out <- x$cells
+  rlab <- vapply(x$rows, `[[`, "", "label")
+  clab <- vapply(x$cols, `[[`, "", "label")
+  if (stringsAsFactors) {
+    out$row <- factor(out$row, levels = unique(unlist(lapply(x$rows, `[[`, "levels"))))
+    out$col <- factor(out$col, levels = unique(unlist(lapply(x$cols, `[[`, "levels"))))
+  }
+  out$row_var_label <- rlab[x$cell_id$row_var]
+  out$col_var_label <- clab[x$cell_id$col_var]
+  out
+}
+
+tab_wide <- function(x, show = NULL, locale = NULL) {
+  if (is.null(show)) {
+    show <- c(if (x$percent == "none") (if (x$weighted) "weighted" else "count") else "pct",
+              if (isTRUE(x$options$letters) && x$percent == "col") "letters")
+  }
+  d <- tab_display(x, locale, show, NULL)
+  show <- d$show
+  stats <- unlist(lapply(show, function(s) if (s == "ci") c("ci_low", "ci_high") else s))
+  nums <- setdiff(stats, "letters")
+  bycols <- vapply(x$by, `[[`, "", "column")
+  parts <- lapply(d$blocks, function(b) {
+    cols <- b$columns
+    base_name <- ifelse(nzchar(cols$spanner), paste0(cols$spanner, ": ", cols$level), cols$level)
+    nb <- if (is.null(b$stub$base_w)) 1L else 2L
+    nr <- nrow(b$rows)
+    n <- nb + nr
+    lay <- if (length(x$by)) x$layers[b$layer, , drop = FALSE] else NULL
+    out <- list(row_var = rep(x$rows[[b$row_var]]$name, n),
+                row_var_label = rep(x$rows[[b$row_var]]$label, n))
+    for (bc in bycols) out[[bc]] <- rep(lay[[bc]], n)
+    out$row <- c(b$stub$base_n, b$stub$base_w, b$rows$label)
+    out$type <- c("base_n", if (nb == 2L) "base_w", rep("cell", nr))
+    meta <- list()
+    for (m in seq_len(nrow(cols))) for (s in stats) {
+      if (s == "letters" && cols$col_var[m] == 1L) next  # the Total column has none
+      nm <- if (s == "letters" || length(nums) > 1L) paste0(base_name[m], " [", s, "]") else base_name[m]
+      base <- if (s %in% c("ci_low", "ci_high", "letters")) rep(if (s == "letters") "" else NA_real_, nb)
+              else c(cols$base_n[m], if (nb == 2L) cols$base_w[m])
+      v <- switch(s, count = b$num$n[, m], weighted = b$num$n_w[, m], pct = b$num$pct[, m],
+                  ci_low = b$num$ci_low[, m], ci_high = b$num$ci_high[, m], letters = b$letters[, m])
+      out[[nm]] <- c(base, v)
+      meta[[length(meta) + 1L]] <- list(name = nm, col_var = cols$col_var[m], spanner = cols$spanner[m],
+                                        level = cols$level[m], stat = s, small = cols$small[m])
+    }
+    list(df = out, meta = meta)
+  })
+  # the banner is the same in every block, unless a "(missing)" column
+  # shows only in some: fill those with NA
+  all_names <- unique(unlist(lapply(parts, function(p) names(p$df))))
+  dfs <- lapply(parts, function(p) {
+    n <- length(p$df$row)
+    for (nm in setdiff(all_names, names(p$df))) p$df[[nm]] <- if (grepl(" \\[letters\\]$", nm)) rep("", n) else rep(NA_real_, n)
+    p$df[all_names]
+  })
+  out <- new_df(rbind_cols(dfs))
+  meta <- unlist(lapply(parts, `[[`, "meta"), recursive = FALSE)
+  meta <- meta[!duplicated(vapply(meta, `[[`, "", "name"))]
+  attr(out, "columns") <- new_df(list(
+    name = vapply(meta, `[[`, "", "name"), col_var = vapply(meta, `[[`, 1L, "col_var"),
+    spanner = vapply(meta, `[[`, "", "spanner"), level = vapply(meta, `[[`, "", "level"),
+    stat = vapply(meta, `[[`, "", "stat"), small = vapply(meta, `[[`, NA, "small")))
+  out
+}
