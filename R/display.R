@@ -519,7 +519,7 @@ html_id <- function() {
 # (thin rules, no vertical lines, right-aligned numbers in tabular
 # figures, the bases in grey italics, notes small under the table).
 html_style <- function(id) {
-  s <- "#ID{margin:1em 0 1.5em 0;font-family:Arial,'Helvetica Neue',Helvetica,sans-serif;font-size:13px;color:#1a1a1a}
+  s <- "#ID{margin:1em 0 1.5em 0;max-width:100%;overflow-x:auto;font-family:Arial,'Helvetica Neue',Helvetica,sans-serif;font-size:13px;color:#1a1a1a}
 #ID table{border-collapse:collapse;border-top:2px solid #1a1a1a;border-bottom:2px solid #1a1a1a;margin:0;width:auto}
 #ID caption{caption-side:top;text-align:left;font-weight:bold;font-size:14px;padding:0 0 6px 0;color:#1a1a1a}
 #ID th,#ID td{padding:3px 6px;vertical-align:bottom;border:none;background:none}
@@ -666,7 +666,11 @@ knit_print.umfrage_tab <- function(x, locale = NULL, show = NULL, digits = NULL,
     paste(c(md, "", if (length(b$notes$lines)) paste(b$notes$lines, collapse = "  \n")),
           collapse = "\n")
   }, "")
-  knitr::asis_output(paste(out, collapse = "\n\n"))
+  # HTML goes to pandoc as a raw block, so that nothing in it is read as
+  # markdown (a note starting with the "*" flag would become a list item,
+  # two flags in a line emphasis)
+  if (html) knitr::raw_html(paste(out, collapse = "\n")) else
+    knitr::asis_output(paste(out, collapse = "\n\n"))
 }
 
 # ---- data frames -------------------------------------------------------------------
