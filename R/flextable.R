@@ -20,7 +20,8 @@ need_suggested <- function(pkg, what) {
 #' `flextable::as_flextable(x)`.
 #'
 #' The layout: the caption holds the title (row variable, layer, what the
-#' percents are); a spanning header row names each column variable over
+#' percents are), numbered by Word in the locale's word ("Table 1: ",
+#' "Tabelle 1: "); a spanning header row names each column variable over
 #' its levels, and a second header row names the levels, with their
 #' significance letters (`"female (A)"`) when letters are shown; the Total
 #' column spans both header rows. Each banner column has one column per
@@ -30,7 +31,15 @@ need_suggested <- function(pkg, what) {
 #' and bases below the small-base threshold carry the locale's flag as a
 #' superscript. The notes (tests, letter legend, small-base legend) and the
 #' `source` are footer lines. Every word and number is the locale's (see
-#' [tab_locale()]).
+#' [tab_locale()]). The column widths fit the header and the cells; the
+#' notes wrap within them.
+#'
+#' `flextable::save_as_docx()` writes a flextable on a portrait page, where
+#' a wide banner overflows: give it `pr_section =
+#' officer::prop_section(page_size = officer::page_size(orient =
+#' "landscape"))`, or use [tab_docx()], which turns the page itself.
+#' PowerPoint (`flextable::save_as_pptx()`) shows no caption: put the title
+#' in the slide's title.
 #'
 #' @section Several row variables or layers:
 #' A flextable shows one block: one row variable in one `by` layer (their
@@ -246,21 +255,24 @@ flex_look <- function(ft, b, show, nh, nbase, spanned, k) {
 #' Writes one or many [tab()] results to a .docx file (officer and
 #' flextable, in Suggests): every block of every table (row variable x
 #' layer) as the flextable of [as_flextable.umfrage_tab()], with its
-#' caption above and its notes below, one after another with a blank line
-#' between them. The page is A4; `landscape = NA` (the default) turns it to
+#' numbered caption above and its notes below, one after another with a
+#' blank line between them, each kept on one page where it fits. The page
+#' is A4 with 2 cm margins; `landscape = NA` (the default) turns it to
 #' landscape when the widest table does not fit a portrait page.
 #'
 #' @param x A `umfrage_tab` object, or a list of them.
 #' @param path The .docx file to write (overwritten).
 #' @param locale,show,digits As in [print.umfrage_tab()], for every table.
 #' @param title Captions: a character vector with one per table in `x`
-#'   (each then used for all blocks of that table), or `NULL` for the
-#'   blocks' own titles. A named list `x` gives its names as titles.
+#'   (each then used for all blocks of that table; `NA` for the blocks' own
+#'   titles), or `NULL` for the blocks' own titles. A named list `x` gives
+#'   its names as titles.
 #' @param source As in [as_flextable.umfrage_tab()]: a footer line under
 #'   every table.
 #' @param landscape `TRUE`, `FALSE`, or `NA` (landscape when needed).
 #' @param ... Ignored.
 #' @return `path`, invisibly.
+#' @seealso [as_flextable.umfrage_tab()]
 #' @examples
 #' if (requireNamespace("flextable", quietly = TRUE) &&
 #'     requireNamespace("officer", quietly = TRUE)) {
