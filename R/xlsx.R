@@ -386,7 +386,13 @@ xlsx_block <- function(wb, sh, r, it) {
       small[seq_len(nbase), k] <- cols$small[m]
     }
   }
-  fmt[small & !is.na(fmt)] <- xlsx_flagged(fmt[small & !is.na(fmt)], d$flag)
+  # the flag after the base and after the last number of a small cell (as
+  # the HTML shows it); all of the cell's numbers in grey italics
+  flagged <- small
+  last_num <- vapply(seq_len(nx), function(k) isnum[k] &&
+                       k == max(which(xm == xm[k] & isnum)), NA)
+  flagged[nbase + seq_len(nr), !last_num] <- FALSE
+  fmt[flagged & !is.na(fmt)] <- xlsx_flagged(fmt[flagged & !is.na(fmt)], d$flag)
   for (f in unique(fmt[!is.na(fmt)])) {
     wb$add_numfmt(sheet = sh, dims = xlsx_mask_dims(!is.na(fmt) & fmt == f, r_base, 2L), numfmt = f)
   }
@@ -465,7 +471,7 @@ xlsx_block <- function(wb, sh, r, it) {
                 weighted = max(nchar(c(b$str$weighted[, m], cols$base_n_str[m], if (bw) cols$base_w_str[m]))) + 3,
                 max(nchar(loc_pct(100, dig[[if (s == "pct") "pct" else "ci"]], loc)),
                     if (first_num[k]) nchar(c(cols$base_n_str[m], if (bw) cols$base_w_str[m]))) + 3)
-    if (any(small[, k])) w <- w + nchar(d$flag) + 1
+    if (any(flagged[, k])) w <- w + nchar(d$flag) + 1
     if (stat_row && s != "letters") w <- max(w, 0.8 * nchar(H[nh, 1L + k]) + 2)
     widths[1L + k] <- max(w, 6)
   }
@@ -520,12 +526,13 @@ xlsx_contents <- function(wb, sh, toc, loc) {
   last <- 3L + n
   wb$add_font(sheet = sh, dims = xlsx_rng(4L, 2L, last, 2L), name = "Arial", size = 10, underline = "single",
               color = openxlsx2::wb_color(xlsx_colors$link))
-  wb$add_cell_style(sheet = sh, dims = xlsx_rng(4L, 1L, last, 1L), horizontal = "left")
+  wb$add_cell_style(sheet = sh, dims = xlsx_rng(4L, 1L, last, 1L), horizontal = "left", vertical = "top")
+  wb$add_cell_style(sheet = sh, dims = xlsx_rng(4L, 2L, last, 3L), vertical = "top", wrap_text = TRUE)
   wb$add_border(sheet = sh, dims = xlsx_rng(last, 1L, last, 3L), bottom_border = "medium",
                 bottom_color = openxlsx2::wb_color("FF1A1A1A"), top_border = NULL, left_border = NULL,
                 right_border = NULL)
   wb$set_col_widths(sheet = sh, cols = 1:3,
-                    widths = c(max(nchar(c(num, hdr[1L]))) + 3, min(max(nchar(ttl)) + 3, 90),
+                    widths = c(max(nchar(c(num, hdr[1L]))) + 3, min(max(nchar(ttl)) + 3, 100),
                                max(nchar(c(shn, hdr[3L]))) + 3))
   wb$freeze_pane(sheet = sh, first_active_row = 4L)
   wb$page_setup(sheet = sh, orientation = "landscape", fit_to_width = 1L, fit_to_height = 0L)
