@@ -452,6 +452,11 @@ xlsx_block <- function(wb, sh, r, it) {
   stub_w <- min(max(nchar(c(b$stub$base_n, b$stub$base_w, b$rows$label), type = "width"), 12L) + 2L, 42L)
   wb$add_cell_style(sheet = sh, dims = xlsx_rng(r_base, 1L, r_end, 1L), horizontal = "left",
                     vertical = "bottom", wrap_text = TRUE)
+  # spreadsheet programs do not grow a row for wrapped text on opening
+  stub_lines <- ceiling(nchar(b$rows$label, type = "width") / (stub_w - 1))
+  if (any(stub_lines > 1L))
+    wb$set_row_heights(sheet = sh, rows = r_body - 1L + which(stub_lines > 1L),
+                       heights = 13 * stub_lines[stub_lines > 1L])
   # notes
   if (length(notes)) {
     wb$add_data(sheet = sh, x = notes, dims = xlsx_ref(r_notes, 1L), col_names = FALSE)
@@ -504,36 +509,35 @@ xlsx_block <- function(wb, sh, r, it) {
 
 xlsx_contents <- function(wb, sh, toc, loc) {
   n <- length(toc)
+  black <- openxlsx2::wb_color("FF1A1A1A")
   wb$add_data(sheet = sh, x = loc_word(loc, "contents"), dims = "A1")
   wb$add_font(sheet = sh, dims = "A1", name = "Arial", size = 13, bold = TRUE)
-  hdr <- c(loc_word(loc, "number"), loc_word(loc, "title"), loc_word(loc, "sheet"))
+  # number, sheet, title: the (linked) title last, where a long one has room
+  hdr <- c(loc_word(loc, "number"), loc_word(loc, "sheet"), loc_word(loc, "title"))
   wb$add_data(sheet = sh, x = as.data.frame(t(hdr), stringsAsFactors = FALSE), dims = "A3", col_names = FALSE)
   wb$add_font(sheet = sh, dims = "A3:C3", name = "Arial", size = 10, bold = TRUE)
   wb$add_fill(sheet = sh, dims = "A3:C3", color = openxlsx2::wb_color(xlsx_colors$head))
-  wb$add_border(sheet = sh, dims = "A3:C3", top_border = "medium", top_color = openxlsx2::wb_color("FF1A1A1A"),
-                bottom_border = "thin", bottom_color = openxlsx2::wb_color("FF1A1A1A"),
-                left_border = NULL, right_border = NULL)
+  wb$add_border(sheet = sh, dims = "A3:C3", top_border = "medium", top_color = black,
+                bottom_border = "thin", bottom_color = black, left_border = NULL, right_border = NULL)
   num <- vapply(toc, `[[`, "", "number")
   ttl <- vapply(toc, `[[`, "", "title")
   shn <- vapply(toc, `[[`, "", "sheet")
   row <- vapply(toc, `[[`, 1L, "row")
-  wb$add_data(sheet = sh, x = new_df(list(number = num, title = ttl, sheet = shn)), dims = "A4",
+  wb$add_data(sheet = sh, x = new_df(list(number = num, sheet = shn, title = ttl)), dims = "A4",
               col_names = FALSE)
   for (k in seq_len(n)) {
     target <- paste0("'", gsub("'", "''", shn[k], fixed = TRUE), "'!", xlsx_ref(row[k], 1L))
-    wb$add_hyperlink(sheet = sh, dims = xlsx_ref(3L + k, 2L), target = target, is_external = FALSE)
+    wb$add_hyperlink(sheet = sh, dims = xlsx_ref(3L + k, 3L), target = target, is_external = FALSE)
   }
   last <- 3L + n
-  wb$add_font(sheet = sh, dims = xlsx_rng(4L, 2L, last, 2L), name = "Arial", size = 10, underline = "single",
+  wb$add_font(sheet = sh, dims = xlsx_rng(4L, 3L, last, 3L), name = "Arial", size = 10, underline = "single",
               color = openxlsx2::wb_color(xlsx_colors$link))
-  wb$add_cell_style(sheet = sh, dims = xlsx_rng(4L, 1L, last, 1L), horizontal = "left", vertical = "top")
-  wb$add_cell_style(sheet = sh, dims = xlsx_rng(4L, 2L, last, 3L), vertical = "top", wrap_text = TRUE)
+  wb$add_cell_style(sheet = sh, dims = xlsx_rng(4L, 1L, last, 1L), horizontal = "left")
   wb$add_border(sheet = sh, dims = xlsx_rng(last, 1L, last, 3L), bottom_border = "medium",
-                bottom_color = openxlsx2::wb_color("FF1A1A1A"), top_border = NULL, left_border = NULL,
-                right_border = NULL)
+                bottom_color = black, top_border = NULL, left_border = NULL, right_border = NULL)
   wb$set_col_widths(sheet = sh, cols = 1:3,
-                    widths = c(max(nchar(c(num, hdr[1L]))) + 3, min(max(nchar(ttl)) + 3, 100),
-                               max(nchar(c(shn, hdr[3L]))) + 3))
+                    widths = c(max(nchar(c(num, hdr[1L]))) + 3, max(nchar(c(shn, hdr[2L]))) + 3,
+                               min(max(nchar(ttl)) + 3, 120)))
   wb$freeze_pane(sheet = sh, first_active_row = 4L)
   wb$page_setup(sheet = sh, orientation = "landscape", fit_to_width = 1L, fit_to_height = 0L)
   invisible(wb)
