@@ -441,7 +441,7 @@ xlsx_block <- function(wb, sh, r, it) {
     ld <- paste(xlsx_rng(r_body, 1L + let_cols, r_end, 1L + let_cols), collapse = ",")
     wb$add_font(sheet = sh, dims = ld, name = "Arial", size = 8, bold = TRUE,
                 color = openxlsx2::wb_color(xlsx_colors$letters))
-    wb$add_cell_style(sheet = sh, dims = ld, horizontal = "left", vertical = "bottom")
+    wb$add_cell_style(sheet = sh, dims = ld, horizontal = "left", vertical = "bottom", indent = 1L)
   }
   # small cells (body): grey italics (the bases are grey italics already)
   sm <- small[nbase + seq_len(nr), , drop = FALSE]
@@ -471,7 +471,7 @@ xlsx_block <- function(wb, sh, r, it) {
     m <- xm[k]
     s <- xstat[k]
     w <- switch(s,
-                letters = max(nchar(b$letters[, m]), 2L) + 1.5,
+                letters = max(nchar(b$letters[, m]), 2L) + 3,
                 count = max(nchar(c(b$str$count[, m], cols$base_n_str[m], if (bw) cols$base_w_str[m]))) + 3,
                 weighted = max(nchar(c(b$str$weighted[, m], cols$base_n_str[m], if (bw) cols$base_w_str[m]))) + 3,
                 max(nchar(loc_pct(100, dig[[if (s == "pct") "pct" else "ci"]], loc)),
