@@ -119,6 +119,10 @@ tab_xlsx <- function(x, path, layout = c("sheets", "stacked"), title = NULL, sou
   wb <- openxlsx2::wb_workbook(creator = "umfrage")
   wb$set_base_font(font_size = 10, font_name = "Arial")
   if (contents) wb$add_worksheet(contents_name, grid_lines = FALSE, orientation = "landscape")
+  # a scratch sheet where each combination of style parts is built once
+  proto <- "umfrage-styles"
+  wb$add_worksheet(proto)
+  cache <- new.env(parent = emptyenv())
   toc <- list()
   for (s in seq_len(nsheet)) {
     idx <- if (layout == "sheets") s else seq_len(nt)
@@ -134,7 +138,7 @@ tab_xlsx <- function(x, path, layout = c("sheets", "stacked"), title = NULL, sou
           source = if (!is.null(source)) xlsx_source_line(source[i], d$locale))
       }
     }
-    anchors <- xlsx_sheet(wb, sheet[s], items)
+    anchors <- xlsx_sheet(wb, sheet[s], items, proto, cache)
     for (k in seq_along(items)) {
       it <- items[[k]]
       ttl <- if (is.na(title[it$table])) it$b$title$text
@@ -145,6 +149,7 @@ tab_xlsx <- function(x, path, layout = c("sheets", "stacked"), title = NULL, sou
     }
   }
   if (contents) xlsx_contents(wb, contents_name, toc, loc)
+  wb$remove_worksheet(proto)
   wb$set_active_sheet(1L)
   wb$save(path, overwrite = TRUE)
   invisible(path)
@@ -205,23 +210,6 @@ xlsx_rng <- function(r1, c1, r2 = r1, c2 = c1) {
   ifelse(r1 == r2 & c1 == c2, xlsx_ref(r1, c1), paste0(xlsx_ref(r1, c1), ":", xlsx_ref(r2, c2)))
 }
 
-# The cells of a logical matrix (rows from row0, columns from col0) as
-# ranges of consecutive rows per column, joined by commas (or NULL).
-xlsx_mask_dims <- function(mask, row0, col0) {
-  out <- character()
-  for (j in seq_len(ncol(mask))) {
-    w <- which(mask[, j])
-    if (!length(w)) next
-    brk <- c(0L, which(diff(w) != 1L), length(w))
-    for (k in seq_len(length(brk) - 1L)) {
-      a <- w[brk[k] + 1L]
-      z <- w[brk[k + 1L]]
-      out <- c(out, xlsx_rng(row0 + a - 1L, col0 + j - 1L, row0 + z - 1L, col0 + j - 1L))
-    }
-  }
-  if (length(out)) paste(out, collapse = ",")
-}
-
 # Excel number formats of the locale's digits (the marks are Excel's).
 xlsx_fmt_num <- function(digits, big) {
   paste0(if (nzchar(big)) "#,##0" else "0", if (digits > 0L) paste0(".", strrep("0", digits)))
@@ -232,26 +220,156 @@ xlsx_fmt_pct <- function(digits, loc) {
 xlsx_flagged <- function(fmt, flag) paste0(fmt, "\" ", gsub("\"", "", flag, fixed = TRUE), "\"")
 
 xlsx_colors <- list(head = "FFEEF1F5", base = "FFF6F7F9", grey = "FF595959", small = "FF7F7F7F",
-                    rule = "FF8A96A8", letters = "FF1F4E9C", notes = "FF333333", link = "FF1F4E9C")
+                    rule = "FF8A96A8", letters = "FF1F4E9C", notes = "FF333333", link = "FF1F4E9C",
+                    black = "FF1A1A1A")
+
+# ---- styles ------------------------------------------------------------------------
+# Styling cell by cell through openxlsx2's add_font() & co. costs time in
+# proportion to the sheet for every call. So the blocks only note which
+# named style parts each cell gets (font, fill, top and bottom rule, number
+# format, alignment); per sheet the cells are grouped by their combination,
+# each combination is built once on a scratch sheet, and its style index is
+# set on all its cells in one call.
+
+xlsx_fonts <- list(
+  title = list(size = 12, bold = TRUE), caption = list(size = 10, bold = TRUE),
+  bold = list(size = 10, bold = TRUE), stat = list(size = 8, color = "grey"),
+  base = list(size = 10, italic = TRUE, color = "grey"),
+  letters = list(size = 8, bold = TRUE, color = "letters"),
+  small = list(size = 10, italic = TRUE, color = "small"), notes = list(size = 8, color = "notes"),
+  link = list(size = 10, underline = "single", color = "link"), big = list(size = 13, bold = TRUE))
+xlsx_aligns <- list(
+  head = list(horizontal = "center", vertical = "bottom", wrap_text = TRUE),
+  stat = list(horizontal = "right", vertical = "bottom", wrap_text = TRUE),
+  stub = list(horizontal = "left", vertical = "bottom", wrap_text = TRUE),
+  letters = list(horizontal = "left", vertical = "bottom", indent = 1L),
+  right = list(horizontal = "right"), left = list(horizontal = "left"))
+
+# A collector of style parts: sty$set(rows, cols, field, value) for a
+# rectangle, sty$cells(r, c, field, value) for single cells.
+xlsx_styler <- function() {
+  e <- new.env(parent = emptyenv())
+  e$parts <- list()
+  e$cells <- function(r, c, field, value) {
+    if (length(r)) e$parts[[length(e$parts) + 1L]] <- list(r = as.integer(r), c = as.integer(c),
+                                                           field = field, value = rep_len(value, length(r)))
+  }
+  e$set <- function(rows, cols, field, value) {
+    if (length(rows) && length(cols))
+      e$cells(rep(rows, times = length(cols)), rep(cols, each = length(rows)), field, value)
+  }
+  e$mask <- function(mask, row0, col0, field, value) {
+    w <- which(mask, arr.ind = TRUE)
+    if (length(w)) e$cells(row0 + w[, 1L] - 1L, col0 + w[, 2L] - 1L, field, value)
+  }
+  e
+}
+
+xlsx_fields <- c("font", "fill", "btop", "bbot", "numfmt", "align")
+
+# Apply the collected styles of sheet sh; `proto` is the scratch sheet and
+# `cache` an environment of built combinations (key -> style index).
+xlsx_apply_styles <- function(wb, sh, sty, proto, cache) {
+  if (!length(sty$parts)) return(invisible())
+  r <- unlist(lapply(sty$parts, `[[`, "r"))
+  c <- unlist(lapply(sty$parts, `[[`, "c"))
+  field <- rep(vapply(sty$parts, `[[`, "", "field"), lengths(lapply(sty$parts, `[[`, "r")))
+  value <- unlist(lapply(sty$parts, `[[`, "value"))
+  cell <- paste(r, c)
+  ucell <- unique(cell)
+  ui <- match(ucell, cell)
+  ur <- r[ui]
+  uc <- c[ui]
+  # the last value given wins
+  key_parts <- vapply(xlsx_fields, function(f) {
+    k <- which(field == f)
+    out <- rep("", length(ucell))
+    if (length(k)) {
+      last <- !duplicated(cell[k], fromLast = TRUE)
+      out[match(cell[k][last], ucell)] <- value[k][last]
+    }
+    out
+  }, character(length(ucell)))
+  key_parts <- matrix(key_parts, ncol = length(xlsx_fields))
+  key <- apply(key_parts, 1L, paste, collapse = "\r")
+  for (kk in unique(key)) {
+    xf <- cache[[kk]]
+    if (is.null(xf)) {
+      xf <- xlsx_proto(wb, proto, key_parts[match(kk, key), ], length(ls(cache)) + 1L)
+      assign(kk, xf, envir = cache)
+    }
+    sel <- which(key == kk)
+    wb$set_cell_style(sheet = sh, dims = xlsx_cells_dims(ur[sel], uc[sel]), style = xf)
+  }
+  invisible()
+}
+
+# Build one combination of style parts on cell A<i> of the scratch sheet;
+# returns its style index.
+xlsx_proto <- function(wb, proto, parts, i) {
+  names(parts) <- xlsx_fields
+  ref <- xlsx_ref(i, 1L)
+  col <- function(nm) openxlsx2::wb_color(xlsx_colors[[nm]])
+  f <- if (nzchar(parts[["font"]])) xlsx_fonts[[parts[["font"]]]] else list(size = 10)
+  wb$add_font(sheet = proto, dims = ref, name = "Arial", size = f$size,
+              bold = if (isTRUE(f$bold)) TRUE else "", italic = if (isTRUE(f$italic)) TRUE else "",
+              underline = if (is.null(f$underline)) "" else f$underline,
+              color = col(if (is.null(f$color)) "black" else f$color))
+  if (nzchar(parts[["fill"]])) wb$add_fill(sheet = proto, dims = ref, color = col(parts[["fill"]]))
+  if (nzchar(parts[["btop"]]) || nzchar(parts[["bbot"]])) {
+    side <- function(v) if (!nzchar(v)) NULL else if (v == "rule") "thin" else v
+    wb$add_border(sheet = proto, dims = ref,
+                  top_border = side(parts[["btop"]]), top_color = col("black"),
+                  bottom_border = side(parts[["bbot"]]),
+                  bottom_color = col(if (parts[["bbot"]] == "rule") "rule" else "black"),
+                  left_border = NULL, right_border = NULL)
+  }
+  if (nzchar(parts[["numfmt"]])) wb$add_numfmt(sheet = proto, dims = ref, numfmt = parts[["numfmt"]])
+  if (nzchar(parts[["align"]]))
+    do.call(wb$add_cell_style, c(list(sheet = proto, dims = ref), xlsx_aligns[[parts[["align"]]]]))
+  unname(wb$get_cell_style(sheet = proto, dims = ref))
+}
+
+# Cells as ranges of consecutive rows per column, joined by commas.
+xlsx_cells_dims <- function(r, c) {
+  o <- order(c, r)
+  r <- r[o]
+  c <- c[o]
+  brk <- c(TRUE, diff(c) != 0L | diff(r) != 1L)
+  run <- cumsum(brk)
+  first <- which(brk)
+  last <- c(first[-1L] - 1L, length(r))
+  paste(xlsx_rng(r[first], c[first], r[last], c[last]), collapse = ",")
+}
 
 # ---- one sheet ---------------------------------------------------------------------
 
 # Write the blocks `items` one under another; returns the row of each
 # block's first line (the contents link there).
-xlsx_sheet <- function(wb, sh, items) {
+xlsx_sheet <- function(wb, sh, items, proto, cache) {
   r <- 1L
   anchors <- integer(length(items))
   widths <- numeric()
   freeze <- NULL
+  sty <- xlsx_styler()
+  merges <- character()
+  heights <- list()
   for (k in seq_along(items)) {
-    res <- xlsx_block(wb, sh, r, items[[k]])
+    res <- xlsx_block(wb, sh, r, items[[k]], sty)
     anchors[k] <- res$anchor
+    merges <- c(merges, res$merges)
+    heights[[k]] <- res$heights
     w <- res$widths
     if (length(w) > length(widths)) widths <- c(widths, rep(0, length(w) - length(widths)))
     widths[seq_along(w)] <- pmax(widths[seq_along(w)], w)
     if (k == 1L) freeze <- res$first_base
     r <- res$next_row
   }
+  # one call each: merging checks every new range against the existing ones
+  if (length(merges)) wb$merge_cells(sheet = sh, dims = paste(merges, collapse = ","))
+  xlsx_apply_styles(wb, sh, sty, proto, cache)
+  h <- unlist(heights)
+  if (length(h)) wb$set_row_heights(sheet = sh, rows = as.integer(names(h)), heights = unname(h))
   wb$set_col_widths(sheet = sh, cols = seq_along(widths), widths = round(widths, 1))
   if (length(items) == 1L) {
     wb$freeze_pane(sheet = sh, first_active_row = freeze, first_active_col = 2L)
@@ -262,8 +380,10 @@ xlsx_sheet <- function(wb, sh, items) {
   anchors
 }
 
-# One block of the display model at row r of sheet sh.
-xlsx_block <- function(wb, sh, r, it) {
+# One block of the display model at row r of sheet sh: writes its cells,
+# notes its styles in `sty`, returns its merges, row heights and column
+# widths.
+xlsx_block <- function(wb, sh, r, it, sty) {
   b <- it$b
   d <- it$d
   loc <- d$locale
@@ -282,8 +402,8 @@ xlsx_block <- function(wb, sh, r, it) {
   xstat <- unlist(xs)                  # statistic of each Excel column
   nx <- length(xstat)
   last_col <- 1L + nx
-  num_stats <- setdiff(stats, "letters")
-  stat_row <- length(num_stats) > 1L
+  isnum <- xstat != "letters"
+  stat_row <- sum(isnum[xm == 1L]) > 1L || any(tabulate(xm[isnum], nb) > 1L)
   # rows
   r_head <- if (!is.na(it$heading)) r
   r_cap <- r + !is.na(it$heading)
@@ -298,33 +418,29 @@ xlsx_block <- function(wb, sh, r, it) {
   notes <- c(b$notes$lines, it$source)
   r_notes <- r_end + 1L
 
-  # titles
-  if (!is.null(r_head)) {
-    wb$add_data(sheet = sh, x = it$heading, dims = xlsx_ref(r_head, 1L))
-    wb$add_font(sheet = sh, dims = xlsx_ref(r_head, 1L), name = "Arial", size = 12, bold = TRUE)
-  }
-  wb$add_data(sheet = sh, x = b$title$text, dims = xlsx_ref(r_cap, 1L))
-  wb$add_font(sheet = sh, dims = xlsx_ref(r_cap, 1L), name = "Arial", size = 10, bold = TRUE)
-
-  # header: spanners, levels (with letters), statistics
-  nh <- r_hlast - r_span + 1L
-  H <- matrix(NA_character_, nh, last_col)
+  # titles and header (spanners, levels with letters, statistics) as one
+  # block of text from the block's first row
+  H <- matrix(NA_character_, r_hlast - r + 1L, last_col)
+  hr <- function(row) row - r + 1L
+  if (!is.null(r_head)) H[hr(r_head), 1L] <- it$heading
+  H[hr(r_cap), 1L] <- b$title$text
   merges <- character()
-  span_dims <- character()
+  span_cols <- integer()
   for (s in seq_len(nrow(b$spans))) {
     m1 <- b$spans$first[s]
     m2 <- b$spans$last[s]
     a <- c0[m1]
     z <- c0[m2] + ns[m2] - 1L
     if (b$spans$col_var[s] == 1L) {
-      H[1L, a] <- cols$level[m1]
+      H[hr(r_span), a] <- cols$level[m1]
       merges <- c(merges, xlsx_rng(r_span, a, r_lev, z))
+      sty$set(r_span, a, "font", "bold")
     } else {
-      H[1L, a] <- b$spans$label[s]
+      H[hr(r_span), a] <- b$spans$label[s]
       if (z > a) merges <- c(merges, xlsx_rng(r_span, a, r_span, z))
-      span_dims <- c(span_dims, xlsx_rng(r_span, a, r_span, z))
+      span_cols <- c(span_cols, a:z)
       for (m in m1:m2) {
-        H[2L, c0[m]] <- cols$header[m]
+        H[hr(r_lev), c0[m]] <- cols$header[m]
         if (ns[m] > 1L) merges <- c(merges, xlsx_rng(r_lev, c0[m], r_lev, c0[m] + ns[m] - 1L))
       }
     }
@@ -332,18 +448,18 @@ xlsx_block <- function(wb, sh, r, it) {
   if (stat_row) {
     head_word <- c(count = "head_count", weighted = "head_weighted", pct = "head_pct",
                    ci_low = "head_ci_low", ci_high = "head_ci_high")
-    lab <- vapply(xstat, function(s) if (s == "letters") NA_character_ else loc_word(loc, head_word[[s]]), "")
-    H[nh, 1L + seq_len(nx)] <- lab
+    H[hr(r_stat), 1L + seq_len(nx)] <- vapply(xstat, function(s)
+      if (s == "letters") NA_character_ else loc_word(loc, head_word[[s]]), "")
   }
-  wb$add_data(sheet = sh, x = as.data.frame(H, stringsAsFactors = FALSE), dims = xlsx_ref(r_span, 1L),
+  wb$add_data(sheet = sh, x = as.data.frame(H, stringsAsFactors = FALSE), dims = xlsx_ref(r, 1L),
               col_names = FALSE, na = NULL)
-  for (mg in merges) wb$merge_cells(sheet = sh, dims = mg)
 
-  # base rows and body: the stub, then one column per Excel column
+  # base rows and body: the stub, then one column per Excel column; the
+  # bases in the first number column of each banner column
   bw <- !is.null(b$stub$base_w)
+  first_num <- vapply(seq_len(nx), function(k) isnum[k] && k == min(which(xm == xm[k] & isnum)), NA)
+  last_num <- vapply(seq_len(nx), function(k) isnum[k] && k == max(which(xm == xm[k] & isnum)), NA)
   body <- list(c(b$stub$base_n, b$stub$base_w, b$rows$label))
-  first_num <- vapply(seq_len(nx), function(k) xstat[k] != "letters" &&
-                        k == min(which(xm == xm[k] & xstat != "letters")), NA)
   for (k in seq_len(nx)) {
     m <- xm[k]
     s <- xstat[k]
@@ -356,17 +472,21 @@ xlsx_block <- function(wb, sh, r, it) {
   names(body) <- paste0("V", seq_along(body))
   wb$add_data(sheet = sh, x = new_df(body), dims = xlsx_ref(r_base, 1L), col_names = FALSE, na = NULL)
   # a percent without a base is a dash, as in print()
-  isnum <- xstat != "letters"
-  na_body <- vapply(seq_len(nx), function(k) if (isnum[k]) is.na(body[[k + 1L]][nbase + seq_len(nr)])
-                    else rep(FALSE, nr), logical(nr))
-  na_body <- matrix(na_body, nr)
-  if (any(na_body)) {
-    for (k in which(colSums(na_body) > 0L)) for (a in which(na_body[, k]))
-      wb$add_data(sheet = sh, x = "-", dims = xlsx_ref(r_body + a - 1L, k + 1L))
-    wb$add_cell_style(sheet = sh, dims = xlsx_mask_dims(na_body, r_body, 2L), horizontal = "right")
+  na_body <- matrix(vapply(seq_len(nx), function(k) isnum[k] & is.na(body[[k + 1L]][nbase + seq_len(nr)]),
+                           logical(nr)), nr)
+  for (k in which(colSums(na_body) > 0L)) {
+    w <- which(na_body[, k])
+    runs <- split(w, cumsum(c(1L, diff(w) != 1L)))
+    for (rn in runs)
+      wb$add_data(sheet = sh, x = rep("-", length(rn)), dims = xlsx_ref(r_body + rn[1L] - 1L, k + 1L),
+                  col_names = FALSE)
   }
+  sty$mask(na_body, r_body, 2L, "align", "right")
+  if (length(notes))
+    wb$add_data(sheet = sh, x = notes, dims = xlsx_ref(r_notes, 1L), col_names = FALSE)
 
-  # number formats: body by statistic, small cells with the flag; bases
+  # number formats: body by statistic, the bases; small cells and bases
+  # flagged after their last number (as the HTML shows it)
   dig <- loc$digits
   fmt_of <- list(count = xlsx_fmt_num(count_digits(b$num$n, FALSE, loc), loc$big),
                  weighted = xlsx_fmt_num(count_digits(b$num$n_w, TRUE, loc), loc$big),
@@ -374,119 +494,74 @@ xlsx_block <- function(wb, sh, r, it) {
                  ci_low = xlsx_fmt_pct(dig[["ci"]], loc), ci_high = xlsx_fmt_pct(dig[["ci"]], loc))
   fmt <- matrix(NA_character_, nbase + nr, nx)
   small <- matrix(FALSE, nbase + nr, nx)
-  fmt_bn <- xlsx_fmt_num(count_digits(cols$base_n, FALSE, loc), loc$big)
-  fmt_bw <- xlsx_fmt_num(count_digits(cols$base_w, TRUE, loc), loc$big)
   for (k in which(isnum)) {
     m <- xm[k]
     fmt[nbase + seq_len(nr), k] <- fmt_of[[xstat[k]]]
     small[nbase + seq_len(nr), k] <- b$small[, m]
     if (first_num[k]) {
-      fmt[1L, k] <- fmt_bn
-      if (bw) fmt[2L, k] <- fmt_bw
+      fmt[1L, k] <- xlsx_fmt_num(count_digits(cols$base_n, FALSE, loc), loc$big)
+      if (bw) fmt[2L, k] <- xlsx_fmt_num(count_digits(cols$base_w, TRUE, loc), loc$big)
       small[seq_len(nbase), k] <- cols$small[m]
     }
   }
-  # the flag after the base and after the last number of a small cell (as
-  # the HTML shows it); all of the cell's numbers in grey italics
   flagged <- small
-  last_num <- vapply(seq_len(nx), function(k) isnum[k] &&
-                       k == max(which(xm == xm[k] & isnum)), NA)
   flagged[nbase + seq_len(nr), !last_num] <- FALSE
   fmt[flagged & !is.na(fmt)] <- xlsx_flagged(fmt[flagged & !is.na(fmt)], d$flag)
-  for (f in unique(fmt[!is.na(fmt)])) {
-    wb$add_numfmt(sheet = sh, dims = xlsx_mask_dims(!is.na(fmt) & fmt == f, r_base, 2L), numfmt = f)
-  }
+  has <- !is.na(fmt)
+  w <- which(has, arr.ind = TRUE)
+  if (length(w)) sty$cells(r_base + w[, 1L] - 1L, 1L + w[, 2L], "numfmt", fmt[has])
 
-  # styles: header band, rules, bases, letters, small cells, notes
-  head_all <- xlsx_rng(r_span, 1L, r_hlast, last_col)
-  wb$add_fill(sheet = sh, dims = head_all, color = openxlsx2::wb_color(xlsx_colors$head))
-  wb$add_cell_style(sheet = sh, dims = xlsx_rng(r_span, 2L, r_hlast, last_col), horizontal = "center",
-                    vertical = "bottom", wrap_text = TRUE)
-  if (length(span_dims))
-    wb$add_font(sheet = sh, dims = paste(span_dims, collapse = ","), name = "Arial", size = 10, bold = TRUE)
-  total_cells <- which(cols$col_var[xm] == 1L)
-  if (length(total_cells))
-    wb$add_font(sheet = sh, dims = xlsx_ref(r_span, 1L + min(total_cells)), name = "Arial", size = 10,
-                bold = TRUE)
+  # titles, header band, rules, bases, letters, small cells, stub, notes
+  if (!is.null(r_head)) sty$set(r_head, 1L, "font", "title")
+  sty$set(r_cap, 1L, "font", "caption")
+  sty$set(r_span:r_hlast, seq_len(last_col), "fill", "head")
+  sty$set(r_span:r_hlast, 2:last_col, "align", "head")
+  sty$set(r_span, span_cols, "font", "bold")
+  sty$set(r_span, span_cols, "bbot", "rule")
   if (stat_row) {
-    wb$add_font(sheet = sh, dims = xlsx_rng(r_stat, 2L, r_stat, last_col), name = "Arial", size = 8,
-                color = openxlsx2::wb_color(xlsx_colors$grey))
-    wb$add_cell_style(sheet = sh, dims = xlsx_rng(r_stat, 2L, r_stat, last_col), horizontal = "right",
-                      vertical = "bottom", wrap_text = TRUE)
+    sty$set(r_stat, 2:last_col, "font", "stat")
+    sty$set(r_stat, 2:last_col, "align", "stat")
   }
-  rule <- openxlsx2::wb_color(xlsx_colors$rule)
-  black <- openxlsx2::wb_color("FF1A1A1A")
-  # top rule over the header, thin rules under the spanners and the header
-  wb$add_border(sheet = sh, dims = xlsx_rng(r_span, 1L, r_span, last_col), top_border = "medium",
-                top_color = black, bottom_border = NULL, left_border = NULL, right_border = NULL)
-  for (sd in span_dims)
-    wb$add_border(sheet = sh, dims = sd, top_border = "medium", top_color = black,
-                  bottom_border = "thin", bottom_color = rule, left_border = NULL, right_border = NULL)
-  wb$add_border(sheet = sh, dims = xlsx_rng(r_hlast, 1L, r_hlast, last_col), bottom_border = "thin",
-                bottom_color = black, top_border = NULL, left_border = NULL, right_border = NULL)
-  # bases: grey italics on a light band, a rule under them
-  base_all <- xlsx_rng(r_base, 1L, r_body - 1L, last_col)
-  wb$add_fill(sheet = sh, dims = base_all, color = openxlsx2::wb_color(xlsx_colors$base))
-  wb$add_font(sheet = sh, dims = base_all, name = "Arial", size = 10, italic = TRUE,
-              color = openxlsx2::wb_color(xlsx_colors$grey))
-  wb$add_border(sheet = sh, dims = xlsx_rng(r_body - 1L, 1L, r_body - 1L, last_col),
-                bottom_border = "thin", bottom_color = rule, top_border = NULL, left_border = NULL,
-                right_border = NULL)
-  # a rule at the end of the table
-  wb$add_border(sheet = sh, dims = xlsx_rng(r_end, 1L, r_end, last_col), bottom_border = "medium",
-                bottom_color = black, top_border = NULL, left_border = NULL, right_border = NULL)
-  # letters: small, bold, blue, left
-  let_cols <- which(xstat == "letters")
+  sty$set(r_span, seq_len(last_col), "btop", "medium")
+  sty$set(r_hlast, seq_len(last_col), "bbot", "thin")
+  sty$set(r_base:(r_body - 1L), seq_len(last_col), "fill", "base")
+  sty$set(r_base:(r_body - 1L), seq_len(last_col), "font", "base")
+  sty$set(r_body - 1L, seq_len(last_col), "bbot", "rule")
+  sty$set(r_end, seq_len(last_col), "bbot", "medium")
+  let_cols <- which(!isnum)
   if (length(let_cols)) {
-    ld <- paste(xlsx_rng(r_body, 1L + let_cols, r_end, 1L + let_cols), collapse = ",")
-    wb$add_font(sheet = sh, dims = ld, name = "Arial", size = 8, bold = TRUE,
-                color = openxlsx2::wb_color(xlsx_colors$letters))
-    wb$add_cell_style(sheet = sh, dims = ld, horizontal = "left", vertical = "bottom", indent = 1L)
+    sty$set(r_body:r_end, 1L + let_cols, "font", "letters")
+    sty$set(r_body:r_end, 1L + let_cols, "align", "letters")
   }
-  # small cells (body): grey italics (the bases are grey italics already)
-  sm <- small[nbase + seq_len(nr), , drop = FALSE]
-  if (any(sm))
-    wb$add_font(sheet = sh, dims = xlsx_mask_dims(sm, r_body, 2L), name = "Arial", size = 10,
-                italic = TRUE, color = openxlsx2::wb_color(xlsx_colors$small))
-  # the stub wraps long labels
-  stub_w <- min(max(nchar(c(b$stub$base_n, b$stub$base_w, b$rows$label), type = "width"), 12L) + 2L, 42L)
-  wb$add_cell_style(sheet = sh, dims = xlsx_rng(r_base, 1L, r_end, 1L), horizontal = "left",
-                    vertical = "bottom", wrap_text = TRUE)
-  # spreadsheet programs do not grow a row for wrapped text on opening
-  stub_lines <- ceiling(nchar(b$rows$label, type = "width") / (stub_w - 1))
-  if (any(stub_lines > 1L))
-    wb$set_row_heights(sheet = sh, rows = r_body - 1L + which(stub_lines > 1L),
-                       heights = 13 * stub_lines[stub_lines > 1L])
-  # notes
-  if (length(notes)) {
-    wb$add_data(sheet = sh, x = notes, dims = xlsx_ref(r_notes, 1L), col_names = FALSE)
-    wb$add_font(sheet = sh, dims = xlsx_rng(r_notes, 1L, r_notes + length(notes) - 1L, 1L), name = "Arial",
-                size = 8, color = openxlsx2::wb_color(xlsx_colors$notes))
-  }
+  sty$mask(small[nbase + seq_len(nr), , drop = FALSE], r_body, 2L, "font", "small")
+  sty$set(r_base:r_end, 1L, "align", "stub")
+  if (length(notes)) sty$set(r_notes:(r_notes + length(notes) - 1L), 1L, "font", "notes")
 
-  # column widths (in characters) and the height of wrapped header rows
+  # column widths (in characters) and the heights of rows whose text wraps
+  # (spreadsheet programs do not grow a row for wrapped text on opening)
+  stub_w <- min(max(nchar(c(b$stub$base_n, b$stub$base_w, b$rows$label), type = "width"), 12L) + 2L, 42L)
   widths <- numeric(last_col)
   widths[1L] <- stub_w
   for (k in seq_len(nx)) {
     m <- xm[k]
     s <- xstat[k]
+    bstr <- if (first_num[k]) c(cols$base_n_str[m], if (bw) cols$base_w_str[m])
     w <- switch(s,
                 letters = max(nchar(b$letters[, m]), 2L) + 3,
-                count = max(nchar(c(b$str$count[, m], cols$base_n_str[m], if (bw) cols$base_w_str[m]))) + 3,
-                weighted = max(nchar(c(b$str$weighted[, m], cols$base_n_str[m], if (bw) cols$base_w_str[m]))) + 3,
-                max(nchar(loc_pct(100, dig[[if (s == "pct") "pct" else "ci"]], loc)),
-                    if (first_num[k]) nchar(c(cols$base_n_str[m], if (bw) cols$base_w_str[m]))) + 3)
+                count = max(nchar(c(b$str$count[, m], bstr))) + 3,
+                weighted = max(nchar(c(b$str$weighted[, m], bstr))) + 3,
+                max(nchar(loc_pct(100, dig[[if (s == "pct") "pct" else "ci"]], loc)), nchar(bstr)) + 3)
     if (any(flagged[, k])) w <- w + nchar(d$flag) + 1
-    if (stat_row && s != "letters") w <- max(w, 0.8 * nchar(H[nh, 1L + k]) + 2)
+    if (stat_row && isnum[k]) w <- max(w, 0.8 * nchar(H[hr(r_stat), 1L + k]) + 2)
     widths[1L + k] <- max(w, 6)
   }
   # a level header wider than its columns wraps, up to three lines
   lines_lev <- 1L
   for (m in seq_len(nb)) {
+    if (cols$col_var[m] == 1L) next
     ks <- 1L + which(xm == m)
     have <- sum(widths[ks])
     need <- nchar(cols$header[m], type = "width") + 1
-    if (cols$col_var[m] == 1L) next
     if (have < need / 3) {
       widths[ks[1L]] <- widths[ks[1L]] + need / 3 - have
       have <- need / 3
@@ -499,10 +574,13 @@ xlsx_block <- function(wb, sh, r, it) {
     ks <- 1L + which(xm >= b$spans$first[s] & xm <= b$spans$last[s])
     lines_span <- max(lines_span, ceiling((nchar(b$spans$label[s], type = "width") + 1) / sum(widths[ks])))
   }
-  if (lines_span > 1L) wb$set_row_heights(sheet = sh, rows = r_span, heights = 13 * lines_span)
-  if (lines_lev > 1L) wb$set_row_heights(sheet = sh, rows = r_lev, heights = 13 * lines_lev)
+  stub_lines <- ceiling(nchar(b$rows$label, type = "width") / (stub_w - 1))
+  heights <- c(if (lines_span > 1L) stats::setNames(13 * lines_span, r_span),
+               if (lines_lev > 1L) stats::setNames(13 * lines_lev, r_lev),
+               if (any(stub_lines > 1L))
+                 stats::setNames(13 * stub_lines[stub_lines > 1L], r_body - 1L + which(stub_lines > 1L)))
   list(anchor = if (!is.null(r_head)) r_head else r_cap, first_base = r_base, widths = widths,
-       next_row = r_notes + length(notes) + 2L)
+       merges = merges, heights = heights, next_row = r_notes + length(notes) + 2L)
 }
 
 # ---- contents ---------------------------------------------------------------------
