@@ -120,7 +120,7 @@ tab_xlsx <- function(x, path, layout = c("sheets", "stacked"), title = NULL, sou
   wb$set_base_font(font_size = 10, font_name = "Arial")
   if (contents) wb$add_worksheet(contents_name, grid_lines = FALSE, orientation = "landscape")
   # a scratch sheet where each combination of style parts is built once
-  proto <- "umfrage-styles"
+  proto <- xlsx_sheet_names(c(names_all, "umfrage-styles"))[length(names_all) + 1L]
   wb$add_worksheet(proto)
   cache <- new.env(parent = emptyenv())
   toc <- list()
@@ -336,7 +336,6 @@ xlsx_cells_dims <- function(r, c) {
   r <- r[o]
   c <- c[o]
   brk <- c(TRUE, diff(c) != 0L | diff(r) != 1L)
-  run <- cumsum(brk)
   first <- which(brk)
   last <- c(first[-1L] - 1L, length(r))
   paste(xlsx_rng(r[first], c[first], r[last], c[last]), collapse = ",")
