@@ -14,7 +14,8 @@
 
 profiles <- list(
   test   = list(pkgs = c("survey", "haven", "dplyr", "tibble", "data.table", "ggplot2",
-                         "flextable", "officer"),
+                         "flextable", "officer",
+                         "openxlsx2", "readxl"),
                 system = character()),
   report = list(pkgs = c("survey", "knitr", "rmarkdown"), system = "pandoc"),
   bench  = list(pkgs = c("survey", "data.table", "collapse", "anesrake"),
@@ -22,7 +23,8 @@ profiles <- list(
   # R CMD check --as-cran warns without qpdf; tidy (optional) enables its
   # HTML validation of the manual pages.
   check  = list(pkgs = c("survey", "knitr", "rmarkdown", "testthat", "haven", "tibble",
-                         "dplyr", "data.table", "ggplot2", "flextable", "officer"),
+                         "dplyr", "data.table", "ggplot2", "flextable", "officer",
+                         "openxlsx2", "readxl"),
                 system = c("pandoc", "qpdf"), optional = "tidy")
 )
 
