@@ -157,7 +157,14 @@ builtin_locale <- function(lang) {
     percent_axis = "%",
     count_axis = "count",
     weighted_count_axis = "weighted count",
-    small_base_plot = "%s base below %s"
+    small_base_plot = "%s base below %s",
+    low_deff_flag = "\u00b9",
+    low_deff = "Design effect below %s: the interval may be too narrow (little variance where most of the weight lies).",
+    low_deff_plot = "%s design effect below %s: interval may be too narrow",
+    ci_range = "%s to %s",
+    caption = "%s %s: %s",
+    bar_chart = "Bar chart",
+    stacked_chart = "Stacked bar chart"
   )
   de <- c(
     total = "Gesamt",
@@ -189,7 +196,14 @@ builtin_locale <- function(lang) {
     percent_axis = "%",
     count_axis = "Anzahl",
     weighted_count_axis = "gewichtete Anzahl",
-    small_base_plot = "%s Basis unter %s"
+    small_base_plot = "%s Basis unter %s",
+    low_deff_flag = "\u00b9",
+    low_deff = "Designeffekt unter %s: Das Intervall ist m\u00f6glicherweise zu eng (kaum Streuung, wo das meiste Gewicht liegt).",
+    low_deff_plot = "%s Designeffekt unter %s: Intervall m\u00f6glicherweise zu eng",
+    ci_range = "%s bis %s",
+    caption = "%s %s: %s",
+    bar_chart = "Balkendiagramm",
+    stacked_chart = "Gestapeltes Balkendiagramm"
   )
   structure(list(
     lang = lang,
@@ -293,6 +307,9 @@ loc_sig <- function(v, digits, loc) {
 # A fixed word, filled in as sprintf() with the arguments.
 loc_word <- function(loc, key, ...) {
   w <- loc$words[[key]]
+  # a locale made by an older version (e.g. kept on a saved table) lacks
+  # newer words: take them from its built-in language
+  if (is.null(w) && loc$lang %in% c("en", "de")) w <- builtin_locale(loc$lang)$words[[key]]
   if (is.null(w)) stopf("internal error: no word %s", q(key))
   if (...length()) sprintf(w, ...) else w
 }
