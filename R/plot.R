@@ -6,6 +6,13 @@
 # Okabe & Ito (2008), "Color universal design": distinguishable with every
 # common colour-vision deficiency. Blue first; black last (the error bars
 # get a white halo, so they show on it too). No fill is near white.
+# Relative luminance of colours (WCAG), to choose black or white text.
+luminance_of <- function(cols) {
+  v <- grDevices::col2rgb(cols) / 255
+  v <- ifelse(v <= 0.03928, v / 12.92, ((v + 0.055) / 1.055)^2.4)
+  colSums(v * c(0.2126, 0.7152, 0.0722))
+}
+
 okabe_ito <- c(blue = "#0072B2", orange = "#E69F00", bluishgreen = "#009E73",
                vermillion = "#D55E00", skyblue = "#56B4E9", reddishpurple = "#CC79A7",
                yellow = "#F0E442", gray = "#999999", black = "#000000")
@@ -253,6 +260,8 @@ plot_legend_draw <- function(lay, x0, y0, fig_x, fig_y, border, horiz = FALSE) {
 #'   [tab_locale()]).
 #' @param source A source line drawn at the bottom left of the figure,
 #'   after the locale's word ("Quelle: ..."); one string.
+#' @param labels Write each bar's value (in the locale): beyond the bar
+#'   and its interval, or inside a stacked segment wide enough for it.
 #' @param ... Passed to [graphics::barplot()]; they override the defaults:
 #'   `xlab`, `ylab` (axis titles, as `barplot()` names them: the value axis
 #'   is `x` when `horiz = TRUE`), `names.arg` (category labels), `xlim`,
@@ -282,8 +291,9 @@ plot_legend_draw <- function(lay, x0, y0, fig_x, fig_y, border, horiz = FALSE) {
 plot.umfrage_tab <- function(x, row_var = NULL, col_var = NULL, layer = 1L,
                              stacked = FALSE, horiz = FALSE, col = NULL, main = NULL,
                              ci = TRUE, legend = c("bottom", "right", "none"), wrap = NULL,
-                             locale = NULL, source = NULL, ...) {
+                             locale = NULL, source = NULL, labels = FALSE, ...) {
   check_flag(stacked, "stacked")
+  check_flag(labels, "labels")
   check_flag(horiz, "horiz")
   check_flag(ci, "ci")
   legend <- match.arg(legend)
@@ -407,6 +417,13 @@ plot.umfrage_tab <- function(x, row_var = NULL, col_var = NULL, layer = 1L,
   lay_right <- NULL
   right_m <- pad + 0.15
   if (horiz) right_m <- max(right_m, pad + plot_text_w(tick_lab[length(tick_lab)], cex_axis) / 2)
+  # value labels beyond the bars: room for them (and a flag) at the end
+  cex_val <- 0.8
+  val_lab <- if (x$percent == "none") loc_count(b$value, x$weighted, loc) else
+    loc_pct(b$value, loc$digits[["pct"]], loc, na = "")
+  val_lab <- matrix(val_lab, nrow(b$value), ncol(b$value))
+  if (labels && horiz && !stacked)
+    right_m <- max(right_m, pad + plot_text_w(paste0(val_lab, deff_flag), cex_val) + 0.1)
   if (right) {
     max_w <- 0.3 * fin[1L]
     g <- lapply(lgroups, function(gr) lapply(gr, function(e) {
@@ -511,11 +528,40 @@ plot.umfrage_tab <- function(x, row_var = NULL, col_var = NULL, layer = 1L,
       else graphics::arrows(mid[ok], lo[ok], mid[ok], hi[ok], angle = 90, code = 3, length = cap,
                             col = lw[1L], lwd = as.numeric(lw[2L]), lty = if (lw[1L] == "white") 1L else lty)
     }
-    if (any(low_deff)) {
+    if (any(low_deff) && !labels) {
       # the flag just beyond the interval's upper end
       off <- 0.012 * diff(if (horiz) usr[1:2] else usr[3:4])
       if (horiz) graphics::text(hi[low_deff] + off, mid[low_deff], deff_flag, adj = c(0, 0.5), xpd = NA)
       else graphics::text(mid[low_deff], hi[low_deff] + off, deff_flag, adj = c(0.5, 0), xpd = NA)
+    }
+  }
+
+  # value labels: beyond the bar (and its interval), inside stacked segments
+  # wide enough for them (white on dark fills)
+  if (labels) {
+    has <- !is.na(b$value) & nzchar(val_lab)
+    if (stacked && !one) {
+      cum <- apply(b$value, 2L, function(v) cumsum(ifelse(is.na(v), 0, v)))
+      cum <- matrix(cum, nrow(b$value))
+      centre <- cum - b$value / 2
+      seg_in <- b$value * abs(diff(if (horiz) graphics::grconvertX(c(0, 1), "user", "inches")
+                                  else graphics::grconvertY(c(0, 1), "user", "inches")))
+      lab_in <- matrix(vapply(val_lab, function(s) plot_text_w(s, cex_val), 0), nrow(b$value))
+      fit <- has & (if (horiz) seg_in > lab_in + 0.04 else seg_in > plot_text_h("0", cex_val) + 0.04)
+      fcol <- matrix(rep(fills, times = nc), nr)
+      tcol <- ifelse(luminance_of(fcol) < 0.35, "white", "black")
+      if (any(fit)) {
+        if (horiz) graphics::text(centre[fit], mid[fit], val_lab[fit], cex = cex_val, col = tcol[fit])
+        else graphics::text(mid[fit], centre[fit], val_lab[fit], cex = cex_val, col = tcol[fit])
+      }
+    } else {
+      end <- pmax(b$value, if (draw_ci) hi else NA, na.rm = TRUE)
+      off <- 0.012 * diff(if (horiz) usr[1:2] else usr[3:4])
+      lab <- paste0(val_lab, ifelse(low_deff, deff_flag, ""))
+      if (any(has)) {
+        if (horiz) graphics::text(end[has] + off, mid[has], lab[has], adj = c(0, 0.5), cex = cex_val, xpd = NA)
+        else graphics::text(mid[has], end[has] + off, lab[has], adj = c(0.5, 0), cex = cex_val, xpd = NA)
+      }
     }
   }
 

@@ -195,3 +195,31 @@ test_that("a locale saved by an older version still speaks the newer words", {
   old$words$ci_range <- NULL
   expect_identical(fmt_ci(1, 2, digits = 0, locale = old), "1 bis 2\u00a0%")
 })
+
+test_that("plot(labels = TRUE) writes each bar's percent beyond its interval, or inside stacked segments", {
+  d <- low_deff_data()
+  t <- tab(d, "z")
+  grDevices::pdf(NULL, width = 7, height = 4)
+  on.exit(grDevices::dev.off(), add = TRUE)
+  grDevices::dev.control("enable")
+  p <- plot(t, horiz = TRUE, labels = TRUE, locale = "de")
+  rec <- grDevices::recordPlot()[[1L]]
+  calls <- lapply(rec, function(e) as.list(e[[2L]]))
+  tx <- Filter(function(a) identical(a[[1L]]$name, "C_text"), calls)
+  ref <- 100 * as.vector(prop.table(table(d$z)))
+  want <- paste0(de_num(ref, 1), "\u00a0%")
+  hit <- Filter(function(a) identical(as.character(a[[3L]]), want), tx)
+  expect_length(hit, 1L)
+  expect_true(all(hit[[1L]][[2L]]$x > p$ci_high))
+  # stacked: inside the segments, at their centres
+  t2 <- tab(d, "y", cols = "z")
+  grDevices::dev.control("enable")
+  p2 <- plot(t2, stacked = TRUE, horiz = TRUE, labels = TRUE, locale = "en")
+  rec <- grDevices::recordPlot()[[1L]]
+  calls <- lapply(rec, function(e) as.list(e[[2L]]))
+  tx <- Filter(function(a) identical(a[[1L]]$name, "C_text"), calls)
+  labs <- unlist(lapply(tx, function(a) as.character(a[[3L]])))
+  ref2 <- 100 * prop.table(table(d$y, d$z), 2)
+  expect_true(all(sprintf("%.1f%%", ref2) %in% labs))
+  expect_error(plot(t, labels = NA), "'labels'")
+})
