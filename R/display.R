@@ -34,6 +34,8 @@
 #               ... or ""), header (level plus " (A)" when letters shown),
 #               base_n, base_w, base_eff (numbers), base_n_str, base_w_str
 #               (strings), small (logical: base_n < min_base)
+#     stat_labels  the header of each statistic (count, weighted, pct, ci,
+#               letters), shown by HTML when a cell shows several numbers
 #     spans     data frame of runs of columns per column variable: col_var,
 #               label (spanner), first, last (positions in columns)
 #     rows      data frame, one row per body row: row (level index), label
@@ -257,6 +259,9 @@ display_block <- function(x, i, ly, loc, show, mb, flag, has_letters, md = 0) {
        stub = list(base_n = loc_word(loc, "base_n"),
                    base_w = if (x$weighted) loc_word(loc, "base_w")),
        columns = columns, spans = spans,
+       stat_labels = c(count = loc_word(loc, "stat_count"), weighted = loc_word(loc, "stat_weighted"),
+                       pct = loc_word(loc, "stat_pct"),
+                       ci = loc_word(loc, "ci", loc_plain(100 * x$options$level, loc)), letters = ""),
        rows = new_df(list(row = rows, label = level_labels(x, rv, rows))),
        num = num, letters = lmat, small = small, low_deff = low_deff, str = str,
        notes = display_notes(x, cells, cid, columns, small, loc, show, mb, flag, has_letters,
@@ -573,6 +578,8 @@ html_style <- function(id) {
 #ID thead th{font-weight:bold;background:#eef1f5}
 #ID thead th.umf-span{text-align:center;border-bottom:1px solid #8a96a8}
 #ID thead th.umf-lev{text-align:center;font-weight:normal}
+#ID thead th.umf-stat{text-align:right;font-weight:normal;font-size:11px;color:#333}
+#ID thead th.umf-stat.umf-first{padding-left:16px}
 #ID thead tr:last-child th{border-bottom:1px solid #1a1a1a}
 #ID th.umf-stub{text-align:left;font-weight:normal}
 #ID tbody th{text-align:left;font-weight:normal;padding-right:14px;white-space:nowrap}
@@ -597,8 +604,10 @@ html_table <- function(b, show, flag) {
   k <- length(show)
   fl <- function(small) ifelse(small, paste0("<sup class=\"umf-flag\">", html_escape(flag), "</sup>"), "")
   cols <- b$columns
+  # a header row naming the statistics when a cell shows several numbers
+  stat_row <- length(num_show) > 1L
   # header: Total spans both header rows; column variables span their levels
-  th1 <- "<th class=\"umf-stub\" rowspan=\"2\"></th>"
+  th1 <- sprintf("<th class=\"umf-stub\" rowspan=\"%d\"></th>", if (stat_row) 3L else 2L)
   th2 <- character()
   for (s in seq_len(nrow(b$spans))) {
     idx <- b$spans$first[s]:b$spans$last[s]
@@ -637,8 +646,15 @@ html_table <- function(b, show, flag) {
     rows <- c(rows, paste0("<tr class=\"umf-row\"><th scope=\"row\">", html_escape(b$rows$label[a]),
                            "</th>", paste(tds, collapse = ""), "</tr>"))
   }
+  th3 <- if (stat_row) {
+    lab <- b$stat_labels
+    one <- paste0(sprintf("<th class=\"umf-stat%s\">%s</th>", ifelse(show == show[1L], " umf-first", ""),
+                          html_escape(unname(lab[show]))), collapse = "")
+    paste0("\n<tr>", strrep(one, nrow(cols)), "</tr>")
+  } else ""
   paste0("<table>\n<caption>", html_escape(b$title$text), "</caption>\n<thead>\n<tr>",
-         paste(th1, collapse = ""), "</tr>\n<tr>", paste(th2, collapse = ""), "</tr>\n</thead>\n<tbody>\n",
+         paste(th1, collapse = ""), "</tr>\n<tr>", paste(th2, collapse = ""), "</tr>", th3,
+         "\n</thead>\n<tbody>\n",
          paste(rows, collapse = "\n"), "\n</tbody>\n</table>")
 }
 

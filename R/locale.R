@@ -164,7 +164,10 @@ builtin_locale <- function(lang) {
     ci_range = "%s to %s",
     caption = "%s %s: %s",
     bar_chart = "Bar chart",
-    stacked_chart = "Stacked bar chart"
+    stacked_chart = "Stacked bar chart",
+    stat_count = "n",
+    stat_weighted = "weighted n",
+    stat_pct = "%"
   )
   de <- c(
     total = "Gesamt",
@@ -203,7 +206,10 @@ builtin_locale <- function(lang) {
     ci_range = "%s bis %s",
     caption = "%s %s: %s",
     bar_chart = "Balkendiagramm",
-    stacked_chart = "Gestapeltes Balkendiagramm"
+    stacked_chart = "Gestapeltes Balkendiagramm",
+    stat_count = "Anzahl",
+    stat_weighted = "hochgerechnet",
+    stat_pct = "%"
   )
   structure(list(
     lang = lang,

@@ -223,3 +223,22 @@ test_that("plot(labels = TRUE) writes each bar's percent beyond its interval, or
   expect_true(all(sprintf("%.1f%%", ref2) %in% labs))
   expect_error(plot(t, labels = NA), "'labels'")
 })
+
+test_that("HTML names the statistics in a header row when a cell shows several numbers", {
+  skip_if_not_installed("knitr")
+  d <- low_deff_data()
+  old <- knitr::opts_knit$get("rmarkdown.pandoc.to")
+  knitr::opts_knit$set(rmarkdown.pandoc.to = "html")
+  on.exit(knitr::opts_knit$set(rmarkdown.pandoc.to = old))
+  t <- tab(d, "y", cols = "z")
+  h <- as.character(knitr::knit_print(t, locale = "de", show = c("count", "pct", "ci")))
+  ths <- regmatches(h, gregexpr("<th class=\"umf-stat[^\"]*\">[^<]*</th>", h))[[1L]]
+  # Total, a and b: three columns of three statistics
+  expect_length(ths, 9L)
+  expect_identical(unique(gsub("<[^>]+>", "", ths)), c("Anzahl", "%", "95-%-Konfidenzintervall"))
+  expect_match(h, "<th class=\"umf-stub\" rowspan=\"3\">", fixed = TRUE)
+  # one number per cell: no such row
+  h1 <- as.character(knitr::knit_print(t, locale = "de", show = c("pct", "letters")))
+  expect_false(grepl("umf-stat", h1, fixed = TRUE))
+  expect_match(h1, "<th class=\"umf-stub\" rowspan=\"2\">", fixed = TRUE)
+})
