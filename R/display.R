@@ -682,13 +682,15 @@ block_titles <- function(title, d) {
   paste0(title, " \u2013 ", vapply(d$blocks, function(b) b$title$text, ""))
 }
 
-# The source line: the locale's word ("Source:", "Quelle:") and the text.
+# The source line: the locale's word ("Source:", "Quelle:") and the text
+# (unless the text starts with it, as tab_xlsx() does).
 source_line <- function(source, loc) {
   if (is.null(source)) return(NULL)
   if (!is.character(source) || length(source) != 1L || is.na(source))
     stopf("'source' must be a single string (e.g. \"own survey, n = 206\"), not %s",
           obj_desc_len(source))
-  paste0(loc_word(loc, "source"), ": ", source)
+  word <- paste0(loc_word(loc, "source"), ":")
+  if (startsWith(source, word)) source else paste(word, source)
 }
 
 # The HTML <table> of row variable i in layer k (for tests and exporters).
