@@ -11,6 +11,12 @@
 #                 a subset of the test files)
 #   make fuzz     random calls of every C routine against the ASan+UBSan
 #                 build (FUZZ_SECONDS, default 600; FUZZ_SEED)
+#   make look     example tables (English and German; a weighted banner
+#                 with an MR set, a small base, a by-layer) written to look/
+#                 as HTML, xlsx and (when as_flextable() exists) docx; the
+#                 xlsx/docx converted to PDF and PNG (LibreOffice headless,
+#                 pdftoppm), the HTML screenshotted (headless Chromium), to
+#                 look at: look/*.png
 #   make clean    remove build products
 #
 # The instrumented builds go into private libraries under .lib/ (SAN_LIB,
@@ -34,7 +40,7 @@ MANUAL_FLAG := $(if $(shell command -v pdflatex 2>/dev/null),,--no-manual)
 .DEFAULT_GOAL := test
 
 .PHONY: all deps-test deps-report deps-bench deps-check install test report \
-	bench check clean sanitize-install sanitize valgrind-install valgrind fuzz
+	bench check clean sanitize-install sanitize valgrind-install valgrind fuzz look
 
 all: test
 
@@ -92,6 +98,12 @@ report: deps-report install
 
 bench: deps-bench install
 	@$(RSCRIPT) bench/run.R
+
+# Tables as they leave R (tools/look.R): uses openxlsx2 (tools/deps.R test
+# profile), knitr, LibreOffice (soffice), pdftoppm and chromium; whatever is
+# missing is skipped with a message.
+look: deps-test install
+	@$(RSCRIPT) tools/look.R look
 
 check: deps-check
 	@rm -f $(PKG)_*.tar.gz
@@ -171,3 +183,4 @@ clean:
 	rm -rf $(PKG)_*.tar.gz $(PKG).Rcheck .lib .fuzz
 	rm -f src/*.o src/*.so src/*.dll
 	rm -f *.html
+	rm -rf look

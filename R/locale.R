@@ -165,9 +165,16 @@ builtin_locale <- function(lang) {
     caption = "%s %s: %s",
     bar_chart = "Bar chart",
     stacked_chart = "Stacked bar chart",
-    stat_count = "n",
-    stat_weighted = "weighted n",
-    stat_pct = "%"
+    contents = "Contents",
+    number = "No.",
+    title = "Title",
+    sheet = "Sheet",
+    tables = "Tables",
+    head_count = "n",
+    head_weighted = "n (wtd.)",
+    head_pct = "%",
+    head_ci_low = "CI low",
+    head_ci_high = "CI high"
   )
   de <- c(
     total = "Gesamt",
@@ -207,9 +214,16 @@ builtin_locale <- function(lang) {
     caption = "%s %s: %s",
     bar_chart = "Balkendiagramm",
     stacked_chart = "Gestapeltes Balkendiagramm",
-    stat_count = "Anzahl",
-    stat_weighted = "hochgerechnet",
-    stat_pct = "%"
+    contents = "Inhalt",
+    number = "Nr.",
+    title = "Titel",
+    sheet = "Blatt",
+    tables = "Tabellen",
+    head_count = "n",
+    head_weighted = "n (gew.)",
+    head_pct = "%",
+    head_ci_low = "Konfidenzintervall unten",
+    head_ci_high = "Konfidenzintervall oben"
   )
   structure(list(
     lang = lang,
@@ -283,9 +297,16 @@ loc_pct <- function(p, digits, loc, na = "-") {
 # (auto: 0 when the largest is at least 100, else 1).
 loc_count <- function(v, weighted, loc) {
   if (!weighted) return(loc_num(round(v), loc$digits[["count"]], loc))
+  loc_num(v, count_digits(v, weighted, loc), loc)
+}
+
+# The digits loc_count() writes counts with (the xlsx exporter's number
+# formats use the same rule).
+count_digits <- function(v, weighted, loc) {
+  if (!weighted) return(loc$digits[["count"]])
   dig <- loc$digits[["weighted"]]
   if (is.na(dig)) dig <- if (max(abs(v), 0, na.rm = TRUE) >= 100) 0L else 1L
-  loc_num(v, dig, loc)
+  dig
 }
 
 # p-values: "p = 0.0123" / "p < 0.0001" (significant digits from the locale).

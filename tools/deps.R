@@ -13,7 +13,8 @@
 # be installed. Prints nothing when everything is already present.
 
 profiles <- list(
-  test   = list(pkgs = c("survey", "haven", "dplyr", "tibble", "data.table", "ggplot2"),
+  test   = list(pkgs = c("survey", "haven", "dplyr", "tibble", "data.table", "ggplot2",
+                         "openxlsx2", "readxl"),
                 system = character()),
   report = list(pkgs = c("survey", "knitr", "rmarkdown"), system = "pandoc"),
   bench  = list(pkgs = c("survey", "data.table", "collapse", "anesrake"),
@@ -21,7 +22,7 @@ profiles <- list(
   # R CMD check --as-cran warns without qpdf; tidy (optional) enables its
   # HTML validation of the manual pages.
   check  = list(pkgs = c("survey", "knitr", "rmarkdown", "testthat", "haven", "tibble",
-                         "dplyr", "data.table", "ggplot2"),
+                         "dplyr", "data.table", "ggplot2", "openxlsx2", "readxl"),
                 system = c("pandoc", "qpdf"), optional = "tidy")
 )
 

@@ -235,7 +235,7 @@ test_that("HTML names the statistics in a header row when a cell shows several n
   ths <- regmatches(h, gregexpr("<th class=\"umf-stat[^\"]*\">[^<]*</th>", h))[[1L]]
   # Total, a and b: three columns of three statistics
   expect_length(ths, 9L)
-  expect_identical(unique(gsub("<[^>]+>", "", ths)), c("Anzahl", "%", "95-%-Konfidenzintervall"))
+  expect_identical(unique(gsub("<[^>]+>", "", ths)), c("n", "%", "95-%-Konfidenzintervall"))
   expect_match(h, "<th class=\"umf-stub\" rowspan=\"3\">", fixed = TRUE)
   # one number per cell: no such row
   h1 <- as.character(knitr::knit_print(t, locale = "de", show = c("pct", "letters")))

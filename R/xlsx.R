@@ -1,0 +1,544 @@
+#' Write tables to an Excel workbook
+#'
+#' `tab_xlsx()` writes one or many [tab()] results to an `.xlsx` file in
+#' banner layout, as a survey institute delivers its tables: a title, a
+#' spanning header per column variable (the Total column spans its header
+#' rows), the level headers with their letters, the base rows, then per
+#' banner column one Excel column per shown statistic. Numbers are numbers:
+#' counts and bases with a thousands format, percents and interval ends as
+#' real proportions (value / 100) with a percent number format of the
+#' locale's digits, so they can be computed with; significance letters
+#' stand in their own column. The notes (tests, letter legend, small-base
+#' legend) and an optional source line follow under each table. The
+#' words (Total, Base, the notes, sheet names) are the locale's; decimal
+#' and thousands marks are the spreadsheet program's business.
+#'
+#' Each block of a table (one per row variable and `by` layer, as
+#' [print.umfrage_tab()] shows them) is one table of the workbook. With
+#' `layout = "sheets"` every `tab()` result gets its own sheet, its blocks
+#' one under another; with `layout = "stacked"` all tables stand one under
+#' another on one sheet. The contents sheet lists every table with its
+#' number, title and sheet, the title linking to the table.
+#'
+#' Columns and cells whose unweighted base is below the table's threshold
+#' (`min_base` of [tab()], default 30) are set in grey italics with the
+#' locale's small-base flag (`"*"`) after the number (part of the number
+#' format, so the cell stays a number); the legend under the table says so.
+#'
+#' The workbook is written with the \pkg{openxlsx2} package (in Suggests).
+#'
+#' @param x A `tab()` result or a list of them. The names of a named list
+#'   are the tables' titles (unless `title` is given).
+#' @param path The file to write (ending in `.xlsx`).
+#' @param layout `"sheets"` (one sheet per table) or `"stacked"` (all
+#'   tables on one sheet).
+#' @param title Character, one title per table, written bold above it.
+#'   Default: the names of `x`, else none; every block keeps its caption
+#'   (row variable, layer, column %, weighted, ...) under it.
+#' @param source Character, one per table or recycled: a source line under
+#'   each table's notes, written as the locale's word (`"Source: "`,
+#'   `"Quelle: "`) and the text, unless the text already starts with that
+#'   word.
+#' @param sheet Sheet names: one per table for `layout = "sheets"`
+#'   (default "Table 1", "Table 2", ... in the locale's word), the one
+#'   sheet's name for `"stacked"` (default "Tables"). Names are made valid
+#'   for Excel: at most 31 characters, none of `[]:*?/\`, unique.
+#' @param contents Add a first sheet listing every table (default: when
+#'   there is more than one table).
+#' @param locale,show,digits As in [print.umfrage_tab()]: the language of
+#'   the words, what a cell shows (each statistic in its own column; `"ci"`
+#'   gives two columns, the lower and upper end), and the digits per
+#'   statistic (the number formats' decimals).
+#' @param overwrite Overwrite an existing file (default `TRUE`).
+#' @return `path`, invisibly.
+#' @examples
+#' if (requireNamespace("openxlsx2", quietly = TRUE)) {
+#'   d <- data.frame(sex = rep(c("f", "m"), 40),
+#'                   vote = factor(rep(c("A", "B", "C", "A"), 20)),
+#'                   age = rep(c("young", "old"), each = 40))
+#'   t1 <- tab(d, "vote", cols = c("sex", "age"))
+#'   t2 <- tab(d, "age", cols = "sex")
+#'   f <- tempfile(fileext = ".xlsx")
+#'   tab_xlsx(list("Vote by sex and age" = t1, "Age by sex" = t2), f,
+#'            locale = "de", source = "Beispieldaten")
+#'   unlink(f)
+#' }
+#' @export
+tab_xlsx <- function(x, path, layout = c("sheets", "stacked"), title = NULL, source = NULL,
+                     sheet = NULL, contents = length(tabs) > 1, locale = NULL, show = NULL,
+                     digits = NULL, overwrite = TRUE) {
+  tabs <- xlsx_tabs(x)
+  nt <- length(tabs)
+  if (!is.character(path) || length(path) != 1L || is.na(path) || !nzchar(path))
+    stopf("'path' must be a single file name, not %s", obj_desc_len(path))
+  if (!grepl("\\.xlsx$", path, ignore.case = TRUE))
+    stopf("'path' must end in \".xlsx\", not %s", q(basename(path)))
+  check_flag(overwrite, "overwrite")
+  if (!overwrite && file.exists(path))
+    stopf("%s exists; use overwrite = TRUE to replace it", q(path))
+  if (!dir.exists(dirname(path)))
+    stopf("the folder of 'path' does not exist: %s", q(dirname(path)))
+  layout <- match.arg(layout)
+  if (is.null(title)) {
+    nm <- if (!inherits(x, "umfrage_tab")) names(x)
+    title <- if (is.null(nm)) rep(NA_character_, nt) else ifelse(is.na(nm) | !nzchar(nm), NA_character_, nm)
+  } else if (!is.character(title) || length(title) != nt) {
+    stopf("'title' must be a character vector with one title per table (%d), not %s", nt,
+          obj_desc_len(title))
+  }
+  if (!is.null(source)) {
+    if (!is.character(source) || !(length(source) %in% c(1L, nt)) || anyNA(source))
+      stopf("'source' must be a character vector of length 1 or one per table (%d), not %s",
+            nt, obj_desc_len(source))
+    source <- rep_len(source, nt)
+  }
+  check_flag(contents, "contents")
+  # the display model of each table: its numbers, strings and words
+  ds <- lapply(tabs, function(t) tab_display(t, locale, show, digits))
+  loc <- ds[[1L]]$locale
+  nsheet <- if (layout == "sheets") nt else 1L
+  if (is.null(sheet)) {
+    sheet <- if (layout == "sheets") paste(loc_word(loc, "table"), seq_len(nt)) else loc_word(loc, "tables")
+  } else if (!is.character(sheet) || length(sheet) != nsheet || anyNA(sheet)) {
+    stopf("'sheet' must be %s, not %s",
+          if (layout == "sheets") sprintf("one sheet name per table (%d)", nt)
+          else "a single sheet name (layout = \"stacked\")", obj_desc_len(sheet))
+  }
+  if (!requireNamespace("openxlsx2", quietly = TRUE))
+    stopf("tab_xlsx() needs the openxlsx2 package: install.packages(\"openxlsx2\")")
+
+  contents_name <- if (contents) loc_word(loc, "contents")
+  names_all <- xlsx_sheet_names(c(contents_name, sheet))
+  if (contents) {
+    contents_name <- names_all[1L]
+    sheet <- names_all[-1L]
+  } else {
+    sheet <- names_all
+  }
+
+  wb <- openxlsx2::wb_workbook(creator = "umfrage")
+  wb$set_base_font(font_size = 10, font_name = "Arial")
+  if (contents) wb$add_worksheet(contents_name, grid_lines = FALSE, orientation = "landscape")
+  toc <- list()
+  for (s in seq_len(nsheet)) {
+    idx <- if (layout == "sheets") s else seq_len(nt)
+    wb$add_worksheet(sheet[s], grid_lines = FALSE, orientation = "landscape")
+    items <- list()
+    for (i in idx) {
+      d <- ds[[i]]
+      for (j in seq_along(d$blocks)) {
+        items[[length(items) + 1L]] <- list(
+          d = d, b = d$blocks[[j]], table = i,
+          heading = if (j == 1L) title[i] else NA_character_,
+          number = if (length(d$blocks) > 1L) paste0(i, ".", j) else as.character(i),
+          source = if (!is.null(source)) xlsx_source_line(source[i], d$locale))
+      }
+    }
+    anchors <- xlsx_sheet(wb, sheet[s], items)
+    for (k in seq_along(items)) {
+      it <- items[[k]]
+      ttl <- if (is.na(title[it$table])) it$b$title$text
+             else if (length(it$d$blocks) > 1L) paste0(title[it$table], ": ", it$b$title$text)
+             else title[it$table]
+      toc[[length(toc) + 1L]] <- list(number = it$number, title = ttl, sheet = sheet[s],
+                                      row = anchors[k])
+    }
+  }
+  if (contents) xlsx_contents(wb, contents_name, toc, loc)
+  wb$set_active_sheet(1L)
+  wb$save(path, overwrite = TRUE)
+  invisible(path)
+}
+
+xlsx_tabs <- function(x) {
+  if (inherits(x, "umfrage_tab")) return(list(x))
+  if (is.list(x) && !is.data.frame(x) && length(x)) {
+    bad <- which(!vapply(x, inherits, NA, "umfrage_tab"))
+    if (!length(bad)) return(unname(x))
+    stopf("'x' must be a tab() result or a list of them; element %d is %s", bad[1L],
+          obj_desc_len(x[[bad[1L]]]))
+  }
+  stopf("'x' must be a tab() result or a list of them, not %s", obj_desc_len(x))
+}
+
+# Sheet names Excel accepts: none of []:*?/\, not starting or ending with
+# an apostrophe, not "History", at most 31 characters, unique regardless of
+# case (a clash gets " (2)", ...).
+xlsx_sheet_names <- function(nm) {
+  nm <- gsub("[\\[\\]:*?/\\\\]", "_", enc2utf8(nm), perl = TRUE)
+  nm <- gsub("[[:cntrl:]]", " ", nm)
+  nm <- trimws(gsub("^'+|'+$", "", nm))
+  nm[!nzchar(nm) | tolower(nm) == "history"] <- "Sheet"
+  nm <- substr(nm, 1L, 31L)
+  for (i in seq_along(nm)) {
+    base <- nm[i]
+    k <- 1L
+    while (tolower(nm[i]) %in% tolower(nm[seq_len(i - 1L)])) {
+      k <- k + 1L
+      suffix <- sprintf(" (%d)", k)
+      nm[i] <- paste0(substr(base, 1L, 31L - nchar(suffix)), suffix)
+    }
+  }
+  nm
+}
+
+xlsx_source_line <- function(s, loc) {
+  w <- loc_word(loc, "source")
+  if (startsWith(tolower(s), tolower(paste0(w, ":")))) s else paste0(w, ": ", s)
+}
+
+# ---- cell addresses --------------------------------------------------------------
+
+xlsx_col <- function(j) {
+  vapply(j, function(n) {
+    s <- ""
+    while (n > 0) {
+      r <- (n - 1L) %% 26L
+      s <- paste0(LETTERS[r + 1L], s)
+      n <- (n - 1L) %/% 26L
+    }
+    s
+  }, "")
+}
+xlsx_ref <- function(r, c) paste0(xlsx_col(c), r)
+xlsx_rng <- function(r1, c1, r2 = r1, c2 = c1) {
+  ifelse(r1 == r2 & c1 == c2, xlsx_ref(r1, c1), paste0(xlsx_ref(r1, c1), ":", xlsx_ref(r2, c2)))
+}
+
+# The cells of a logical matrix (rows from row0, columns from col0) as
+# ranges of consecutive rows per column, joined by commas (or NULL).
+xlsx_mask_dims <- function(mask, row0, col0) {
+  out <- character()
+  for (j in seq_len(ncol(mask))) {
+    w <- which(mask[, j])
+    if (!length(w)) next
+    brk <- c(0L, which(diff(w) != 1L), length(w))
+    for (k in seq_len(length(brk) - 1L)) {
+      a <- w[brk[k] + 1L]
+      z <- w[brk[k + 1L]]
+      out <- c(out, xlsx_rng(row0 + a - 1L, col0 + j - 1L, row0 + z - 1L, col0 + j - 1L))
+    }
+  }
+  if (length(out)) paste(out, collapse = ",")
+}
+
+# Excel number formats of the locale's digits (the marks are Excel's).
+xlsx_fmt_num <- function(digits, big) {
+  paste0(if (nzchar(big)) "#,##0" else "0", if (digits > 0L) paste0(".", strrep("0", digits)))
+}
+xlsx_fmt_pct <- function(digits, loc) {
+  paste0("0", if (digits > 0L) paste0(".", strrep("0", digits)), if (nzchar(loc$pct_space)) " ", "%")
+}
+xlsx_flagged <- function(fmt, flag) paste0(fmt, "\" ", gsub("\"", "", flag, fixed = TRUE), "\"")
+
+xlsx_colors <- list(head = "FFEEF1F5", base = "FFF6F7F9", grey = "FF595959", small = "FF7F7F7F",
+                    rule = "FF8A96A8", letters = "FF1F4E9C", notes = "FF333333", link = "FF1F4E9C")
+
+# ---- one sheet ---------------------------------------------------------------------
+
+# Write the blocks `items` one under another; returns the row of each
+# block's first line (the contents link there).
+xlsx_sheet <- function(wb, sh, items) {
+  r <- 1L
+  anchors <- integer(length(items))
+  widths <- numeric()
+  freeze <- NULL
+  for (k in seq_along(items)) {
+    res <- xlsx_block(wb, sh, r, items[[k]])
+    anchors[k] <- res$anchor
+    w <- res$widths
+    if (length(w) > length(widths)) widths <- c(widths, rep(0, length(w) - length(widths)))
+    widths[seq_along(w)] <- pmax(widths[seq_along(w)], w)
+    if (k == 1L) freeze <- res$first_base
+    r <- res$next_row
+  }
+  wb$set_col_widths(sheet = sh, cols = seq_along(widths), widths = round(widths, 1))
+  if (length(items) == 1L) {
+    wb$freeze_pane(sheet = sh, first_active_row = freeze, first_active_col = 2L)
+  } else {
+    wb$freeze_pane(sheet = sh, first_col = TRUE)
+  }
+  wb$page_setup(sheet = sh, orientation = "landscape", fit_to_width = 1L, fit_to_height = 0L)
+  anchors
+}
+
+# One block of the display model at row r of sheet sh.
+xlsx_block <- function(wb, sh, r, it) {
+  b <- it$b
+  d <- it$d
+  loc <- d$locale
+  show <- d$show
+  if (!d$letters) show <- setdiff(show, "letters")
+  cols <- b$columns
+  nb <- nrow(cols)
+  nr <- nrow(b$rows)
+  # the Excel columns of each banner column: one per shown statistic (two
+  # for the interval), no letters in the Total column
+  stats <- unlist(lapply(show, function(s) if (s == "ci") c("ci_low", "ci_high") else s))
+  xs <- lapply(seq_len(nb), function(m) if (cols$col_var[m] == 1L) setdiff(stats, "letters") else stats)
+  ns <- lengths(xs)
+  c0 <- 2L + cumsum(c(0L, ns[-nb]))
+  xm <- rep(seq_len(nb), ns)           # banner column of each Excel column
+  xstat <- unlist(xs)                  # statistic of each Excel column
+  nx <- length(xstat)
+  last_col <- 1L + nx
+  num_stats <- setdiff(stats, "letters")
+  stat_row <- length(num_stats) > 1L
+  # rows
+  r_head <- if (!is.na(it$heading)) r
+  r_cap <- r + !is.na(it$heading)
+  r_span <- r_cap + 1L
+  r_lev <- r_span + 1L
+  r_stat <- if (stat_row) r_lev + 1L
+  r_hlast <- r_lev + stat_row
+  nbase <- if (is.null(b$stub$base_w)) 1L else 2L
+  r_base <- r_hlast + 1L
+  r_body <- r_base + nbase
+  r_end <- r_body + nr - 1L
+  notes <- c(b$notes$lines, it$source)
+  r_notes <- r_end + 1L
+
+  # titles
+  if (!is.null(r_head)) {
+    wb$add_data(sheet = sh, x = it$heading, dims = xlsx_ref(r_head, 1L))
+    wb$add_font(sheet = sh, dims = xlsx_ref(r_head, 1L), name = "Arial", size = 12, bold = TRUE)
+  }
+  wb$add_data(sheet = sh, x = b$title$text, dims = xlsx_ref(r_cap, 1L))
+  wb$add_font(sheet = sh, dims = xlsx_ref(r_cap, 1L), name = "Arial", size = 10, bold = TRUE)
+
+  # header: spanners, levels (with letters), statistics
+  nh <- r_hlast - r_span + 1L
+  H <- matrix(NA_character_, nh, last_col)
+  merges <- character()
+  span_dims <- character()
+  for (s in seq_len(nrow(b$spans))) {
+    m1 <- b$spans$first[s]
+    m2 <- b$spans$last[s]
+    a <- c0[m1]
+    z <- c0[m2] + ns[m2] - 1L
+    if (b$spans$col_var[s] == 1L) {
+      H[1L, a] <- cols$level[m1]
+      merges <- c(merges, xlsx_rng(r_span, a, r_lev, z))
+    } else {
+      H[1L, a] <- b$spans$label[s]
+      if (z > a) merges <- c(merges, xlsx_rng(r_span, a, r_span, z))
+      span_dims <- c(span_dims, xlsx_rng(r_span, a, r_span, z))
+      for (m in m1:m2) {
+        H[2L, c0[m]] <- cols$header[m]
+        if (ns[m] > 1L) merges <- c(merges, xlsx_rng(r_lev, c0[m], r_lev, c0[m] + ns[m] - 1L))
+      }
+    }
+  }
+  if (stat_row) {
+    head_word <- c(count = "head_count", weighted = "head_weighted", pct = "head_pct",
+                   ci_low = "head_ci_low", ci_high = "head_ci_high")
+    lab <- vapply(xstat, function(s) if (s == "letters") NA_character_ else loc_word(loc, head_word[[s]]), "")
+    H[nh, 1L + seq_len(nx)] <- lab
+  }
+  wb$add_data(sheet = sh, x = as.data.frame(H, stringsAsFactors = FALSE), dims = xlsx_ref(r_span, 1L),
+              col_names = FALSE, na = NULL)
+  for (mg in merges) wb$merge_cells(sheet = sh, dims = mg)
+
+  # base rows and body: the stub, then one column per Excel column
+  bw <- !is.null(b$stub$base_w)
+  body <- list(c(b$stub$base_n, b$stub$base_w, b$rows$label))
+  first_num <- vapply(seq_len(nx), function(k) xstat[k] != "letters" &&
+                        k == min(which(xm == xm[k] & xstat != "letters")), NA)
+  for (k in seq_len(nx)) {
+    m <- xm[k]
+    s <- xstat[k]
+    base <- if (first_num[k]) c(cols$base_n[m], if (bw) cols$base_w[m]) else rep(NA_real_, nbase)
+    v <- switch(s, count = b$num$n[, m], weighted = b$num$n_w[, m], pct = b$num$pct[, m] / 100,
+                ci_low = b$num$ci_low[, m] / 100, ci_high = b$num$ci_high[, m] / 100,
+                letters = ifelse(nzchar(b$letters[, m]), b$letters[, m], NA_character_))
+    body[[k + 1L]] <- if (s == "letters") c(rep(NA_character_, nbase), v) else c(base, v)
+  }
+  names(body) <- paste0("V", seq_along(body))
+  wb$add_data(sheet = sh, x = new_df(body), dims = xlsx_ref(r_base, 1L), col_names = FALSE, na = NULL)
+  # a percent without a base is a dash, as in print()
+  isnum <- xstat != "letters"
+  na_body <- vapply(seq_len(nx), function(k) if (isnum[k]) is.na(body[[k + 1L]][nbase + seq_len(nr)])
+                    else rep(FALSE, nr), logical(nr))
+  na_body <- matrix(na_body, nr)
+  if (any(na_body)) {
+    for (k in which(colSums(na_body) > 0L)) for (a in which(na_body[, k]))
+      wb$add_data(sheet = sh, x = "-", dims = xlsx_ref(r_body + a - 1L, k + 1L))
+    wb$add_cell_style(sheet = sh, dims = xlsx_mask_dims(na_body, r_body, 2L), horizontal = "right")
+  }
+
+  # number formats: body by statistic, small cells with the flag; bases
+  dig <- loc$digits
+  fmt_of <- list(count = xlsx_fmt_num(count_digits(b$num$n, FALSE, loc), loc$big),
+                 weighted = xlsx_fmt_num(count_digits(b$num$n_w, TRUE, loc), loc$big),
+                 pct = xlsx_fmt_pct(dig[["pct"]], loc),
+                 ci_low = xlsx_fmt_pct(dig[["ci"]], loc), ci_high = xlsx_fmt_pct(dig[["ci"]], loc))
+  fmt <- matrix(NA_character_, nbase + nr, nx)
+  small <- matrix(FALSE, nbase + nr, nx)
+  fmt_bn <- xlsx_fmt_num(count_digits(cols$base_n, FALSE, loc), loc$big)
+  fmt_bw <- xlsx_fmt_num(count_digits(cols$base_w, TRUE, loc), loc$big)
+  for (k in which(isnum)) {
+    m <- xm[k]
+    fmt[nbase + seq_len(nr), k] <- fmt_of[[xstat[k]]]
+    small[nbase + seq_len(nr), k] <- b$small[, m]
+    if (first_num[k]) {
+      fmt[1L, k] <- fmt_bn
+      if (bw) fmt[2L, k] <- fmt_bw
+      small[seq_len(nbase), k] <- cols$small[m]
+    }
+  }
+  # the flag after the base and after the last number of a small cell (as
+  # the HTML shows it); all of the cell's numbers in grey italics
+  flagged <- small
+  last_num <- vapply(seq_len(nx), function(k) isnum[k] &&
+                       k == max(which(xm == xm[k] & isnum)), NA)
+  flagged[nbase + seq_len(nr), !last_num] <- FALSE
+  fmt[flagged & !is.na(fmt)] <- xlsx_flagged(fmt[flagged & !is.na(fmt)], d$flag)
+  for (f in unique(fmt[!is.na(fmt)])) {
+    wb$add_numfmt(sheet = sh, dims = xlsx_mask_dims(!is.na(fmt) & fmt == f, r_base, 2L), numfmt = f)
+  }
+
+  # styles: header band, rules, bases, letters, small cells, notes
+  head_all <- xlsx_rng(r_span, 1L, r_hlast, last_col)
+  wb$add_fill(sheet = sh, dims = head_all, color = openxlsx2::wb_color(xlsx_colors$head))
+  wb$add_cell_style(sheet = sh, dims = xlsx_rng(r_span, 2L, r_hlast, last_col), horizontal = "center",
+                    vertical = "bottom", wrap_text = TRUE)
+  if (length(span_dims))
+    wb$add_font(sheet = sh, dims = paste(span_dims, collapse = ","), name = "Arial", size = 10, bold = TRUE)
+  total_cells <- which(cols$col_var[xm] == 1L)
+  if (length(total_cells))
+    wb$add_font(sheet = sh, dims = xlsx_ref(r_span, 1L + min(total_cells)), name = "Arial", size = 10,
+                bold = TRUE)
+  if (stat_row) {
+    wb$add_font(sheet = sh, dims = xlsx_rng(r_stat, 2L, r_stat, last_col), name = "Arial", size = 8,
+                color = openxlsx2::wb_color(xlsx_colors$grey))
+    wb$add_cell_style(sheet = sh, dims = xlsx_rng(r_stat, 2L, r_stat, last_col), horizontal = "right",
+                      vertical = "bottom", wrap_text = TRUE)
+  }
+  rule <- openxlsx2::wb_color(xlsx_colors$rule)
+  black <- openxlsx2::wb_color("FF1A1A1A")
+  # top rule over the header, thin rules under the spanners and the header
+  wb$add_border(sheet = sh, dims = xlsx_rng(r_span, 1L, r_span, last_col), top_border = "medium",
+                top_color = black, bottom_border = NULL, left_border = NULL, right_border = NULL)
+  for (sd in span_dims)
+    wb$add_border(sheet = sh, dims = sd, top_border = "medium", top_color = black,
+                  bottom_border = "thin", bottom_color = rule, left_border = NULL, right_border = NULL)
+  wb$add_border(sheet = sh, dims = xlsx_rng(r_hlast, 1L, r_hlast, last_col), bottom_border = "thin",
+                bottom_color = black, top_border = NULL, left_border = NULL, right_border = NULL)
+  # bases: grey italics on a light band, a rule under them
+  base_all <- xlsx_rng(r_base, 1L, r_body - 1L, last_col)
+  wb$add_fill(sheet = sh, dims = base_all, color = openxlsx2::wb_color(xlsx_colors$base))
+  wb$add_font(sheet = sh, dims = base_all, name = "Arial", size = 10, italic = TRUE,
+              color = openxlsx2::wb_color(xlsx_colors$grey))
+  wb$add_border(sheet = sh, dims = xlsx_rng(r_body - 1L, 1L, r_body - 1L, last_col),
+                bottom_border = "thin", bottom_color = rule, top_border = NULL, left_border = NULL,
+                right_border = NULL)
+  # a rule at the end of the table
+  wb$add_border(sheet = sh, dims = xlsx_rng(r_end, 1L, r_end, last_col), bottom_border = "medium",
+                bottom_color = black, top_border = NULL, left_border = NULL, right_border = NULL)
+  # letters: small, bold, blue, left
+  let_cols <- which(xstat == "letters")
+  if (length(let_cols)) {
+    ld <- paste(xlsx_rng(r_body, 1L + let_cols, r_end, 1L + let_cols), collapse = ",")
+    wb$add_font(sheet = sh, dims = ld, name = "Arial", size = 8, bold = TRUE,
+                color = openxlsx2::wb_color(xlsx_colors$letters))
+    wb$add_cell_style(sheet = sh, dims = ld, horizontal = "left", vertical = "bottom", indent = 1L)
+  }
+  # small cells (body): grey italics (the bases are grey italics already)
+  sm <- small[nbase + seq_len(nr), , drop = FALSE]
+  if (any(sm))
+    wb$add_font(sheet = sh, dims = xlsx_mask_dims(sm, r_body, 2L), name = "Arial", size = 10,
+                italic = TRUE, color = openxlsx2::wb_color(xlsx_colors$small))
+  # the stub wraps long labels
+  stub_w <- min(max(nchar(c(b$stub$base_n, b$stub$base_w, b$rows$label), type = "width"), 12L) + 2L, 42L)
+  wb$add_cell_style(sheet = sh, dims = xlsx_rng(r_base, 1L, r_end, 1L), horizontal = "left",
+                    vertical = "bottom", wrap_text = TRUE)
+  # spreadsheet programs do not grow a row for wrapped text on opening
+  stub_lines <- ceiling(nchar(b$rows$label, type = "width") / (stub_w - 1))
+  if (any(stub_lines > 1L))
+    wb$set_row_heights(sheet = sh, rows = r_body - 1L + which(stub_lines > 1L),
+                       heights = 13 * stub_lines[stub_lines > 1L])
+  # notes
+  if (length(notes)) {
+    wb$add_data(sheet = sh, x = notes, dims = xlsx_ref(r_notes, 1L), col_names = FALSE)
+    wb$add_font(sheet = sh, dims = xlsx_rng(r_notes, 1L, r_notes + length(notes) - 1L, 1L), name = "Arial",
+                size = 8, color = openxlsx2::wb_color(xlsx_colors$notes))
+  }
+
+  # column widths (in characters) and the height of wrapped header rows
+  widths <- numeric(last_col)
+  widths[1L] <- stub_w
+  for (k in seq_len(nx)) {
+    m <- xm[k]
+    s <- xstat[k]
+    w <- switch(s,
+                letters = max(nchar(b$letters[, m]), 2L) + 3,
+                count = max(nchar(c(b$str$count[, m], cols$base_n_str[m], if (bw) cols$base_w_str[m]))) + 3,
+                weighted = max(nchar(c(b$str$weighted[, m], cols$base_n_str[m], if (bw) cols$base_w_str[m]))) + 3,
+                max(nchar(loc_pct(100, dig[[if (s == "pct") "pct" else "ci"]], loc)),
+                    if (first_num[k]) nchar(c(cols$base_n_str[m], if (bw) cols$base_w_str[m]))) + 3)
+    if (any(flagged[, k])) w <- w + nchar(d$flag) + 1
+    if (stat_row && s != "letters") w <- max(w, 0.8 * nchar(H[nh, 1L + k]) + 2)
+    widths[1L + k] <- max(w, 6)
+  }
+  # a level header wider than its columns wraps, up to three lines
+  lines_lev <- 1L
+  for (m in seq_len(nb)) {
+    ks <- 1L + which(xm == m)
+    have <- sum(widths[ks])
+    need <- nchar(cols$header[m], type = "width") + 1
+    if (cols$col_var[m] == 1L) next
+    if (have < need / 3) {
+      widths[ks[1L]] <- widths[ks[1L]] + need / 3 - have
+      have <- need / 3
+    }
+    lines_lev <- max(lines_lev, ceiling(need / have))
+  }
+  lines_span <- 1L
+  for (s in seq_len(nrow(b$spans))) {
+    if (b$spans$col_var[s] == 1L) next
+    ks <- 1L + which(xm >= b$spans$first[s] & xm <= b$spans$last[s])
+    lines_span <- max(lines_span, ceiling((nchar(b$spans$label[s], type = "width") + 1) / sum(widths[ks])))
+  }
+  if (lines_span > 1L) wb$set_row_heights(sheet = sh, rows = r_span, heights = 13 * lines_span)
+  if (lines_lev > 1L) wb$set_row_heights(sheet = sh, rows = r_lev, heights = 13 * lines_lev)
+  list(anchor = if (!is.null(r_head)) r_head else r_cap, first_base = r_base, widths = widths,
+       next_row = r_notes + length(notes) + 2L)
+}
+
+# ---- contents ---------------------------------------------------------------------
+
+xlsx_contents <- function(wb, sh, toc, loc) {
+  n <- length(toc)
+  black <- openxlsx2::wb_color("FF1A1A1A")
+  wb$add_data(sheet = sh, x = loc_word(loc, "contents"), dims = "A1")
+  wb$add_font(sheet = sh, dims = "A1", name = "Arial", size = 13, bold = TRUE)
+  # number, sheet, title: the (linked) title last, where a long one has room
+  hdr <- c(loc_word(loc, "number"), loc_word(loc, "sheet"), loc_word(loc, "title"))
+  wb$add_data(sheet = sh, x = as.data.frame(t(hdr), stringsAsFactors = FALSE), dims = "A3", col_names = FALSE)
+  wb$add_font(sheet = sh, dims = "A3:C3", name = "Arial", size = 10, bold = TRUE)
+  wb$add_fill(sheet = sh, dims = "A3:C3", color = openxlsx2::wb_color(xlsx_colors$head))
+  wb$add_border(sheet = sh, dims = "A3:C3", top_border = "medium", top_color = black,
+                bottom_border = "thin", bottom_color = black, left_border = NULL, right_border = NULL)
+  num <- vapply(toc, `[[`, "", "number")
+  ttl <- vapply(toc, `[[`, "", "title")
+  shn <- vapply(toc, `[[`, "", "sheet")
+  row <- vapply(toc, `[[`, 1L, "row")
+  wb$add_data(sheet = sh, x = new_df(list(number = num, sheet = shn, title = ttl)), dims = "A4",
+              col_names = FALSE)
+  for (k in seq_len(n)) {
+    target <- paste0("'", gsub("'", "''", shn[k], fixed = TRUE), "'!", xlsx_ref(row[k], 1L))
+    wb$add_hyperlink(sheet = sh, dims = xlsx_ref(3L + k, 3L), target = target, is_external = FALSE)
+  }
+  last <- 3L + n
+  wb$add_font(sheet = sh, dims = xlsx_rng(4L, 3L, last, 3L), name = "Arial", size = 10, underline = "single",
+              color = openxlsx2::wb_color(xlsx_colors$link))
+  wb$add_cell_style(sheet = sh, dims = xlsx_rng(4L, 1L, last, 1L), horizontal = "left")
+  wb$add_border(sheet = sh, dims = xlsx_rng(last, 1L, last, 3L), bottom_border = "medium",
+                bottom_color = black, top_border = NULL, left_border = NULL, right_border = NULL)
+  wb$set_col_widths(sheet = sh, cols = 1:3,
+                    widths = c(max(nchar(c(num, hdr[1L]))) + 3, max(nchar(c(shn, hdr[2L]))) + 3,
+                               min(max(nchar(ttl)) + 3, 120)))
+  wb$freeze_pane(sheet = sh, first_active_row = 4L)
+  wb$page_setup(sheet = sh, orientation = "landscape", fit_to_width = 1L, fit_to_height = 0L)
+  invisible(wb)
+}

@@ -1,0 +1,167 @@
+# Write example tables the way they leave R, to look at them (make look):
+# English and German banners (weights, an MR set, a small-base column, a
+# `by` layer) as
+#   tables.html            knit_print() HTML in a minimal page, and its
+#                          screenshot tables-html.png (headless Chromium)
+#   tables-en.xlsx         tab_xlsx(), one sheet per table + contents
+#   tables-de.xlsx         tab_xlsx(), German, stacked on one sheet
+#   tables-en.docx         as_flextable() in Word (when umfrage has it and
+#                          flextable/officer are installed)
+# and each xlsx/docx as PDF (LibreOffice headless) and PNG pages
+# (pdftoppm), named <file>-<page>.png.
+#
+#   Rscript tools/look.R [outdir]     (default look/)
+library(umfrage)
+args <- commandArgs(trailingOnly = TRUE)
+out <- if (length(args)) args[1L] else "look"
+dir.create(out, showWarnings = FALSE, recursive = TRUE)
+out <- normalizePath(out)
+say <- function(...) cat("look: ", ..., "\n", sep = "")
+
+# ---- example data ------------------------------------------------------------------
+set.seed(13)
+n <- 1200
+sat <- c("very satisfied", "rather satisfied", "neither nor", "rather dissatisfied",
+         "very dissatisfied")
+d <- data.frame(
+  sex = sample(c("female", "male"), n, TRUE),
+  age = sample(c("18-29", "30-44", "45-59", "60+", "no answer"), n, TRUE,
+               prob = c(0.2, 0.27, 0.27, 0.24, 0.02)),
+  region = sample(c("North", "South"), n, TRUE),
+  w = stats::rexp(n) + 0.3, stringsAsFactors = FALSE)
+d$age <- factor(d$age, levels = c("18-29", "30-44", "45-59", "60+", "no answer"))
+p <- ifelse(d$age %in% c("45-59", "60+"), 0.35, 0.2)
+d$transport <- factor(ifelse(stats::runif(n) < p, sample(sat[1:2], n, TRUE), sample(sat, n, TRUE)),
+                      levels = sat)
+d$b1 <- stats::runif(n) < 0.55
+d$b2 <- stats::runif(n) < 0.25 + 0.2 * (d$sex == "male")
+d$b3 <- stats::runif(n) < 0.15 + 0.15 * (d$age == "18-29")
+attr(d$transport, "label") <- "Satisfaction with public transport"
+attr(d$age, "label") <- "Age"
+attr(d$sex, "label") <- "Sex"
+mr <- mr_set(d, c("b1", "b2", "b3"), labels = c("Bus", "Tram", "Bike sharing"),
+             label = "Means of transport used")
+t_banner <- tab(d, list("transport", mr), cols = c("sex", "age"), weights = "w")
+t_region <- tab(d, "transport", cols = "sex", by = "region", weights = "w",
+                show = c("pct", "letters"), digits = 0)
+t_ci <- tab(d, "transport", cols = "region", show = c("count", "pct", "ci"))
+
+# German labels: the same data, German words
+dd <- d
+dd$sex <- ifelse(d$sex == "female", "weiblich", "m\u00e4nnlich")
+dd$age <- factor(d$age, labels = c("18-29", "30-44", "45-59", "60+", "keine Angabe"))
+sat_de <- c("sehr zufrieden", "eher zufrieden", "teils/teils", "eher unzufrieden", "sehr unzufrieden")
+dd$transport <- factor(sat_de[as.integer(d$transport)], levels = sat_de)
+attr(dd$transport, "label") <- "Zufriedenheit mit dem \u00d6PNV"
+attr(dd$age, "label") <- "Alter"
+attr(dd$sex, "label") <- "Geschlecht"
+mr_de <- mr_set(dd, c("b1", "b2", "b3"), labels = c("Bus", "Stra\u00dfenbahn", "Leihrad"),
+                label = "Genutzte Verkehrsmittel")
+t_de <- tab(dd, list("transport", mr_de), cols = c("sex", "age"), weights = "w", locale = "de")
+t_de2 <- tab(dd, "transport", cols = "sex", weights = "w", locale = "de",
+             show = c("pct", "letters"), digits = 0)
+
+# ---- HTML -------------------------------------------------------------------------
+has_knitr <- requireNamespace("knitr", quietly = TRUE)
+if (has_knitr) knitr::opts_knit$set(rmarkdown.pandoc.to = "html")
+section <- function(h, x, ...) c(paste0("<h2>", h, "</h2>"), as.character(knitr::knit_print(x, ...)))
+html <- if (has_knitr) c("<!DOCTYPE html>", "<html><head><meta charset=\"utf-8\"><title>umfrage tables</title>",
+          "<style>body{font-family:Arial,sans-serif;margin:24px;max-width:1240px}h2{font-size:15px;color:#555}</style>",
+          "</head><body>",
+          section("English, weighted banner with an MR set and a small column", t_banner, locale = "en"),
+          section("German, the same banner", t_de),
+          section("Percent-only cells, one table per region (by)", t_region, locale = "en"),
+          "</body></html>")
+html_file <- file.path(out, "tables.html")
+if (has_knitr) {
+  writeLines(enc2utf8(html), html_file, useBytes = TRUE)
+  say("wrote ", html_file)
+} else {
+  say("knitr is not installed: no HTML")
+}
+
+# ---- xlsx -------------------------------------------------------------------------
+files <- character()
+if (requireNamespace("openxlsx2", quietly = TRUE)) {
+  f <- file.path(out, "tables-en.xlsx")
+  tab_xlsx(list("Satisfaction and transport by sex and age" = t_banner,
+                "Satisfaction by sex, per region" = t_region,
+                "Satisfaction by region, with intervals" = t_ci),
+           f, locale = "en", source = "Synthetic example data")
+  files <- c(files, f)
+  f <- file.path(out, "tables-de.xlsx")
+  tab_xlsx(list("Zufriedenheit und Verkehrsmittel nach Geschlecht und Alter" = t_de,
+                "Zufriedenheit nach Geschlecht (nur Prozent)" = t_de2),
+           f, layout = "stacked", locale = "de", source = "Synthetische Beispieldaten")
+  files <- c(files, f)
+  say("wrote the xlsx files")
+} else {
+  say("openxlsx2 is not installed: no xlsx")
+}
+
+# ---- docx (when as_flextable() exists) ----------------------------------------------
+has_ft <- requireNamespace("flextable", quietly = TRUE) && requireNamespace("officer", quietly = TRUE) &&
+  !is.null(utils::getS3method("as_flextable", "umfrage_tab", optional = TRUE,
+                              envir = asNamespace("umfrage")))
+if (has_ft) {
+  f <- file.path(out, "tables-en.docx")
+  ok <- tryCatch({
+    doc <- officer::read_docx()
+    for (x in list(t_banner, t_region)) {
+      doc <- flextable::body_add_flextable(doc, flextable::as_flextable(x, locale = "en"))
+      doc <- officer::body_add_par(doc, "")
+    }
+    doc <- flextable::body_add_flextable(doc, flextable::as_flextable(t_de))
+    print(doc, target = f)
+    TRUE
+  }, error = function(e) {
+    say("docx failed: ", conditionMessage(e))
+    FALSE
+  })
+  if (ok) files <- c(files, f)
+} else {
+  say("no as_flextable() method (or flextable/officer missing): no docx")
+}
+
+# ---- PDF and PNG --------------------------------------------------------------------
+# R puts its own library folders into LD_LIBRARY_PATH, where LibreOffice
+# then finds the wrong shared libraries: run the programs without it.
+run <- function(cmd, args) {
+  env <- Sys.which("env")
+  if (nzchar(env)) system2(env, c("-u", "LD_LIBRARY_PATH", cmd, args), stdout = FALSE, stderr = FALSE)
+  else system2(cmd, args, stdout = FALSE, stderr = FALSE)
+}
+# LibreOffice with a private profile (so it neither clashes with a running
+# instance nor leaves state behind)
+if (nzchar(Sys.which("soffice")) && length(files)) {
+  profile <- tempfile("lo-profile-")
+  for (f in files) {
+    run("soffice", c(paste0("-env:UserInstallation=file://", profile), "--headless",
+                     "--convert-to", "pdf", "--outdir", shQuote(out), shQuote(f)))
+    pdf <- sub("\\.(xlsx|docx)$", ".pdf", f)
+    if (!file.exists(pdf)) {
+      say("LibreOffice did not convert ", basename(f))
+      next
+    }
+    if (nzchar(Sys.which("pdftoppm"))) {
+      unlink(Sys.glob(paste0(sub("\\.pdf$", "", pdf), "-*.png")))
+      run("pdftoppm", c("-png", "-r", "80", shQuote(pdf), shQuote(sub("\\.pdf$", "", pdf))))
+    }
+    say("converted ", basename(f), " to PDF", if (nzchar(Sys.which("pdftoppm"))) " and PNG")
+  }
+  unlink(profile, recursive = TRUE)
+} else {
+  say("soffice not found: no PDF/PNG of the xlsx/docx")
+}
+chrome <- Sys.which(c("chromium", "chromium-browser", "google-chrome"))
+chrome <- chrome[nzchar(chrome)]
+if (length(chrome) && has_knitr) {
+  png <- file.path(out, "tables-html.png")
+  unlink(png)
+  run(chrome[1L], c("--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    paste0("--screenshot=", png), "--window-size=1280,2000", paste0("file://", html_file)))
+  if (file.exists(png)) say("screenshot ", png) else say("chromium made no screenshot")
+} else {
+  say("chromium (or the HTML) missing: no screenshot of the HTML")
+}
+say("done: ", out)
