@@ -591,7 +591,7 @@ html_style <- function(id) {
 #ID tbody tr.umf-row:nth-child(even) th,#ID tbody tr.umf-row:nth-child(even) td{background:#fafbfc}
 #ID .umf-flag{color:#b3261e;font-weight:bold}
 #ID .umf-notes{font-size:11px;color:#333;margin:4px 0 0 0;padding:0;list-style:none}
-#ID .umf-notes li{margin:1px 0}
+#ID .umf-notes li{margin:1px 0;list-style:none}
 #ID .umf-source{font-size:11px;color:#333;margin:6px 0 0 0}"
   paste0("<style>\n", gsub("#ID", paste0("#", id), s, fixed = TRUE), "\n</style>")
 }

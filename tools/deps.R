@@ -16,7 +16,7 @@ profiles <- list(
   test   = list(pkgs = c("survey", "haven", "dplyr", "tibble", "data.table", "ggplot2",
                          "openxlsx2", "readxl"),
                 system = character()),
-  report = list(pkgs = c("survey", "knitr", "rmarkdown"), system = "pandoc"),
+  report = list(pkgs = c("survey", "knitr", "rmarkdown", "openxlsx2"), system = "pandoc"),
   bench  = list(pkgs = c("survey", "data.table", "collapse", "anesrake"),
                 system = character(), includes = "test"),
   # R CMD check --as-cran warns without qpdf; tidy (optional) enables its

@@ -85,7 +85,9 @@ f5 <- data.frame(zeitpunkt = factor(rep(c("heute", "in Zukunft"), each = nrow(ki
 o5 <- order(-colSums(zukunft))
 s_f5 <- mr_set(f5, names(heute)[o5], labels = sets$bereich_heute$items[o5],
                label = "KI-Bereiche heute und in Zukunft", base = "all")
-t_f5 <- tab(f5, s_f5, cols = "zeitpunkt", letters = FALSE, test = FALSE)
+attr(f5$zeitpunkt, "label") <- "Zeitpunkt"
+# für die Tabelle: je Zeitpunkt eine Schicht (Basis je 206 Kommunen)
+t_f5 <- tab(f5, s_f5, by = "zeitpunkt")
 # für die Grafik gedreht: je Bereich ein Balken heute und einer in Zukunft
 # (Zeilenprozente: Anteil aller Kommunen, die den Bereich nennen)
 t_f5_abb <- tab(f5, "zeitpunkt", cols = s_f5, percent = "row", letters = FALSE, test = FALSE)
@@ -121,8 +123,8 @@ ok_f4 <- grepl("^Textgeneratoren", d_f4$row[1]) && grepl("^Chatbots", d_f4$row[2
   any(grepl("^IT-Sicherheit", d_f4$row[1:3])) && all(d_f4$n > 0)
 werkzeuge_je_kommune <- rowSums(kik[kik$ki_nutzung == "ja", sets$werkzeug$cols])
 d_f5 <- as.data.frame(t_f5, stringsAsFactors = FALSE)
-h5 <- d_f5[d_f5$col == "heute", ]
-z5 <- d_f5[d_f5$col == "in Zukunft", ]
+h5 <- d_f5[d_f5$zeitpunkt == "heute", ]
+z5 <- d_f5[d_f5$zeitpunkt == "in Zukunft", ]
 mehr_f5 <- sum(z5$pct > h5$pct)
 ok_f5 <- mehr_f5 == nrow(z5)
 d_f6 <- gesamt(t_f6)
