@@ -2,7 +2,9 @@
 #
 #   make test     install test deps + the package, run tests/testthat
 #   make report   knit the KI-in-Kommunen report (vignettes/kik-kommunen.Rmd,
-#                 German, synthetic microdata) to ./kik-kommunen.html
+#                 German, synthetic microdata) to ./kik-kommunen.html, and
+#                 its tables as an Excel Tabellenband to
+#                 ./kik-kommunen-tabellenband.xlsx (needs openxlsx2)
 #   make bench    run bench/run.R against the installed package
 #   make check    R CMD build + R CMD check --as-cran (fails on ERROR/WARNING)
 #   make sanitize the tests against an ASan+UBSan build (fails on any report)
@@ -86,10 +88,27 @@ file.copy(list.files("vignettes", full.names = TRUE, no.. = TRUE), work, recursi
 input <- file.path(work, f)
 fmt <- tryCatch(rmarkdown::default_output_format(input)$$name, error = function(e) "")
 if (!grepl("html", fmt)) fmt <- "html_document"
+env <- new.env()
 out <- rmarkdown::render(input, output_format = fmt, output_dir = out_dir,
-                         intermediates_dir = work, envir = new.env(), quiet = TRUE)
+                         intermediates_dir = work, envir = env, quiet = TRUE)
 unlink(work, recursive = TRUE)
 cat("report: ", normalizePath(out), "\n", sep = "")
+# The report's tables as an Excel Tabellenband next to the HTML: the report
+# collects them (title, source) in `tabellenband`; tab_xlsx() writes them.
+tb <- get0("tabellenband", envir = env, inherits = FALSE)
+if (length(tb)) {
+  xlsx <- file.path(out_dir, sub("[.]Rmd$$", "-tabellenband.xlsx", f))
+  if (!exists("tab_xlsx", envir = asNamespace("umfrage"))) {
+    message("report: Tabellenband skipped: this version of umfrage has no tab_xlsx()")
+  } else if (!requireNamespace("openxlsx2", quietly = TRUE)) {
+    message("report: Tabellenband skipped: the openxlsx2 package is not installed")
+  } else {
+    umfrage::tab_xlsx(lapply(tb, `[[`, "tab"), xlsx, title = vapply(tb, `[[`, "", "title"),
+                      source = vapply(tb, `[[`, "", "source"), locale = getOption("umfrage.locale"),
+                      show = c("count", "pct", "ci", "letters"))
+    cat("report: ", normalizePath(xlsx), "\n", sep = "")
+  }
+}
 endef
 export REPORT_R
 
@@ -182,5 +201,5 @@ fuzz: sanitize-install
 clean:
 	rm -rf $(PKG)_*.tar.gz $(PKG).Rcheck .lib .fuzz
 	rm -f src/*.o src/*.so src/*.dll
-	rm -f *.html
+	rm -f *.html kik-kommunen-tabellenband.xlsx
 	rm -rf look

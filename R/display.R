@@ -14,6 +14,8 @@
 #             "count", "weighted", "pct", "ci", "letters" (show_stats)
 #   min_base  the small-base threshold (x$options$min_base, default 30)
 #   flag      the small-base flag (the locale's word "small_flag", "*")
+#   min_deff, deff_flag  the low-design-effect threshold (min_deff_of())
+#             and its flag (the locale's "low_deff_flag", a superscript one)
 #   percent, weighted, letters (logical: letters were computed)
 #   blocks    list of blocks; each block is a list:
 #     row_var   index of the row variable in x$rows
@@ -32,6 +34,8 @@
 #               ... or ""), header (level plus " (A)" when letters shown),
 #               base_n, base_w, base_eff (numbers), base_n_str, base_w_str
 #               (strings), small (logical: base_n < min_base)
+#     stat_labels  the header of each statistic (count, weighted, pct, ci,
+#               letters), shown by HTML when a cell shows several numbers
 #     spans     data frame of runs of columns per column variable: col_var,
 #               label (spanner), first, last (positions in columns)
 #     rows      data frame, one row per body row: row (level index), label
@@ -39,6 +43,8 @@
 #               ci_low, ci_high, base_n (the cell's percent base)
 #     letters   character matrix ("" for none)
 #     small     logical matrix: the cell's base_n < min_base
+#     low_deff  logical matrix: the cell's deff < min_deff (its interval,
+#               else its percent, carries deff_flag in `str`)
 #     str       list of character matrices, the locale's strings: count,
 #               weighted, pct, ci, letters (all computed, whatever `show`)
 #     notes     list(tests = data frame (col_var, label, statistic, ndf, ddf,
@@ -98,6 +104,18 @@ display_locale <- function(x, locale = NULL, digits = NULL) {
   merge_digits(loc, digits)
 }
 
+# The design effect below which a cell's interval is flagged as possibly
+# too narrow: the table's option min_deff, else the session's
+# getOption("umfrage.min_deff"), else 0.5; 0 switches it off.
+min_deff_of <- function(x) {
+  md <- x$options$min_deff
+  if (is.null(md)) md <- getOption("umfrage.min_deff", 0.5)
+  if (!is.numeric(md) || length(md) != 1L || is.na(md) || md < 0)
+    stopf("the design-effect threshold (option 'umfrage.min_deff') must be a number >= 0, not %s",
+          obj_desc_len(md))
+  md
+}
+
 min_base_of <- function(x) {
   mb <- x$options$min_base
   if (is.null(mb) || !is.numeric(mb) || length(mb) != 1L || is.na(mb)) 30 else mb
@@ -130,12 +148,14 @@ tab_display <- function(x, locale = NULL, show = NULL, digits = NULL) {
   mb <- min_base_of(x)
   flag <- loc_word(loc, "small_flag")
   has_letters <- isTRUE(x$options$letters) && x$percent == "col"
+  md <- min_deff_of(x)
   blocks <- list()
   for (ly in tab_layers_loc(x, loc)) for (i in seq_along(x$rows)) {
     if (!length(block_sel(x, i, ly$id))) next
-    blocks[[length(blocks) + 1L]] <- display_block(x, i, ly, loc, show, mb, flag, has_letters)
+    blocks[[length(blocks) + 1L]] <- display_block(x, i, ly, loc, show, mb, flag, has_letters, md)
   }
   structure(list(locale = loc, show = show, min_base = mb, flag = flag,
+                 min_deff = md, deff_flag = loc_word(loc, "low_deff_flag"),
                  percent = x$percent, weighted = x$weighted, letters = has_letters,
                  blocks = blocks), class = "umfrage_display")
 }
@@ -157,7 +177,7 @@ tab_layers_loc <- function(x, loc) {
   })
 }
 
-display_block <- function(x, i, ly, loc, show, mb, flag, has_letters) {
+display_block <- function(x, i, ly, loc, show, mb, flag, has_letters, md = 0) {
   k <- ly$id
   ci <- block_sel(x, i, k)
   bi <- block_sel(x, i, k, bases = TRUE)
@@ -200,6 +220,9 @@ display_block <- function(x, i, ly, loc, show, mb, flag, has_letters) {
   lmat <- matrix(lt[pos], nr, ncol)
   lmat[is.na(lmat)] <- ""
   small <- matrix(!is.na(num$base_n) & num$base_n < mb, nr, ncol)
+  # an implausibly small design effect: the interval may be too narrow
+  deff <- if (is.null(cells$deff) || x$percent == "none") rep(NA_real_, nrow(cells)) else cells$deff
+  low_deff <- matrix(!is.na(deff[pos]) & deff[pos] < md, nr, ncol)
   dig <- loc$digits
   ci_sep <- if (loc$dec == ",") "; " else ", "
   ci_str <- ifelse(is.na(num$ci_low) | is.na(num$ci_high), "",
@@ -210,6 +233,17 @@ display_block <- function(x, i, ly, loc, show, mb, flag, has_letters) {
               pct = matrix(loc_pct(num$pct, dig[["pct"]], loc), nr, ncol),
               ci = matrix(ci_str, nr, ncol),
               letters = lmat)
+  if (any(low_deff)) {
+    # the flag goes on the interval where it is shown, else on the percent
+    on <- if ("ci" %in% show) "ci" else if ("pct" %in% show) "pct" else NULL
+    if (!is.null(on)) {
+      # the others get a space in its place, so the numbers stay aligned
+      fl <- loc_word(loc, "low_deff_flag")
+      pad <- !low_deff & nzchar(str[[on]])
+      str[[on]][pad] <- paste0(str[[on]][pad], strrep(" ", nchar(fl, type = "width")))
+      str[[on]][low_deff] <- paste0(str[[on]][low_deff], fl)
+    }
+  }
   # title
   what <- loc_word(loc, switch(x$percent, col = "col_pct", row = "row_pct",
                                total = "total_pct", none = "counts"))
@@ -225,14 +259,19 @@ display_block <- function(x, i, ly, loc, show, mb, flag, has_letters) {
        stub = list(base_n = loc_word(loc, "base_n"),
                    base_w = if (x$weighted) loc_word(loc, "base_w")),
        columns = columns, spans = spans,
+       stat_labels = c(count = loc_word(loc, "head_count"), weighted = loc_word(loc, "head_weighted"),
+                       pct = loc_word(loc, "head_pct"),
+                       ci = loc_word(loc, "ci", loc_plain(100 * x$options$level, loc)), letters = ""),
        rows = new_df(list(row = rows, label = level_labels(x, rv, rows))),
-       num = num, letters = lmat, small = small, str = str,
-       notes = display_notes(x, cells, cid, columns, small, loc, show, mb, flag, has_letters))
+       num = num, letters = lmat, small = small, low_deff = low_deff, str = str,
+       notes = display_notes(x, cells, cid, columns, small, loc, show, mb, flag, has_letters,
+                             low_deff, md))
 }
 
 # Notes under a block: the Rao-Scott test per column variable, the rule of
 # the letters, and the small-base legend.
-display_notes <- function(x, cells, cid, columns, small, loc, show, mb, flag, has_letters) {
+display_notes <- function(x, cells, cid, columns, small, loc, show, mb, flag, has_letters,
+                          low_deff = FALSE, md = 0) {
   tests <- NULL
   if (!is.null(cells$p_value)) {
     keep <- cid$col_var != 1L & !is.na(cells$p_value)
@@ -264,8 +303,11 @@ display_notes <- function(x, cells, cid, columns, small, loc, show, mb, flag, ha
   sm <- NULL
   if (any(columns$small) || any(small))
     sm <- paste(flag, loc_word(loc, "small_base", loc_plain(mb, loc)))
-  list(tests = tests, letters = legend, small = sm,
-       lines = c(if (!is.null(tests)) tests$text, legend, sm))
+  dn <- NULL
+  if (any(low_deff) && any(c("ci", "pct") %in% show))
+    dn <- paste(loc_word(loc, "low_deff_flag"), loc_word(loc, "low_deff", loc_plain(md, loc)))
+  list(tests = tests, letters = legend, small = sm, deff = dn,
+       lines = c(if (!is.null(tests)) tests$text, legend, sm, dn))
 }
 
 # ---- console -------------------------------------------------------------------
@@ -414,6 +456,16 @@ wrap_line <- function(s, width, indent = 0L, exdent = 4L) {
 #' (`x$options$min_base`, default 30) is flagged with the locale's
 #' `small_flag` (`"*"`) next to its base, and so is every cell whose
 #' percent base is below it; a note under the block says so.
+#' @section Low design effects:
+#' A weighted percent whose design effect (`deff`, see [tab()]) is far
+#' below 1 usually means that the variance formula saw almost no variation
+#' where most of the weight lies (e.g. no "yes" among the heavily weighted
+#' respondents), so its interval is too narrow rather than precise. Cells
+#' whose `deff` is below `getOption("umfrage.min_deff")` (default 0.5; 0
+#' switches it off) carry the locale's `low_deff_flag` (a superscript one) after
+#' their interval (after their percent when no interval is shown), in
+#' print, HTML, markdown and [plot.umfrage_tab()] (a dashed interval), and
+#' a note under the block says so.
 #' @examples
 #' d <- data.frame(sex = rep(c("f", "m"), 40),
 #'                 vote = factor(rep(c("A", "B", "C", "A"), 20)))
@@ -526,6 +578,8 @@ html_style <- function(id) {
 #ID thead th{font-weight:bold;background:#eef1f5}
 #ID thead th.umf-span{text-align:center;border-bottom:1px solid #8a96a8}
 #ID thead th.umf-lev{text-align:center;font-weight:normal}
+#ID thead th.umf-stat{text-align:right;font-weight:normal;font-size:11px;color:#333}
+#ID thead th.umf-stat.umf-first{padding-left:16px}
 #ID thead tr:last-child th{border-bottom:1px solid #1a1a1a}
 #ID th.umf-stub{text-align:left;font-weight:normal}
 #ID tbody th{text-align:left;font-weight:normal;padding-right:14px;white-space:nowrap}
@@ -537,7 +591,8 @@ html_style <- function(id) {
 #ID tbody tr.umf-row:nth-child(even) th,#ID tbody tr.umf-row:nth-child(even) td{background:#fafbfc}
 #ID .umf-flag{color:#b3261e;font-weight:bold}
 #ID .umf-notes{font-size:11px;color:#333;margin:4px 0 0 0;padding:0;list-style:none}
-#ID .umf-notes li{margin:1px 0}"
+#ID .umf-notes li{margin:1px 0;list-style:none}
+#ID .umf-source{font-size:11px;color:#333;margin:6px 0 0 0}"
   paste0("<style>\n", gsub("#ID", paste0("#", id), s, fixed = TRUE), "\n</style>")
 }
 
@@ -549,8 +604,10 @@ html_table <- function(b, show, flag) {
   k <- length(show)
   fl <- function(small) ifelse(small, paste0("<sup class=\"umf-flag\">", html_escape(flag), "</sup>"), "")
   cols <- b$columns
+  # a header row naming the statistics when a cell shows several numbers
+  stat_row <- length(num_show) > 1L
   # header: Total spans both header rows; column variables span their levels
-  th1 <- "<th class=\"umf-stub\" rowspan=\"2\"></th>"
+  th1 <- sprintf("<th class=\"umf-stub\" rowspan=\"%d\"></th>", if (stat_row) 3L else 2L)
   th2 <- character()
   for (s in seq_len(nrow(b$spans))) {
     idx <- b$spans$first[s]:b$spans$last[s]
@@ -589,19 +646,51 @@ html_table <- function(b, show, flag) {
     rows <- c(rows, paste0("<tr class=\"umf-row\"><th scope=\"row\">", html_escape(b$rows$label[a]),
                            "</th>", paste(tds, collapse = ""), "</tr>"))
   }
+  th3 <- if (stat_row) {
+    lab <- b$stat_labels
+    one <- paste0(sprintf("<th class=\"umf-stat%s\">%s</th>", ifelse(show == show[1L], " umf-first", ""),
+                          html_escape(unname(lab[show]))), collapse = "")
+    paste0("\n<tr>", strrep(one, nrow(cols)), "</tr>")
+  } else ""
   paste0("<table>\n<caption>", html_escape(b$title$text), "</caption>\n<thead>\n<tr>",
-         paste(th1, collapse = ""), "</tr>\n<tr>", paste(th2, collapse = ""), "</tr>\n</thead>\n<tbody>\n",
+         paste(th1, collapse = ""), "</tr>\n<tr>", paste(th2, collapse = ""), "</tr>", th3,
+         "\n</thead>\n<tbody>\n",
          paste(rows, collapse = "\n"), "\n</tbody>\n</table>")
 }
 
 # One block as self-contained HTML: a wrapper with a unique id, its scoped
-# stylesheet, the table, the notes.
-html_block <- function(b, show, flag) {
+# stylesheet, the table, the notes, the source line.
+html_block <- function(b, show, flag, source = NULL) {
   id <- html_id()
   notes <- if (length(b$notes$lines))
     paste0("<ul class=\"umf-notes\">", paste0("<li>", html_escape(b$notes$lines), "</li>", collapse = ""), "</ul>")
+  src <- if (length(source)) paste0("<p class=\"umf-source\">", html_escape(source), "</p>")
   paste0("<div class=\"umfrage-tab\" id=\"", id, "\">\n", html_style(id), "\n",
-         html_table(b, show, flag), "\n", notes, "\n</div>")
+         html_table(b, show, flag), "\n", notes, if (length(src)) "\n", src, "\n</div>")
+}
+
+# Titles of the blocks of a display from the call's `title`: one per block,
+# or one for all (followed, when there are several blocks, by each block's
+# own title); NULL keeps the blocks' own.
+block_titles <- function(title, d) {
+  if (is.null(title)) return(NULL)
+  nb <- length(d$blocks)
+  if (!is.character(title) || anyNA(title) || !(length(title) %in% c(1L, nb)))
+    stopf("'title' must be one string or one per table (%d), not %s", nb, obj_desc_len(title))
+  if (length(title) == nb) return(title)
+  if (nb == 1L) return(title)
+  paste0(title, " \u2013 ", vapply(d$blocks, function(b) b$title$text, ""))
+}
+
+# The source line: the locale's word ("Source:", "Quelle:") and the text
+# (unless the text starts with it, as tab_xlsx() does).
+source_line <- function(source, loc) {
+  if (is.null(source)) return(NULL)
+  if (!is.character(source) || length(source) != 1L || is.na(source))
+    stopf("'source' must be a single string (e.g. \"own survey, n = 206\"), not %s",
+          obj_desc_len(source))
+  word <- paste0(loc_word(loc, "source"), ":")
+  if (startsWith(source, word)) source else paste(word, source)
 }
 
 # The HTML <table> of row variable i in layer k (for tests and exporters).
@@ -649,21 +738,36 @@ display_strings <- function(b, show, flag) {
 #' same strings with the notes below. Registered only when knitr is
 #' loaded, so knitr stays optional.
 #'
+#' For a report, give each table a `title` (e.g. numbered with
+#' [tab_caption()]: "Tabelle 3: ...") and a `source` line; called
+#' explicitly in a chunk: `knitr::knit_print(x, title = ..., source = ...)`.
+#' Cells whose design effect is implausibly small carry a flag (see
+#' [print.umfrage_tab()], section "Low design effects").
+#'
 #' @param x A `umfrage_tab` object.
 #' @param locale,show,digits As in [print.umfrage_tab()].
+#' @param title The table's title, instead of the one made from the row
+#'   variable's label: one string per block (row variable and layer), or
+#'   one for all (several blocks then add their own title after it).
+#' @param source A source line under the table and its notes, one string;
+#'   the locale's word is put before it ("Quelle: ...").
 #' @param ... Ignored.
 #' @return A `knit_asis` character string.
 #' @keywords internal
 #' @exportS3Method knitr::knit_print
-knit_print.umfrage_tab <- function(x, locale = NULL, show = NULL, digits = NULL, ...) {
+knit_print.umfrage_tab <- function(x, locale = NULL, show = NULL, digits = NULL,
+                                   title = NULL, source = NULL, ...) {
   html <- isTRUE(tryCatch(knitr::is_html_output(), error = function(e) FALSE))
   d <- tab_display(x, locale, show, digits)
+  titles <- block_titles(title, d)
+  src <- source_line(source, d$locale)
+  for (k in seq_along(titles)) d$blocks[[k]]$title$text <- titles[k]
   out <- vapply(d$blocks, function(b) {
-    if (html) return(html_block(b, d$show, d$flag))
+    if (html) return(html_block(b, d$show, d$flag, src))
     s <- display_strings(b, d$show, d$flag)
     md <- knitr::kable(s, format = "pipe", caption = b$title$text, row.names = FALSE,
                        align = c("l", rep("r", ncol(s) - 1L)))
-    paste(c(md, "", if (length(b$notes$lines)) paste(b$notes$lines, collapse = "  \n")),
+    paste(c(md, "", if (length(c(b$notes$lines, src))) paste(c(b$notes$lines, src), collapse = "  \n")),
           collapse = "\n")
   }, "")
   # HTML goes to pandoc as a raw block, so that nothing in it is read as

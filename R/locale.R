@@ -158,6 +158,13 @@ builtin_locale <- function(lang) {
     count_axis = "count",
     weighted_count_axis = "weighted count",
     small_base_plot = "%s base below %s",
+    low_deff_flag = "\u00b9",
+    low_deff = "Design effect below %s: the interval may be too narrow (little variance where most of the weight lies).",
+    low_deff_plot = "%s design effect below %s: interval may be too narrow",
+    ci_range = "%s to %s",
+    caption = "%s %s: %s",
+    bar_chart = "Bar chart",
+    stacked_chart = "Stacked bar chart",
     contents = "Contents",
     number = "No.",
     title = "Title",
@@ -200,6 +207,13 @@ builtin_locale <- function(lang) {
     count_axis = "Anzahl",
     weighted_count_axis = "gewichtete Anzahl",
     small_base_plot = "%s Basis unter %s",
+    low_deff_flag = "\u00b9",
+    low_deff = "Designeffekt unter %s: Das Intervall ist m\u00f6glicherweise zu eng (kaum Streuung, wo das meiste Gewicht liegt).",
+    low_deff_plot = "%s Designeffekt unter %s: Intervall m\u00f6glicherweise zu eng",
+    ci_range = "%s bis %s",
+    caption = "%s %s: %s",
+    bar_chart = "Balkendiagramm",
+    stacked_chart = "Gestapeltes Balkendiagramm",
     contents = "Inhalt",
     number = "Nr.",
     title = "Titel",
@@ -208,8 +222,8 @@ builtin_locale <- function(lang) {
     head_count = "n",
     head_weighted = "n (gew.)",
     head_pct = "%",
-    head_ci_low = "KI unten",
-    head_ci_high = "KI oben"
+    head_ci_low = "Konfidenzintervall unten",
+    head_ci_high = "Konfidenzintervall oben"
   )
   structure(list(
     lang = lang,
@@ -320,6 +334,9 @@ loc_sig <- function(v, digits, loc) {
 # A fixed word, filled in as sprintf() with the arguments.
 loc_word <- function(loc, key, ...) {
   w <- loc$words[[key]]
+  # a locale made by an older version (e.g. kept on a saved table) lacks
+  # newer words: take them from its built-in language
+  if (is.null(w) && loc$lang %in% c("en", "de")) w <- builtin_locale(loc$lang)$words[[key]]
   if (is.null(w)) stopf("internal error: no word %s", q(key))
   if (...length()) sprintf(w, ...) else w
 }

@@ -6,6 +6,13 @@
 # Okabe & Ito (2008), "Color universal design": distinguishable with every
 # common colour-vision deficiency. Blue first; black last (the error bars
 # get a white halo, so they show on it too). No fill is near white.
+# Relative luminance of colours (WCAG), to choose black or white text.
+luminance_of <- function(cols) {
+  v <- grDevices::col2rgb(cols) / 255
+  v <- ifelse(v <= 0.03928, v / 12.92, ((v + 0.055) / 1.055)^2.4)
+  colSums(v * c(0.2126, 0.7152, 0.0722))
+}
+
 okabe_ito <- c(blue = "#0072B2", orange = "#E69F00", bluishgreen = "#009E73",
                vermillion = "#D55E00", skyblue = "#56B4E9", reddishpurple = "#CC79A7",
                yellow = "#F0E442", gray = "#999999", black = "#000000")
@@ -98,7 +105,7 @@ plot_block <- function(x, row_var, col_var, layer, loc) {
   ci_ok <- x$percent != "none" && !is.null(cc$ci_low)
   list(i = i, j = j, layer = ly, rows = rows, cols = cols, value = mk(val),
        lo = mk(if (ci_ok) cc$ci_low else NA_real_), hi = mk(if (ci_ok) cc$ci_high else NA_real_),
-       base_n = mk(cc$base_n))
+       base_n = mk(cc$base_n), deff = mk(if (ci_ok && !is.null(cc$deff)) cc$deff else NA_real_))
 }
 
 # Labels wrapped (strwrap) to at most `width_in` inches at text size `cex`;
@@ -216,9 +223,16 @@ plot_legend_draw <- function(lay, x0, y0, fig_x, fig_y, border, horiz = FALSE) {
 #' unweighted base is below the table's small-base threshold (the `min_base`
 #' of [tab()], 30 when unset) carry the locale's small-base flag (`*`),
 #' explained in the legend. Intervals are drawn where the table has them
-#' (not where they are `NA`, nor for stacked bars or counts). The graphics
+#' (not where they are `NA`, nor for stacked bars or counts); an interval
+#' whose design effect is below the threshold (see [print.umfrage_tab()],
+#' section "Low design effects") is drawn dashed, with the locale's flag
+#' (a superscript one) explained in the legend. The graphics
 #' parameters are restored on exit, so the chart can sit in a
 #' `par(mfrow = )` panel.
+#'
+#' For a report, `main` takes a numbered title ([tab_caption()]) and
+#' `source` a source line, both drawn inside the figure, so they stay with
+#' it when the image is copied out; [tab_alt()] gives its alt text.
 #'
 #' @param x A `umfrage_tab` object.
 #' @param row_var Which row variable: its name (as in the `row_var` column
@@ -244,6 +258,10 @@ plot_legend_draw <- function(lay, x0, y0, fig_x, fig_y, border, horiz = FALSE) {
 #' @param locale Language and number format: `"en"`, `"de"` or a
 #'   [tab_locale()] object (default: the table's, else the session's, see
 #'   [tab_locale()]).
+#' @param source A source line drawn at the bottom left of the figure,
+#'   after the locale's word ("Quelle: ..."); one string.
+#' @param labels Write each bar's value (in the locale): beyond the bar
+#'   and its interval, or inside a stacked segment wide enough for it.
 #' @param ... Passed to [graphics::barplot()]; they override the defaults:
 #'   `xlab`, `ylab` (axis titles, as `barplot()` names them: the value axis
 #'   is `x` when `horiz = TRUE`), `names.arg` (category labels), `xlim`,
@@ -253,7 +271,8 @@ plot_legend_draw <- function(lay, x0, y0, fig_x, fig_y, border, horiz = FALSE) {
 #' @return Invisibly, the data plotted: a data frame with one row per bar
 #'   (segment) in level order, with `row`, `col` (factors), `value` (the
 #'   percent or count), `ci_low`, `ci_high` (the interval drawn; `NA` where
-#'   none is), `base_n`, `small` (below the small-base threshold) and `x`
+#'   none is), `base_n`, `small` (below the small-base threshold),
+#'   `low_deff` (the interval's design effect is below its threshold) and `x`
 #'   (the bar's midpoint on the category axis, as returned by
 #'   `barplot()`), `fill` (its colour). Attribute `"axis"` holds the value
 #'   axis' ticks (`at`, `label`), `"labels"` the category labels as drawn
@@ -272,14 +291,16 @@ plot_legend_draw <- function(lay, x0, y0, fig_x, fig_y, border, horiz = FALSE) {
 plot.umfrage_tab <- function(x, row_var = NULL, col_var = NULL, layer = 1L,
                              stacked = FALSE, horiz = FALSE, col = NULL, main = NULL,
                              ci = TRUE, legend = c("bottom", "right", "none"), wrap = NULL,
-                             locale = NULL, ...) {
+                             locale = NULL, source = NULL, labels = FALSE, ...) {
   check_flag(stacked, "stacked")
+  check_flag(labels, "labels")
   check_flag(horiz, "horiz")
   check_flag(ci, "ci")
   legend <- match.arg(legend)
   if (!is.null(wrap) && (!is.numeric(wrap) || length(wrap) != 1L || is.na(wrap) || wrap < 1))
     stopf("'wrap' must be NULL or a number of characters (at least 1), not %s", obj_desc_len(wrap))
   loc <- resolve_locale(locale, x)
+  src <- source_line(source, loc)
   b <- plot_block(x, row_var, col_var, layer, loc)
   nr <- length(b$rows)
   nc <- length(b$cols)
@@ -324,6 +345,10 @@ plot.umfrage_tab <- function(x, row_var = NULL, col_var = NULL, layer = 1L,
   draw_ci <- ci && !stacked
   lo <- if (draw_ci) b$lo else b$value * NA
   hi <- if (draw_ci) b$hi else b$value * NA
+  # intervals with an implausibly small design effect: dashed and flagged
+  min_deff <- min_deff_of(x)
+  low_deff <- !is.na(lo) & !is.na(hi) & !is.na(b$deff) & b$deff < min_deff
+  deff_flag <- loc_word(loc, "low_deff_flag")
   fills <- if (is.null(col)) plot_palette(if (one) 1L else nr) else rep_len(col, if (one) 1L else nr)
   if (one && !is.null(col)) fills <- col[1L]
   border <- take("border", if (stacked) "white" else NA)
@@ -381,6 +406,10 @@ plot.umfrage_tab <- function(x, row_var = NULL, col_var = NULL, layer = 1L,
   if (legend != "none" && any(small))
     lgroups[[2L]] <- c(lgroups[[2L]], list(list(label = loc_word(loc, "small_base_plot", flag, loc_num(min_base, 0L, loc)),
                                                 type = "note")))
+  if (legend != "none" && any(low_deff))
+    lgroups[[2L]] <- c(lgroups[[2L]], list(list(label = loc_word(loc, "low_deff_plot", deff_flag,
+                                                                 loc_plain(min_deff, loc)),
+                                                type = "note")))
   right <- legend == "right"
 
   # legends first (their size depends only on the figure), then the
@@ -388,6 +417,13 @@ plot.umfrage_tab <- function(x, row_var = NULL, col_var = NULL, layer = 1L,
   lay_right <- NULL
   right_m <- pad + 0.15
   if (horiz) right_m <- max(right_m, pad + plot_text_w(tick_lab[length(tick_lab)], cex_axis) / 2)
+  # value labels beyond the bars: room for them (and a flag) at the end
+  cex_val <- 0.8
+  val_lab <- if (x$percent == "none") loc_count(b$value, x$weighted, loc) else
+    loc_pct(b$value, loc$digits[["pct"]], loc, na = "")
+  val_lab <- matrix(val_lab, nrow(b$value), ncol(b$value))
+  if (labels && horiz && !stacked)
+    right_m <- max(right_m, pad + plot_text_w(paste0(val_lab, deff_flag), cex_val) + 0.1)
   if (right) {
     max_w <- 0.3 * fin[1L]
     g <- lapply(lgroups, function(gr) lapply(gr, function(e) {
@@ -406,7 +442,10 @@ plot.umfrage_tab <- function(x, row_var = NULL, col_var = NULL, layer = 1L,
     }))
     lay_bottom <- plot_legend_layout(g, max_w, cex_leg, line_in)
   }
-  leg_h <- if (is.null(lay_bottom)) 0 else lay_bottom$height + 0.6 * line_in
+  cex_src <- 0.75
+  src_w <- if (length(src)) plot_wrap(src, fin[1L] - 2 * pad, cex_src, chars = wrap)
+  src_h <- if (length(src)) plot_text_h(src_w, cex_src) + 0.5 * line_in else 0
+  leg_h <- src_h + if (is.null(lay_bottom)) 0 else lay_bottom$height + 0.6 * line_in
   topm <- pad + main_h
   shrink <- c(1, 0.9, 0.8, 0.7)
   if (horiz) {
@@ -482,11 +521,47 @@ plot.umfrage_tab <- function(x, row_var = NULL, col_var = NULL, layer = 1L,
     bw_in <- abs(diff(if (horiz) graphics::grconvertY(c(0, 1), "user", "inches")
                       else graphics::grconvertX(c(0, 1), "user", "inches")))
     cap <- min(0.04, 0.25 * bw_in)
+    lty <- ifelse(low_deff, 2L, 1L)[ok]
     for (lw in list(c("white", 3), c("grey10", 1.2))) {
       if (horiz) graphics::arrows(lo[ok], mid[ok], hi[ok], mid[ok], angle = 90, code = 3, length = cap,
-                                  col = lw[1L], lwd = as.numeric(lw[2L]))
+                                  col = lw[1L], lwd = as.numeric(lw[2L]), lty = if (lw[1L] == "white") 1L else lty)
       else graphics::arrows(mid[ok], lo[ok], mid[ok], hi[ok], angle = 90, code = 3, length = cap,
-                            col = lw[1L], lwd = as.numeric(lw[2L]))
+                            col = lw[1L], lwd = as.numeric(lw[2L]), lty = if (lw[1L] == "white") 1L else lty)
+    }
+    if (any(low_deff) && !labels) {
+      # the flag just beyond the interval's upper end
+      off <- 0.012 * diff(if (horiz) usr[1:2] else usr[3:4])
+      if (horiz) graphics::text(hi[low_deff] + off, mid[low_deff], deff_flag, adj = c(0, 0.5), xpd = NA)
+      else graphics::text(mid[low_deff], hi[low_deff] + off, deff_flag, adj = c(0.5, 0), xpd = NA)
+    }
+  }
+
+  # value labels: beyond the bar (and its interval), inside stacked segments
+  # wide enough for them (white on dark fills)
+  if (labels) {
+    has <- !is.na(b$value) & nzchar(val_lab)
+    if (stacked && !one) {
+      cum <- apply(b$value, 2L, function(v) cumsum(ifelse(is.na(v), 0, v)))
+      cum <- matrix(cum, nrow(b$value))
+      centre <- cum - b$value / 2
+      seg_in <- b$value * abs(diff(if (horiz) graphics::grconvertX(c(0, 1), "user", "inches")
+                                  else graphics::grconvertY(c(0, 1), "user", "inches")))
+      lab_in <- matrix(vapply(val_lab, function(s) plot_text_w(s, cex_val), 0), nrow(b$value))
+      fit <- has & (if (horiz) seg_in > lab_in + 0.04 else seg_in > plot_text_h("0", cex_val) + 0.04)
+      fcol <- matrix(rep(fills, times = nc), nr)
+      tcol <- ifelse(luminance_of(fcol) < 0.35, "white", "black")
+      if (any(fit)) {
+        if (horiz) graphics::text(centre[fit], mid[fit], val_lab[fit], cex = cex_val, col = tcol[fit])
+        else graphics::text(mid[fit], centre[fit], val_lab[fit], cex = cex_val, col = tcol[fit])
+      }
+    } else {
+      end <- pmax(b$value, if (draw_ci) hi else NA, na.rm = TRUE)
+      off <- 0.012 * diff(if (horiz) usr[1:2] else usr[3:4])
+      lab <- paste0(val_lab, ifelse(low_deff, deff_flag, ""))
+      if (any(has)) {
+        if (horiz) graphics::text(end[has] + off, mid[has], lab[has], adj = c(0, 0.5), cex = cex_val, xpd = NA)
+        else graphics::text(mid[has], end[has] + off, lab[has], adj = c(0.5, 0), cex = cex_val, xpd = NA)
+      }
     }
   }
 
@@ -528,18 +603,21 @@ plot.umfrage_tab <- function(x, row_var = NULL, col_var = NULL, layer = 1L,
   }
   if (!is.null(lay_bottom)) {
     lx <- max(pad, min((px0 + px1) / 2 - lay_bottom$width / 2, fin[1L] - pad - lay_bottom$width))
-    plot_legend_draw(lay_bottom, lx, pad + lay_bottom$height, fig_x, fig_y, border, horiz)
+    plot_legend_draw(lay_bottom, lx, pad + src_h + lay_bottom$height, fig_x, fig_y, border, horiz)
   }
   if (!is.null(lay_right)) {
     ly <- py0 + (fin[2L] - topm - py0) / 2 + lay_right$height / 2
     plot_legend_draw(lay_right, px1 + 0.25, ly, fig_x, fig_y, border, horiz)
   }
+  if (length(src))
+    graphics::text(fig_x(pad), fig_y(pad), src_w, adj = c(0, 0), cex = cex_src, col = "grey25")
 
   out <- data.frame(
     row = factor(rep(b$rows, times = nc), levels = b$rows),
     col = factor(rep(b$cols, each = nr), levels = b$cols),
     value = as.vector(b$value), ci_low = as.vector(lo), ci_high = as.vector(hi),
-    base_n = as.vector(b$base_n), small = as.vector(small), x = as.vector(mid),
+    base_n = as.vector(b$base_n), small = as.vector(small), low_deff = as.vector(low_deff),
+    x = as.vector(mid),
     fill = if (one) rep(fills[1L], nr) else rep(fills, times = nc),
     stringsAsFactors = FALSE)
   attr(out, "axis") <- data.frame(at = ticks, label = tick_lab, stringsAsFactors = FALSE)
@@ -567,11 +645,15 @@ plot.umfrage_tab <- function(x, row_var = NULL, col_var = NULL, layer = 1L,
 #' @param wrap Width in characters at which axis and legend labels are
 #'   wrapped (default 20).
 #' @param locale Language and number format, as in [plot.umfrage_tab()].
+#' @param source A source line, in the plot's caption after the locale's
+#'   word ("Quelle: ..."), so it stays with the image.
 #' @param ... Ignored.
 #' @return A `ggplot` object. Its data (`$data`) has one row per bar: `row`,
 #'   `col`, `layer` (factors in level order), `value`, `ci_low`, `ci_high`,
-#'   `base_n` and `small` (below the small-base threshold: flagged above the
-#'   bar, explained in the caption).
+#'   `base_n`, `small` (below the small-base threshold: flagged above the
+#'   bar, explained in the caption) and `low_deff` (the interval's design
+#'   effect is below its threshold: the interval is dashed, explained in
+#'   the caption).
 #' @examples
 #' if (requireNamespace("ggplot2", quietly = TRUE)) {
 #'   d <- data.frame(
@@ -583,7 +665,8 @@ plot.umfrage_tab <- function(x, row_var = NULL, col_var = NULL, layer = 1L,
 #' }
 #' @exportS3Method ggplot2::autoplot
 autoplot.umfrage_tab <- function(object, row_var = NULL, col_var = NULL, stacked = FALSE,
-                                 horiz = FALSE, ci = TRUE, wrap = 20, locale = NULL, ...) {
+                                 horiz = FALSE, ci = TRUE, wrap = 20, locale = NULL,
+                                 source = NULL, ...) {
   if (!requireNamespace("ggplot2", quietly = TRUE))
     stopf("autoplot() of a table needs the ggplot2 package; install it (install.packages(\"ggplot2\")) or use plot()")
   x <- object
@@ -593,6 +676,7 @@ autoplot.umfrage_tab <- function(object, row_var = NULL, col_var = NULL, stacked
   if (!is.numeric(wrap) || length(wrap) != 1L || is.na(wrap) || wrap < 1)
     stopf("'wrap' must be a number of characters (at least 1), not %s", obj_desc_len(wrap))
   loc <- resolve_locale(locale, x)
+  src <- source_line(source, loc)
   ids <- unique(x$cell_id$layer)
   blocks <- lapply(seq_along(ids), function(k) plot_block(x, row_var, col_var, k, loc))
   b1 <- blocks[[1L]]
@@ -604,10 +688,13 @@ autoplot.umfrage_tab <- function(object, row_var = NULL, col_var = NULL, stacked
     data.frame(row = rep(b$rows, times = nc), col = rep(b$cols, each = nr),
                layer = rep(b$layer$title, nr * nc), value = as.vector(b$value),
                ci_low = as.vector(b$lo), ci_high = as.vector(b$hi), base_n = as.vector(b$base_n),
-               stringsAsFactors = FALSE)
+               deff = as.vector(b$deff), stringsAsFactors = FALSE)
   }))
   min_base <- plot_min_base(x)
   d$small <- !is.na(d$base_n) & d$base_n < min_base
+  d$low_deff <- !is.na(d$ci_low) & !is.na(d$deff) & d$deff < min_deff_of(x)
+  d$deff <- NULL
+  captions <- character()
   d$row <- factor(d$row, levels = b1$rows)
   d$col <- factor(d$col, levels = b1$cols)
   d$layer <- factor(d$layer, levels = layer_titles)
@@ -626,9 +713,15 @@ autoplot.umfrage_tab <- function(object, row_var = NULL, col_var = NULL, stacked
     ggp <- ggp + ggplot2::geom_col(position = dodge, width = 0.9)
   }
   if (ci && !stacked && pct && any(!is.na(d$ci_low))) {
-    eb <- ggplot2::aes(ymin = .data$ci_low, ymax = .data$ci_high)
-    ggp <- ggp + if (one) ggplot2::geom_errorbar(eb, width = 0.25, na.rm = TRUE)
-                 else ggplot2::geom_errorbar(eb, position = dodge, width = 0.25, na.rm = TRUE)
+    # an interval with an implausibly small design effect is dashed
+    eb <- ggplot2::aes(ymin = .data$ci_low, ymax = .data$ci_high,
+                       linetype = ifelse(.data$low_deff, "dashed", "solid"))
+    ggp <- ggp + (if (one) ggplot2::geom_errorbar(eb, width = 0.25, na.rm = TRUE)
+                  else ggplot2::geom_errorbar(eb, position = dodge, width = 0.25, na.rm = TRUE)) +
+      ggplot2::scale_linetype_identity()
+    if (any(d$low_deff))
+      captions <- c(captions, loc_word(loc, "low_deff_plot", loc_word(loc, "low_deff_flag"),
+                                       loc_plain(min_deff_of(x), loc)))
   }
   if (any(d$small)) {
     # the small-base flag above each bar (and interval) of a small base
@@ -644,8 +737,10 @@ autoplot.umfrage_tab <- function(object, row_var = NULL, col_var = NULL, stacked
       ggplot2::geom_text(ggplot2::aes(y = .data$flag_y), data = ds, label = flag, vjust = -0.2, na.rm = TRUE)
     else ggplot2::geom_text(ggplot2::aes(y = .data$flag_y, group = .data$row), data = ds, label = flag, vjust = -0.2,
                             position = dodge, na.rm = TRUE)
-    ggp <- ggp + ggplot2::labs(caption = loc_word(loc, "small_base_plot", flag, loc_num(min_base, 0L, loc)))
+    captions <- c(loc_word(loc, "small_base_plot", flag, loc_num(min_base, 0L, loc)), captions)
   }
+  captions <- c(captions, src)
+  if (length(captions)) ggp <- ggp + ggplot2::labs(caption = paste(captions, collapse = "\n"))
   if (!one) ggp <- ggp + ggplot2::scale_fill_manual(values = stats::setNames(pal, b1$rows), labels = wrapf,
                                                    name = NULL)
   ggp <- ggp +

@@ -17,7 +17,7 @@ profiles <- list(
                          "flextable", "officer",
                          "openxlsx2", "readxl"),
                 system = character()),
-  report = list(pkgs = c("survey", "knitr", "rmarkdown"), system = "pandoc"),
+  report = list(pkgs = c("survey", "knitr", "rmarkdown", "openxlsx2"), system = "pandoc"),
   bench  = list(pkgs = c("survey", "data.table", "collapse", "anesrake"),
                 system = character(), includes = "test"),
   # R CMD check --as-cran warns without qpdf; tidy (optional) enables its
