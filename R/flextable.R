@@ -258,7 +258,9 @@ flex_look <- function(ft, b, show, nh, nbase, spanned, k) {
 #' numbered caption above and its notes below, one after another with a
 #' blank line between them, each kept on one page where it fits. The page
 #' is A4 with 2 cm margins; `landscape = NA` (the default) turns it to
-#' landscape when the widest table does not fit a portrait page.
+#' landscape when the widest table does not fit a portrait page. A table
+#' still wider than the page's text width is set in smaller type until it
+#' fits (`flextable::fit_to_width()`).
 #'
 #' @param x A `umfrage_tab` object, or a list of them.
 #' @param path The .docx file to write (overwritten).
@@ -307,6 +309,12 @@ tab_docx <- function(x, path, locale = NULL, show = NULL, digits = NULL, title =
   # A4 with 2 cm margins: 6.69 in of text width upright, 10.1 in across
   if (is.na(landscape)) landscape <- widest > 6.69
   margin <- 2 / 2.54
+  # a table still wider than the page's text width gets smaller type
+  # (flextable::fit_to_width() lowers the font size until it fits)
+  text_w <- (if (landscape) 29.7 else 21) / 2.54 - 2 * margin
+  fts <- lapply(fts, function(ft)
+    if (sum(flextable::flextable_dim(ft)$widths) > text_w)
+      flextable::fit_to_width(ft, max_width = text_w) else ft)
   sec <- officer::prop_section(
     page_size = officer::page_size(width = 21 / 2.54, height = 29.7 / 2.54,
                                    orient = if (landscape) "landscape" else "portrait"),

@@ -5,7 +5,7 @@
 #                          screenshot tables-html.png (headless Chromium)
 #   tables-en.xlsx         tab_xlsx(), one sheet per table + contents
 #   tables-de.xlsx         tab_xlsx(), German, stacked on one sheet
-#   tables-en.docx         as_flextable() in Word (when umfrage has it and
+#   word-en.docx, word-de.docx  tab_docx() (as_flextable() in Word; when
 #                          flextable/officer are installed)
 # and each xlsx/docx as PDF (LibreOffice headless) and PNG pages
 # (pdftoppm), named <file>-<page>.png.
@@ -99,28 +99,23 @@ if (requireNamespace("openxlsx2", quietly = TRUE)) {
   say("openxlsx2 is not installed: no xlsx")
 }
 
-# ---- docx (when as_flextable() exists) ----------------------------------------------
-has_ft <- requireNamespace("flextable", quietly = TRUE) && requireNamespace("officer", quietly = TRUE) &&
-  !is.null(utils::getS3method("as_flextable", "umfrage_tab", optional = TRUE,
-                              envir = asNamespace("umfrage")))
+# ---- docx (tab_docx(): as_flextable() blocks through officer) ---------------------
+has_ft <- requireNamespace("flextable", quietly = TRUE) && requireNamespace("officer", quietly = TRUE)
 if (has_ft) {
-  f <- file.path(out, "tables-en.docx")
-  ok <- tryCatch({
-    doc <- officer::read_docx()
-    for (x in list(t_banner, t_region)) {
-      doc <- flextable::body_add_flextable(doc, flextable::as_flextable(x, locale = "en"))
-      doc <- officer::body_add_par(doc, "")
-    }
-    doc <- flextable::body_add_flextable(doc, flextable::as_flextable(t_de))
-    print(doc, target = f)
-    TRUE
-  }, error = function(e) {
-    say("docx failed: ", conditionMessage(e))
-    FALSE
-  })
-  if (ok) files <- c(files, f)
+  for (lang in c("en", "de")) {
+    f <- file.path(out, sprintf("word-%s.docx", lang))
+    ok <- tryCatch({
+      tabs <- if (lang == "en") list(t_banner, t_region) else list(t_de)
+      tab_docx(tabs, f, locale = lang, source = "umfrage look (simulated data)")
+      TRUE
+    }, error = function(e) {
+      say("docx failed: ", conditionMessage(e))
+      FALSE
+    })
+    if (ok) files <- c(files, f)
+  }
 } else {
-  say("no as_flextable() method (or flextable/officer missing): no docx")
+  say("flextable/officer missing: no docx")
 }
 
 # ---- PDF and PNG --------------------------------------------------------------------
