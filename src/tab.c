@@ -258,6 +258,355 @@ static inline void add3(double *a, double w)
     a[0] += 1.0; a[1] += w; a[2] += w * w;
 }
 
+/* ---- C_tab: check, lay out, code rows into cells, result ------------------
+ *
+ * C_tab reads top-down: tab_parse() checks the arguments, tab_layout() lays
+ * out one thread's accumulators, then either tab_fast() (single variables
+ * without NA levels: one cell-kernel pass per column variable) or
+ * tab_general() (MR sets, NA levels: one pass over the rows for all column
+ * variables) fills the cells, tab_check_skips() raises errors for bad
+ * weights or codes, and tab_answer() builds the result. */
+
+/* A table's variables, rows and weights. */
+typedef struct {
+    tvar rv;            /* row variable                            */
+    tvar *cv;           /* column variables (the banner)           */
+    int ncv;
+    tvar *bv;           /* layer (by) variables                    */
+    int *bstride;       /* their mixed-radix strides               */
+    int nby, nlay;
+    int nr;             /* row items                               */
+    bool row_mr;        /* the row variable is an MR set           */
+    R_xlen_t n;
+    const double *wp;   /* weights, or NULL (all 1)                */
+} tab_spec;
+
+/* One thread's accumulators: per column variable cells, colbase, rowbase,
+ * allbase (off[4 j + 0..3]; each entry 3 doubles), and the per-thread
+ * scratch of the item pass. */
+typedef struct {
+    size_t *off, tot;
+    /* items of a row: at most one per column of an MR set; a category set
+     * dedupes its mentions through `seen`, one stamp per level, at offset
+     * soff[0] (rows) or soff[j + 1] (column variable j) of a thread's part */
+    size_t *soff, nseen;
+    int maxk;
+    bool *need_colbase, *need_rowbase;
+    int nth;
+    R_xlen_t *skip;     /* per thread: 2 + ncv skip counters, bad-code and
+                           bad-weight counts (ncv + 4)                  */
+} tab_layout_t;
+
+static bool is_mr(const tvar *v) { return v->kind == TV_DICH || v->kind == TV_CAT; }
+
+static void tab_parse(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w, tab_spec *s)
+{
+    s->n = -1;
+    parse_tvar(rowv, &s->rv, &s->n, "rows");
+    s->ncv = parse_cols(colvs, &s->n, &s->cv);
+    s->nlay = parse_layers(byvs, &s->n, &s->bv, &s->bstride, &s->nby);
+    if (s->n < 0) Rf_error("no data columns: every variable is constant");
+    s->wp = parse_weights(w, s->n);
+    s->nr = s->rv.nlev;
+    s->row_mr = is_mr(&s->rv);
+}
+
+static void tab_layout(const tab_spec *s, tab_layout_t *L)
+{
+    const int ncv = s->ncv, nr = s->nr, nlay = s->nlay;
+    const tvar *cv = s->cv;
+    L->off = (size_t *) R_alloc((size_t) ncv * 4 + 1, sizeof(size_t));
+    L->soff = (size_t *) R_alloc((size_t) ncv + 2, sizeof(size_t));
+    L->soff[0] = 0;
+    L->soff[1] = s->rv.kind == TV_CAT ? (size_t) s->rv.nlev : 0;
+    double tot_d = 0;
+    int maxk = s->rv.k;
+    for (int j = 0; j < ncv; j++) {
+        tot_d += ((double) nr * cv[j].nlev * nlay + (double) cv[j].nlev * nlay +
+                  (double) nr * nlay + nlay) * 3;
+        if (cv[j].k > maxk) maxk = cv[j].k;
+        L->soff[j + 2] = L->soff[j + 1] + (cv[j].kind == TV_CAT ? (size_t) cv[j].nlev : 0);
+    }
+    L->nseen = L->soff[ncv + 1] > 0 ? L->soff[ncv + 1] : 1;   /* per thread */
+    umf_check_cells(tot_d / 3, s->n, tot_d / 3 / nlay, "the table");
+    size_t tot = 0;
+    for (int j = 0; j < ncv; j++) {
+        double cells = (double) nr * cv[j].nlev * nlay;
+        L->off[4 * j] = tot;      tot += (size_t) cells * 3;
+        L->off[4 * j + 1] = tot;  tot += (size_t) cv[j].nlev * nlay * 3;
+        L->off[4 * j + 2] = tot;  tot += (size_t) nr * nlay * 3;
+        L->off[4 * j + 3] = tot;  tot += (size_t) nlay * 3;
+    }
+    L->off[4 * ncv] = tot;
+    L->tot = tot;
+    L->maxk = maxk < 1 ? 1 : maxk;
+    L->nth = umf_threads_for(s->n);
+    L->skip = (R_xlen_t *) R_alloc((size_t) L->nth * (ncv + 4), sizeof(R_xlen_t));
+    memset(L->skip, 0, (size_t) L->nth * (ncv + 4) * sizeof(R_xlen_t));
+    L->need_colbase = (bool *) R_alloc(ncv, sizeof(bool));
+    L->need_rowbase = (bool *) R_alloc(ncv, sizeof(bool));
+    for (int j = 0; j < ncv; j++) {
+        L->need_colbase[j] = s->row_mr;
+        L->need_rowbase[j] = is_mr(&cv[j]);
+    }
+}
+
+/* Every variable single (or constant), i.e. no item lists. */
+static bool tab_all_single(const tab_spec *s)
+{
+    if (s->row_mr) return false;
+    for (int j = 0; j < s->ncv; j++)
+        if (s->cv[j].kind != TV_SINGLE && s->cv[j].kind != TV_CONST) return false;
+    return true;
+}
+
+/* The cell kernels apply: single variables without NA levels, and a code
+ * column for the rows (a constant row variable takes the general path). */
+static bool tab_fast_ok(const tab_spec *s)
+{
+    bool any_na_level = s->rv.na_level != 0;
+    for (int j = 0; j < s->ncv; j++) if (s->cv[j].na_level) any_na_level = true;
+    for (int q = 0; q < s->nby; q++) if (s->bv[q].na_level) any_na_level = true;
+    return tab_all_single(s) && !any_na_level && s->rv.kind != TV_CONST;
+}
+
+/* The Total column as the sum over a donor column variable's levels (one
+ * that lost no row to NA): no pass over the rows. dm: the donor's cells
+ * matrix (nr * nc * nlay rows, 3 columns); buf: nr * nlay * 3 doubles. */
+static SEXP total_from_donor(SEXP dm, int nr, int nc, int nlay, double *buf)
+{
+    const double *src = REAL(dm);
+    const size_t len = (size_t) nr * nc * nlay;
+    memset(buf, 0, (size_t) nr * nlay * 3 * sizeof(double));
+    for (int b = 0; b < nlay; b++) {
+        if ((b & 1023) == 1023) R_CheckUserInterrupt();
+        for (int c = 0; c < nc; c++)
+            for (int r = 0; r < nr; r++)
+                for (int q = 0; q < 3; q++)
+                    buf[3 * ((size_t) r + (size_t) nr * b) + q] +=
+                        src[(size_t) r + (size_t) nr * (c + (size_t) nc * b) + len * q];
+    }
+    return col_result(buf, nr, 1, nlay, NULL, NULL, NULL);
+}
+
+/* One block (row variable x column variable j) through the cell kernels:
+ * its cells are the mixed-radix cells of (row, column, by...), exactly the
+ * layout of the accumulators. Adds to the skip counters; returns the cells
+ * (in buf), or NULL after bad codes or weights (the error follows). */
+static const double *block_pass(const tab_spec *s, int j, double *buf, R_xlen_t *skip)
+{
+    const int ncv = s->ncv;
+    const int **cp = (const int **) R_alloc(s->nby + 2, sizeof(int *));
+    int *nl = (int *) R_alloc(s->nby + 2, sizeof(int));
+    int *st = (int *) R_alloc(s->nby + 2, sizeof(int));
+    R_xlen_t *counts = (R_xlen_t *) R_alloc(s->nby + 4, sizeof(R_xlen_t));
+    const bool has_col = s->cv[j].kind != TV_CONST;
+    int k = 0;
+    cp[k] = s->rv.col[0]; nl[k++] = s->nr;
+    if (has_col) { cp[k] = s->cv[j].col[0]; nl[k++] = s->cv[j].nlev; }
+    for (int q = 0; q < s->nby; q++) { cp[k] = s->bv[q].col[0]; nl[k++] = s->bv[q].nlev; }
+    int s_ = 1;
+    for (int q = 0; q < k; q++) { st[q] = s_; s_ *= nl[q]; }
+    umf_coder cd = {k, cp, nl, st, s_};
+    const double *cells = umf_cell_pass(&cd, s->wp, s->n, 3, counts, buf);
+    if (counts[k + 1] > 0) skip[ncv + 3] += counts[k + 1];
+    if (counts[k] > 0) skip[ncv + 2] += counts[k];
+    if (has_col) skip[2 + j] = counts[1];
+    if (!has_col || j == 0) {
+        skip[1] = counts[0];
+        R_xlen_t byna = 0;
+        for (int q = has_col ? 2 : 1; q < k; q++) byna += counts[q];
+        skip[0] = byna;
+    }
+    return counts[k + 1] == 0 && counts[k] == 0 ? cells : NULL;
+}
+
+/* The fast path: one cell pass per column variable into a buffer it
+ * reuses; the Total column from a donor where there is one. */
+static void tab_fast(const tab_spec *s, const tab_layout_t *L, SEXP cols)
+{
+    const int nr = s->nr, nlay = s->nlay;
+    size_t bufsize = 0;
+    for (int j = 0; j < s->ncv; j++) {
+        size_t need = (size_t) L->nth * ((size_t) nr * s->cv[j].nlev * nlay + 1) * 3;
+        if (need > bufsize) bufsize = need;
+    }
+    double *buf = (double *) R_alloc(bufsize, sizeof(double));
+    int donor = -1;    /* a column variable that lost no row to NA */
+    for (int j = 0; j < s->ncv; j++) {
+        if (s->cv[j].kind == TV_CONST && donor >= 0) {
+            SEXP dm = VECTOR_ELT(VECTOR_ELT(cols, donor), 0);
+            SET_VECTOR_ELT(cols, j, total_from_donor(dm, nr, s->cv[donor].nlev, nlay, buf));
+            continue;
+        }
+        const double *cells = block_pass(s, j, buf, L->skip);
+        if (!cells) continue;
+        if (s->cv[j].kind != TV_CONST && L->skip[2 + j] == 0 && donor < 0) donor = j;
+        SET_VECTOR_ELT(cols, j, col_result(cells, nr, s->cv[j].nlev, nlay, NULL, NULL, NULL));
+    }
+}
+
+/* Rows from..to of the general path when every variable is single: each
+ * cell is one (row level, column level, layer) per column variable. */
+static void rows_single(const tab_spec *s, const tab_layout_t *L, double *acc,
+                        R_xlen_t from, R_xlen_t to)
+{
+    const int ncv = s->ncv, nr = s->nr;
+    const double *wp = s->wp;
+    #pragma omp parallel num_threads(L->nth)
+    {
+        int t = omp_get_thread_num();
+        double *a = acc + (size_t) t * L->tot;
+        R_xlen_t *sk = L->skip + (size_t) t * (ncv + 4);
+        #pragma omp for schedule(static)
+        for (R_xlen_t i = from; i < to; i++) {
+            double wi = wp ? wp[i] : 1.0;
+            if (!(wi >= 0 && wi < INFINITY)) { sk[ncv + 3]++; continue; }
+            int b = s->nby ? layer_of(s->bv, s->nby, s->bstride, i) : 0;
+            if (b < 0) { if (b == -2) sk[ncv + 2]++; else sk[0]++; continue; }
+            int r = single_code(&s->rv, i);
+            if (r < 0) { if (r == -2) sk[ncv + 2]++; else sk[1]++; continue; }
+            for (int j = 0; j < ncv; j++) {
+                int c = single_code(&s->cv[j], i);
+                if (c < 0) { if (c == -2) sk[ncv + 2]++; else sk[2 + j]++; continue; }
+                add3(a + L->off[4 * j] + 3 * ((size_t) r + (size_t) nr * (c + (size_t) s->cv[j].nlev * b)), wi);
+            }
+        }
+    }
+}
+
+/* Row i's contribution to column variable j, given the row variable's
+ * items rit[0..nri) (rin: in its base) in layer b. ci: scratch (maxk). */
+static inline void add_items(const tab_spec *s, const tab_layout_t *L, double *a,
+                             R_xlen_t *sk, int j, R_xlen_t i, int b, double wi,
+                             const int *rit, int nri, int rin, int *ci, R_xlen_t *seen)
+{
+    const int ncv = s->ncv, nr = s->nr;
+    const tvar *c = &s->cv[j];
+    int cin, nci = row_items(c, i, ci, &cin, seen);
+    if (nci < 0) { sk[ncv + 2]++; return; }
+    if (nci == 0 && !cin) { sk[2 + j]++; return; }
+    const int nc = c->nlev;
+    double *cells = a + L->off[4 * j];
+    for (int p = 0; p < nri; p++)
+        for (int q = 0; q < nci; q++)
+            add3(cells + 3 * ((size_t) rit[p] + (size_t) nr * (ci[q] + (size_t) nc * b)), wi);
+    if (L->need_colbase[j] && rin)
+        for (int q = 0; q < nci; q++)
+            add3(a + L->off[4 * j + 1] + 3 * ((size_t) ci[q] + (size_t) nc * b), wi);
+    if (L->need_rowbase[j] && cin)
+        for (int p = 0; p < nri; p++)
+            add3(a + L->off[4 * j + 2] + 3 * ((size_t) rit[p] + (size_t) nr * b), wi);
+    if ((L->need_colbase[j] || L->need_rowbase[j]) && rin && cin)
+        add3(a + L->off[4 * j + 3] + 3 * (size_t) b, wi);
+}
+
+/* Rows from..to of the general path with MR sets: item lists per row.
+ * itbuf, seen: per-thread scratch (maxk * (ncv + 1) ints, nseen stamps). */
+static void rows_items(const tab_spec *s, const tab_layout_t *L, double *acc,
+                       int *itbuf, R_xlen_t *seen, R_xlen_t from, R_xlen_t to)
+{
+    const int ncv = s->ncv, maxk = L->maxk;
+    const double *wp = s->wp;
+    #pragma omp parallel num_threads(L->nth)
+    {
+        int t = omp_get_thread_num();
+        double *a = acc + (size_t) t * L->tot;
+        R_xlen_t *sk = L->skip + (size_t) t * (ncv + 4);
+        int *rit = itbuf + (size_t) t * maxk * (ncv + 1);
+        int *cit = rit + maxk;
+        R_xlen_t *rseen = seen + (size_t) t * L->nseen;
+        #pragma omp for schedule(static)
+        for (R_xlen_t i = from; i < to; i++) {
+            double wi = wp ? wp[i] : 1.0;
+            if (!(wi >= 0 && wi < INFINITY)) { sk[ncv + 3]++; continue; }
+            int b = s->nby ? layer_of(s->bv, s->nby, s->bstride, i) : 0;
+            if (b < 0) { if (b == -2) sk[ncv + 2]++; else sk[0]++; continue; }
+            int rin, nri = row_items(&s->rv, i, rit, &rin, rseen + L->soff[0]);
+            if (nri < 0) { sk[ncv + 2]++; continue; }
+            if (!s->row_mr && nri == 0) { sk[1]++; continue; }
+            if (s->row_mr && nri == 0 && !rin) { sk[1]++; continue; }
+            for (int j = 0; j < ncv; j++)
+                add_items(s, L, a, sk, j, i, b, wi, rit, nri, rin,
+                          cit + (size_t) j * maxk, rseen + L->soff[j + 1]);
+        }
+    }
+}
+
+/* The general path: one pass over the rows for every column variable, per
+ * thread accumulators merged in thread order. Returns the accumulators;
+ * the skip counters are summed into thread 0's. */
+static double *tab_general(const tab_spec *s, const tab_layout_t *L)
+{
+    const int nth = L->nth, ncv = s->ncv;
+    double *acc = (double *) R_alloc((size_t) nth * L->tot, sizeof(double));
+    umf_zero(acc, (size_t) nth * L->tot);
+    const bool all_single = tab_all_single(s);
+    int *itbuf = NULL;
+    R_xlen_t *seen = NULL;
+    if (!all_single) {
+        itbuf = (int *) R_alloc((size_t) nth * L->maxk * (ncv + 1), sizeof(int));
+        seen = (R_xlen_t *) R_alloc((size_t) nth * L->nseen, sizeof(R_xlen_t));
+        memset(seen, 0, (size_t) nth * L->nseen * sizeof(R_xlen_t));
+    }
+    for (R_xlen_t from = 0; from < s->n; from += UMF_CHUNK) {
+        R_xlen_t to = from + UMF_CHUNK < s->n ? from + UMF_CHUNK : s->n;
+        if (all_single) rows_single(s, L, acc, from, to);
+        else rows_items(s, L, acc, itbuf, seen, from, to);
+        R_CheckUserInterrupt();
+    }
+    for (int t = 1; t < nth; t++) {          /* merge in thread order */
+        const double *src = acc + (size_t) t * L->tot;
+        for (size_t q = 0; q < L->tot; q++) {
+            if ((q & (UMF_CHUNK - 1)) == UMF_CHUNK - 1) R_CheckUserInterrupt();
+            acc[q] += src[q];
+        }
+    }
+    for (int t = 1; t < nth; t++)
+        for (int q = 0; q < ncv + 4; q++) L->skip[q] += L->skip[(size_t) t * (ncv + 4) + q];
+    return acc;
+}
+
+/* The general path's result per column variable; bases that no MR set
+ * makes differ from sums of cells are summed from the cells. */
+static void tab_general_result(const tab_spec *s, const tab_layout_t *L, const double *acc,
+                               SEXP cols)
+{
+    for (int j = 0; j < s->ncv; j++) {
+        const size_t *o = L->off + 4 * j;
+        bool pass_ab = L->need_colbase[j] || L->need_rowbase[j];
+        SET_VECTOR_ELT(cols, j, col_result(acc + o[0], s->nr, s->cv[j].nlev, s->nlay,
+                                           L->need_colbase[j] ? acc + o[1] : NULL,
+                                           L->need_rowbase[j] ? acc + o[2] : NULL,
+                                           pass_ab ? acc + o[3] : NULL));
+    }
+}
+
+/* Errors for weights that are NA, negative or infinite and for codes out of
+ * range, from the summed skip counters. */
+static void tab_check_skips(const R_xlen_t *skip, int ncv)
+{
+    if (skip[ncv + 3] > 0)
+        Rf_error("'weights' holds %.0f values that are NA, negative or infinite",
+                 (double) skip[ncv + 3]);
+    if (skip[ncv + 2] > 0)
+        Rf_error("%.0f codes are outside the range of their variable's levels",
+                 (double) skip[ncv + 2]);
+}
+
+/* list(cols, skipped = c(by_na, row_na, per-column NA counts)) */
+static SEXP tab_answer(SEXP cols, const R_xlen_t *skip, int ncv)
+{
+    const char *nm_top[] = {"cols", "skipped"};
+    SEXP ans = PROTECT(umf_named_list(nm_top, 2));
+    SET_VECTOR_ELT(ans, 0, cols);
+    SEXP sk = PROTECT(Rf_allocVector(REALSXP, ncv + 2));
+    for (int q = 0; q < ncv + 2; q++) REAL(sk)[q] = (double) skip[q];
+    SET_VECTOR_ELT(ans, 1, sk);
+    UNPROTECT(2);
+    return ans;
+}
+
 /* rowv: one table variable; colvs: list of table variables (the banner);
  * byvs: list of single table variables (layers); w: weights or NULL.
  * Returns list(cols = per column variable list(cells, colbase, rowbase,
@@ -265,245 +614,19 @@ static inline void add3(double *a, double w)
  * NA counts)). */
 SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w)
 {
-    int nprot = 0;
-    R_xlen_t n = -1;
-    tvar rv, *cv;
-    parse_tvar(rowv, &rv, &n, "rows");
-    const int ncv = parse_cols(colvs, &n, &cv);
-    tvar *bv;
-    int *bstride, nby;
-    const int nlay = parse_layers(byvs, &n, &bv, &bstride, &nby);
-    if (n < 0) Rf_error("no data columns: every variable is constant");
-    const double *wp = parse_weights(w, n);
-    const int nr = rv.nlev;
-    const bool row_mr = rv.kind == TV_DICH || rv.kind == TV_CAT;
-
-    /* layout of one thread's accumulators: per column variable cells,
-     * colbase, rowbase, allbase; each entry 3 doubles */
-    size_t *off = (size_t *) R_alloc((size_t) ncv * 4 + 1, sizeof(size_t));
-    size_t tot = 0;
-    double tot_d = 0;
-    /* items of a row: at most one per column of an MR set; a category set
-     * dedupes its mentions through `seen`, one stamp per level, at offset
-     * soff[0] (rows) or soff[j + 1] (column variable j) of a thread's part */
-    int maxk = rv.k;
-    size_t *soff = (size_t *) R_alloc((size_t) ncv + 2, sizeof(size_t));
-    soff[0] = 0;
-    soff[1] = rv.kind == TV_CAT ? (size_t) rv.nlev : 0;
-    for (int j = 0; j < ncv; j++) {
-        tot_d += ((double) nr * cv[j].nlev * nlay + (double) cv[j].nlev * nlay +
-                  (double) nr * nlay + nlay) * 3;
-        if (cv[j].k > maxk) maxk = cv[j].k;
-        soff[j + 2] = soff[j + 1] + (cv[j].kind == TV_CAT ? (size_t) cv[j].nlev : 0);
-    }
-    const size_t nseen = soff[ncv + 1] > 0 ? soff[ncv + 1] : 1;   /* per thread */
-    umf_check_cells(tot_d / 3, n, tot_d / 3 / nlay, "the table");
-    for (int j = 0; j < ncv; j++) {
-        double cells = (double) nr * cv[j].nlev * nlay;
-        off[4 * j] = tot;      tot += (size_t) cells * 3;
-        off[4 * j + 1] = tot;  tot += (size_t) cv[j].nlev * nlay * 3;
-        off[4 * j + 2] = tot;  tot += (size_t) nr * nlay * 3;
-        off[4 * j + 3] = tot;  tot += (size_t) nlay * 3;
-    }
-    off[4 * ncv] = tot;
-    if (maxk < 1) maxk = 1;
-
-    const int nth = umf_threads_for(n);
-    /* per thread: skip counters (2 + ncv), bad-code/bad-weight flags */
-    R_xlen_t *skip = (R_xlen_t *) R_alloc((size_t) nth * (ncv + 4), sizeof(R_xlen_t));
-    memset(skip, 0, (size_t) nth * (ncv + 4) * sizeof(R_xlen_t));
-    /* per thread scratch: items of the row var and of each column var */
-    int *itbuf = (int *) R_alloc((size_t) nth * maxk * (ncv + 1), sizeof(int));
-    R_xlen_t *seen = (R_xlen_t *) R_alloc((size_t) nth * nseen, sizeof(R_xlen_t));
-    memset(seen, 0, (size_t) nth * nseen * sizeof(R_xlen_t));
-    bool *need_colbase = (bool *) R_alloc(ncv, sizeof(bool));
-    bool *need_rowbase = (bool *) R_alloc(ncv, sizeof(bool));
-    for (int j = 0; j < ncv; j++) {
-        bool col_mr = cv[j].kind == TV_DICH || cv[j].kind == TV_CAT;
-        need_colbase[j] = row_mr;
-        need_rowbase[j] = col_mr;
-    }
-
-    bool all_single = !row_mr, any_na_level = rv.na_level != 0;
-    for (int j = 0; j < ncv; j++) {
-        if (cv[j].kind != TV_SINGLE && cv[j].kind != TV_CONST) all_single = false;
-        if (cv[j].na_level) any_na_level = true;
-    }
-    for (int q = 0; q < nby; q++) if (bv[q].na_level) any_na_level = true;
-    /* (the cell kernels need a code column for the rows: a constant row
-     * variable takes the general path) */
-    const bool fast = all_single && !any_na_level && rv.kind != TV_CONST;
-    /* the general path accumulates everything at once; the fast path makes
-     * one cell pass per column variable into a buffer it reuses */
+    tab_spec s;
+    tab_parse(rowv, colvs, byvs, w, &s);
+    tab_layout_t L;
+    tab_layout(&s, &L);
+    SEXP cols = PROTECT(Rf_allocVector(VECSXP, s.ncv));
+    const bool fast = tab_fast_ok(&s);
     double *acc = NULL;
-    if (!fast) {
-        acc = (double *) R_alloc((size_t) nth * tot, sizeof(double));
-        umf_zero(acc, (size_t) nth * tot);
-    }
-    SEXP cols = PROTECT(Rf_allocVector(VECSXP, ncv)); nprot++;
-
-    if (fast) {
-        /* one pass per block (row variable x column variable) through the
-         * cell kernels: the block's cells are the mixed-radix cells of
-         * (row, column, by...), exactly the layout of the accumulators */
-        const int **cp = (const int **) R_alloc(nby + 2, sizeof(int *));
-        int *nl = (int *) R_alloc(nby + 2, sizeof(int));
-        int *st = (int *) R_alloc(nby + 2, sizeof(int));
-        R_xlen_t *counts = (R_xlen_t *) R_alloc(nby + 4, sizeof(R_xlen_t));
-        int donor = -1;    /* a column variable that lost no row to NA */
-        size_t bufsize = 0;
-        for (int j = 0; j < ncv; j++) {
-            size_t need = (size_t) nth * ((size_t) nr * cv[j].nlev * nlay + 1) * 3;
-            if (need > bufsize) bufsize = need;
-        }
-        double *buf = (double *) R_alloc(bufsize, sizeof(double));
-        for (int j = 0; j < ncv; j++) {
-            if (cv[j].kind == TV_CONST && donor >= 0) {
-                /* Total column = sum over the donor's levels: no pass */
-                const int nc = cv[donor].nlev;
-                SEXP dm = VECTOR_ELT(VECTOR_ELT(cols, donor), 0);
-                const double *src = REAL(dm);
-                const size_t len = (size_t) nr * nc * nlay;
-                memset(buf, 0, (size_t) nr * nlay * 3 * sizeof(double));
-                for (int b = 0; b < nlay; b++) {
-                    if ((b & 1023) == 1023) R_CheckUserInterrupt();
-                    for (int c = 0; c < nc; c++)
-                        for (int r = 0; r < nr; r++)
-                            for (int q = 0; q < 3; q++)
-                                buf[3 * ((size_t) r + (size_t) nr * b) + q] +=
-                                    src[(size_t) r + (size_t) nr * (c + (size_t) nc * b) + len * q];
-                }
-                SET_VECTOR_ELT(cols, j, col_result(buf, nr, 1, nlay, NULL, NULL, NULL));
-                continue;
-            }
-            umf_coder cd;
-            int k = 0;
-            cp[k] = rv.col[0]; nl[k++] = nr;
-            bool has_col = cv[j].kind != TV_CONST;
-            if (has_col) { cp[k] = cv[j].col[0]; nl[k++] = cv[j].nlev; }
-            for (int q = 0; q < nby; q++) { cp[k] = bv[q].col[0]; nl[k++] = bv[q].nlev; }
-            int s_ = 1;
-            for (int q = 0; q < k; q++) { st[q] = s_; s_ *= nl[q]; }
-            cd.nvar = k; cd.codes = cp; cd.nlev = nl; cd.stride = st; cd.ncell = s_;
-            const double *cells = umf_cell_pass(&cd, wp, n, 3, counts, buf);
-            if (counts[k + 1] > 0) skip[ncv + 3] += counts[k + 1];
-            if (counts[k] > 0) skip[ncv + 2] += counts[k];
-            const bool clean = counts[k + 1] == 0 && counts[k] == 0;
-            if (has_col) skip[2 + j] = counts[1];
-            if (has_col && clean && counts[1] == 0 && donor < 0) donor = j;
-            if (!has_col || j == 0) {
-                skip[1] = counts[0];
-                R_xlen_t byna = 0;
-                for (int q = has_col ? 2 : 1; q < k; q++) byna += counts[q];
-                skip[0] = byna;
-            }
-            if (clean)
-                SET_VECTOR_ELT(cols, j, col_result(cells, nr, cv[j].nlev, nlay, NULL, NULL, NULL));
-        }
-    }
-
-    for (R_xlen_t from = 0; from < n && !fast; from += UMF_CHUNK) {
-        R_xlen_t to = from + UMF_CHUNK < n ? from + UMF_CHUNK : n;
-        if (all_single) {
-            /* the common case, without item lists: every cell is one
-             * (row level, column level, layer) per column variable */
-            #pragma omp parallel num_threads(nth)
-            {
-                int t = omp_get_thread_num();
-                double *a = acc + (size_t) t * tot;
-                R_xlen_t *sk = skip + (size_t) t * (ncv + 4);
-                #pragma omp for schedule(static)
-                for (R_xlen_t i = from; i < to; i++) {
-                    double wi = wp ? wp[i] : 1.0;
-                    if (!(wi >= 0 && wi < INFINITY)) { sk[ncv + 3]++; continue; }
-                    int b = nby ? layer_of(bv, nby, bstride, i) : 0;
-                    if (b < 0) { if (b == -2) sk[ncv + 2]++; else sk[0]++; continue; }
-                    int r = single_code(&rv, i);
-                    if (r < 0) { if (r == -2) sk[ncv + 2]++; else sk[1]++; continue; }
-                    for (int j = 0; j < ncv; j++) {
-                        int c = single_code(&cv[j], i);
-                        if (c < 0) { if (c == -2) sk[ncv + 2]++; else sk[2 + j]++; continue; }
-                        add3(a + off[4 * j] + 3 * ((size_t) r + (size_t) nr * (c + (size_t) cv[j].nlev * b)), wi);
-                    }
-                }
-            }
-            R_CheckUserInterrupt();
-            continue;
-        }
-        #pragma omp parallel num_threads(nth)
-        {
-            int t = omp_get_thread_num();
-            double *a = acc + (size_t) t * tot;
-            R_xlen_t *sk = skip + (size_t) t * (ncv + 4);
-            int *rit = itbuf + (size_t) t * maxk * (ncv + 1);
-            int *cit = rit + maxk;
-            R_xlen_t *rseen = seen + (size_t) t * nseen;
-            #pragma omp for schedule(static)
-            for (R_xlen_t i = from; i < to; i++) {
-                double wi = wp ? wp[i] : 1.0;
-                if (!(wi >= 0 && wi < INFINITY)) { sk[ncv + 3]++; continue; }
-                int b = nby ? layer_of(bv, nby, bstride, i) : 0;
-                if (b < 0) { if (b == -2) sk[ncv + 2]++; else sk[0]++; continue; }
-                int rin, nri = row_items(&rv, i, rit, &rin, rseen + soff[0]);
-                if (nri < 0) { sk[ncv + 2]++; continue; }
-                if (!row_mr && nri == 0) { sk[1]++; continue; }
-                if (row_mr && nri == 0 && !rin) { sk[1]++; continue; }
-                for (int j = 0; j < ncv; j++) {
-                    const tvar *c = &cv[j];
-                    int *ci = cit + (size_t) j * maxk;
-                    int cin, nci = row_items(c, i, ci, &cin, rseen + soff[j + 1]);
-                    if (nci < 0) { sk[ncv + 2]++; continue; }
-                    if (nci == 0 && !cin) { sk[2 + j]++; continue; }
-                    const int nc = c->nlev;
-                    double *cells = a + off[4 * j];
-                    for (int p = 0; p < nri; p++)
-                        for (int q = 0; q < nci; q++)
-                            add3(cells + 3 * ((size_t) rit[p] + (size_t) nr * (ci[q] + (size_t) nc * b)), wi);
-                    if (need_colbase[j] && rin)
-                        for (int q = 0; q < nci; q++)
-                            add3(a + off[4 * j + 1] + 3 * ((size_t) ci[q] + (size_t) nc * b), wi);
-                    if (need_rowbase[j] && cin)
-                        for (int p = 0; p < nri; p++)
-                            add3(a + off[4 * j + 2] + 3 * ((size_t) rit[p] + (size_t) nr * b), wi);
-                    if ((need_colbase[j] || need_rowbase[j]) && rin && cin)
-                        add3(a + off[4 * j + 3] + 3 * (size_t) b, wi);
-                }
-            }
-        }
-        R_CheckUserInterrupt();
-    }
-    /* merge threads in order into thread 0's buffer */
-    for (int t = 1; t < nth && !fast; t++) {
-        const double *src = acc + (size_t) t * tot;
-        for (size_t q = 0; q < tot; q++) {
-            if ((q & (UMF_CHUNK - 1)) == UMF_CHUNK - 1) R_CheckUserInterrupt();
-            acc[q] += src[q];
-        }
-    }
-    for (int t = 1; t < nth && !fast; t++)
-        for (int q = 0; q < ncv + 4; q++) skip[q] += skip[(size_t) t * (ncv + 4) + q];
-    if (skip[ncv + 3] > 0)
-        Rf_error("'weights' holds %.0f values that are NA, negative or infinite",
-                 (double) skip[ncv + 3]);
-    if (skip[ncv + 2] > 0)
-        Rf_error("%.0f codes are outside the range of their variable's levels",
-                 (double) skip[ncv + 2]);
-
-    for (int j = 0; j < ncv && !fast; j++) {
-        bool pass_ab = need_colbase[j] || need_rowbase[j];
-        SET_VECTOR_ELT(cols, j, col_result(acc + off[4 * j], nr, cv[j].nlev, nlay,
-                                           need_colbase[j] ? acc + off[4 * j + 1] : NULL,
-                                           need_rowbase[j] ? acc + off[4 * j + 2] : NULL,
-                                           pass_ab ? acc + off[4 * j + 3] : NULL));
-    }
-
-    const char *nm_top[] = {"cols", "skipped"};
-    SEXP ans = PROTECT(umf_named_list(nm_top, 2)); nprot++;
-    SET_VECTOR_ELT(ans, 0, cols);
-    SEXP sk = PROTECT(Rf_allocVector(REALSXP, ncv + 2)); nprot++;
-    for (int q = 0; q < ncv + 2; q++) REAL(sk)[q] = (double) skip[q];
-    SET_VECTOR_ELT(ans, 1, sk);
-    UNPROTECT(nprot);
+    if (fast) tab_fast(&s, &L, cols);
+    else acc = tab_general(&s, &L);
+    tab_check_skips(L.skip, s.ncv);
+    if (!fast) tab_general_result(&s, &L, acc, cols);
+    SEXP ans = tab_answer(cols, L.skip, s.ncv);
+    UNPROTECT(1);
     return ans;
 }
 
