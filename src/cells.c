@@ -110,11 +110,86 @@ CELL_KERNEL(k4_w3, 4, 3, 1) CELL_KERNEL(kn_w3, 0, 3, 1)
 CELL_KERNEL(k1_u3, 1, 3, 0) CELL_KERNEL(k2_u3, 2, 3, 0) CELL_KERNEL(k3_u3, 3, 3, 0)
 CELL_KERNEL(k4_u3, 4, 3, 0) CELL_KERNEL(kn_u3, 0, 3, 0)
 
+/* The block kernels (1 to 4 variables): rows in blocks of CELL_BLOCK. A
+ * first loop over the block, which the compiler vectorises (no branch, no
+ * scatter), computes the cell ids and checks the block at once: every code
+ * x - 1 in 0..nlev - 1 (x | (nlev - 1 - x) keeps the sign bit clear) and
+ * every weight a non-negative finite number (u | (u + 2^52) on its bits
+ * keeps the sign bit clear). A clean block then costs one scatter-add per
+ * row and nothing else; a block with an NA or bad code, or a weight that is
+ * NA, negative, infinite or -0.0, goes through the row kernel above, with
+ * its dump cell. The rows of a block are added in row order either way, so
+ * the sums are those of the row kernel, bit for bit. */
+#define CELL_BLOCK 16384
+/* The 32-bit word of a double that holds its sign and exponent: index 1
+ * (little-endian) or 0 (big-endian); -1 if neither (then the row kernels). */
+static int dbl_hi_index(void)
+{
+    const double one = 1.0;
+    uint32_t u[2];
+    memcpy(u, &one, sizeof u);
+    return u[1] == 0x3FF00000u && u[0] == 0 ? 1 : u[0] == 0x3FF00000u && u[1] == 0 ? 0 : -1;
+}
+static inline uint32_t dbl_hi(const double *p, int hi)
+{
+    uint32_t u;
+    memcpy(&u, (const char *) p + 4 * hi, sizeof u);
+    return u;
+}
+#define BLOCK_ADD(K, j)                                                        \
+    if ((K) > (j)) {                                                          \
+        uint32_t x = (uint32_t) c##j[b0 + q] - 1u;                            \
+        chk |= x | (n##j - 1u - x);                                           \
+        id += (j) == 0 ? x : x * s##j;   /* stride[0] is 1 */                 \
+    }
+#define BLOCK_KERNEL(NAME, K, WIDTH, WEIGHTED, ROWK)                           \
+static R_xlen_t NAME(const umf_coder *cd, const double *restrict wp,          \
+                     R_xlen_t from, R_xlen_t to, double *restrict a)          \
+{                                                                             \
+    CELL_VAR(K, 0) CELL_VAR(K, 1) CELL_VAR(K, 2) CELL_VAR(K, 3)               \
+    const int hi = dbl_hi_index();                                            \
+    if (s0 != 1 || hi < 0) return ROWK(cd, wp, from, to, a);                  \
+    uint32_t ids[CELL_BLOCK];                                                 \
+    R_xlen_t nbad = 0;                                                        \
+    for (R_xlen_t b0 = from; b0 < to; b0 += CELL_BLOCK) {                     \
+        const int len = to - b0 < CELL_BLOCK ? (int) (to - b0) : CELL_BLOCK;  \
+        uint32_t chk = 0;                                                     \
+        _Pragma("omp simd reduction(|:chk)")                                  \
+        for (int q = 0; q < len; q++) {                                       \
+            uint32_t id = 0;                                                  \
+            BLOCK_ADD(K, 0) BLOCK_ADD(K, 1) BLOCK_ADD(K, 2) BLOCK_ADD(K, 3)   \
+            ids[q] = id;                                                      \
+            if (WEIGHTED) {                                                   \
+                uint32_t u = dbl_hi(wp + b0 + q, hi);                         \
+                chk |= u | (u + (1u << 20));                                  \
+            }                                                                 \
+        }                                                                     \
+        if (chk >> 31) {                                                      \
+            nbad += ROWK(cd, wp, b0, b0 + len, a);                            \
+            continue;                                                         \
+        }                                                                     \
+        const double *w = (WEIGHTED) ? wp + b0 : NULL;                        \
+        for (int q = 0; q < len; q++) {                                       \
+            double wi = (WEIGHTED) ? w[q] : 1.0;                              \
+            double *p = a + (size_t) (WIDTH) * ids[q];                        \
+            if ((WIDTH) == 1) p[0] += wi;                                     \
+            else { p[0] += 1.0; p[1] += wi; p[2] += wi * wi; }                \
+        }                                                                     \
+    }                                                                         \
+    return nbad;                                                              \
+}
+BLOCK_KERNEL(b1_w1, 1, 1, 1, k1_w1) BLOCK_KERNEL(b2_w1, 2, 1, 1, k2_w1)
+BLOCK_KERNEL(b3_w1, 3, 1, 1, k3_w1) BLOCK_KERNEL(b4_w1, 4, 1, 1, k4_w1)
+BLOCK_KERNEL(b1_w3, 1, 3, 1, k1_w3) BLOCK_KERNEL(b2_w3, 2, 3, 1, k2_w3)
+BLOCK_KERNEL(b3_w3, 3, 3, 1, k3_w3) BLOCK_KERNEL(b4_w3, 4, 3, 1, k4_w3)
+BLOCK_KERNEL(b1_u3, 1, 3, 0, k1_u3) BLOCK_KERNEL(b2_u3, 2, 3, 0, k2_u3)
+BLOCK_KERNEL(b3_u3, 3, 3, 0, k3_u3) BLOCK_KERNEL(b4_u3, 4, 3, 0, k4_u3)
+
 static cell_kernel pick_kernel(int nvar, int width, bool weighted)
 {
-    static const cell_kernel w1[] = {kn_w1, k1_w1, k2_w1, k3_w1, k4_w1};
-    static const cell_kernel w3[] = {kn_w3, k1_w3, k2_w3, k3_w3, k4_w3};
-    static const cell_kernel u3[] = {kn_u3, k1_u3, k2_u3, k3_u3, k4_u3};
+    static const cell_kernel w1[] = {kn_w1, b1_w1, b2_w1, b3_w1, b4_w1};
+    static const cell_kernel w3[] = {kn_w3, b1_w3, b2_w3, b3_w3, b4_w3};
+    static const cell_kernel u3[] = {kn_u3, b1_u3, b2_u3, b3_u3, b4_u3};
     int k = nvar >= 1 && nvar <= 4 ? nvar : 0;
     if (width == 1) return w1[k];
     return weighted ? w3[k] : u3[k];

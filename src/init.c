@@ -22,6 +22,7 @@ static const R_CallMethodDef callMethods[] = {
     CALLDEF(C_block_inf, 6),
     CALLDEF(C_tab_des, 7),
     CALLDEF(C_sum_units, 2),
+    CALLDEF(C_bench_floor, 2),
     {NULL, NULL, 0}
 };
 

@@ -113,6 +113,9 @@ SEXP C_tab_des(SEXP rowv, SEXP colvs, SEXP byvs, SEXP dlay, SEXP w, SEXP des, SE
 SEXP C_block_inf(SEXP raw, SEXP dims, SEXP sigma, SEXP qarr, SEXP des, SEXP opt);
 SEXP C_sum_units(SEXP m, SEXP nd);
 
+/* bench.c (internal: a bandwidth floor for bench/tab.R) */
+SEXP C_bench_floor(SEXP codes, SEXP w);
+
 /* util.c: argument helpers with messages that name the argument */
 double umf_as_double1(SEXP x, const char *arg);
 int umf_as_int1(SEXP x, const char *arg);
