@@ -112,14 +112,17 @@ CELL_KERNEL(k4_u3, 4, 3, 0) CELL_KERNEL(kn_u3, 0, 3, 0)
 
 /* The block kernels (1 to 4 variables): rows in blocks of CELL_BLOCK. A
  * first loop over the block, which the compiler vectorises (no branch, no
- * scatter), computes the cell ids and checks the block at once: every code
- * x - 1 in 0..nlev - 1 (x | (nlev - 1 - x) keeps the sign bit clear) and
- * every weight a non-negative finite number (u | (u + 2^52) on its bits
- * keeps the sign bit clear). A clean block then costs one scatter-add per
- * row and nothing else; a block with an NA or bad code, or a weight that is
- * NA, negative, infinite or -0.0, goes through the row kernel above, with
- * its dump cell. The rows of a block are added in row order either way, so
- * the sums are those of the row kernel, bit for bit. */
+ * scatter), streams the codes and weights as a plain sum would, computes
+ * the cell ids and checks the block at once: every code x - 1 in
+ * 0..nlev - 1 (x | (nlev - 1 - x) keeps the sign bit clear) and every
+ * weight a non-negative finite number (on the 32-bit word with its sign and
+ * exponent, u | (u + 2^20) keeps the sign bit clear; -0.0 fails too). A
+ * clean block then costs one scatter-add per row from ids in L1/L2 and
+ * nothing else; a block with an NA or bad code or weight goes through the
+ * row kernel above, with its dump cell. Rows are added in row order either
+ * way, so the sums are those of the row kernel, bit for bit. Long blocks
+ * (64 KB of ids on the stack) keep the first loop streaming: with blocks of
+ * 512 rows a 1e7-row pass was no faster than the row kernel. */
 #define CELL_BLOCK 16384
 /* The 32-bit word of a double that holds its sign and exponent: index 1
  * (little-endian) or 0 (big-endian); -1 if neither (then the row kernels). */
@@ -442,5 +445,40 @@ SEXP C_cell_sum_w(SEXP codes, SEXP nlev, SEXP w)
     memcpy(REAL(ans), acc, (size_t) cd.ncell * sizeof(double));
     Rf_setAttrib(ans, Rf_install("skipped"), Rf_ScalarReal((double) nskip));
     UNPROTECT(1);
+    return ans;
+}
+
+/* What weight_scale() needs and no more, in one branch-free (vectorisable)
+ * pass: the largest finite weight (NA if there is none) and whether any
+ * weight is 0 (or -0), as C_weight_stats()'s "max" and "n_zero > 0". The
+ * full statistics cost a serial, branchy pass over the rows: at 1e7 rows
+ * as long as the table's own pass. */
+SEXP C_weight_max(SEXP w)
+{
+    if (TYPEOF(w) != REALSXP)
+        Rf_error("'w' must be a double vector, not of type '%s'", Rf_type2char(TYPEOF(w)));
+    const R_xlen_t n = XLENGTH(w);
+    const double *wp = REAL(w);
+    double mx = R_NegInf;
+    int zero = 0;
+    for (R_xlen_t from = 0; from < n; from += UMF_CHUNK) {
+        const R_xlen_t to = from + UMF_CHUNK < n ? from + UMF_CHUNK : n;
+        #pragma omp simd reduction(max:mx) reduction(|:zero)
+        for (R_xlen_t i = from; i < to; i++) {
+            const double x = wp[i];
+            const double v = x < R_PosInf ? x : R_NegInf;   /* NaN, Inf: ignored */
+            mx = v > mx ? v : mx;
+            zero |= x == 0.0;
+        }
+        R_CheckUserInterrupt();
+    }
+    SEXP ans = PROTECT(Rf_allocVector(REALSXP, 2));
+    REAL(ans)[0] = mx > R_NegInf ? mx : NA_REAL;
+    REAL(ans)[1] = (double) zero;
+    SEXP nms = PROTECT(Rf_allocVector(STRSXP, 2));
+    SET_STRING_ELT(nms, 0, Rf_mkChar("max"));
+    SET_STRING_ELT(nms, 1, Rf_mkChar("any_zero"));
+    Rf_setAttrib(ans, R_NamesSymbol, nms);
+    UNPROTECT(2);
     return ans;
 }

@@ -76,6 +76,7 @@ void umf_cell_map(const umf_coder *cd, const double *wp, const double *g,
 SEXP C_cell_stats(SEXP codes, SEXP nlev, SEXP w);
 SEXP C_cell_sum_w(SEXP codes, SEXP nlev, SEXP w);
 SEXP C_weight_stats(SEXP w);
+SEXP C_weight_max(SEXP w);
 
 /* rake.c */
 SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
