@@ -695,6 +695,144 @@ SEXP C_tab_xprod(SEXP rowv, SEXP colv, SEXP byvs, SEXP w)
     return ans;
 }
 
+/* ---- C_tab_des: check, size, one pass per column variable, result -------- */
+
+/* The arguments of the fused pass: as C_tab's, plus the design unit. */
+typedef struct {
+    tab_spec s;
+    tvar dv;            /* design unit (stratum or PSU)  */
+    int nd;             /* design units                  */
+    SEXP test_v, labels;
+} des_spec;
+
+static void des_parse(SEXP rowv, SEXP colvs, SEXP byvs, SEXP dlay, SEXP w, SEXP opt,
+                      des_spec *ds)
+{
+    tab_spec *s = &ds->s;
+    s->n = -1;
+    parse_tvar(rowv, &s->rv, &s->n, "rows");
+    s->ncv = parse_cols(colvs, &s->n, &s->cv);
+    s->nlay = parse_layers(byvs, &s->n, &s->bv, &s->bstride, &s->nby);
+    parse_tvar(dlay, &ds->dv, &s->n, "design");
+    if (s->n < 0) Rf_error("no data columns: every variable is constant");
+    s->wp = parse_weights(w, s->n);
+    s->nr = s->rv.nlev;
+    s->row_mr = false;
+    const int ncv = s->ncv;
+    if (s->rv.kind != TV_SINGLE || s->rv.na_level || ds->dv.kind != TV_SINGLE || ds->dv.na_level)
+        Rf_error("the fused pass needs single row and design variables without an NA level");
+    for (int j = 0; j < ncv; j++)
+        if ((s->cv[j].kind != TV_SINGLE && s->cv[j].kind != TV_CONST) || s->cv[j].na_level)
+            Rf_error("the fused pass needs single column variables without an NA level");
+    for (int q = 0; q < s->nby; q++)
+        if (s->bv[q].na_level) Rf_error("the fused pass needs 'by' variables without an NA level");
+    if (s->cv[ncv - 1].kind != TV_CONST) Rf_error("the fused pass needs the Total column last");
+    ds->test_v = umf_list_get(opt, "test", "opt", false);
+    ds->labels = umf_list_get(opt, "labels", "opt", false);
+    if (TYPEOF(ds->test_v) != INTSXP || XLENGTH(ds->test_v) != ncv ||
+        TYPEOF(ds->labels) != VECSXP || XLENGTH(ds->labels) != ncv)
+        Rf_error("'opt' needs 'test' and 'labels' with one element per column variable");
+    ds->nd = ds->dv.nlev;
+}
+
+/* Checks the sizes of every block and returns the doubles of the pass
+ * buffer (*bufsize), of the point estimates (*pemax) and the bytes of the
+ * inference arena (*cap). */
+static void des_sizes(const des_spec *ds, int H, int nth, size_t *bufsize, size_t *pemax,
+                      size_t *cap)
+{
+    const tab_spec *s = &ds->s;
+    const int nr = s->nr, nd = ds->nd;
+    *bufsize = *pemax = *cap = 0;
+    for (int j = 0; j < s->ncv; j++) {
+        const int nc = s->cv[j].nlev;
+        double cells = (double) nr * nc * s->nlay * nd;
+        umf_check_cells(cells, s->n, (double) nr * nc, "the table by design unit");
+        if (cells > 1e9) Rf_error("the table would have %.0f cells by design unit, too many", cells);
+        double kp = (double) nr * nc + nr + nc + 1;
+        if (kp * kp > UMF_FREE_CELLS)
+            Rf_error("column variable %d: a block of %.0f cells and bases is too large for inference",
+                     j + 1, kp);
+        size_t need = (size_t) nth * ((size_t) cells + 1) * 3;
+        if (need > *bufsize) *bufsize = need;
+        SEXP lab = VECTOR_ELT(ds->labels, j);
+        if (TYPEOF(lab) != STRSXP || XLENGTH(lab) < nc)
+            Rf_error("'labels' must name every column of column variable %d", j + 1);
+        size_t ll = 0;
+        for (int c = 0; c < nc; c++) ll += strlen(CHAR(STRING_ELT(lab, c)));
+        size_t an = umf_block_need(nr, nc, nd, nd, H, ll);
+        if (an > *cap) *cap = an;
+    }
+    for (int j = 0; j < s->ncv; j++) {
+        size_t k = (size_t) nr * s->cv[j].nlev * s->nlay * 3;
+        if (k > *pemax) *pemax = k;
+    }
+}
+
+/* One cell pass over (row, column j, by..., design unit). Adds bad codes and
+ * weights to skip[ncv + 2], skip[ncv + 3]; on a clean pass sets column j's
+ * NA count (the Total column: the row and by NA counts) and returns the
+ * cells, else NULL. */
+static const double *des_block_pass(const des_spec *ds, int j, double *buf, R_xlen_t *skip)
+{
+    const tab_spec *s = &ds->s;
+    const int ncv = s->ncv;
+    const int **cp = (const int **) R_alloc(s->nby + 3, sizeof(int *));
+    int *nl = (int *) R_alloc(s->nby + 3, sizeof(int));
+    int *st = (int *) R_alloc(s->nby + 3, sizeof(int));
+    R_xlen_t *counts = (R_xlen_t *) R_alloc(s->nby + 5, sizeof(R_xlen_t));
+    const bool has_col = s->cv[j].kind != TV_CONST;
+    int k = 0;
+    cp[k] = s->rv.col[0]; nl[k++] = s->nr;
+    if (has_col) { cp[k] = s->cv[j].col[0]; nl[k++] = s->cv[j].nlev; }
+    for (int q = 0; q < s->nby; q++) { cp[k] = s->bv[q].col[0]; nl[k++] = s->bv[q].nlev; }
+    cp[k] = ds->dv.col[0]; nl[k++] = ds->nd;
+    int s_ = 1;
+    for (int q = 0; q < k; q++) { st[q] = s_; s_ *= nl[q]; }
+    umf_coder cd = {k, cp, nl, st, s_};
+    const double *cells = umf_cell_pass(&cd, s->wp, s->n, 3, counts, buf);
+    if (counts[k + 1] > 0) skip[ncv + 3] += counts[k + 1];
+    if (counts[k] > 0) skip[ncv + 2] += counts[k];
+    if (counts[k + 1] > 0 || counts[k] > 0) return NULL;
+    if (has_col) skip[2 + j] = counts[1];
+    else {
+        skip[1] = counts[0];
+        R_xlen_t byna = 0;
+        for (int q = 1; q < k; q++) byna += counts[q];
+        skip[0] = byna;
+    }
+    return cells;
+}
+
+/* Point estimates: the sums over the design units of kb cells x 3. */
+static void sum_over_units(const double *cells, size_t kb, int nd, double *pe)
+{
+    memset(pe, 0, kb * 3 * sizeof(double));
+    for (int d = 0; d < nd; d++) {
+        if ((d & 255) == 255) R_CheckUserInterrupt();
+        const double *src = cells + 3 * kb * d;
+        for (size_t e = 0; e < 3 * kb; e++) pe[e] += src[e];
+    }
+}
+
+/* The layers' rows and df for the Rao-Scott test: given (all rows of a
+ * layer, as svychisq() counts them), or from the Total column's cells (the
+ * rows with the row variable given). */
+static void des_layer_df(const des_spec *ds, const double *cells, SEXP des, SEXP opt,
+                         double *lay_rows, double *lay_nu)
+{
+    const int nlay = ds->s.nlay;
+    SEXP lr = umf_list_get(opt, "layer_rows", "opt", false),
+        ln = umf_list_get(opt, "layer_nu", "opt", false);
+    if (!Rf_isNull(lr) && !Rf_isNull(ln)) {
+        if (TYPEOF(lr) != REALSXP || XLENGTH(lr) != nlay || TYPEOF(ln) != REALSXP ||
+            XLENGTH(ln) != nlay)
+            Rf_error("'layer_rows' and 'layer_nu' must be double vectors, one value per layer");
+        memcpy(lay_rows, REAL(lr), nlay * sizeof(double));
+        memcpy(lay_nu, REAL(ln), nlay * sizeof(double));
+    } else umf_layer_df(cells, ds->s.nr, nlay, ds->nd, des, lay_rows, lay_nu);
+}
+
 /* The fused pass for design-based tables of single variables: per column
  * variable one cell pass over (row, column, by..., design unit) into a
  * buffer it reuses, whose sums give both the point estimates (summed over
@@ -706,141 +844,50 @@ SEXP C_tab_xprod(SEXP rowv, SEXP colv, SEXP byvs, SEXP w)
  * (as C_tab), inf (per column variable, as C_block_inf), skipped). */
 SEXP C_tab_des(SEXP rowv, SEXP colvs, SEXP byvs, SEXP dlay, SEXP w, SEXP des, SEXP opt)
 {
-    int nprot = 0;
-    R_xlen_t n = -1;
-    tvar rv, dv, *cv;
-    parse_tvar(rowv, &rv, &n, "rows");
-    const int ncv = parse_cols(colvs, &n, &cv);
-    tvar *bv;
-    int *bstride, nby;
-    const int nlay = parse_layers(byvs, &n, &bv, &bstride, &nby);
-    parse_tvar(dlay, &dv, &n, "design");
-    if (n < 0) Rf_error("no data columns: every variable is constant");
-    const double *wp = parse_weights(w, n);
-    if (rv.kind != TV_SINGLE || rv.na_level || dv.kind != TV_SINGLE || dv.na_level)
-        Rf_error("the fused pass needs single row and design variables without an NA level");
-    for (int j = 0; j < ncv; j++)
-        if ((cv[j].kind != TV_SINGLE && cv[j].kind != TV_CONST) || cv[j].na_level)
-            Rf_error("the fused pass needs single column variables without an NA level");
-    for (int q = 0; q < nby; q++)
-        if (bv[q].na_level) Rf_error("the fused pass needs 'by' variables without an NA level");
-    if (cv[ncv - 1].kind != TV_CONST) Rf_error("the fused pass needs the Total column last");
-    SEXP test_v = umf_list_get(opt, "test", "opt", false);
-    SEXP labels = umf_list_get(opt, "labels", "opt", false);
-    if (TYPEOF(test_v) != INTSXP || XLENGTH(test_v) != ncv || TYPEOF(labels) != VECSXP ||
-        XLENGTH(labels) != ncv)
-        Rf_error("'opt' needs 'test' and 'labels' with one element per column variable");
-    const int nr = rv.nlev, nd = dv.nlev;
+    des_spec ds;
+    des_parse(rowv, colvs, byvs, dlay, w, opt, &ds);
+    const tab_spec *s = &ds.s;
+    const int ncv = s->ncv, nr = s->nr, nlay = s->nlay, nd = ds.nd;
     SEXP scale = umf_list_get(des, "scale", "des", true);
     if (TYPEOF(scale) != REALSXP || XLENGTH(scale) > INT_MAX)
         Rf_error("'des': 'scale' must be a double vector");
-    const int H = (int) XLENGTH(scale);
-    const int nth = umf_threads_for(n);
-    size_t bufsize = 0, cap = 0;
-    for (int j = 0; j < ncv; j++) {
-        double cells = (double) nr * cv[j].nlev * nlay * nd;
-        umf_check_cells(cells, n, (double) nr * cv[j].nlev, "the table by design unit");
-        if (cells > 1e9) Rf_error("the table would have %.0f cells by design unit, too many", cells);
-        double kp = (double) nr * cv[j].nlev + nr + cv[j].nlev + 1;
-        if (kp * kp > UMF_FREE_CELLS)
-            Rf_error("column variable %d: a block of %.0f cells and bases is too large for inference",
-                     j + 1, kp);
-        size_t need = (size_t) nth * ((size_t) cells + 1) * 3;
-        if (need > bufsize) bufsize = need;
-        SEXP lab = VECTOR_ELT(labels, j);
-        if (TYPEOF(lab) != STRSXP || XLENGTH(lab) < cv[j].nlev)
-            Rf_error("'labels' must name every column of column variable %d", j + 1);
-        size_t ll = 0;
-        for (int c = 0; c < cv[j].nlev; c++) ll += strlen(CHAR(STRING_ELT(lab, c)));
-        size_t an = umf_block_need(nr, cv[j].nlev, nd, nd, H, ll);
-        if (an > cap) cap = an;
-    }
+    size_t bufsize, pemax, cap;
+    des_sizes(&ds, (int) XLENGTH(scale), umf_threads_for(s->n), &bufsize, &pemax, &cap);
     double *buf = (double *) R_alloc(bufsize, sizeof(double));
-    size_t pemax = 0;
-    for (int j = 0; j < ncv; j++) {
-        size_t k = (size_t) nr * cv[j].nlev * nlay * 3;
-        if (k > pemax) pemax = k;
-    }
     double *pe = (double *) R_alloc(pemax, sizeof(double));
     umf_arena ar = {(char *) R_alloc(cap > 0 ? cap : 1, 1), 0, cap};
     double *lay_rows = (double *) R_alloc(nlay, sizeof(double));
     double *lay_nu = (double *) R_alloc(nlay, sizeof(double));
     R_xlen_t *skip = (R_xlen_t *) R_alloc(ncv + 4, sizeof(R_xlen_t));
     memset(skip, 0, (ncv + 4) * sizeof(R_xlen_t));
-    const int **cp = (const int **) R_alloc(nby + 3, sizeof(int *));
-    int *nl = (int *) R_alloc(nby + 3, sizeof(int));
-    int *st = (int *) R_alloc(nby + 3, sizeof(int));
-    R_xlen_t *counts = (R_xlen_t *) R_alloc(nby + 5, sizeof(R_xlen_t));
-    SEXP cols = PROTECT(Rf_allocVector(VECSXP, ncv)); nprot++;
-    SEXP inf = PROTECT(Rf_allocVector(VECSXP, ncv)); nprot++;
+    SEXP cols = PROTECT(Rf_allocVector(VECSXP, ncv));
+    SEXP inf = PROTECT(Rf_allocVector(VECSXP, ncv));
     bool bad = false;
     /* the Total column first: its counts give the layers' rows and df */
     for (int jj = 0; jj < ncv; jj++) {
         const int j = jj == 0 ? ncv - 1 : jj - 1;
-        const bool has_col = cv[j].kind != TV_CONST;
-        const int nc = cv[j].nlev;
-        int k = 0;
-        cp[k] = rv.col[0]; nl[k++] = nr;
-        if (has_col) { cp[k] = cv[j].col[0]; nl[k++] = nc; }
-        for (int q = 0; q < nby; q++) { cp[k] = bv[q].col[0]; nl[k++] = bv[q].nlev; }
-        cp[k] = dv.col[0]; nl[k++] = nd;
-        int s_ = 1;
-        for (int q = 0; q < k; q++) { st[q] = s_; s_ *= nl[q]; }
-        umf_coder cd = {k, cp, nl, st, s_};
-        const double *cells = umf_cell_pass(&cd, wp, n, 3, counts, buf);
-        if (counts[k + 1] > 0) skip[ncv + 3] += counts[k + 1];
-        if (counts[k] > 0) skip[ncv + 2] += counts[k];
-        /* after a bad pass only count (the error follows the loop): the
-         * layers' rows and df come from the Total column's pass */
-        if (counts[k + 1] > 0 || counts[k] > 0) bad = true;
+        const double *cells = des_block_pass(&ds, j, buf, skip);
+        /* after a bad pass only count (the error follows the loop) */
+        if (!cells) bad = true;
         if (bad) continue;
-        if (has_col) skip[2 + j] = counts[1];
-        else {
-            skip[1] = counts[0];
-            R_xlen_t byna = 0;
-            for (int q = 1; q < k; q++) byna += counts[q];
-            skip[0] = byna;
-        }
-        /* point estimates: the sums over the design units */
-        const size_t kb = (size_t) nr * nc * nlay;
-        memset(pe, 0, kb * 3 * sizeof(double));
-        for (int d = 0; d < nd; d++) {
-            if ((d & 255) == 255) R_CheckUserInterrupt();
-            const double *src = cells + 3 * kb * d;
-            for (size_t e = 0; e < 3 * kb; e++) pe[e] += src[e];
-        }
+        const int nc = s->cv[j].nlev;
+        sum_over_units(cells, (size_t) nr * nc * nlay, nd, pe);
         SET_VECTOR_ELT(cols, j, col_result(pe, nr, nc, nlay, NULL, NULL, NULL));
-        if (!has_col) {
-            /* the layers' rows and df for the Rao-Scott test: given (all
-             * rows of a layer, as svychisq() counts them), or from the
-             * rows with the row variable given */
-            SEXP lr = umf_list_get(opt, "layer_rows", "opt", false),
-                ln = umf_list_get(opt, "layer_nu", "opt", false);
-            if (!Rf_isNull(lr) && !Rf_isNull(ln)) {
-                if (TYPEOF(lr) != REALSXP || XLENGTH(lr) != nlay || TYPEOF(ln) != REALSXP ||
-                    XLENGTH(ln) != nlay)
-                    Rf_error("'layer_rows' and 'layer_nu' must be double vectors, one value per layer");
-                memcpy(lay_rows, REAL(lr), nlay * sizeof(double));
-                memcpy(lay_nu, REAL(ln), nlay * sizeof(double));
-            } else umf_layer_df(cells, nr, nlay, nd, des, lay_rows, lay_nu);
-        }
+        if (s->cv[j].kind == TV_CONST) des_layer_df(&ds, cells, des, opt, lay_rows, lay_nu);
         int dims[5] = {nr, nc, nlay, 1, nd};
-        SET_VECTOR_ELT(inf, j, umf_block_inf_cells(cells, dims, des, opt, INTEGER(test_v)[j],
-                                                   VECTOR_ELT(labels, j), lay_rows, lay_nu, &ar));
+        SET_VECTOR_ELT(inf, j, umf_block_inf_cells(cells, dims, des, opt, INTEGER(ds.test_v)[j],
+                                                   VECTOR_ELT(ds.labels, j), lay_rows, lay_nu, &ar));
     }
-    if (skip[ncv + 3] > 0)
-        Rf_error("'weights' holds %.0f values that are NA, negative or infinite",
-                 (double) skip[ncv + 3]);
-    if (skip[ncv + 2] > 0 || bad)
-        Rf_error("%.0f codes are outside the range of their variable's levels",
-                 (double) skip[ncv + 2]);
+    tab_check_skips(skip, ncv);
+    if (bad) Rf_error("%.0f codes are outside the range of their variable's levels",
+                      (double) skip[ncv + 2]);
     const char *nm_top[] = {"cols", "inf", "skipped"};
-    SEXP ans = PROTECT(umf_named_list(nm_top, 3)); nprot++;
+    SEXP ans = PROTECT(umf_named_list(nm_top, 3));
     SET_VECTOR_ELT(ans, 0, cols);
     SET_VECTOR_ELT(ans, 1, inf);
-    SEXP sk = PROTECT(Rf_allocVector(REALSXP, ncv + 2)); nprot++;
+    SEXP sk = PROTECT(Rf_allocVector(REALSXP, ncv + 2));
     for (int q = 0; q < ncv + 2; q++) REAL(sk)[q] = (double) skip[q];
     SET_VECTOR_ELT(ans, 2, sk);
-    UNPROTECT(nprot);
+    UNPROTECT(4);
     return ans;
 }
