@@ -116,10 +116,11 @@ col_letters <- function(k) {
 # (n_w, base_w, se_n_w) are scaled back at the end.
 weight_scale <- function(w) {
   if (is.null(w)) return(list(f = 1, zero = FALSE))
-  st <- .Call(C_weight_stats, as.double(w))
+  # the largest finite weight and whether any is 0, in one lean C pass
+  st <- .Call(C_weight_max, as.double(w))
   mx <- st[["max"]]
   e <- if (is.finite(mx) && mx > 0) min(max(-round(log2(mx)), -1020), 1020) else 0
-  list(f = 2^e, zero = st[["n_zero"]] > 0)
+  list(f = 2^e, zero = st[["any_zero"]] > 0)
 }
 
 # Scale the weighted counts of a table's long form back (f: weight_scale()).

@@ -14,6 +14,7 @@ static const R_CallMethodDef callMethods[] = {
     CALLDEF(C_cell_stats, 3),
     CALLDEF(C_cell_sum_w, 3),
     CALLDEF(C_weight_stats, 1),
+    CALLDEF(C_weight_max, 1),
     CALLDEF(C_rake, 10),
     CALLDEF(C_tab, 4),
     CALLDEF(C_calibrate, 10),
@@ -22,6 +23,7 @@ static const R_CallMethodDef callMethods[] = {
     CALLDEF(C_block_inf, 6),
     CALLDEF(C_tab_des, 7),
     CALLDEF(C_sum_units, 2),
+    CALLDEF(C_bench_floor, 2),
     {NULL, NULL, 0}
 };
 

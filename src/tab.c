@@ -258,6 +258,355 @@ static inline void add3(double *a, double w)
     a[0] += 1.0; a[1] += w; a[2] += w * w;
 }
 
+/* ---- C_tab: check, lay out, code rows into cells, result ------------------
+ *
+ * C_tab reads top-down: tab_parse() checks the arguments, tab_layout() lays
+ * out one thread's accumulators, then either tab_fast() (single variables
+ * without NA levels: one cell-kernel pass per column variable) or
+ * tab_general() (MR sets, NA levels: one pass over the rows for all column
+ * variables) fills the cells, tab_check_skips() raises errors for bad
+ * weights or codes, and tab_answer() builds the result. */
+
+/* A table's variables, rows and weights. */
+typedef struct {
+    tvar rv;            /* row variable                            */
+    tvar *cv;           /* column variables (the banner)           */
+    int ncv;
+    tvar *bv;           /* layer (by) variables                    */
+    int *bstride;       /* their mixed-radix strides               */
+    int nby, nlay;
+    int nr;             /* row items                               */
+    bool row_mr;        /* the row variable is an MR set           */
+    R_xlen_t n;
+    const double *wp;   /* weights, or NULL (all 1)                */
+} tab_spec;
+
+/* One thread's accumulators: per column variable cells, colbase, rowbase,
+ * allbase (off[4 j + 0..3]; each entry 3 doubles), and the per-thread
+ * scratch of the item pass. */
+typedef struct {
+    size_t *off, tot;
+    /* items of a row: at most one per column of an MR set; a category set
+     * dedupes its mentions through `seen`, one stamp per level, at offset
+     * soff[0] (rows) or soff[j + 1] (column variable j) of a thread's part */
+    size_t *soff, nseen;
+    int maxk;
+    bool *need_colbase, *need_rowbase;
+    int nth;
+    R_xlen_t *skip;     /* per thread: 2 + ncv skip counters, bad-code and
+                           bad-weight counts (ncv + 4)                  */
+} tab_layout_t;
+
+static bool is_mr(const tvar *v) { return v->kind == TV_DICH || v->kind == TV_CAT; }
+
+static void tab_parse(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w, tab_spec *s)
+{
+    s->n = -1;
+    parse_tvar(rowv, &s->rv, &s->n, "rows");
+    s->ncv = parse_cols(colvs, &s->n, &s->cv);
+    s->nlay = parse_layers(byvs, &s->n, &s->bv, &s->bstride, &s->nby);
+    if (s->n < 0) Rf_error("no data columns: every variable is constant");
+    s->wp = parse_weights(w, s->n);
+    s->nr = s->rv.nlev;
+    s->row_mr = is_mr(&s->rv);
+}
+
+static void tab_layout(const tab_spec *s, tab_layout_t *L)
+{
+    const int ncv = s->ncv, nr = s->nr, nlay = s->nlay;
+    const tvar *cv = s->cv;
+    L->off = (size_t *) R_alloc((size_t) ncv * 4 + 1, sizeof(size_t));
+    L->soff = (size_t *) R_alloc((size_t) ncv + 2, sizeof(size_t));
+    L->soff[0] = 0;
+    L->soff[1] = s->rv.kind == TV_CAT ? (size_t) s->rv.nlev : 0;
+    double tot_d = 0;
+    int maxk = s->rv.k;
+    for (int j = 0; j < ncv; j++) {
+        tot_d += ((double) nr * cv[j].nlev * nlay + (double) cv[j].nlev * nlay +
+                  (double) nr * nlay + nlay) * 3;
+        if (cv[j].k > maxk) maxk = cv[j].k;
+        L->soff[j + 2] = L->soff[j + 1] + (cv[j].kind == TV_CAT ? (size_t) cv[j].nlev : 0);
+    }
+    L->nseen = L->soff[ncv + 1] > 0 ? L->soff[ncv + 1] : 1;   /* per thread */
+    umf_check_cells(tot_d / 3, s->n, tot_d / 3 / nlay, "the table");
+    size_t tot = 0;
+    for (int j = 0; j < ncv; j++) {
+        double cells = (double) nr * cv[j].nlev * nlay;
+        L->off[4 * j] = tot;      tot += (size_t) cells * 3;
+        L->off[4 * j + 1] = tot;  tot += (size_t) cv[j].nlev * nlay * 3;
+        L->off[4 * j + 2] = tot;  tot += (size_t) nr * nlay * 3;
+        L->off[4 * j + 3] = tot;  tot += (size_t) nlay * 3;
+    }
+    L->off[4 * ncv] = tot;
+    L->tot = tot;
+    L->maxk = maxk < 1 ? 1 : maxk;
+    L->nth = umf_threads_for(s->n);
+    L->skip = (R_xlen_t *) R_alloc((size_t) L->nth * (ncv + 4), sizeof(R_xlen_t));
+    memset(L->skip, 0, (size_t) L->nth * (ncv + 4) * sizeof(R_xlen_t));
+    L->need_colbase = (bool *) R_alloc(ncv, sizeof(bool));
+    L->need_rowbase = (bool *) R_alloc(ncv, sizeof(bool));
+    for (int j = 0; j < ncv; j++) {
+        L->need_colbase[j] = s->row_mr;
+        L->need_rowbase[j] = is_mr(&cv[j]);
+    }
+}
+
+/* Every variable single (or constant), i.e. no item lists. */
+static bool tab_all_single(const tab_spec *s)
+{
+    if (s->row_mr) return false;
+    for (int j = 0; j < s->ncv; j++)
+        if (s->cv[j].kind != TV_SINGLE && s->cv[j].kind != TV_CONST) return false;
+    return true;
+}
+
+/* The cell kernels apply: single variables without NA levels, and a code
+ * column for the rows (a constant row variable takes the general path). */
+static bool tab_fast_ok(const tab_spec *s)
+{
+    bool any_na_level = s->rv.na_level != 0;
+    for (int j = 0; j < s->ncv; j++) if (s->cv[j].na_level) any_na_level = true;
+    for (int q = 0; q < s->nby; q++) if (s->bv[q].na_level) any_na_level = true;
+    return tab_all_single(s) && !any_na_level && s->rv.kind != TV_CONST;
+}
+
+/* The Total column as the sum over a donor column variable's levels (one
+ * that lost no row to NA): no pass over the rows. dm: the donor's cells
+ * matrix (nr * nc * nlay rows, 3 columns); buf: nr * nlay * 3 doubles. */
+static SEXP total_from_donor(SEXP dm, int nr, int nc, int nlay, double *buf)
+{
+    const double *src = REAL(dm);
+    const size_t len = (size_t) nr * nc * nlay;
+    memset(buf, 0, (size_t) nr * nlay * 3 * sizeof(double));
+    for (int b = 0; b < nlay; b++) {
+        if ((b & 1023) == 1023) R_CheckUserInterrupt();
+        for (int c = 0; c < nc; c++)
+            for (int r = 0; r < nr; r++)
+                for (int q = 0; q < 3; q++)
+                    buf[3 * ((size_t) r + (size_t) nr * b) + q] +=
+                        src[(size_t) r + (size_t) nr * (c + (size_t) nc * b) + len * q];
+    }
+    return col_result(buf, nr, 1, nlay, NULL, NULL, NULL);
+}
+
+/* One block (row variable x column variable j) through the cell kernels:
+ * its cells are the mixed-radix cells of (row, column, by...), exactly the
+ * layout of the accumulators. Adds to the skip counters; returns the cells
+ * (in buf), or NULL after bad codes or weights (the error follows). */
+static const double *block_pass(const tab_spec *s, int j, double *buf, R_xlen_t *skip)
+{
+    const int ncv = s->ncv;
+    const int **cp = (const int **) R_alloc(s->nby + 2, sizeof(int *));
+    int *nl = (int *) R_alloc(s->nby + 2, sizeof(int));
+    int *st = (int *) R_alloc(s->nby + 2, sizeof(int));
+    R_xlen_t *counts = (R_xlen_t *) R_alloc(s->nby + 4, sizeof(R_xlen_t));
+    const bool has_col = s->cv[j].kind != TV_CONST;
+    int k = 0;
+    cp[k] = s->rv.col[0]; nl[k++] = s->nr;
+    if (has_col) { cp[k] = s->cv[j].col[0]; nl[k++] = s->cv[j].nlev; }
+    for (int q = 0; q < s->nby; q++) { cp[k] = s->bv[q].col[0]; nl[k++] = s->bv[q].nlev; }
+    int s_ = 1;
+    for (int q = 0; q < k; q++) { st[q] = s_; s_ *= nl[q]; }
+    umf_coder cd = {k, cp, nl, st, s_};
+    const double *cells = umf_cell_pass(&cd, s->wp, s->n, 3, counts, buf);
+    if (counts[k + 1] > 0) skip[ncv + 3] += counts[k + 1];
+    if (counts[k] > 0) skip[ncv + 2] += counts[k];
+    if (has_col) skip[2 + j] = counts[1];
+    if (!has_col || j == 0) {
+        skip[1] = counts[0];
+        R_xlen_t byna = 0;
+        for (int q = has_col ? 2 : 1; q < k; q++) byna += counts[q];
+        skip[0] = byna;
+    }
+    return counts[k + 1] == 0 && counts[k] == 0 ? cells : NULL;
+}
+
+/* The fast path: one cell pass per column variable into a buffer it
+ * reuses; the Total column from a donor where there is one. */
+static void tab_fast(const tab_spec *s, const tab_layout_t *L, SEXP cols)
+{
+    const int nr = s->nr, nlay = s->nlay;
+    size_t bufsize = 0;
+    for (int j = 0; j < s->ncv; j++) {
+        size_t need = (size_t) L->nth * ((size_t) nr * s->cv[j].nlev * nlay + 1) * 3;
+        if (need > bufsize) bufsize = need;
+    }
+    double *buf = (double *) R_alloc(bufsize, sizeof(double));
+    int donor = -1;    /* a column variable that lost no row to NA */
+    for (int j = 0; j < s->ncv; j++) {
+        if (s->cv[j].kind == TV_CONST && donor >= 0) {
+            SEXP dm = VECTOR_ELT(VECTOR_ELT(cols, donor), 0);
+            SET_VECTOR_ELT(cols, j, total_from_donor(dm, nr, s->cv[donor].nlev, nlay, buf));
+            continue;
+        }
+        const double *cells = block_pass(s, j, buf, L->skip);
+        if (!cells) continue;
+        if (s->cv[j].kind != TV_CONST && L->skip[2 + j] == 0 && donor < 0) donor = j;
+        SET_VECTOR_ELT(cols, j, col_result(cells, nr, s->cv[j].nlev, nlay, NULL, NULL, NULL));
+    }
+}
+
+/* Rows from..to of the general path when every variable is single: each
+ * cell is one (row level, column level, layer) per column variable. */
+static void rows_single(const tab_spec *s, const tab_layout_t *L, double *acc,
+                        R_xlen_t from, R_xlen_t to)
+{
+    const int ncv = s->ncv, nr = s->nr;
+    const double *wp = s->wp;
+    #pragma omp parallel num_threads(L->nth)
+    {
+        int t = omp_get_thread_num();
+        double *a = acc + (size_t) t * L->tot;
+        R_xlen_t *sk = L->skip + (size_t) t * (ncv + 4);
+        #pragma omp for schedule(static)
+        for (R_xlen_t i = from; i < to; i++) {
+            double wi = wp ? wp[i] : 1.0;
+            if (!(wi >= 0 && wi < INFINITY)) { sk[ncv + 3]++; continue; }
+            int b = s->nby ? layer_of(s->bv, s->nby, s->bstride, i) : 0;
+            if (b < 0) { if (b == -2) sk[ncv + 2]++; else sk[0]++; continue; }
+            int r = single_code(&s->rv, i);
+            if (r < 0) { if (r == -2) sk[ncv + 2]++; else sk[1]++; continue; }
+            for (int j = 0; j < ncv; j++) {
+                int c = single_code(&s->cv[j], i);
+                if (c < 0) { if (c == -2) sk[ncv + 2]++; else sk[2 + j]++; continue; }
+                add3(a + L->off[4 * j] + 3 * ((size_t) r + (size_t) nr * (c + (size_t) s->cv[j].nlev * b)), wi);
+            }
+        }
+    }
+}
+
+/* Row i's contribution to column variable j, given the row variable's
+ * items rit[0..nri) (rin: in its base) in layer b. ci: scratch (maxk). */
+static inline void add_items(const tab_spec *s, const tab_layout_t *L, double *a,
+                             R_xlen_t *sk, int j, R_xlen_t i, int b, double wi,
+                             const int *rit, int nri, int rin, int *ci, R_xlen_t *seen)
+{
+    const int ncv = s->ncv, nr = s->nr;
+    const tvar *c = &s->cv[j];
+    int cin, nci = row_items(c, i, ci, &cin, seen);
+    if (nci < 0) { sk[ncv + 2]++; return; }
+    if (nci == 0 && !cin) { sk[2 + j]++; return; }
+    const int nc = c->nlev;
+    double *cells = a + L->off[4 * j];
+    for (int p = 0; p < nri; p++)
+        for (int q = 0; q < nci; q++)
+            add3(cells + 3 * ((size_t) rit[p] + (size_t) nr * (ci[q] + (size_t) nc * b)), wi);
+    if (L->need_colbase[j] && rin)
+        for (int q = 0; q < nci; q++)
+            add3(a + L->off[4 * j + 1] + 3 * ((size_t) ci[q] + (size_t) nc * b), wi);
+    if (L->need_rowbase[j] && cin)
+        for (int p = 0; p < nri; p++)
+            add3(a + L->off[4 * j + 2] + 3 * ((size_t) rit[p] + (size_t) nr * b), wi);
+    if ((L->need_colbase[j] || L->need_rowbase[j]) && rin && cin)
+        add3(a + L->off[4 * j + 3] + 3 * (size_t) b, wi);
+}
+
+/* Rows from..to of the general path with MR sets: item lists per row.
+ * itbuf, seen: per-thread scratch (maxk * (ncv + 1) ints, nseen stamps). */
+static void rows_items(const tab_spec *s, const tab_layout_t *L, double *acc,
+                       int *itbuf, R_xlen_t *seen, R_xlen_t from, R_xlen_t to)
+{
+    const int ncv = s->ncv, maxk = L->maxk;
+    const double *wp = s->wp;
+    #pragma omp parallel num_threads(L->nth)
+    {
+        int t = omp_get_thread_num();
+        double *a = acc + (size_t) t * L->tot;
+        R_xlen_t *sk = L->skip + (size_t) t * (ncv + 4);
+        int *rit = itbuf + (size_t) t * maxk * (ncv + 1);
+        int *cit = rit + maxk;
+        R_xlen_t *rseen = seen + (size_t) t * L->nseen;
+        #pragma omp for schedule(static)
+        for (R_xlen_t i = from; i < to; i++) {
+            double wi = wp ? wp[i] : 1.0;
+            if (!(wi >= 0 && wi < INFINITY)) { sk[ncv + 3]++; continue; }
+            int b = s->nby ? layer_of(s->bv, s->nby, s->bstride, i) : 0;
+            if (b < 0) { if (b == -2) sk[ncv + 2]++; else sk[0]++; continue; }
+            int rin, nri = row_items(&s->rv, i, rit, &rin, rseen + L->soff[0]);
+            if (nri < 0) { sk[ncv + 2]++; continue; }
+            if (!s->row_mr && nri == 0) { sk[1]++; continue; }
+            if (s->row_mr && nri == 0 && !rin) { sk[1]++; continue; }
+            for (int j = 0; j < ncv; j++)
+                add_items(s, L, a, sk, j, i, b, wi, rit, nri, rin,
+                          cit + (size_t) j * maxk, rseen + L->soff[j + 1]);
+        }
+    }
+}
+
+/* The general path: one pass over the rows for every column variable, per
+ * thread accumulators merged in thread order. Returns the accumulators;
+ * the skip counters are summed into thread 0's. */
+static double *tab_general(const tab_spec *s, const tab_layout_t *L)
+{
+    const int nth = L->nth, ncv = s->ncv;
+    double *acc = (double *) R_alloc((size_t) nth * L->tot, sizeof(double));
+    umf_zero(acc, (size_t) nth * L->tot);
+    const bool all_single = tab_all_single(s);
+    int *itbuf = NULL;
+    R_xlen_t *seen = NULL;
+    if (!all_single) {
+        itbuf = (int *) R_alloc((size_t) nth * L->maxk * (ncv + 1), sizeof(int));
+        seen = (R_xlen_t *) R_alloc((size_t) nth * L->nseen, sizeof(R_xlen_t));
+        memset(seen, 0, (size_t) nth * L->nseen * sizeof(R_xlen_t));
+    }
+    for (R_xlen_t from = 0; from < s->n; from += UMF_CHUNK) {
+        R_xlen_t to = from + UMF_CHUNK < s->n ? from + UMF_CHUNK : s->n;
+        if (all_single) rows_single(s, L, acc, from, to);
+        else rows_items(s, L, acc, itbuf, seen, from, to);
+        R_CheckUserInterrupt();
+    }
+    for (int t = 1; t < nth; t++) {          /* merge in thread order */
+        const double *src = acc + (size_t) t * L->tot;
+        for (size_t q = 0; q < L->tot; q++) {
+            if ((q & (UMF_CHUNK - 1)) == UMF_CHUNK - 1) R_CheckUserInterrupt();
+            acc[q] += src[q];
+        }
+    }
+    for (int t = 1; t < nth; t++)
+        for (int q = 0; q < ncv + 4; q++) L->skip[q] += L->skip[(size_t) t * (ncv + 4) + q];
+    return acc;
+}
+
+/* The general path's result per column variable; bases that no MR set
+ * makes differ from sums of cells are summed from the cells. */
+static void tab_general_result(const tab_spec *s, const tab_layout_t *L, const double *acc,
+                               SEXP cols)
+{
+    for (int j = 0; j < s->ncv; j++) {
+        const size_t *o = L->off + 4 * j;
+        bool pass_ab = L->need_colbase[j] || L->need_rowbase[j];
+        SET_VECTOR_ELT(cols, j, col_result(acc + o[0], s->nr, s->cv[j].nlev, s->nlay,
+                                           L->need_colbase[j] ? acc + o[1] : NULL,
+                                           L->need_rowbase[j] ? acc + o[2] : NULL,
+                                           pass_ab ? acc + o[3] : NULL));
+    }
+}
+
+/* Errors for weights that are NA, negative or infinite and for codes out of
+ * range, from the summed skip counters. */
+static void tab_check_skips(const R_xlen_t *skip, int ncv)
+{
+    if (skip[ncv + 3] > 0)
+        Rf_error("'weights' holds %.0f values that are NA, negative or infinite",
+                 (double) skip[ncv + 3]);
+    if (skip[ncv + 2] > 0)
+        Rf_error("%.0f codes are outside the range of their variable's levels",
+                 (double) skip[ncv + 2]);
+}
+
+/* list(cols, skipped = c(by_na, row_na, per-column NA counts)) */
+static SEXP tab_answer(SEXP cols, const R_xlen_t *skip, int ncv)
+{
+    const char *nm_top[] = {"cols", "skipped"};
+    SEXP ans = PROTECT(umf_named_list(nm_top, 2));
+    SET_VECTOR_ELT(ans, 0, cols);
+    SEXP sk = PROTECT(Rf_allocVector(REALSXP, ncv + 2));
+    for (int q = 0; q < ncv + 2; q++) REAL(sk)[q] = (double) skip[q];
+    SET_VECTOR_ELT(ans, 1, sk);
+    UNPROTECT(2);
+    return ans;
+}
+
 /* rowv: one table variable; colvs: list of table variables (the banner);
  * byvs: list of single table variables (layers); w: weights or NULL.
  * Returns list(cols = per column variable list(cells, colbase, rowbase,
@@ -265,245 +614,19 @@ static inline void add3(double *a, double w)
  * NA counts)). */
 SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w)
 {
-    int nprot = 0;
-    R_xlen_t n = -1;
-    tvar rv, *cv;
-    parse_tvar(rowv, &rv, &n, "rows");
-    const int ncv = parse_cols(colvs, &n, &cv);
-    tvar *bv;
-    int *bstride, nby;
-    const int nlay = parse_layers(byvs, &n, &bv, &bstride, &nby);
-    if (n < 0) Rf_error("no data columns: every variable is constant");
-    const double *wp = parse_weights(w, n);
-    const int nr = rv.nlev;
-    const bool row_mr = rv.kind == TV_DICH || rv.kind == TV_CAT;
-
-    /* layout of one thread's accumulators: per column variable cells,
-     * colbase, rowbase, allbase; each entry 3 doubles */
-    size_t *off = (size_t *) R_alloc((size_t) ncv * 4 + 1, sizeof(size_t));
-    size_t tot = 0;
-    double tot_d = 0;
-    /* items of a row: at most one per column of an MR set; a category set
-     * dedupes its mentions through `seen`, one stamp per level, at offset
-     * soff[0] (rows) or soff[j + 1] (column variable j) of a thread's part */
-    int maxk = rv.k;
-    size_t *soff = (size_t *) R_alloc((size_t) ncv + 2, sizeof(size_t));
-    soff[0] = 0;
-    soff[1] = rv.kind == TV_CAT ? (size_t) rv.nlev : 0;
-    for (int j = 0; j < ncv; j++) {
-        tot_d += ((double) nr * cv[j].nlev * nlay + (double) cv[j].nlev * nlay +
-                  (double) nr * nlay + nlay) * 3;
-        if (cv[j].k > maxk) maxk = cv[j].k;
-        soff[j + 2] = soff[j + 1] + (cv[j].kind == TV_CAT ? (size_t) cv[j].nlev : 0);
-    }
-    const size_t nseen = soff[ncv + 1] > 0 ? soff[ncv + 1] : 1;   /* per thread */
-    umf_check_cells(tot_d / 3, n, tot_d / 3 / nlay, "the table");
-    for (int j = 0; j < ncv; j++) {
-        double cells = (double) nr * cv[j].nlev * nlay;
-        off[4 * j] = tot;      tot += (size_t) cells * 3;
-        off[4 * j + 1] = tot;  tot += (size_t) cv[j].nlev * nlay * 3;
-        off[4 * j + 2] = tot;  tot += (size_t) nr * nlay * 3;
-        off[4 * j + 3] = tot;  tot += (size_t) nlay * 3;
-    }
-    off[4 * ncv] = tot;
-    if (maxk < 1) maxk = 1;
-
-    const int nth = umf_threads_for(n);
-    /* per thread: skip counters (2 + ncv), bad-code/bad-weight flags */
-    R_xlen_t *skip = (R_xlen_t *) R_alloc((size_t) nth * (ncv + 4), sizeof(R_xlen_t));
-    memset(skip, 0, (size_t) nth * (ncv + 4) * sizeof(R_xlen_t));
-    /* per thread scratch: items of the row var and of each column var */
-    int *itbuf = (int *) R_alloc((size_t) nth * maxk * (ncv + 1), sizeof(int));
-    R_xlen_t *seen = (R_xlen_t *) R_alloc((size_t) nth * nseen, sizeof(R_xlen_t));
-    memset(seen, 0, (size_t) nth * nseen * sizeof(R_xlen_t));
-    bool *need_colbase = (bool *) R_alloc(ncv, sizeof(bool));
-    bool *need_rowbase = (bool *) R_alloc(ncv, sizeof(bool));
-    for (int j = 0; j < ncv; j++) {
-        bool col_mr = cv[j].kind == TV_DICH || cv[j].kind == TV_CAT;
-        need_colbase[j] = row_mr;
-        need_rowbase[j] = col_mr;
-    }
-
-    bool all_single = !row_mr, any_na_level = rv.na_level != 0;
-    for (int j = 0; j < ncv; j++) {
-        if (cv[j].kind != TV_SINGLE && cv[j].kind != TV_CONST) all_single = false;
-        if (cv[j].na_level) any_na_level = true;
-    }
-    for (int q = 0; q < nby; q++) if (bv[q].na_level) any_na_level = true;
-    /* (the cell kernels need a code column for the rows: a constant row
-     * variable takes the general path) */
-    const bool fast = all_single && !any_na_level && rv.kind != TV_CONST;
-    /* the general path accumulates everything at once; the fast path makes
-     * one cell pass per column variable into a buffer it reuses */
+    tab_spec s;
+    tab_parse(rowv, colvs, byvs, w, &s);
+    tab_layout_t L;
+    tab_layout(&s, &L);
+    SEXP cols = PROTECT(Rf_allocVector(VECSXP, s.ncv));
+    const bool fast = tab_fast_ok(&s);
     double *acc = NULL;
-    if (!fast) {
-        acc = (double *) R_alloc((size_t) nth * tot, sizeof(double));
-        umf_zero(acc, (size_t) nth * tot);
-    }
-    SEXP cols = PROTECT(Rf_allocVector(VECSXP, ncv)); nprot++;
-
-    if (fast) {
-        /* one pass per block (row variable x column variable) through the
-         * cell kernels: the block's cells are the mixed-radix cells of
-         * (row, column, by...), exactly the layout of the accumulators */
-        const int **cp = (const int **) R_alloc(nby + 2, sizeof(int *));
-        int *nl = (int *) R_alloc(nby + 2, sizeof(int));
-        int *st = (int *) R_alloc(nby + 2, sizeof(int));
-        R_xlen_t *counts = (R_xlen_t *) R_alloc(nby + 4, sizeof(R_xlen_t));
-        int donor = -1;    /* a column variable that lost no row to NA */
-        size_t bufsize = 0;
-        for (int j = 0; j < ncv; j++) {
-            size_t need = (size_t) nth * ((size_t) nr * cv[j].nlev * nlay + 1) * 3;
-            if (need > bufsize) bufsize = need;
-        }
-        double *buf = (double *) R_alloc(bufsize, sizeof(double));
-        for (int j = 0; j < ncv; j++) {
-            if (cv[j].kind == TV_CONST && donor >= 0) {
-                /* Total column = sum over the donor's levels: no pass */
-                const int nc = cv[donor].nlev;
-                SEXP dm = VECTOR_ELT(VECTOR_ELT(cols, donor), 0);
-                const double *src = REAL(dm);
-                const size_t len = (size_t) nr * nc * nlay;
-                memset(buf, 0, (size_t) nr * nlay * 3 * sizeof(double));
-                for (int b = 0; b < nlay; b++) {
-                    if ((b & 1023) == 1023) R_CheckUserInterrupt();
-                    for (int c = 0; c < nc; c++)
-                        for (int r = 0; r < nr; r++)
-                            for (int q = 0; q < 3; q++)
-                                buf[3 * ((size_t) r + (size_t) nr * b) + q] +=
-                                    src[(size_t) r + (size_t) nr * (c + (size_t) nc * b) + len * q];
-                }
-                SET_VECTOR_ELT(cols, j, col_result(buf, nr, 1, nlay, NULL, NULL, NULL));
-                continue;
-            }
-            umf_coder cd;
-            int k = 0;
-            cp[k] = rv.col[0]; nl[k++] = nr;
-            bool has_col = cv[j].kind != TV_CONST;
-            if (has_col) { cp[k] = cv[j].col[0]; nl[k++] = cv[j].nlev; }
-            for (int q = 0; q < nby; q++) { cp[k] = bv[q].col[0]; nl[k++] = bv[q].nlev; }
-            int s_ = 1;
-            for (int q = 0; q < k; q++) { st[q] = s_; s_ *= nl[q]; }
-            cd.nvar = k; cd.codes = cp; cd.nlev = nl; cd.stride = st; cd.ncell = s_;
-            const double *cells = umf_cell_pass(&cd, wp, n, 3, counts, buf);
-            if (counts[k + 1] > 0) skip[ncv + 3] += counts[k + 1];
-            if (counts[k] > 0) skip[ncv + 2] += counts[k];
-            const bool clean = counts[k + 1] == 0 && counts[k] == 0;
-            if (has_col) skip[2 + j] = counts[1];
-            if (has_col && clean && counts[1] == 0 && donor < 0) donor = j;
-            if (!has_col || j == 0) {
-                skip[1] = counts[0];
-                R_xlen_t byna = 0;
-                for (int q = has_col ? 2 : 1; q < k; q++) byna += counts[q];
-                skip[0] = byna;
-            }
-            if (clean)
-                SET_VECTOR_ELT(cols, j, col_result(cells, nr, cv[j].nlev, nlay, NULL, NULL, NULL));
-        }
-    }
-
-    for (R_xlen_t from = 0; from < n && !fast; from += UMF_CHUNK) {
-        R_xlen_t to = from + UMF_CHUNK < n ? from + UMF_CHUNK : n;
-        if (all_single) {
-            /* the common case, without item lists: every cell is one
-             * (row level, column level, layer) per column variable */
-            #pragma omp parallel num_threads(nth)
-            {
-                int t = omp_get_thread_num();
-                double *a = acc + (size_t) t * tot;
-                R_xlen_t *sk = skip + (size_t) t * (ncv + 4);
-                #pragma omp for schedule(static)
-                for (R_xlen_t i = from; i < to; i++) {
-                    double wi = wp ? wp[i] : 1.0;
-                    if (!(wi >= 0 && wi < INFINITY)) { sk[ncv + 3]++; continue; }
-                    int b = nby ? layer_of(bv, nby, bstride, i) : 0;
-                    if (b < 0) { if (b == -2) sk[ncv + 2]++; else sk[0]++; continue; }
-                    int r = single_code(&rv, i);
-                    if (r < 0) { if (r == -2) sk[ncv + 2]++; else sk[1]++; continue; }
-                    for (int j = 0; j < ncv; j++) {
-                        int c = single_code(&cv[j], i);
-                        if (c < 0) { if (c == -2) sk[ncv + 2]++; else sk[2 + j]++; continue; }
-                        add3(a + off[4 * j] + 3 * ((size_t) r + (size_t) nr * (c + (size_t) cv[j].nlev * b)), wi);
-                    }
-                }
-            }
-            R_CheckUserInterrupt();
-            continue;
-        }
-        #pragma omp parallel num_threads(nth)
-        {
-            int t = omp_get_thread_num();
-            double *a = acc + (size_t) t * tot;
-            R_xlen_t *sk = skip + (size_t) t * (ncv + 4);
-            int *rit = itbuf + (size_t) t * maxk * (ncv + 1);
-            int *cit = rit + maxk;
-            R_xlen_t *rseen = seen + (size_t) t * nseen;
-            #pragma omp for schedule(static)
-            for (R_xlen_t i = from; i < to; i++) {
-                double wi = wp ? wp[i] : 1.0;
-                if (!(wi >= 0 && wi < INFINITY)) { sk[ncv + 3]++; continue; }
-                int b = nby ? layer_of(bv, nby, bstride, i) : 0;
-                if (b < 0) { if (b == -2) sk[ncv + 2]++; else sk[0]++; continue; }
-                int rin, nri = row_items(&rv, i, rit, &rin, rseen + soff[0]);
-                if (nri < 0) { sk[ncv + 2]++; continue; }
-                if (!row_mr && nri == 0) { sk[1]++; continue; }
-                if (row_mr && nri == 0 && !rin) { sk[1]++; continue; }
-                for (int j = 0; j < ncv; j++) {
-                    const tvar *c = &cv[j];
-                    int *ci = cit + (size_t) j * maxk;
-                    int cin, nci = row_items(c, i, ci, &cin, rseen + soff[j + 1]);
-                    if (nci < 0) { sk[ncv + 2]++; continue; }
-                    if (nci == 0 && !cin) { sk[2 + j]++; continue; }
-                    const int nc = c->nlev;
-                    double *cells = a + off[4 * j];
-                    for (int p = 0; p < nri; p++)
-                        for (int q = 0; q < nci; q++)
-                            add3(cells + 3 * ((size_t) rit[p] + (size_t) nr * (ci[q] + (size_t) nc * b)), wi);
-                    if (need_colbase[j] && rin)
-                        for (int q = 0; q < nci; q++)
-                            add3(a + off[4 * j + 1] + 3 * ((size_t) ci[q] + (size_t) nc * b), wi);
-                    if (need_rowbase[j] && cin)
-                        for (int p = 0; p < nri; p++)
-                            add3(a + off[4 * j + 2] + 3 * ((size_t) rit[p] + (size_t) nr * b), wi);
-                    if ((need_colbase[j] || need_rowbase[j]) && rin && cin)
-                        add3(a + off[4 * j + 3] + 3 * (size_t) b, wi);
-                }
-            }
-        }
-        R_CheckUserInterrupt();
-    }
-    /* merge threads in order into thread 0's buffer */
-    for (int t = 1; t < nth && !fast; t++) {
-        const double *src = acc + (size_t) t * tot;
-        for (size_t q = 0; q < tot; q++) {
-            if ((q & (UMF_CHUNK - 1)) == UMF_CHUNK - 1) R_CheckUserInterrupt();
-            acc[q] += src[q];
-        }
-    }
-    for (int t = 1; t < nth && !fast; t++)
-        for (int q = 0; q < ncv + 4; q++) skip[q] += skip[(size_t) t * (ncv + 4) + q];
-    if (skip[ncv + 3] > 0)
-        Rf_error("'weights' holds %.0f values that are NA, negative or infinite",
-                 (double) skip[ncv + 3]);
-    if (skip[ncv + 2] > 0)
-        Rf_error("%.0f codes are outside the range of their variable's levels",
-                 (double) skip[ncv + 2]);
-
-    for (int j = 0; j < ncv && !fast; j++) {
-        bool pass_ab = need_colbase[j] || need_rowbase[j];
-        SET_VECTOR_ELT(cols, j, col_result(acc + off[4 * j], nr, cv[j].nlev, nlay,
-                                           need_colbase[j] ? acc + off[4 * j + 1] : NULL,
-                                           need_rowbase[j] ? acc + off[4 * j + 2] : NULL,
-                                           pass_ab ? acc + off[4 * j + 3] : NULL));
-    }
-
-    const char *nm_top[] = {"cols", "skipped"};
-    SEXP ans = PROTECT(umf_named_list(nm_top, 2)); nprot++;
-    SET_VECTOR_ELT(ans, 0, cols);
-    SEXP sk = PROTECT(Rf_allocVector(REALSXP, ncv + 2)); nprot++;
-    for (int q = 0; q < ncv + 2; q++) REAL(sk)[q] = (double) skip[q];
-    SET_VECTOR_ELT(ans, 1, sk);
-    UNPROTECT(nprot);
+    if (fast) tab_fast(&s, &L, cols);
+    else acc = tab_general(&s, &L);
+    tab_check_skips(L.skip, s.ncv);
+    if (!fast) tab_general_result(&s, &L, acc, cols);
+    SEXP ans = tab_answer(cols, L.skip, s.ncv);
+    UNPROTECT(1);
     return ans;
 }
 
@@ -572,6 +695,144 @@ SEXP C_tab_xprod(SEXP rowv, SEXP colv, SEXP byvs, SEXP w)
     return ans;
 }
 
+/* ---- C_tab_des: check, size, one pass per column variable, result -------- */
+
+/* The arguments of the fused pass: as C_tab's, plus the design unit. */
+typedef struct {
+    tab_spec s;
+    tvar dv;            /* design unit (stratum or PSU)  */
+    int nd;             /* design units                  */
+    SEXP test_v, labels;
+} des_spec;
+
+static void des_parse(SEXP rowv, SEXP colvs, SEXP byvs, SEXP dlay, SEXP w, SEXP opt,
+                      des_spec *ds)
+{
+    tab_spec *s = &ds->s;
+    s->n = -1;
+    parse_tvar(rowv, &s->rv, &s->n, "rows");
+    s->ncv = parse_cols(colvs, &s->n, &s->cv);
+    s->nlay = parse_layers(byvs, &s->n, &s->bv, &s->bstride, &s->nby);
+    parse_tvar(dlay, &ds->dv, &s->n, "design");
+    if (s->n < 0) Rf_error("no data columns: every variable is constant");
+    s->wp = parse_weights(w, s->n);
+    s->nr = s->rv.nlev;
+    s->row_mr = false;
+    const int ncv = s->ncv;
+    if (s->rv.kind != TV_SINGLE || s->rv.na_level || ds->dv.kind != TV_SINGLE || ds->dv.na_level)
+        Rf_error("the fused pass needs single row and design variables without an NA level");
+    for (int j = 0; j < ncv; j++)
+        if ((s->cv[j].kind != TV_SINGLE && s->cv[j].kind != TV_CONST) || s->cv[j].na_level)
+            Rf_error("the fused pass needs single column variables without an NA level");
+    for (int q = 0; q < s->nby; q++)
+        if (s->bv[q].na_level) Rf_error("the fused pass needs 'by' variables without an NA level");
+    if (s->cv[ncv - 1].kind != TV_CONST) Rf_error("the fused pass needs the Total column last");
+    ds->test_v = umf_list_get(opt, "test", "opt", false);
+    ds->labels = umf_list_get(opt, "labels", "opt", false);
+    if (TYPEOF(ds->test_v) != INTSXP || XLENGTH(ds->test_v) != ncv ||
+        TYPEOF(ds->labels) != VECSXP || XLENGTH(ds->labels) != ncv)
+        Rf_error("'opt' needs 'test' and 'labels' with one element per column variable");
+    ds->nd = ds->dv.nlev;
+}
+
+/* Checks the sizes of every block and returns the doubles of the pass
+ * buffer (*bufsize), of the point estimates (*pemax) and the bytes of the
+ * inference arena (*cap). */
+static void des_sizes(const des_spec *ds, int H, int nth, size_t *bufsize, size_t *pemax,
+                      size_t *cap)
+{
+    const tab_spec *s = &ds->s;
+    const int nr = s->nr, nd = ds->nd;
+    *bufsize = *pemax = *cap = 0;
+    for (int j = 0; j < s->ncv; j++) {
+        const int nc = s->cv[j].nlev;
+        double cells = (double) nr * nc * s->nlay * nd;
+        umf_check_cells(cells, s->n, (double) nr * nc, "the table by design unit");
+        if (cells > 1e9) Rf_error("the table would have %.0f cells by design unit, too many", cells);
+        double kp = (double) nr * nc + nr + nc + 1;
+        if (kp * kp > UMF_FREE_CELLS)
+            Rf_error("column variable %d: a block of %.0f cells and bases is too large for inference",
+                     j + 1, kp);
+        size_t need = (size_t) nth * ((size_t) cells + 1) * 3;
+        if (need > *bufsize) *bufsize = need;
+        SEXP lab = VECTOR_ELT(ds->labels, j);
+        if (TYPEOF(lab) != STRSXP || XLENGTH(lab) < nc)
+            Rf_error("'labels' must name every column of column variable %d", j + 1);
+        size_t ll = 0;
+        for (int c = 0; c < nc; c++) ll += strlen(CHAR(STRING_ELT(lab, c)));
+        size_t an = umf_block_need(nr, nc, nd, nd, H, ll);
+        if (an > *cap) *cap = an;
+    }
+    for (int j = 0; j < s->ncv; j++) {
+        size_t k = (size_t) nr * s->cv[j].nlev * s->nlay * 3;
+        if (k > *pemax) *pemax = k;
+    }
+}
+
+/* One cell pass over (row, column j, by..., design unit). Adds bad codes and
+ * weights to skip[ncv + 2], skip[ncv + 3]; on a clean pass sets column j's
+ * NA count (the Total column: the row and by NA counts) and returns the
+ * cells, else NULL. */
+static const double *des_block_pass(const des_spec *ds, int j, double *buf, R_xlen_t *skip)
+{
+    const tab_spec *s = &ds->s;
+    const int ncv = s->ncv;
+    const int **cp = (const int **) R_alloc(s->nby + 3, sizeof(int *));
+    int *nl = (int *) R_alloc(s->nby + 3, sizeof(int));
+    int *st = (int *) R_alloc(s->nby + 3, sizeof(int));
+    R_xlen_t *counts = (R_xlen_t *) R_alloc(s->nby + 5, sizeof(R_xlen_t));
+    const bool has_col = s->cv[j].kind != TV_CONST;
+    int k = 0;
+    cp[k] = s->rv.col[0]; nl[k++] = s->nr;
+    if (has_col) { cp[k] = s->cv[j].col[0]; nl[k++] = s->cv[j].nlev; }
+    for (int q = 0; q < s->nby; q++) { cp[k] = s->bv[q].col[0]; nl[k++] = s->bv[q].nlev; }
+    cp[k] = ds->dv.col[0]; nl[k++] = ds->nd;
+    int s_ = 1;
+    for (int q = 0; q < k; q++) { st[q] = s_; s_ *= nl[q]; }
+    umf_coder cd = {k, cp, nl, st, s_};
+    const double *cells = umf_cell_pass(&cd, s->wp, s->n, 3, counts, buf);
+    if (counts[k + 1] > 0) skip[ncv + 3] += counts[k + 1];
+    if (counts[k] > 0) skip[ncv + 2] += counts[k];
+    if (counts[k + 1] > 0 || counts[k] > 0) return NULL;
+    if (has_col) skip[2 + j] = counts[1];
+    else {
+        skip[1] = counts[0];
+        R_xlen_t byna = 0;
+        for (int q = 1; q < k; q++) byna += counts[q];
+        skip[0] = byna;
+    }
+    return cells;
+}
+
+/* Point estimates: the sums over the design units of kb cells x 3. */
+static void sum_over_units(const double *cells, size_t kb, int nd, double *pe)
+{
+    memset(pe, 0, kb * 3 * sizeof(double));
+    for (int d = 0; d < nd; d++) {
+        if ((d & 255) == 255) R_CheckUserInterrupt();
+        const double *src = cells + 3 * kb * d;
+        for (size_t e = 0; e < 3 * kb; e++) pe[e] += src[e];
+    }
+}
+
+/* The layers' rows and df for the Rao-Scott test: given (all rows of a
+ * layer, as svychisq() counts them), or from the Total column's cells (the
+ * rows with the row variable given). */
+static void des_layer_df(const des_spec *ds, const double *cells, SEXP des, SEXP opt,
+                         double *lay_rows, double *lay_nu)
+{
+    const int nlay = ds->s.nlay;
+    SEXP lr = umf_list_get(opt, "layer_rows", "opt", false),
+        ln = umf_list_get(opt, "layer_nu", "opt", false);
+    if (!Rf_isNull(lr) && !Rf_isNull(ln)) {
+        if (TYPEOF(lr) != REALSXP || XLENGTH(lr) != nlay || TYPEOF(ln) != REALSXP ||
+            XLENGTH(ln) != nlay)
+            Rf_error("'layer_rows' and 'layer_nu' must be double vectors, one value per layer");
+        memcpy(lay_rows, REAL(lr), nlay * sizeof(double));
+        memcpy(lay_nu, REAL(ln), nlay * sizeof(double));
+    } else umf_layer_df(cells, ds->s.nr, nlay, ds->nd, des, lay_rows, lay_nu);
+}
+
 /* The fused pass for design-based tables of single variables: per column
  * variable one cell pass over (row, column, by..., design unit) into a
  * buffer it reuses, whose sums give both the point estimates (summed over
@@ -583,141 +844,50 @@ SEXP C_tab_xprod(SEXP rowv, SEXP colv, SEXP byvs, SEXP w)
  * (as C_tab), inf (per column variable, as C_block_inf), skipped). */
 SEXP C_tab_des(SEXP rowv, SEXP colvs, SEXP byvs, SEXP dlay, SEXP w, SEXP des, SEXP opt)
 {
-    int nprot = 0;
-    R_xlen_t n = -1;
-    tvar rv, dv, *cv;
-    parse_tvar(rowv, &rv, &n, "rows");
-    const int ncv = parse_cols(colvs, &n, &cv);
-    tvar *bv;
-    int *bstride, nby;
-    const int nlay = parse_layers(byvs, &n, &bv, &bstride, &nby);
-    parse_tvar(dlay, &dv, &n, "design");
-    if (n < 0) Rf_error("no data columns: every variable is constant");
-    const double *wp = parse_weights(w, n);
-    if (rv.kind != TV_SINGLE || rv.na_level || dv.kind != TV_SINGLE || dv.na_level)
-        Rf_error("the fused pass needs single row and design variables without an NA level");
-    for (int j = 0; j < ncv; j++)
-        if ((cv[j].kind != TV_SINGLE && cv[j].kind != TV_CONST) || cv[j].na_level)
-            Rf_error("the fused pass needs single column variables without an NA level");
-    for (int q = 0; q < nby; q++)
-        if (bv[q].na_level) Rf_error("the fused pass needs 'by' variables without an NA level");
-    if (cv[ncv - 1].kind != TV_CONST) Rf_error("the fused pass needs the Total column last");
-    SEXP test_v = umf_list_get(opt, "test", "opt", false);
-    SEXP labels = umf_list_get(opt, "labels", "opt", false);
-    if (TYPEOF(test_v) != INTSXP || XLENGTH(test_v) != ncv || TYPEOF(labels) != VECSXP ||
-        XLENGTH(labels) != ncv)
-        Rf_error("'opt' needs 'test' and 'labels' with one element per column variable");
-    const int nr = rv.nlev, nd = dv.nlev;
+    des_spec ds;
+    des_parse(rowv, colvs, byvs, dlay, w, opt, &ds);
+    const tab_spec *s = &ds.s;
+    const int ncv = s->ncv, nr = s->nr, nlay = s->nlay, nd = ds.nd;
     SEXP scale = umf_list_get(des, "scale", "des", true);
     if (TYPEOF(scale) != REALSXP || XLENGTH(scale) > INT_MAX)
         Rf_error("'des': 'scale' must be a double vector");
-    const int H = (int) XLENGTH(scale);
-    const int nth = umf_threads_for(n);
-    size_t bufsize = 0, cap = 0;
-    for (int j = 0; j < ncv; j++) {
-        double cells = (double) nr * cv[j].nlev * nlay * nd;
-        umf_check_cells(cells, n, (double) nr * cv[j].nlev, "the table by design unit");
-        if (cells > 1e9) Rf_error("the table would have %.0f cells by design unit, too many", cells);
-        double kp = (double) nr * cv[j].nlev + nr + cv[j].nlev + 1;
-        if (kp * kp > UMF_FREE_CELLS)
-            Rf_error("column variable %d: a block of %.0f cells and bases is too large for inference",
-                     j + 1, kp);
-        size_t need = (size_t) nth * ((size_t) cells + 1) * 3;
-        if (need > bufsize) bufsize = need;
-        SEXP lab = VECTOR_ELT(labels, j);
-        if (TYPEOF(lab) != STRSXP || XLENGTH(lab) < cv[j].nlev)
-            Rf_error("'labels' must name every column of column variable %d", j + 1);
-        size_t ll = 0;
-        for (int c = 0; c < cv[j].nlev; c++) ll += strlen(CHAR(STRING_ELT(lab, c)));
-        size_t an = umf_block_need(nr, cv[j].nlev, nd, nd, H, ll);
-        if (an > cap) cap = an;
-    }
+    size_t bufsize, pemax, cap;
+    des_sizes(&ds, (int) XLENGTH(scale), umf_threads_for(s->n), &bufsize, &pemax, &cap);
     double *buf = (double *) R_alloc(bufsize, sizeof(double));
-    size_t pemax = 0;
-    for (int j = 0; j < ncv; j++) {
-        size_t k = (size_t) nr * cv[j].nlev * nlay * 3;
-        if (k > pemax) pemax = k;
-    }
     double *pe = (double *) R_alloc(pemax, sizeof(double));
     umf_arena ar = {(char *) R_alloc(cap > 0 ? cap : 1, 1), 0, cap};
     double *lay_rows = (double *) R_alloc(nlay, sizeof(double));
     double *lay_nu = (double *) R_alloc(nlay, sizeof(double));
     R_xlen_t *skip = (R_xlen_t *) R_alloc(ncv + 4, sizeof(R_xlen_t));
     memset(skip, 0, (ncv + 4) * sizeof(R_xlen_t));
-    const int **cp = (const int **) R_alloc(nby + 3, sizeof(int *));
-    int *nl = (int *) R_alloc(nby + 3, sizeof(int));
-    int *st = (int *) R_alloc(nby + 3, sizeof(int));
-    R_xlen_t *counts = (R_xlen_t *) R_alloc(nby + 5, sizeof(R_xlen_t));
-    SEXP cols = PROTECT(Rf_allocVector(VECSXP, ncv)); nprot++;
-    SEXP inf = PROTECT(Rf_allocVector(VECSXP, ncv)); nprot++;
+    SEXP cols = PROTECT(Rf_allocVector(VECSXP, ncv));
+    SEXP inf = PROTECT(Rf_allocVector(VECSXP, ncv));
     bool bad = false;
     /* the Total column first: its counts give the layers' rows and df */
     for (int jj = 0; jj < ncv; jj++) {
         const int j = jj == 0 ? ncv - 1 : jj - 1;
-        const bool has_col = cv[j].kind != TV_CONST;
-        const int nc = cv[j].nlev;
-        int k = 0;
-        cp[k] = rv.col[0]; nl[k++] = nr;
-        if (has_col) { cp[k] = cv[j].col[0]; nl[k++] = nc; }
-        for (int q = 0; q < nby; q++) { cp[k] = bv[q].col[0]; nl[k++] = bv[q].nlev; }
-        cp[k] = dv.col[0]; nl[k++] = nd;
-        int s_ = 1;
-        for (int q = 0; q < k; q++) { st[q] = s_; s_ *= nl[q]; }
-        umf_coder cd = {k, cp, nl, st, s_};
-        const double *cells = umf_cell_pass(&cd, wp, n, 3, counts, buf);
-        if (counts[k + 1] > 0) skip[ncv + 3] += counts[k + 1];
-        if (counts[k] > 0) skip[ncv + 2] += counts[k];
-        /* after a bad pass only count (the error follows the loop): the
-         * layers' rows and df come from the Total column's pass */
-        if (counts[k + 1] > 0 || counts[k] > 0) bad = true;
+        const double *cells = des_block_pass(&ds, j, buf, skip);
+        /* after a bad pass only count (the error follows the loop) */
+        if (!cells) bad = true;
         if (bad) continue;
-        if (has_col) skip[2 + j] = counts[1];
-        else {
-            skip[1] = counts[0];
-            R_xlen_t byna = 0;
-            for (int q = 1; q < k; q++) byna += counts[q];
-            skip[0] = byna;
-        }
-        /* point estimates: the sums over the design units */
-        const size_t kb = (size_t) nr * nc * nlay;
-        memset(pe, 0, kb * 3 * sizeof(double));
-        for (int d = 0; d < nd; d++) {
-            if ((d & 255) == 255) R_CheckUserInterrupt();
-            const double *src = cells + 3 * kb * d;
-            for (size_t e = 0; e < 3 * kb; e++) pe[e] += src[e];
-        }
+        const int nc = s->cv[j].nlev;
+        sum_over_units(cells, (size_t) nr * nc * nlay, nd, pe);
         SET_VECTOR_ELT(cols, j, col_result(pe, nr, nc, nlay, NULL, NULL, NULL));
-        if (!has_col) {
-            /* the layers' rows and df for the Rao-Scott test: given (all
-             * rows of a layer, as svychisq() counts them), or from the
-             * rows with the row variable given */
-            SEXP lr = umf_list_get(opt, "layer_rows", "opt", false),
-                ln = umf_list_get(opt, "layer_nu", "opt", false);
-            if (!Rf_isNull(lr) && !Rf_isNull(ln)) {
-                if (TYPEOF(lr) != REALSXP || XLENGTH(lr) != nlay || TYPEOF(ln) != REALSXP ||
-                    XLENGTH(ln) != nlay)
-                    Rf_error("'layer_rows' and 'layer_nu' must be double vectors, one value per layer");
-                memcpy(lay_rows, REAL(lr), nlay * sizeof(double));
-                memcpy(lay_nu, REAL(ln), nlay * sizeof(double));
-            } else umf_layer_df(cells, nr, nlay, nd, des, lay_rows, lay_nu);
-        }
+        if (s->cv[j].kind == TV_CONST) des_layer_df(&ds, cells, des, opt, lay_rows, lay_nu);
         int dims[5] = {nr, nc, nlay, 1, nd};
-        SET_VECTOR_ELT(inf, j, umf_block_inf_cells(cells, dims, des, opt, INTEGER(test_v)[j],
-                                                   VECTOR_ELT(labels, j), lay_rows, lay_nu, &ar));
+        SET_VECTOR_ELT(inf, j, umf_block_inf_cells(cells, dims, des, opt, INTEGER(ds.test_v)[j],
+                                                   VECTOR_ELT(ds.labels, j), lay_rows, lay_nu, &ar));
     }
-    if (skip[ncv + 3] > 0)
-        Rf_error("'weights' holds %.0f values that are NA, negative or infinite",
-                 (double) skip[ncv + 3]);
-    if (skip[ncv + 2] > 0 || bad)
-        Rf_error("%.0f codes are outside the range of their variable's levels",
-                 (double) skip[ncv + 2]);
+    tab_check_skips(skip, ncv);
+    if (bad) Rf_error("%.0f codes are outside the range of their variable's levels",
+                      (double) skip[ncv + 2]);
     const char *nm_top[] = {"cols", "inf", "skipped"};
-    SEXP ans = PROTECT(umf_named_list(nm_top, 3)); nprot++;
+    SEXP ans = PROTECT(umf_named_list(nm_top, 3));
     SET_VECTOR_ELT(ans, 0, cols);
     SET_VECTOR_ELT(ans, 1, inf);
-    SEXP sk = PROTECT(Rf_allocVector(REALSXP, ncv + 2)); nprot++;
+    SEXP sk = PROTECT(Rf_allocVector(REALSXP, ncv + 2));
     for (int q = 0; q < ncv + 2; q++) REAL(sk)[q] = (double) skip[q];
     SET_VECTOR_ELT(ans, 2, sk);
-    UNPROTECT(nprot);
+    UNPROTECT(4);
     return ans;
 }

@@ -76,6 +76,7 @@ void umf_cell_map(const umf_coder *cd, const double *wp, const double *g,
 SEXP C_cell_stats(SEXP codes, SEXP nlev, SEXP w);
 SEXP C_cell_sum_w(SEXP codes, SEXP nlev, SEXP w);
 SEXP C_weight_stats(SEXP w);
+SEXP C_weight_max(SEXP w);
 
 /* rake.c */
 SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
@@ -112,6 +113,9 @@ void umf_layer_df(const double *cells3, int K, int nb, int nd, SEXP des, double 
 SEXP C_tab_des(SEXP rowv, SEXP colvs, SEXP byvs, SEXP dlay, SEXP w, SEXP des, SEXP opt);
 SEXP C_block_inf(SEXP raw, SEXP dims, SEXP sigma, SEXP qarr, SEXP des, SEXP opt);
 SEXP C_sum_units(SEXP m, SEXP nd);
+
+/* bench.c (internal: a bandwidth floor for bench/tab.R) */
+SEXP C_bench_floor(SEXP codes, SEXP w);
 
 /* util.c: argument helpers with messages that name the argument */
 double umf_as_double1(SEXP x, const char *arg);

@@ -380,6 +380,9 @@ make_corpus <- function(file) {
     fn = "C_cell_sum_w", args = list(list(as.integer(d$age), d$region), c(4L, 5L), d$w))
   captured[[length(captured) + 1L]] <- list(
     fn = "C_cell_stats", args = list(list(as.integer(d$age), d$region), c(4L, 5L), NULL))
+  # C_bench_floor: only bench/tab.R calls it
+  captured[[length(captured) + 1L]] <- list(
+    fn = "C_bench_floor", args = list(list(as.integer(d$age), d$region, as.integer(d$age)), d$w))
   # at most 40 argument lists per routine, the first and a random rest
   by_fn <- split(captured, vapply(captured, `[[`, "", "fn"))
   corpus <- lapply(by_fn, function(l) {
@@ -409,6 +412,8 @@ check_return <- function(fn, v) {
       length(v$n) == length(v$sum_w2) && length(v$skipped) == 1L,
     C_cell_sum_w = is.double(v) && is.double(attr(v, "skipped")),
     C_weight_stats = is.double(v) && length(v) == 10L,
+    C_weight_max = is.double(v) && length(v) == 2L,
+    C_bench_floor = is.double(v) && length(v) == 1L,
     C_rake = is.list(v) && is.integer(v$status) && length(v$status) == 1L &&
       (if (v$status == 0L) length(v) == 16L && is.double(v$weights) &&
          is.list(v$achieved) && is.double(v$trace)
