@@ -259,8 +259,8 @@ flex_look <- function(ft, b, show, nh, nbase, spanned, k) {
 #' blank line between them, each kept on one page where it fits. The page
 #' is A4 with 2 cm margins; `landscape = NA` (the default) turns it to
 #' landscape when the widest table does not fit a portrait page. A table
-#' still wider than the page's text width is set in smaller type until it
-#' fits (`flextable::fit_to_width()`).
+#' still wider than the page's text width is set in proportionally smaller
+#' type and narrower columns (not below 5 pt).
 #'
 #' @param x A `umfrage_tab` object, or a list of them.
 #' @param path The .docx file to write (overwritten).
@@ -309,12 +309,11 @@ tab_docx <- function(x, path, locale = NULL, show = NULL, digits = NULL, title =
   # A4 with 2 cm margins: 6.69 in of text width upright, 10.1 in across
   if (is.na(landscape)) landscape <- widest > 6.69
   margin <- 2 / 2.54
-  # a table still wider than the page's text width gets smaller type
-  # (flextable::fit_to_width() lowers the font size until it fits)
+  # a table still wider than the page's text width gets smaller type and
+  # narrower columns, in proportion (flextable's fit_to_width() loops for
+  # ever when footer notes set the width)
   text_w <- (if (landscape) 29.7 else 21) / 2.54 - 2 * margin
-  fts <- lapply(fts, function(ft)
-    if (sum(flextable::flextable_dim(ft)$widths) > text_w)
-      flextable::fit_to_width(ft, max_width = text_w) else ft)
+  fts <- lapply(fts, shrink_flextable, max_width = text_w)
   sec <- officer::prop_section(
     page_size = officer::page_size(width = 21 / 2.54, height = 29.7 / 2.54,
                                    orient = if (landscape) "landscape" else "portrait"),
@@ -328,4 +327,18 @@ tab_docx <- function(x, path, locale = NULL, show = NULL, digits = NULL, title =
   doc <- officer::body_set_default_section(doc, sec)
   print(doc, target = path)
   invisible(path)
+}
+
+# Scale a flextable's type and column widths down so that it is at most
+# max_width inches wide (fonts not below 5 pt).
+shrink_flextable <- function(ft, max_width) {
+  cw <- dim(ft)$widths
+  tot <- sum(cw)
+  if (!(tot > max_width)) return(ft)
+  f <- max_width / tot
+  for (part in c("header", "body", "footer")) {
+    fs <- ft[[part]]$styles$text$font.size$data
+    if (length(fs)) ft[[part]]$styles$text$font.size$data[] <- pmax(5, round(fs * f * 2) / 2)
+  }
+  flextable::width(ft, j = seq_along(cw), width = cw * f)
 }

@@ -110,16 +110,21 @@ col_letters <- function(k) {
 #
 # Every statistic of a table is invariant to rescaling the weights, but
 # sums of squared weights overflow above about 1e154 and underflow below
-# about 1e-154. tab() multiplies the weights by a power of two that brings
-# the largest to about 1: exact in binary floating point, so the results
-# equal those of the unscaled weights bit for bit, and the weighted counts
-# (n_w, base_w, se_n_w) are scaled back at the end.
+# about 1e-154. When the largest weight lies beyond 2^+-96, tab() multiplies
+# the weights by a power of two that brings it to about 1: exact in binary
+# floating point, so the results equal those of the unscaled weights bit for
+# bit, and the weighted counts (n_w, base_w, se_n_w) are scaled back at the
+# end. Ordinary weights are used as they are (no copy).
 weight_scale <- function(w) {
   if (is.null(w)) return(list(f = 1, zero = FALSE))
   # the largest finite weight and whether any is 0, in one lean C pass
   st <- .Call(C_weight_max, as.double(w))
   mx <- st[["max"]]
   e <- if (is.finite(mx) && mx > 0) min(max(-round(log2(mx)), -1020), 1020) else 0
+  # weights whose largest lies within 2^+-96 of 1 are safe as they are
+  # (squares, fourth powers and sums over 2^31 rows stay far from overflow
+  # and underflow): no scaling, so no copy of the weights
+  if (abs(e) <= 96) e <- 0
   list(f = 2^e, zero = st[["any_zero"]] > 0)
 }
 
