@@ -33,8 +33,16 @@
 #' pseudo-inverse, as survey's `grake()`. Categorical margins work through
 #' cell codes: with categorical margins only, every iteration runs on
 #' per-cell sums of the starting weights (one pass over the rows to make the
-#' cells, one to map the result back); numeric auxiliaries add one pass over
-#' the rows per iteration, in C, on [umfrage_threads()] threads.
+#' cells, one to map the result back). With numeric auxiliaries, an
+#' iteration takes one pass over the rows (in C, on [umfrage_threads()]
+#' threads) that yields the achieved totals and the system at once; few are
+#' needed because Newton first runs on an approximation from the cells'
+#' moments of the numeric columns, and then on the rows from its solution.
+#' The weights come from one more Newton step after the first iterate
+#' within `epsilon`, so that they are as close to the solution as survey's
+#' (whose iterations run from elsewhere), not merely within `epsilon`.
+#' `wt_summary()` shows the iterations on the rows; the diagnostics also
+#' hold `passes`, the passes over the rows that evaluate g.
 #' Convergence means `|target - achieved| / (1 + |target|) < epsilon` for
 #' every column, survey's criterion.
 #'

@@ -15,7 +15,7 @@
  *   cal_check_collinear, cal_check_bounds
  *                        what no iteration can fix
  *   cal_iterate          Newton iterations (cal_newton), see below
- *   cal_map_back         the weights, the range of g
+ *   cal_map_back         with margins only: g of each cell to its rows
  *   cal_result_ok        the result list
  *
  * With categorical margins only, g is constant within a cell, so every
@@ -24,11 +24,11 @@
  * within a cell and each iteration makes one pass over the rows (cal_rows)
  * that evaluates g and g' (an exp()) per row and accumulates, at once, the
  * achieved totals and T: per-cell sums of w0 g, w0 g', w0 g' x and overall
- * sums of w0 g x and w0 g' x x'. The pass also writes the weights w0 g, so
- * the last pass is the result. Few such passes are needed because Newton
+ * sums of w0 g x and w0 g' x x'. Few such passes are needed because Newton
  * first runs on a cheap approximation from the cells' moments of x (g
  * expanded to first order about each cell's mean of x), and then on the
- * rows from its solution, to the same criterion.
+ * rows from its solution, to the same criterion; one more step's pass
+ * writes the weights and sums only their totals (cal_final_step).
  *
  * Distance functions (g = final / starting weight, bounds L < 1 < U):
  *   linear  g = 1 + u, truncated to [L, U]
