@@ -33,8 +33,16 @@
 #' pseudo-inverse, as survey's `grake()`. Categorical margins work through
 #' cell codes: with categorical margins only, every iteration runs on
 #' per-cell sums of the starting weights (one pass over the rows to make the
-#' cells, one to map the result back); numeric auxiliaries add one pass over
-#' the rows per iteration, in C, on [umfrage_threads()] threads.
+#' cells, one to map the result back). With numeric auxiliaries, an
+#' iteration takes one pass over the rows (in C, on [umfrage_threads()]
+#' threads) that yields the achieved totals and the system at once; few are
+#' needed because Newton first runs on an approximation from the cells'
+#' moments of the numeric columns, and then on the rows from its solution.
+#' The weights come from one more Newton step after the first iterate
+#' within `epsilon`, so that they are as close to the solution as survey's
+#' (whose iterations run from elsewhere), not merely within `epsilon`.
+#' `wt_summary()` shows the iterations on the rows; the diagnostics also
+#' hold `passes`, the passes over the rows that evaluate g.
 #' Convergence means `|target - achieved| / (1 + |target|) < epsilon` for
 #' every column, survey's criterion.
 #'
@@ -144,6 +152,7 @@ wt_calibrate <- function(data, targets, weights = NULL,
   if (f != 1) {
     res$weights <- res$weights / f
     res$columns[, 1:2] <- res$columns[, 1:2] / f
+    res$cell_w <- res$cell_w / f
   }
   if (res$status != 0L) calibrate_status_error(res, prep, parts, data, w0, bounds, method)
   cols <- res$columns
@@ -156,19 +165,26 @@ wt_calibrate <- function(data, targets, weights = NULL,
       if (m[k] >= 0) margin_level_names(prep, m[k] + 1L)[cols[k, 4L] + 1L] else "(total)", ""),
     target = cols[, 2L], achieved = cols[, 1L], n = cols[, 5L],
     sample_share = cols[, 5L] / nrow(data), stringsAsFactors = FALSE)
+  # the state for tab()'s variance, from the C routine's sums: the totals
+  # of the numeric auxiliaries (achieved at the final weights) and, per
+  # calibration cell, of the weights (unless the cells outnumber the rows)
+  state <- if (!is.null(prep))
+    cal_state(prep, w0, res$weights, "calibrate", numeric = parts$numeric,
+              numeric_totals = cols[m < 0, 1L][order(cols[m < 0, 4L])],
+              calfun = method, bounds = as.double(bounds),
+              cells = if (length(res$cell_w) <= length(res$weights))
+                list(sum_w = res$cell_w, constant = res$cell_constant))
   diag <- list(
     method = "calibrate", calfun = method, bounds = as.double(bounds),
     iterations = res$iterations, converged = res$converged,
     max_error = res$max_error, trace = res$trace, g_range = res$g_range,
     mode = if (length(parts$numeric)) "rows" else "cells", ncell = res$ncell,
+    passes = res$passes,
     total = if (is.null(prep)) sum(res$weights) else sum(prep$targets[[1L]], na.rm = TRUE),
     margins = tab,
-    calibration = if (!is.null(prep))
-      cal_state(prep, w0, res$weights, "calibrate", numeric = parts$numeric,
-                numeric_totals = vapply(xnum, function(x) sum(x * res$weights), 0),
-                calfun = method, bounds = as.double(bounds)),
+    calibration = state,
     weighted_start = !is.null(w0), epsilon = epsilon, maxit = maxit,
-    reading = reading, check = wt_fingerprint(res$weights))
+    reading = reading, check = if (is.null(state)) wt_fingerprint(res$weights) else state$check)
   structure(res$weights, class = "umfrage_weights", umfrage = diag)
 }
 

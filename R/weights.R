@@ -332,26 +332,44 @@ new_weights <- function(res, prep, method, n, w0, settings) {
 # checks that it still fits the weights and the rows.
 
 cal_state <- function(prep, w0, w, method, numeric = character(), numeric_totals = double(),
-                      calfun = NULL, bounds = NULL) {
-  codes <- lapply(prep$codes, as.integer)
+                      calfun = NULL, bounds = NULL, cells = NULL) {
+  # cells: NULL, or what a C routine already summed per calibration cell
+  # (1..G, first variable fastest): sum_w, the sums of w, and constant,
+  # whether w / w0 is constant within the cells (NA beyond 1e6 cells)
   G <- prod(as.double(prep$nlev))
-  cc <- NA
-  if (G <= 1e6) {
-    g <- cal_cell_codes(codes, prep$nlev)
-    cc <- ratio_misfit(g, as.integer(G), w, if (is.null(w0)) rep(1, length(w)) else w0) == 0L
+  if (is.null(cells)) {
+    codes <- lapply(prep$codes, as.integer)
+    cc <- NA
+    if (G <= 1e6) {
+      g <- cal_cell_codes(codes, prep$nlev)
+      cc <- ratio_misfit(g, as.integer(G), w, if (is.null(w0)) rep(1, length(w)) else w0) == 0L
+    }
+    totals <- lapply(prep$margins, function(i) {
+      id <- cal_cell_codes(codes[i + 1L], prep$nlev[i + 1L])
+      cell_sums(id, prod(prep$nlev[i + 1L]), w)
+    })
+  } else {
+    cc <- cells$constant
+    totals <- lapply(prep$margins, function(i) cell_margin_sums(cells$sum_w, prep$nlev, i + 1L))
   }
   list(vars = prep$vars,
        margins = lapply(prep$margins, function(i) prep$vars[i + 1L]),
        levels = lapply(prep$coded, `[[`, "levels"),
        lev = lapply(prep$coded, `[[`, "lev"),
        start = w0,
-       totals = lapply(prep$margins, function(i) {
-         id <- cal_cell_codes(codes[i + 1L], prep$nlev[i + 1L])
-         cell_sums(id, prod(prep$nlev[i + 1L]), w)
-       }),
+       totals = totals,
        cell_constant = cc, numeric = numeric, numeric_totals = numeric_totals,
        method = method, calfun = calfun, bounds = bounds,
        check = wt_fingerprint(w))
+}
+
+# Sums of the per-cell values s (cells 1..G of variables with nlev levels,
+# first variable fastest) over the joint levels of the variables `vars`.
+cell_margin_sums <- function(s, nlev, vars) {
+  stride <- cumprod(c(1, as.double(nlev)))[vars]
+  cell <- seq_along(s) - 1
+  codes <- lapply(seq_along(vars), function(j) cell %/% stride[j] %% nlev[vars[j]] + 1)
+  cell_sums(cal_cell_codes(codes, nlev[vars]), prod(nlev[vars]), s)
 }
 
 # Calibration cell (1-based, first variable fastest) of each row, from the
@@ -391,14 +409,12 @@ ratio_misfit <- function(g, G, w, w0, tol = 1e-8, sw = cell_sums(g, G, w),
 # The sums are taken on a safe scale (a power of two that brings the largest
 # |w| to about 1, exact), so that weights near 1e160 or 1e-300 neither
 # overflow nor underflow; the exponent is part of the fingerprint.
-wt_fingerprint <- function(w) {
-  w <- as.double(w)
-  n <- length(w)
-  mx <- if (n) max(abs(w)) else 0
-  e <- if (is.finite(mx) && mx > 0) min(max(-round(log2(mx)), -1020), 1020) else 0
-  if (e != 0) w <- w * 2^e
-  c(n, sum(w), sum(w * w), sum(abs(w)), sum(w * (seq_len(n) / n)), e)
-}
+# In C (one pass, the same numbers as this R, which it replaces):
+#   n <- length(w); mx <- if (n) max(abs(w)) else 0
+#   e <- if (is.finite(mx) && mx > 0) min(max(-round(log2(mx)), -1020), 1020) else 0
+#   if (e != 0) w <- w * 2^e
+#   c(n, sum(w), sum(w * w), sum(abs(w)), sum(w * (seq_len(n) / n)), e)
+wt_fingerprint <- function(w) .Call(C_fingerprint, as.double(w))
 
 fingerprint_ok <- function(fp, w) {
   if (is.null(fp)) return(TRUE)

@@ -6,11 +6,29 @@
  * survey::calibrate's grake): T(lambda) = sum w0 g'(u) x x', step =
  * pinv(T) (targets - achieved). The auxiliaries are the indicators of the
  * levels of categorical margins, handled through cell codes, and numeric
- * columns. With categorical margins only, g is constant within a cell, so
- * every iteration works on per-cell sums of the starting weights: one pass
- * over the rows to make the cells, one to map g back. With numeric
- * auxiliaries each iteration makes one pass over the rows that accumulates
- * per-cell sums of w0 g, w0 g', w0 g x, w0 g' x and w0 g' x x'.
+ * columns. C_calibrate reads as the pipeline it is:
+ *
+ *   cal_check_args       the arguments
+ *   cal_code_rows        one pass over the rows: cells, per-cell sums of w0
+ *                        (and of w0 x, w0 x x' for numeric auxiliaries)
+ *   cal_columns          the levels of each margin with a target and rows
+ *   cal_check_collinear, cal_check_bounds
+ *                        what no iteration can fix
+ *   cal_iterate          Newton iterations (cal_newton), see below
+ *   cal_map_back         with margins only: g of each cell to its rows
+ *   cal_result_ok        the result list
+ *
+ * With categorical margins only, g is constant within a cell, so every
+ * iteration works on per-cell sums (cal_cells): one pass over the rows to
+ * make the cells, one to map g back. With numeric auxiliaries g varies
+ * within a cell and each iteration makes one pass over the rows (cal_rows)
+ * that evaluates g and g' (an exp()) per row and accumulates, at once, the
+ * achieved totals and T: per-cell sums of w0 g, w0 g', w0 g' x and overall
+ * sums of w0 g x and w0 g' x x'. Few such passes are needed because Newton
+ * first runs on a cheap approximation from the cells' moments of x (g
+ * expanded to first order about each cell's mean of x), and then on the
+ * rows from its solution, to the same criterion; one more step's pass
+ * writes the weights and sums only their totals (cal_final_step).
  *
  * Distance functions (g = final / starting weight, bounds L < 1 < U):
  *   linear  g = 1 + u, truncated to [L, U]
@@ -21,6 +39,7 @@
 #define USE_FC_LEN_T
 #include "umfrage.h"
 #include <math.h>
+#include <float.h>
 #include <Rmath.h>
 #include <R_ext/Lapack.h>
 #ifndef FCONE
@@ -31,6 +50,13 @@ enum { CM_LINEAR = 0, CM_RAKING = 1, CM_LOGIT = 2 };
 enum { CS_OK = 0, CS_NA_CODE = 1, CS_BAD_WEIGHT = 2, CS_NO_TARGET = 3, CS_NO_WEIGHT = 4,
        CS_COLLINEAR = 5, CS_BOUNDS = 6, CS_STALLED = 7, CS_MAXIT = 8, CS_INCONSISTENT = 9,
        CS_BAD_X = 10 };
+
+/* Rows per block of a row pass: the exp()s of a block run apart from its
+ * sums, which keeps the sums' loop free of calls. */
+#define CAL_BLOCK 256
+/* Newton on the cells' approximation: tolerance and most steps. */
+#define CAL_APPROX_EPS 1e-8
+#define CAL_APPROX_MAXIT 30
 
 typedef struct {
     int method;
@@ -48,105 +74,239 @@ static inline void cal_g(const calfun *f, double u, double *g, double *d)
         *g = e < f->L ? f->L : e > f->U ? f->U : e;
         *d = (e > f->L && e < f->U) ? e : 0;
     } else {
-        double z = f->A * u + f->la, t;
-        if (z >= 0) t = 1 / (1 + exp(-z));
-        else { double ez = exp(z); t = ez / (1 + ez); }
+        /* without a branch on the sign of z, accurate in both tails: with
+         * e = exp(-|z|) and r = 1 / (1 + e), t = r (z >= 0) or e r (z < 0),
+         * and t (1 - t) = e r^2 either way */
+        double z = f->A * u + f->la, e = exp(-fabs(z)), r = 1 / (1 + e);
+        double t = z >= 0 ? r : e * r;
         *g = f->L + (f->U - f->L) * t;
-        *d = f->A * (f->U - f->L) * t * (1 - t);
+        *d = f->A * (f->U - f->L) * e * r * r;
     }
 }
 
 typedef struct {
     R_xlen_t n;
-    int ncell, M, q, p, pc;     /* cells, margins, numeric, columns, categorical columns */
-    const int *cid;             /* cell of each row */
+    int nvar, ncell, M, q, p, pc;  /* variables, cells, margins, numeric, columns, categorical columns */
+    int CW, NW, MW;             /* widths: per-cell sums of a pass (2 + q), overall sums of a
+                                 * pass (q + q(q+1)/2), per-cell moments (the same q + q(q+1)/2) */
+    int nth;                    /* threads of a row pass */
+    int *cid;                   /* cell of each row */
     const double *w0;           /* NULL: all 1 */
-    const double **x;           /* numeric auxiliaries */
-    const int *cellcol;         /* ncell x M: column of each margin, -1 none */
-    const double *W0;           /* per cell sum of w0 */
-    int width;                  /* per-cell accumulator width */
-    int nth;
+    const double **x, *xt;      /* numeric auxiliaries and their totals */
+    double *W0, *N0;            /* per cell: sum of w0, rows */
+    double *mom;                /* per cell: sum w0 x_j, sum w0 x_j x_k (j <= k) */
+    double *xpos, *xneg;        /* per numeric: sum of w0 x over x > 0, of w0 |x| over x < 0 */
+    int *cellcol;               /* ncell x M: column of each margin, -1 none */
+    int *colm, *coll;           /* per column: margin (-1 numeric), level (or numeric index) */
+    double *colt;               /* per column: target */
 } calprob;
 
-/* Per-cell sums at lambda: [w0 g, w0 g', (w0 g x_j), (w0 g' x_j), (w0 g' x_j x_k, j <= k)].
- * Returns 0 if some g or g' is not finite. */
-static int cal_accumulate(const calprob *P, const calfun *f, const double *lambda,
-                          double *lamcell, double *acc, double *tacc)
+/* Scratch of the iterations, and what the last evaluation left. */
+typedef struct {
+    double *lambda, *ltry, *lstart, *step, *r, *ach, *T, *E, *val;
+    double *lamcell;            /* per cell: the sum of its columns' coefficients */
+    double *cell, *num;         /* sums at the last lambda: per cell (CW), overall (NW) */
+    double *tcell, *tscr;       /* per thread: cell sums; overall and block sums, g range */
+    double *tbuf;               /* per thread: a block's w0 g, w0 g', w0 g' x */
+    int tstride;                /* doubles per thread in tscr (padded to cache lines) */
+    double *wout;               /* the weights, written by the final row pass */
+    double gmin, gmax;          /* range of g over rows with w0 > 0, of the last row pass */
+    double maxrel, ss;          /* largest relative error, sum of squared relative errors */
+    int worst, passes, approx_it;
+    double *trace;
+    R_xlen_t trace_cap;
+} calwork;
+
+/* Position of (j, k) in the packed upper triangle of a q x q matrix. */
+static inline int cal_pk(int j, int k, int q)
 {
-    const int ncell = P->ncell, M = P->M, q = P->q, W = P->width;
-    for (int c = 0; c < ncell; c++) {
+    if (j > k) { int s = j; j = k; k = s; }
+    return j * q - j * (j - 1) / 2 + (k - j);
+}
+
+static void cal_lamcell(const calprob *P, const double *lambda, double *lamcell)
+{
+    for (int c = 0; c < P->ncell; c++) {
         double s = 0;
-        for (int m = 0; m < M; m++) {
-            int k = P->cellcol[(size_t) c * M + m];
+        for (int m = 0; m < P->M; m++) {
+            int k = P->cellcol[(size_t) c * P->M + m];
             if (k >= 0) s += lambda[k];
         }
         lamcell[c] = s;
     }
-    umf_zero(acc, (size_t) ncell * W);
+}
+
+/* The sums at lambda from the cells alone: exact with categorical margins
+ * only; with numeric auxiliaries (u = lamcell + b'x) the first-order
+ * approximation about each cell's mean m of x, ubar = lamcell + b'm:
+ * sum w0 g = W g(ubar), sum w0 g x = g(ubar) sum w0 x + g'(ubar) (sum w0 x x'
+ * - sum w0 x m') b, and g'(ubar) in place of g' in T. Returns 0 if some g or
+ * g' is not finite. */
+static int cal_cells(const calprob *P, const calfun *f, const double *lambda, calwork *Wk)
+{
+    const int q = P->q, CW = P->CW, MW = P->MW;
+    const double *b = lambda + P->pc;
+    cal_lamcell(P, lambda, Wk->lamcell);
+    for (int j = 0; j < P->NW; j++) Wk->num[j] = 0;
     int ok = 1;
-    if (q == 0) {
-        for (int c = 0; c < ncell; c++) {
-            double g, d;
-            cal_g(f, lamcell[c], &g, &d);
-            if (!R_FINITE(g) || !R_FINITE(d)) ok = 0;
-            acc[(size_t) c * W] = P->W0[c] * g;
-            acc[(size_t) c * W + 1] = P->W0[c] * d;
+    for (int c = 0; c < P->ncell; c++) {
+        const double Wc = P->W0[c], *m = q > 0 ? P->mom + (size_t) c * MW : NULL;
+        double mb = 0, g, d;
+        for (int j = 0; j < q; j++) mb += b[j] * m[j];
+        mb = Wc > 0 ? mb / Wc : 0;
+        cal_g(f, Wk->lamcell[c] + mb, &g, &d);
+        if (!R_FINITE(g) || !R_FINITE(d)) ok = 0;
+        double *ac = Wk->cell + (size_t) c * CW, *o = Wk->num + q;
+        ac[0] = Wc * g;
+        ac[1] = Wc * d;
+        for (int j = 0; j < q; j++) {
+            double Sb = 0;
+            for (int k = 0; k < q; k++) Sb += m[q + cal_pk(j, k, q)] * b[k];
+            ac[2 + j] = d * m[j];
+            Wk->num[j] += g * m[j] + d * (Sb - m[j] * mb);
+            for (int k = j; k < q; k++) *o++ += d * m[q + cal_pk(j, k, q)];
         }
-        return ok;
     }
-    const double *lx = lambda + P->pc;
-    const int nth = P->nth;
-    umf_zero(tacc, (size_t) nth * ncell * W);
-    const void *vmax = vmaxget();      /* tok is released on return */
-    int *tok = (int *) R_alloc(nth, sizeof(int));
-    for (int t = 0; t < nth; t++) tok[t] = 1;
+    return ok;
+}
+
+/* sum_k a[k] b[k] over a block, in four interleaved partial sums (which
+ * keeps the additions from waiting on each other). */
+static inline double cal_dot(const double *restrict a, const double *restrict b, int nb)
+{
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int k = 0;
+    for (; k + 4 <= nb; k += 4) {
+        s0 += a[k] * b[k];
+        s1 += a[k + 1] * b[k + 1];
+        s2 += a[k + 2] * b[k + 2];
+        s3 += a[k + 3] * b[k + 3];
+    }
+    for (; k < nb; k++) s0 += a[k] * b[k];
+    return (s0 + s1) + (s2 + s3);
+}
+
+/* Rows from..from+nb-1 (nb <= CAL_BLOCK) of a row pass: g and g' of each
+ * row (the exp()s, in a loop of their own), then w0 g, w0 g' and w0 g' x
+ * added to the rows' cells in `cell`, and the block's overall sums of w0 g
+ * x and w0 g' x x' added to `bs`, a column at a time. buf: room for (2 + q)
+ * CAL_BLOCK doubles. wout: NULL, or where the weights w0 g go; then only
+ * the sums of w0 g and w0 g x are made, and tr gets the range of g over rows
+ * with w0 > 0. Rows with w0 = 0 add nothing; a g or g' that is not finite
+ * leaves the sums so. */
+static void cal_rows_block(const calprob *P, const calfun *f, const double *lamcell,
+                           const double *b, R_xlen_t from, int nb, double *cell,
+                           double *bs, double *tr, double *buf, double *wout)
+{
+    const int q = P->q, CW = P->CW, *cid = P->cid + from;
+    const double *w0 = P->w0 ? P->w0 + from : NULL;
+    const calfun F = *f;
+    double *restrict wg = buf, *restrict wd = buf + CAL_BLOCK, *restrict wdx = buf + 2 * CAL_BLOCK;
+    for (int k = 0; k < nb; k++) wg[k] = lamcell[cid[k]];
+    for (int j = 0; j < q; j++) {
+        const double *restrict xj = P->x[j] + from, bj = b[j];
+        for (int k = 0; k < nb; k++) wg[k] += bj * xj[k];
+    }
+    for (int k = 0; k < nb; k++) cal_g(&F, wg[k], wg + k, wd + k);
+    if (wout) {
+        double gmin = tr[0], gmax = tr[1];
+        for (int k = 0; k < nb; k++) {
+            double w = w0 ? w0[k] : 1.0, g = wg[k];
+            wout[from + k] = w * g;
+            wg[k] = w == 0 ? 0 : w * g;
+            if (w == 0) continue;
+            gmin = g < gmin ? g : gmin;
+            gmax = g > gmax ? g : gmax;
+            cell[(size_t) cid[k] * CW] += wg[k];
+        }
+        tr[0] = gmin;
+        tr[1] = gmax;
+        for (int j = 0; j < q; j++) bs[j] += cal_dot(wg, P->x[j] + from, nb);
+        return;
+    }
+    for (int k = 0; k < nb; k++) {
+        double w = w0 ? w0[k] : 1.0;
+        wg[k] = w == 0 ? 0 : w * wg[k];
+        wd[k] = w == 0 ? 0 : w * wd[k];
+    }
+    for (int j = 0; j < q; j++) {
+        const double *restrict xj = P->x[j] + from;
+        double *restrict dj = wdx + j * CAL_BLOCK;
+        for (int k = 0; k < nb; k++) dj[k] = wd[k] * xj[k];
+    }
+    for (int k = 0; k < nb; k++) {
+        double *ac = cell + (size_t) cid[k] * CW;
+        ac[0] += wg[k];
+        ac[1] += wd[k];
+        for (int j = 0; j < q; j++) ac[2 + j] += wdx[j * CAL_BLOCK + k];
+    }
+    for (int j = 0, o = q; j < q; j++) {
+        bs[j] += cal_dot(wg, P->x[j] + from, nb);
+        for (int l = j; l < q; l++) bs[o++] += cal_dot(wdx + j * CAL_BLOCK, P->x[l] + from, nb);
+    }
+}
+
+/* One pass over the rows at lambda, in blocks (cal_rows_block) on the
+ * threads, chunk by chunk with interrupt checks between; the threads' sums
+ * are added in thread order. wout: see cal_block_q. Returns 0 if some sum
+ * is not finite (as a g or g' that is not finite leaves it). */
+static int cal_rows(const calprob *P, const calfun *f, const double *lambda, calwork *Wk,
+                    double *wout)
+{
+    const int nth = P->nth, NW = P->NW, TS = Wk->tstride;
+    const size_t cs = (size_t) P->ncell * P->CW;
+    const double *b = lambda + P->pc;
+    cal_lamcell(P, lambda, Wk->lamcell);
+    umf_zero(Wk->tcell, (size_t) nth * cs);
+    for (int t = 0; t < nth; t++) {
+        double *s = Wk->tscr + (size_t) t * TS;
+        for (int j = 0; j < TS; j++) s[j] = 0;
+        s[2 * NW] = R_PosInf; s[2 * NW + 1] = R_NegInf;
+    }
     for (R_xlen_t from = 0; from < P->n; from += UMF_CHUNK) {
-        R_xlen_t to = from + UMF_CHUNK < P->n ? from + UMF_CHUNK : P->n;
+        const R_xlen_t to = from + UMF_CHUNK < P->n ? from + UMF_CHUNK : P->n;
+        const R_xlen_t nblk = (to - from + CAL_BLOCK - 1) / CAL_BLOCK;
         #pragma omp parallel num_threads(nth)
         {
-            int t = omp_get_thread_num();
-            double *a = tacc + (size_t) t * ncell * W;
+            const int t = omp_get_thread_num();
+            double *cell = Wk->tcell + (size_t) t * cs, *s = Wk->tscr + (size_t) t * TS;
+            double *buf = Wk->tbuf + (size_t) t * (2 + P->q) * CAL_BLOCK;
             #pragma omp for schedule(static)
-            for (R_xlen_t i = from; i < to; i++) {
-                double w = P->w0 ? P->w0[i] : 1.0;
-                if (w == 0) continue;
-                int c = P->cid[i];
-                double u = lamcell[c];
-                for (int j = 0; j < q; j++) u += lx[j] * P->x[j][i];
-                double g, d;
-                cal_g(f, u, &g, &d);
-                if (!isfinite(g) || !isfinite(d)) tok[t] = 0;   /* no R API here */
-                double *ac = a + (size_t) c * W, wg = w * g, wd = w * d;
-                ac[0] += wg;
-                ac[1] += wd;
-                int o = 2 + 2 * q;
-                for (int j = 0; j < q; j++) {
-                    double xj = P->x[j][i];
-                    ac[2 + j] += wg * xj;
-                    ac[2 + q + j] += wd * xj;
-                    for (int k = j; k < q; k++) ac[o++] += wd * xj * P->x[k][i];
-                }
+            for (R_xlen_t k = 0; k < nblk; k++) {
+                R_xlen_t a = from + k * CAL_BLOCK, e = a + CAL_BLOCK < to ? a + CAL_BLOCK : to;
+                for (int j = 0; j < NW; j++) s[NW + j] = 0;
+                cal_rows_block(P, f, Wk->lamcell, b, a, (int) (e - a), cell, s + NW, s + 2 * NW,
+                               buf, wout);
+                for (int j = 0; j < NW; j++) s[j] += s[NW + j];
             }
         }
         R_CheckUserInterrupt();
     }
+    memset(Wk->cell, 0, cs * sizeof(double));
+    for (int j = 0; j < NW; j++) Wk->num[j] = 0;
+    Wk->gmin = R_PosInf; Wk->gmax = R_NegInf;
     for (int t = 0; t < nth; t++) {
-        if (!tok[t]) ok = 0;
-        const double *a = tacc + (size_t) t * ncell * W;
-        for (size_t e = 0; e < (size_t) ncell * W; e++) acc[e] += a[e];
+        const double *c = Wk->tcell + (size_t) t * cs, *s = Wk->tscr + (size_t) t * TS;
+        for (size_t e = 0; e < cs; e++) Wk->cell[e] += c[e];
+        for (int j = 0; j < NW; j++) Wk->num[j] += s[j];
+        if (s[2 * NW] < Wk->gmin) Wk->gmin = s[2 * NW];
+        if (s[2 * NW + 1] > Wk->gmax) Wk->gmax = s[2 * NW + 1];
     }
-    vmaxset(vmax);
+    int ok = 1;      /* a g or g' that is not finite left its sums so */
+    for (size_t e = 0; e < cs; e++) if (!R_FINITE(Wk->cell[e])) ok = 0;
+    for (int j = 0; j < NW; j++) if (!R_FINITE(Wk->num[j])) ok = 0;
+    Wk->passes++;
     return ok;
 }
 
-/* Achieved totals (p) and T = X' diag(w0 g') X (p x p, full) from per-cell sums. */
-static void cal_assemble(const calprob *P, const double *acc, double *ach, double *T)
+/* Achieved totals (p) and T = X' diag(w0 g') X (p x p, full) from the sums. */
+static void cal_assemble(const calprob *P, const calwork *Wk, double *ach, double *T)
 {
-    const int p = P->p, pc = P->pc, M = P->M, q = P->q, W = P->width;
+    const int p = P->p, pc = P->pc, M = P->M, q = P->q, CW = P->CW;
     memset(ach, 0, p * sizeof(double));
     memset(T, 0, (size_t) p * p * sizeof(double));
     for (int c = 0; c < P->ncell; c++) {
-        const double *ac = acc + (size_t) c * W;
+        const double *ac = Wk->cell + (size_t) c * CW;
         if (ac[0] == 0 && ac[1] == 0 && P->W0[c] == 0) continue;
         const int *cc = P->cellcol + (size_t) c * M;
         for (int m = 0; m < M; m++) {
@@ -158,19 +318,43 @@ static void cal_assemble(const calprob *P, const double *acc, double *ach, doubl
                 if (l >= 0) T[k + (size_t) p * l] += ac[1];
             }
             for (int j = 0; j < q; j++) {
-                T[k + (size_t) p * (pc + j)] += ac[2 + q + j];
-                T[(pc + j) + (size_t) p * k] += ac[2 + q + j];
-            }
-        }
-        int o = 2 + 2 * q;
-        for (int j = 0; j < q; j++) {
-            ach[pc + j] += ac[2 + j];
-            for (int k = j; k < q; k++, o++) {
-                T[(pc + j) + (size_t) p * (pc + k)] += ac[o];
-                if (k != j) T[(pc + k) + (size_t) p * (pc + j)] += ac[o];
+                T[k + (size_t) p * (pc + j)] += ac[2 + j];
+                T[(pc + j) + (size_t) p * k] += ac[2 + j];
             }
         }
     }
+    const double *o = Wk->num + q;
+    for (int j = 0; j < q; j++) {
+        ach[pc + j] = Wk->num[j];
+        for (int k = j; k < q; k++, o++) {
+            T[(pc + j) + (size_t) p * (pc + k)] = *o;
+            T[(pc + k) + (size_t) p * (pc + j)] = *o;
+        }
+    }
+}
+
+/* How cal_eval evaluates: from the cells; on the rows (totals and T); on
+ * the rows writing the weights (totals only). */
+enum { CAL_CELLS = 0, CAL_ROWS = 1, CAL_WEIGHTS = 2 };
+
+/* The sums at lambda (see `how`), then the achieved totals, T, the misfit r
+ * = target - achieved, its largest relative error (maxrel, at column worst)
+ * and sum of squared relative errors (ss). Returns 0 if some g, g' or the
+ * misfit is not finite. */
+static int cal_eval(const calprob *P, const calfun *f, const double *lambda, int how,
+                    calwork *Wk)
+{
+    int ok = how == CAL_CELLS ? cal_cells(P, f, lambda, Wk)
+        : cal_rows(P, f, lambda, Wk, how == CAL_WEIGHTS ? Wk->wout : NULL);
+    cal_assemble(P, Wk, Wk->ach, Wk->T);
+    Wk->maxrel = 0; Wk->ss = 0; Wk->worst = 0;
+    for (int k = 0; k < P->p; k++) {
+        Wk->r[k] = P->colt[k] - Wk->ach[k];
+        double e = fabs(Wk->r[k]) / (1 + fabs(P->colt[k]));
+        Wk->ss += e * e;
+        if (e > Wk->maxrel) { Wk->maxrel = e; Wk->worst = k; }
+    }
+    return ok && R_FINITE(Wk->ss);
 }
 
 /* Symmetric eigen-decomposition (values ascending, vectors in A). */
@@ -206,6 +390,137 @@ static int pinv_solve(const double *T, int p, const double *r, double *step, dou
     return 1;
 }
 
+/* Newton iterations from Wk->lambda, whose evaluation Wk holds, until every
+ * relative error is below eps; each step is halved until the misfit falls.
+ * how: CAL_ROWS or CAL_CELLS (see cal_eval); trace: record the
+ * largest error before each step. Returns CS_OK (Wk then holds the
+ * evaluation at the solution), or CS_MAXIT / CS_STALLED with info; *it:
+ * the steps taken. */
+static int cal_newton(const calprob *P, const calfun *f, calwork *Wk, int how, double eps,
+                      int maxit, bool trace, int *it, double *info)
+{
+    const int p = P->p;
+    double best = R_PosInf;
+    int stall = 0;
+    for (*it = 0;; ) {
+        R_CheckUserInterrupt();
+        if (trace) {
+            Wk->trace = umf_trace_room(Wk->trace, &Wk->trace_cap, *it);
+            Wk->trace[*it] = Wk->maxrel;
+        }
+        if (Wk->maxrel < eps) return CS_OK;
+        if (*it >= maxit) {
+            info[0] = Wk->worst; info[1] = Wk->ach[Wk->worst]; info[2] = Wk->maxrel;
+            return CS_MAXIT;
+        }
+        if (!pinv_solve(Wk->T, p, Wk->r, Wk->step, Wk->E, Wk->val))
+            Rf_error("eigen-decomposition failed");
+        const double ss0 = Wk->ss;
+        double *keep_r = Wk->E;   /* E is free until the next solve */
+        memcpy(keep_r, Wk->r, p * sizeof(double));
+        const int w0k = Wk->worst;
+        bool accepted = false;
+        for (int h = 0; h < 40 && !accepted; h++) {
+            for (int k = 0; k < p; k++) Wk->ltry[k] = Wk->lambda[k] + Wk->step[k];
+            if (cal_eval(P, f, Wk->ltry, how, Wk) && Wk->ss < ss0) accepted = true;
+            else for (int k = 0; k < p; k++) Wk->step[k] /= 2;
+        }
+        if (!accepted) {
+            /* no step along Newton's direction lowers the misfit */
+            info[0] = w0k; info[1] = P->colt[w0k] - keep_r[w0k]; info[2] = *it;
+            return CS_STALLED;
+        }
+        memcpy(Wk->lambda, Wk->ltry, p * sizeof(double));
+        (*it)++;
+        if (Wk->maxrel < best * (1 - 1e-3)) { best = Wk->maxrel; stall = 0; }
+        else if (++stall >= 10) {
+            info[0] = Wk->worst; info[1] = Wk->ach[Wk->worst]; info[2] = *it;
+            return CS_STALLED;
+        }
+    }
+}
+
+/* The start: 0, except the first margin's coefficients, which start where
+ * g = (its targets' sum) / (sum of w0), so that starting weights far from
+ * the population scale need no large first step. */
+static void cal_start(const calprob *P, const calfun *f, double *lambda)
+{
+    memset(lambda, 0, P->p * sizeof(double));
+    if (P->M == 0) return;
+    double tt = 0, ww = 0, u0 = 0;
+    for (int k = 0; k < P->pc; k++) if (P->colm[k] == 0) tt += P->colt[k];
+    for (int c = 0; c < P->ncell; c++) ww += P->W0[c];
+    const double sc = ww > 0 ? tt / ww : 1;
+    bool ok = sc > 0 && fabs(log(sc)) > 1e-8;
+    if (ok && f->method == CM_LINEAR) u0 = sc - 1;
+    else if (ok && f->method == CM_RAKING) u0 = log(sc);
+    else if (ok) {
+        double t = (sc - f->L) / (f->U - f->L);
+        ok = t > 1e-6 && t < 1 - 1e-6;
+        if (ok) u0 = (log(t / (1 - t)) - f->la) / f->A;
+    }
+    if (ok && sc >= f->L && sc <= f->U)
+        for (int k = 0; k < P->pc; k++) if (P->colm[k] == 0) lambda[k] = u0;
+}
+
+/* After Newton on the rows converged: one more step, from the T and misfit
+ * of the last pass, whose pass computes the weights and their totals (not
+ * T), so that the weights are those of a step beyond the first iterate
+ * inside epsilon (as close to the solution as survey's, whose iterations
+ * run from elsewhere). Not taken at maxit or when the misfit is at rounding
+ * level already; a step that does not lower the misfit is undone. */
+static void cal_final_step(const calprob *P, const calfun *f, calwork *Wk, int maxit, int *it)
+{
+    const int p = P->p;
+    if (*it < maxit && Wk->maxrel > 64 * DBL_EPSILON) {
+        if (!pinv_solve(Wk->T, p, Wk->r, Wk->step, Wk->E, Wk->val))
+            Rf_error("eigen-decomposition failed");
+        const double ss0 = Wk->ss;
+        for (int k = 0; k < p; k++) Wk->ltry[k] = Wk->lambda[k] + Wk->step[k];
+        if (cal_eval(P, f, Wk->ltry, CAL_WEIGHTS, Wk) && Wk->ss < ss0) {
+            memcpy(Wk->lambda, Wk->ltry, p * sizeof(double));
+            (*it)++;
+            Wk->trace = umf_trace_room(Wk->trace, &Wk->trace_cap, *it);
+            Wk->trace[*it] = Wk->maxrel;
+            return;
+        }
+    }
+    cal_eval(P, f, Wk->lambda, CAL_WEIGHTS, Wk);
+}
+
+/* Newton from the start: with numeric auxiliaries first on the cells'
+ * approximation (cal_cells), whose solution, if it converges, is where
+ * Newton on the rows starts (else at the start, as with margins only), and
+ * a final step (cal_final_step). A start whose g is not finite falls back
+ * to the plain start, then to 0. Returns the status of Newton on the rows
+ * (on the cells with margins only); *it its steps. */
+static int cal_iterate(const calprob *P, const calfun *f, calwork *Wk, double eps, int maxit,
+                       int *it, double *info)
+{
+    const int p = P->p, how = P->q > 0 ? CAL_ROWS : CAL_CELLS;
+    cal_start(P, f, Wk->lambda);
+    memcpy(Wk->lstart, Wk->lambda, p * sizeof(double));
+    bool from_approx = false;
+    if (how == CAL_ROWS) {
+        from_approx = cal_eval(P, f, Wk->lambda, CAL_CELLS, Wk) &&
+            cal_newton(P, f, Wk, CAL_CELLS, eps > CAL_APPROX_EPS ? eps : CAL_APPROX_EPS,
+                       CAL_APPROX_MAXIT, false, &Wk->approx_it, info) == CS_OK;
+        if (!from_approx) memcpy(Wk->lambda, Wk->lstart, p * sizeof(double));
+    }
+    bool ok = cal_eval(P, f, Wk->lambda, how, Wk);
+    if (!ok && from_approx) {
+        memcpy(Wk->lambda, Wk->lstart, p * sizeof(double));
+        ok = cal_eval(P, f, Wk->lambda, how, Wk);
+    }
+    if (!ok) {
+        memset(Wk->lambda, 0, p * sizeof(double));
+        cal_eval(P, f, Wk->lambda, how, Wk);
+    }
+    int st = cal_newton(P, f, Wk, how, eps, maxit, true, it, info);
+    if (st == CS_OK && how == CAL_ROWS) cal_final_step(P, f, Wk, maxit, it);
+    return st;
+}
+
 static SEXP cal_result(int status, const double *info, int ninfo)
 {
     const char *nm[] = {"status", "info"};
@@ -218,415 +533,432 @@ static SEXP cal_result(int status, const double *info, int ninfo)
     return ans;
 }
 
-/* codes, nlev: the margin variables' codes (as C_rake); margins: list of
- * 0-based variable indices per margin; targets: per margin a double vector
- * over its joint levels (first variable fastest; NA = no target); xnum:
- * list of numeric auxiliaries; xtarget: their totals; method: 0 linear, 1
- * raking, 2 logit; bounds: c(L, U); epsilon, maxit. Returns list(status,
- * info) and, when status is 0, the weights and diagnostics. */
-SEXP C_calibrate(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets, SEXP xnum,
-                 SEXP xtarget, SEXP method, SEXP bounds, SEXP control)
+/* The arguments other than the codes (see C_calibrate) into P, f, eps and
+ * maxit; errors name the argument. */
+static void cal_check_args(calprob *P, const umf_coder *cd, SEXP w0, SEXP margins,
+                           SEXP targets, SEXP xnum, SEXP xtarget, SEXP method, SEXP bounds,
+                           SEXP control, calfun *f, double *eps, int *maxit)
 {
-    R_xlen_t n = 0;
-    umf_coder cd;
-    umf_coder_init(&cd, codes, nlev, &n, "codes");
-    const int nvar = cd.nvar;
     if (TYPEOF(xnum) != VECSXP) Rf_error("'xnum' must be a list");
-    const int q = (int) XLENGTH(xnum);
-    if (nvar == 0) {
+    const int q = P->q = (int) XLENGTH(xnum);
+    if (cd->nvar == 0) {
         if (q == 0) Rf_error("nothing to calibrate on");
         if (TYPEOF(VECTOR_ELT(xnum, 0)) != REALSXP)
             Rf_error("'xnum' element 1 must be a double vector with one value per row");
-        n = XLENGTH(VECTOR_ELT(xnum, 0));
+        P->n = XLENGTH(VECTOR_ELT(xnum, 0));
     }
-    const double **x = (const double **) R_alloc(q > 0 ? q : 1, sizeof(double *));
+    P->x = (const double **) R_alloc(q > 0 ? q : 1, sizeof(double *));
     for (int j = 0; j < q; j++) {
         SEXP xj = VECTOR_ELT(xnum, j);
-        if (TYPEOF(xj) != REALSXP || XLENGTH(xj) != n)
+        if (TYPEOF(xj) != REALSXP || XLENGTH(xj) != P->n)
             Rf_error("'xnum' element %d must be a double vector with one value per row", j + 1);
-        x[j] = REAL(xj);
+        P->x[j] = REAL(xj);
     }
-    const double *xt = NULL;
     if (TYPEOF(xtarget) != REALSXP || XLENGTH(xtarget) != q)
         Rf_error("'xtarget' must be a double vector with one total per numeric auxiliary");
-    xt = REAL(xtarget);
-    const double *wp = NULL;
+    P->xt = REAL(xtarget);
+    P->w0 = NULL;
     if (!Rf_isNull(w0)) {
-        if (TYPEOF(w0) != REALSXP || XLENGTH(w0) != n)
+        if (TYPEOF(w0) != REALSXP || XLENGTH(w0) != P->n)
             Rf_error("'w0' must be NULL or a double vector with one value per row");
-        wp = REAL(w0);
+        P->w0 = REAL(w0);
     }
     if (TYPEOF(margins) != VECSXP || TYPEOF(targets) != VECSXP ||
         XLENGTH(margins) != XLENGTH(targets))
         Rf_error("'margins' and 'targets' must be lists of the same length");
-    const int M = (int) XLENGTH(margins);
+    P->M = (int) XLENGTH(margins);
     const int meth = umf_as_int1(method, "method");
     if (meth < 0 || meth > 2) Rf_error("'method' must be 0, 1 or 2");
     if (TYPEOF(bounds) != REALSXP || XLENGTH(bounds) != 2) Rf_error("'bounds' must be 2 numbers");
-    calfun f = {meth, REAL(bounds)[0], REAL(bounds)[1], 0, 0};
-    if (!(f.L <= 1 && f.U >= 1) || ISNAN(f.L) || ISNAN(f.U))
+    *f = (calfun) {meth, REAL(bounds)[0], REAL(bounds)[1], 0, 0};
+    if (!(f->L <= 1 && f->U >= 1) || ISNAN(f->L) || ISNAN(f->U))
         Rf_error("'bounds' must contain 1");
     if (meth == CM_LOGIT) {
-        if (!R_FINITE(f.L) || !R_FINITE(f.U) || !(f.L < 1 && f.U > 1))
+        if (!R_FINITE(f->L) || !R_FINITE(f->U) || !(f->L < 1 && f->U > 1))
             Rf_error("logit calibration needs finite bounds L < 1 < U");
-        f.A = (f.U - f.L) / ((1 - f.L) * (f.U - 1));
-        f.la = log((1 - f.L) / (f.U - 1));
+        f->A = (f->U - f->L) / ((1 - f->L) * (f->U - 1));
+        f->la = log((1 - f->L) / (f->U - 1));
     }
     if (TYPEOF(control) != VECSXP || XLENGTH(control) != 2) Rf_error("'control' must be list(epsilon, maxit)");
-    const double eps = umf_as_double1(VECTOR_ELT(control, 0), "epsilon");
-    const int maxit = umf_as_int1(VECTOR_ELT(control, 1), "maxit");
-    if (!(eps >= 0)) Rf_error("'epsilon' must be a non-negative number");
-    if (maxit == NA_INTEGER || maxit < 0) Rf_error("'maxit' must be a non-negative integer");
-    if (cd.ncell > (1 << 24))
+    *eps = umf_as_double1(VECTOR_ELT(control, 0), "epsilon");
+    *maxit = umf_as_int1(VECTOR_ELT(control, 1), "maxit");
+    if (!(*eps >= 0)) Rf_error("'epsilon' must be a non-negative number");
+    if (*maxit == NA_INTEGER || *maxit < 0) Rf_error("'maxit' must be a non-negative integer");
+    if (cd->ncell > (1 << 24))
         Rf_error("the categorical margins span %d cells, more than the %d calibration works on; use fewer or coarser margins",
-                 cd.ncell, 1 << 24);
-    const int ncell = nvar > 0 ? cd.ncell : 1;
-    umf_check_cells((double) ncell * M, n, M, "the margins' cells");
-    double info[6] = {0, 0, 0, 0, 0, 0};
+                 cd->ncell, 1 << 24);
+    P->nvar = cd->nvar;
+    P->ncell = cd->nvar > 0 ? cd->ncell : 1;
+    umf_check_cells((double) P->ncell * P->M, P->n, P->M, "the margins' cells");
+    P->CW = 2 + q;
+    P->NW = P->MW = q + q * (q + 1) / 2;
+    P->nth = q > 0 ? umf_threads_for(P->n) : 1;
+}
 
-    /* pass 1: cells, weights, codes, numeric values */
-    int *cid = (int *) R_alloc(n > 0 ? n : 1, sizeof(int));
-    double *W0 = (double *) R_alloc(ncell, sizeof(double));
-    double *N0 = (double *) R_alloc(ncell, sizeof(double));
-    memset(W0, 0, ncell * sizeof(double));
-    memset(N0, 0, ncell * sizeof(double));
+/* One pass over the rows: each row's cell, the cells' sums of w0 and rows,
+ * with numeric auxiliaries the cells' sums of w0 x and w0 x x' and the sums
+ * that bound what calibration can reach. Returns a status, with the first
+ * bad row in info. */
+static int cal_code_rows(calprob *P, const umf_coder *cd, double *info)
+{
+    const R_xlen_t n = P->n;
+    const int q = P->q, ncell = P->ncell, MW = P->MW;
+    P->cid = (int *) R_alloc(n > 0 ? n : 1, sizeof(int));
+    P->W0 = (double *) R_alloc(ncell, sizeof(double));
+    P->N0 = (double *) R_alloc(ncell, sizeof(double));
+    P->mom = q > 0 ? (double *) R_alloc((size_t) ncell * MW, sizeof(double)) : NULL;
+    P->xpos = (double *) R_alloc(q > 0 ? 2 * q : 1, sizeof(double));
+    P->xneg = P->xpos + q;
+    memset(P->W0, 0, ncell * sizeof(double));
+    memset(P->N0, 0, ncell * sizeof(double));
+    if (q > 0) umf_zero(P->mom, (size_t) ncell * MW);
+    for (int j = 0; j < 2 * q; j++) P->xpos[j] = 0;
     for (R_xlen_t i = 0; i < n; i++) {
         if ((i & (UMF_CHUNK - 1)) == 0) R_CheckUserInterrupt();
-        double w = wp ? wp[i] : 1.0;
-        if (!(w >= 0 && w < INFINITY)) { info[0] = (double) i + 1; return cal_result(CS_BAD_WEIGHT, info, 1); }
+        double w = P->w0 ? P->w0[i] : 1.0;
+        if (!(w >= 0 && w < INFINITY)) { info[0] = (double) i + 1; return CS_BAD_WEIGHT; }
         int c = 0;
-        for (int j = 0; j < nvar; j++) {
-            int v = cd.codes[j][i];
-            if (v < 1 || v > cd.nlev[j]) {
-                info[0] = j; info[1] = (double) i + 1;
-                return cal_result(CS_NA_CODE, info, 2);
-            }
-            c += (v - 1) * cd.stride[j];
+        for (int j = 0; j < cd->nvar; j++) {
+            int v = cd->codes[j][i];
+            if (v < 1 || v > cd->nlev[j]) { info[0] = j; info[1] = (double) i + 1; return CS_NA_CODE; }
+            c += (v - 1) * cd->stride[j];
         }
         for (int j = 0; j < q; j++)
-            if (!R_FINITE(x[j][i])) {
-                info[0] = j; info[1] = (double) i + 1;
-                return cal_result(CS_BAD_X, info, 2);
-            }
-        cid[i] = c;
-        W0[c] += w;
-        N0[c] += 1;
+            if (!isfinite(P->x[j][i])) { info[0] = j; info[1] = (double) i + 1; return CS_BAD_X; }
+        P->cid[i] = c;
+        P->W0[c] += w;
+        P->N0[c] += 1;
+        if (q == 0) continue;
+        double *m = P->mom + (size_t) c * MW, *o = m + q;
+        for (int j = 0; j < q; j++) {
+            double wx = w * P->x[j][i];
+            m[j] += wx;
+            if (wx > 0) P->xpos[j] += wx; else P->xneg[j] -= wx;
+            for (int k = j; k < q; k++) *o++ += wx * P->x[k][i];
+        }
     }
+    return CS_OK;
+}
 
-    /* columns: the levels of each margin with a target and rows */
-    int *cellcol = (int *) R_alloc((size_t) ncell * (M > 0 ? M : 1), sizeof(int));
-    int *mstride = (int *) R_alloc(nvar > 0 ? nvar : 1, sizeof(int));
-    int pc = 0;
-    int *colm = (int *) R_alloc(1, sizeof(int)), *coll = NULL;
-    double *colt = NULL;
-    /* first count the columns */
-    int **levcol = (int **) R_alloc(M > 0 ? M : 1, sizeof(int *));
+/* The joint level of margin m (variables mv) that cell c belongs to. */
+static int cal_cell_level(const umf_coder *cd, SEXP mv, int c)
+{
+    int lev = 0, s = 1;
+    for (int a = 0; a < XLENGTH(mv); a++) {
+        int v = INTEGER(mv)[a];
+        lev += ((c / cd->stride[v]) % cd->nlev[v]) * s;
+        s *= cd->nlev[v];
+    }
+    return lev;
+}
+
+/* Margin m's columns: levcol[l] = the column of level l (numbered on from
+ * *pc), -1 for levels without target and rows. Returns a status. */
+static int cal_margin_columns(const calprob *P, const umf_coder *cd, int m, SEXP mv, SEXP tv,
+                              int **levcol, int *pc, double *info)
+{
+    if (TYPEOF(mv) != INTSXP || TYPEOF(tv) != REALSXP) Rf_error("bad margin %d", m + 1);
+    double size_d = 1;
+    for (int a = 0; a < XLENGTH(mv); a++) {
+        int v = INTEGER(mv)[a];
+        if (v < 0 || v >= P->nvar)
+            Rf_error("margin %d refers to variable %d, outside 0..%d", m + 1, v, P->nvar - 1);
+        size_d *= cd->nlev[v];
+    }
+    if ((double) XLENGTH(tv) != size_d || size_d > INT_MAX)
+        Rf_error("margin %d: %.0f targets for %.0f levels", m + 1, (double) XLENGTH(tv), size_d);
+    const int size = (int) size_d;   /* the length of a vector, so an int */
+    double *lw = (double *) R_alloc(size, sizeof(double)), *ln = (double *) R_alloc(size, sizeof(double));
+    memset(lw, 0, size * sizeof(double));
+    memset(ln, 0, size * sizeof(double));
+    for (int c = 0; c < P->ncell; c++) {
+        int lev = cal_cell_level(cd, mv, c);
+        lw[lev] += P->W0[c];
+        ln[lev] += P->N0[c];
+    }
+    int *lc = *levcol = (int *) R_alloc(size, sizeof(int));
+    const double *t = REAL(tv);
+    for (int l = 0; l < size; l++) {
+        lc[l] = -1;
+        if (ISNAN(t[l])) {
+            if (ln[l] > 0) { info[0] = m; info[1] = l; info[2] = ln[l]; return CS_NO_TARGET; }
+            continue;
+        }
+        if (ln[l] == 0 && t[l] == 0) continue;
+        if (t[l] > 0 && lw[l] == 0) { info[0] = m; info[1] = l; info[2] = ln[l]; return CS_NO_WEIGHT; }
+        lc[l] = (*pc)++;
+    }
+    return CS_OK;
+}
+
+/* The columns: per margin the levels with a target and rows, then the
+ * numeric auxiliaries; per cell its column of each margin. Returns a status. */
+static int cal_columns(calprob *P, const umf_coder *cd, SEXP margins, SEXP targets, double *info)
+{
+    const int M = P->M, q = P->q, ncell = P->ncell;
+    int **levcol = (int **) R_alloc(M > 0 ? M : 1, sizeof(int *)), pc = 0;
     for (int m = 0; m < M; m++) {
-        SEXP mv = VECTOR_ELT(margins, m), tv = VECTOR_ELT(targets, m);
-        if (TYPEOF(mv) != INTSXP || TYPEOF(tv) != REALSXP) Rf_error("bad margin %d", m + 1);
-        double size_d = 1;
-        for (int a = 0; a < XLENGTH(mv); a++) {
-            int v = INTEGER(mv)[a];
-            if (v < 0 || v >= nvar)
-                Rf_error("margin %d refers to variable %d, outside 0..%d", m + 1, v, nvar - 1);
-            size_d *= cd.nlev[v];
-        }
-        if ((double) XLENGTH(tv) != size_d || size_d > INT_MAX)
-            Rf_error("margin %d: %.0f targets for %.0f levels", m + 1, (double) XLENGTH(tv), size_d);
-        const int size = (int) size_d;   /* the length of a vector, so an int */
-        double *lw = (double *) R_alloc(size, sizeof(double)), *ln = (double *) R_alloc(size, sizeof(double));
-        memset(lw, 0, size * sizeof(double));
-        memset(ln, 0, size * sizeof(double));
-        for (int c = 0; c < ncell; c++) {
-            int lev = 0, s = 1;
-            for (int a = 0; a < XLENGTH(mv); a++) {
-                int v = INTEGER(mv)[a];
-                lev += ((c / cd.stride[v]) % cd.nlev[v]) * s;
-                s *= cd.nlev[v];
-            }
-            lw[lev] += W0[c];
-            ln[lev] += N0[c];
-        }
-        levcol[m] = (int *) R_alloc(size, sizeof(int));
-        const double *t = REAL(tv);
-        for (int l = 0; l < size; l++) {
-            levcol[m][l] = -1;
-            if (ISNAN(t[l])) {
-                if (ln[l] > 0) {
-                    info[0] = m; info[1] = l; info[2] = ln[l];
-                    return cal_result(CS_NO_TARGET, info, 3);
-                }
-                continue;
-            }
-            if (ln[l] == 0 && t[l] == 0) continue;
-            if (t[l] > 0 && lw[l] == 0) {
-                info[0] = m; info[1] = l; info[2] = ln[l];
-                return cal_result(CS_NO_WEIGHT, info, 3);
-            }
-            levcol[m][l] = pc++;
-        }
+        int st = cal_margin_columns(P, cd, m, VECTOR_ELT(margins, m), VECTOR_ELT(targets, m),
+                                    levcol + m, &pc, info);
+        if (st != CS_OK) return st;
     }
     const int p = pc + q;
     if ((double) p * p > UMF_FREE_CELLS)
         Rf_error("calibration on %d columns (levels with rows, and numeric auxiliaries) is more than %.0f",
                  p, sqrt(UMF_FREE_CELLS));
+    P->pc = pc;
+    P->p = p;
     const int p1 = p > 0 ? p : 1;      /* R_alloc(0) is NULL */
-    colm = (int *) R_alloc(p1, sizeof(int));
-    coll = (int *) R_alloc(p1, sizeof(int));
-    colt = (double *) R_alloc(p1, sizeof(double));
+    P->colm = (int *) R_alloc(p1, sizeof(int));
+    P->coll = (int *) R_alloc(p1, sizeof(int));
+    P->colt = (double *) R_alloc(p1, sizeof(double));
+    P->cellcol = (int *) R_alloc((size_t) ncell * (M > 0 ? M : 1), sizeof(int));
     for (int m = 0; m < M; m++) {
         SEXP mv = VECTOR_ELT(margins, m), tv = VECTOR_ELT(targets, m);
-        int size = (int) XLENGTH(tv);
-        for (int l = 0; l < size; l++)
-            if (levcol[m][l] >= 0) {
-                colm[levcol[m][l]] = m;
-                coll[levcol[m][l]] = l;
-                colt[levcol[m][l]] = REAL(tv)[l];
-            }
-        for (int c = 0; c < ncell; c++) {
-            int lev = 0, s = 1;
-            for (int a = 0; a < XLENGTH(mv); a++) {
-                int v = INTEGER(mv)[a];
-                lev += ((c / cd.stride[v]) % cd.nlev[v]) * s;
-                s *= cd.nlev[v];
-            }
-            cellcol[(size_t) c * M + m] = levcol[m][lev];
+        for (int l = 0; l < XLENGTH(tv); l++) {
+            int k = levcol[m][l];
+            if (k >= 0) { P->colm[k] = m; P->coll[k] = l; P->colt[k] = REAL(tv)[l]; }
         }
+        for (int c = 0; c < ncell; c++)
+            P->cellcol[(size_t) c * M + m] = levcol[m][cal_cell_level(cd, mv, c)];
     }
-    (void) mstride;
-    for (int j = 0; j < q; j++) { colm[pc + j] = -1; coll[pc + j] = j; colt[pc + j] = xt[j]; }
+    for (int j = 0; j < q; j++) { P->colm[pc + j] = -1; P->coll[pc + j] = j; P->colt[pc + j] = P->xt[j]; }
+    return CS_OK;
+}
 
-    calprob P = {n, ncell, M, q, p, pc, cid, wp, x, cellcol, W0, 2 + 2 * q + q * (q + 1) / 2,
-                 q > 0 ? umf_threads_for(n) : 1};
-    umf_check_cells((double) ncell * P.width * P.nth, n, (double) P.width * P.nth,
+/* The scratch of the iterations; the row passes' per-thread sums only with
+ * numeric auxiliaries. */
+static void cal_work_alloc(const calprob *P, calwork *Wk, int maxit)
+{
+    const int p1 = P->p > 0 ? P->p : 1, ncell = P->ncell, CW = P->CW, nth = P->nth;
+    umf_check_cells((double) ncell * (CW * (P->q > 0 ? nth + 1 : 1) + P->MW), P->n,
+                    (double) CW * (P->q > 0 ? nth + 1 : 1) + P->MW,
                     "the numeric auxiliaries' cell sums");
-    double *lambda = (double *) R_alloc(p1, sizeof(double));
-    double *lamcell = (double *) R_alloc(ncell, sizeof(double));
-    double *acc = (double *) R_alloc((size_t) ncell * P.width, sizeof(double));
-    double *tacc = q > 0 ? (double *) R_alloc((size_t) P.nth * ncell * P.width, sizeof(double)) : NULL;
-    double *ach = (double *) R_alloc(p1, sizeof(double)), *T = (double *) R_alloc((size_t) p1 * p1, sizeof(double));
-    double *E = (double *) R_alloc((size_t) p1 * p1, sizeof(double)), *val = (double *) R_alloc(p1, sizeof(double));
-    double *step = (double *) R_alloc(p1, sizeof(double)), *r = (double *) R_alloc(p1, sizeof(double));
+    double **v[] = {&Wk->lambda, &Wk->ltry, &Wk->lstart, &Wk->step, &Wk->r, &Wk->ach, &Wk->val};
+    for (int i = 0; i < 7; i++) *v[i] = (double *) R_alloc(p1, sizeof(double));
+    Wk->T = (double *) R_alloc((size_t) p1 * p1, sizeof(double));
+    Wk->E = (double *) R_alloc((size_t) p1 * p1, sizeof(double));
+    Wk->lamcell = (double *) R_alloc(ncell, sizeof(double));
+    Wk->cell = (double *) R_alloc((size_t) ncell * CW, sizeof(double));
+    Wk->num = (double *) R_alloc(P->NW > 0 ? P->NW : 1, sizeof(double));
+    /* per thread: overall sums, block sums, g range (2), padded to
+     * whole cache lines so that threads do not share one */
+    Wk->tstride = ((2 * P->NW + 2 + 7) / 8 + 1) * 8;
+    Wk->tcell = P->q > 0 ? (double *) R_alloc((size_t) nth * ncell * CW, sizeof(double)) : NULL;
+    Wk->tscr = P->q > 0 ? (double *) R_alloc((size_t) nth * Wk->tstride, sizeof(double)) : NULL;
+    Wk->tbuf = P->q > 0 ? (double *) R_alloc((size_t) nth * (2 + P->q) * CAL_BLOCK, sizeof(double)) : NULL;
+    Wk->wout = NULL;
+    Wk->passes = Wk->approx_it = 0;
+    Wk->gmin = R_PosInf; Wk->gmax = R_NegInf;
+    Wk->trace_cap = maxit < 1023 ? (R_xlen_t) maxit + 1 : 1024;
+    Wk->trace = (double *) R_alloc(Wk->trace_cap, sizeof(double));
+}
 
-    /* collinearity: X' W0 X, scaled to unit diagonal; null directions that
-     * involve a numeric auxiliary are an error; among categorical margins
-     * they are structural (each margin sums to the total), and the targets
-     * must agree along them */
-    {
-        calfun lin = {CM_LINEAR, R_NegInf, R_PosInf, 0, 0};
-        memset(lambda, 0, p * sizeof(double));
-        cal_accumulate(&P, &lin, lambda, lamcell, acc, tacc);
-        cal_assemble(&P, acc, ach, T);
-        double *sd = (double *) R_alloc(p1, sizeof(double));
-        for (int k = 0; k < p; k++) {
-            double dk = T[k + (size_t) p * k];
-            if (!(dk > 0)) {               /* a numeric auxiliary that is 0 wherever w0 > 0 */
-                info[0] = k; info[1] = 1;
-                return cal_result(CS_COLLINEAR, info, 2);
-            }
-            sd[k] = 1 / sqrt(dk);
-        }
-        for (int j = 0; j < p; j++)
-            for (int i = 0; i < p; i++) E[i + (size_t) p * j] = T[i + (size_t) p * j] * sd[i] * sd[j];
-        if (p > 0 && sym_eigen(E, p, val) != 0) Rf_error("eigen-decomposition failed");
-        double vmax = p > 0 ? val[p - 1] : 0;
-        for (int k = 0; k < p; k++) {
-            if (val[k] > 1e-9 * vmax) break;
-            const double *v = E + (size_t) p * k;
-            int numeric = 0;
-            for (int j = pc; j < p; j++) if (fabs(v[j]) > 1e-6) numeric = 1;
-            if (numeric) {
-                /* the columns in the direction: 1 where they take part */
-                double *inv = (double *) R_alloc(p + 2, sizeof(double));
-                int jm = pc;
-                for (int j = pc; j < p; j++) if (fabs(v[j]) > fabs(v[jm])) jm = j;
-                inv[0] = jm; inv[1] = 0;
-                for (int j = 0; j < p; j++) inv[2 + j] = fabs(v[j]) > 1e-6;
-                return cal_result(CS_COLLINEAR, inv, p + 2);
-            }
-            double s = 0, sa = 0;
-            for (int j = 0; j < p; j++) {
-                double u = v[j] * sd[j];
-                s += u * colt[j];
-                sa += fabs(u * colt[j]);
-            }
-            if (fabs(s) > 1e-8 * sa) {
-                int jm = 0;
-                for (int j = 0; j < p; j++) if (fabs(v[j]) > fabs(v[jm])) jm = j;
-                info[0] = jm;
-                return cal_result(CS_INCONSISTENT, info, 1);
-            }
-        }
-    }
-
-    /* bounds that no g can meet, level by level */
-    {
-        const double L = meth == CM_RAKING && f.L < 0 ? 0 : f.L, U = f.U;
-        const bool open_lo = meth == CM_LOGIT || (meth == CM_RAKING && f.L <= 0);
-        const bool open_hi = meth == CM_LOGIT;
-        for (int k = 0; k < p; k++) {
-            double pos, neg;   /* sums of w0 x over x > 0 and of w0 |x| over x < 0 */
-            if (k < pc) { pos = ach[k]; neg = 0; }
-            else {
-                int j = k - pc;
-                pos = neg = 0;
-                for (R_xlen_t i = 0; i < n; i++) {
-                    if ((i & (UMF_CHUNK - 1)) == 0) R_CheckUserInterrupt();
-                    double w = wp ? wp[i] : 1.0, v = x[j][i] * w;
-                    if (v > 0) pos += v; else neg -= v;
-                }
-            }
-            /* range of sum w0 x g for g in [L, U] */
-            double lo = (pos > 0 ? L * pos : 0) - (neg > 0 ? U * neg : 0);
-            double hi = (pos > 0 ? U * pos : 0) - (neg > 0 ? L * neg : 0);
-            double t = colt[k], tol = 1e-10 * (fabs(t) + pos + neg);
-            bool bad = t < lo - tol || t > hi + tol ||
-                (open_lo && neg == 0 && fabs(t - lo) <= tol && pos > 0) ||
-                (open_hi && neg == 0 && fabs(t - hi) <= tol && pos > 0);
-            if (bad) {
-                info[0] = k; info[1] = lo; info[2] = hi;
-                return cal_result(CS_BOUNDS, info, 3);
-            }
-        }
-    }
-
-    /* Newton iterations, from the common scale: the first margin's
-     * coefficients start where g = (its targets' sum) / (sum of w0), so
-     * that starting weights far from the population scale need no large
-     * first step; a step is halved until the misfit falls */
-    memset(lambda, 0, p * sizeof(double));
-    if (M > 0) {
-        double tt = 0, ww = 0;
-        for (int k = 0; k < pc; k++) if (colm[k] == 0) tt += colt[k];
-        for (int c = 0; c < ncell; c++) ww += W0[c];
-        double sc = ww > 0 ? tt / ww : 1, u0 = 0;
-        bool ok = sc > 0 && fabs(log(sc)) > 1e-8;
-        if (ok && meth == CM_LINEAR) u0 = sc - 1;
-        else if (ok && meth == CM_RAKING) u0 = log(sc);
-        else if (ok) {
-            double t = (sc - f.L) / (f.U - f.L);
-            ok = t > 1e-6 && t < 1 - 1e-6;
-            if (ok) u0 = (log(t / (1 - t)) - f.la) / f.A;
-        }
-        if (ok && sc >= f.L && sc <= f.U)
-            for (int k = 0; k < pc; k++) if (colm[k] == 0) lambda[k] = u0;
-    }
-    double *ltry = (double *) R_alloc(p1, sizeof(double));
-    double maxrel = R_PosInf, ss = R_PosInf, best = R_PosInf;
-    int stall = 0, it = 0, worst = 0, converged = 0;
-    R_xlen_t trace_cap = maxit < 1023 ? (R_xlen_t) maxit + 1 : 1024;
-    double *trace = (double *) R_alloc(trace_cap, sizeof(double));
-#define MISFIT(lam, okvar)                                                      \
-    do {                                                                        \
-        okvar = cal_accumulate(&P, &f, lam, lamcell, acc, tacc);               \
-        cal_assemble(&P, acc, ach, T);                                          \
-        maxrel = 0; ss = 0; worst = 0;                                          \
-        for (int k = 0; k < p; k++) {                                           \
-            r[k] = colt[k] - ach[k];                                            \
-            double e = fabs(r[k]) / (1 + fabs(colt[k]));                        \
-            ss += e * e;                                                        \
-            if (e > maxrel) { maxrel = e; worst = k; }                          \
-        }                                                                       \
-        if (!okvar || !R_FINITE(ss)) okvar = 0;                                 \
-    } while (0)
-    int okm;
-    MISFIT(lambda, okm);
-    if (!okm) { memset(lambda, 0, p * sizeof(double)); MISFIT(lambda, okm); }
-    for (;;) {
-        R_CheckUserInterrupt();
-        trace = umf_trace_room(trace, &trace_cap, it);
-        trace[it] = maxrel;
-        if (maxrel < eps) { converged = 1; break; }
-        if (it >= maxit) {
-            info[0] = worst; info[1] = ach[worst]; info[2] = maxrel;
-            return cal_result(CS_MAXIT, info, 3);
-        }
-        if (!pinv_solve(T, p, r, step, E, val)) Rf_error("eigen-decomposition failed");
-        const double ss0 = ss;
-        double *keep_r = E;   /* E is free until the next solve */
-        memcpy(keep_r, r, p * sizeof(double));
-        const double mr0 = maxrel;
-        const int w0k = worst;
-        int accepted = 0;
-        for (int h = 0; h < 40 && !accepted; h++) {
-            for (int k = 0; k < p; k++) ltry[k] = lambda[k] + step[k];
-            MISFIT(ltry, okm);
-            if (okm && ss < ss0) accepted = 1;
-            else for (int k = 0; k < p; k++) step[k] /= 2;
-        }
-        if (!accepted) {
-            /* no step along Newton's direction lowers the misfit */
-            info[0] = w0k; info[1] = ach[w0k] ; info[2] = it;
-            memcpy(r, keep_r, p * sizeof(double));
-            info[1] = colt[w0k] - keep_r[w0k];
-            (void) mr0;
-            return cal_result(CS_STALLED, info, 3);
-        }
-        memcpy(lambda, ltry, p * sizeof(double));
-        it++;
-        if (maxrel < best * (1 - 1e-3)) { best = maxrel; stall = 0; }
-        else if (++stall >= 10) {
-            info[0] = worst; info[1] = ach[worst]; info[2] = it;
-            return cal_result(CS_STALLED, info, 3);
-        }
-    }
-#undef MISFIT
-
-    /* the weights */
-    SEXP wout = PROTECT(Rf_allocVector(REALSXP, n));
-    double *wo = REAL(wout), gmin = R_PosInf, gmax = R_NegInf;
-    for (int c = 0; c < ncell; c++) {
-        double s = 0;
-        for (int m = 0; m < M; m++) {
-            int k = cellcol[(size_t) c * M + m];
-            if (k >= 0) s += lambda[k];
-        }
-        lamcell[c] = s;
-    }
-    for (R_xlen_t i = 0; i < n; i++) {
-        if ((i & (UMF_CHUNK - 1)) == 0) R_CheckUserInterrupt();
-        double w = wp ? wp[i] : 1.0, u = lamcell[cid[i]], g, d;
-        for (int j = 0; j < q; j++) u += lambda[pc + j] * x[j][i];
-        cal_g(&f, u, &g, &d);
-        wo[i] = w * g;
-        if (w > 0) { if (g < gmin) gmin = g; if (g > gmax) gmax = g; }
-    }
-    /* per column: achieved (at the final lambda), target, margin, level, rows */
-    SEXP cols = PROTECT(Rf_allocMatrix(REALSXP, p, 5));
-    double *cm = REAL(cols);
-    double *nk = (double *) R_alloc(p1, sizeof(double));
-    memset(nk, 0, p * sizeof(double));
-    for (int c = 0; c < ncell; c++)
-        for (int m = 0; m < M; m++) {
-            int k = cellcol[(size_t) c * M + m];
-            if (k >= 0) nk[k] += N0[c];
-        }
-    for (int j = 0; j < q; j++) nk[pc + j] = (double) n;
+/* Collinearity: X' W0 X (from the cells' sums at g = 1), scaled to unit
+ * diagonal; null directions that involve a numeric auxiliary are an error;
+ * among categorical margins they are structural (each margin sums to the
+ * total), and the targets must agree along them. Leaves the sums of w0 x
+ * per column in Wk->ach. Returns a status (info may be reallocated). */
+static int cal_check_collinear(const calprob *P, calwork *Wk, double **info, int *ninfo)
+{
+    const int p = P->p, pc = P->pc;
+    const calfun lin = {CM_LINEAR, R_NegInf, R_PosInf, 0, 0};
+    memset(Wk->lambda, 0, p * sizeof(double));
+    cal_cells(P, &lin, Wk->lambda, Wk);
+    cal_assemble(P, Wk, Wk->ach, Wk->T);
+    double *sd = (double *) R_alloc(p > 0 ? p : 1, sizeof(double)), *E = Wk->E, *val = Wk->val;
     for (int k = 0; k < p; k++) {
-        cm[k] = ach[k];
-        cm[k + p] = colt[k];
-        cm[k + 2 * (size_t) p] = colm[k];
-        cm[k + 3 * (size_t) p] = coll[k];
+        double dk = Wk->T[k + (size_t) p * k];
+        if (!(dk > 0)) {               /* a numeric auxiliary that is 0 wherever w0 > 0 */
+            (*info)[0] = k; (*info)[1] = 1; *ninfo = 2;
+            return CS_COLLINEAR;
+        }
+        sd[k] = 1 / sqrt(dk);
+    }
+    for (int j = 0; j < p; j++)
+        for (int i = 0; i < p; i++) E[i + (size_t) p * j] = Wk->T[i + (size_t) p * j] * sd[i] * sd[j];
+    if (p > 0 && sym_eigen(E, p, val) != 0) Rf_error("eigen-decomposition failed");
+    const double vmax = p > 0 ? val[p - 1] : 0;
+    for (int k = 0; k < p && val[k] <= 1e-9 * vmax; k++) {
+        const double *v = E + (size_t) p * k;
+        int numeric = 0, jm = pc;
+        for (int j = pc; j < p; j++) if (fabs(v[j]) > 1e-6) numeric = 1;
+        if (numeric) {
+            /* the columns in the direction: 1 where they take part */
+            double *inv = *info = (double *) R_alloc(p + 2, sizeof(double));
+            for (int j = pc; j < p; j++) if (fabs(v[j]) > fabs(v[jm])) jm = j;
+            inv[0] = jm; inv[1] = 0;
+            for (int j = 0; j < p; j++) inv[2 + j] = fabs(v[j]) > 1e-6;
+            *ninfo = p + 2;
+            return CS_COLLINEAR;
+        }
+        double s = 0, sa = 0;
+        for (int j = 0; j < p; j++) {
+            double u = v[j] * sd[j];
+            s += u * P->colt[j];
+            sa += fabs(u * P->colt[j]);
+        }
+        if (fabs(s) > 1e-8 * sa) {
+            jm = 0;
+            for (int j = 0; j < p; j++) if (fabs(v[j]) > fabs(v[jm])) jm = j;
+            (*info)[0] = jm; *ninfo = 1;
+            return CS_INCONSISTENT;
+        }
+    }
+    return CS_OK;
+}
+
+/* Bounds that no g can meet, column by column: the range of sum w0 x g for
+ * g in [L, U] (ach: the columns' sums of w0 x, from cal_check_collinear). */
+static int cal_check_bounds(const calprob *P, const calfun *f, const double *ach, double *info)
+{
+    const int meth = f->method;
+    const double L = meth == CM_RAKING && f->L < 0 ? 0 : f->L, U = f->U;
+    const bool open_lo = meth == CM_LOGIT || (meth == CM_RAKING && f->L <= 0);
+    const bool open_hi = meth == CM_LOGIT;
+    for (int k = 0; k < P->p; k++) {
+        /* sums of w0 x over x > 0 and of w0 |x| over x < 0 */
+        const double pos = k < P->pc ? ach[k] : P->xpos[k - P->pc];
+        const double neg = k < P->pc ? 0 : P->xneg[k - P->pc];
+        double lo = (pos > 0 ? L * pos : 0) - (neg > 0 ? U * neg : 0);
+        double hi = (pos > 0 ? U * pos : 0) - (neg > 0 ? L * neg : 0);
+        double t = P->colt[k], tol = 1e-10 * (fabs(t) + pos + neg);
+        bool bad = t < lo - tol || t > hi + tol ||
+            (open_lo && neg == 0 && fabs(t - lo) <= tol && pos > 0) ||
+            (open_hi && neg == 0 && fabs(t - hi) <= tol && pos > 0);
+        if (bad) {
+            info[0] = k; info[1] = lo; info[2] = hi;
+            return CS_BOUNDS;
+        }
+    }
+    return CS_OK;
+}
+
+/* The weights and the range of g over rows with w0 > 0: the final row
+ * pass wrote them; with categorical margins only, g of each cell times w0. */
+static void cal_map_back(const calprob *P, const calfun *f, calwork *Wk, double *wo)
+{
+    if (P->q > 0) return;
+    double *gc = Wk->lamcell, d;
+    cal_lamcell(P, Wk->lambda, gc);
+    for (int c = 0; c < P->ncell; c++) cal_g(f, gc[c], gc + c, &d);
+    for (R_xlen_t i = 0; i < P->n; i++) {
+        if ((i & (UMF_CHUNK - 1)) == 0) R_CheckUserInterrupt();
+        double w = P->w0 ? P->w0[i] : 1.0, g = gc[P->cid[i]];
+        wo[i] = w * g;
+        if (w > 0) { if (g < Wk->gmin) Wk->gmin = g; if (g > Wk->gmax) Wk->gmax = g; }
+    }
+}
+
+/* Whether w / w0 is constant within every cell, as R's ratio_misfit()
+ * decides it for the weights' calibration state (relative tolerance 1e-8):
+ * with margins only it is by construction; NA beyond 1e6 cells. cellw: the
+ * cells' sums of the weights. */
+static int cal_cell_constant(const calprob *P, const double *wo, const double *cellw,
+                             double *ratio)
+{
+    if (P->q == 0 || P->n == 0) return 1;
+    if (P->ncell > 1000000) return NA_LOGICAL;
+    double sa = 0;
+    for (int c = 0; c < P->ncell; c++) {
+        sa += fabs(cellw[c]);
+        ratio[c] = P->W0[c] != 0 ? cellw[c] / P->W0[c] : 0;
+    }
+    const double tol = 1e-14 * sa / (double) P->n;
+    for (R_xlen_t i = 0; i < P->n; i++) {
+        if ((i & (UMF_CHUNK - 1)) == 0) R_CheckUserInterrupt();
+        double fit = ratio[P->cid[i]] * (P->w0 ? P->w0[i] : 1.0);
+        if (fabs(wo[i] - fit) > 1e-8 * fabs(fit) + tol) return 0;
+    }
+    return 1;
+}
+
+/* The result of a converged calibration: the weights, per column achieved
+ * (at the final lambda), target, margin, level and rows, the iterations,
+ * the cells' sums of the weights and whether w / w0 is constant in them. */
+static SEXP cal_result_ok(const calprob *P, calwork *Wk, SEXP wout, int it)
+{
+    const int p = P->p, M = P->M;
+    SEXP cols = PROTECT(Rf_allocMatrix(REALSXP, p, 5));
+    double *cm = REAL(cols), *nk = Wk->step;
+    memset(nk, 0, p * sizeof(double));
+    for (int c = 0; c < P->ncell; c++)
+        for (int m = 0; m < M; m++) {
+            int k = P->cellcol[(size_t) c * M + m];
+            if (k >= 0) nk[k] += P->N0[c];
+        }
+    for (int j = 0; j < P->q; j++) nk[P->pc + j] = (double) P->n;
+    for (int k = 0; k < p; k++) {
+        cm[k] = Wk->ach[k];
+        cm[k + p] = P->colt[k];
+        cm[k + 2 * (size_t) p] = P->colm[k];
+        cm[k + 3 * (size_t) p] = P->coll[k];
         cm[k + 4 * (size_t) p] = nk[k];
     }
     SEXP tr = PROTECT(Rf_allocVector(REALSXP, (R_xlen_t) it + 1));
-    memcpy(REAL(tr), trace, ((size_t) it + 1) * sizeof(double));
+    memcpy(REAL(tr), Wk->trace, ((size_t) it + 1) * sizeof(double));
+    SEXP cw = PROTECT(Rf_allocVector(REALSXP, P->ncell)), gr = PROTECT(Rf_allocVector(REALSXP, 2));
+    for (int c = 0; c < P->ncell; c++) REAL(cw)[c] = Wk->cell[(size_t) c * P->CW];
+    REAL(gr)[0] = Wk->gmin; REAL(gr)[1] = Wk->gmax;
     const char *nm[] = {"status", "info", "weights", "columns", "iterations", "converged",
-                        "max_error", "g_range", "trace", "ncell"};
-    SEXP ans = PROTECT(umf_named_list(nm, 10));
+                        "max_error", "g_range", "trace", "ncell", "cell_w", "cell_constant",
+                        "passes"};
+    SEXP ans = PROTECT(umf_named_list(nm, 13));
     SET_VECTOR_ELT(ans, 0, Rf_ScalarInteger(CS_OK));
     SET_VECTOR_ELT(ans, 1, Rf_allocVector(REALSXP, 0));
     SET_VECTOR_ELT(ans, 2, wout);
     SET_VECTOR_ELT(ans, 3, cols);
     SET_VECTOR_ELT(ans, 4, Rf_ScalarInteger(it));
-    SET_VECTOR_ELT(ans, 5, Rf_ScalarLogical(converged));
-    SET_VECTOR_ELT(ans, 6, Rf_ScalarReal(maxrel));
-    SEXP gr = PROTECT(Rf_allocVector(REALSXP, 2));
-    REAL(gr)[0] = gmin; REAL(gr)[1] = gmax;
+    SET_VECTOR_ELT(ans, 5, Rf_ScalarLogical(1));
+    SET_VECTOR_ELT(ans, 6, Rf_ScalarReal(Wk->maxrel));
     SET_VECTOR_ELT(ans, 7, gr);
     SET_VECTOR_ELT(ans, 8, tr);
-    SET_VECTOR_ELT(ans, 9, Rf_ScalarReal(ncell));
+    SET_VECTOR_ELT(ans, 9, Rf_ScalarReal(P->ncell));
+    SET_VECTOR_ELT(ans, 10, cw);
+    SET_VECTOR_ELT(ans, 11, Rf_ScalarLogical(cal_cell_constant(P, REAL(wout), REAL(cw), Wk->lamcell)));
+    SET_VECTOR_ELT(ans, 12, Rf_ScalarInteger(Wk->passes));
     UNPROTECT(5);
+    return ans;
+}
+
+/* codes, nlev: the margin variables' codes (as C_rake); margins: list of
+ * 0-based variable indices per margin; targets: per margin a double vector
+ * over its joint levels (first variable fastest; NA = no target); xnum:
+ * list of numeric auxiliaries; xtarget: their totals; method: 0 linear, 1
+ * raking, 2 logit; bounds: c(L, U); control: list(epsilon, maxit). Returns
+ * list(status, info) and, when status is 0, the weights and diagnostics
+ * (cal_result_ok). */
+SEXP C_calibrate(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets, SEXP xnum,
+                 SEXP xtarget, SEXP method, SEXP bounds, SEXP control)
+{
+    calprob P;
+    calwork Wk;
+    calfun f;
+    umf_coder cd;
+    double eps, info0[6] = {0, 0, 0, 0, 0, 0}, *info = info0;
+    int maxit, it = 0, ninfo = 3, st;
+    P.n = 0;
+    umf_coder_init(&cd, codes, nlev, &P.n, "codes");
+    cal_check_args(&P, &cd, w0, margins, targets, xnum, xtarget, method, bounds, control,
+                   &f, &eps, &maxit);
+    if ((st = cal_code_rows(&P, &cd, info)) != CS_OK)
+        return cal_result(st, info, st == CS_BAD_WEIGHT ? 1 : 2);
+    if ((st = cal_columns(&P, &cd, margins, targets, info)) != CS_OK)
+        return cal_result(st, info, 3);
+    cal_work_alloc(&P, &Wk, maxit);
+    if ((st = cal_check_collinear(&P, &Wk, &info, &ninfo)) != CS_OK)
+        return cal_result(st, info, ninfo);
+    if ((st = cal_check_bounds(&P, &f, Wk.ach, info)) != CS_OK)
+        return cal_result(st, info, 3);
+    SEXP wout = PROTECT(Rf_allocVector(REALSXP, P.n));
+    Wk.wout = REAL(wout);
+    if ((st = cal_iterate(&P, &f, &Wk, eps, maxit, &it, info)) != CS_OK) {
+        UNPROTECT(1);
+        return cal_result(st, info, 3);
+    }
+    cal_map_back(&P, &f, &Wk, REAL(wout));
+    SEXP ans = cal_result_ok(&P, &Wk, wout, it);
+    UNPROTECT(1);
     return ans;
 }
 

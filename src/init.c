@@ -19,6 +19,8 @@ static const R_CallMethodDef callMethods[] = {
     CALLDEF(C_tab, 4),
     CALLDEF(C_calibrate, 10),
     CALLDEF(C_trim, 6),
+    CALLDEF(C_bench_exp, 2),
+    CALLDEF(C_fingerprint, 1),
     CALLDEF(C_tab_xprod, 4),
     CALLDEF(C_block_inf, 6),
     CALLDEF(C_tab_des, 7),

@@ -91,6 +91,12 @@ SEXP C_calibrate(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets, SEX
                  SEXP xtarget, SEXP method, SEXP bounds, SEXP control);
 SEXP C_trim(SEXP w, SEXP lo, SEXP hi, SEXP keep_total, SEXP maxit, SEXP deff);
 
+/* bench_calib.c */
+SEXP C_bench_exp(SEXP x, SEXP reps);
+
+/* util.c: the weights' fingerprint (wt_fingerprint()) */
+SEXP C_fingerprint(SEXP w);
+
 /* var.c */
 typedef struct { char *base; size_t used, cap; } umf_arena;
 /* Sums of a block: 4 part matrices (cells, colbase, rowbase, allbase;

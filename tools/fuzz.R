@@ -383,6 +383,8 @@ make_corpus <- function(file) {
   # C_bench_floor: only bench/tab.R calls it
   captured[[length(captured) + 1L]] <- list(
     fn = "C_bench_floor", args = list(list(as.integer(d$age), d$region, as.integer(d$age)), d$w))
+  # C_bench_exp has no R caller either (bench/calibrate.R uses it)
+  captured[[length(captured) + 1L]] <- list(fn = "C_bench_exp", args = list(d$w, 3L))
   # at most 40 argument lists per routine, the first and a random rest
   by_fn <- split(captured, vapply(captured, `[[`, "", "fn"))
   corpus <- lapply(by_fn, function(l) {
@@ -419,7 +421,8 @@ check_return <- function(fn, v) {
          is.list(v$achieved) && is.double(v$trace)
        else identical(names(v), c("status", "info", "value"))),
     C_calibrate = is.list(v) && is.integer(v$status) && length(v$status) == 1L &&
-      (if (v$status == 0L) length(v) == 10L && is.double(v$weights) && is.matrix(v$columns)
+      (if (v$status == 0L) length(v) == 13L && is.double(v$weights) && is.matrix(v$columns) &&
+         is.double(v$cell_w) && is.logical(v$cell_constant)
        else identical(names(v), c("status", "info"))),
     C_trim = is.list(v) && length(v) == 5L && is.double(v$weights) && is.integer(v$rounds),
     C_tab = is.list(v) && identical(names(v), c("cols", "skipped")) && is.list(v$cols) &&
@@ -431,6 +434,8 @@ check_return <- function(fn, v) {
     C_block_inf = is.list(v) && all(vapply(v, function(b) is.list(b) && length(b) == 11L &&
                                              is.character(b$letters), NA)),
     C_sum_units = is_stats3(v),
+    C_bench_exp = is.double(v) && length(v) == 1L,
+    C_fingerprint = is.double(v) && length(v) == 6L,
     NA)
   if (is.na(ok)) return(sprintf("no return check for %s", fn))
   if (!ok) return(sprintf("%s returned %s", fn, paste(utils::capture.output(utils::str(v, max.level = 2L, list.len = 6L)), collapse = " | ")))
