@@ -13,21 +13,8 @@
 #
 # For a quick trial run: UMFRAGE_BENCH_SIZES="1e4".
 
-options(warn = 1)
-bench_t0 <- Sys.time()
-if (!exists("bench_dir", inherits = FALSE)) {
-  bench_dir <- local({
-    f <- grep("^--file=", commandArgs(FALSE), value = TRUE)
-    if (length(f)) dirname(normalizePath(sub("^--file=", "", f[1L]))) else "bench"
-  })
-}
-source(file.path(bench_dir, "lib", "common.R"), local = TRUE)
-busy_start <- machine_busy(); own_start <- own_cpu()
-
-miss <- bench_install(c("survey", "MASS", "profmem"))
-if (length(miss)) stop("calibrate benchmark needs: ", paste(miss, collapse = ", "), call. = FALSE)
-suppressPackageStartupMessages(library(umfrage))
-say <- function(...) { cat("calibrate: ", ..., "\n", sep = ""); flush(stdout()) }
+source(file.path(dirname(sub("^--file=", "", c(grep("^--file=", commandArgs(FALSE), value = TRUE), "bench/.")[1L])), "lib", "common.R"), local = TRUE)
+bench_start("calibrate", peers = c("survey", "MASS", "profmem"))
 
 sizes <- c(2e5, 1e6)
 env_sizes <- Sys.getenv("UMFRAGE_BENCH_SIZES")
@@ -151,20 +138,10 @@ umfrage_threads(old_threads)
 
 # ---- the section --------------------------------------------------------------
 
-elapsed_min <- as.numeric(difftime(Sys.time(), bench_t0, units = "mins"))
-others_cpu <- (machine_busy() - busy_start) - (own_cpu() - own_start)
-umf_build <- local({
-  so <- file.path(system.file(package = "umfrage"), "libs", paste0("umfrage", .Platform$dynlib.ext))
-  if (file.exists(so)) substr(unname(tools::md5sum(so)), 1L, 8L) else "unknown"
-})
 out <- c(
   "## Calibration: `wt_calibrate()` vs `survey::calibrate()`",
   "",
-  sprintf("Run %s with umfrage %s (installed build md5 %s), survey %s, profmem %s; sizes %s; this section took %.1f min; load average %s at the start, %s at the end; other processes used about %.0f CPU-seconds meanwhile.",
-          format(bench_t0, "%Y-%m-%d %H:%M %Z"), utils::packageVersion("umfrage"), umf_build,
-          utils::packageVersion("survey"), utils::packageVersion("profmem"),
-          paste(vapply(sizes, fmt_n, ""), collapse = ", "), elapsed_min, load_start, loadavg(),
-          max(others_cpu, 0)),
+  run_line(c("survey", "profmem"), sizes),
   "",
   "**Setup.** Logit calibration with bounds (0.3, 3) on four categorical margins (Land 16, size class 8, sex 2,",
   "age 5 levels, unequal shares) and two numeric auxiliaries (income, household size): 30 calibration columns",
@@ -193,8 +170,7 @@ for (r in results) {
                                      if (k == 1L) fmt_mb(r$ub) else "—")
   rows[[length(rows) + 1L]] <- c("survey `calibrate()`", 1L, nrow(r$st), fmt_ms(med(r$st[, 1L])),
                                  paste0(fmt_ms(min(r$st[, 1L])), "–", fmt_ms(max(r$st[, 1L]))), "1", fmt_mb(r$sb))
-  df <- as.data.frame(do.call(rbind, rows), stringsAsFactors = FALSE)
-  names(df) <- c("method", "threads", "reps", "median ms", "min–max ms", "survey / umfrage", "alloc MB")
+  df <- rows_df(rows, c("method", "threads", "reps", "median ms", "min–max ms", "survey / umfrage", "alloc MB"))
   out <- c(out, sprintf("### n = %s", fmt_n(r$n)), "", md_table(df), "",
            sprintf("umfrage: %d Newton iterations on the rows, %d passes over the rows that evaluate g (plus one that codes them), g from %.3f to %.3f; weights agree with survey's to %s (rel diff); %d calibration columns in survey's parameterisation.",
                    r$iter, r$passes, r$g[1L], r$g[2L], fmt_e(r$diff), r$cols), "",
@@ -215,5 +191,4 @@ target_line <- function(r, label, goal) {
 out <- c(out, "### Targets", "",
          target_line(results[["2e+05"]], "2e5", 100L),
          target_line(results[["1e+06"]], "1e6", 300L), "")
-writeLines(out, file.path(results_dir, "calibrate.md"))
-say("wrote ", file.path(results_dir, "calibrate.md"), sprintf(" (%.1f min)", elapsed_min))
+bench_write(out)

@@ -26,23 +26,10 @@
 # restricts the sizes; UMFRAGE_BENCH_INFERENCE_NCOLS="4" uses only the first
 # 4 column variables of the banner (the section then says so).
 
-options(warn = 1)
-bench_t0 <- Sys.time()
-if (!exists("bench_dir", inherits = FALSE)) {
-  bench_dir <- local({
-    f <- grep("^--file=", commandArgs(FALSE), value = TRUE)
-    if (length(f)) dirname(normalizePath(sub("^--file=", "", f[1L]))) else "bench"
-  })
-}
-source(file.path(bench_dir, "lib", "common.R"), local = TRUE)
-busy_start <- machine_busy(); own_start <- own_cpu()
+source(file.path(dirname(sub("^--file=", "", c(grep("^--file=", commandArgs(FALSE), value = TRUE), "bench/.")[1L])), "lib", "common.R"), local = TRUE)
+bench_start("inference", peers = c("survey", "profmem"))
 
 # ---- setup ------------------------------------------------------------------
-
-miss <- bench_install(c("survey", "profmem"))
-if (length(miss)) stop("inference benchmark needs: ", paste(miss, collapse = ", "), call. = FALSE)
-suppressPackageStartupMessages(library(umfrage))
-say <- function(...) { cat("inference: ", ..., "\n", sep = ""); flush(stdout()) }
 
 sizes <- c(5000, 1e6)
 env_sizes <- Sys.getenv("UMFRAGE_BENCH_SIZES")
@@ -265,22 +252,12 @@ umfrage_threads(old_threads)
 
 # ---- write the section ----------------------------------------------------------
 
-elapsed_min <- as.numeric(difftime(Sys.time(), bench_t0, units = "mins"))
-others_cpu <- (machine_busy() - busy_start) - (own_cpu() - own_start)
-umf_build <- local({
-  so <- file.path(system.file(package = "umfrage"), "libs", paste0("umfrage", .Platform$dynlib.ext))
-  if (file.exists(so)) substr(unname(tools::md5sum(so)), 1L, 8L) else "unknown"
-})
 call_txt <- sprintf("tab(des, rows = %d row variables, cols = %d column variables)", length(rvars), length(cvars))
 
 out <- c(
   "## Inference: whole banner with SE, CI, Rao-Scott tests and letters, `tab()` vs survey",
   "",
-  sprintf("Run %s with umfrage %s (installed build md5 %s), survey %s, profmem %s; sizes %s; this section took %.1f min; load average %s at the start, %s at the end; other processes used about %.0f CPU-seconds meanwhile.",
-          format(bench_t0, "%Y-%m-%d %H:%M %Z"), utils::packageVersion("umfrage"), umf_build,
-          utils::packageVersion("survey"), utils::packageVersion("profmem"),
-          paste(vapply(sizes, fmt_n, ""), collapse = ", "), elapsed_min, load_start, loadavg(),
-          max(0, others_cpu)),
+  run_line(c("survey", "profmem"), sizes),
   "",
   sprintf("**Setup.** A banner of %d column variables (%s levels: %d banner columns, plus Total) x %d row variables (%s levels): %d blocks.%s",
           length(cvars), paste(col_levels, collapse = "/"), sum(col_levels), length(rvars),
@@ -390,5 +367,4 @@ if (!any(sizes == 1e6)) tg <- c(tg, "- n = 1,000,000 was not run: the 500× targ
 out <- c(out, "### Targets", "", tg, "")
 if (length(notes)) out <- c(out, "### Notes from the run", "", paste0("- ", notes), "")
 
-writeLines(out, file.path(results_dir, "inference.md"))
-say("wrote ", file.path(results_dir, "inference.md"), sprintf(" (%.1f min)", elapsed_min))
+bench_write(out)

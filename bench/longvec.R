@@ -16,16 +16,8 @@
 # (e.g. 1e7 for a trial run). Heavy: do not run it alongside other
 # benchmarks.
 
-options(warn = 1)
-if (!exists("bench_dir", inherits = FALSE)) {
-  bench_dir <- local({
-    f <- grep("^--file=", commandArgs(FALSE), value = TRUE)
-    if (length(f)) dirname(normalizePath(sub("^--file=", "", f[1L]))) else "bench"
-  })
-}
-source(file.path(bench_dir, "lib", "common.R"), local = TRUE)
-say <- function(...) { cat("longvec: ", ..., "\n", sep = ""); flush(stdout()) }
-bench_t0 <- Sys.time()
+source(file.path(dirname(sub("^--file=", "", c(grep("^--file=", commandArgs(FALSE), value = TRUE), "bench/.")[1L])), "lib", "common.R"), local = TRUE)
+bench_start("longvec")
 
 n <- 2^31 + 10
 env_n <- Sys.getenv("UMFRAGE_LONGVEC_N")
@@ -220,12 +212,10 @@ for (s in steps_all) {
                                  paste0(if (r$status == "ok") check_counts(s, r$value) else "",
                                         if (!is.null(r$max_threads)) sprintf(" (threads setting %d)", r$max_threads) else ""))
 }
-tbl <- as.data.frame(do.call(rbind, rows), stringsAsFactors = FALSE)
-names(tbl) <- c("step", "outcome", "seconds", "result")
+tbl <- rows_df(rows, c("step", "outcome", "seconds", "result"))
 lines <- c("## longvec: a code column longer than 2^31 - 1 rows", "",
-           sprintf("Run %s, %.1f min; load average at start %s. n = %s rows (%s), one integer factor column with levels a, b, c (rep_len(1:3, n)), no weights; memory available at the start %.1f GB of %s. Each step runs in one child R process under ulimit -v %.1f GB, so that what does not fit is an R error, not the OOM killer. Expected counts (closed form): %s.",
-                   format(bench_t0, "%Y-%m-%d %H:%M %Z"), as.numeric(difftime(Sys.time(), bench_t0, units = "mins")),
-                   load_start, format(n, big.mark = ",", scientific = FALSE),
+           sprintf("%s n = %s rows (%s), one integer factor column with levels a, b, c (rep_len(1:3, n)), no weights; memory available at the start %.1f GB of %s. Each step runs in one child R process under ulimit -v %.1f GB, so that what does not fit is an R error, not the OOM killer. Expected counts (closed form): %s.",
+                   run_line(), format(n, big.mark = ",", scientific = FALSE),
                    if (n > 2^31 - 1) sprintf("2^31 - 1 + %s", format(n - (2^31 - 1), big.mark = ",", scientific = FALSE)) else "NOT a long vector",
                    gb(avail), sprintf("%.1f GB", gb(as.numeric(gsub("[^0-9]", "", grep("^MemTotal:", readLines("/proc/meminfo"), value = TRUE))) * 1024)),
                    gb(vmem), paste(format(expected, big.mark = ",", scientific = FALSE), collapse = " / ")), "",
@@ -233,5 +223,4 @@ lines <- c("## longvec: a code column longer than 2^31 - 1 rows", "",
 if (length(results) && attr(results, "status") != 0L)
   lines <- c(lines, sprintf("The child R process ended with status %d; its last output: `%s`", attr(results, "status"),
                             gsub("`", "'", paste(tail(attr(results, "output"), 5L), collapse = " / "))), "")
-writeLines(lines, file.path(results_dir, "longvec.md"))
-say("wrote ", file.path(results_dir, "longvec.md"))
+bench_write(lines)

@@ -10,31 +10,18 @@
 # For a quick trial run of the script itself, UMFRAGE_BENCH_SIZES="1e5"
 # restricts the sizes (the section then says which sizes ran).
 
-options(warn = 1)
-bench_t0 <- Sys.time()
-if (!exists("bench_dir", inherits = FALSE)) {
-  bench_dir <- local({
-    f <- grep("^--file=", commandArgs(FALSE), value = TRUE)
-    if (length(f)) dirname(normalizePath(sub("^--file=", "", f[1L]))) else "bench"
-  })
-}
-source(file.path(bench_dir, "lib", "common.R"), local = TRUE)
-busy_start <- machine_busy(); own_start <- own_cpu()
+source(file.path(dirname(sub("^--file=", "", c(grep("^--file=", commandArgs(FALSE), value = TRUE), "bench/.")[1L])), "lib", "common.R"), local = TRUE)
+bench_start("rake", peers = c("survey", "anesrake", "profmem"))
 
 # ---- setup ------------------------------------------------------------------
 
-miss <- bench_install(c("survey", "anesrake", "profmem"))
-if (length(miss)) stop("rake benchmark needs: ", paste(miss, collapse = ", "), call. = FALSE)
-
-suppressPackageStartupMessages(library(umfrage))
-say <- function(...) { cat("rake: ", ..., "\n", sep = ""); flush(stdout()) }
-
-sizes <- c(1e5, 1e6, 1e7)
+sizes <- c(1e5, 2e5, 1e6, 1e7)
 env_sizes <- Sys.getenv("UMFRAGE_BENCH_SIZES")
 if (nzchar(env_sizes)) sizes <- as.numeric(strsplit(env_sizes, "[ ,]+")[[1L]])
 reps_for <- function(n) if (n <= 1e5) 15L else if (n <= 1e6) 9L else 5L   # umfrage + baseline (cheap)
 survey_max_n <- 1e6
-survey_reps_for <- function(n) if (n <= 1e5) 7L else 2L
+survey_goal <- c("2e+05" = 300, "1e+06" = 1000)   # at least this many times faster than survey
+survey_reps_for <- function(n) if (n <= 1e5) 7L else if (n <= 2e5) 3L else 2L
 anes_max_n <- 1e5
 anes_reps <- 7L
 umf_eps <- 1e-10                                  # wt_rake's default
@@ -88,6 +75,15 @@ gen_targets <- function(d) {
   })
 }
 
+# Post-stratification cells a x c: population counts = sample counts x
+# U(0.7, 1.3), scaled to n (a table, as wt_poststrat() and, as a data frame,
+# survey::postStratify() take it).
+gen_ps_pop <- function(d) {
+  s <- table(a = d$a, c = d$c)
+  p <- s * stats::runif(length(s), 0.7, 1.3)
+  p / sum(p) * nrow(d)
+}
+
 # ---- measuring ----------------------------------------------------------------
 
 # Number of postStratify() calls during f() (survey::rake calls it once per
@@ -132,6 +128,8 @@ for (n in sizes) {
   umfrage_threads(1L)
   ref <- wt_rake(d, tg, epsilon = umf_eps)
   ref_u <- wt_rake(d, tg, weights = w0u, epsilon = umf_eps)
+  ps_pop <- gen_ps_pop(d)
+  ref_ps <- wt_poststrat(d, ps_pop)
 
   # Fast variants, each warmed up once, then timed round-robin so that drifts
   # of machine or allocator state hit all of them alike.
@@ -145,6 +143,11 @@ for (n in sizes) {
     fast[[length(fast) + 1L]] <- list(
       id = sprintf("umf_un_%d", th), method = "umfrage::wt_rake, unequal w0", w0 = "U(0.5,2)",
       threads = th, f = function() wt_rake(d, tg, weights = w0u, epsilon = umf_eps))
+  }
+  for (th in thread_set) {
+    fast[[length(fast) + 1L]] <- list(
+      id = sprintf("umf_ps_%d", th), method = "umfrage::wt_poststrat (a × c)", w0 = "1",
+      threads = th, f = function() wt_poststrat(d, ps_pop))
   }
   for (th in thread_set) {
     fast[[length(fast) + 1L]] <- list(
@@ -190,6 +193,7 @@ for (n in sizes) {
     diffv <- NA_real_
     if (v$id %in% sprintf("umf_eq_%d", 2:8)) diffv <- rel_diff(val, ref)
     if (v$id %in% sprintf("umf_un_%d", 2:8)) diffv <- rel_diff(val, ref_u)
+    if (v$id %in% sprintf("umf_ps_%d", 2:8)) diffv <- rel_diff(val, ref_ps)
     if (v$id == "umf_eq_1") diffv <- rel_diff(val, ref)
     b <- if (is.null(mem[[v$id]])) NA_real_ else mem[[v$id]]
     add_row(method = v$method, id = v$id, threads = v$threads,
@@ -267,7 +271,17 @@ for (n in sizes) {
       sprintf("n = %s: survey::rake warned: %s", fmt_n(n), paste(unique(svy_warn), collapse = "; "))
     else sprintf("n = %s: survey::rake (epsilon %g) stopped after %g sweeps without warnings.",
                  fmt_n(n), survey_eps, svy_sweeps))
-    rm(des, dd, res_s); invisible(gc(FALSE))
+    say(sprintf("n = %s: survey::postStratify, warm-up + %d reps", fmt_n(n), sreps))
+    ps_df <- as.data.frame(ps_pop)
+    svy_ps <- function() survey::postStratify(des, ~a + c, ps_df)
+    res_p <- svy_ps()
+    pt <- matrix(NA_real_, sreps, 2L)
+    for (r in seq_len(sreps)) pt[r, ] <- time_call(function() res_p <<- svy_ps())
+    add_row(method = "survey::postStratify (a × c)", id = "survey_ps", threads = 1L,
+            ms = stats::median(pt[, 1L]), min = min(pt[, 1L]), max = max(pt[, 1L]),
+            sys = stats::median(pt[, 2L]), reps = sreps, iterations = "1 pass", maxerr = NA_real_,
+            diff = rel_diff(stats::weights(res_p), ref_ps), bytes = NA_real_, extra = NA_real_)
+    rm(des, dd, res_s, res_p); invisible(gc(FALSE))
   }
 
   # ---- anesrake ----
@@ -313,28 +327,18 @@ row_of <- function(rows, id) {
   NULL
 }
 
-elapsed_min <- as.numeric(difftime(Sys.time(), bench_t0, units = "mins"))
-others_cpu <- (machine_busy() - busy_start) - (own_cpu() - own_start)
-umf_build <- local({
-  so <- file.path(system.file(package = "umfrage"), "libs", paste0("umfrage", .Platform$dynlib.ext))
-  if (file.exists(so)) substr(unname(tools::md5sum(so)), 1L, 8L) else "unknown"
-})
-
 out <- c(
   "## Raking: `wt_rake()` vs `survey::rake()` vs `anesrake::anesrake()`",
   "",
-  sprintf("Run %s with umfrage %s (installed build md5 %s), survey %s, anesrake %s, profmem %s; sizes %s; this section took %.1f min; load average %s at the start, %s at the end; other processes used about %.0f CPU-seconds meanwhile.",
-          format(bench_t0, "%Y-%m-%d %H:%M %Z"), utils::packageVersion("umfrage"), umf_build,
-          utils::packageVersion("survey"), utils::packageVersion("anesrake"),
-          utils::packageVersion("profmem"),
-          paste(vapply(sizes, fmt_n, ""), collapse = ", "), elapsed_min, load_start, loadavg(),
-          max(0, others_cpu)),
+  run_line(c("survey", "anesrake", "profmem"), sizes),
   "",
   "**Setup.** Four factor margins `a`, `b`, `c`, `e` with 2, 6, 16 and 10 levels",
   sprintf("(%s cells), levels drawn with unequal probabilities; each variable's level", fmt_n(ncell)),
   "probabilities are tilted by the level of the previous variable, so the margins are",
   "associated and raking needs several sweeps. Targets: sample share × U(0.7, 1.3),",
   "renormalised. Starting weights 1, except the rows marked *unequal w0* (U(0.5, 2)).",
+  "Post-stratification on the 32 cells of a × c: `wt_poststrat(d, pop)` against `survey::postStratify(des, ~a + c, pop)`",
+  "(population counts: sample counts × U(0.7, 1.3), scaled to n; its max rel diff is against wt_poststrat on 1 thread).",
   sprintf("`wt_rake(epsilon = %g)` (largest relative margin error). `survey::rake(control = list(maxit = 1000, epsilon = %g))`:",
           umf_eps, survey_eps),
   "survey's epsilon bounds the change of the joint table between sweeps (relative to the",
@@ -382,14 +386,14 @@ for (nm in names(rows_all)) {
     `× umfrage (1 thr)` = vapply(rows, function(r) fmt_ratio(r$ms / u1), ""),
     iterations = vapply(rows, function(r) r$iterations, ""),
     `max rel diff` = vapply(rows, function(r) {
-      if (r$id %in% c("umf_eq_1", "umf_un_1")) "(reference)" else fmt_e(r$diff)
+      if (r$id %in% c("umf_eq_1", "umf_un_1", "umf_ps_1")) "(reference)" else fmt_e(r$diff)
     }, ""),
     `alloc MB` = vapply(rows, function(r) fmt_mb(r$bytes), ""),
     `beyond 8n KB` = vapply(rows, function(r) fmt_kb(r$extra), ""),
     check.names = FALSE, stringsAsFactors = FALSE)
   um <- Filter(function(r) !is.na(r$maxerr), rows)
   mx <- vapply(um, function(r) sprintf("%s%s thr %s",
-                                       if (startsWith(r$id, "umf_un")) "unequal w0, " else "",
+                                       if (startsWith(r$id, "umf_un")) "unequal w0, " else if (startsWith(r$id, "umf_ps")) "poststrat, " else "",
                                        r$threads, fmt_e(r$maxerr)), "")
   ratio_line <- function(th) {
     u <- row_of(rows, sprintf("umf_eq_%d", th)); b <- row_of(rows, sprintf("base_%d", th))
@@ -419,15 +423,25 @@ r6 <- rows_all[["1e+06"]]
 if (is.null(r6)) {
   tg_lines <- c(tg_lines, "- n = 1,000,000 was not run: speed targets not evaluated.")
 } else {
-  u1 <- row_of(r6, "umf_eq_1"); sv <- row_of(r6, "survey"); b1 <- row_of(r6, "base_1")
+  u1 <- row_of(r6, "umf_eq_1"); b1 <- row_of(r6, "base_1")
   u2 <- row_of(r6, "umf_eq_2"); b2 <- row_of(r6, "base_2")
-  if (!is.null(sv)) {
-    sp <- sv$ms / u1$ms
+}
+# speed against survey: rake and post-stratification, at each n with a target
+for (nm in intersect(names(survey_goal), names(rows_all))) {
+  rr <- rows_all[[nm]]
+  for (k in list(c("umf_eq", "survey", "wt_rake", "survey::rake"),
+                 c("umf_ps", "survey_ps", "wt_poststrat", "survey::postStratify"))) {
+    ua <- row_of(rr, paste0(k[1L], "_1")); ub <- row_of(rr, paste0(k[1L], "_2")); sv <- row_of(rr, k[2L])
+    if (is.null(ua) || is.null(sv)) next
+    sp <- sv$ms / ua$ms
     tg_lines <- c(tg_lines, sprintf(
-      "- At n = 1e6, wt_rake at least 100× faster than survey::rake: **%s** — %s× (wt_rake 1 thread %s ms vs survey %s ms, median of %d; weights agree to %s)%s.",
-      if (sp >= 100) "yes" else "NO", fmt_ratio(sp), fmt_ms(u1$ms), fmt_ms(sv$ms), sv$reps, fmt_e(sv$diff),
-      if (!is.null(u2)) sprintf("; on 2 threads %s×", fmt_ratio(sv$ms / u2$ms)) else ""))
+      "- At n = %s, %s at least %s× faster than %s: **%s** — %s× (%s 1 thread %s ms vs %s ms, median of %d; weights agree to %s)%s.",
+      fmt_n(as.numeric(nm)), k[3L], fmt_n(survey_goal[[nm]]), k[4L], if (sp >= survey_goal[[nm]]) "yes" else "NO",
+      fmt_ratio(sp), k[3L], fmt_ms(ua$ms), fmt_ms(sv$ms), sv$reps, fmt_e(sv$diff),
+      if (!is.null(ub)) sprintf("; on 2 threads %s×", fmt_ratio(sv$ms / ub$ms)) else ""))
   }
+}
+if (!is.null(r6)) {
   rb <- u1$ms / b1$ms
   ng <- row_of(r6, "umf_nogc_1")
   tg_lines <- c(tg_lines, sprintf(
@@ -453,5 +467,4 @@ if (length(extra_1thr)) {
 out <- c(out, tg_lines, "")
 if (length(notes)) out <- c(out, "### Notes from the run", "", paste0("- ", notes), "")
 
-writeLines(out, file.path(results_dir, "rake.md"))
-say("wrote ", file.path(results_dir, "rake.md"), sprintf(" (%.1f min)", elapsed_min))
+bench_write(out)

@@ -17,74 +17,9 @@
 
 options(warn = 1, width = 120)
 
-bench_script <- local({
-  f <- grep("^--file=", commandArgs(FALSE), value = TRUE)
-  if (length(f)) normalizePath(sub("^--file=", "", f[1L])) else
-    normalizePath(file.path("bench", "run.R"))
-})
-bench_dir <- dirname(bench_script)
-results_dir <- file.path(bench_dir, "results")
-dir.create(results_dir, showWarnings = FALSE, recursive = TRUE)
-
-say <- function(...) {
-  cat("bench: ", ..., "\n", sep = "")
-  flush(stdout())
-}
-
-# ---- peers ------------------------------------------------------------------
+source(file.path(dirname(sub("^--file=", "", c(grep("^--file=", commandArgs(FALSE), value = TRUE), "bench/.")[1L])), "lib", "common.R"))
 
 peer_pkgs <- c("survey", "data.table", "collapse", "anesrake", "profmem")
-
-is_installed <- function(p) {
-  isTRUE(suppressWarnings(suppressMessages(requireNamespace(p, quietly = TRUE))))
-}
-
-# Install missing R packages: Debian first when root (r-cran-<name>), then
-# CRAN through the configured repositories. Returns the ones still missing.
-bench_install <- function(pkgs) {
-  miss <- pkgs[!vapply(pkgs, is_installed, logical(1))]
-  if (!length(miss)) return(character())
-  root <- identical(unname(Sys.info()[["effective_user"]]), "root")
-  if (root && nzchar(Sys.which("apt-get")) && nzchar(Sys.which("apt-cache"))) {
-    Sys.setenv(DEBIAN_FRONTEND = "noninteractive")
-    say("apt-get update")
-    system2("apt-get", c("update", "-qq"), stdout = FALSE, stderr = FALSE)
-    debs <- paste0("r-cran-", tolower(miss))
-    avail <- vapply(debs, function(d) {
-      out <- suppressWarnings(system2("apt-cache", c("policy", d),
-                                      stdout = TRUE, stderr = FALSE))
-      cand <- grep("^\\s*Candidate:", out, value = TRUE)
-      length(cand) > 0L && !grepl("(none)", cand[1L], fixed = TRUE)
-    }, logical(1))
-    for (d in debs[avail]) {
-      say("installing ", d, " via apt-get")
-      system2("apt-get", c("install", "-y", "-qq", "--no-install-recommends", d),
-              stdout = FALSE, stderr = FALSE)
-    }
-    miss <- miss[!vapply(miss, is_installed, logical(1))]
-  }
-  if (length(miss)) {
-    repos <- getOption("repos")
-    if (is.null(repos) || !length(repos) || any(repos == "@CRAN@")) {
-      say("no CRAN repository configured; cannot install ",
-          paste(miss, collapse = ", "))
-    } else {
-      lib <- .libPaths()[1L]
-      if (file.access(lib, 2L) != 0L) {
-        lib <- path.expand(Sys.getenv("R_LIBS_USER"))
-        dir.create(lib, recursive = TRUE, showWarnings = FALSE)
-        .libPaths(c(lib, .libPaths()))
-      }
-      say("installing ", paste(miss, collapse = ", "), " from CRAN")
-      tryCatch(utils::install.packages(miss, lib = lib, quiet = TRUE,
-                                       Ncpus = max(1L, min(2L, parallel::detectCores(), na.rm = TRUE))),
-               error = function(e) say("install.packages failed: ", conditionMessage(e)))
-      miss <- miss[!vapply(miss, is_installed, logical(1))]
-    }
-  }
-  if (length(miss)) say("still missing: ", paste(miss, collapse = ", "))
-  miss
-}
 
 if (!is_installed("umfrage"))
   stop("umfrage is not installed: run R CMD INSTALL . in the repository first",
@@ -115,9 +50,6 @@ for (nm in run_names) {
   say("running ", nm, ".R")
   t0 <- Sys.time()
   env <- new.env(parent = globalenv())
-  env$bench_dir <- bench_dir
-  env$results_dir <- results_dir
-  env$bench_install <- bench_install
   ok <- tryCatch({
     sys.source(f, envir = env, keep.source = FALSE)
     TRUE
@@ -151,11 +83,6 @@ ram <- local({
   else "unknown"
 })
 umf_ver <- as.character(utils::packageVersion("umfrage"))
-umf_build <- local({
-  so <- file.path(system.file(package = "umfrage"), "libs",
-                  paste0("umfrage", .Platform$dynlib.ext))
-  if (file.exists(so)) substr(unname(tools::md5sum(so)), 1L, 8L) else "unknown"
-})
 git_rev <- local({
   top <- dirname(bench_dir)
   h <- tryCatch(suppressWarnings(system2("git", c("-C", shQuote(top), "rev-parse", "--short", "HEAD"),
@@ -209,7 +136,7 @@ header <- c(
   cpu_speed,
   sprintf("- %s on %s", R.version.string, R.version$platform),
   sprintf("- umfrage %s (installed build md5 %s; work tree %s); OpenMP %s",
-          umf_ver, umf_build, git_rev, openmp),
+          umf_ver, umf_build(), git_rev, openmp),
   sprintf("- last run: %s, benchmarks: %s, %.1f min%s",
           format(run_started, "%Y-%m-%d %H:%M %Z"),
           paste(run_names, collapse = ", "), run_secs / 60,

@@ -12,24 +12,8 @@
 # INSTALLED umfrage. UMFRAGE_BENCH_SIZES="1e5" restricts the sizes for a
 # trial run.
 
-options(warn = 1)
-if (!exists("bench_dir", inherits = FALSE)) {
-  bench_dir <- local({
-    f <- grep("^--file=", commandArgs(FALSE), value = TRUE)
-    if (length(f)) dirname(normalizePath(sub("^--file=", "", f[1L]))) else "bench"
-  })
-}
-source(file.path(bench_dir, "lib", "common.R"), local = TRUE)
-miss <- bench_install(c("survey", "data.table", "collapse", "profmem"))
-if (length(miss)) stop("tab benchmark needs: ", paste(miss, collapse = ", "), call. = FALSE)
-suppressPackageStartupMessages({
-  library(umfrage)
-  library(data.table)
-  library(collapse)
-})
-say <- function(...) { cat("tab: ", ..., "\n", sep = ""); flush(stdout()) }
-bench_t0 <- Sys.time()
-load_start <- loadavg()
+source(file.path(dirname(sub("^--file=", "", c(grep("^--file=", commandArgs(FALSE), value = TRUE), "bench/.")[1L])), "lib", "common.R"), local = TRUE)
+bench_start("tab", peers = c("survey", "data.table", "collapse", "profmem"), attach = c("data.table", "collapse"))
 
 sizes <- c(1e6, 1e7)
 env_sizes <- Sys.getenv("UMFRAGE_BENCH_SIZES")
@@ -131,9 +115,8 @@ umfrage_threads(old_threads)
 # ---- report -------------------------------------------------------------------
 
 lines <- c("## tab: weighted 3-way table (50 x 20 x 5 levels)", "",
-           sprintf("Run %s, %.1f min; load average at start %s. Median wall time of the repetitions after one warm-up; memory = bytes allocated through R during one call (profmem). Peers on one thread (data.table::setDTthreads(1), collapse nthreads = 1).",
-                   format(bench_t0, "%Y-%m-%d %H:%M %Z"),
-                   as.numeric(difftime(Sys.time(), bench_t0, units = "mins")), load_start), "")
+           paste(run_line(c("survey", "data.table", "collapse", "profmem"), sizes),
+                 "Median wall time of the repetitions after one warm-up; memory = bytes allocated through R during one call (profmem). Peers on one thread (data.table::setDTthreads(1), collapse nthreads = 1)."), "")
 targets <- character()
 for (res in results) {
   n <- res$n[1L]
@@ -170,5 +153,4 @@ for (res in results) {
 }
 lines <- c(lines, "### Targets", "", targets, "", "### Agreement", "",
            paste0("- ", checks), "")
-writeLines(lines, file.path(results_dir, "tab.md"))
-say("wrote ", file.path(results_dir, "tab.md"))
+bench_write(lines)

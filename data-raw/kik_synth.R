@@ -409,6 +409,16 @@ synth_answers <- function(u, exact) {
     if (exact) return(counts)
     stats::setNames(stats::rbinom(length(counts), nb, pmin(1, counts / base)), names(counts))
   }
+  # A multiple-choice question asked of the rows `asked` (NA elsewhere):
+  # counts of mentions out of `base` finals; init: mentions already given
+  # (kept, so each item has at least as many).
+  mr_answers <- function(counts, base, asked = seq_len(n), init = NULL) {
+    k <- mr_counts(counts, base, length(asked))
+    if (!is.null(init)) k <- pmax(k, colSums(init))
+    m <- matrix(NA, n, length(counts))
+    m[asked, ] <- fill_mr(length(asked), k, init)
+    m
+  }
   size <- u$class8 + (u$art == 4L)
   a <- list()
 
@@ -421,14 +431,10 @@ synth_answers <- function(u, exact) {
   ki[rest] <- assign_ranked(0.25 * size[rest] + stats::rnorm(length(rest)), ki_n[c("1", "2")])
   a$ki <- ki
   users <- which(ki == "1")
-  nu <- length(users)
 
   # B2, B3: only asked of users
-  cur <- fill_mr(nu, mr_counts(plan$bereich_heute, plan$ki[["1"]], nu))
-  a$bereich_heute <- matrix(NA, n, length(areas))
-  a$bereich_heute[users, ] <- cur
-  a$werkzeug <- matrix(NA, n, length(plan$werkzeug))
-  a$werkzeug[users, ] <- fill_mr(nu, mr_counts(plan$werkzeug, plan$ki[["1"]], nu))
+  a$bereich_heute <- mr_answers(plan$bereich_heute, plan$ki[["1"]], users)
+  a$werkzeug <- mr_answers(plan$werkzeug, plan$ki[["1"]], users)
 
   # C1: substantive free text more often among users and larger authorities
   n_inh <- if (exact) plan$inhaltlich else stats::rbinom(1L, n, plan$inhaltlich / n_final)
@@ -442,13 +448,11 @@ synth_answers <- function(u, exact) {
 
   # C2: asked of all; users keep the areas they use today
   init <- matrix(FALSE, n, length(areas))
-  init[users, ] <- cur
-  fut <- mr_counts(plan$bereich_zukunft, n_final, n)
-  fut <- pmax(fut, colSums(init))
-  a$bereich_zukunft <- fill_mr(n, fut, init)
+  init[users, ] <- a$bereich_heute[users, , drop = FALSE]
+  a$bereich_zukunft <- mr_answers(plan$bereich_zukunft, n_final, init = init)
 
   # D1: obstacles, asked of all
-  a$hindernis <- fill_mr(n, mr_counts(plan$hindernis, n_final, n))
+  a$hindernis <- mr_answers(plan$hindernis, n_final)
 
   # E1-E3, F1
   e1 <- assign_ranked(1.3 * (ki == "1") + 0.2 * size + stats::rnorm(n),

@@ -117,19 +117,82 @@ static SEXP status_result(int status, int i1, int i2, double i3, double i4,
     return ans;
 }
 
-/* codes: list of k integer code vectors (1-based; factors welcome);
- * nlev: levels per variable; w0: starting weights or NULL;
- * margins: list of integer vectors of 0-based variable indices;
- * targets: list of double vectors, one per margin, over the margin's joint
- *   levels (first variable fastest); NA = no target given for that level;
- * scale: TRUE when the targets are proportions to be scaled to the sum of
- *   the starting weights (known after pass 1, so R need not sum them);
- * cap: ratio bound on weight / mean weight, or NA;
- * use_cells: TRUE, FALSE, or NA (decide by size). */
-SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
-            SEXP scale, SEXP cap, SEXP epsilon, SEXP maxit, SEXP use_cells)
+/* ---- C_rake, step by step ------------------------------------------------
+ *
+ * C_rake reads top-down as the pipeline: check the arguments, read the codes,
+ * margins and targets, choose cells or rows, pass 1 over the rows (code the
+ * cells, sum the starting weights), merge the cells, code the units into
+ * margin levels, check that the targets can be met, iterate, map the cell
+ * factors back to the rows, build the result. Every step reads and fills
+ * one rake_job; a step that finds a problem R reports in words returns its
+ * status (with the details in job->fail) and C_rake returns that alone. */
+
+typedef struct {
+    int status, i1, i2;
+    double i3, i4, value;
+} rk_fail;
+
+typedef struct {
+    /* arguments (check_args, read_codes) */
+    int k;               /* code variables                              */
+    const int *nl;       /* levels per variable                         */
+    const int **vc;      /* codes per variable (1-based)                */
+    R_xlen_t n;          /* rows                                        */
+    const double *wp;    /* starting weights, or NULL for all 1         */
+    double capr, eps;    /* cap (NA: none) and convergence tolerance    */
+    int maxit;
+    bool scale;          /* targets are proportions                     */
+    int use_cells;       /* TRUE, FALSE or NA_LOGICAL                   */
+    /* margins and targets (read_margins, read_targets) */
+    int M, L;            /* margins; their levels in all                */
+    int *mlev, *loff;    /* joint levels per margin; offsets (M + 1)    */
+    const int **mvars;   /* variables of each margin (0-based)          */
+    int *mnv;            /* number of variables of each margin          */
+    double *tg;          /* flat targets (0 where none was given)       */
+    bool *has_tg;        /* flat: whether a target was given            */
+    double total;        /* sum of the first margin's targets           */
+    /* units (choose_units, pass 1, merge_cells) */
+    bool cells;          /* IPF on cells, else on rows                  */
+    bool track;          /* cells with a cap: track per-cell min/max w0 */
+    bool fast;           /* cells without a cap: the shared cell kernel */
+    double ncell_d;      /* product of the level counts                 */
+    int ncell;           /* cells (0 in row mode)                       */
+    int *stride;         /* cell strides (0 in row mode)                */
+    umf_coder cdr;       /* the cell coder (cells.c)                    */
+    int nth;             /* threads of the row passes                   */
+    double *op;          /* the output: cell ids, then weights          */
+    double *ccnt, *cpos, *cbase; /* per cell: rows, rows w0 > 0, sum w0 */
+    double *lcnt, *lpos, *lbase; /* per level, flat: the same           */
+    double U;            /* absolute bound on a row's weight, or NA     */
+    rk_fail fail;
+} rake_job;
+
+/* Per-thread cell accumulators of pass 1: RK_CS values per cell (rows, rows
+ * with w0 > 0, sum of w0), and with a cap the smallest and largest w0. */
+enum { RK_CS = 3 };
+typedef struct {
+    double *acc, *min, *max;
+    int nslot;           /* thread slots filled                         */
+} cell_acc;
+
+typedef struct {
+    int iter, wm, wl;    /* sweeps; margin and level of the worst error */
+    bool converged;
+    double err;
+    double *trace;       /* error before each sweep and after the last  */
+} ipf_run;
+
+static int fail(rake_job *r, int status, int i1, int i2, double i3, double i4,
+                double value)
 {
-    int nprot = 0;
+    r->fail = (rk_fail) {status, i1, i2, i3, i4, value};
+    return status;
+}
+
+/* Shapes and scalars; the errors name the argument. */
+static void check_args(rake_job *r, SEXP codes, SEXP nlev, SEXP margins, SEXP targets,
+                       SEXP scale, SEXP cap, SEXP epsilon, SEXP maxit, SEXP use_cells)
+{
     if (TYPEOF(codes) != VECSXP || XLENGTH(codes) < 1)
         Rf_error("'codes' must be a non-empty list of integer code vectors");
     if (TYPEOF(nlev) != INTSXP || XLENGTH(nlev) != XLENGTH(codes))
@@ -138,20 +201,26 @@ SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
         Rf_error("'margins' must be a non-empty list of variable index vectors");
     if (TYPEOF(targets) != VECSXP || XLENGTH(targets) != XLENGTH(margins))
         Rf_error("'targets' must be a list with one element per margin");
-    double capr = umf_as_double1(cap, "cap");
-    double eps = umf_as_double1(epsilon, "epsilon");
-    int maxit_ = umf_as_int1(maxit, "maxit");
-    if (!(eps >= 0)) Rf_error("'epsilon' must be a non-negative number");
-    if (maxit_ == NA_INTEGER || maxit_ < 1) Rf_error("'maxit' must be a positive integer");
-    if (!ISNAN(capr) && !(capr >= 1)) Rf_error("'cap' must be NA or a number >= 1");
+    r->capr = umf_as_double1(cap, "cap");
+    r->eps = umf_as_double1(epsilon, "epsilon");
+    r->maxit = umf_as_int1(maxit, "maxit");
+    if (!(r->eps >= 0)) Rf_error("'epsilon' must be a non-negative number");
+    if (r->maxit == NA_INTEGER || r->maxit < 1) Rf_error("'maxit' must be a positive integer");
+    if (!ISNAN(r->capr) && !(r->capr >= 1)) Rf_error("'cap' must be NA or a number >= 1");
     if (TYPEOF(scale) != LGLSXP || XLENGTH(scale) != 1 || LOGICAL(scale)[0] == NA_LOGICAL)
         Rf_error("'scale' must be TRUE or FALSE");
     if (TYPEOF(use_cells) != LGLSXP || XLENGTH(use_cells) != 1)
         Rf_error("'use_cells' must be TRUE, FALSE or NA");
+    r->scale = LOGICAL(scale)[0];
+    r->use_cells = LOGICAL(use_cells)[0];
+}
 
-    const int k = (int) XLENGTH(codes);
-    const int *nl = INTEGER(nlev);
-    const int **vc = (const int **) R_alloc(k, sizeof(int *));
+/* The code vectors (equal lengths), level counts and starting weights. */
+static void read_codes(rake_job *r, SEXP codes, SEXP nlev, SEXP w0)
+{
+    const int k = r->k = (int) XLENGTH(codes);
+    const int *nl = r->nl = INTEGER(nlev);
+    const int **vc = r->vc = (const int **) R_alloc(k, sizeof(int *));
     R_xlen_t n = -1;
     for (int j = 0; j < k; j++) {
         SEXP cj = VECTOR_ELT(codes, j);
@@ -165,33 +234,38 @@ SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
             Rf_error("'nlev' must hold positive level counts (element %d)", j + 1);
         vc[j] = INTEGER(cj);
     }
-    const double *wp = NULL;
+    r->n = n;
+    r->wp = NULL;
     if (!Rf_isNull(w0)) {
         if (TYPEOF(w0) != REALSXP || XLENGTH(w0) != n)
             Rf_error("'weights' must be a double vector with one value per row");
-        wp = REAL(w0);
+        r->wp = REAL(w0);
     }
+}
 
-    /* margins: variables, joint level counts, strides */
-    const int M = (int) XLENGTH(margins);
-    int *mlev = (int *) R_alloc(M, sizeof(int));
-    int *loff = (int *) R_alloc(M + 1, sizeof(int));
-    const int **mvars = (const int **) R_alloc(M, sizeof(int *));
-    int *mnv = (int *) R_alloc(M, sizeof(int));
+/* Margins: their variables, joint level counts and offsets into the flat
+ * per-level arrays; each margin's target vector must match its levels. */
+static void read_margins(rake_job *r, SEXP margins, SEXP targets)
+{
+    const int M = r->M = (int) XLENGTH(margins);
+    r->mlev = (int *) R_alloc(M, sizeof(int));
+    r->loff = (int *) R_alloc(M + 1, sizeof(int));
+    r->mvars = (const int **) R_alloc(M, sizeof(int *));
+    r->mnv = (int *) R_alloc(M, sizeof(int));
     int L = 0;
     for (int m = 0; m < M; m++) {
         SEXP mv = VECTOR_ELT(margins, m);
         if (TYPEOF(mv) != INTSXP || XLENGTH(mv) < 1)
             Rf_error("element %d of 'margins' must be a non-empty integer vector", m + 1);
-        mnv[m] = (int) XLENGTH(mv);
-        mvars[m] = INTEGER(mv);
+        r->mnv[m] = (int) XLENGTH(mv);
+        r->mvars[m] = INTEGER(mv);
         double p = 1;
-        for (int q = 0; q < mnv[m]; q++) {
-            int v = mvars[m][q];
-            if (v == NA_INTEGER || v < 0 || v >= k)
+        for (int q = 0; q < r->mnv[m]; q++) {
+            int v = r->mvars[m][q];
+            if (v == NA_INTEGER || v < 0 || v >= r->k)
                 Rf_error("element %d of 'margins' refers to variable %d, outside 0..%d",
-                         m + 1, v, k - 1);
-            p *= nl[v];
+                         m + 1, v, r->k - 1);
+            p *= r->nl[v];
         }
         if (p > 1e8) Rf_error("margin %d has %.0f levels, too many", m + 1, p);
         /* (margins may share one long target vector: the sum needs a check) */
@@ -200,101 +274,167 @@ SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
         if (TYPEOF(tm) != REALSXP || XLENGTH(tm) != (R_xlen_t) p)
             Rf_error("element %d of 'targets' must be a double vector of length %.0f",
                      m + 1, p);
-        mlev[m] = (int) p;
-        loff[m] = L;
+        r->mlev[m] = (int) p;
+        r->loff[m] = L;
         L += (int) p;
     }
-    loff[M] = L;
-    double *tg = (double *) R_alloc(L, sizeof(double));
-    bool *has_tg = (bool *) R_alloc(L, sizeof(bool));
-    double total = 0;
-    for (int m = 0; m < M; m++) {
+    r->loff[M] = L;
+    r->L = L;
+}
+
+/* The targets, flat over the margins (NA: none given, held as 0). */
+static void read_targets(rake_job *r, SEXP targets)
+{
+    r->tg = (double *) R_alloc(r->L, sizeof(double));
+    r->has_tg = (bool *) R_alloc(r->L, sizeof(bool));
+    r->total = 0;
+    for (int m = 0; m < r->M; m++) {
         const double *t = REAL(VECTOR_ELT(targets, m));
+        double *tg = r->tg + r->loff[m];
+        bool *has = r->has_tg + r->loff[m];
         double tot = 0;
-        for (int l = 0; l < mlev[m]; l++) {
+        for (int l = 0; l < r->mlev[m]; l++) {
             double v = t[l];
-            has_tg[loff[m] + l] = !ISNAN(v);
+            has[l] = !ISNAN(v);
             if (!ISNAN(v) && !(v >= 0 && R_FINITE(v)))
                 Rf_error("element %d of 'targets' holds a negative or infinite value", m + 1);
-            tg[loff[m] + l] = ISNAN(v) ? 0.0 : v;
-            tot += tg[loff[m] + l];
+            tg[l] = ISNAN(v) ? 0.0 : v;
+            tot += tg[l];
         }
-        if (m == 0) total = tot;
+        if (m == 0) r->total = tot;
     }
-    if (!(total > 0)) Rf_error("'targets' must have a positive total");
+    if (!(r->total > 0)) Rf_error("'targets' must have a positive total");
+}
 
-    /* cells or rows? */
+/* Cells or rows: cells when asked (unless absurdly many) or, by default,
+ * when they are few or at most a quarter of the rows. */
+static void choose_units(rake_job *r)
+{
     double ncell_d = 1;
-    for (int j = 0; j < k; j++) ncell_d *= nl[j];
-    int uc = LOGICAL(use_cells)[0];
+    for (int j = 0; j < r->k; j++) ncell_d *= r->nl[j];
     bool cells;
-    if (uc == NA_LOGICAL)
-        cells = ncell_d <= 67108864.0 && (ncell_d <= 65536.0 || ncell_d <= n / 4.0);
+    if (r->use_cells == NA_LOGICAL)
+        cells = ncell_d <= 67108864.0 && (ncell_d <= 65536.0 || ncell_d <= r->n / 4.0);
     else   /* cells on request, unless there would be absurdly many */
-        cells = uc && ncell_d <= (double) INT_MAX &&
-            (ncell_d <= UMF_FREE_CELLS || ncell_d <= (double) n);
-    int *stride = (int *) R_alloc(k, sizeof(int));
-    {
-        double s = 1;
-        for (int j = 0; j < k; j++) { stride[j] = cells ? (int) s : 0; s *= nl[j]; }
-    }
-    const int ncell = cells ? (int) ncell_d : 0;
-
-    SEXP out = PROTECT(Rf_allocVector(REALSXP, n)); nprot++;
-    double *op = REAL(out);
-
-    /* ---- pass 1: validate, code cells, sum starting weights ---- */
-    const int nth = umf_threads_for(n);
-    const int CS = 3; /* per-cell: rows, rows with w > 0, sum w */
-    double *cacc = NULL, *cmin = NULL, *cmax = NULL;
-    bool track = cells && !ISNAN(capr);
-    if (cells) {
-        cacc = (double *) R_alloc((size_t) nth * ncell * CS, sizeof(double));
-        umf_zero(cacc, (size_t) nth * ncell * CS);
-        if (track) {
-            cmin = (double *) R_alloc((size_t) nth * ncell, sizeof(double));
-            cmax = (double *) R_alloc((size_t) nth * ncell, sizeof(double));
-            for (size_t q = 0; q < (size_t) nth * ncell; q++) { cmin[q] = R_PosInf; cmax[q] = 0; }
-        }
-    }
-    R_xlen_t *badc = (R_xlen_t *) R_alloc((size_t) nth * k, sizeof(R_xlen_t));
-    R_xlen_t *badc_first = (R_xlen_t *) R_alloc((size_t) nth * k, sizeof(R_xlen_t));
-    R_xlen_t *badw = (R_xlen_t *) R_alloc(nth, sizeof(R_xlen_t));
-    R_xlen_t *badw_first = (R_xlen_t *) R_alloc(nth, sizeof(R_xlen_t));
-    for (int q = 0; q < nth * k; q++) { badc[q] = 0; badc_first[q] = -1; }
-    for (int t = 0; t < nth; t++) { badw[t] = 0; badw_first[t] = -1; }
-
+        cells = r->use_cells && ncell_d <= (double) INT_MAX &&
+            (ncell_d <= UMF_FREE_CELLS || ncell_d <= (double) r->n);
+    r->stride = (int *) R_alloc(r->k, sizeof(int));
+    double s = 1;
+    for (int j = 0; j < r->k; j++) { r->stride[j] = cells ? (int) s : 0; s *= r->nl[j]; }
+    r->cells = cells;
+    r->ncell_d = ncell_d;
+    r->ncell = cells ? (int) ncell_d : 0;
+    r->nth = umf_threads_for(r->n);
+    r->track = cells && !ISNAN(r->capr);
     /* Without a cap, cells come from the shared cell kernel (one unrolled
-     * pass, nothing stored per row); pass 2 then codes the rows again. */
-    umf_coder cdr = {k, vc, nl, stride, ncell};
-    const bool fast = cells && !track;
-    if (fast) {
-        R_xlen_t *counts = (R_xlen_t *) R_alloc(k + 2, sizeof(R_xlen_t));
-        const double *a3 = umf_cell_pass(&cdr, wp, n, 3, counts, NULL);
-        if (counts[k + 1] > 0) {
-            UNPROTECT(nprot);
-            return status_result(RK_BAD_WEIGHT, 0, 0, (double) counts[k + 1], 0, 0);
-        }
-        for (int j = 0; j <= k; j++)
-            if (counts[j] > 0) {
-                UNPROTECT(nprot);
-                return status_result(RK_BAD_CODE, j < k ? j : 0, 0, (double) counts[j], 0, 0);
-            }
-        for (int c = 0; c < ncell; c++) {
-            double *ac = cacc + (size_t) c * CS;
-            ac[0] = a3[3 * (size_t) c];
-            ac[1] = a3[3 * (size_t) c];        /* positive-weight rows: only a cap needs them */
-            ac[2] = a3[3 * (size_t) c + 1];
-        }
-    }
+     * pass, nothing stored per row); map_back then codes the rows again. */
+    r->fast = cells && !r->track;
+    r->cdr = (umf_coder) {r->k, r->vc, r->nl, r->stride, r->ncell};
+    r->U = NA_REAL;
+}
 
-    for (R_xlen_t from = 0; from < n && !fast; from += UMF_CHUNK) {
-        R_xlen_t to = from + UMF_CHUNK < n ? from + UMF_CHUNK : n;
+/* Zeroed accumulators for pass 1: one slot per thread (cells only). */
+static cell_acc cell_acc_new(const rake_job *r)
+{
+    cell_acc a = {NULL, NULL, NULL, r->fast ? 1 : r->nth};
+    if (!r->cells) return a;
+    const size_t nc = (size_t) r->nth * r->ncell;
+    a.acc = (double *) R_alloc(nc * RK_CS, sizeof(double));
+    umf_zero(a.acc, nc * RK_CS);
+    if (r->track) {
+        a.min = (double *) R_alloc(nc, sizeof(double));
+        a.max = (double *) R_alloc(nc, sizeof(double));
+        for (size_t q = 0; q < nc; q++) { a.min[q] = R_PosInf; a.max[q] = 0; }
+    }
+    return a;
+}
+
+/* Pass 1 by the shared cell kernel (cells, no cap): counts and sums of w0
+ * per cell, bad weights and codes counted (first rows unknown). */
+static int pass1_kernel(rake_job *r, cell_acc *a)
+{
+    const int k = r->k;
+    R_xlen_t *counts = (R_xlen_t *) R_alloc(k + 2, sizeof(R_xlen_t));
+    const double *a3 = umf_cell_pass(&r->cdr, r->wp, r->n, 3, counts, NULL);
+    if (counts[k + 1] > 0)
+        return fail(r, RK_BAD_WEIGHT, 0, 0, (double) counts[k + 1], 0, 0);
+    for (int j = 0; j <= k; j++)
+        if (counts[j] > 0)
+            return fail(r, RK_BAD_CODE, j < k ? j : 0, 0, (double) counts[j], 0, 0);
+    for (int c = 0; c < r->ncell; c++) {
+        double *ac = a->acc + (size_t) c * RK_CS;
+        ac[0] = a3[3 * (size_t) c];
+        ac[1] = a3[3 * (size_t) c];        /* positive-weight rows: only a cap needs them */
+        ac[2] = a3[3 * (size_t) c + 1];
+    }
+    return RK_OK;
+}
+
+/* Per-thread tallies of bad codes (per variable) and bad weights, with the
+ * first row of each. */
+typedef struct {
+    R_xlen_t *badc, *badc_first, *badw, *badw_first;
+} bad_rows;
+
+static bad_rows bad_rows_new(int nth, int k)
+{
+    bad_rows b;
+    b.badc = (R_xlen_t *) R_alloc((size_t) nth * k, sizeof(R_xlen_t));
+    b.badc_first = (R_xlen_t *) R_alloc((size_t) nth * k, sizeof(R_xlen_t));
+    b.badw = (R_xlen_t *) R_alloc(nth, sizeof(R_xlen_t));
+    b.badw_first = (R_xlen_t *) R_alloc(nth, sizeof(R_xlen_t));
+    for (int q = 0; q < nth * k; q++) { b.badc[q] = 0; b.badc_first[q] = -1; }
+    for (int t = 0; t < nth; t++) { b.badw[t] = 0; b.badw_first[t] = -1; }
+    return b;
+}
+
+/* Total count and first row (over the threads, which run in row order) of
+ * one tally held at cnt[t * stride], first[t * stride]. */
+static R_xlen_t bad_total(const R_xlen_t *cnt, const R_xlen_t *first, int nth,
+                          int stride, R_xlen_t *first_row)
+{
+    R_xlen_t c = 0, f = -1;
+    for (int t = 0; t < nth; t++) {
+        c += cnt[(size_t) t * stride];
+        if (f < 0 && first[(size_t) t * stride] >= 0) f = first[(size_t) t * stride];
+    }
+    *first_row = f;
+    return c;
+}
+
+/* The first variable with bad codes, else bad weights, as a status. */
+static int bad_rows_status(rake_job *r, const bad_rows *b)
+{
+    R_xlen_t first;
+    for (int j = 0; j < r->k; j++) {
+        R_xlen_t cnt = bad_total(b->badc + j, b->badc_first + j, r->nth, r->k, &first);
+        if (cnt > 0)
+            return fail(r, RK_BAD_CODE, j, 0, (double) cnt, (double) first + 1, 0);
+    }
+    R_xlen_t cnt = bad_total(b->badw, b->badw_first, r->nth, 1, &first);
+    if (cnt > 0)
+        return fail(r, RK_BAD_WEIGHT, 0, 0, (double) cnt, (double) first + 1, 0);
+    return RK_OK;
+}
+
+/* Pass 1 over the rows: validate codes and weights; in cell mode count the
+ * rows, positive rows and w0 per cell (with a cap also its min and max) and
+ * park each row's cell id in the output; in row mode the output takes w0. */
+static int pass1_rows(rake_job *r, cell_acc *a)
+{
+    const int k = r->k, *nl = r->nl, **vc = r->vc, *stride = r->stride;
+    const int ncell = r->ncell, nth = r->nth;
+    const double *wp = r->wp;
+    const bool cells = r->cells, track = r->track;
+    double *op = r->op, *cmin = a->min, *cmax = a->max;
+    bad_rows b = bad_rows_new(nth, k);
+    for (R_xlen_t from = 0; from < r->n; from += UMF_CHUNK) {
+        R_xlen_t to = from + UMF_CHUNK < r->n ? from + UMF_CHUNK : r->n;
         #pragma omp parallel num_threads(nth)
         {
             int t = omp_get_thread_num();
-            double *a = cells ? cacc + (size_t) t * ncell * CS : NULL;
-            R_xlen_t *bc = badc + (size_t) t * k, *bcf = badc_first + (size_t) t * k;
+            double *acc = cells ? a->acc + (size_t) t * ncell * RK_CS : NULL;
+            R_xlen_t *bc = b.badc + (size_t) t * k, *bcf = b.badc_first + (size_t) t * k;
             #pragma omp for schedule(static)
             for (R_xlen_t i = from; i < to; i++) {
                 int cell = 0;
@@ -308,314 +448,378 @@ SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
                 }
                 double w = wp ? wp[i] : 1.0;
                 if (!(w >= 0 && w < INFINITY)) {
-                    if (badw[t]++ == 0) badw_first[t] = i;
+                    if (b.badw[t]++ == 0) b.badw_first[t] = i;
                     ok = false;
                 }
                 if (!ok) continue;
-                if (cells) {
-                    double *ac = a + (size_t) cell * CS;
-                    ac[0] += 1.0;
-                    if (w > 0) {
-                        ac[1] += 1.0;
-                        ac[2] += w;
-                        if (track) {
-                            size_t q = (size_t) t * ncell + cell;
-                            if (w < cmin[q]) cmin[q] = w;
-                            if (w > cmax[q]) cmax[q] = w;
-                        }
+                if (!cells) { op[i] = w; continue; }
+                double *ac = acc + (size_t) cell * RK_CS;
+                ac[0] += 1.0;
+                if (w > 0) {
+                    ac[1] += 1.0;
+                    ac[2] += w;
+                    if (track) {
+                        size_t q = (size_t) t * ncell + cell;
+                        if (w < cmin[q]) cmin[q] = w;
+                        if (w > cmax[q]) cmax[q] = w;
                     }
-                    op[i] = (double) cell;
-                } else {
-                    op[i] = w;
                 }
+                op[i] = (double) cell;
             }
         }
         R_CheckUserInterrupt();
     }
-    for (int j = 0; j < k; j++) {
-        R_xlen_t cnt = 0, first = -1;
-        for (int t = 0; t < nth; t++) {
-            cnt += badc[(size_t) t * k + j];
-            if (first < 0 && badc_first[(size_t) t * k + j] >= 0)
-                first = badc_first[(size_t) t * k + j];
-        }
-        if (cnt > 0) {
-            UNPROTECT(nprot);
-            return status_result(RK_BAD_CODE, j, 0, (double) cnt, (double) first + 1, 0);
-        }
-    }
-    {
-        R_xlen_t cnt = 0, first = -1;
-        for (int t = 0; t < nth; t++) {
-            cnt += badw[t];
-            if (first < 0 && badw_first[t] >= 0) first = badw_first[t];
-        }
-        if (cnt > 0) {
-            UNPROTECT(nprot);
-            return status_result(RK_BAD_WEIGHT, 0, 0, (double) cnt, (double) first + 1, 0);
-        }
-    }
+    return bad_rows_status(r, &b);
+}
 
-    /* merge the cells; a cap needs equal positive starting weights within a
-     * cell (then weight / mean weight is a per-cell bound), else use rows */
-    double *ccnt = NULL, *cpos = NULL, *cbase = NULL;
-    if (cells) {
-        ccnt = (double *) R_alloc(ncell, sizeof(double));
-        cpos = (double *) R_alloc(ncell, sizeof(double));
-        cbase = (double *) R_alloc(ncell, sizeof(double));
-        bool uniform = true;
-        for (int c = 0; c < ncell; c++) {
-            double a0 = 0, a1 = 0, a2 = 0, mn = R_PosInf, mx = 0;
-            for (int t = 0; t < (fast ? 1 : nth); t++) {
-                const double *ac = cacc + ((size_t) t * ncell + c) * CS;
-                a0 += ac[0]; a1 += ac[1]; a2 += ac[2];
-                if (track) {
-                    size_t q = (size_t) t * ncell + c;
-                    if (cmin[q] < mn) mn = cmin[q];
-                    if (cmax[q] > mx) mx = cmax[q];
-                }
-            }
-            ccnt[c] = a0; cpos[c] = a1; cbase[c] = a2;
-            if (track && a1 > 0 && (mx - mn) > 1e-12 * mx) uniform = false;
-        }
-        if (track && !uniform) {
-            /* fall back to rows: reset the output to the starting weights */
-            cells = false;
-            for (R_xlen_t i = 0; i < n; i++) {
-                if ((i & (UMF_CHUNK - 1)) == 0) R_CheckUserInterrupt();
-                op[i] = wp ? wp[i] : 1.0;
+/* Merge the threads' cells. A cap needs equal positive starting weights
+ * within a cell (then weight / mean weight is a per-cell bound); without
+ * them, fall back to rows: the output is reset to the starting weights. */
+static void merge_cells(rake_job *r, const cell_acc *a)
+{
+    if (!r->cells) return;
+    const int ncell = r->ncell;
+    r->ccnt = (double *) R_alloc(ncell, sizeof(double));
+    r->cpos = (double *) R_alloc(ncell, sizeof(double));
+    r->cbase = (double *) R_alloc(ncell, sizeof(double));
+    bool uniform = true;
+    for (int c = 0; c < ncell; c++) {
+        double a0 = 0, a1 = 0, a2 = 0, mn = R_PosInf, mx = 0;
+        for (int t = 0; t < a->nslot; t++) {
+            const double *ac = a->acc + ((size_t) t * ncell + c) * RK_CS;
+            a0 += ac[0]; a1 += ac[1]; a2 += ac[2];
+            if (r->track) {
+                size_t q = (size_t) t * ncell + c;
+                if (a->min[q] < mn) mn = a->min[q];
+                if (a->max[q] > mx) mx = a->max[q];
             }
         }
+        r->ccnt[c] = a0; r->cpos[c] = a1; r->cbase[c] = a2;
+        if (r->track && a1 > 0 && (mx - mn) > 1e-12 * mx) uniform = false;
     }
-
-    /* ---- units and their margin codes ---- */
-    ipf_ctx x;
-    x.nmarg = M;
-    x.mlev = mlev;
-    x.loff = loff;
-    x.nlevtot = L;
-    x.mcode = (const int **) R_alloc(M, sizeof(int *));
-    x.moff = (int *) R_alloc(M, sizeof(int));
-    x.sums = (double *) R_alloc(L, sizeof(double));
-    double *lcnt = (double *) R_alloc(L, sizeof(double));
-    double *lpos = (double *) R_alloc(L, sizeof(double));
-    double *lbase = (double *) R_alloc(L, sizeof(double));
-    memset(lcnt, 0, L * sizeof(double));
-    memset(lpos, 0, L * sizeof(double));
-    memset(lbase, 0, L * sizeof(double));
-
-    if (cells) {
-        x.nunit = ncell;
-        x.cur = (double *) R_alloc(ncell, sizeof(double));
-        memcpy(x.cur, cbase, ncell * sizeof(double));
-        for (int m = 0; m < M; m++) {
-            int *code = (int *) R_alloc(ncell, sizeof(int));
-            for (int c = 0; c < ncell; c++) {
-                int lv = 0, s = 1;
-                for (int q = 0; q < mnv[m]; q++) {
-                    int v = mvars[m][q];
-                    lv += ((c / stride[v]) % nl[v]) * s;
-                    s *= nl[v];
-                }
-                code[c] = lv;
-                lcnt[loff[m] + lv] += ccnt[c];
-                lpos[loff[m] + lv] += cpos[c];
-                lbase[loff[m] + lv] += cbase[c];
-            }
-            x.mcode[m] = code;
-            x.moff[m] = 0;
-        }
-    } else {
-        x.nunit = n;
-        x.cur = op;
-        for (int m = 0; m < M; m++) {
-            if (mnv[m] == 1) {
-                x.mcode[m] = vc[mvars[m][0]];
-                x.moff[m] = 1;
-            } else {
-                /* joint margin on rows: its codes, computed once */
-                int *code = (int *) R_alloc(n > 0 ? n : 1, sizeof(int));
-                for (R_xlen_t i = 0; i < n; i++) {
-                    if ((i & (UMF_CHUNK - 1)) == 0) R_CheckUserInterrupt();
-                    int lv = 0, s = 1;
-                    for (int q = 0; q < mnv[m]; q++) {
-                        int v = mvars[m][q];
-                        lv += (vc[v][i] - 1) * s;
-                        s *= nl[v];
-                    }
-                    code[i] = lv;
-                }
-                x.mcode[m] = code;
-                x.moff[m] = 0;
-            }
-        }
-        for (R_xlen_t i = 0; i < n; i++) {
-            double w = op[i];
-            for (int m = 0; m < M; m++) {
-                int kk = loff[m] + x.mcode[m][i] - x.moff[m];
-                lcnt[kk] += 1;
-                if (w > 0) { lpos[kk] += 1; lbase[kk] += w; }
-            }
+    if (r->track && !uniform) {
+        r->cells = false;
+        for (R_xlen_t i = 0; i < r->n; i++) {
             if ((i & (UMF_CHUNK - 1)) == 0) R_CheckUserInterrupt();
+            r->op[i] = r->wp ? r->wp[i] : 1.0;
         }
     }
+}
 
-    if (LOGICAL(scale)[0]) {
-        double sw = 0;
-        for (int l = 0; l < mlev[0]; l++) sw += lbase[l];
-        if (!(sw > 0)) {
-            UNPROTECT(nprot);
-            return status_result(RK_BAD_WEIGHT, 0, 0, 0, 0, 0);
+/* Cell mode: each cell's level in each margin, and the level sums. */
+static void cell_units(rake_job *r, ipf_ctx *x)
+{
+    x->nunit = r->ncell;
+    x->cur = (double *) R_alloc(r->ncell, sizeof(double));
+    memcpy(x->cur, r->cbase, r->ncell * sizeof(double));
+    for (int m = 0; m < r->M; m++) {
+        int *code = (int *) R_alloc(r->ncell, sizeof(int));
+        const int off = r->loff[m];
+        for (int c = 0; c < r->ncell; c++) {
+            int lv = 0, s = 1;
+            for (int q = 0; q < r->mnv[m]; q++) {
+                int v = r->mvars[m][q];
+                lv += ((c / r->stride[v]) % r->nl[v]) * s;
+                s *= r->nl[v];
+            }
+            code[c] = lv;
+            r->lcnt[off + lv] += r->ccnt[c];
+            r->lpos[off + lv] += r->cpos[c];
+            r->lbase[off + lv] += r->cbase[c];
         }
-        for (int q = 0; q < L; q++) tg[q] *= sw / total;
-        total = sw;
+        x->mcode[m] = code;
+        x->moff[m] = 0;
     }
+}
 
-    /* ---- feasibility checks that need only the level sums ---- */
+/* Row mode: a one-variable margin reads the variable's codes (1-based); a
+ * joint margin's codes are computed once. Then the level sums. */
+static void row_units(rake_job *r, ipf_ctx *x)
+{
+    const R_xlen_t n = r->n;
+    const double *op = r->op;
+    x->nunit = n;
+    x->cur = r->op;
+    for (int m = 0; m < r->M; m++) {
+        if (r->mnv[m] == 1) {
+            x->mcode[m] = r->vc[r->mvars[m][0]];
+            x->moff[m] = 1;
+            continue;
+        }
+        int *code = (int *) R_alloc(n > 0 ? n : 1, sizeof(int));
+        for (R_xlen_t i = 0; i < n; i++) {
+            if ((i & (UMF_CHUNK - 1)) == 0) R_CheckUserInterrupt();
+            int lv = 0, s = 1;
+            for (int q = 0; q < r->mnv[m]; q++) {
+                int v = r->mvars[m][q];
+                lv += (r->vc[v][i] - 1) * s;
+                s *= r->nl[v];
+            }
+            code[i] = lv;
+        }
+        x->mcode[m] = code;
+        x->moff[m] = 0;
+    }
+    for (R_xlen_t i = 0; i < n; i++) {
+        double w = op[i];
+        for (int m = 0; m < r->M; m++) {
+            int kk = r->loff[m] + x->mcode[m][i] - x->moff[m];
+            r->lcnt[kk] += 1;
+            if (w > 0) { r->lpos[kk] += 1; r->lbase[kk] += w; }
+        }
+        if ((i & (UMF_CHUNK - 1)) == 0) R_CheckUserInterrupt();
+    }
+}
+
+/* The IPF units (cells or rows), their margin codes and the level sums. */
+static void setup_units(rake_job *r, ipf_ctx *x)
+{
+    const int M = r->M, L = r->L;
+    x->nmarg = M;
+    x->mlev = r->mlev;
+    x->loff = r->loff;
+    x->nlevtot = L;
+    x->mcode = (const int **) R_alloc(M, sizeof(int *));
+    x->moff = (int *) R_alloc(M, sizeof(int));
+    x->sums = (double *) R_alloc(L, sizeof(double));
+    x->bound = NULL;
+    r->lcnt = (double *) R_alloc(L, sizeof(double));
+    r->lpos = (double *) R_alloc(L, sizeof(double));
+    r->lbase = (double *) R_alloc(L, sizeof(double));
+    memset(r->lcnt, 0, L * sizeof(double));
+    memset(r->lpos, 0, L * sizeof(double));
+    memset(r->lbase, 0, L * sizeof(double));
+    if (r->cells) cell_units(r, x);
+    else row_units(r, x);
+}
+
+/* Proportions become totals: scaled to the sum of the starting weights. */
+static int scale_targets(rake_job *r)
+{
+    if (!r->scale) return RK_OK;
+    double sw = 0;
+    for (int l = 0; l < r->mlev[0]; l++) sw += r->lbase[l];
+    if (!(sw > 0)) return fail(r, RK_BAD_WEIGHT, 0, 0, 0, 0, 0);
+    for (int q = 0; q < r->L; q++) r->tg[q] *= sw / r->total;
+    r->total = sw;
+    return RK_OK;
+}
+
+/* Feasibility from the level sums alone: every level that occurs has a
+ * target, and every positive target has starting weight. */
+static int check_levels(rake_job *r)
+{
+    for (int m = 0; m < r->M; m++)
+        for (int l = 0; l < r->mlev[m]; l++) {
+            int kk = r->loff[m] + l;
+            if (!r->has_tg[kk] && r->lcnt[kk] > 0)
+                return fail(r, RK_NO_TARGET, m, l, r->lcnt[kk], 0, 0);
+        }
+    for (int m = 0; m < r->M; m++)
+        for (int l = 0; l < r->mlev[m]; l++) {
+            int kk = r->loff[m] + l;
+            if (r->tg[kk] > 0 && !(r->lbase[kk] > 0))
+                return fail(r, RK_NO_WEIGHT, m, l, r->lcnt[kk], 0, 0);
+        }
+    return RK_OK;
+}
+
+/* A cap: the absolute bound U on a row's weight (cap x mean weight over the
+ * positive rows); each level's target must be reachable under it. The
+ * bound per unit: U x positive rows of a cell, or U for a positive row. */
+static int cap_bounds(rake_job *r, ipf_ctx *x)
+{
+    if (ISNAN(r->capr)) return RK_OK;
     double npos = 0;
-    for (int l = 0; l < mlev[0]; l++) npos += lpos[l];
-    for (int m = 0; m < M; m++)
-        for (int l = 0; l < mlev[m]; l++) {
-            int kk = loff[m] + l;
-            if (!has_tg[kk] && lcnt[kk] > 0) {
-                UNPROTECT(nprot);
-                return status_result(RK_NO_TARGET, m, l, lcnt[kk], 0, 0);
+    for (int l = 0; l < r->mlev[0]; l++) npos += r->lpos[l];
+    const double U = r->U = r->capr * r->total / npos;
+    for (int m = 0; m < r->M; m++)
+        for (int l = 0; l < r->mlev[m]; l++) {
+            int kk = r->loff[m] + l;
+            if (r->tg[kk] > U * r->lpos[kk] * (1 + 1e-12)) {
+                double need = r->tg[kk] / r->lpos[kk] / (r->total / npos);
+                return fail(r, RK_CAP_LEVEL, m, l, r->lpos[kk], 0, need);
             }
         }
-    for (int m = 0; m < M; m++)
-        for (int l = 0; l < mlev[m]; l++) {
-            int kk = loff[m] + l;
-            if (tg[kk] > 0 && !(lbase[kk] > 0)) {
-                UNPROTECT(nprot);
-                return status_result(RK_NO_WEIGHT, m, l, lcnt[kk], 0, 0);
-            }
-        }
-    double U = NA_REAL;
-    double *bound = NULL;
-    if (!ISNAN(capr)) {
-        U = capr * total / npos;    /* absolute bound on a row's weight */
-        for (int m = 0; m < M; m++)
-            for (int l = 0; l < mlev[m]; l++) {
-                int kk = loff[m] + l;
-                if (tg[kk] > U * lpos[kk] * (1 + 1e-12)) {
-                    double need = tg[kk] / lpos[kk] / (total / npos);
-                    UNPROTECT(nprot);
-                    return status_result(RK_CAP_LEVEL, m, l, lpos[kk], 0, need);
-                }
-            }
-        bound = (double *) R_alloc(x.nunit, sizeof(double));
-        if (cells) {
-            for (int c = 0; c < ncell; c++) bound[c] = U * cpos[c];
-        } else {
-            for (R_xlen_t i = 0; i < n; i++) {
-                if ((i & (UMF_CHUNK - 1)) == 0) R_CheckUserInterrupt();
-                bound[i] = op[i] > 0 ? U : 0;
-            }
+    double *bound = (double *) R_alloc(x->nunit, sizeof(double));
+    if (r->cells) {
+        for (int c = 0; c < r->ncell; c++) bound[c] = U * r->cpos[c];
+    } else {
+        for (R_xlen_t i = 0; i < r->n; i++) {
+            if ((i & (UMF_CHUNK - 1)) == 0) R_CheckUserInterrupt();
+            bound[i] = r->op[i] > 0 ? U : 0;
         }
     }
-    x.bound = bound;
+    x->bound = bound;
+    return RK_OK;
+}
 
-    /* ---- IPF ---- */
-    memcpy(x.sums, lbase, L * sizeof(double));
-    double *f = (double *) R_alloc(L, sizeof(double));
-    R_xlen_t trace_cap = maxit_ < 1023 ? (R_xlen_t) maxit_ + 1 : 1024;
-    double *trace = (double *) R_alloc(trace_cap, sizeof(double));
-    int iter = 0, wm = 0, wl = 0;
-    bool converged = false;
+/* Margin m's factors target / achieved (1 where both are 0); a level whose
+ * weight went to zero but has a positive target cannot be met. */
+static int margin_factors(rake_job *r, const ipf_ctx *x, int m, double *fm)
+{
+    for (int l = 0; l < r->mlev[m]; l++) {
+        int kk = r->loff[m] + l;
+        double a = x->sums[kk];
+        if (a > 0) fm[l] = r->tg[kk] / a;
+        else if (r->tg[kk] > 0) return fail(r, RK_ZEROED, m, l, r->lcnt[kk], 0, 0);
+        else fm[l] = 1.0;
+    }
+    return RK_OK;
+}
+
+/* IPF: sweeps over the margins until the largest relative margin error is
+ * at most epsilon or maxit sweeps are done. Each margin's pass multiplies by
+ * its factors and sums the next margin; the last pass trims to the bounds
+ * and sums all margins for the error. */
+static int iterate(rake_job *r, ipf_ctx *x, ipf_run *run)
+{
+    const int M = r->M;
+    const bool trim = x->bound != NULL;
+    memcpy(x->sums, r->lbase, r->L * sizeof(double));
+    double *f = (double *) R_alloc(r->L, sizeof(double));
+    R_xlen_t trace_cap = r->maxit < 1023 ? (R_xlen_t) r->maxit + 1 : 1024;
+    run->trace = (double *) R_alloc(trace_cap, sizeof(double));
+    run->iter = 0;
+    run->converged = false;
     /* starting weights may already break the cap: trim before measuring */
-    if (bound) unit_pass(&x, -1, NULL, true, 0, M);
-    double err = margin_error(&x, tg, total, &wm, &wl);
-    trace[0] = err;
+    if (trim) unit_pass(x, -1, NULL, true, 0, M);
+    run->err = margin_error(x, r->tg, r->total, &run->wm, &run->wl);
+    run->trace[0] = run->err;
     while (true) {
-        if (err <= eps) { converged = true; break; }
-        if (iter >= maxit_) break;
+        if (run->err <= r->eps) { run->converged = true; break; }
+        if (run->iter >= r->maxit) break;
         for (int m = 0; m < M; m++) {
-            double *fm = f + loff[m];
-            for (int l = 0; l < mlev[m]; l++) {
-                int kk = loff[m] + l;
-                double a = x.sums[kk];
-                if (a > 0) fm[l] = tg[kk] / a;
-                else if (tg[kk] > 0) {
-                    UNPROTECT(nprot);
-                    return status_result(RK_ZEROED, m, l, lcnt[kk], 0, 0);
-                } else fm[l] = 1.0;
-            }
-            if (m < M - 1) unit_pass(&x, m, fm, false, m + 1, m + 2);
-            else unit_pass(&x, m, fm, bound != NULL, 0, M);
+            double *fm = f + r->loff[m];
+            int st = margin_factors(r, x, m, fm);
+            if (st != RK_OK) return st;
+            if (m < M - 1) unit_pass(x, m, fm, false, m + 1, m + 2);
+            else unit_pass(x, m, fm, trim, 0, M);
         }
-        iter++;
-        err = margin_error(&x, tg, total, &wm, &wl);
-        trace = umf_trace_room(trace, &trace_cap, iter);
-        trace[iter] = err;
+        run->iter++;
+        run->err = margin_error(x, r->tg, r->total, &run->wm, &run->wl);
+        run->trace = umf_trace_room(run->trace, &trace_cap, run->iter);
+        run->trace[run->iter] = run->err;
         R_CheckUserInterrupt();
     }
+    return RK_OK;
+}
 
-    /* ---- pass 2: cell factors back to the rows ---- */
-    if (cells) {
-        double *g = (double *) R_alloc(ncell, sizeof(double));
-        for (int c = 0; c < ncell; c++) g[c] = cbase[c] > 0 ? x.cur[c] / cbase[c] : 0.0;
-        if (fast) umf_cell_map(&cdr, wp, g, op, n);
-        for (R_xlen_t from = 0; from < n && !fast; from += UMF_CHUNK) {
-            R_xlen_t to = from + UMF_CHUNK < n ? from + UMF_CHUNK : n;
-            #pragma omp parallel for num_threads(nth) schedule(static)
-            for (R_xlen_t i = from; i < to; i++) {
-                double w = wp ? wp[i] : 1.0;
-                op[i] = w * g[(int) op[i]];
-            }
-            R_CheckUserInterrupt();
-        }
+/* Pass 2 (cells): each row's weight is w0 x its cell's factor. The kernel
+ * codes the rows again; with a cap the cell ids parked in the output are
+ * read. In row mode the output already holds the weights. */
+static void map_back(const rake_job *r, const ipf_ctx *x)
+{
+    if (!r->cells) return;
+    const double *wp = r->wp;
+    double *op = r->op;
+    double *g = (double *) R_alloc(r->ncell, sizeof(double));
+    for (int c = 0; c < r->ncell; c++)
+        g[c] = r->cbase[c] > 0 ? x->cur[c] / r->cbase[c] : 0.0;
+    if (r->fast) {
+        umf_cell_map(&r->cdr, wp, g, op, r->n);
+        return;
     }
+    for (R_xlen_t from = 0; from < r->n; from += UMF_CHUNK) {
+        R_xlen_t to = from + UMF_CHUNK < r->n ? from + UMF_CHUNK : r->n;
+        #pragma omp parallel for num_threads(r->nth) schedule(static)
+        for (R_xlen_t i = from; i < to; i++) {
+            double w = wp ? wp[i] : 1.0;
+            op[i] = w * g[(int) op[i]];
+        }
+        R_CheckUserInterrupt();
+    }
+}
 
+/* One double vector per margin from the flat per-level array v (NA where
+ * has is given and false). */
+static SEXP level_list(const rake_job *r, const double *v, const bool *has)
+{
+    SEXP ans = PROTECT(Rf_allocVector(VECSXP, r->M));
+    for (int m = 0; m < r->M; m++) {
+        SEXP a = Rf_allocVector(REALSXP, r->mlev[m]);
+        SET_VECTOR_ELT(ans, m, a);
+        const int off = r->loff[m];
+        for (int l = 0; l < r->mlev[m]; l++)
+            REAL(a)[l] = !has || has[off + l] ? v[off + l] : NA_REAL;
+    }
+    UNPROTECT(1);
+    return ans;
+}
+
+static SEXP rake_result(const rake_job *r, const ipf_ctx *x, const ipf_run *run,
+                        SEXP out)
+{
     const char *nm[] = {"status", "weights", "iterations", "converged",
                         "max_error", "worst", "trace", "achieved", "n",
                         "n_positive", "start", "mode", "ncell", "cap_bound",
                         "targets", "total"};
-    SEXP ans = PROTECT(umf_named_list(nm, 16)); nprot++;
+    SEXP ans = PROTECT(umf_named_list(nm, 16));
     SET_VECTOR_ELT(ans, 0, Rf_ScalarInteger(RK_OK));
     SET_VECTOR_ELT(ans, 1, out);
-    SET_VECTOR_ELT(ans, 2, Rf_ScalarInteger(iter));
-    SET_VECTOR_ELT(ans, 3, Rf_ScalarLogical(converged));
-    SET_VECTOR_ELT(ans, 4, Rf_ScalarReal(err));
-    SEXP worst = PROTECT(Rf_allocVector(INTSXP, 2)); nprot++;
-    INTEGER(worst)[0] = wm; INTEGER(worst)[1] = wl;
+    SET_VECTOR_ELT(ans, 2, Rf_ScalarInteger(run->iter));
+    SET_VECTOR_ELT(ans, 3, Rf_ScalarLogical(run->converged));
+    SET_VECTOR_ELT(ans, 4, Rf_ScalarReal(run->err));
+    SEXP worst = Rf_allocVector(INTSXP, 2);
     SET_VECTOR_ELT(ans, 5, worst);
-    SEXP tr = PROTECT(Rf_allocVector(REALSXP, (R_xlen_t) iter + 1)); nprot++;
-    memcpy(REAL(tr), trace, ((size_t) iter + 1) * sizeof(double));
+    INTEGER(worst)[0] = run->wm; INTEGER(worst)[1] = run->wl;
+    SEXP tr = Rf_allocVector(REALSXP, (R_xlen_t) run->iter + 1);
     SET_VECTOR_ELT(ans, 6, tr);
-    SEXP ach = PROTECT(Rf_allocVector(VECSXP, M)); nprot++;
-    SEXP cnt = PROTECT(Rf_allocVector(VECSXP, M)); nprot++;
-    SEXP pos = PROTECT(Rf_allocVector(VECSXP, M)); nprot++;
-    SEXP st = PROTECT(Rf_allocVector(VECSXP, M)); nprot++;
-    for (int m = 0; m < M; m++) {
-        SEXP a = Rf_allocVector(REALSXP, mlev[m]);
-        SET_VECTOR_ELT(ach, m, a);
-        memcpy(REAL(a), x.sums + loff[m], mlev[m] * sizeof(double));
-        SEXP b = Rf_allocVector(REALSXP, mlev[m]);
-        SET_VECTOR_ELT(cnt, m, b);
-        memcpy(REAL(b), lcnt + loff[m], mlev[m] * sizeof(double));
-        SEXP c = Rf_allocVector(REALSXP, mlev[m]);
-        SET_VECTOR_ELT(pos, m, c);
-        memcpy(REAL(c), lpos + loff[m], mlev[m] * sizeof(double));
-        SEXP d = Rf_allocVector(REALSXP, mlev[m]);
-        SET_VECTOR_ELT(st, m, d);
-        memcpy(REAL(d), lbase + loff[m], mlev[m] * sizeof(double));
+    memcpy(REAL(tr), run->trace, ((size_t) run->iter + 1) * sizeof(double));
+    SET_VECTOR_ELT(ans, 7, level_list(r, x->sums, NULL));
+    SET_VECTOR_ELT(ans, 8, level_list(r, r->lcnt, NULL));
+    SET_VECTOR_ELT(ans, 9, level_list(r, r->lpos, NULL));
+    SET_VECTOR_ELT(ans, 10, level_list(r, r->lbase, NULL));
+    SET_VECTOR_ELT(ans, 11, Rf_mkString(r->cells ? "cells" : "rows"));
+    SET_VECTOR_ELT(ans, 12, Rf_ScalarReal(r->ncell_d));
+    SET_VECTOR_ELT(ans, 13, Rf_ScalarReal(r->U));
+    SET_VECTOR_ELT(ans, 14, level_list(r, r->tg, r->has_tg));
+    SET_VECTOR_ELT(ans, 15, Rf_ScalarReal(r->total));
+    UNPROTECT(1);
+    return ans;
+}
+
+/* codes: list of k integer code vectors (1-based; factors welcome);
+ * nlev: levels per variable; w0: starting weights or NULL;
+ * margins: list of integer vectors of 0-based variable indices;
+ * targets: list of double vectors, one per margin, over the margin's joint
+ *   levels (first variable fastest); NA = no target given for that level;
+ * scale: TRUE when the targets are proportions to be scaled to the sum of
+ *   the starting weights (known after pass 1, so R need not sum them);
+ * cap: ratio bound on weight / mean weight, or NA;
+ * use_cells: TRUE, FALSE, or NA (decide by size). */
+SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
+            SEXP scale, SEXP cap, SEXP epsilon, SEXP maxit, SEXP use_cells)
+{
+    rake_job r;
+    memset(&r, 0, sizeof r);
+    check_args(&r, codes, nlev, margins, targets, scale, cap, epsilon, maxit, use_cells);
+    read_codes(&r, codes, nlev, w0);
+    read_margins(&r, margins, targets);
+    read_targets(&r, targets);
+    choose_units(&r);
+
+    SEXP out = PROTECT(Rf_allocVector(REALSXP, r.n));
+    r.op = REAL(out);
+    cell_acc acc = cell_acc_new(&r);
+    int st = r.fast ? pass1_kernel(&r, &acc) : pass1_rows(&r, &acc);
+    ipf_ctx x = {0};
+    ipf_run run = {0};
+    if (st == RK_OK) {
+        merge_cells(&r, &acc);
+        setup_units(&r, &x);
+        st = scale_targets(&r);
     }
-    SET_VECTOR_ELT(ans, 7, ach);
-    SET_VECTOR_ELT(ans, 8, cnt);
-    SET_VECTOR_ELT(ans, 9, pos);
-    SET_VECTOR_ELT(ans, 10, st);
-    SET_VECTOR_ELT(ans, 11, Rf_mkString(cells ? "cells" : "rows"));
-    SET_VECTOR_ELT(ans, 12, Rf_ScalarReal(ncell_d));
-    SET_VECTOR_ELT(ans, 13, Rf_ScalarReal(U));
-    SEXP tgo = PROTECT(Rf_allocVector(VECSXP, M)); nprot++;
-    for (int m = 0; m < M; m++) {
-        SEXP a = Rf_allocVector(REALSXP, mlev[m]);
-        SET_VECTOR_ELT(tgo, m, a);
-        for (int l = 0; l < mlev[m]; l++)
-            REAL(a)[l] = has_tg[loff[m] + l] ? tg[loff[m] + l] : NA_REAL;
+    if (st == RK_OK) st = check_levels(&r);
+    if (st == RK_OK) st = cap_bounds(&r, &x);
+    if (st == RK_OK) st = iterate(&r, &x, &run);
+    if (st != RK_OK) {
+        UNPROTECT(1);
+        const rk_fail *f = &r.fail;
+        return status_result(f->status, f->i1, f->i2, f->i3, f->i4, f->value);
     }
-    SET_VECTOR_ELT(ans, 14, tgo);
-    SET_VECTOR_ELT(ans, 15, Rf_ScalarReal(total));
-    UNPROTECT(nprot);
+    map_back(&r, &x);
+    SEXP ans = rake_result(&r, &x, &run, out);
+    UNPROTECT(1);
     return ans;
 }

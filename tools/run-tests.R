@@ -32,14 +32,22 @@ finish <- function(passed, failed, skipped = 0L) {
   quit(save = "no", status = status, runLast = FALSE)
 }
 
-# Progress per test file plus details of every failure. When output is not a
-# live terminal (CI logs, make), print a file's line only when it is done
-# (or every 30 s), not at every expectation.
+# Progress per test file plus details of every failure. On a live terminal,
+# testthat's spinner line per file; otherwise (CI logs, `make test | cat`)
+# one line per file when it is done, and nothing in between.
 dynamic <- isTRUE(tryCatch(cli::is_dynamic_tty(), error = function(e) FALSE))
-reporter <- testthat::ProgressReporter$new(
+reporter_class <- if (dynamic) testthat::ProgressReporter else R6::R6Class(
+  "FileLineReporter", inherit = testthat::ProgressReporter,
+  public = list(
+    show_status = function(complete = FALSE, ...) {
+      if (complete) super$show_status(complete = TRUE, ...)
+    },
+    cr = function() ""   # no line feed before a line: one line per file
+  ))
+reporter <- reporter_class$new(
   show_praise = FALSE,
   max_failures = 1e6,  # never abort the run early
-  update_interval = if (dynamic) 0.1 else 30
+  update_interval = 0.1
 )
 
 results <- tryCatch(
