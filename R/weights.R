@@ -315,9 +315,22 @@ new_weights <- function(res, prep, method, n, w0, settings) {
     max_error = res$max_error, trace = res$trace, mode = res$mode,
     ncell = res$ncell, total = res$total,
     margins = tab,
-    calibration = cal_state(prep, w0, res$weights, method),
-    weighted_start = !is.null(w0), check = wt_fingerprint(res$weights)), settings)
+    calibration = cal <- cal_state(prep, w0, res$weights, method,
+                                   cells = rake_cells(prep, res$weights, w0, settings$cap)),
+    weighted_start = !is.null(w0), check = cal$check), settings)
   structure(res$weights, class = "umfrage_weights", umfrage = diag)
+}
+
+# The per-cell sums cal_state() needs, from one threaded C pass (NULL beyond
+# 1e6 calibration cells: cal_state() then works on the rows). Raking and
+# post-stratification multiply each row's starting weight by a factor of its
+# cell, so w / w0 is constant within the cells, unless a cap trimmed rows of
+# unequal starting weights (then the ratio check is not made).
+rake_cells <- function(prep, w, w0, cap) {
+  G <- prod(as.double(prep$nlev))
+  if (G > 1e6) return(NULL)
+  list(sum_w = .Call(C_cell_stats, prep$codes, as.integer(prep$nlev), as.double(w))$sum_w,
+       constant = is.null(cap) || is.null(w0))
 }
 
 # ---- the calibration state carried by the weights ------------------------------
