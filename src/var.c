@@ -402,378 +402,575 @@ size_t umf_block_need(double nr, double nc, double D, double nd, double H, size_
     return (size_t) d;
 }
 
-/* One block. raw: list(cells, colbase, rowbase, allbase) of 3-column matrices (n, sum
- * w, sum w^2) with rows (entry, layer, calibration cell, design unit), entry
- * fastest. dims: nr, nc, nb (layers), ng (calibration cells), nd (design
- * units). sigma: NULL or Kp x Kp x nb. qarr: NULL or Kp x Kp x nb x H (MR
- * sets, rows as PSUs). des: list(mode, stratum (of each design unit,
- * 1-based), scale, center, nh). opt: list(percent, ci, level, letters,
- * alpha, adjust, kg_rows, layer_rows, layer_nu; optional deff, wscale,
- * min_base). single: single x single
- * (Rao-Scott applies); test: 0 none, 1 F, 2 Chisq; labels: the columns'
- * letters. Work space comes from the arena ar.
+/* ---- one block: its inputs -------------------------------------------------
+ *
+ * block_one() below reads its design, options and sums into these structs,
+ * then runs the steps of each layer on one work space. */
+
+/* The design (see block_one()). */
+typedef struct {
+    int mode, H;
+    const int *ustr;                  /* stratum of each design unit, 1-based */
+    const double *scale, *nh;         /* per stratum */
+    const int *center;
+} blk_design;
+
+/* The options, as codes (inf_options() in var.R). deff: 0 p(1-p)/n, 1
+ * survey's deff = "replace", 2 survey's deff = TRUE (without replacement
+ * from the estimated population); wscale: the factor the weights were
+ * scaled by (for that population); min_base: a column whose unweighted base
+ * (rows, of any weight) is below it takes no part in the letters. */
+typedef struct {
+    int percent, ci, letters, adjust, deff;
+    double level, alpha, kg_rows, wscale, min_base;
+} blk_options;
+
+/* A block: its shape and sums, and the work space of one layer. */
+typedef struct {
+    int nr, nc, nb, ng, nd, K, Kp, D, npair, test;
+    bool single, do_test, haspos, sep;
+    const umf_blocksrc *src;
+    const double *sig, *qa;           /* Sigma (calibration), Q (MR sets, rows as PSUs) */
+    SEXP labels;
+    double *S;                        /* Kp x Kp: covariance of the entries' totals */
+    double *Y;                        /* Kp x D: sums of w per unit */
+    double *cnt, *cntp;               /* Kp x nd: rows (of positive weight) per design unit */
+    double *Tz, *Nz, *Nzp;            /* per entry: total, rows, rows of positive weight */
+    double *units, *dfe;              /* per entry: PSUs (rows) of positive weight, df */
+    double *uscale, *mean;            /* per unit: scale; Kp x H: stratum means or totals */
+    char *seenh;                      /* Kp x H */
+    double *p, *X, *mag, *vp;         /* per cell: percent, its base, size of vp's terms, Var p */
+    int *base;                        /* per cell: its base entry */
+    double *pv, *dd;                  /* per pair of columns: p-value, difference */
+    int *ord;
+    char *flag;                       /* K x nc: cell t gets the letter of column c */
+    double *Vj, *wcell, *ncell;       /* the Rao-Scott test's covariance and cells */
+    char *buf;                        /* the letters of one cell */
+} blk;
+
+/* The result of a block and its double columns (block_one()). */
+typedef struct { SEXP ans, let; double *o[11]; } blk_result;
+
+#define SG(i, j) k->S[(i) + (size_t) k->Kp * (j)]
+
+static blk_design read_design(SEXP des, int nd)
+{
+    blk_design g;
+    g.mode = umf_as_int1(list_elt(des, "mode", "des"), "mode");
+    g.ustr = int_arg(list_elt(des, "stratum", "des"), nd, "stratum");
+    SEXP sc = list_elt(des, "scale", "des");
+    g.H = (int) XLENGTH(sc);
+    g.scale = real_arg(sc, g.H, "scale");
+    g.center = int_arg(list_elt(des, "center", "des"), g.H, "center");
+    g.nh = real_arg(list_elt(des, "nh", "des"), g.H, "nh");
+    for (int d = 0; d < nd; d++)
+        if (g.ustr[d] < 1 || g.ustr[d] > g.H) Rf_error("'stratum' out of range");
+    if (g.mode != DES_CLUSTER && nd != g.H) Rf_error("rows as PSUs need one design unit per stratum");
+    return g;
+}
+
+static double opt_double(SEXP opt, const char *nm, double dflt)
+{
+    SEXP x = umf_list_get(opt, nm, "opt", false);
+    return Rf_isNull(x) ? dflt : umf_as_double1(x, nm);
+}
+
+static blk_options read_options(SEXP opt)
+{
+    blk_options o;
+    o.percent = umf_as_int1(list_elt(opt, "percent", "opt"), "percent");
+    o.ci = umf_as_int1(list_elt(opt, "ci", "opt"), "ci");
+    o.level = umf_as_double1(list_elt(opt, "level", "opt"), "level");
+    o.letters = umf_as_int1(list_elt(opt, "letters", "opt"), "letters");
+    o.alpha = umf_as_double1(list_elt(opt, "alpha", "opt"), "alpha");
+    o.adjust = umf_as_int1(list_elt(opt, "adjust", "opt"), "adjust");
+    o.kg_rows = umf_as_double1(list_elt(opt, "kg_rows", "opt"), "kg_rows");
+    SEXP deff = umf_list_get(opt, "deff", "opt", false);
+    o.deff = Rf_isNull(deff) ? 0 : umf_as_int1(deff, "deff");
+    o.wscale = opt_double(opt, "wscale", 1);
+    if (o.deff < 0 || o.deff > 2 || !(o.wscale > 0)) Rf_error("'deff' or 'wscale' out of range");
+    o.min_base = opt_double(opt, "min_base", 0);
+    if (!(o.min_base >= 0) || !R_FINITE(o.min_base)) Rf_error("'min_base' out of range");
+    return o;
+}
+
+/* The shape of a block from dims (nr, nc, nb, ng, nd), checked. */
+static void block_shape(blk *k, const umf_blocksrc *src, const int *dm, int single, int test)
+{
+    memset(k, 0, sizeof *k);
+    const int nr = dm[0], nc = dm[1], nb = dm[2], ng = dm[3], nd = dm[4];
+    if (nr < 1 || nc < 1 || nb < 1 || ng < 1 || nd < 1) Rf_error("'dims' must be positive");
+    if (((double) nr * nc + nr + nc + 1) * ((double) nr * nc + nr + nc + 1) > UMF_FREE_CELLS ||
+        (double) ng * nd > INT_MAX)
+        Rf_error("'dims' describe a block too large for inference");
+    k->nr = nr; k->nc = nc; k->nb = nb; k->ng = ng; k->nd = nd;
+    k->K = nr * nc;
+    k->Kp = k->K + nc + nr + 1;
+    k->D = ng * nd;                   /* units of the pass */
+    k->src = src;
+    k->single = single != 0;
+    k->test = test;
+    if (src->cells3 && !single) Rf_error("internal: a cells-only source needs single variables");
+}
+
+/* The labels, Sigma and Q of a block, checked against its shape. */
+static void block_inputs(blk *k, const blk_design *g, SEXP labels, SEXP sigma, SEXP qarr)
+{
+    const int Kp = k->Kp;
+    if (TYPEOF(labels) != STRSXP || XLENGTH(labels) < k->nc) Rf_error("'labels' must name every column");
+    k->labels = labels;
+    if (!Rf_isNull(sigma)) k->sig = real_arg(sigma, (double) Kp * Kp * k->nb, "sigma");
+    if (!Rf_isNull(qarr)) k->qa = real_arg(qarr, (double) Kp * Kp * k->nb * g->H, "qarr");
+    if (!k->sig) {
+        if (k->ng != 1) Rf_error("calibrated weights need 'sigma'");
+        if (g->mode != DES_CLUSTER && !k->single && !k->qa)
+            Rf_error("MR sets without clusters need 'qarr'");
+    }
+}
+
+/* The result: per cell and layer se_n_w, se, ci_low, ci_high, deff, df,
+ * letters; per layer statistic, ndf, ddf, p_value. Unprotected. */
+static blk_result new_result(int K, int nb)
+{
+    const char *nm[] = {"se_n_w", "se", "ci_low", "ci_high", "deff", "df", "letters",
+                        "statistic", "ndf", "ddf", "p_value"};
+    blk_result r;
+    r.ans = PROTECT(umf_named_list(nm, 11));
+    const R_xlen_t KB = (R_xlen_t) K * nb;
+    for (int f = 0; f < 11; f++) {
+        r.o[f] = NULL;
+        if (f == 6) continue;
+        SET_VECTOR_ELT(r.ans, f, Rf_allocVector(REALSXP, f >= 7 ? nb : KB));
+        r.o[f] = REAL(VECTOR_ELT(r.ans, f));
+    }
+    r.let = Rf_allocVector(STRSXP, KB);
+    SET_VECTOR_ELT(r.ans, 6, r.let);
+    UNPROTECT(1);
+    return r;
+}
+
+/* The work space of one layer, from the arena (sizes: umf_block_need()). */
+static void block_work(blk *k, const blk_design *g, umf_arena *ar)
+{
+    const int K = k->K, Kp = k->Kp, nd = k->nd, H = g->H, nc = k->nc;
+    k->S = (double *) aalloc(ar, (size_t) Kp * Kp, sizeof(double));
+    k->Y = (double *) aalloc(ar, (size_t) Kp * k->D, sizeof(double));
+    k->cnt = (double *) aalloc(ar, (size_t) Kp * nd, sizeof(double));
+    k->Tz = (double *) aalloc(ar, Kp, sizeof(double));
+    k->Nz = (double *) aalloc(ar, Kp, sizeof(double));
+    /* rows with positive weight per design unit, their totals, and the
+     * PSUs (rows as PSUs: rows) with positive weight of each entry: a row
+     * of weight 0 is out of the sample for df, design effects and letters,
+     * as in survey's degf() and svymean(deff =) */
+    k->haspos = !k->src->cells3 && k->src->pos[0];
+    k->cntp = k->haspos ? (double *) aalloc(ar, (size_t) Kp * nd, sizeof(double)) : k->cnt;
+    k->Nzp = (double *) aalloc(ar, Kp, sizeof(double));
+    k->units = (double *) aalloc(ar, Kp, sizeof(double));
+    k->uscale = (double *) aalloc(ar, nd, sizeof(double));
+    k->mean = (double *) aalloc(ar, (size_t) Kp * H, sizeof(double));
+    k->p = (double *) aalloc(ar, K, sizeof(double));
+    k->X = (double *) aalloc(ar, K, sizeof(double));
+    k->mag = (double *) aalloc(ar, K, sizeof(double));
+    k->vp = (double *) aalloc(ar, K, sizeof(double));
+    k->dfe = (double *) aalloc(ar, Kp, sizeof(double));
+    k->base = (int *) aalloc(ar, K, sizeof(int));
+    k->seenh = (char *) aalloc(ar, (size_t) Kp * H, sizeof(char));
+    k->npair = nc * (nc - 1) / 2;
+    const int np = k->npair > 0 ? k->npair : 1;
+    k->pv = (double *) aalloc(ar, np, sizeof(double));
+    k->dd = (double *) aalloc(ar, np, sizeof(double));
+    k->ord = (int *) aalloc(ar, np, sizeof(int));
+    k->flag = (char *) aalloc(ar, (size_t) K * nc, sizeof(char));
+    k->do_test = k->single && k->test > 0 && nc > 1;
+    k->Vj = k->do_test ? (double *) aalloc(ar, (size_t) K * K, sizeof(double)) : NULL;
+    k->wcell = (double *) aalloc(ar, K, sizeof(double));
+    k->ncell = (double *) aalloc(ar, K, sizeof(double));
+    size_t lablen = 0;
+    k->sep = false;                   /* labels of several characters: comma-separated */
+    for (int c = 0; c < nc; c++) {
+        size_t l = strlen(CHAR(STRING_ELT(k->labels, c)));
+        lablen += l;
+        if (l != 1) k->sep = true;
+    }
+    k->buf = (char *) aalloc(ar, lablen + nc + 1, sizeof(char));
+}
+
+/* ---- one block: the steps of a layer ---------------------------------------- */
+
+/* Interleaved (n, w, w^2) per cell and unit (tab.c's fused pass): the
+ * bases are sums of cells. */
+static void gather_cells3(blk *k, int b)
+{
+    const int nr = k->nr, nc = k->nc, K = k->K, Kp = k->Kp, nb = k->nb, ng = k->ng;
+    for (int u = 0; u < k->D; u++) {
+        const double *c3 = k->src->cells3 + 3 * (size_t) K * (b + (size_t) nb * u);
+        double *yu = k->Y + (size_t) Kp * u, *cu = k->cnt + (size_t) Kp * (u / ng);
+        for (int e = K; e < Kp; e++) yu[e] = 0;
+        for (int c = 0; c < nc; c++)
+            for (int r = 0; r < nr; r++) {
+                int t = r + nr * c;
+                double nn = c3[3 * t], ww = c3[3 * t + 1];
+                yu[t] = ww;
+                yu[K + c] += ww; yu[K + nc + r] += ww; yu[Kp - 1] += ww;
+                cu[t] += nn;
+                cu[K + c] += nn; cu[K + nc + r] += nn; cu[Kp - 1] += nn;
+            }
+    }
+}
+
+/* The four part matrices (cells, column bases, row bases, block base) of
+ * 3 columns (n, w, w^2), rows (entry, layer, unit), and the rows of
+ * positive weight where given. */
+static void gather_parts(blk *k, int b)
+{
+    const int K = k->K, nr = k->nr, nc = k->nc, Kp = k->Kp, nb = k->nb, ng = k->ng;
+    const int part_k[4] = {K, nc, nr, 1}, part_off[4] = {0, K, K + nc, K + nc + nr};
+    const umf_blocksrc *src = k->src;
+    for (int s = 0; s < 4; s++) {
+        const int m = part_k[s];
+        const R_xlen_t len = src->part_len[s];
+        for (int u = 0; u < k->D; u++) {
+            const double *x = src->part[s] + (size_t) m * (b + (size_t) nb * u);
+            double *yu = k->Y + (size_t) Kp * u + part_off[s];
+            double *cu = k->cnt + (size_t) Kp * (u / ng) + part_off[s];
+            for (int e = 0; e < m; e++) {
+                cu[e] += x[e];
+                yu[e] = x[e + len];
+            }
+            if (k->haspos) {
+                const double *ps = src->pos[s] + (size_t) m * (b + (size_t) nb * u);
+                double *cp = k->cntp + (size_t) Kp * (u / ng) + part_off[s];
+                for (int e = 0; e < m; e++) cp[e] += ps[e];
+            }
+        }
+    }
+}
+
+/* Layer b's sums of w per unit (Y) and rows per design unit (cnt, cntp),
+ * then the entries' totals (Tz), rows (Nz, Nzp) and units of positive
+ * weight. */
+static void gather_layer(blk *k, const blk_design *g, int b)
+{
+    const int Kp = k->Kp, nd = k->nd;
+    memset(k->cnt, 0, (size_t) Kp * nd * sizeof(double));
+    if (k->haspos) memset(k->cntp, 0, (size_t) Kp * nd * sizeof(double));
+    if (k->src->cells3) gather_cells3(k, b);
+    else gather_parts(k, b);
+    for (int e = 0; e < Kp; e++) { k->Tz[e] = 0; k->Nz[e] = 0; k->Nzp[e] = 0; k->units[e] = 0; }
+    for (int u = 0; u < k->D; u++)
+        for (int e = 0; e < Kp; e++) k->Tz[e] += k->Y[e + (size_t) Kp * u];
+    for (int d = 0; d < nd; d++)
+        for (int e = 0; e < Kp; e++) {
+            k->Nz[e] += k->cnt[e + (size_t) Kp * d];
+            k->Nzp[e] += k->cntp[e + (size_t) Kp * d];
+            if (g->mode == DES_CLUSTER) k->units[e] += k->cntp[e + (size_t) Kp * d] > 0;
+        }
+    if (g->mode != DES_CLUSTER) memcpy(k->units, k->Nzp, Kp * sizeof(double));
+}
+
+/* Clusters: Sigma = sum_h s_h sum_{i in h} (T_i - c_h m_h)(T_i - c_h m_h)'.
+ * For single variables only the cells' part is a Gram; the bases' rows
+ * are sums of the cells' rows. Lower triangle. */
+static void sigma_clusters(blk *k, const blk_design *g)
+{
+    const int Kp = k->Kp, nd = k->nd, H = g->H;
+    double *mean = k->mean, *Y = k->Y;
+    for (int h = 0; h < H; h++)
+        for (int e = 0; e < Kp; e++)
+            mean[e + (size_t) Kp * h] = g->center[h] ? mean[e + (size_t) Kp * h] / g->nh[h] : 0;
+    for (int u = 0; u < nd; u++) {
+        int h = g->ustr[u] - 1;
+        k->uscale[u] = g->scale[h];
+        for (int e = 0; e < Kp; e++) Y[e + (size_t) Kp * u] -= mean[e + (size_t) Kp * h];
+    }
+    gram_lower(Y, k->uscale, k->single ? k->K : Kp, Kp, nd, k->S);
+    if (k->single) bases_from_cells(k->S, k->nr, k->nc);
+}
+
+/* Rows as PSUs: Sigma = sum_h s_h [Q_h - c_h S_h S_h' / n_h], with Q_h
+ * given (MR sets) or from the cells' sums of w^2: a row in cell t is in t,
+ * its column base, its row base and the block base. Lower triangle. */
+static void sigma_rows(blk *k, const blk_design *g, int b)
+{
+    const int nr = k->nr, nc = k->nc, K = k->K, Kp = k->Kp, nb = k->nb, H = g->H;
+    /* - c_h S_h S_h' / n_h, as a Gram with negative scale */
+    for (int h = 0; h < H; h++) k->uscale[h] = g->center[h] ? -g->scale[h] / g->nh[h] : 0;
+    gram_lower(k->mean, k->uscale, Kp, Kp, H, k->S);
+    const double *cells3 = k->src->cells3;
+    for (int h = 0; h < H; h++) {
+        double sh = g->scale[h];
+        if (sh == 0) continue;
+        if (k->qa) {
+            const double *Q = k->qa + (size_t) Kp * Kp * (b + (size_t) nb * h);
+            for (int j = 0; j < Kp; j++)
+                for (int i = j; i < Kp; i++) SG(i, j) += sh * Q[i + (size_t) Kp * j];
+            continue;
+        }
+        const size_t o = (size_t) K * (b + (size_t) nb * h);
+        const double *s2 = cells3 ? cells3 + 3 * o + 2 : k->src->part[0] + 2 * k->src->part_len[0] + o;
+        const int st = cells3 ? 3 : 1;
+        for (int c = 0; c < nc; c++)
+            for (int r = 0; r < nr; r++) {
+                int t = r + nr * c, ix[4] = {t, K + c, K + nc + r, Kp - 1};
+                double v = sh * s2[(size_t) st * t];
+                for (int a = 0; a < 4; a++)
+                    for (int a2 = 0; a2 < 4; a2++)
+                        if (ix[a] >= ix[a2]) SG(ix[a], ix[a2]) += v;
+            }
+    }
+}
+
+/* Sigma of layer b: given (calibration), or from the design. */
+static void layer_sigma(blk *k, const blk_design *g, int b)
+{
+    const int Kp = k->Kp;
+    if (k->sig) {
+        memcpy(k->S, k->sig + (size_t) Kp * Kp * b, (size_t) Kp * Kp * sizeof(double));
+        return;
+    }
+    memset(k->S, 0, (size_t) Kp * Kp * sizeof(double));
+    /* per stratum sums: the means (clusters) or totals (rows as PSUs) */
+    memset(k->mean, 0, (size_t) Kp * g->H * sizeof(double));
+    for (int u = 0; u < k->nd; u++) {
+        int h = g->ustr[u] - 1;
+        for (int e = 0; e < Kp; e++) k->mean[e + (size_t) Kp * h] += k->Y[e + (size_t) Kp * u];
+    }
+    if (g->mode == DES_CLUSTER) sigma_clusters(k, g);
+    else sigma_rows(k, g, b);
+    for (int j = 0; j < Kp; j++)
+        for (int i = j + 1; i < Kp; i++) SG(j, i) = SG(i, j);
+}
+
+/* Degrees of freedom of every entry's domain: its PSUs with rows of
+ * positive weight minus their strata (survey's degf() of the domain). */
+static void entry_df(blk *k, const blk_design *g)
+{
+    const int Kp = k->Kp;
+    double *dfe = k->dfe;
+    if (g->mode == DES_CLUSTER) {
+        memset(k->seenh, 0, (size_t) Kp * g->H);
+        for (int e = 0; e < Kp; e++) dfe[e] = 0;
+        for (int d = 0; d < k->nd; d++) {
+            const double *cd = k->cntp + (size_t) Kp * d;
+            char *sh = k->seenh + (size_t) Kp * (g->ustr[d] - 1);
+            for (int e = 0; e < Kp; e++)
+                if (cd[e] > 0) {
+                    dfe[e] += sh[e] ? 1 : 0;   /* the first PSU of a stratum adds none */
+                    sh[e] = 1;
+                }
+        }
+    } else if (g->mode == DES_STRATA) {
+        for (int e = 0; e < Kp; e++) dfe[e] = k->Nzp[e];
+        for (int d = 0; d < k->nd; d++)
+            for (int e = 0; e < Kp; e++) dfe[e] -= k->cntp[e + (size_t) Kp * d] > 0;
+    } else
+        for (int e = 0; e < Kp; e++) dfe[e] = k->Nzp[e] - 1;
+}
+
+/* Covariance of the percents of cells i and j (p_i = Y_i / X_i) by
+ * linearisation; pi0, pj0: the percents (0 where undefined). */
+static inline double lincov(const blk *k, int i, int j, double pi0, double pj0)
+{
+    const int *base = k->base;
+    return (SG(i, j) - pj0 * SG(i, base[j]) - pi0 * SG(base[i], j) +
+            pi0 * pj0 * SG(base[i], base[j])) / (k->X[i] * k->X[j]);
+}
+
+/* Every cell's base entry (by the percent), its total and the percent. */
+static void cell_percents(blk *k, int percent)
+{
+    const int nr = k->nr, nc = k->nc, K = k->K, Kp = k->Kp;
+    for (int c = 0; c < nc; c++)
+        for (int r = 0; r < nr; r++) {
+            int t = r + nr * c;
+            k->base[t] = percent == 1 ? K + nc + r : percent == 2 ? Kp - 1 : K + c;
+            k->X[t] = k->Tz[k->base[t]];
+            k->p[t] = k->X[t] > 0 ? k->Tz[t] / k->X[t] : NA_REAL;
+        }
+}
+
+/* Design effect of cell t against simple random sampling of the domain's
+ * rows of positive weight (nobs): p(1-p)/nobs, or survey's s^2/nobs (deff
+ * = "replace") or s^2/nobs (1 - nobs/N) (deff = TRUE), s^2 = p(1-p)
+ * nobs/(nobs-1), N the domain's weighted count. */
+static double cell_deff(const blk *k, const blk_options *o, int t)
+{
+    const double p = k->p[t], nobs = k->Nzp[k->base[t]];
+    double vsrs = NA_REAL;
+    if (!ISNAN(p) && p > 0 && p < 1 && nobs > 0) {
+        double pq = p * (1 - p);
+        if (o->deff == 0) vsrs = pq / nobs;
+        else if (nobs > 1) {
+            vsrs = pq / (nobs - 1);
+            if (o->deff == 2) {
+                double popn = k->X[t] / o->wscale;
+                vsrs = popn > nobs ? vsrs * (1 - nobs / popn) : NA_REAL;
+            }
+        }
+    }
+    return ISNAN(vsrs) ? NA_REAL : k->vp[t] / vsrs;
+}
+
+/* Per cell of layer b: se_n_w, the percent's variance, se, df, design
+ * effect and confidence interval. */
+static void cell_estimates(blk *k, const blk_options *o, blk_result *res, int b)
+{
+    const size_t off = (size_t) k->K * b;
+    double *se_n_w = res->o[0] + off, *se = res->o[1] + off, *lo = res->o[2] + off,
+        *hi = res->o[3] + off, *deff = res->o[4] + off, *df = res->o[5] + off;
+    double *p = k->p, *X = k->X, *vp = k->vp, *mag = k->mag;
+    const int *base = k->base;
+    for (int t = 0; t < k->K; t++) {
+        double pi0 = ISNAN(p[t]) ? 0 : p[t];
+        vp[t] = X[t] > 0 ? lincov(k, t, t, pi0, pi0) : NA_REAL;
+        /* the size of the terms of vp: below 1e-12 of it, vp is zero
+         * up to rounding (a domain of one PSU, a percent of 0 or 100) */
+        mag[t] = X[t] > 0 ? (fabs(SG(t, t)) + 2 * pi0 * fabs(SG(t, base[t])) +
+                             pi0 * pi0 * fabs(SG(base[t], base[t]))) / (X[t] * X[t]) : NA_REAL;
+        if (!ISNAN(vp[t]) && vp[t] <= 1e-12 * mag[t]) vp[t] = 0;
+        se_n_w[t] = sqrt(fmax2(SG(t, t), 0));
+        se[t] = ISNAN(vp[t]) ? NA_REAL : 100 * sqrt(fmax2(vp[t], 0));
+        df[t] = k->dfe[base[t]];
+        deff[t] = cell_deff(k, o, t);
+        prop_ci(p[t], vp[t], df[t], o->kg_rows >= 0 ? o->kg_rows : k->Nz[base[t]], o->ci,
+                o->level, &lo[t], &hi[t]);
+        if (!ISNAN(lo[t])) { lo[t] *= 100; hi[t] *= 100; }
+    }
+}
+
+/* The z test of columns c1 < c2 in row r: the p-value (NA: no test) and
+ * the difference of the percents. No letter rests on a zero or undefined
+ * variance (both columns need two PSUs (rows) of positive weight, the
+ * difference a positive finite SE) nor on a small base (both columns need
+ * an unweighted base of at least min_base rows). */
+static double pair_test(const blk *k, double min_base, int r, int c1, int c2, double *dd)
+{
+    const int i = r + k->nr * c1, j = r + k->nr * c2;
+    const double *p = k->p, *X = k->X;
+    const int *base = k->base;
+    *dd = 0;
+    if (ISNAN(p[i]) || ISNAN(p[j]) || !(X[i] > 0) || !(X[j] > 0)) return NA_REAL;
+    if (k->units[base[i]] < 2 || k->units[base[j]] < 2) return NA_REAL;
+    if (k->Nz[base[i]] < min_base || k->Nz[base[j]] < min_base) return NA_REAL;
+    double cv = lincov(k, i, j, p[i], p[j]), d = p[i] - p[j], v = k->vp[i] + k->vp[j] - 2 * cv;
+    double m = sqrt(k->mag[i]) + sqrt(k->mag[j]);
+    if (!(v > 1e-12 * m * m) || !R_FINITE(v) || !R_FINITE(d)) return NA_REAL;
+    *dd = d;
+    return 2 * Rf_pnorm5(-fabs(d) / sqrt(v), 0, 1, 1, 0);
+}
+
+/* Column-proportion letters: per row, z tests of all pairs of columns,
+ * p-values adjusted within the row; flag[t * nc + c]: cell t gets the
+ * letter of column c (the higher column's cell, the lower one's letter). */
+static void cell_letters(blk *k, const blk_options *o)
+{
+    const int nr = k->nr, nc = k->nc;
+    memset(k->flag, 0, (size_t) k->K * nc);
+    if (!o->letters || o->percent != 0 || nc < 2) return;
+    for (int r = 0; r < nr; r++) {
+        int s = 0;
+        for (int c1 = 0; c1 < nc; c1++)
+            for (int c2 = c1 + 1; c2 < nc; c2++, s++)
+                k->pv[s] = pair_test(k, o->min_base, r, c1, c2, &k->dd[s]);
+        p_adjust(k->pv, k->npair, o->adjust, k->ord);
+        s = 0;
+        for (int c1 = 0; c1 < nc; c1++)
+            for (int c2 = c1 + 1; c2 < nc; c2++, s++) {
+                if (ISNAN(k->pv[s]) || !(k->pv[s] < o->alpha)) continue;
+                if (k->dd[s] > 0) k->flag[(size_t) (r + nr * c1) * nc + c2] = 1;
+                else k->flag[(size_t) (r + nr * c2) * nc + c1] = 1;
+            }
+    }
+}
+
+/* The letters of layer b's cells as strings (comma-separated where a
+ * label has more than one character). */
+static void letter_strings(blk *k, SEXP let, int b)
+{
+    const int nc = k->nc;
+    for (int t = 0; t < k->K; t++) {
+        size_t len = 0;
+        for (int c = 0; c < nc; c++)
+            if (k->flag[(size_t) t * nc + c]) {
+                const char *lab = CHAR(STRING_ELT(k->labels, c));
+                size_t l = strlen(lab);
+                if (k->sep && len > 0) k->buf[len++] = ',';
+                memcpy(k->buf + len, lab, l);
+                len += l;
+            }
+        k->buf[len] = '\0';
+        SET_STRING_ELT(let, (R_xlen_t) k->K * b + t, Rf_mkCharLenCE(k->buf, (int) len, CE_UTF8));
+    }
+}
+
+/* The Rao-Scott test of layer b (out: statistic, ndf, ddf, p-value),
+ * from the covariance of the joint proportions Y_t / X_all. */
+static void layer_test(blk *k, double rows, double nu, double *out)
+{
+    const int K = k->K, Kp = k->Kp;
+    const double *Tz = k->Tz;
+    out[0] = out[1] = out[2] = out[3] = NA_REAL;
+    const double Xa = Tz[Kp - 1], Saa = SG(Kp - 1, Kp - 1);
+    for (int t = 0; t < K; t++) {
+        k->wcell[t] = Tz[t];
+        k->ncell[t] = k->Nzp[t];
+    }
+    if (!(Xa > 0)) return;
+    for (int j = 0; j < K; j++) {
+        double qj = Tz[j] / Xa, sj = SG(j, Kp - 1);
+        for (int i = 0; i < K; i++) {
+            double qi = Tz[i] / Xa, si = SG(i, Kp - 1);
+            k->Vj[i + (size_t) K * j] = (SG(i, j) - si * qj - qi * sj + Saa * qi * qj) / (Xa * Xa);
+        }
+    }
+    const void *vmax = vmaxget();
+    rao_scott(k->wcell, k->ncell, k->Vj, k->nr, k->nc, rows, nu, k->test, out);
+    vmaxset(vmax);
+}
+#undef SG
+
+/* ---- one block -----------------------------------------------------------------
+ *
+ * src: the block's sums (umf_blocksrc, umfrage.h): part matrices (cells,
+ * colbase, rowbase, allbase) of 3 columns (n, sum w, sum w^2) with rows
+ * (entry, layer, calibration cell, design unit), entry fastest, or the
+ * fused pass's interleaved cells. dims: nr, nc, nb (layers), ng
+ * (calibration cells), nd (design units). sigma: NULL or Kp x Kp x nb.
+ * qarr: NULL or Kp x Kp x nb x H (MR sets, rows as PSUs). des: list(mode,
+ * stratum (of each design unit, 1-based), scale, center, nh). opt:
+ * list(percent, ci, level, letters, alpha, adjust, kg_rows; optional deff,
+ * wscale, min_base). single: single x single (Rao-Scott applies); test: 0
+ * none, 1 F, 2 Chisq; labels: the columns' letters; lay_rows, lay_nu: per
+ * layer the rows and df of the test. Work space comes from the arena ar.
  * Returns per cell and layer: se_n_w, se, ci_low, ci_high, deff, df,
  * letters, and per layer the test (statistic, ndf, ddf, p_value). */
 static SEXP block_one(const umf_blocksrc *src, const int *dm, SEXP sigma, SEXP qarr, SEXP des,
                       SEXP opt, int single, int test, SEXP labels, const double *lay_rows,
                       const double *lay_nu, umf_arena *ar)
 {
-    const int nr = dm[0], nc = dm[1], nb = dm[2], ng = dm[3], nd = dm[4];
-    if (nr < 1 || nc < 1 || nb < 1 || ng < 1 || nd < 1) Rf_error("'dims' must be positive");
-    if (((double) nr * nc + nr + nc + 1) * ((double) nr * nc + nr + nc + 1) > UMF_FREE_CELLS ||
-        (double) ng * nd > INT_MAX)
-        Rf_error("'dims' describe a block too large for inference");
-    const int K = nr * nc, Kp = K + nc + nr + 1;
-    const int D = ng * nd;                       /* units of the pass */
-    const int part_k[4] = {K, nc, nr, 1}, part_off[4] = {0, K, K + nc, K + nc + nr};
-    const double *const *part = src->part;
-    const R_xlen_t *part_len = src->part_len;
-    const double *cells3 = src->cells3;
-    if (cells3 && !single) Rf_error("internal: a cells-only source needs single variables");
-    /* design */
-    const int mode = umf_as_int1(list_elt(des, "mode", "des"), "mode");
-    const int *ustr = int_arg(list_elt(des, "stratum", "des"), nd, "stratum");
-    SEXP sc_ = list_elt(des, "scale", "des");
-    const int H = (int) XLENGTH(sc_);
-    const double *scale = real_arg(sc_, H, "scale");
-    const int *center = int_arg(list_elt(des, "center", "des"), H, "center");
-    const double *nh = real_arg(list_elt(des, "nh", "des"), H, "nh");
-    for (int d = 0; d < nd; d++)
-        if (ustr[d] < 1 || ustr[d] > H) Rf_error("'stratum' out of range");
-    if (mode != DES_CLUSTER && nd != H) Rf_error("rows as PSUs need one design unit per stratum");
-    /* options */
-    const int percent = umf_as_int1(list_elt(opt, "percent", "opt"), "percent");
-    const int ci = umf_as_int1(list_elt(opt, "ci", "opt"), "ci");
-    const double level = umf_as_double1(list_elt(opt, "level", "opt"), "level");
-    const int letters = umf_as_int1(list_elt(opt, "letters", "opt"), "letters");
-    const double alpha = umf_as_double1(list_elt(opt, "alpha", "opt"), "alpha");
-    const int adjust = umf_as_int1(list_elt(opt, "adjust", "opt"), "adjust");
-    const double kg_rows = umf_as_double1(list_elt(opt, "kg_rows", "opt"), "kg_rows");
-    /* design effect: 0 p(1-p)/n, 1 survey's deff = "replace", 2 survey's
-     * deff = TRUE (without replacement from the estimated population);
-     * wscale: the factor the weights were scaled by (for the population) */
-    SEXP deff_ = umf_list_get(opt, "deff", "opt", false);
-    const int deff_type = Rf_isNull(deff_) ? 0 : umf_as_int1(deff_, "deff");
-    SEXP wsc_ = umf_list_get(opt, "wscale", "opt", false);
-    const double wscale = Rf_isNull(wsc_) ? 1 : umf_as_double1(wsc_, "wscale");
-    if (deff_type < 0 || deff_type > 2 || !(wscale > 0)) Rf_error("'deff' or 'wscale' out of range");
-    /* small bases: a column whose unweighted base (rows, of any weight) is
-     * below min_base takes no part in the letters (0: no such rule) */
-    SEXP minb_ = umf_list_get(opt, "min_base", "opt", false);
-    const double min_base = Rf_isNull(minb_) ? 0 : umf_as_double1(minb_, "min_base");
-    if (!(min_base >= 0) || !R_FINITE(min_base)) Rf_error("'min_base' out of range");
-    if (TYPEOF(labels) != STRSXP || XLENGTH(labels) < nc) Rf_error("'labels' must name every column");
-    const double *sig = NULL, *qa = NULL;
-    if (!Rf_isNull(sigma)) sig = real_arg(sigma, (double) Kp * Kp * nb, "sigma");
-    if (!Rf_isNull(qarr)) qa = real_arg(qarr, (double) Kp * Kp * nb * H, "qarr");
-    if (!sig) {
-        if (ng != 1) Rf_error("calibrated weights need 'sigma'");
-        if (mode != DES_CLUSTER && !single && !qa) Rf_error("MR sets without clusters need 'qarr'");
-    }
-
-    const char *nm[] = {"se_n_w", "se", "ci_low", "ci_high", "deff", "df", "letters",
-                        "statistic", "ndf", "ddf", "p_value"};
-    SEXP ans = PROTECT(umf_named_list(nm, 11));
-    const R_xlen_t KB = (R_xlen_t) K * nb;
-    double *o[11];
-    for (int f = 0; f < 11; f++) {
-        if (f == 6) continue;
-        SET_VECTOR_ELT(ans, f, Rf_allocVector(REALSXP, f >= 7 ? nb : KB));
-        o[f] = REAL(VECTOR_ELT(ans, f));
-    }
-    SEXP let = PROTECT(Rf_allocVector(STRSXP, KB));
-    SET_VECTOR_ELT(ans, 6, let);
-    UNPROTECT(1);
-
-    double *S = (double *) aalloc(ar, (size_t) Kp * Kp, sizeof(double));
-    double *Y = (double *) aalloc(ar, (size_t) Kp * D, sizeof(double));   /* sums w per unit */
-    double *cnt = (double *) aalloc(ar, (size_t) Kp * nd, sizeof(double)); /* rows per design unit */
-    double *Tz = (double *) aalloc(ar, Kp, sizeof(double)), *Nz = (double *) aalloc(ar, Kp, sizeof(double));
-    /* rows with positive weight per design unit, their totals, and the
-     * PSUs (rows as PSUs: rows) with positive weight of each entry: a row
-     * of weight 0 is out of the sample for df, design effects and letters,
-     * as in survey's degf() and svymean(deff =) */
-    const double *const *posp = src->pos;
-    const bool haspos = !cells3 && posp[0];
-    double *cntp = haspos ? (double *) aalloc(ar, (size_t) Kp * nd, sizeof(double)) : cnt;
-    double *Nzp = (double *) aalloc(ar, Kp, sizeof(double)), *units = (double *) aalloc(ar, Kp, sizeof(double));
-    double *uscale = (double *) aalloc(ar, nd, sizeof(double));
-    double *mean = (double *) aalloc(ar, (size_t) Kp * H, sizeof(double));
-    double *p = (double *) aalloc(ar, K, sizeof(double)), *X = (double *) aalloc(ar, K, sizeof(double));
-    double *mag = (double *) aalloc(ar, K, sizeof(double));
-    double *vp = (double *) aalloc(ar, K, sizeof(double)), *dfe = (double *) aalloc(ar, Kp, sizeof(double));
-    int *base = (int *) aalloc(ar, K, sizeof(int));
-    char *seenh = (char *) aalloc(ar, (size_t) Kp * H, sizeof(char));
-    const int npair = nc * (nc - 1) / 2;
-    double *pv = (double *) aalloc(ar, npair > 0 ? npair : 1, sizeof(double));
-    double *dd = (double *) aalloc(ar, npair > 0 ? npair : 1, sizeof(double));
-    int *ord = (int *) aalloc(ar, npair > 0 ? npair : 1, sizeof(int));
-    char *flag = (char *) aalloc(ar, (size_t) K * nc, sizeof(char));
-    double *Vj = NULL;
-    const bool do_test = single && test > 0 && nc > 1;
-    if (do_test) Vj = (double *) aalloc(ar, (size_t) K * K, sizeof(double));
-    double *wcell = (double *) aalloc(ar, K, sizeof(double)), *ncell = (double *) aalloc(ar, K, sizeof(double));
-    size_t lablen = 0;
-    bool sep = false;                 /* labels of several characters: comma-separated */
-    for (int c = 0; c < nc; c++) {
-        size_t l = strlen(CHAR(STRING_ELT(labels, c)));
-        lablen += l;
-        if (l != 1) sep = true;
-    }
-    char *buf = (char *) aalloc(ar, lablen + nc + 1, sizeof(char));
-
-    for (int b = 0; b < nb; b++) {
+    blk k;
+    block_shape(&k, src, dm, single, test);
+    const blk_design g = read_design(des, k.nd);
+    const blk_options o = read_options(opt);
+    block_inputs(&k, &g, labels, sigma, qarr);
+    blk_result res = new_result(k.K, k.nb);
+    PROTECT(res.ans);
+    block_work(&k, &g, ar);
+    for (int b = 0; b < k.nb; b++) {
         R_CheckUserInterrupt();
-        /* gather the entries' sums of w (per unit) and counts (per design unit) */
-        memset(cnt, 0, (size_t) Kp * nd * sizeof(double));
-        if (haspos) memset(cntp, 0, (size_t) Kp * nd * sizeof(double));
-        if (cells3) {
-            /* interleaved (n, w, w^2) per cell; the bases are sums of cells */
-            for (int u = 0; u < D; u++) {
-                const double *c3 = cells3 + 3 * (size_t) K * (b + (size_t) nb * u);
-                double *yu = Y + (size_t) Kp * u, *cu = cnt + (size_t) Kp * (u / ng);
-                for (int e = K; e < Kp; e++) yu[e] = 0;
-                for (int c = 0; c < nc; c++)
-                    for (int r = 0; r < nr; r++) {
-                        int t = r + nr * c;
-                        double nn = c3[3 * t], ww = c3[3 * t + 1];
-                        yu[t] = ww;
-                        yu[K + c] += ww; yu[K + nc + r] += ww; yu[Kp - 1] += ww;
-                        cu[t] += nn;
-                        cu[K + c] += nn; cu[K + nc + r] += nn; cu[Kp - 1] += nn;
-                    }
-            }
-        }
-        for (int s = 0; s < 4 && !cells3; s++) {
-            const int k = part_k[s];
-            for (int u = 0; u < D; u++) {
-                const double *src = part[s] + (size_t) k * (b + (size_t) nb * u);
-                double *yu = Y + (size_t) Kp * u + part_off[s];
-                double *cu = cnt + (size_t) Kp * (u / ng) + part_off[s];
-                for (int e = 0; e < k; e++) {
-                    cu[e] += src[e];
-                    yu[e] = src[e + part_len[s]];
-                }
-                if (haspos) {
-                    const double *ps = posp[s] + (size_t) k * (b + (size_t) nb * u);
-                    double *cp = cntp + (size_t) Kp * (u / ng) + part_off[s];
-                    for (int e = 0; e < k; e++) cp[e] += ps[e];
-                }
-            }
-        }
-        for (int e = 0; e < Kp; e++) { Tz[e] = 0; Nz[e] = 0; Nzp[e] = 0; units[e] = 0; }
-        for (int u = 0; u < D; u++)
-            for (int e = 0; e < Kp; e++) Tz[e] += Y[e + (size_t) Kp * u];
-        for (int d = 0; d < nd; d++)
-            for (int e = 0; e < Kp; e++) {
-                Nz[e] += cnt[e + (size_t) Kp * d];
-                Nzp[e] += cntp[e + (size_t) Kp * d];
-                if (mode == DES_CLUSTER) units[e] += cntp[e + (size_t) Kp * d] > 0;
-            }
-        if (mode != DES_CLUSTER) memcpy(units, Nzp, Kp * sizeof(double));
-
-        /* Sigma */
-        if (sig) {
-            memcpy(S, sig + (size_t) Kp * Kp * b, (size_t) Kp * Kp * sizeof(double));
-        } else {
-            memset(S, 0, (size_t) Kp * Kp * sizeof(double));
-            /* per stratum means (clusters) or totals (rows as PSUs) */
-            memset(mean, 0, (size_t) Kp * H * sizeof(double));
-            for (int u = 0; u < nd; u++) {
-                int h = ustr[u] - 1;
-                for (int e = 0; e < Kp; e++) mean[e + (size_t) Kp * h] += Y[e + (size_t) Kp * u];
-            }
-            if (mode == DES_CLUSTER) {
-                for (int h = 0; h < H; h++)
-                    for (int e = 0; e < Kp; e++)
-                        mean[e + (size_t) Kp * h] = center[h] ? mean[e + (size_t) Kp * h] / nh[h] : 0;
-                for (int u = 0; u < nd; u++) {
-                    int h = ustr[u] - 1;
-                    uscale[u] = scale[h];
-                    for (int e = 0; e < Kp; e++) Y[e + (size_t) Kp * u] -= mean[e + (size_t) Kp * h];
-                }
-                /* single variables: the bases are sums of cells, so
-                 * their rows of Sigma are sums of the cells' rows */
-                gram_lower(Y, uscale, single ? K : Kp, Kp, nd, S);
-                if (single) bases_from_cells(S, nr, nc);
-            } else {
-                /* - c_h S_h S_h' / n_h, as a Gram with negative scale */
-                for (int h = 0; h < H; h++) uscale[h] = center[h] ? -scale[h] / nh[h] : 0;
-                gram_lower(mean, uscale, Kp, Kp, H, S);
-                for (int h = 0; h < H; h++) {
-                    double sh = scale[h];
-                    if (sh == 0) continue;
-                    if (qa) {
-                        const double *Q = qa + (size_t) Kp * Kp * (b + (size_t) nb * h);
-                        for (int j = 0; j < Kp; j++)
-                            for (int i = j; i < Kp; i++) S[i + (size_t) Kp * j] += sh * Q[i + (size_t) Kp * j];
-                    } else {
-                        /* a row in cell t is in t, its column base, its row
-                         * base and the block base */
-                        const size_t o = (size_t) K * (b + (size_t) nb * h);
-                        const double *s2 = cells3 ? cells3 + 3 * o + 2 : part[0] + 2 * part_len[0] + o;
-                        const int st = cells3 ? 3 : 1;
-                        for (int c = 0; c < nc; c++)
-                            for (int r = 0; r < nr; r++) {
-                                int t = r + nr * c, ix[4] = {t, K + c, K + nc + r, Kp - 1};
-                                double v = sh * s2[(size_t) st * t];
-                                for (int a = 0; a < 4; a++)
-                                    for (int a2 = 0; a2 < 4; a2++)
-                                        if (ix[a] >= ix[a2]) S[ix[a] + (size_t) Kp * ix[a2]] += v;
-                            }
-                    }
-                }
-            }
-            for (int j = 0; j < Kp; j++)
-                for (int i = j + 1; i < Kp; i++) S[j + (size_t) Kp * i] = S[i + (size_t) Kp * j];
-        }
-
-        /* degrees of freedom of every entry's domain: its PSUs with rows of
-         * positive weight minus their strata (survey's degf() of the domain) */
-        if (mode == DES_CLUSTER) {
-            memset(seenh, 0, (size_t) Kp * H);
-            for (int e = 0; e < Kp; e++) dfe[e] = 0;
-            for (int d = 0; d < nd; d++) {
-                const double *cd = cntp + (size_t) Kp * d;
-                char *sh = seenh + (size_t) Kp * (ustr[d] - 1);
-                for (int e = 0; e < Kp; e++)
-                    if (cd[e] > 0) {
-                        dfe[e] += sh[e] ? 1 : 0;   /* the first PSU of a stratum adds none */
-                        sh[e] = 1;
-                    }
-            }
-        } else if (mode == DES_STRATA) {
-            for (int e = 0; e < Kp; e++) dfe[e] = Nzp[e];
-            for (int d = 0; d < nd; d++)
-                for (int e = 0; e < Kp; e++) dfe[e] -= cntp[e + (size_t) Kp * d] > 0;
-        } else
-            for (int e = 0; e < Kp; e++) dfe[e] = Nzp[e] - 1;
-
-        /* percents, their variances, intervals */
-        double *se_n_w = o[0] + (size_t) K * b, *se = o[1] + (size_t) K * b,
-            *lo = o[2] + (size_t) K * b, *hi = o[3] + (size_t) K * b,
-            *deff = o[4] + (size_t) K * b, *df = o[5] + (size_t) K * b;
-        for (int c = 0; c < nc; c++)
-            for (int r = 0; r < nr; r++) {
-                int t = r + nr * c;
-                base[t] = percent == 1 ? K + nc + r : percent == 2 ? Kp - 1 : K + c;
-                X[t] = Tz[base[t]];
-                p[t] = X[t] > 0 ? Tz[t] / X[t] : NA_REAL;
-            }
-#define SG(i, j) S[(i) + (size_t) Kp * (j)]
-#define LINCOV(i, j) ((SG(i, j) - pj0 * SG(i, base[j]) - pi0 * SG(base[i], j) + \
-                       pi0 * pj0 * SG(base[i], base[j])) / (X[i] * X[j]))
-        for (int t = 0; t < K; t++) {
-            double pi0 = ISNAN(p[t]) ? 0 : p[t], pj0 = pi0;
-            vp[t] = X[t] > 0 ? LINCOV(t, t) : NA_REAL;
-            /* the size of the terms of vp: below 1e-12 of it, vp is zero
-             * up to rounding (a domain of one PSU, a percent of 0 or 100) */
-            mag[t] = X[t] > 0 ? (fabs(SG(t, t)) + 2 * pi0 * fabs(SG(t, base[t])) +
-                                 pi0 * pi0 * fabs(SG(base[t], base[t]))) / (X[t] * X[t]) : NA_REAL;
-            if (!ISNAN(vp[t]) && vp[t] <= 1e-12 * mag[t]) vp[t] = 0;
-            se_n_w[t] = sqrt(fmax2(SG(t, t), 0));
-            se[t] = ISNAN(vp[t]) ? NA_REAL : 100 * sqrt(fmax2(vp[t], 0));
-            df[t] = dfe[base[t]];
-            /* design effect against simple random sampling of the domain's
-             * rows of positive weight (nobs): p(1-p)/nobs, or survey's
-             * s^2/nobs (deff = "replace") or s^2/nobs (1 - nobs/N)
-             * (deff = TRUE), s^2 = p(1-p) nobs/(nobs-1), N the domain's
-             * weighted count */
-            double nobs = Nzp[base[t]], vsrs = NA_REAL;
-            if (!ISNAN(p[t]) && p[t] > 0 && p[t] < 1 && nobs > 0) {
-                double pq = p[t] * (1 - p[t]);
-                if (deff_type == 0) vsrs = pq / nobs;
-                else if (nobs > 1) {
-                    vsrs = pq / (nobs - 1);
-                    if (deff_type == 2) {
-                        double popn = X[t] / wscale;
-                        vsrs = popn > nobs ? vsrs * (1 - nobs / popn) : NA_REAL;
-                    }
-                }
-            }
-            deff[t] = ISNAN(vsrs) ? NA_REAL : vp[t] / vsrs;
-            prop_ci(p[t], vp[t], df[t], kg_rows >= 0 ? kg_rows : Nz[base[t]], ci, level, &lo[t], &hi[t]);
-            if (!ISNAN(lo[t])) { lo[t] *= 100; hi[t] *= 100; }
-        }
-
-        /* letters: per row, z tests of all pairs of columns */
-        memset(flag, 0, (size_t) K * nc);
-        if (letters && percent == 0 && nc > 1) {
-            for (int r = 0; r < nr; r++) {
-                int s = 0;
-                for (int c1 = 0; c1 < nc; c1++)
-                    for (int c2 = c1 + 1; c2 < nc; c2++, s++) {
-                        int i = r + nr * c1, j = r + nr * c2;
-                        pv[s] = NA_REAL;
-                        dd[s] = 0;
-                        if (ISNAN(p[i]) || ISNAN(p[j]) || !(X[i] > 0) || !(X[j] > 0)) continue;
-                        /* no letter rests on a zero or undefined variance:
-                         * both columns need two PSUs (rows) of positive
-                         * weight, the difference a positive finite SE */
-                        if (units[base[i]] < 2 || units[base[j]] < 2) continue;
-                        /* nor on a small base: both columns need an
-                         * unweighted base of at least min_base rows */
-                        if (Nz[base[i]] < min_base || Nz[base[j]] < min_base) continue;
-                        double pi0 = p[i], pj0 = p[j];
-                        double cv = LINCOV(i, j), d = p[i] - p[j], v = vp[i] + vp[j] - 2 * cv;
-                        double m = sqrt(mag[i]) + sqrt(mag[j]);
-                        if (!(v > 1e-12 * m * m) || !R_FINITE(v) || !R_FINITE(d)) continue;
-                        dd[s] = d;
-                        pv[s] = 2 * Rf_pnorm5(-fabs(d) / sqrt(v), 0, 1, 1, 0);
-                    }
-                p_adjust(pv, npair, adjust, ord);
-                s = 0;
-                for (int c1 = 0; c1 < nc; c1++)
-                    for (int c2 = c1 + 1; c2 < nc; c2++, s++) {
-                        if (ISNAN(pv[s]) || !(pv[s] < alpha)) continue;
-                        /* the higher column's cell gets the lower one's letter */
-                        if (dd[s] > 0) flag[(size_t) (r + nr * c1) * nc + c2] = 1;
-                        else flag[(size_t) (r + nr * c2) * nc + c1] = 1;
-                    }
-            }
-        }
-        for (int t = 0; t < K; t++) {
-            size_t len = 0;
-            for (int c = 0; c < nc; c++)
-                if (flag[(size_t) t * nc + c]) {
-                    const char *lab = CHAR(STRING_ELT(labels, c));
-                    size_t l = strlen(lab);
-                    if (sep && len > 0) buf[len++] = ',';
-                    memcpy(buf + len, lab, l);
-                    len += l;
-                }
-            buf[len] = '\0';
-            SET_STRING_ELT(let, (R_xlen_t) K * b + t, Rf_mkCharLenCE(buf, (int) len, CE_UTF8));
-        }
-
-        /* Rao-Scott: covariance of the joint proportions Y_t / X_all */
-        double *tst = NULL, tout[4] = {NA_REAL, NA_REAL, NA_REAL, NA_REAL};
-        if (do_test) {
-            const double Xa = Tz[Kp - 1], Saa = SG(Kp - 1, Kp - 1);
-            for (int t = 0; t < K; t++) {
-                wcell[t] = Tz[t];
-                ncell[t] = Nzp[t];
-            }
-            if (Xa > 0) {
-                for (int j = 0; j < K; j++) {
-                    double qj = Tz[j] / Xa, sj = SG(j, Kp - 1);
-                    for (int i = 0; i < K; i++) {
-                        double qi = Tz[i] / Xa, si = SG(i, Kp - 1);
-                        Vj[i + (size_t) K * j] = (SG(i, j) - si * qj - qi * sj + Saa * qi * qj) / (Xa * Xa);
-                    }
-                }
-                const void *vmax = vmaxget();
-                rao_scott(wcell, ncell, Vj, nr, nc, lay_rows[b], lay_nu[b], test, tout);
-                vmaxset(vmax);
-            }
-            tst = tout;
-        }
-        for (int f = 0; f < 4; f++) o[7 + f][b] = tst ? tst[f] : NA_REAL;
-#undef LINCOV
-#undef SG
+        gather_layer(&k, &g, b);
+        layer_sigma(&k, &g, b);
+        entry_df(&k, &g);
+        cell_percents(&k, o.percent);
+        cell_estimates(&k, &o, &res, b);
+        cell_letters(&k, &o);
+        letter_strings(&k, res.let, b);
+        double tst[4] = {NA_REAL, NA_REAL, NA_REAL, NA_REAL};
+        if (k.do_test) layer_test(&k, lay_rows[b], lay_nu[b], tst);
+        for (int f = 0; f < 4; f++) res.o[7 + f][b] = tst[f];
     }
     UNPROTECT(1);
-    return ans;
+    return res.ans;
 }
 
 /* Inference of one single x single block from its interleaved per-(cell,
