@@ -23,6 +23,14 @@
 #include <Rmath.h>
 #include <R_ext/Lapack.h>
 
+/* Element-wise loops vectorised (each element's arithmetic as in scalar
+ * code, so the results are the same); GCC vectorises little at -O2. */
+#ifdef _OPENMP
+#define SIMD _Pragma("omp simd")
+#else
+#define SIMD
+#endif
+
 enum { CI_NONE = 0, CI_LOGIT, CI_WILSON, CI_WALD, CI_KG };
 enum { ADJ_BONF = 0, ADJ_HOLM, ADJ_NONE };
 enum { DES_CLUSTER = 0, DES_STRATA, DES_ONE };
@@ -69,28 +77,13 @@ static void dcentre(const double *x, int nr, int nc, double *rm, double *out)
     }
 }
 
-/* tr(Delta) and tr(Delta^2) of the Rao-Scott design-effect matrix Delta =
- * (C'WC)^-1 C'UC without forming it, where C spans the interaction space
- * I of the kept nr2 x nc2 table (row and column sums zero), W = diag(idv /
- * N) and U = diag(idv) V diag(idv). With G = C (C'WC)^-1 C', tr(Delta) =
- * tr(GU) and tr(Delta^2) = tr(GUGU). G y is the x in I with Wx - y in the
- * main-effects space: x_rc = v_rc (y_rc + a_r + b_c), v = 1 / diag(W), with
- * a, b (b_1 = 0) from a small (nr2 + nc2 - 1) positive definite system
- * that makes the row and column sums of x zero. Cost O(K2^2 + K2 q^2)
- * instead of O(m^3), m = (nr2 - 1)(nc2 - 1). Needs every kept cell to have
- * positive weight (W finite); returns 0 otherwise or if the system is not
- * positive definite. */
-static int rs_traces_fast(const double *w, const int *idx, const double *idv, const double *V,
-                          int K, int nr2, int nc2, double X, double N, double *tr, double *tr2)
+/* The fast traces' small system: A = [diag(row sums of v), v[, 2:nc2]; .,
+ * diag(column sums of v[, 2:nc2])] (q x q, lower triangle), then its
+ * Cholesky factor L (A = L L') in place. Returns 0 if A is not positive
+ * definite. */
+static int rs_system(const double *v, int nr2, int nc2, double *A)
 {
-    const int K2 = nr2 * nc2, q = nr2 + nc2 - 1;
-    double *v = (double *) R_alloc(K2, sizeof(double));
-    for (int k = 0; k < K2; k++) {
-        if (!(idv[k] > 0)) return 0;
-        v[k] = N * w[idx[k]] / X;
-    }
-    /* A = [diag(row sums of v), v[, 2:nc2]; ., diag(column sums of v[, 2:nc2])] */
-    double *A = (double *) R_alloc((size_t) q * q, sizeof(double));
+    const int q = nr2 + nc2 - 1;
     memset(A, 0, (size_t) q * q * sizeof(double));
     for (int c = 0; c < nc2; c++)
         for (int r = 0; r < nr2; r++) {
@@ -102,7 +95,6 @@ static int rs_traces_fast(const double *w, const int *idx, const double *idv, co
                 A[j + (size_t) q * r] = x;      /* lower triangle */
             }
         }
-    /* Cholesky, lower: A = L L' */
     for (int j = 0; j < q; j++) {
         double d = A[j + (size_t) q * j];
         for (int k = 0; k < j; k++) d -= A[j + (size_t) q * k] * A[j + (size_t) q * k];
@@ -115,83 +107,103 @@ static int rs_traces_fast(const double *w, const int *idx, const double *idv, co
             A[i + (size_t) q * j] = s / d;
         }
     }
-    /* GU, column by column: y = column l of U */
-    double *GU = (double *) R_alloc((size_t) K2 * K2, sizeof(double));
-    double *y = (double *) R_alloc(K2, sizeof(double)), *z = (double *) R_alloc(q, sizeof(double));
-    for (int l = 0; l < K2; l++) {
-        for (int k = 0; k < K2; k++) y[k] = idv[k] * V[idx[k] + (size_t) K * idx[l]] * idv[l];
-        for (int i = 0; i < q; i++) z[i] = 0;
-        for (int c = 0; c < nc2; c++)
-            for (int r = 0; r < nr2; r++) {
-                double t = -v[r + nr2 * c] * y[r + nr2 * c];
-                z[r] += t;
-                if (c > 0) z[nr2 + c - 1] += t;
-            }
-        for (int i = 0; i < q; i++) {              /* L u = z */
-            double s = z[i];
-            for (int k = 0; k < i; k++) s -= A[i + (size_t) q * k] * z[k];
-            z[i] = s / A[i + (size_t) q * i];
+    return 1;
+}
+
+/* Solve L L' Z = Z in place for the n columns of Z, stored by rows (q rows
+ * of n): row by row, so that the n right-hand sides go side by side. */
+static void chol_solve_rows(const double *L, int q, double *Z, int n)
+{
+    for (int i = 0; i < q; i++) {                  /* L u = z */
+        double *restrict zi = Z + (size_t) n * i;
+        for (int k = 0; k < i; k++) {
+            const double a = L[i + (size_t) q * k], *zk = Z + (size_t) n * k;
+            SIMD for (int l = 0; l < n; l++) zi[l] -= a * zk[l];
         }
-        for (int i = q - 1; i >= 0; i--) {         /* L' x = u */
-            double s = z[i];
-            for (int k = i + 1; k < q; k++) s -= A[k + (size_t) q * i] * z[k];
-            z[i] = s / A[i + (size_t) q * i];
-        }
-        double *g = GU + (size_t) K2 * l;
-        for (int c = 0; c < nc2; c++)
-            for (int r = 0; r < nr2; r++)
-                g[r + nr2 * c] = v[r + nr2 * c] * (y[r + nr2 * c] + z[r] + (c > 0 ? z[nr2 + c - 1] : 0));
+        const double d = L[i + (size_t) q * i];
+        SIMD for (int l = 0; l < n; l++) zi[l] /= d;
     }
+    for (int i = q - 1; i >= 0; i--) {             /* L' x = u */
+        double *restrict zi = Z + (size_t) n * i;
+        for (int k = i + 1; k < q; k++) {
+            const double a = L[k + (size_t) q * i], *zk = Z + (size_t) n * k;
+            SIMD for (int l = 0; l < n; l++) zi[l] -= a * zk[l];
+        }
+        const double d = L[i + (size_t) q * i];
+        SIMD for (int l = 0; l < n; l++) zi[l] /= d;
+    }
+}
+
+/* tr(Delta) and tr(Delta^2) of the Rao-Scott design-effect matrix Delta =
+ * (C'WC)^-1 C'UC without forming it, where C spans the interaction space
+ * I of the kept nr2 x nc2 table (row and column sums zero), W = diag(idv /
+ * N) and U = diag(idv) V diag(idv). With G = C (C'WC)^-1 C', tr(Delta) =
+ * tr(GU) and tr(Delta^2) = tr(GUGU). G y is the x in I with Wx - y in the
+ * main-effects space: x_rc = v_rc (y_rc + a_r + b_c), v = 1 / diag(W), with
+ * a, b (b_1 = 0) from a small (q = nr2 + nc2 - 1) positive definite system
+ * that makes the row and column sums of x zero, solved for all columns of
+ * U at once. Cost O(K2^2 q) instead of O(m^3), m = (nr2 - 1)(nc2 - 1).
+ * Needs every kept cell to have positive weight (W finite); returns 0
+ * otherwise or if the system is not positive definite. */
+static int rs_traces_fast(const double *w, const int *idx, const double *idv, const double *V,
+                          int K, int nr2, int nc2, double X, double N, double *tr, double *tr2)
+{
+    const int K2 = nr2 * nc2, q = nr2 + nc2 - 1;
+    double *v = (double *) R_alloc(K2, sizeof(double));
+    for (int k = 0; k < K2; k++) {
+        if (!(idv[k] > 0)) return 0;
+        v[k] = N * w[idx[k]] / X;
+    }
+    double *A = (double *) R_alloc((size_t) q * q, sizeof(double));
+    if (!rs_system(v, nr2, nc2, A)) return 0;
+    /* U by rows (row k: U[k, l] for all l), then Z = -(a, b) sums of v U */
+    double *U = (double *) R_alloc((size_t) K2 * K2, sizeof(double));
+    double *Z = (double *) R_alloc((size_t) q * K2, sizeof(double));
+    for (int k = 0; k < K2; k++)
+        for (int l = 0; l < K2; l++)
+            U[(size_t) K2 * k + l] = idv[k] * V[idx[k] + (size_t) K * idx[l]] * idv[l];
+    memset(Z, 0, (size_t) q * K2 * sizeof(double));
+    for (int c = 0; c < nc2; c++)
+        for (int r = 0; r < nr2; r++) {
+            const int k = r + nr2 * c;
+            const double *restrict uk = U + (size_t) K2 * k;
+            double *restrict za = Z + (size_t) K2 * r;
+            SIMD for (int l = 0; l < K2; l++) za[l] += -v[k] * uk[l];
+            if (c == 0) continue;
+            double *restrict zb = Z + (size_t) K2 * (nr2 + c - 1);
+            SIMD for (int l = 0; l < K2; l++) zb[l] += -v[k] * uk[l];
+        }
+    chol_solve_rows(A, q, Z, K2);
+    /* GU by rows: GU[k, l] = v_k (U[k, l] + a_r + b_c) for k = (r, c) */
+    for (int c = 0; c < nc2; c++)
+        for (int r = 0; r < nr2; r++) {
+            const int k = r + nr2 * c;
+            double *restrict gk = U + (size_t) K2 * k;
+            const double *restrict za = Z + (size_t) K2 * r, *zb = Z + (size_t) K2 * (nr2 + c - 1);
+            if (c > 0) {
+                SIMD for (int l = 0; l < K2; l++) gk[l] = v[k] * (gk[l] + za[l] + zb[l]);
+            } else {
+                SIMD for (int l = 0; l < K2; l++) gk[l] = v[k] * (gk[l] + za[l] + 0);
+            }
+        }
     double t1 = 0, t2 = 0;
     for (int l = 0; l < K2; l++) {
-        t1 += GU[l + (size_t) K2 * l];
-        for (int k = 0; k < K2; k++) t2 += GU[k + (size_t) K2 * l] * GU[l + (size_t) K2 * k];
+        t1 += U[(size_t) K2 * l + l];
+        for (int k = 0; k < K2; k++) t2 += U[(size_t) K2 * k + l] * U[(size_t) K2 * l + k];
     }
     *tr = t1;
     *tr2 = t2;
     return 1;
 }
 
-/* Rao-Scott test of one block-layer. w, n: weighted and unweighted cell
- * totals (nr x nc); V: K x K covariance of the joint proportions; N: rows
- * of the layer; nu: its design df; stat: 1 = F, 2 = Chisq. out: statistic,
- * ndf, ddf, p-value (NA where the test does not apply). */
-static void rao_scott(const double *w, const double *n, const double *V, int nr, int nc,
-                      double N, double nu, int stat, double *out)
+/* The same traces from Delta = (C'WC)^-1 C'UC formed densely (O(m^3)), for
+ * tables with a cell without weight. Returns 0 if C'WC is singular. */
+static int rs_traces_dense(const int *idx, const double *idv, const double *V, int K, int nr2,
+                           int nc2, double N, double *tr, double *tr2)
 {
-    const int K = nr * nc;
-    out[0] = out[1] = out[2] = out[3] = NA_REAL;
-    int *kr = (int *) R_alloc(nr, sizeof(int)), *kc = (int *) R_alloc(nc, sizeof(int));
-    int nr2 = 0, nc2 = 0;
-    for (int r = 0; r < nr; r++) {
-        double s = 0;
-        for (int c = 0; c < nc; c++) s += n[r + (size_t) nr * c];
-        if (s > 0) kr[nr2++] = r;
-    }
-    for (int c = 0; c < nc; c++) {
-        double s = 0;
-        for (int r = 0; r < nr; r++) s += n[r + (size_t) nr * c];
-        if (s > 0) kc[nc2++] = c;
-    }
-    if (nr2 < 2 || nc2 < 2) return;
     const int K2 = nr2 * nc2, m = (nr2 - 1) * (nc2 - 1);
-    int *idx = (int *) R_alloc(K2, sizeof(int));
-    double X = 0;
-    for (int c = 0; c < nc2; c++)
-        for (int r = 0; r < nr2; r++) {
-            idx[r + nr2 * c] = kr[r] + nr * kc[c];
-            X += w[kr[r] + nr * kc[c]];
-        }
-    if (!(X > 0)) return;
-    double *idv = (double *) R_alloc(K2, sizeof(double));
-    for (int k = 0; k < K2; k++) {
-        double mean2 = w[idx[k]] / X;
-        idv[k] = mean2 == 0 ? 0 : 1 / mean2;
-    }
     double *rm = (double *) R_alloc(nr2, sizeof(double));
     double *col = (double *) R_alloc(K2, sizeof(double));
-    double tr = 0, tr2 = 0;
-    if (rs_traces_fast(w, idx, idv, V, K, nr2, nc2, X, N, &tr, &tr2)) goto pearson;
     /* numerator C' D V D C (D = diag(idv)): double-centre the columns of
      * D V D, then the rows of the result */
     double *A = (double *) R_alloc((size_t) m * K2, sizeof(double));     /* m x K2 */
@@ -221,14 +233,38 @@ static void rao_scott(const double *w, const double *n, const double *V, int nr,
     /* Delta = denom^-1 numr */
     int *ipiv = (int *) R_alloc(m, sizeof(int)), info = 0, mm = m;
     F77_CALL(dgesv)(&mm, &mm, denom, &mm, ipiv, numr, &mm, &info);
-    if (info != 0) return;                 /* singular: no test */
+    if (info != 0) return 0;               /* singular: no test */
+    double t1 = 0, t2 = 0;
     for (int i = 0; i < m; i++) {
-        tr += numr[i + (size_t) m * i];
-        for (int j = 0; j < m; j++) tr2 += numr[i + (size_t) m * j] * numr[j + (size_t) m * i];
+        t1 += numr[i + (size_t) m * i];
+        for (int j = 0; j < m; j++) t2 += numr[i + (size_t) m * j] * numr[j + (size_t) m * i];
     }
-pearson:;
-    /* Pearson X^2 on the cells scaled to N */
-    double X2 = 0;
+    *tr = t1;
+    *tr2 = t2;
+    return 1;
+}
+
+/* The rows (kr) and columns (kc) of an nr x nc table of counts n with any
+ * rows; returns their numbers in nr2, nc2. */
+static void kept_margins(const double *n, int nr, int nc, int *kr, int *kc, int *nr2, int *nc2)
+{
+    *nr2 = *nc2 = 0;
+    for (int r = 0; r < nr; r++) {
+        double s = 0;
+        for (int c = 0; c < nc; c++) s += n[r + (size_t) nr * c];
+        if (s > 0) kr[(*nr2)++] = r;
+    }
+    for (int c = 0; c < nc; c++) {
+        double s = 0;
+        for (int r = 0; r < nr; r++) s += n[r + (size_t) nr * c];
+        if (s > 0) kc[(*nc2)++] = c;
+    }
+}
+
+/* Pearson's X^2 of the kept cells w[idx] (nr2 x nc2, total X) scaled to N. */
+static double pearson_x2(const double *w, const int *idx, int nr2, int nc2, double X, double N)
+{
+    double X2 = 0, *rm = (double *) R_alloc(nr2, sizeof(double));
     for (int r = 0; r < nr2; r++) rm[r] = 0;
     for (int c = 0; c < nc2; c++)
         for (int r = 0; r < nr2; r++) rm[r] += w[idx[r + nr2 * c]] * N / X;
@@ -240,6 +276,42 @@ pearson:;
             X2 += (O - E) * (O - E) / E;
         }
     }
+    return X2;
+}
+
+/* Rao-Scott test of one block-layer. w, n: weighted and unweighted cell
+ * totals (nr x nc); V: K x K covariance of the joint proportions; N: rows
+ * of the layer; nu: its design df; stat: 1 = F, 2 = Chisq. out: statistic,
+ * ndf, ddf, p-value (NA where the test does not apply). Rows and columns
+ * without rows are left out. */
+static void rao_scott(const double *w, const double *n, const double *V, int nr, int nc,
+                      double N, double nu, int stat, double *out)
+{
+    const int K = nr * nc;
+    out[0] = out[1] = out[2] = out[3] = NA_REAL;
+    int *kr = (int *) R_alloc(nr, sizeof(int)), *kc = (int *) R_alloc(nc, sizeof(int));
+    int nr2, nc2;
+    kept_margins(n, nr, nc, kr, kc, &nr2, &nc2);
+    if (nr2 < 2 || nc2 < 2) return;
+    const int K2 = nr2 * nc2, m = (nr2 - 1) * (nc2 - 1);
+    int *idx = (int *) R_alloc(K2, sizeof(int));
+    double X = 0;
+    for (int c = 0; c < nc2; c++)
+        for (int r = 0; r < nr2; r++) {
+            idx[r + nr2 * c] = kr[r] + nr * kc[c];
+            X += w[kr[r] + nr * kc[c]];
+        }
+    if (!(X > 0)) return;
+    double *idv = (double *) R_alloc(K2, sizeof(double));
+    for (int k = 0; k < K2; k++) {
+        double mean2 = w[idx[k]] / X;
+        idv[k] = mean2 == 0 ? 0 : 1 / mean2;
+    }
+    double tr = 0, tr2 = 0;
+    if (!rs_traces_fast(w, idx, idv, V, K, nr2, nc2, X, N, &tr, &tr2) &&
+        !rs_traces_dense(idx, idv, V, K, nr2, nc2, N, &tr, &tr2))
+        return;
+    const double X2 = pearson_x2(w, idx, nr2, nc2, X, N);
     if (stat == 1) {
         double d0 = tr * tr / tr2, F = X2 / tr;
         out[0] = F; out[1] = d0; out[2] = d0 * nu;
@@ -274,9 +346,28 @@ static void p_adjust(double *p, int k, int method, int *ord)
     }
 }
 
+/* The quantiles of the intervals of a block, kept from cell to cell (the
+ * df of most cells of a block are the same): t at the last df, and
+ * Korn-Graubard's ratio at the last (rows, df). NaN keys: none yet. */
+typedef struct { double df, tq, kg_nn, kg_df, kg_r; } ci_cache;
+
+static void ci_cache_init(ci_cache *cc)
+{
+    cc->df = cc->kg_nn = cc->kg_df = R_NaN;
+}
+
+static double cached_qt(ci_cache *cc, double q, double df)
+{
+    if (!(df == cc->df)) {
+        cc->tq = Rf_qt(q, df, 1, 0);
+        cc->df = df;
+    }
+    return cc->tq;
+}
+
 /* Confidence interval of a proportion p with variance v, df and rows nn. */
 static void prop_ci(double p, double v, double df, double nn, int method, double level,
-                    double *lo, double *hi)
+                    ci_cache *cc, double *lo, double *hi)
 {
     *lo = *hi = NA_REAL;
     if (ISNAN(p) || ISNAN(v) || method == CI_NONE) return;
@@ -291,11 +382,11 @@ static void prop_ci(double p, double v, double df, double nn, int method, double
     }
     if (method == CI_LOGIT) {
         double se = sqrt(v) / (p * (1 - p)), l = log(p / (1 - p));
-        double tq = Rf_qt(1 - alpha / 2, df, 1, 0);
+        double tq = cached_qt(cc, 1 - alpha / 2, df);
         *lo = Rf_plogis(l - tq * se, 0, 1, 1, 0);
         *hi = Rf_plogis(l + tq * se, 0, 1, 1, 0);
     } else if (method == CI_WALD) {
-        double tq = Rf_qt(1 - alpha / 2, df, 1, 0);
+        double tq = cached_qt(cc, 1 - alpha / 2, df);
         *lo = fmax2(p - tq * sqrt(v), 0);
         *hi = fmin2(p + tq * sqrt(v), 1);
     } else if (method == CI_WILSON) {
@@ -306,7 +397,12 @@ static void prop_ci(double p, double v, double df, double nn, int method, double
         *hi = ctr + half;
     } else {
         double ne = p * (1 - p) / v;
-        double r = Rf_qt(alpha / 2, nn - 1, 1, 0) / Rf_qt(alpha / 2, df, 1, 0);
+        if (!(nn == cc->kg_nn && df == cc->kg_df)) {
+            cc->kg_r = Rf_qt(alpha / 2, nn - 1, 1, 0) / Rf_qt(alpha / 2, df, 1, 0);
+            cc->kg_nn = nn;
+            cc->kg_df = df;
+        }
+        double r = cc->kg_r;
         ne *= r * r;
         *lo = Rf_qbeta(alpha / 2, ne * p, ne * (1 - p) + 1, 1, 0);
         *hi = Rf_qbeta(1 - alpha / 2, ne * p + 1, ne * (1 - p), 1, 0);
@@ -323,11 +419,25 @@ static void gram_lower(const double *restrict y, const double *restrict sc, int 
     int u = 0;
     for (; u + 4 <= D; u += 4) {
         const double *y0 = y + (size_t) Kp * u, *y1 = y0 + Kp, *y2 = y1 + Kp, *y3 = y2 + Kp;
-        for (int j = 0; j < k; j++) {
+        int j = 0;
+        /* two columns of S at a time share the loads of y */
+        for (; j + 2 <= k; j += 2) {
+            double a0 = sc[u] * y0[j], a1 = sc[u + 1] * y1[j], a2 = sc[u + 2] * y2[j],
+                a3 = sc[u + 3] * y3[j];
+            double b0 = sc[u] * y0[j + 1], b1 = sc[u + 1] * y1[j + 1], b2 = sc[u + 2] * y2[j + 1],
+                b3 = sc[u + 3] * y3[j + 1];
+            double *Sj = S + (size_t) Kp * j, *Sj1 = Sj + Kp;
+            Sj[j] += a0 * y0[j] + a1 * y1[j] + a2 * y2[j] + a3 * y3[j];
+            SIMD
+            for (int i = j + 1; i < k; i++) {
+                Sj[i] += a0 * y0[i] + a1 * y1[i] + a2 * y2[i] + a3 * y3[i];
+                Sj1[i] += b0 * y0[i] + b1 * y1[i] + b2 * y2[i] + b3 * y3[i];
+            }
+        }
+        for (; j < k; j++) {
             double a0 = sc[u] * y0[j], a1 = sc[u + 1] * y1[j], a2 = sc[u + 2] * y2[j],
                 a3 = sc[u + 3] * y3[j];
             double *Sj = S + (size_t) Kp * j;
-            #pragma omp simd
             for (int i = j; i < k; i++) Sj[i] += a0 * y0[i] + a1 * y1[i] + a2 * y2[i] + a3 * y3[i];
         }
     }
@@ -341,43 +451,83 @@ static void gram_lower(const double *restrict y, const double *restrict sc, int 
     }
 }
 
+/* The bases of the entry vectors (K cells, then nc column bases, nr row
+ * bases, the block base; leading dimension ld) of n units from their
+ * cells: each a sum over its cells in the cells' order. Eight units at a
+ * time, so that their sums do not wait on each other. */
+static void sum_bases(double *y, int ld, int n, int nr, int nc)
+{
+    const int K = nr * nc;
+    int u = 0;
+    for (; u + 8 <= n; u += 8) {
+        double *y0 = y + (size_t) ld * u, *y1 = y0 + ld, *y2 = y1 + ld, *y3 = y2 + ld,
+            *y4 = y3 + ld, *y5 = y4 + ld, *y6 = y5 + ld, *y7 = y6 + ld;
+        for (int c = 0; c < nc; c++) {
+            double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+            for (int t = nr * c; t < nr * (c + 1); t++) {
+                s0 += y0[t]; s1 += y1[t]; s2 += y2[t]; s3 += y3[t];
+                s4 += y4[t]; s5 += y5[t]; s6 += y6[t]; s7 += y7[t];
+            }
+            y0[K + c] = s0; y1[K + c] = s1; y2[K + c] = s2; y3[K + c] = s3;
+            y4[K + c] = s4; y5[K + c] = s5; y6[K + c] = s6; y7[K + c] = s7;
+        }
+        double a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+        for (int t = 0; t < K; t++) {
+            a0 += y0[t]; a1 += y1[t]; a2 += y2[t]; a3 += y3[t];
+            a4 += y4[t]; a5 += y5[t]; a6 += y6[t]; a7 += y7[t];
+        }
+        y0[ld - 1] = a0; y1[ld - 1] = a1; y2[ld - 1] = a2; y3[ld - 1] = a3;
+        y4[ld - 1] = a4; y5[ld - 1] = a5; y6[ld - 1] = a6; y7[ld - 1] = a7;
+    }
+    for (; u < n; u++) {
+        double *y0 = y + (size_t) ld * u, a0 = 0;
+        for (int c = 0; c < nc; c++) {
+            double s0 = 0;
+            for (int t = nr * c; t < nr * (c + 1); t++) s0 += y0[t];
+            y0[K + c] = s0;
+        }
+        for (int t = 0; t < K; t++) a0 += y0[t];
+        y0[ld - 1] = a0;
+    }
+    for (u = 0; u < n; u++) {
+        double *restrict rb = y + (size_t) ld * u + K + nc;
+        const double *restrict yu = y + (size_t) ld * u;
+        for (int r = 0; r < nr; r++) rb[r] = 0;
+        for (int c = 0; c < nc; c++) {
+            const double *yc = yu + (size_t) nr * c;
+            SIMD for (int r = 0; r < nr; r++) rb[r] += yc[r];
+        }
+    }
+}
+
 /* Complete Sigma (lower triangle given for the K cells) where every base
  * entry is the sum of its cells: column base c of the cells (., c), row
  * base r of (r, .), the block base of all. Fills the lower triangle. */
 static void bases_from_cells(double *S, int nr, int nc)
 {
-    const int K = nr * nc, Kp = K + nc + nr + 1;
+    const int K = nr * nc, Kp = K + nc + nr + 1, nbase = nc + nr + 1;
     for (int j = 0; j < K; j++)            /* cells: full columns */
         for (int i = 0; i < j; i++) S[i + (size_t) Kp * j] = S[j + (size_t) Kp * i];
     /* rows of the bases against every cell column x (S[base, x]) */
-    for (int x = 0; x < K; x++) {
-        double *Sx = S + (size_t) Kp * x, all = 0;
-        for (int c = 0; c < nc; c++) Sx[K + c] = 0;
-        for (int r = 0; r < nr; r++) Sx[K + nc + r] = 0;
-        for (int c = 0; c < nc; c++)
-            for (int r = 0; r < nr; r++) {
-                double v = Sx[r + nr * c];
-                Sx[K + c] += v;
-                Sx[K + nc + r] += v;
-                all += v;
-            }
-        Sx[Kp - 1] = all;
+    sum_bases(S, Kp, K, nr, nc);
+    /* base x base: S[a, b] = sum over the cells t of b of S[a, t], for the
+     * rows a of the bases side by side */
+    double *cb = S + (size_t) Kp * K + K;  /* S[K.., K..] */
+    for (int b = 0; b < nbase; b++) {
+        double *cbb = cb + (size_t) Kp * b;
+        for (int a = 0; a < nbase; a++) cbb[a] = 0;
     }
-    /* base x base: S[a, b] = sum over the cells t of b of S[a, t] */
-    for (int a = K; a < Kp; a++) {
-        double all = 0;
-        double *cb = S + (size_t) Kp * K;   /* columns K.. hold S[., base] */
-        for (int c = 0; c < nc; c++) cb[a + (size_t) Kp * c] = 0;
-        for (int r = 0; r < nr; r++) cb[a + (size_t) Kp * (nc + r)] = 0;
-        for (int c = 0; c < nc; c++)
-            for (int r = 0; r < nr; r++) {
-                double v = S[a + (size_t) Kp * (r + nr * c)];
-                cb[a + (size_t) Kp * c] += v;
-                cb[a + (size_t) Kp * (nc + r)] += v;
-                all += v;
+    for (int c = 0; c < nc; c++)
+        for (int r = 0; r < nr; r++) {
+            const double *restrict st = S + (size_t) Kp * (r + nr * c) + K;
+            double *restrict col = cb + (size_t) Kp * c, *restrict row = cb + (size_t) Kp * (nc + r),
+                *restrict all = cb + (size_t) Kp * (nc + nr);
+            SIMD for (int a = 0; a < nbase; a++) {
+                col[a] += st[a];
+                row[a] += st[a];
+                all[a] += st[a];
             }
-        cb[a + (size_t) Kp * (nc + nr)] = all;
-    }
+        }
 }
 
 /* Work space shared by the blocks of one call (umf_arena, umfrage.h): a
@@ -396,9 +546,9 @@ static void *aalloc(umf_arena *a, size_t n, size_t size)
 size_t umf_block_need(double nr, double nc, double D, double nd, double H, size_t lablen)
 {
     double K = nr * nc, Kp = K + nc + nr + 1, np = nc * (nc - 1) / 2 + 1;
-    double d = 8 * (Kp * Kp + Kp * D + 2 * Kp * nd + 4 * Kp + (nd > H ? nd : H) + Kp * H +
+    double d = 8 * (Kp * Kp + Kp * D + 2 * Kp * nd + 4 * Kp + (nd > H ? nd : H) + 2 * Kp * H +
                     4 * K + Kp + 2 * np + K * K + 2 * K) +
-        4 * (K + np) + Kp * H + K * nc + (double) lablen + nc + 1 + 16 * 27;
+        4 * (K + np) + K * nc + (double) lablen + nc + 1 + 16 * 27;
     return (size_t) d;
 }
 
@@ -438,7 +588,7 @@ typedef struct {
     double *Tz, *Nz, *Nzp;            /* per entry: total, rows, rows of positive weight */
     double *units, *dfe;              /* per entry: PSUs (rows) of positive weight, df */
     double *uscale, *mean;            /* per unit: scale; Kp x H: stratum means or totals */
-    char *seenh;                      /* Kp x H */
+    double *seenh;                    /* Kp x H */
     double *p, *X, *mag, *vp;         /* per cell: percent, its base, size of vp's terms, Var p */
     int *base;                        /* per cell: its base entry */
     double *pv, *dd;                  /* per pair of columns: p-value, difference */
@@ -529,7 +679,7 @@ static void block_inputs(blk *k, const blk_design *g, SEXP labels, SEXP sigma, S
 }
 
 /* The result: per cell and layer se_n_w, se, ci_low, ci_high, deff, df,
- * letters; per layer statistic, ndf, ddf, p_value. Unprotected. */
+ * letters, and the layer's statistic, ndf, ddf, p_value. Unprotected. */
 static blk_result new_result(int K, int nb)
 {
     const char *nm[] = {"se_n_w", "se", "ci_low", "ci_high", "deff", "df", "letters",
@@ -540,7 +690,7 @@ static blk_result new_result(int K, int nb)
     for (int f = 0; f < 11; f++) {
         r.o[f] = NULL;
         if (f == 6) continue;
-        SET_VECTOR_ELT(r.ans, f, Rf_allocVector(REALSXP, f >= 7 ? nb : KB));
+        SET_VECTOR_ELT(r.ans, f, Rf_allocVector(REALSXP, KB));
         r.o[f] = REAL(VECTOR_ELT(r.ans, f));
     }
     r.let = Rf_allocVector(STRSXP, KB);
@@ -574,7 +724,7 @@ static void block_work(blk *k, const blk_design *g, umf_arena *ar)
     k->vp = (double *) aalloc(ar, K, sizeof(double));
     k->dfe = (double *) aalloc(ar, Kp, sizeof(double));
     k->base = (int *) aalloc(ar, K, sizeof(int));
-    k->seenh = (char *) aalloc(ar, (size_t) Kp * H, sizeof(char));
+    k->seenh = (double *) aalloc(ar, (size_t) Kp * H, sizeof(double));
     k->npair = nc * (nc - 1) / 2;
     const int np = k->npair > 0 ? k->npair : 1;
     k->pv = (double *) aalloc(ar, np, sizeof(double));
@@ -601,21 +751,18 @@ static void block_work(blk *k, const blk_design *g, umf_arena *ar)
  * bases are sums of cells. */
 static void gather_cells3(blk *k, int b)
 {
-    const int nr = k->nr, nc = k->nc, K = k->K, Kp = k->Kp, nb = k->nb, ng = k->ng;
+    const int K = k->K, Kp = k->Kp, nb = k->nb, ng = k->ng;
     for (int u = 0; u < k->D; u++) {
         const double *c3 = k->src->cells3 + 3 * (size_t) K * (b + (size_t) nb * u);
-        double *yu = k->Y + (size_t) Kp * u, *cu = k->cnt + (size_t) Kp * (u / ng);
-        for (int e = K; e < Kp; e++) yu[e] = 0;
-        for (int c = 0; c < nc; c++)
-            for (int r = 0; r < nr; r++) {
-                int t = r + nr * c;
-                double nn = c3[3 * t], ww = c3[3 * t + 1];
-                yu[t] = ww;
-                yu[K + c] += ww; yu[K + nc + r] += ww; yu[Kp - 1] += ww;
-                cu[t] += nn;
-                cu[K + c] += nn; cu[K + nc + r] += nn; cu[Kp - 1] += nn;
-            }
+        double *restrict yu = k->Y + (size_t) Kp * u, *restrict cu = k->cnt + (size_t) Kp * (u / ng);
+        SIMD for (int t = 0; t < K; t++) {
+            cu[t] += c3[3 * t];
+            yu[t] = c3[3 * t + 1];
+        }
     }
+    /* the counts are whole numbers: their sums are exact in any order */
+    sum_bases(k->Y, Kp, k->D, k->nr, k->nc);
+    sum_bases(k->cnt, Kp, k->nd, k->nr, k->nc);
 }
 
 /* The four part matrices (cells, column bases, row bases, block base) of
@@ -649,41 +796,83 @@ static void gather_parts(blk *k, int b)
 /* Layer b's sums of w per unit (Y) and rows per design unit (cnt, cntp),
  * then the entries' totals (Tz), rows (Nz, Nzp) and units of positive
  * weight. */
-static void gather_layer(blk *k, const blk_design *g, int b)
+static void gather_layer(blk *k, int b)
 {
     const int Kp = k->Kp, nd = k->nd;
     memset(k->cnt, 0, (size_t) Kp * nd * sizeof(double));
     if (k->haspos) memset(k->cntp, 0, (size_t) Kp * nd * sizeof(double));
     if (k->src->cells3) gather_cells3(k, b);
     else gather_parts(k, b);
-    for (int e = 0; e < Kp; e++) { k->Tz[e] = 0; k->Nz[e] = 0; k->Nzp[e] = 0; k->units[e] = 0; }
-    for (int u = 0; u < k->D; u++)
-        for (int e = 0; e < Kp; e++) k->Tz[e] += k->Y[e + (size_t) Kp * u];
-    for (int d = 0; d < nd; d++)
-        for (int e = 0; e < Kp; e++) {
-            k->Nz[e] += k->cnt[e + (size_t) Kp * d];
-            k->Nzp[e] += k->cntp[e + (size_t) Kp * d];
-            if (g->mode == DES_CLUSTER) k->units[e] += k->cntp[e + (size_t) Kp * d] > 0;
+}
+
+/* One pass over the design units of a layer: the entries' totals (Tz),
+ * rows (Nz, Nzp) and units of positive weight, and per stratum the largest
+ * count of positive weight (seenh, for the df; clusters) and, where Sigma
+ * comes from the design, the sums of the first ke entries of Y (mean). */
+static void unit_sums(blk *k, const blk_design *g, int ke)
+{
+    const int Kp = k->Kp, nd = k->nd, H = g->H;
+    const bool clus = g->mode == DES_CLUSTER, own = !k->sig, byd = k->D == nd;
+    double *restrict Tz = k->Tz, *restrict Nz = k->Nz, *restrict Nzp = k->Nzp,
+        *restrict units = k->units;
+    for (int e = 0; e < Kp; e++) { Tz[e] = 0; Nz[e] = 0; Nzp[e] = 0; units[e] = 0; }
+    if (clus) memset(k->seenh, 0, (size_t) Kp * H * sizeof(double));
+    if (own) memset(k->mean, 0, (size_t) Kp * H * sizeof(double));
+    for (int u = 0; u < k->D && !byd; u++) {
+        const double *yu = k->Y + (size_t) Kp * u;
+        SIMD for (int e = 0; e < Kp; e++) Tz[e] += yu[e];
+    }
+    for (int d = 0; d < nd; d++) {
+        const double *restrict cd = k->cnt + (size_t) Kp * d, *restrict cpd = k->cntp + (size_t) Kp * d,
+            *restrict yd = k->Y + (size_t) Kp * d;
+        const size_t oh = (size_t) Kp * (g->ustr[d] - 1);
+        if (byd) {
+            SIMD for (int e = 0; e < Kp; e++) Tz[e] += yd[e];
         }
-    if (g->mode != DES_CLUSTER) memcpy(k->units, k->Nzp, Kp * sizeof(double));
+        SIMD for (int e = 0; e < Kp; e++) Nz[e] += cd[e];
+        if (k->haspos) {
+            SIMD for (int e = 0; e < Kp; e++) Nzp[e] += cpd[e];
+        }
+        if (clus) {
+            double *restrict sh = k->seenh + oh;
+            SIMD for (int e = 0; e < Kp; e++) {
+                units[e] += cpd[e] > 0 ? 1.0 : 0.0;
+                sh[e] = cpd[e] > sh[e] ? cpd[e] : sh[e];
+            }
+        }
+        if (own) {
+            double *restrict mh = k->mean + oh;
+            SIMD for (int e = 0; e < ke; e++) mh[e] += yd[e];
+        }
+    }
+    if (!k->haspos) memcpy(Nzp, Nz, Kp * sizeof(double));
+    if (!clus) memcpy(units, Nzp, Kp * sizeof(double));
 }
 
 /* Clusters: Sigma = sum_h s_h sum_{i in h} (T_i - c_h m_h)(T_i - c_h m_h)'.
  * For single variables only the cells' part is a Gram; the bases' rows
  * are sums of the cells' rows. Lower triangle. */
-static void sigma_clusters(blk *k, const blk_design *g)
+static void sigma_clusters(blk *k, const blk_design *g, int ke)
 {
     const int Kp = k->Kp, nd = k->nd, H = g->H;
     double *mean = k->mean, *Y = k->Y;
-    for (int h = 0; h < H; h++)
-        for (int e = 0; e < Kp; e++)
-            mean[e + (size_t) Kp * h] = g->center[h] ? mean[e + (size_t) Kp * h] / g->nh[h] : 0;
+    for (int h = 0; h < H; h++) {
+        double *restrict mh = mean + (size_t) Kp * h;
+        if (!g->center[h]) {
+            for (int e = 0; e < ke; e++) mh[e] = 0;
+            continue;
+        }
+        const double nh = g->nh[h];
+        SIMD for (int e = 0; e < ke; e++) mh[e] = mh[e] / nh;
+    }
     for (int u = 0; u < nd; u++) {
         int h = g->ustr[u] - 1;
         k->uscale[u] = g->scale[h];
-        for (int e = 0; e < Kp; e++) Y[e + (size_t) Kp * u] -= mean[e + (size_t) Kp * h];
+        double *restrict yu = Y + (size_t) Kp * u;
+        const double *restrict mh = mean + (size_t) Kp * h;
+        SIMD for (int e = 0; e < ke; e++) yu[e] -= mh[e];
     }
-    gram_lower(Y, k->uscale, k->single ? k->K : Kp, Kp, nd, k->S);
+    gram_lower(Y, k->uscale, ke, Kp, nd, k->S);
     if (k->single) bases_from_cells(k->S, k->nr, k->nc);
 }
 
@@ -721,7 +910,7 @@ static void sigma_rows(blk *k, const blk_design *g, int b)
 }
 
 /* Sigma of layer b: given (calibration), or from the design. */
-static void layer_sigma(blk *k, const blk_design *g, int b)
+static void layer_sigma(blk *k, const blk_design *g, int b, int ke)
 {
     const int Kp = k->Kp;
     if (k->sig) {
@@ -729,13 +918,9 @@ static void layer_sigma(blk *k, const blk_design *g, int b)
         return;
     }
     memset(k->S, 0, (size_t) Kp * Kp * sizeof(double));
-    /* per stratum sums: the means (clusters) or totals (rows as PSUs) */
-    memset(k->mean, 0, (size_t) Kp * g->H * sizeof(double));
-    for (int u = 0; u < k->nd; u++) {
-        int h = g->ustr[u] - 1;
-        for (int e = 0; e < Kp; e++) k->mean[e + (size_t) Kp * h] += k->Y[e + (size_t) Kp * u];
-    }
-    if (g->mode == DES_CLUSTER) sigma_clusters(k, g);
+    /* k->mean: per stratum sums of Y (unit_sums()), to be the means
+     * (clusters) or totals (rows as PSUs) */
+    if (g->mode == DES_CLUSTER) sigma_clusters(k, g, ke);
     else sigma_rows(k, g, b);
     for (int j = 0; j < Kp; j++)
         for (int i = j + 1; i < Kp; i++) SG(j, i) = SG(i, j);
@@ -748,16 +933,12 @@ static void entry_df(blk *k, const blk_design *g)
     const int Kp = k->Kp;
     double *dfe = k->dfe;
     if (g->mode == DES_CLUSTER) {
-        memset(k->seenh, 0, (size_t) Kp * g->H);
-        for (int e = 0; e < Kp; e++) dfe[e] = 0;
-        for (int d = 0; d < k->nd; d++) {
-            const double *cd = k->cntp + (size_t) Kp * d;
-            char *sh = k->seenh + (size_t) Kp * (g->ustr[d] - 1);
-            for (int e = 0; e < Kp; e++)
-                if (cd[e] > 0) {
-                    dfe[e] += sh[e] ? 1 : 0;   /* the first PSU of a stratum adds none */
-                    sh[e] = 1;
-                }
+        /* the PSUs of positive weight (units) minus the strata they are
+         * in (seenh: per stratum the largest count, from unit_sums()) */
+        for (int e = 0; e < Kp; e++) dfe[e] = k->units[e];
+        for (int h = 0; h < g->H; h++) {
+            const double *sh = k->seenh + (size_t) Kp * h;
+            SIMD for (int e = 0; e < Kp; e++) dfe[e] -= sh[e] > 0 ? 1.0 : 0.0;
         }
     } else if (g->mode == DES_STRATA) {
         for (int e = 0; e < Kp; e++) dfe[e] = k->Nzp[e];
@@ -820,6 +1001,8 @@ static void cell_estimates(blk *k, const blk_options *o, blk_result *res, int b)
         *hi = res->o[3] + off, *deff = res->o[4] + off, *df = res->o[5] + off;
     double *p = k->p, *X = k->X, *vp = k->vp, *mag = k->mag;
     const int *base = k->base;
+    ci_cache cc;
+    ci_cache_init(&cc);
     for (int t = 0; t < k->K; t++) {
         double pi0 = ISNAN(p[t]) ? 0 : p[t];
         vp[t] = X[t] > 0 ? lincov(k, t, t, pi0, pi0) : NA_REAL;
@@ -833,7 +1016,7 @@ static void cell_estimates(blk *k, const blk_options *o, blk_result *res, int b)
         df[t] = k->dfe[base[t]];
         deff[t] = cell_deff(k, o, t);
         prop_ci(p[t], vp[t], df[t], o->kg_rows >= 0 ? o->kg_rows : k->Nz[base[t]], o->ci,
-                o->level, &lo[t], &hi[t]);
+                o->level, &cc, &lo[t], &hi[t]);
         if (!ISNAN(lo[t])) { lo[t] *= 100; hi[t] *= 100; }
     }
 }
@@ -916,11 +1099,14 @@ static void layer_test(blk *k, double rows, double nu, double *out)
         k->ncell[t] = k->Nzp[t];
     }
     if (!(Xa > 0)) return;
+    const double *restrict S = k->S, *restrict sa = k->S + (size_t) Kp * (Kp - 1);
+    double *restrict V = k->Vj;
     for (int j = 0; j < K; j++) {
-        double qj = Tz[j] / Xa, sj = SG(j, Kp - 1);
-        for (int i = 0; i < K; i++) {
-            double qi = Tz[i] / Xa, si = SG(i, Kp - 1);
-            k->Vj[i + (size_t) K * j] = (SG(i, j) - si * qj - qi * sj + Saa * qi * qj) / (Xa * Xa);
+        const double qj = Tz[j] / Xa, sj = sa[j], *restrict Sj = S + (size_t) Kp * j;
+        double *restrict Vj = V + (size_t) K * j;
+        SIMD for (int i = 0; i < K; i++) {
+            double qi = Tz[i] / Xa, si = sa[i];
+            Vj[i] = (Sj[i] - si * qj - qi * sj + Saa * qi * qj) / (Xa * Xa);
         }
     }
     const void *vmax = vmaxget();
@@ -943,7 +1129,7 @@ static void layer_test(blk *k, double rows, double nu, double *out)
  * none, 1 F, 2 Chisq; labels: the columns' letters; lay_rows, lay_nu: per
  * layer the rows and df of the test. Work space comes from the arena ar.
  * Returns per cell and layer: se_n_w, se, ci_low, ci_high, deff, df,
- * letters, and per layer the test (statistic, ndf, ddf, p_value). */
+ * letters, and the layer's test (statistic, ndf, ddf, p_value). */
 static SEXP block_one(const umf_blocksrc *src, const int *dm, SEXP sigma, SEXP qarr, SEXP des,
                       SEXP opt, int single, int test, SEXP labels, const double *lay_rows,
                       const double *lay_nu, umf_arena *ar)
@@ -956,10 +1142,14 @@ static SEXP block_one(const umf_blocksrc *src, const int *dm, SEXP sigma, SEXP q
     blk_result res = new_result(k.K, k.nb);
     PROTECT(res.ans);
     block_work(&k, &g, ar);
+    /* with clusters and single variables only the cells' part of the
+     * stratum means is used (the bases' rows of Sigma are sums of cells) */
+    const int ke = g.mode == DES_CLUSTER && k.single ? k.K : k.Kp;
     for (int b = 0; b < k.nb; b++) {
         R_CheckUserInterrupt();
-        gather_layer(&k, &g, b);
-        layer_sigma(&k, &g, b);
+        gather_layer(&k, b);
+        unit_sums(&k, &g, ke);
+        layer_sigma(&k, &g, b, ke);
         entry_df(&k, &g);
         cell_percents(&k, o.percent);
         cell_estimates(&k, &o, &res, b);
@@ -967,7 +1157,10 @@ static SEXP block_one(const umf_blocksrc *src, const int *dm, SEXP sigma, SEXP q
         letter_strings(&k, res.let, b);
         double tst[4] = {NA_REAL, NA_REAL, NA_REAL, NA_REAL};
         if (k.do_test) layer_test(&k, lay_rows[b], lay_nu[b], tst);
-        for (int f = 0; f < 4; f++) res.o[7 + f][b] = tst[f];
+        for (int f = 0; f < 4; f++) {
+            double *of = res.o[7 + f] + (size_t) k.K * b;
+            for (int t = 0; t < k.K; t++) of[t] = tst[f];
+        }
     }
     UNPROTECT(1);
     return res.ans;
@@ -1025,7 +1218,7 @@ void umf_layer_df(const double *cells3, int K, int nb, int nd, SEXP des, double 
  * nc, nb, ng, nd); sigmas, qarrs: lists (NULL elements where not given);
  * des, opt as block_one; single, test: integer per block; labels: list of
  * character vectors. Returns a list of block results: per cell and layer
- * se_n_w, se, ci_low, ci_high, deff, df, letters, and per layer the test
+ * se_n_w, se, ci_low, ci_high, deff, df, letters, and the layer's test
  * (statistic, ndf, ddf, p_value). */
 SEXP C_block_inf(SEXP raws, SEXP dims, SEXP sigmas, SEXP qarrs, SEXP des, SEXP opt)
 {
