@@ -56,6 +56,18 @@ static const int *int_arg(SEXP x, double len, const char *what)
     return INTEGER(x);
 }
 
+/* Work space shared by the blocks of one call (umf_arena, umfrage.h): a
+ * bump allocator over one buffer sized for the largest block, reset per
+ * block (falls back to R_alloc if a block needs more). */
+static void *aalloc(umf_arena *a, size_t n, size_t size)
+{
+    size_t b = (n * size + 15) & ~(size_t) 15;
+    if (a->used + b > a->cap) return R_alloc(n, size);
+    void *p = a->base + a->used;
+    a->used += b;
+    return p;
+}
+
 /* Double centring of an nr x nc matrix x (column-major), restricted to
  * rows 2..nr and columns 2..nc: the products C'x with C the interaction
  * contrasts of the table, residualised on the main effects (what
@@ -146,19 +158,20 @@ static void chol_solve_rows(const double *L, int q, double *Z, int n)
  * Needs every kept cell to have positive weight (W finite); returns 0
  * otherwise or if the system is not positive definite. */
 static int rs_traces_fast(const double *w, const int *idx, const double *idv, const double *V,
-                          int K, int nr2, int nc2, double X, double N, double *tr, double *tr2)
+                          int K, int nr2, int nc2, double X, double N, umf_arena *ar,
+                          double *tr, double *tr2)
 {
     const int K2 = nr2 * nc2, q = nr2 + nc2 - 1;
-    double *v = (double *) R_alloc(K2, sizeof(double));
+    double *v = (double *) aalloc(ar, K2, sizeof(double));
     for (int k = 0; k < K2; k++) {
         if (!(idv[k] > 0)) return 0;
         v[k] = N * w[idx[k]] / X;
     }
-    double *A = (double *) R_alloc((size_t) q * q, sizeof(double));
+    double *A = (double *) aalloc(ar, (size_t) q * q, sizeof(double));
     if (!rs_system(v, nr2, nc2, A)) return 0;
     /* U by rows (row k: U[k, l] for all l), then Z = -(a, b) sums of v U */
-    double *U = (double *) R_alloc((size_t) K2 * K2, sizeof(double));
-    double *Z = (double *) R_alloc((size_t) q * K2, sizeof(double));
+    double *U = (double *) aalloc(ar, (size_t) K2 * K2, sizeof(double));
+    double *Z = (double *) aalloc(ar, (size_t) q * K2, sizeof(double));
     for (int k = 0; k < K2; k++)
         for (int l = 0; l < K2; l++)
             U[(size_t) K2 * k + l] = idv[k] * V[idx[k] + (size_t) K * idx[l]] * idv[l];
@@ -262,9 +275,10 @@ static void kept_margins(const double *n, int nr, int nc, int *kr, int *kc, int 
 }
 
 /* Pearson's X^2 of the kept cells w[idx] (nr2 x nc2, total X) scaled to N. */
-static double pearson_x2(const double *w, const int *idx, int nr2, int nc2, double X, double N)
+static double pearson_x2(const double *w, const int *idx, int nr2, int nc2, double X, double N,
+                         umf_arena *ar)
 {
-    double X2 = 0, *rm = (double *) R_alloc(nr2, sizeof(double));
+    double X2 = 0, *rm = (double *) aalloc(ar, nr2, sizeof(double));
     for (int r = 0; r < nr2; r++) rm[r] = 0;
     for (int c = 0; c < nc2; c++)
         for (int r = 0; r < nr2; r++) rm[r] += w[idx[r + nr2 * c]] * N / X;
@@ -283,18 +297,18 @@ static double pearson_x2(const double *w, const int *idx, int nr2, int nc2, doub
  * totals (nr x nc); V: K x K covariance of the joint proportions; N: rows
  * of the layer; nu: its design df; stat: 1 = F, 2 = Chisq. out: statistic,
  * ndf, ddf, p-value (NA where the test does not apply). Rows and columns
- * without rows are left out. */
+ * without rows are left out. Work space from ar (rs_need() bytes). */
 static void rao_scott(const double *w, const double *n, const double *V, int nr, int nc,
-                      double N, double nu, int stat, double *out)
+                      double N, double nu, int stat, umf_arena *ar, double *out)
 {
     const int K = nr * nc;
     out[0] = out[1] = out[2] = out[3] = NA_REAL;
-    int *kr = (int *) R_alloc(nr, sizeof(int)), *kc = (int *) R_alloc(nc, sizeof(int));
+    int *kr = (int *) aalloc(ar, nr, sizeof(int)), *kc = (int *) aalloc(ar, nc, sizeof(int));
     int nr2, nc2;
     kept_margins(n, nr, nc, kr, kc, &nr2, &nc2);
     if (nr2 < 2 || nc2 < 2) return;
     const int K2 = nr2 * nc2, m = (nr2 - 1) * (nc2 - 1);
-    int *idx = (int *) R_alloc(K2, sizeof(int));
+    int *idx = (int *) aalloc(ar, K2, sizeof(int));
     double X = 0;
     for (int c = 0; c < nc2; c++)
         for (int r = 0; r < nr2; r++) {
@@ -302,16 +316,16 @@ static void rao_scott(const double *w, const double *n, const double *V, int nr,
             X += w[kr[r] + nr * kc[c]];
         }
     if (!(X > 0)) return;
-    double *idv = (double *) R_alloc(K2, sizeof(double));
+    double *idv = (double *) aalloc(ar, K2, sizeof(double));
     for (int k = 0; k < K2; k++) {
         double mean2 = w[idx[k]] / X;
         idv[k] = mean2 == 0 ? 0 : 1 / mean2;
     }
     double tr = 0, tr2 = 0;
-    if (!rs_traces_fast(w, idx, idv, V, K, nr2, nc2, X, N, &tr, &tr2) &&
+    if (!rs_traces_fast(w, idx, idv, V, K, nr2, nc2, X, N, ar, &tr, &tr2) &&
         !rs_traces_dense(idx, idv, V, K, nr2, nc2, N, &tr, &tr2))
         return;
-    const double X2 = pearson_x2(w, idx, nr2, nc2, X, N);
+    const double X2 = pearson_x2(w, idx, nr2, nc2, X, N, ar);
     if (stat == 1) {
         double d0 = tr * tr / tr2, F = X2 / tr;
         out[0] = F; out[1] = d0; out[2] = d0 * nu;
@@ -455,6 +469,17 @@ static void gram_lower(const double *restrict y, const double *restrict sc, int 
  * bases, the block base; leading dimension ld) of n units from their
  * cells: each a sum over its cells in the cells' order. Eight units at a
  * time, so that their sums do not wait on each other. */
+#define SB_STEP(expr_t, dst)                                                    \
+    do {                                                                        \
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;  \
+        expr_t {                                                                \
+            s0 += y0[t]; s1 += y1[t]; s2 += y2[t]; s3 += y3[t];                 \
+            s4 += y4[t]; s5 += y5[t]; s6 += y6[t]; s7 += y7[t];                 \
+        }                                                                       \
+        y0[dst] = s0; y1[dst] = s1; y2[dst] = s2; y3[dst] = s3;                 \
+        y4[dst] = s4; y5[dst] = s5; y6[dst] = s6; y7[dst] = s7;                 \
+    } while (0)
+
 static void sum_bases(double *y, int ld, int n, int nr, int nc)
 {
     const int K = nr * nc;
@@ -462,43 +487,30 @@ static void sum_bases(double *y, int ld, int n, int nr, int nc)
     for (; u + 8 <= n; u += 8) {
         double *y0 = y + (size_t) ld * u, *y1 = y0 + ld, *y2 = y1 + ld, *y3 = y2 + ld,
             *y4 = y3 + ld, *y5 = y4 + ld, *y6 = y5 + ld, *y7 = y6 + ld;
-        for (int c = 0; c < nc; c++) {
-            double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
-            for (int t = nr * c; t < nr * (c + 1); t++) {
-                s0 += y0[t]; s1 += y1[t]; s2 += y2[t]; s3 += y3[t];
-                s4 += y4[t]; s5 += y5[t]; s6 += y6[t]; s7 += y7[t];
-            }
-            y0[K + c] = s0; y1[K + c] = s1; y2[K + c] = s2; y3[K + c] = s3;
-            y4[K + c] = s4; y5[K + c] = s5; y6[K + c] = s6; y7[K + c] = s7;
-        }
-        double a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
-        for (int t = 0; t < K; t++) {
-            a0 += y0[t]; a1 += y1[t]; a2 += y2[t]; a3 += y3[t];
-            a4 += y4[t]; a5 += y5[t]; a6 += y6[t]; a7 += y7[t];
-        }
-        y0[ld - 1] = a0; y1[ld - 1] = a1; y2[ld - 1] = a2; y3[ld - 1] = a3;
-        y4[ld - 1] = a4; y5[ld - 1] = a5; y6[ld - 1] = a6; y7[ld - 1] = a7;
+        for (int c = 0; c < nc; c++)
+            SB_STEP(for (int t = nr * c; t < nr * (c + 1); t++), K + c);
+        for (int r = 0; r < nr; r++)
+            SB_STEP(for (int t = r; t < K; t += nr), K + nc + r);
+        SB_STEP(for (int t = 0; t < K; t++), ld - 1);
     }
     for (; u < n; u++) {
-        double *y0 = y + (size_t) ld * u, a0 = 0;
+        double *y0 = y + (size_t) ld * u;
         for (int c = 0; c < nc; c++) {
             double s0 = 0;
             for (int t = nr * c; t < nr * (c + 1); t++) s0 += y0[t];
             y0[K + c] = s0;
         }
+        for (int r = 0; r < nr; r++) {
+            double s0 = 0;
+            for (int t = r; t < K; t += nr) s0 += y0[t];
+            y0[K + nc + r] = s0;
+        }
+        double a0 = 0;
         for (int t = 0; t < K; t++) a0 += y0[t];
         y0[ld - 1] = a0;
     }
-    for (u = 0; u < n; u++) {
-        double *restrict rb = y + (size_t) ld * u + K + nc;
-        const double *restrict yu = y + (size_t) ld * u;
-        for (int r = 0; r < nr; r++) rb[r] = 0;
-        for (int c = 0; c < nc; c++) {
-            const double *yc = yu + (size_t) nr * c;
-            SIMD for (int r = 0; r < nr; r++) rb[r] += yc[r];
-        }
-    }
 }
+#undef SB_STEP
 
 /* Complete Sigma (lower triangle given for the K cells) where every base
  * entry is the sum of its cells: column base c of the cells (., c), row
@@ -530,16 +542,12 @@ static void bases_from_cells(double *S, int nr, int nc)
         }
 }
 
-/* Work space shared by the blocks of one call (umf_arena, umfrage.h): a
- * bump allocator over one buffer sized for the largest block, reset per
- * block (falls back to R_alloc if a block needs more). */
-static void *aalloc(umf_arena *a, size_t n, size_t size)
+/* Bytes of work space rao_scott() takes for an nr x nc table (its fast
+ * path; the dense one, for tables with a cell without weight, allocates). */
+static double rs_need(double nr, double nc)
 {
-    size_t b = (n * size + 15) & ~(size_t) 15;
-    if (a->used + b > a->cap) return R_alloc(n, size);
-    void *p = a->base + a->used;
-    a->used += b;
-    return p;
+    double K = nr * nc, q = nr + nc - 1;
+    return 8 * (K * K + q * K + q * q + 2 * K + nr) + 4 * (nr + nc + K) + 16 * 9;
 }
 
 /* Bytes of work space block_one() takes for a block. */
@@ -548,7 +556,7 @@ size_t umf_block_need(double nr, double nc, double D, double nd, double H, size_
     double K = nr * nc, Kp = K + nc + nr + 1, np = nc * (nc - 1) / 2 + 1;
     double d = 8 * (Kp * Kp + Kp * D + 2 * Kp * nd + 4 * Kp + (nd > H ? nd : H) + 2 * Kp * H +
                     4 * K + Kp + 2 * np + K * K + 2 * K) +
-        4 * (K + np) + K * nc + (double) lablen + nc + 1 + 16 * 27;
+        4 * (K + np) + K * nc + (double) lablen + nc + 1 + 16 * 27 + rs_need(nr, nc);
     return (size_t) d;
 }
 
@@ -596,6 +604,7 @@ typedef struct {
     char *flag;                       /* K x nc: cell t gets the letter of column c */
     double *Vj, *wcell, *ncell;       /* the Rao-Scott test's covariance and cells */
     char *buf;                        /* the letters of one cell */
+    umf_arena *ar;                    /* the rest of the arena: the test's work space */
 } blk;
 
 /* The result of a block and its double columns (block_one()). */
@@ -743,6 +752,7 @@ static void block_work(blk *k, const blk_design *g, umf_arena *ar)
         if (l != 1) k->sep = true;
     }
     k->buf = (char *) aalloc(ar, lablen + nc + 1, sizeof(char));
+    k->ar = ar;
 }
 
 /* ---- one block: the steps of a layer ---------------------------------------- */
@@ -922,8 +932,11 @@ static void layer_sigma(blk *k, const blk_design *g, int b, int ke)
      * (clusters) or totals (rows as PSUs) */
     if (g->mode == DES_CLUSTER) sigma_clusters(k, g, ke);
     else sigma_rows(k, g, b);
+    /* the upper triangle (the cells' part is full where the bases were
+     * summed from the cells) */
+    const int from = ke < Kp ? k->K : 0;
     for (int j = 0; j < Kp; j++)
-        for (int i = j + 1; i < Kp; i++) SG(j, i) = SG(i, j);
+        for (int i = (j + 1 > from ? j + 1 : from); i < Kp; i++) SG(j, i) = SG(i, j);
 }
 
 /* Degrees of freedom of every entry's domain: its PSUs with rows of
@@ -1110,7 +1123,9 @@ static void layer_test(blk *k, double rows, double nu, double *out)
         }
     }
     const void *vmax = vmaxget();
-    rao_scott(k->wcell, k->ncell, k->Vj, k->nr, k->nc, rows, nu, k->test, out);
+    const size_t mark = k->ar->used;
+    rao_scott(k->wcell, k->ncell, k->Vj, k->nr, k->nc, rows, nu, k->test, k->ar, out);
+    k->ar->used = mark;
     vmaxset(vmax);
 }
 #undef SG
