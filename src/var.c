@@ -836,6 +836,21 @@ static void unit_sums(blk *k, const blk_design *g, int ke)
         const double *restrict cd = k->cnt + (size_t) Kp * d, *restrict cpd = k->cntp + (size_t) Kp * d,
             *restrict yd = k->Y + (size_t) Kp * d;
         const size_t oh = (size_t) Kp * (g->ustr[d] - 1);
+        if (byd && clus && !k->haspos) {
+            /* the fused pass's case in one sweep (the same sums) */
+            double *restrict sh = k->seenh + oh;
+            SIMD for (int e = 0; e < Kp; e++) {
+                Tz[e] += yd[e];
+                Nz[e] += cd[e];
+                units[e] += cd[e] > 0 ? 1.0 : 0.0;
+                sh[e] = cd[e] > sh[e] ? cd[e] : sh[e];
+            }
+            double *restrict mh = k->mean + oh;
+            if (own) {
+                SIMD for (int e = 0; e < ke; e++) mh[e] += yd[e];
+            }
+            continue;
+        }
         if (byd) {
             SIMD for (int e = 0; e < Kp; e++) Tz[e] += yd[e];
         }
