@@ -1243,6 +1243,54 @@ void umf_layer_df(const double *cells3, int K, int nb, int nd, SEXP des, double 
     }
 }
 
+/* Check block k of C_block_inf() (its dims d, labels lab, sums raw)
+ * before any work space is sized by its dims; returns the work space it
+ * needs (H: strata). */
+static size_t check_block(int k, const int *d, SEXP lab, SEXP raw, int H)
+{
+    if (d[0] < 1 || d[1] < 1 || d[2] < 1 || d[3] < 1 || d[4] < 1)
+        Rf_error("'dims' must be positive");
+    const double kp = (double) d[0] * d[1] + d[0] + d[1] + 1;
+    if (kp * kp > UMF_FREE_CELLS || (double) d[3] * d[4] > INT_MAX)
+        Rf_error("block %d is too large for inference", k + 1);
+    if (TYPEOF(lab) != STRSXP || XLENGTH(lab) < d[1])
+        Rf_error("'labels' must name every column of block %d", k + 1);
+    if (TYPEOF(raw) != VECSXP || (XLENGTH(raw) != 4 && XLENGTH(raw) != 5))
+        Rf_error("'raws' element %d must be a list of 4 matrices (and the positive counts)", k + 1);
+    const double part_k[4] = {(double) d[0] * d[1], d[1], d[0], 1};
+    for (int s = 0; s < 4; s++) {
+        const double len = part_k[s] * d[2] * d[3] * d[4];
+        SEXP m = VECTOR_ELT(raw, s);
+        if (TYPEOF(m) != REALSXP || (double) XLENGTH(m) != 3 * len)
+            Rf_error("'raws' element %d, part %d must hold 3 x %.0f doubles", k + 1, s + 1, len);
+        if (XLENGTH(raw) == 5) {
+            SEXP pl = VECTOR_ELT(raw, 4);
+            if (TYPEOF(pl) != VECSXP || XLENGTH(pl) != 4 ||
+                TYPEOF(VECTOR_ELT(pl, s)) != REALSXP || (double) XLENGTH(VECTOR_ELT(pl, s)) != len)
+                Rf_error("'raws' element %d: the positive counts of part %d must hold %.0f doubles",
+                         k + 1, s + 1, len);
+        }
+    }
+    size_t ll = 0;
+    for (int c = 0; c < d[1]; c++) ll += strlen(CHAR(STRING_ELT(lab, c)));
+    return umf_block_need(d[0], d[1], (double) d[3] * d[4], d[4], H, ll);
+}
+
+/* The sums of a block (raw, checked by check_block()) as block_one()
+ * reads them. */
+static umf_blocksrc parts_source(SEXP raw)
+{
+    umf_blocksrc src;
+    src.cells3 = NULL;
+    for (int s = 0; s < 4; s++) {
+        SEXP m = VECTOR_ELT(raw, s);
+        src.part[s] = REAL(m);
+        src.part_len[s] = XLENGTH(m) / 3;
+        src.pos[s] = XLENGTH(raw) == 5 ? REAL(VECTOR_ELT(VECTOR_ELT(raw, 4), s)) : NULL;
+    }
+    return src;
+}
+
 /* All blocks of a row variable in one call, so that they share one work
  * space. raws: list of raw (as block_one); dims: integer 5 x blocks (nr,
  * nc, nb, ng, nd); sigmas, qarrs: lists (NULL elements where not given);
@@ -1265,39 +1313,10 @@ SEXP C_block_inf(SEXP raws, SEXP dims, SEXP sigmas, SEXP qarrs, SEXP des, SEXP o
         Rf_error("'labels' must be a list with one element per block");
     SEXP sc = list_elt(des, "scale", "des");
     if (TYPEOF(sc) != REALSXP) Rf_error("'scale' must be a double vector");
-    const int H = (int) XLENGTH(sc);
     size_t cap = 0;
     for (int k = 0; k < nblk; k++) {
-        const int *d = dm + 5 * (size_t) k;
-        if (d[0] < 1 || d[1] < 1 || d[2] < 1 || d[3] < 1 || d[4] < 1)
-            Rf_error("'dims' must be positive");
-        const double kp = (double) d[0] * d[1] + d[0] + d[1] + 1;
-        if (kp * kp > UMF_FREE_CELLS || (double) d[3] * d[4] > INT_MAX)
-            Rf_error("block %d is too large for inference", k + 1);
-        SEXP lab = VECTOR_ELT(labels, k);
-        if (TYPEOF(lab) != STRSXP || XLENGTH(lab) < d[1])
-            Rf_error("'labels' must name every column of block %d", k + 1);
-        /* the sums must be there before any work space is sized by dims */
-        SEXP raw = VECTOR_ELT(raws, k);
-        if (TYPEOF(raw) != VECSXP || (XLENGTH(raw) != 4 && XLENGTH(raw) != 5))
-            Rf_error("'raws' element %d must be a list of 4 matrices (and the positive counts)", k + 1);
-        const double part_k[4] = {(double) d[0] * d[1], d[1], d[0], 1};
-        for (int s = 0; s < 4; s++) {
-            const double len = part_k[s] * d[2] * d[3] * d[4];
-            SEXP m = VECTOR_ELT(raw, s);
-            if (TYPEOF(m) != REALSXP || (double) XLENGTH(m) != 3 * len)
-                Rf_error("'raws' element %d, part %d must hold 3 x %.0f doubles", k + 1, s + 1, len);
-            if (XLENGTH(raw) == 5) {
-                SEXP pl = VECTOR_ELT(raw, 4);
-                if (TYPEOF(pl) != VECSXP || XLENGTH(pl) != 4 ||
-                    TYPEOF(VECTOR_ELT(pl, s)) != REALSXP || (double) XLENGTH(VECTOR_ELT(pl, s)) != len)
-                    Rf_error("'raws' element %d: the positive counts of part %d must hold %.0f doubles",
-                             k + 1, s + 1, len);
-            }
-        }
-        size_t ll = 0;
-        for (int c = 0; c < d[1]; c++) ll += strlen(CHAR(STRING_ELT(lab, c)));
-        size_t need = umf_block_need(d[0], d[1], (double) d[3] * d[4], d[4], H, ll);
+        size_t need = check_block(k, dm + 5 * (size_t) k, VECTOR_ELT(labels, k),
+                                  VECTOR_ELT(raws, k), (int) XLENGTH(sc));
         if (need > cap) cap = need;
     }
     const double *lay_rows = NULL, *lay_nu = NULL;
@@ -1310,20 +1329,11 @@ SEXP C_block_inf(SEXP raws, SEXP dims, SEXP sigmas, SEXP qarrs, SEXP des, SEXP o
     umf_arena ar = {(char *) R_alloc(cap > 0 ? cap : 1, 1), 0, cap};
     SEXP ans = PROTECT(Rf_allocVector(VECSXP, nblk));
     for (int k = 0; k < nblk; k++) {
-        const int *d = dm + 5 * (size_t) k;
-        SEXP raw = VECTOR_ELT(raws, k);     /* checked above */
-        umf_blocksrc src;
-        src.cells3 = NULL;
-        for (int s = 0; s < 4; s++) {
-            SEXP m = VECTOR_ELT(raw, s);
-            src.part[s] = REAL(m);
-            src.part_len[s] = XLENGTH(m) / 3;
-            src.pos[s] = XLENGTH(raw) == 5 ? REAL(VECTOR_ELT(VECTOR_ELT(raw, 4), s)) : NULL;
-        }
+        const umf_blocksrc src = parts_source(VECTOR_ELT(raws, k));
         ar.used = 0;
-        SET_VECTOR_ELT(ans, k, block_one(&src, d, VECTOR_ELT(sigmas, k), VECTOR_ELT(qarrs, k),
-                                         des, opt, single[k], test[k], VECTOR_ELT(labels, k),
-                                         lay_rows, lay_nu, &ar));
+        SET_VECTOR_ELT(ans, k, block_one(&src, dm + 5 * (size_t) k, VECTOR_ELT(sigmas, k),
+                                         VECTOR_ELT(qarrs, k), des, opt, single[k], test[k],
+                                         VECTOR_ELT(labels, k), lay_rows, lay_nu, &ar));
     }
     UNPROTECT(1);
     return ans;
