@@ -368,6 +368,7 @@ typedef struct { double df, tq, kg_nn, kg_df, kg_r; } ci_cache;
 static void ci_cache_init(ci_cache *cc)
 {
     cc->df = cc->kg_nn = cc->kg_df = R_NaN;
+    cc->tq = cc->kg_r = 0;
 }
 
 static double cached_qt(ci_cache *cc, double q, double df)
