@@ -427,8 +427,9 @@ static void prop_ci(double p, double v, double df, double nn, int method, double
 /* S += sum over units u of sc[u] y_u y_u' over the first k entries of the
  * columns (length ld) of y; S has leading dimension ld; lower triangle
  * only, four units at a time. */
-static void gram_lower(const double *restrict y, const double *restrict sc, int k, int ld,
-                       int D, double *restrict S)
+static inline __attribute__((always_inline)) void
+gram_body(const double *restrict y, const double *restrict sc, int k, int ld, int D,
+          double *restrict S)
 {
     const int Kp = ld;
     int u = 0;
@@ -465,6 +466,39 @@ static void gram_lower(const double *restrict y, const double *restrict sc, int 
         }
     }
 }
+
+/* The Gram is the largest cost of a block (k^2 D / 2 multiply-adds). On
+ * x86-64 with GCC or clang it is compiled twice, for the baseline (SSE2)
+ * and for AVX2, and the AVX2 one is taken where the CPU has it: the same
+ * operations in the same order, four lanes instead of two, and no fused
+ * multiply-add (AVX2 does not imply FMA), so the results are the same bit
+ * for bit. UMF_NO_AVX2 turns this off. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(UMF_NO_AVX2)
+__attribute__((target("avx2")))
+static void gram_avx2(const double *restrict y, const double *restrict sc, int k, int ld, int D,
+                      double *restrict S)
+{
+    gram_body(y, sc, k, ld, D, S);
+}
+
+static void gram_lower(const double *restrict y, const double *restrict sc, int k, int ld,
+                       int D, double *restrict S)
+{
+    static int avx2 = -1;
+    if (avx2 < 0) {
+        __builtin_cpu_init();
+        avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+    }
+    if (avx2) gram_avx2(y, sc, k, ld, D, S);
+    else gram_body(y, sc, k, ld, D, S);
+}
+#else
+static void gram_lower(const double *restrict y, const double *restrict sc, int k, int ld,
+                       int D, double *restrict S)
+{
+    gram_body(y, sc, k, ld, D, S);
+}
+#endif
 
 /* The bases of the entry vectors (K cells, then nc column bases, nr row
  * bases, the block base; leading dimension ld) of n units from their
