@@ -31,6 +31,25 @@
 #define SIMD
 #endif
 
+/* The steps of a block's layers (run_layers()) are compiled twice on x86-64
+ * with GCC or clang, for the baseline (SSE2) and for AVX2, and the AVX2 copy
+ * runs where the CPU has it: the same operations in the same order, four
+ * lanes instead of two in the vectorised loops, and no fused multiply-add
+ * (AVX2 does not imply FMA), so the results are the same bit for bit.
+ * -DUMF_NO_AVX2 builds the baseline only. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(UMF_NO_AVX2)
+#define UMF_AVX2 1
+static int umf_has_avx2(void)
+{
+    static int has = -1;
+    if (has < 0) {
+        __builtin_cpu_init();
+        has = __builtin_cpu_supports("avx2") ? 1 : 0;
+    }
+    return has;
+}
+#endif
+
 enum { CI_NONE = 0, CI_LOGIT, CI_WILSON, CI_WALD, CI_KG };
 enum { ADJ_BONF = 0, ADJ_HOLM, ADJ_NONE };
 enum { DES_CLUSTER = 0, DES_STRATA, DES_ONE };
@@ -467,38 +486,11 @@ gram_body(const double *restrict y, const double *restrict sc, int k, int ld, in
     }
 }
 
-/* The Gram is the largest cost of a block (k^2 D / 2 multiply-adds). On
- * x86-64 with GCC or clang it is compiled twice, for the baseline (SSE2)
- * and for AVX2, and the AVX2 one is taken where the CPU has it: the same
- * operations in the same order, four lanes instead of two, and no fused
- * multiply-add (AVX2 does not imply FMA), so the results are the same bit
- * for bit. UMF_NO_AVX2 turns this off. */
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(UMF_NO_AVX2)
-__attribute__((target("avx2")))
-static void gram_avx2(const double *restrict y, const double *restrict sc, int k, int ld, int D,
-                      double *restrict S)
-{
-    gram_body(y, sc, k, ld, D, S);
-}
-
-static void gram_lower(const double *restrict y, const double *restrict sc, int k, int ld,
-                       int D, double *restrict S)
-{
-    static int avx2 = -1;
-    if (avx2 < 0) {
-        __builtin_cpu_init();
-        avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
-    }
-    if (avx2) gram_avx2(y, sc, k, ld, D, S);
-    else gram_body(y, sc, k, ld, D, S);
-}
-#else
 static void gram_lower(const double *restrict y, const double *restrict sc, int k, int ld,
                        int D, double *restrict S)
 {
     gram_body(y, sc, k, ld, D, S);
 }
-#endif
 
 /* The bases of the entry vectors (K cells, then nc column bases, nr row
  * bases, the block base; leading dimension ld) of n units from their
@@ -1180,6 +1172,54 @@ static void layer_test(blk *k, double rows, double nu, double *out)
 }
 #undef SG
 
+/* The steps of every layer of a block. */
+static inline __attribute__((always_inline)) void
+layers_body(blk *k, const blk_design *g, const blk_options *o, blk_result *res,
+            const double *lay_rows, const double *lay_nu)
+{
+    /* with clusters and single variables only the cells' part of the
+     * stratum means is used (the bases' rows of Sigma are sums of cells) */
+    const int ke = g->mode == DES_CLUSTER && k->single ? k->K : k->Kp;
+    for (int b = 0; b < k->nb; b++) {
+        R_CheckUserInterrupt();
+        gather_layer(k, b);
+        unit_sums(k, g, ke);
+        layer_sigma(k, g, b, ke);
+        entry_df(k, g);
+        cell_percents(k, o->percent);
+        cell_estimates(k, o, res, b);
+        cell_letters(k, o);
+        letter_strings(k, res->let, b);
+        double tst[4] = {NA_REAL, NA_REAL, NA_REAL, NA_REAL};
+        if (k->do_test) layer_test(k, lay_rows[b], lay_nu[b], tst);
+        for (int f = 0; f < 4; f++) {
+            double *of = res->o[7 + f] + (size_t) k->K * b;
+            for (int t = 0; t < k->K; t++) of[t] = tst[f];
+        }
+    }
+}
+
+#ifdef UMF_AVX2
+__attribute__((target("avx2"), flatten))
+static void layers_avx2(blk *k, const blk_design *g, const blk_options *o, blk_result *res,
+                        const double *lay_rows, const double *lay_nu)
+{
+    layers_body(k, g, o, res, lay_rows, lay_nu);
+}
+#endif
+
+static void run_layers(blk *k, const blk_design *g, const blk_options *o, blk_result *res,
+                       const double *lay_rows, const double *lay_nu)
+{
+#ifdef UMF_AVX2
+    if (umf_has_avx2()) {
+        layers_avx2(k, g, o, res, lay_rows, lay_nu);
+        return;
+    }
+#endif
+    layers_body(k, g, o, res, lay_rows, lay_nu);
+}
+
 /* ---- one block -----------------------------------------------------------------
  *
  * src: the block's sums (umf_blocksrc, umfrage.h): part matrices (cells,
@@ -1207,26 +1247,7 @@ static SEXP block_one(const umf_blocksrc *src, const int *dm, SEXP sigma, SEXP q
     blk_result res = new_result(k.K, k.nb);
     PROTECT(res.ans);
     block_work(&k, &g, ar);
-    /* with clusters and single variables only the cells' part of the
-     * stratum means is used (the bases' rows of Sigma are sums of cells) */
-    const int ke = g.mode == DES_CLUSTER && k.single ? k.K : k.Kp;
-    for (int b = 0; b < k.nb; b++) {
-        R_CheckUserInterrupt();
-        gather_layer(&k, b);
-        unit_sums(&k, &g, ke);
-        layer_sigma(&k, &g, b, ke);
-        entry_df(&k, &g);
-        cell_percents(&k, o.percent);
-        cell_estimates(&k, &o, &res, b);
-        cell_letters(&k, &o);
-        letter_strings(&k, res.let, b);
-        double tst[4] = {NA_REAL, NA_REAL, NA_REAL, NA_REAL};
-        if (k.do_test) layer_test(&k, lay_rows[b], lay_nu[b], tst);
-        for (int f = 0; f < 4; f++) {
-            double *of = res.o[7 + f] + (size_t) k.K * b;
-            for (int t = 0; t < k.K; t++) of[t] = tst[f];
-        }
-    }
+    run_layers(&k, &g, &o, &res, lay_rows, lay_nu);
     UNPROTECT(1);
     return res.ans;
 }
