@@ -176,7 +176,7 @@ static void chol_solve_rows(const double *L, int q, double *Z, int n)
  * U at once. Cost O(K2^2 q) instead of O(m^3), m = (nr2 - 1)(nc2 - 1).
  * Needs every kept cell to have positive weight (W finite); returns 0
  * otherwise or if the system is not positive definite. */
-static int rs_traces_fast(const double *w, const int *idx, const double *idv, const double *V,
+static inline __attribute__((always_inline)) int rs_traces_fast(const double *w, const int *idx, const double *idv, const double *V,
                           int K, int nr2, int nc2, double X, double N, umf_arena *ar,
                           double *tr, double *tr2)
 {
