@@ -601,19 +601,14 @@ tab_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
     # nothing per design unit reaches R
     du <- design_units(des)
     copt <- inf_options(opt, des, cal)
-    copt$test <- vapply(c(cvars, list(total_var)),
-                        function(cv) block_test(copt$test, nr, cv$desc[[2L]]), 1L)
-    copt$labels <- lapply(c(cvars, list(total_var)), function(cv) col_letters(cv$desc[[2L]]))
+    ncs <- vapply(cdesc, `[[`, 1L, 2L)
+    copt$test <- vapply(ncs, function(nc) block_test(copt$test, nr, nc), 1L)
+    # the letters of a column do not depend on how many columns there are
+    copt$labels <- rep(list(col_letters(max(ncs))), length(ncs))
     res <- .Call(C_tab_des, rv$desc, cdesc, bdesc, dl$desc, w, design_info(des, du, dl$nd), copt)
     ord <- c(ncv + 1L, seq_len(ncv))
-    inf <- lapply(ord, function(j) {
-      r <- res$inf[[j]]
-      K <- nr * c(cvars, list(total_var))[[j]]$desc[[2L]]
-      for (f in c("statistic", "ndf", "ddf", "p_value")) r[[f]] <- rep(r[[f]], each = K)
-      r
-    })
-    return(list(rv = rv, cvars = all_cvars, bvars = bvars, cols = res$cols[ord], inf = inf,
-                skipped = skipped_df(res$skipped)))
+    return(list(rv = rv, cvars = all_cvars, bvars = bvars, cols = res$cols[ord],
+                inf = res$inf[ord], skipped = skipped_df(res$skipped)))
   }
   extra <- c(if (!is.null(cal)) list(cal$desc), if (!is.null(dl)) list(dl$desc))
   res <- .Call(C_tab, rv$desc, cdesc, c(bdesc, extra), w)
@@ -683,12 +678,7 @@ tab_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
     copt$labels <- field("labels")
     ires <- .Call(C_block_inf, field("raw"), as.integer(unlist(field("dims"))),
                  field("sigma"), field("qarr"), dinfo, copt)
-    inf[todo] <- lapply(seq_along(todo), function(k) {
-      r <- ires[[k]]
-      K <- nr * pp[[k]]$dims[2L]
-      for (f in c("statistic", "ndf", "ddf", "p_value")) r[[f]] <- rep(r[[f]], each = K)
-      r
-    })
+    inf[todo] <- ires
   }
   list(rv = rv, cvars = all_cvars, bvars = bvars, cols = cols, inf = inf,
        skipped = skipped_df(res$skipped))

@@ -1,8 +1,12 @@
 # Design-based inference for tab(): standard errors, confidence intervals,
 # Rao-Scott tests and column-proportion letters, all from per-(cell,
 # stratum) or per-(cell, PSU) sums that the C pass returns. The work is in
-# src/var.c (C_block_inf, one call per block); this file prepares the
-# design description and, for calibrated weights, the covariance matrix.
+# src/var.c (block_one(), per block: a row variable x one column variable),
+# reached through tab.c's fused pass C_tab_des (single variables with strata
+# or clusters: one call per row variable, nothing per design unit reaches R)
+# or C_block_inf (all blocks of a row variable from the general pass's
+# sums); this file prepares the design description and, for calibrated
+# weights, the covariance matrix.
 #
 # Every estimate of a block (row variable x one column variable, per layer)
 # is a smooth function of the weighted totals of the block's indicator

@@ -199,16 +199,18 @@ for (n in sizes) {
   t_des <- time_call(function() des <<- svy_design(d, weights = ~w, strata = ~st, cluster = ~psu))[["ms"]]
   t_sdes <- time_call(function() sdes <<- survey::svydesign(ids = ~psu, strata = ~st, weights = ~w, data = d))[["ms"]]
   umf <- function() tab(des, rows = rvars, cols = cvars)
+  umf0 <- function() tab(des, rows = rvars, cols = cvars, se = FALSE)   # counts only
 
   # ---- umfrage: whole banner, threads round-robin ----
   reps <- reps_for(n)
   say(sprintf("n = %s: umfrage tab(), warm-up + %d reps x %d thread setting(s)", fmt_n(n), reps, length(thread_set)))
   tabres <- NULL
-  for (th in thread_set) { umfrage_threads(th); tabres <- umf() }    # warm-up
-  ut <- array(NA_real_, c(reps, length(thread_set), 2L))
+  for (th in thread_set) { umfrage_threads(th); tabres <- umf(); umf0() }    # warm-up
+  ut <- ut0 <- array(NA_real_, c(reps, length(thread_set), 2L))
   for (r in seq_len(reps)) for (k in seq_along(thread_set)) {
     umfrage_threads(thread_set[k])
     ut[r, k, ] <- time_call(umf)
+    ut0[r, k, ] <- time_call(umf0)
   }
   umfrage_threads(1L)
   ub <- alloc_bytes(umf)
@@ -241,7 +243,7 @@ for (n in sizes) {
   cells_all <- sum(outer(row_levels, col_levels))
   cells_timed <- sum(vapply(blocks, function(b) b$nr * b$nc, 0))
   results[[as.character(n)]] <- list(
-    n = n, dp = dp, reps = reps, ut = ut, ub = ub, t_des = t_des, t_sdes = t_sdes,
+    n = n, dp = dp, reps = reps, ut = ut, ut0 = ut0, ub = ub, t_des = t_des, t_sdes = t_sdes,
     blocks = blocks, per_block = per_block, comp_mean = comp_mean,
     extrap = per_block * n_blocks,
     extrap_cells = sum(vapply(blocks, `[[`, 0, "total")) * cells_all / cells_timed,
@@ -268,7 +270,8 @@ out <- c(
   "cluster within PSUs and variables are associated; weights = stratum factor U(0.5, 2) × lognormal(sd 0.35).",
   sprintf("umfrage: `des <- svy_design(d, weights = ~w, strata = ~st, cluster = ~psu)` once (untimed), then `%s` at its defaults:", call_txt),
   "column percents, logit CIs, Rao-Scott second-order F tests, Bonferroni column-proportion letters, for every",
-  "block including the Total column (which the survey timing below does not include).",
+  "block including the Total column (which the survey timing below does not include); and, timed alternately",
+  "with it, the same call with `se = FALSE` (the counts alone, the yardstick of the inference's cost).",
   "survey: `sdes <- svydesign(ids = ~psu, strata = ~st, weights = ~w, data = d)`; per block (row variable r x column",
   "variable c): `svyby(~r, ~c, sdes, svymean)` (*pct+SE*), `svyby(~I(r == lev), ~c, sdes, svyciprop, method = \"logit\", vartype = \"ci\")`",
   "for each level of r (*CI*), `svychisq(~r + c, sdes)` (*test*), and `svyby(~r, ~c, sdes, svymean, covmat = TRUE)` +",
@@ -306,6 +309,16 @@ for (res in results) {
     `survey / umfrage` = vapply(um, function(x) fmt_ratio(res$extrap / stats::median(x)), ""),
     `alloc MB` = c(fmt_mb(res$ub), if (length(thread_set) > 1L) "—"),
     check.names = FALSE, stringsAsFactors = FALSE)
+  # the same banner's counts alone (se = FALSE), timed alongside
+  um0 <- lapply(seq_along(thread_set), function(k) res$ut0[, k, 1L])
+  rows0 <- data.frame(
+    method = sprintf("umfrage `%s`, counts only (`se = FALSE`)", call_txt),
+    threads = as.character(thread_set), reps = as.character(res$reps),
+    `median ms` = vapply(um0, function(x) fmt_ms(stats::median(x)), ""),
+    `min–max ms` = vapply(um0, function(x) paste0(fmt_ms(min(x)), "–", fmt_ms(max(x))), ""),
+    `sys ms` = vapply(seq_along(thread_set), function(k) fmt_ms(stats::median(res$ut0[, k, 2L])), ""),
+    `survey / umfrage` = "", `alloc MB` = "—", check.names = FALSE, stringsAsFactors = FALSE)
+  rows <- rbind(rows, rows0)
   nb <- length(res$blocks)
   srow <- data.frame(
     method = c(sprintf("survey, all %d blocks, **extrapolated** from %d timed block%s (mean per block × %d)",
@@ -347,6 +360,9 @@ for (res in results) {
   if (length(worst)) notes <- c(notes, paste("Percents/SEs differ from survey's by more than 1e-8 relative:", worst))
 
   if (n == 5000) {
+    c1 <- stats::median(um0[[1L]])
+    tg <- c(tg, sprintf("- Whole n = 5,000 banner with SE, CI, tests and letters at most 2× its counts alone (`se = FALSE`), 1 thread: **%s** — %s ms vs %s ms (%s×; medians, timed alternately).",
+                        if (u1 <= 2 * c1) "yes" else "NO", fmt_ms(u1), fmt_ms(c1), fmt_ratio(u1 / c1)))
     ok <- u1 < 50
     tg <- c(tg, sprintf("- Whole n = 5,000 banner (%d blocks%s) in under 50 ms with umfrage: **%s** — median %s ms on 1 thread%s.",
                         n_blocks, if (full_banner) "" else ", trial banner: NOT the target's 100", if (ok) "yes" else "NO",
