@@ -389,28 +389,48 @@ static SEXP total_from_donor(SEXP dm, int nr, int nc, int nlay, double *buf)
     return col_result(buf, nr, 1, nlay, NULL, NULL, NULL);
 }
 
-/* One block (row variable x column variable j) through the cell kernels:
- * its cells are the mixed-radix cells of (row, column, by...), exactly the
- * layout of the accumulators. Adds to the skip counters; returns the cells
- * (in buf), or NULL after bad codes or weights (the error follows). */
-static const double *block_pass(const tab_spec *s, int j, double *buf, R_xlen_t *skip)
+/* The cell pass of one block: row, column variable j (unless it is the
+ * Total column), the by variables and, where given, one more variable
+ * (`extra`, the design unit, of `extra_nlev` levels). Its cells are the
+ * mixed-radix cells of these variables, exactly the layout of the
+ * accumulators. Adds bad codes and weights to skip[ncv + 2] and
+ * skip[ncv + 3]; sets *counts to the pass's NA counts per variable and *nvar
+ * to the number of variables. Returns the cells (in buf), or NULL after bad
+ * codes or weights (the error follows). */
+static const double *block_cells(const tab_spec *s, int j, const int *extra, int extra_nlev,
+                                 double *buf, R_xlen_t *skip, R_xlen_t **counts, int *nvar)
 {
     const int ncv = s->ncv;
-    const int **cp = (const int **) R_alloc(s->nby + 2, sizeof(int *));
-    int *nl = (int *) R_alloc(s->nby + 2, sizeof(int));
-    int *st = (int *) R_alloc(s->nby + 2, sizeof(int));
-    R_xlen_t *counts = (R_xlen_t *) R_alloc(s->nby + 4, sizeof(R_xlen_t));
-    const bool has_col = s->cv[j].kind != TV_CONST;
+    const int nv = s->nby + 2 + (extra != NULL);
+    const int **cp = (const int **) R_alloc(nv, sizeof(int *));
+    int *nl = (int *) R_alloc(nv, sizeof(int));
+    int *st = (int *) R_alloc(nv, sizeof(int));
+    R_xlen_t *cnt = (R_xlen_t *) R_alloc(nv + 2, sizeof(R_xlen_t));
     int k = 0;
     cp[k] = s->rv.col[0]; nl[k++] = s->nr;
-    if (has_col) { cp[k] = s->cv[j].col[0]; nl[k++] = s->cv[j].nlev; }
+    if (s->cv[j].kind != TV_CONST) { cp[k] = s->cv[j].col[0]; nl[k++] = s->cv[j].nlev; }
     for (int q = 0; q < s->nby; q++) { cp[k] = s->bv[q].col[0]; nl[k++] = s->bv[q].nlev; }
+    if (extra) { cp[k] = extra; nl[k++] = extra_nlev; }
     int s_ = 1;
     for (int q = 0; q < k; q++) { st[q] = s_; s_ *= nl[q]; }
     umf_coder cd = {k, cp, nl, st, s_};
-    const double *cells = umf_cell_pass(&cd, s->wp, s->n, 3, counts, buf);
-    if (counts[k + 1] > 0) skip[ncv + 3] += counts[k + 1];
-    if (counts[k] > 0) skip[ncv + 2] += counts[k];
+    const double *cells = umf_cell_pass(&cd, s->wp, s->n, 3, cnt, buf);
+    if (cnt[k + 1] > 0) skip[ncv + 3] += cnt[k + 1];
+    if (cnt[k] > 0) skip[ncv + 2] += cnt[k];
+    *counts = cnt;
+    *nvar = k;
+    return cnt[k + 1] == 0 && cnt[k] == 0 ? cells : NULL;
+}
+
+/* One block (row variable x column variable j) through the cell kernels.
+ * Adds to the skip counters; returns the cells (in buf), or NULL after bad
+ * codes or weights (the error follows). */
+static const double *block_pass(const tab_spec *s, int j, double *buf, R_xlen_t *skip)
+{
+    R_xlen_t *counts;
+    int k;
+    const double *cells = block_cells(s, j, NULL, 0, buf, skip, &counts, &k);
+    const bool has_col = s->cv[j].kind != TV_CONST;
     if (has_col) skip[2 + j] = counts[1];
     if (!has_col || j == 0) {
         skip[1] = counts[0];
@@ -418,7 +438,7 @@ static const double *block_pass(const tab_spec *s, int j, double *buf, R_xlen_t 
         for (int q = has_col ? 2 : 1; q < k; q++) byna += counts[q];
         skip[0] = byna;
     }
-    return counts[k + 1] == 0 && counts[k] == 0 ? cells : NULL;
+    return cells;
 }
 
 /* The fast path: one cell pass per column variable into a buffer it
@@ -776,25 +796,11 @@ static void des_sizes(const des_spec *ds, int H, int nth, size_t *bufsize, size_
 static const double *des_block_pass(const des_spec *ds, int j, double *buf, R_xlen_t *skip)
 {
     const tab_spec *s = &ds->s;
-    const int ncv = s->ncv;
-    const int **cp = (const int **) R_alloc(s->nby + 3, sizeof(int *));
-    int *nl = (int *) R_alloc(s->nby + 3, sizeof(int));
-    int *st = (int *) R_alloc(s->nby + 3, sizeof(int));
-    R_xlen_t *counts = (R_xlen_t *) R_alloc(s->nby + 5, sizeof(R_xlen_t));
-    const bool has_col = s->cv[j].kind != TV_CONST;
-    int k = 0;
-    cp[k] = s->rv.col[0]; nl[k++] = s->nr;
-    if (has_col) { cp[k] = s->cv[j].col[0]; nl[k++] = s->cv[j].nlev; }
-    for (int q = 0; q < s->nby; q++) { cp[k] = s->bv[q].col[0]; nl[k++] = s->bv[q].nlev; }
-    cp[k] = ds->dv.col[0]; nl[k++] = ds->nd;
-    int s_ = 1;
-    for (int q = 0; q < k; q++) { st[q] = s_; s_ *= nl[q]; }
-    umf_coder cd = {k, cp, nl, st, s_};
-    const double *cells = umf_cell_pass(&cd, s->wp, s->n, 3, counts, buf);
-    if (counts[k + 1] > 0) skip[ncv + 3] += counts[k + 1];
-    if (counts[k] > 0) skip[ncv + 2] += counts[k];
-    if (counts[k + 1] > 0 || counts[k] > 0) return NULL;
-    if (has_col) skip[2 + j] = counts[1];
+    R_xlen_t *counts;
+    int k;
+    const double *cells = block_cells(s, j, ds->dv.col[0], ds->nd, buf, skip, &counts, &k);
+    if (!cells) return NULL;
+    if (s->cv[j].kind != TV_CONST) skip[2 + j] = counts[1];
     else {
         skip[1] = counts[0];
         R_xlen_t byna = 0;
