@@ -521,12 +521,13 @@ print.summary.umfrage_tab <- function(x, ...) {
   loc <- if (is.null(x$locale)) resolve_locale() else x$locale
   what <- loc_word(loc, switch(x$percent, col = "col_pct", row = "row_pct",
                                total = "total_pct", none = "counts"))
-  cat(sprintf("umfrage table: %s cell(s), %s%s, NA %s\n", loc_num(x$n_cells, 0L, loc), what,
-              if (x$weighted) paste0(", ", loc_word(loc, "weighted")) else "",
-              if (x$na == "drop") "dropped" else "as a level"))
-  cat("  rows:", paste(x$rows, collapse = "; "), "\n")
-  if (length(x$cols)) cat("  cols:", paste(x$cols, collapse = "; "), "\n")
-  if (length(x$by)) cat("  by:  ", paste(x$by, collapse = "; "), "\n")
+  cat(loc_word(loc, "summary_head", loc_num(x$n_cells, 0L, loc),
+                paste(c(what, if (x$weighted) loc_word(loc, "weighted"),
+                        loc_word(loc, if (x$na == "drop") "na_dropped" else "na_level")),
+                      collapse = ", ")), "\n", sep = "")
+  cat(sprintf("  %s: %s\n", loc_word(loc, "rows_label"), paste(x$rows, collapse = "; ")))
+  if (length(x$cols)) cat(sprintf("  %s: %s\n", loc_word(loc, "cols_label"), paste(x$cols, collapse = "; ")))
+  if (length(x$by)) cat(sprintf("  %s: %s\n", loc_word(loc, "by_label"), paste(x$by, collapse = "; ")))
   cat(sprintf("\n%s:\n", loc_word(loc, "total")))
   b <- x$bases
   shown <- b[setdiff(names(b), c("base_n", "base_w", "base_eff"))]
@@ -537,7 +538,7 @@ print.summary.umfrage_tab <- function(x, ...) {
   }
   print(new_df(unclass(shown)), row.names = FALSE, right = TRUE)
   if (any(x$skipped[, -1L] > 0)) {
-    cat("\nRows left out for NA (per row variable):\n")
+    cat("\n", loc_word(loc, "skipped"), "\n", sep = "")
     sk <- x$skipped
     for (j in names(sk)[-1L]) sk[[j]] <- loc_count(sk[[j]], FALSE, loc)
     print(sk, row.names = FALSE)

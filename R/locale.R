@@ -174,7 +174,14 @@ builtin_locale <- function(lang) {
     head_weighted = "n (wtd.)",
     head_pct = "%",
     head_ci_low = "CI low",
-    head_ci_high = "CI high"
+    head_ci_high = "CI high",
+    summary_head = "umfrage table: %s cell(s), %s",
+    na_dropped = "NA dropped",
+    na_level = "NA as a level",
+    rows_label = "rows",
+    cols_label = "cols",
+    by_label = "by",
+    skipped = "Rows left out for NA (per row variable):"
   )
   de <- c(
     total = "Gesamt",
@@ -223,7 +230,14 @@ builtin_locale <- function(lang) {
     head_weighted = "n (gew.)",
     head_pct = "%",
     head_ci_low = "Konfidenzintervall unten",
-    head_ci_high = "Konfidenzintervall oben"
+    head_ci_high = "Konfidenzintervall oben",
+    summary_head = "umfrage-Tabelle: %s Zelle(n), %s",
+    na_dropped = "fehlende Werte ausgelassen",
+    na_level = "fehlende Werte als Kategorie",
+    rows_label = "Zeilen",
+    cols_label = "Spalten",
+    by_label = "Schichten",
+    skipped = "Wegen fehlender Werte ausgelassene F\u00e4lle (je Zeilenvariable):"
   )
   structure(list(
     lang = lang,
