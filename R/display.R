@@ -684,14 +684,15 @@ block_titles <- function(title, d) {
 }
 
 # The source line: the locale's word ("Source:", "Quelle:") and the text
-# (unless the text starts with it, as tab_xlsx() does).
+# (unless the text already starts with it, in any case). knit_print(),
+# plot(), autoplot(), tab_xlsx() and as_flextable() all use it.
 source_line <- function(source, loc) {
   if (is.null(source)) return(NULL)
   if (!is.character(source) || length(source) != 1L || is.na(source))
     stopf("'source' must be a single string (e.g. \"own survey, n = 206\"), not %s",
           obj_desc_len(source))
   word <- paste0(loc_word(loc, "source"), ":")
-  if (startsWith(source, word)) source else paste(word, source)
+  if (startsWith(tolower(source), tolower(word))) source else paste(word, source)
 }
 
 # The HTML <table> of row variable i in layer k (for tests and exporters).

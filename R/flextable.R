@@ -186,7 +186,7 @@ flex_block <- function(b, show, flag, loc, source) {
     autonum = officer::run_autonum(seq_id = "tab", pre_label = paste0(loc_word(loc, "table"), " "),
                                    post_label = ": ", tnd = 0, tns = "-", prop = cap_font),
     fp_p = officer::fp_par(text.align = "left", padding.bottom = 4), align_with_table = FALSE)
-  foot <- c(b$notes$lines, if (!is.null(source)) paste0(loc_word(loc, "source"), ": ", source))
+  foot <- c(b$notes$lines, source_line(source, loc))
   if (length(foot)) {
     ft <- flextable::add_footer_lines(ft, values = foot)
     ft <- flextable::font(ft, fontname = flex_style$font, part = "footer")

@@ -74,12 +74,6 @@ plot_layer_titles <- function(x, ids, loc) {
   }, "")
 }
 
-# The small-base threshold: the table's min_base option, 30 when unset.
-plot_min_base <- function(x) {
-  mb <- x$options$min_base
-  if (is.null(mb) || !is.numeric(mb) || length(mb) != 1L || is.na(mb)) 30 else mb
-}
-
 # One block as matrices (rows: row levels, columns: column levels): value,
 # interval ends, unweighted percent base.
 plot_block <- function(x, row_var, col_var, layer, loc) {
@@ -328,7 +322,7 @@ plot.umfrage_tab <- function(x, row_var = NULL, col_var = NULL, layer = 1L,
   if (is.null(cat_title)) cat_title <- ""
 
   # small bases: a column (or, for row percents, a row) below the threshold
-  min_base <- plot_min_base(x)
+  min_base <- min_base_of(x)
   small <- !is.na(b$base_n) & b$base_n < min_base
   flag <- loc_word(loc, "small_flag")
   small_col <- apply(small, 2L, all)
@@ -690,7 +684,7 @@ autoplot.umfrage_tab <- function(object, row_var = NULL, col_var = NULL, stacked
                ci_low = as.vector(b$lo), ci_high = as.vector(b$hi), base_n = as.vector(b$base_n),
                deff = as.vector(b$deff), stringsAsFactors = FALSE)
   }))
-  min_base <- plot_min_base(x)
+  min_base <- min_base_of(x)
   d$small <- !is.na(d$base_n) & d$base_n < min_base
   d$low_deff <- !is.na(d$ci_low) & !is.na(d$deff) & d$deff < min_deff_of(x)
   d$deff <- NULL

@@ -6,17 +6,6 @@
 # its level, and of the layer in x$layers), never by matching names or
 # labels, which are for display only.
 
-# Blocks to show: one per layer (and row variable), with the layer's title.
-tab_layers <- function(x) {
-  if (!length(x$by)) return(list(list(id = 1L, title = "")))
-  ids <- unique(x$cell_id$layer)
-  lapply(ids, function(k) {
-    lev <- vapply(x$layers, function(l) l[[k]], "")
-    list(id = k, title = paste(sprintf("%s = %s", vapply(x$by, `[[`, "", "name"), lev),
-                               collapse = ", "))
-  })
-}
-
 # Rows of the cells (or, with bases = TRUE, of the bases) of row variable i
 # in layer k, and optionally of column variable j only.
 block_sel <- function(x, i, k, j = NULL, bases = FALSE) {
@@ -25,9 +14,6 @@ block_sel <- function(x, i, k, j = NULL, bases = FALSE) {
   if (!is.null(j)) keep <- keep & id$col_var %in% j
   which(keep)
 }
-
-# Display label of column variable j (index into x$cols; 1 is Total).
-col_label <- function(x, j) vapply(j, function(jj) if (jj == 1L) "" else x$cols[[jj]]$label, "")
 
 # Index of a row or column variable given by name or position (`offset`:
 # the position of the first entry of `vars`, 0 for the Total column).

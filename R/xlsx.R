@@ -135,7 +135,7 @@ tab_xlsx <- function(x, path, layout = c("sheets", "stacked"), title = NULL, sou
           d = d, b = d$blocks[[j]], table = i,
           heading = if (j == 1L) title[i] else NA_character_,
           number = if (length(d$blocks) > 1L) paste0(i, ".", j) else as.character(i),
-          source = if (!is.null(source)) xlsx_source_line(source[i], d$locale))
+          source = if (!is.null(source)) source_line(source[i], d$locale))
       }
     }
     anchors <- xlsx_sheet(wb, sheet[s], items, proto, cache)
@@ -185,11 +185,6 @@ xlsx_sheet_names <- function(nm) {
     }
   }
   nm
-}
-
-xlsx_source_line <- function(s, loc) {
-  w <- loc_word(loc, "source")
-  if (startsWith(tolower(s), tolower(paste0(w, ":")))) s else paste0(w, ": ", s)
 }
 
 # ---- cell addresses --------------------------------------------------------------

@@ -19,3 +19,17 @@ test_that("summary() uses the locale's words and numbers", {
   expect_match(out[1], sprintf("^tableau umfrage : %d cellule\\(s\\)", length(unique(na.omit(d$q)))))
   expect_true(any(out == "  lignes: q"))
 })
+
+test_that("every output writes a source that already names itself once", {
+  skip_if_not_installed("flextable")
+  d <- data.frame(q = c("a", "b", "a", "a"), g = c("x", "x", "y", "y"))
+  t <- tab(d, "q", cols = "g", se = FALSE, locale = "de")
+  ft <- flextable::as_flextable(t, source = "Quelle: eigene Erhebung")
+  foot <- ft$footer$dataset[[1L]]
+  expect_equal(sum(grepl("Quelle", foot)), 1L)
+  expect_true("Quelle: eigene Erhebung" %in% foot)
+  ft2 <- flextable::as_flextable(t, source = "eigene Erhebung")
+  expect_true("Quelle: eigene Erhebung" %in% ft2$footer$dataset[[1L]])
+  h <- as.character(knitr::knit_print(t, source = "quelle: eigene Erhebung"))
+  expect_false(grepl("Quelle: quelle:", h, fixed = TRUE))
+})
