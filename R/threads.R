@@ -8,7 +8,7 @@
 #' The default at load time is the option `umfrage.threads` if set, else half
 #' the logical processors (at least 1), capped by `OMP_THREAD_LIMIT` and
 #' `OMP_NUM_THREADS`, as data.table does. A pass over the rows takes a further
-#' thread only for every 2^20 (about a million) rows: on shorter passes,
+#' thread only for every 2^17 (131,072) rows: on shorter passes,
 #' waking a thread costs more than it saves. Results do not depend on the thread
 #' count beyond rounding (1e-12 relative). Without OpenMP at compile time
 #' everything runs on one thread.
