@@ -242,9 +242,11 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
                 min_base = getOption("umfrage.min_base", 30),
                 deff = c("binomial", "replace", "survey"),
                 calibration = TRUE, se = TRUE,
-                na = c("drop", "level"), show = NULL, digits = NULL, locale = NULL) {
+                na = c("drop", "level"), sort = c("none", "desc", "asc"), sort_keep = NULL,
+                show = NULL, digits = NULL, locale = NULL) {
   percent <- match.arg(percent)
   na <- match.arg(na)
+  srt <- check_sort(sort, sort_keep)  # nets.R
   ci <- match.arg(ci)
   adjust <- match.arg(adjust)
   deff <- match.arg(deff)
@@ -313,11 +315,15 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
   if (se) opt[c("layer_rows", "layer_nu")] <- layer_design(bvars, des, nrow(x), test != "none")
 
   blocks <- lapply(rvars, function(rv) tab_block(rv, cvars, bvars, total_var, w, des, opt, cal))
+  blocks <- nets_tests(blocks, rvars, cvars, bvars, total_var, w, des, opt, cal)  # nets.R
   # weights that are all zero (where the row variables are given) leave
   # nothing to tabulate; the C pass has summed them already
   if (!is.null(w) && all(vapply(blocks, function(b) sum(b$cols[[1L]]$cells[, 2L]) == 0, NA)))
     stopf("'weights' are all zero: no row carries weight, so there is nothing to tabulate")
   cells <- new_df(rbind_cols(lapply(seq_along(blocks), function(i) tab_cells(blocks[[i]], percent, i = i, min_base = min_base))))
+  arr <- nets_arrange(cells, rvars, srt)  # nets.R: nets, sorting, column `net`
+  cells <- arr$cells
+  rvars <- arr$rvars
   bases <- new_df(rbind_cols(lapply(seq_along(blocks), function(i)
     tab_cells(blocks[[i]], "col", bases = TRUE, i = i, min_base = min_base))))
   # the by-columns are named after their variables unless a name is taken
@@ -353,7 +359,7 @@ check_min_base <- function(min_base, from_option = FALSE) {
   as.double(min_base)
 }
 
-var_meta <- function(v) v[intersect(c("name", "label", "levels", "kind", "column"), names(v))]
+var_meta <- function(v) v[intersect(c("name", "label", "levels", "kind", "column", "net", "order"), names(v))]
 
 # The integer identity of every cell and base: columns of tab_cells() that
 # are split off the long form into x$cell_id / x$base_id.
@@ -451,7 +457,7 @@ num_codes <- function(u) {
 # Normalise rows/cols/by to a list of column names and mr_sets.
 tab_specs <- function(spec, data, arg) {
   if (is.null(spec)) return(list())
-  if (inherits(spec, "umfrage_mrset")) return(list(spec))
+  if (inherits(spec, "umfrage_mrset") || inherits(spec, "umfrage_nets")) return(list(spec))
   if (inherits(spec, "formula")) {
     if (length(spec) != 2L) stopf("'%s' as a formula must be one-sided, like ~ a + b", arg)
     spec <- all.vars(spec)
@@ -465,7 +471,7 @@ tab_specs <- function(spec, data, arg) {
           arg, obj_desc(spec))
   out <- list()
   for (s in spec) {
-    if (inherits(s, "umfrage_mrset")) out <- c(out, list(s))
+    if (inherits(s, "umfrage_mrset") || inherits(s, "umfrage_nets")) out <- c(out, list(s))
     else if (inherits(s, "formula")) out <- c(out, as.list(all.vars(s)))
     else if (is.character(s) && length(s) >= 1L) out <- c(out, as.list(s))
     else stopf("'%s' holds %s; expected column names, formulas or mr_set()s", arg, obj_desc(s))
@@ -479,6 +485,7 @@ tab_specs <- function(spec, data, arg) {
 # Code one variable for the C kernel: desc = list(kind, nlev, data, na_level, base_all).
 tab_var <- function(s, data, na, arg) {
   if (inherits(s, "umfrage_mrset")) return(tab_var_mr(s, data, arg))
+  if (inherits(s, "umfrage_nets")) return(tab_var_nets(s, data, na, arg))  # nets.R
   x <- data_col(data, s, "x")
   label <- attr(x, "label", exact = TRUE)
   if (!(is.character(label) && length(label) == 1L && !is.na(label))) label <- s
