@@ -801,7 +801,8 @@ knit_print.umfrage_tab <- function(x, locale = NULL, show = NULL, digits = NULL,
 #' `row` and `col` are factors whose levels are the levels of the
 #' variables in their order (row variables, then column variables, one
 #' after the other; a level that two variables share is listed once, where
-#' it first occurs), so sorting and plotting keep the table's order;
+#' it first occurs; a row variable's levels in the order shown, with nets
+#' and `tab(sort =)`), so sorting and plotting keep the table's order;
 #' `x$row == "a"` compares as with strings. `stringsAsFactors = FALSE` gives
 #' them as strings.
 #'

@@ -5,7 +5,7 @@
 #' ("any of these"). Given as a row of [tab()] (`rows = list(nets(...),
 #' ...)`), each net is an extra row of that variable's block, with its own
 #' counts, percent, standard error, interval, design effect and letters. A
-#' respondent counts once in a net, whatever how many of its levels or items
+#' respondent counts once in a net, however many of its levels or items
 #' apply.
 #'
 #' A net of a single variable is the set of respondents whose answer is one
@@ -22,10 +22,10 @@
 #' blocks. The Rao-Scott test of a single variable with nets is the test of
 #' the variable itself (its levels, without the nets).
 #'
-#' The levels keep their identity: in the long form (`as.data.frame()`) and
-#' in `x$cell_id`, the variable's level `k` keeps the index `k` (`.row`),
-#' the nets follow (indices after the levels, in the order given), and the
-#' logical column `net` marks the nets' cells. `x$rows[[i]]$levels` holds
+#' The levels keep their identity: in `x$cell_id` the variable's level `k`
+#' keeps the index `k` (`x$cell_id$row`), the nets follow (indices after
+#' the levels, in the order given), and the logical column `net` of the
+#' long form (`as.data.frame()`) marks the nets' cells. `x$rows[[i]]$levels` holds
 #' the levels, then the nets; `x$rows[[i]]$net` says which are nets;
 #' `x$rows[[i]]$order` the order in which they are shown (nets first with
 #' `.position = "top"`, last with `"bottom"`; see also `sort` in [tab()]).
@@ -129,15 +129,15 @@ tab_var_nets <- function(s, data, na, arg) {
   if (inherits(v, "umfrage_mrset")) return(nets_mr(s, data, arg))
   if (!v %in% names(data)) stopf("'%s' names column(s) not in 'x': %s", arg, qlist(v))
   plain <- tab_var(v, data, na, arg)
-  x <- data_col(data, v, "x")
-  cl <- code_single(x, v, arg)
-  L <- length(cl$levels)
-  idx <- lapply(seq_along(s$nets), function(k) net_levels(s$nets[[k]], names(s$nets)[k], x, cl, v))
-  codes <- as.integer(unclass(cl$codes))
-  attributes(codes) <- NULL
+  codes <- plain$desc[[3L]][[1L]]      # the level codes (NA: missing)
   nlev0 <- length(plain$levels)        # the levels, "(missing)" included
+  L <- if (identical(plain$levels, "(none)")) 0L else nlev0 - (na == "level")
+  cl <- list(levels = plain$levels[seq_len(L)])
+  idx <- lapply(seq_along(s$nets), function(k)
+    net_levels(s$nets[[k]], names(s$nets)[k], data_col(data, v, "x"), cl, v))
+  codes <- as.integer(unclass(codes))
+  attributes(codes) <- NULL
   if (na == "level") codes[is.na(codes)] <- L + 1L
-  if (identical(plain$levels, "(none)")) nlev0 <- 1L
   netcols <- lapply(seq_along(idx), function(k) {
     nc <- rep(NA_integer_, length(codes))
     nc[codes %in% idx[[k]]] <- nlev0 + k

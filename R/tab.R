@@ -22,7 +22,8 @@
 #' @section Variables:
 #' `rows`, `cols` and `by` take column names (a character vector), one-sided
 #' formulas (`~ a + b`), [mr_set()]s, or a list mixing these (`by` takes
-#' single variables only). Factors keep their declared levels, empty ones
+#' single variables only; `rows` also takes [nets()]: combined levels of a
+#' variable, or combined items of an MR set, as extra rows). Factors keep their declared levels, empty ones
 #' included, in their order; character columns are sorted; logical columns
 #' have levels `FALSE`, `TRUE`; haven-style labelled columns show their value
 #' labels (labelled values first, in label order, then other values) and
@@ -55,6 +56,27 @@
 #' user-missing values are in it too (see Variables). Rows with weight 0
 #' count in `n` but add nothing to `n_w` (see Inference for their part in
 #' `df` and `deff`).
+#'
+#' @section Nets and sorting:
+#' A [nets()] row adds nets to a variable's block: each net counts the
+#' respondents with one of its levels (of an MR set: one of its items) once,
+#' with its own percent, inference and letters, shown at the top or the
+#' bottom of the block. The long form marks their cells in the logical
+#' column `net`, `x$rows[[i]]$net` marks the nets among the levels.
+#'
+#' `sort = "desc"` (or `"asc"`) orders the levels of every categorical row
+#' variable (single variables and MR sets) by their weighted count in the
+#' Total column of the first layer (for column percents: by the Total
+#' column's percent), ties in their original order; every layer and column
+#' shows them in that order. Nets stay where [nets()] puts them (top or
+#' bottom), and the levels named in `sort_keep` and the `"(missing)"` level
+#' of `na = "level"` stay at the end (before nets at the bottom), in their
+#' original order. Sorting changes only the order: the cells, their values
+#' and their identity (`x$cell_id$row` is the level's index in
+#' `x$rows[[i]]$levels`) are those of the unsorted table; the order shown is
+#' `x$rows[[i]]$order` (level indices; `NULL`: as the levels), the order of
+#' the cells within each block of the long form, and of the levels of its
+#' factor `row`.
 #'
 #' @section Inference:
 #' Every cell also carries design-based statistics: the standard error of
@@ -175,6 +197,12 @@
 #'   intervals, tests or letters): the fastest table, counts and percents
 #'   only.
 #' @param na `"drop"` or `"level"`.
+#' @param sort `"none"` (the default), `"desc"` or `"asc"`: order the levels
+#'   of each categorical row variable by the Total column (see Nets and
+#'   sorting).
+#' @param sort_keep With `sort`: levels (names) that keep their place at the
+#'   end of a sorted block, in their order (e.g. `c("Other", "Don't know")`);
+#'   each must be a level of some row variable.
 #' @param show What a cell shows when the table is printed, knitted or
 #'   exported: some of `"count"`, `"weighted"`, `"pct"`, `"ci"`,
 #'   `"letters"` (see [print.umfrage_tab()]); `NULL` for the default (the
@@ -193,9 +221,10 @@
 #'   tidy long form, one row per cell: `row_var`, `row`, `col_var`, `col`,
 #'   one column per `by` variable, then `n`, `n_w`, `n_eff`, `pct`, `se`,
 #'   `ci_low`, `ci_high`, `letters`, `se_n_w`, `deff`, `df`, `base_n`,
-#'   `base_w`, `small_base`, `statistic`, `ndf`, `ddf`, `p_value`, `row_var_label`,
+#'   `base_w`, `small_base`, `statistic`, `ndf`, `ddf`, `p_value`, `net` (a
+#'   net of [nets()]), `row_var_label`,
 #'   `col_var_label`; `row` and `col` are factors in the variables' level
-#'   order (see [as.data.frame.umfrage_tab()], also for the wide form of
+#'   order (as shown: nets and `sort` included) (see [as.data.frame.umfrage_tab()], also for the wide form of
 #'   the banner). Each cell has its own
 #'   key (`row_var`, `row`, `col_var`, `col` and the by-columns); labels
 #'   never stand for one another:
@@ -222,7 +251,7 @@
 #'   find cells by the integer identity the object carries (`cell_id`,
 #'   `base_id`: the positions of the row variable, its level, the column
 #'   variable, its level and the layer), never by their labels.
-#' @seealso [mr_set()] for multiple-response questions.
+#' @seealso [mr_set()] for multiple-response questions, [nets()] for nets.
 #' @examples
 #' d <- data.frame(
 #'   sex = c("f", "m", "f", "f", "m", "m", "f", "m"),

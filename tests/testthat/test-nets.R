@@ -50,8 +50,10 @@ api_q5 <- function(d) {
 
 check_nets_vs_recode <- function(x, rows_nets, plain, recoded, cols, by = NULL, percent = "col",
                                  na = "drop", bycols = character(), nets = c("Top 2", "Bottom 2"),
-                                 levels, ...) {
+                                 levels, want_letters = FALSE, ...) {
   tn <- tab(x, rows = list(rows_nets), cols = cols, by = by, percent = percent, na = na, ...)
+  # where asked: the letter comparison is not vacuous
+  if (want_letters) expect_true(any(nzchar(as.data.frame(tn)$letters[as.data.frame(tn)$net])))
   tp <- tab(x, plain, cols = cols, by = by, percent = percent, na = na, ...)
   # the levels: as tab() of the variable, with its test
   expect_same_cells(cells_key(tn, plain, levels, bycols), cells_key(tp, plain, levels, bycols),
@@ -73,8 +75,8 @@ test_that("nets of a single variable equal the recoded variable: apistrat (strat
   des <- svy_design(d, weights = ~pw, strata = ~stype, fpc = ~fpc)
   n2 <- nets("q5", "Top 2" = c("4", "5"), "Bottom 2" = c("1", "2"))
   for (p in c("col", "row", "total")) {
-    check_nets_vs_recode(des, n2, "q5", c("top2", "bot2"), cols = c("awards", "sch.wide"),
-                         percent = p, levels = as.character(1:5))
+    check_nets_vs_recode(des, n2, "q5", c("top2", "bot2"), cols = c("awards", "sch.wide", "yr.rnd"),
+                         percent = p, levels = as.character(1:5), want_letters = p == "col")
   }
   # with a by layer, and with numbers for the levels of a numeric column
   d$q5n <- as.integer(as.character(d$q5))
@@ -96,8 +98,9 @@ test_that("nets equal the recoded variable and survey: apiclus1 (clusters, fpc)"
   des <- svy_design(d, weights = ~pw, cluster = ~dnum, fpc = ~fpc)
   n2 <- nets("q5", "Top 2" = c("4", "5"), "Bottom 2" = c("1", "2"), .position = "bottom")
   for (p in c("col", "total")) {
-    tn <- check_nets_vs_recode(des, n2, "q5", c("top2", "bot2"), cols = c("stype", "awards"),
-                               percent = p, levels = as.character(1:5))
+    tn <- check_nets_vs_recode(des, n2, "q5", c("top2", "bot2"), cols = c("stype", "sch.wide", "cname"),
+                               percent = p, levels = as.character(1:5), want_letters = p == "col",
+                               min_base = 0)
   }
   # independently: the Total column's net and its column percents by stype
   # from survey (the net as an indicator of the domain)
@@ -120,6 +123,10 @@ test_that("nets equal the recoded variable and survey: apiclus1 (clusters, fpc)"
 
 test_that("nets equal the recoded variable: weighted data frame, NA levels, by layers", {
   d <- sim_tab_data(1500, seed = 7)
+  # region depends on sex and age, so that there are letters to compare
+  east <- d$sex == "f" & stats::runif(nrow(d)) < 0.3
+  d$region[east] <- "East"
+  d$region[d$age == 3L & stats::runif(nrow(d)) < 0.2] <- "West"
   d$region[sample(nrow(d), 60)] <- NA
   d$ne <- factor(ifelse(d$region %in% c("North", "East"), "North/East", as.character(d$region)),
                  levels = c("North/East", "South", "West", "Island"))
@@ -131,7 +138,7 @@ test_that("nets equal the recoded variable: weighted data frame, NA levels, by l
   for (na in c("drop", "level")) {
     check_nets_vs_recode(d, n2, "region", c("ne", "sw"), cols = c("sex", "age"), by = "smoker",
                          na = na, bycols = "smoker", nets = c("North/East", "South+West"),
-                         weights = "w",
+                         weights = "w", want_letters = TRUE,
                          levels = c(levels(d$region), if (na == "level") "(missing)"))
   }
   # unweighted, min_base off (letters everywhere), Holm
