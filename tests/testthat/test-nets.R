@@ -316,3 +316,22 @@ test_that("bad nets and sort input give clear errors", {
   expect_error(tab(d, "q", sort_keep = "a"), "needs sort")
   expect_error(tab(d, "q", sort = "desc", sort_keep = 1), "'sort_keep' must name levels")
 })
+
+test_that("nets of a labelled column: by value labels or by values, the same net", {
+  skip_if_not_installed("haven")
+  set.seed(11)
+  v <- sample(c(1, 2, 3, 4, 5, 9), 300, TRUE)
+  d <- data.frame(g = sample(c("x", "y"), 300, TRUE))
+  d$q <- haven::labelled(v, c("very bad" = 1, bad = 2, neutral = 3, good = 4, "very good" = 5))
+  d$top <- factor(ifelse(v %in% 4:5, "Top 2", "rest"), levels = c("Top 2", "rest"))
+  a <- cells_key(tab(d, list(nets("q", "Top 2" = c("good", "very good"))), cols = "g"), "q", "Top 2")
+  b <- cells_key(tab(d, list(nets("q", "Top 2" = c(4, 5))), cols = "g"), "q", "Top 2")
+  r <- cells_key(tab(d, "top", cols = "g"), "top", "Top 2")
+  expect_same_cells(a, b, tol = 1e-14)
+  expect_same_cells(a, r)
+  # the unlabelled value 9 is a level too ("9")
+  t <- tab(d, list(nets("q", "other" = 9, "neutral+" = c("neutral", "9"))))
+  expect_identical(t$rows[[1]]$levels, c("very bad", "bad", "neutral", "good", "very good", "9",
+                                         "other", "neutral+"))
+  expect_equal(as.data.frame(t)$n[as.data.frame(t)$row == "neutral+"], sum(v %in% c(3, 9)))
+})
