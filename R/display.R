@@ -134,7 +134,9 @@ level_labels <- function(x, v, idx) {
   lab <- v$levels[idx]
   if (identical(v$kind, "total")) return(rep(loc_word(x$.loc, "total"), length(idx)))
   if (identical(x$na, "level") && identical(v$kind, "single")) {
-    miss <- idx == length(v$levels)
+    # the "(missing)" level is the last level (of a variable with nets: the
+    # last that is not a net)
+    miss <- idx == (if (is.null(v$net)) length(v$levels) else max(which(!v$net)))
     lab[miss] <- sub("^\\(missing\\)", loc_word(x$.loc, "missing"), lab[miss])
   }
   lab
@@ -262,7 +264,8 @@ display_block <- function(x, i, ly, loc, show, mb, flag, has_letters, md = 0) {
        stat_labels = c(count = loc_word(loc, "head_count"), weighted = loc_word(loc, "head_weighted"),
                        pct = loc_word(loc, "head_pct"),
                        ci = loc_word(loc, "ci", loc_plain(100 * x$options$level, loc)), letters = ""),
-       rows = new_df(list(row = rows, label = level_labels(x, rv, rows))),
+       rows = new_df(list(row = rows, label = level_labels(x, rv, rows),
+                          net = if (is.null(rv$net)) rep(FALSE, nr) else rv$net[rows])),
        num = num, letters = lmat, small = small, low_deff = low_deff, str = str,
        notes = display_notes(x, cells, cid, columns, small, loc, show, mb, flag, has_letters,
                              low_deff, md))
@@ -348,6 +351,8 @@ console_column <- function(b, m, show, flag) {
 # into `width` (the stub repeated; a spanner repeated over each group that
 # holds columns of its variable, clipped to them).
 console_block <- function(b, show, flag, width) {
+  # nets (nets.R) are marked by a leading "+ "
+  if (any(b$rows$net)) b$rows$label <- ifelse(b$rows$net, paste0("+ ", b$rows$label), b$rows$label)
   body <- lapply(seq_len(nrow(b$columns)), function(m) console_column(b, m, show, flag))
   any_flag <- any(b$small) || any(b$columns$small)
   fl <- function(s, small) if (any_flag) paste0(s, ifelse(small, paste0(" ", flag),
@@ -590,6 +595,7 @@ html_style <- function(id) {
 #ID tr.umf-base th,#ID tr.umf-base td{font-style:italic;color:#555;background:#f6f7f9}
 #ID tr.umf-base-last th,#ID tr.umf-base-last td{border-bottom:1px solid #8a96a8}
 #ID tbody tr.umf-row:nth-child(even) th,#ID tbody tr.umf-row:nth-child(even) td{background:#fafbfc}
+#ID tbody tr.umf-net th,#ID tbody tr.umf-net td{font-weight:bold}
 #ID .umf-flag{color:#b3261e;font-weight:bold}
 #ID .umf-notes{font-size:11px;color:#333;margin:4px 0 0 0;padding:0;list-style:none}
 #ID .umf-notes li{margin:1px 0;list-style:none}
@@ -644,7 +650,8 @@ html_table <- function(b, show, flag) {
         tds <- c(tds, sprintf("<td class=\"%s%s\">%s</td>", cl, first(s == show[1L]), v))
       }
     }
-    rows <- c(rows, paste0("<tr class=\"umf-row\"><th scope=\"row\">", html_escape(b$rows$label[a]),
+    rows <- c(rows, paste0("<tr class=\"umf-row", if (isTRUE(b$rows$net[a])) " umf-net",
+                           "\"><th scope=\"row\">", html_escape(b$rows$label[a]),
                            "</th>", paste(tds, collapse = ""), "</tr>"))
   }
   th3 <- if (stat_row) {
@@ -794,7 +801,8 @@ knit_print.umfrage_tab <- function(x, locale = NULL, show = NULL, digits = NULL,
 #' `row` and `col` are factors whose levels are the levels of the
 #' variables in their order (row variables, then column variables, one
 #' after the other; a level that two variables share is listed once, where
-#' it first occurs), so sorting and plotting keep the table's order;
+#' it first occurs; a row variable's levels in the order shown, with nets
+#' and `tab(sort =)`), so sorting and plotting keep the table's order;
 #' `x$row == "a"` compares as with strings. `stringsAsFactors = FALSE` gives
 #' them as strings.
 #'
@@ -842,7 +850,9 @@ as.data.frame.umfrage_tab <- function(x, row.names = NULL, optional = FALSE,
   rlab <- vapply(x$rows, `[[`, "", "label")
   clab <- vapply(x$cols, `[[`, "", "label")
   if (stringsAsFactors) {
-    out$row <- factor(out$row, levels = unique(unlist(lapply(x$rows, `[[`, "levels"))))
+    # in the order shown (nets and sorting: x$rows[[i]]$order)
+    out$row <- factor(out$row, levels = unique(unlist(lapply(x$rows, function(r)
+      if (is.null(r$order)) r$levels else r$levels[r$order]))))
     out$col <- factor(out$col, levels = unique(unlist(lapply(x$cols, `[[`, "levels"))))
   }
   out$row_var_label <- rlab[x$cell_id$row_var]

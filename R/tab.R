@@ -22,7 +22,8 @@
 #' @section Variables:
 #' `rows`, `cols` and `by` take column names (a character vector), one-sided
 #' formulas (`~ a + b`), [mr_set()]s, or a list mixing these (`by` takes
-#' single variables only). Factors keep their declared levels, empty ones
+#' single variables only; `rows` also takes [nets()]: combined levels of a
+#' variable, or combined items of an MR set, as extra rows). Factors keep their declared levels, empty ones
 #' included, in their order; character columns are sorted; logical columns
 #' have levels `FALSE`, `TRUE`; haven-style labelled columns show their value
 #' labels (labelled values first, in label order, then other values) and
@@ -55,6 +56,27 @@
 #' user-missing values are in it too (see Variables). Rows with weight 0
 #' count in `n` but add nothing to `n_w` (see Inference for their part in
 #' `df` and `deff`).
+#'
+#' @section Nets and sorting:
+#' A [nets()] row adds nets to a variable's block: each net counts the
+#' respondents with one of its levels (of an MR set: one of its items) once,
+#' with its own percent, inference and letters, shown at the top or the
+#' bottom of the block. The long form marks their cells in the logical
+#' column `net`, `x$rows[[i]]$net` marks the nets among the levels.
+#'
+#' `sort = "desc"` (or `"asc"`) orders the levels of every categorical row
+#' variable (single variables and MR sets) by their weighted count in the
+#' Total column of the first layer (for column percents: by the Total
+#' column's percent), ties in their original order; every layer and column
+#' shows them in that order. Nets stay where [nets()] puts them (top or
+#' bottom), and the levels named in `sort_keep` and the `"(missing)"` level
+#' of `na = "level"` stay at the end (before nets at the bottom), in their
+#' original order. Sorting changes only the order: the cells, their values
+#' and their identity (`x$cell_id$row` is the level's index in
+#' `x$rows[[i]]$levels`) are those of the unsorted table; the order shown is
+#' `x$rows[[i]]$order` (level indices; `NULL`: as the levels), the order of
+#' the cells within each block of the long form, and of the levels of its
+#' factor `row`.
 #'
 #' @section Inference:
 #' Every cell also carries design-based statistics: the standard error of
@@ -175,6 +197,12 @@
 #'   intervals, tests or letters): the fastest table, counts and percents
 #'   only.
 #' @param na `"drop"` or `"level"`.
+#' @param sort `"none"` (the default), `"desc"` or `"asc"`: order the levels
+#'   of each categorical row variable by the Total column (see Nets and
+#'   sorting).
+#' @param sort_keep With `sort`: levels (names) that keep their place at the
+#'   end of a sorted block, in their order (e.g. `c("Other", "Don't know")`);
+#'   each must be a level of some row variable.
 #' @param show What a cell shows when the table is printed, knitted or
 #'   exported: some of `"count"`, `"weighted"`, `"pct"`, `"ci"`,
 #'   `"letters"` (see [print.umfrage_tab()]); `NULL` for the default (the
@@ -193,9 +221,10 @@
 #'   tidy long form, one row per cell: `row_var`, `row`, `col_var`, `col`,
 #'   one column per `by` variable, then `n`, `n_w`, `n_eff`, `pct`, `se`,
 #'   `ci_low`, `ci_high`, `letters`, `se_n_w`, `deff`, `df`, `base_n`,
-#'   `base_w`, `small_base`, `statistic`, `ndf`, `ddf`, `p_value`, `row_var_label`,
+#'   `base_w`, `small_base`, `statistic`, `ndf`, `ddf`, `p_value`, `net` (a
+#'   net of [nets()]), `row_var_label`,
 #'   `col_var_label`; `row` and `col` are factors in the variables' level
-#'   order (see [as.data.frame.umfrage_tab()], also for the wide form of
+#'   order (as shown: nets and `sort` included) (see [as.data.frame.umfrage_tab()], also for the wide form of
 #'   the banner). Each cell has its own
 #'   key (`row_var`, `row`, `col_var`, `col` and the by-columns); labels
 #'   never stand for one another:
@@ -222,7 +251,7 @@
 #'   find cells by the integer identity the object carries (`cell_id`,
 #'   `base_id`: the positions of the row variable, its level, the column
 #'   variable, its level and the layer), never by their labels.
-#' @seealso [mr_set()] for multiple-response questions.
+#' @seealso [mr_set()] for multiple-response questions, [nets()] for nets.
 #' @examples
 #' d <- data.frame(
 #'   sex = c("f", "m", "f", "f", "m", "m", "f", "m"),
@@ -242,9 +271,11 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
                 min_base = getOption("umfrage.min_base", 30),
                 deff = c("binomial", "replace", "survey"),
                 calibration = TRUE, se = TRUE,
-                na = c("drop", "level"), show = NULL, digits = NULL, locale = NULL) {
+                na = c("drop", "level"), sort = c("none", "desc", "asc"), sort_keep = NULL,
+                show = NULL, digits = NULL, locale = NULL) {
   percent <- match.arg(percent)
   na <- match.arg(na)
+  srt <- check_sort(sort, sort_keep)  # nets.R
   ci <- match.arg(ci)
   adjust <- match.arg(adjust)
   deff <- match.arg(deff)
@@ -313,11 +344,15 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
   if (se) opt[c("layer_rows", "layer_nu")] <- layer_design(bvars, des, nrow(x), test != "none")
 
   blocks <- lapply(rvars, function(rv) tab_block(rv, cvars, bvars, total_var, w, des, opt, cal))
+  blocks <- nets_tests(blocks, rvars, cvars, bvars, total_var, w, des, opt, cal)  # nets.R
   # weights that are all zero (where the row variables are given) leave
   # nothing to tabulate; the C pass has summed them already
   if (!is.null(w) && all(vapply(blocks, function(b) sum(b$cols[[1L]]$cells[, 2L]) == 0, NA)))
     stopf("'weights' are all zero: no row carries weight, so there is nothing to tabulate")
   cells <- new_df(rbind_cols(lapply(seq_along(blocks), function(i) tab_cells(blocks[[i]], percent, i = i, min_base = min_base))))
+  arr <- nets_arrange(cells, rvars, srt)  # nets.R: nets, sorting, column `net`
+  cells <- arr$cells
+  rvars <- arr$rvars
   bases <- new_df(rbind_cols(lapply(seq_along(blocks), function(i)
     tab_cells(blocks[[i]], "col", bases = TRUE, i = i, min_base = min_base))))
   # the by-columns are named after their variables unless a name is taken
@@ -353,7 +388,7 @@ check_min_base <- function(min_base, from_option = FALSE) {
   as.double(min_base)
 }
 
-var_meta <- function(v) v[intersect(c("name", "label", "levels", "kind", "column"), names(v))]
+var_meta <- function(v) v[intersect(c("name", "label", "levels", "kind", "column", "net", "order"), names(v))]
 
 # The integer identity of every cell and base: columns of tab_cells() that
 # are split off the long form into x$cell_id / x$base_id.
@@ -451,7 +486,7 @@ num_codes <- function(u) {
 # Normalise rows/cols/by to a list of column names and mr_sets.
 tab_specs <- function(spec, data, arg) {
   if (is.null(spec)) return(list())
-  if (inherits(spec, "umfrage_mrset")) return(list(spec))
+  if (inherits(spec, "umfrage_mrset") || inherits(spec, "umfrage_nets")) return(list(spec))
   if (inherits(spec, "formula")) {
     if (length(spec) != 2L) stopf("'%s' as a formula must be one-sided, like ~ a + b", arg)
     spec <- all.vars(spec)
@@ -465,7 +500,7 @@ tab_specs <- function(spec, data, arg) {
           arg, obj_desc(spec))
   out <- list()
   for (s in spec) {
-    if (inherits(s, "umfrage_mrset")) out <- c(out, list(s))
+    if (inherits(s, "umfrage_mrset") || inherits(s, "umfrage_nets")) out <- c(out, list(s))
     else if (inherits(s, "formula")) out <- c(out, as.list(all.vars(s)))
     else if (is.character(s) && length(s) >= 1L) out <- c(out, as.list(s))
     else stopf("'%s' holds %s; expected column names, formulas or mr_set()s", arg, obj_desc(s))
@@ -479,6 +514,7 @@ tab_specs <- function(spec, data, arg) {
 # Code one variable for the C kernel: desc = list(kind, nlev, data, na_level, base_all).
 tab_var <- function(s, data, na, arg) {
   if (inherits(s, "umfrage_mrset")) return(tab_var_mr(s, data, arg))
+  if (inherits(s, "umfrage_nets")) return(tab_var_nets(s, data, na, arg))  # nets.R
   x <- data_col(data, s, "x")
   label <- attr(x, "label", exact = TRUE)
   if (!(is.character(label) && length(label) == 1L && !is.na(label))) label <- s
