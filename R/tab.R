@@ -629,6 +629,8 @@ tab_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
   du <- design_units(des)
   dd <- nd / ng                       # design layers (strata or PSUs)
   if (isTRUE(opt$wzero)) raw <- add_positive(raw, rv, cdesc, c(bdesc, extra), w, ncv)
+  # calibration on numeric auxiliaries: the entries' sums of w0 u and w^2 u (var.R)
+  caux <- cal_aux_pass(cal, rv$desc, cdesc, bdesc, dl, ncv)
   strat_desc <- if (!des$clustered && length(des$strata_levels) > 1L)
     list(list(0L, length(des$strata_levels), list(des$stratum), 0L, 0L)) else list()
   dinfo <- design_info(des, du, dd)
@@ -661,7 +663,7 @@ tab_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
             lapply(seq_len(dim(Qa)[4L]), function(h) Qa[, , b, h])
           }
         }
-        z_cov(z$s1, z$s2, z$Q, des, du, cal, z$w0z)
+        z_cov(z$s1, z$s2, z$Q, des, du, cal, z$w0z, cal_aux_z(caux, j, nr, nc, nb, b))
       }), use.names = FALSE)
     }
     list(raw = raw[[j]], dims = c(nr, nc, nb, ng, dd), sigma = sigma,
