@@ -126,16 +126,20 @@
 #' `min_base`, in the cells and in the column bases (`x$bases`), and the
 #' threshold is kept in `x$options$min_base`.
 #'
-#' Weights made by [wt_rake()] or [wt_poststrat()] carry the margins they
-#' were calibrated on (and their starting weights). With `calibration =
-#' TRUE` (the default) the variance then uses the residuals of the
-#' linearised variable from the regression on the margins' level
-#' indicators, weighted by the starting weights: the calibration-adjusted
-#' variance of `survey::calibrate()` and `survey::postStratify()`. Raked
-#' weights thus match `survey::calibrate(calfun = "raking")` with the same
-#' margins; `survey::rake()` itself approximates this variance by ten
-#' backfitting sweeps, and its standard errors differ from these by about
-#' 1e-3 relative. The margin variables must be columns of `x`.
+#' Weights made by [wt_rake()], [wt_poststrat()] or [wt_calibrate()] carry
+#' the margins and numeric auxiliaries they were calibrated on (and their
+#' starting weights). With `calibration = TRUE` (the default) the variance
+#' then uses the residuals of the linearised variable from the regression on
+#' the calibration model (the margins' level indicators and the numeric
+#' auxiliaries), weighted by the starting weights: the calibration-adjusted
+#' variance of `survey::calibrate()` (for every `calfun` and bounds) and
+#' `survey::postStratify()`. Raked weights thus match
+#' `survey::calibrate(calfun = "raking")` with the same margins;
+#' `survey::rake()` itself approximates this variance by ten backfitting
+#' sweeps, and its standard errors differ from these by about 1e-3 relative.
+#' The margin variables and numeric auxiliaries must be columns of `x`, with
+#' the values the weights were made from (a numeric auxiliary whose weighted
+#' total no longer matches gives a warning and fixed-weight variances).
 #' `calibration = FALSE` treats the weights as fixed.
 #'
 #' Multiple-response sets get the same inference: a respondent may sit in
