@@ -259,3 +259,20 @@ test_that("categorical-only calibration: SEs as survey::calibrate, unchanged rou
     expect_lt(rel_cn(got$se, 100 * unlist(by[by$sch.wide == "Yes", paste0("se.y", got$row)])), 1e-8)
   }
 })
+
+test_that("numeric auxiliaries with an MR set block (cross-product route)", {
+  skip_if_not_installed("survey")
+  skip_if_not_installed("MASS")
+  for (clus in c(FALSE, TRUE)) {
+    d <- calnum_data(if (clus) "apiclus1" else "apistrat")
+    d$m1 <- as.integer(d$api00 > 650)
+    d$m2 <- as.integer(d$meals > 40)
+    f <- calnum_fit(d, clus, c("api99", "meals"), "raking")
+    t <- as.data.frame(tab(f$des, mr_set(d, c("m1", "m2"), base = "all"), cols = "sch.wide"))
+    ref <- survey::svyby(~m1 + m2, ~sch.wide, f$cal, survey::svymean)
+    for (cc in c("No", "Yes")) {
+      got <- t[t$col == cc, ]
+      expect_lt(rel_cn(got$se, 100 * unlist(ref[ref$sch.wide == cc, paste0("se.", got$row)])), 1e-8)
+    }
+  }
+})
