@@ -66,11 +66,12 @@
 #' sum of the starting weights. Numeric totals are never scaled.
 #'
 #' @section Variance:
-#' Weights from categorical margins carry their margins, so [tab()] uses
-#' the calibration-adjusted variance (residuals on the margins' indicators,
-#' weighted by the starting weights: what `survey::calibrate()` does for
-#' every calibration function). For numeric auxiliaries [tab()] does not
-#' (yet) adjust the variance: it warns and treats those weights as fixed.
+#' Weights from categorical margins carry their margins and numeric
+#' auxiliaries, so [tab()] uses the calibration-adjusted variance (residuals
+#' on the margins' indicators and the numeric auxiliaries, weighted by the
+#' starting weights: what `survey::calibrate()` does for every calibration
+#' function). Calibrations on numeric auxiliaries alone carry no state:
+#' [tab()] treats those weights as fixed.
 #'
 #' @param data A data frame holding the auxiliary variables; not grouped.
 #' @param targets Margins and totals: see Targets.

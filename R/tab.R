@@ -148,16 +148,20 @@
 #' `min_base`, in the cells and in the column bases (`x$bases`), and the
 #' threshold is kept in `x$options$min_base`.
 #'
-#' Weights made by [wt_rake()] or [wt_poststrat()] carry the margins they
-#' were calibrated on (and their starting weights). With `calibration =
-#' TRUE` (the default) the variance then uses the residuals of the
-#' linearised variable from the regression on the margins' level
-#' indicators, weighted by the starting weights: the calibration-adjusted
-#' variance of `survey::calibrate()` and `survey::postStratify()`. Raked
-#' weights thus match `survey::calibrate(calfun = "raking")` with the same
-#' margins; `survey::rake()` itself approximates this variance by ten
-#' backfitting sweeps, and its standard errors differ from these by about
-#' 1e-3 relative. The margin variables must be columns of `x`.
+#' Weights made by [wt_rake()], [wt_poststrat()] or [wt_calibrate()] carry
+#' the margins and numeric auxiliaries they were calibrated on (and their
+#' starting weights). With `calibration = TRUE` (the default) the variance
+#' then uses the residuals of the linearised variable from the regression on
+#' the calibration model (the margins' level indicators and the numeric
+#' auxiliaries), weighted by the starting weights: the calibration-adjusted
+#' variance of `survey::calibrate()` (for every `calfun` and bounds) and
+#' `survey::postStratify()`. Raked weights thus match
+#' `survey::calibrate(calfun = "raking")` with the same margins;
+#' `survey::rake()` itself approximates this variance by ten backfitting
+#' sweeps, and its standard errors differ from these by about 1e-3 relative.
+#' The margin variables and numeric auxiliaries must be columns of `x`, with
+#' the values the weights were made from (a numeric auxiliary whose weighted
+#' total no longer matches gives a warning and fixed-weight variances).
 #' `calibration = FALSE` treats the weights as fixed.
 #'
 #' Multiple-response sets get the same inference: a respondent may sit in
@@ -665,6 +669,8 @@ tab_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
   du <- design_units(des)
   dd <- nd / ng                       # design layers (strata or PSUs)
   if (isTRUE(opt$wzero)) raw <- add_positive(raw, rv, cdesc, c(bdesc, extra), w, ncv)
+  # calibration on numeric auxiliaries: the entries' sums of w0 u and w^2 u (var.R)
+  caux <- cal_aux_pass(cal, rv$desc, cdesc, bdesc, dl, ncv)
   strat_desc <- if (!des$clustered && length(des$strata_levels) > 1L)
     list(list(0L, length(des$strata_levels), list(des$stratum), 0L, 0L)) else list()
   dinfo <- design_info(des, du, dd)
@@ -697,7 +703,7 @@ tab_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
             lapply(seq_len(dim(Qa)[4L]), function(h) Qa[, , b, h])
           }
         }
-        z_cov(z$s1, z$s2, z$Q, des, du, cal, z$w0z)
+        z_cov(z$s1, z$s2, z$Q, des, du, cal, z$w0z, cal_aux_z(caux, j, nr, nc, nb, b))
       }), use.names = FALSE)
     }
     list(raw = raw[[j]], dims = c(nr, nc, nb, ng, dd), sigma = sigma,

@@ -173,26 +173,47 @@ layer_design <- function(bvars, des, nrows, test) {
 
 # ---- calibration -------------------------------------------------------------
 #
-# Weights from wt_rake()/wt_poststrat() were calibrated on margins. Their
-# variance uses the residuals of the linearised variable from the regression
-# on the margins' level indicators, weighted by the starting weights, as
-# survey::calibrate() and survey::postStratify() do. Rows with the same
-# levels of all margin variables (a calibration cell g) share the fitted
-# values, so per (table cell, calibration cell) sums suffice:
-#   F[g, t] = fitted value at g of the indicator of table cell t,
-#   residual of a row in cell t and calibration cell g: e_t - F[g, ].
+# Weights from wt_rake()/wt_poststrat()/wt_calibrate() were calibrated on
+# margins (and, with wt_calibrate(), numeric auxiliaries u). Their variance
+# uses the residuals of the linearised variable from the regression on the
+# calibration model matrix X = [margins' level indicators M, u], weighted by
+# the starting weights w0, as survey::calibrate() (its greg_calibration,
+# used by svyrecvar()) and survey::postStratify() do: the influence score
+# w_i z_i of a row becomes w_i (z_i - X_i beta), beta = (X'W0 X)^- X'W0 z.
+#
+# Rows with the same levels of all margin variables (a calibration cell g)
+# share M_g, so the fit needs per (entry, cell) sums of w0 z; each numeric
+# auxiliary adds, per entry, the sum of w0 u_k z. By Frisch-Waugh, with
+# F0 = the fit of z on M alone and Fu = that of u on M (per cell),
+#   B  = (sum w0 ut ut')^-1 sum w0 ut z',  ut = u - Fu[g]   (p x Kp)
+#   F  = F0 - Fu B                                          (G x Kp)
+#   residual of row i: e_i = z_i - F[g_i, ] - B' u_i.
+# sum w0 ut ut' = (within-cell centred sum of w0 u u') + sum_g W0_g
+# (ubar_g - Fu_g)(...)': no cancellation; sum w0 ut z' = sum w0 u z' -
+# Fu' (sums of w0 z per cell). The margins' indicators span the constant,
+# so u may be shifted by any constant without changing the residuals:
+# cal_setup() shifts each u_k by its minimum, so that w0 u and w^2 u are
+# non-negative and serve as weights of the entries' cell passes (C_tab).
+#
+# The residual totals then need, besides the sums of w z per design unit:
+#   clusters:     T_j = s1_j - S1_j' F - SU_j B, with S1 the sums of w per
+#                 (cell, PSU) and SU the sums of w u per PSU;
+#   rows as PSUs: per stratum h, sum_i w^2 e e' = Q_h - (M2F + M2F') +
+#                 F' diag(S2_h) F - (C + C') + (E + E') + B' UU2_h B with
+#                 M2F = s2_h F (s2: sums of w^2 z per (entry, cell)),
+#                 C = (sum w^2 z u') B, E = F' S2U_h B (S2U: sums of w^2 u per
+#                 cell), UU2_h = sum w^2 u u'; and b_h = sum of w e = s1_h -
+#                 F' S1_h - B' SU_h.
 
 # Once per tab(): calibration cells of the rows, the indicator matrix of the
-# margins, the starting weights, and all-row sums per (cell, design unit).
+# margins, the starting weights, and all-row sums per (cell, design unit);
+# with numeric auxiliaries also their sums (C_cal_aux) and the weights for
+# the entries' passes (w0u, w2u: lists of one vector per auxiliary).
 cal_setup <- function(des, x, w, wscale = 1) {
   cl <- des$calibration
-  if (length(cl$numeric)) {
-    warning(sprintf("the weights were calibrated on numeric auxiliaries too (%s): tab() does not adjust the variance for them and treats the weights as fixed; use calibration = FALSE to silence this",
-                    qlist(cl$numeric)), call. = FALSE)
-    return(NULL)
-  }
   vars <- cl$vars
-  miss <- setdiff(vars, names(x))
+  nums <- as.character(cl$numeric)
+  miss <- setdiff(c(vars, nums), names(x))
   if (length(miss))
     stopf("the weights were calibrated on variable(s) %s, which are not in 'x'; use calibration = FALSE to ignore the calibration",
           qlist(miss))
@@ -210,6 +231,17 @@ cal_setup <- function(des, x, w, wscale = 1) {
     g <- g + (codes[[j]] - 1L) * stride
     stride <- stride * nlev[j]
   }
+  u <- lapply(nums, function(v) {
+    col <- data_col(x, v, "x")
+    if (!is.numeric(col) || is.object(col) || is_labelled(col))
+      stopf("numeric auxiliary %s, on which the weights were calibrated, is not a numeric column of 'x' now; use calibration = FALSE",
+            q(v))
+    col <- as.double(col)
+    if (!all(is.finite(col)))
+      stopf("numeric auxiliary %s, on which the weights were calibrated, now holds NA or infinite values (first at row %d); use calibration = FALSE",
+            q(v), which(!is.finite(col))[1L])
+    col
+  })
   # indicator matrix: for each margin, its joint level at each cell g
   grid <- as.matrix(expand.grid(lapply(nlev, seq_len)))
   M <- do.call(cbind, lapply(cl$margins, function(mv) {
@@ -232,21 +264,34 @@ cal_setup <- function(des, x, w, wscale = 1) {
   nd <- if (is.null(dl)) 1L else dl$nd
   all_d <- .Call(C_cell_stats, c(list(g), dcodes), as.integer(c(G, if (!is.null(dl)) nd)), w)
   W0g <- .Call(C_cell_stats, list(g), as.integer(G), w0)$sum_w
+  # the fitted values do not depend on the starting weights' scale
+  f0 <- weight_scale(w0)$f
+  # numeric auxiliaries: their sums in one C pass (on the starting weights'
+  # safe scale), shifted to a minimum of 0 (see above)
+  aux <- if (length(u))
+    .Call(C_cal_aux, g, as.integer(G), if (is.null(dl)) NULL else as.integer(dcodes[[1L]]),
+          as.integer(nd), as.double(w), if (f0 != 1) w0 * f0 else w0, u,
+          vapply(u, min, 0), !des$clustered)
   # the state must still fit the weights and the rows (see cal_misfit()),
   # judged on the weights as made: w came on tab()'s safe scale (a power of
   # two, so dividing by it is exact)
   Wg <- rowSums(matrix(all_d$sum_w, G, nd)) / wscale
   bad <- cal_misfit(cl, if (wscale == 1) w else w / wscale, w0, g, G,
-                    as.vector(crossprod(M, Wg)), Wg = Wg, W0g = W0g)
+                    as.vector(crossprod(M, Wg)), Wg = Wg, W0g = W0g,
+                    num_now = if (!is.null(aux)) aux$total / wscale)
   if (!is.null(bad)) return(misfit(bad))
-  # the fitted values do not depend on the starting weights' scale
-  f0 <- weight_scale(w0)$f
   if (f0 != 1) {
     w0 <- w0 * f0
     W0g <- W0g * f0
   }
-  list(G = G, M = M, w0 = w0, desc = list(0L, as.integer(G), list(g), 0L, 0L),
-       S1 = matrix(all_d$sum_w, G, nd), S2 = matrix(all_d$sum_w2, G, nd), W0g = W0g)
+  cal <- list(G = G, M = M, w0 = w0, desc = list(0L, as.integer(G), list(g), 0L, 0L),
+              S1 = matrix(all_d$sum_w, G, nd), S2 = matrix(all_d$sum_w2, G, nd), W0g = W0g)
+  if (is.null(aux)) return(cal)
+  p <- length(u)
+  c(cal, list(p = p, numeric = nums, U0g = aux$w0u, UUw = aux$w0uu, SU = aux$wu,
+              S2U = aux$w2u,
+              S2UU = if (!is.null(aux$w2uu)) array(aux$w2uu, c(nd, p, p)),
+              w0u = aux$rows_w0u, w2u = aux$rows_w2u))
 }
 
 # F (G x K): fitted values of the table cells' indicators on the margins.
@@ -262,6 +307,26 @@ cal_fitted <- function(cal, W0) {
   F
 }
 
+# The regression on margins and numeric auxiliaries (see above): F (G x
+# Kp) and B (p x Kp; NULL without numeric auxiliaries), from the sums of
+# w0 z per (entry, cell) W0 (Kp x G) and of w0 u z per entry W0U (Kp x p).
+cal_fit <- function(cal, W0, W0U = NULL) {
+  F0 <- cal_fitted(cal, W0)
+  if (is.null(cal$p)) return(list(F = F0, B = NULL))
+  if (is.null(W0U) || nrow(W0U) != nrow(W0) || ncol(W0U) != cal$p)
+    stop("internal error: calibration on numeric auxiliaries needs the entries' sums of w0 u z")
+  Fu <- cal_fitted(cal, t(cal$U0g))                       # G x p
+  ok <- cal$W0g > 0
+  dev <- cal$U0g[ok, , drop = FALSE] / cal$W0g[ok] - Fu[ok, , drop = FALSE]
+  A <- cal$UUw + crossprod(dev * sqrt(cal$W0g[ok]))       # sum w0 ut ut'
+  R <- t(W0U) - crossprod(Fu, t(W0))                      # sum w0 ut z'
+  # scale to unit diagonal before solving (auxiliaries on any scale)
+  sc <- sqrt(diag(A))
+  sc[!(sc > 0)] <- 1
+  B <- qr.coef(qr(A / tcrossprod(sc), tol = 1e-12), R / sc) / sc
+  B[is.na(B)] <- 0
+  list(F = F0 - Fu %*% B, B = B)
+}
 
 # Totals of z for one layer b of a block: a Kp x Dp matrix of statistic
 # `st` (1 = n, 2 = sum w, 3 = sum w^2) from the C pass's cells and bases.
@@ -323,14 +388,24 @@ sum_cal <- function(m, G) {
   t(rowsum(t(m), rep(seq_len(D), each = G), reorder = FALSE))
 }
 
-# Sigma (Kp x Kp) of one block-layer. s1: Kp x Dp totals; Q: list of Kp x Kp
-# per stratum (rows as PSUs only); cal: calibration setup or NULL; w0z:
-# Kp x G starting-weight totals; s2: Kp x Dp sums of w^2 (for calibration).
-z_cov <- function(s1, s2, Q, des, du, cal = NULL, w0z = NULL) {
-  F <- if (is.null(cal)) NULL else cal_fitted(cal, w0z)
+# Sigma (Kp x Kp) of one block-layer, for any real-valued z per row (Kp
+# entries: the indicators of a block's cells and bases, or y 1{c}, 1{c} for
+# numeric rows). s1: Kp x Dp sums of w z per (entry, [calibration cell,]
+# design unit), the calibration cell fastest; Q: list of Kp x Kp sums of
+# w^2 z z' per stratum (rows as PSUs only); cal: calibration setup or NULL;
+# w0z: Kp x G sums of w0 z per (entry, calibration cell); s2: Kp x Dp sums
+# of w^2 z (rows as PSUs with calibration). With numeric auxiliaries
+# (cal$p of them) also cz = list(w0 = Kp x p sums of cal$w0u[[k]] * z per
+# entry, w2 = (rows as PSUs) a list of p Kp x D matrices, sums of
+# cal$w2u[[k]] * z per (entry, design unit)): see cal_aux_pass().
+z_cov <- function(s1, s2, Q, des, du, cal = NULL, w0z = NULL, cz = NULL) {
+  fit <- if (is.null(cal)) NULL else cal_fit(cal, w0z, cz$w0)
+  F <- fit$F
+  B <- fit$B
   if (des$clustered) {
     T <- t(if (is.null(cal)) s1 else sum_cal(s1, cal$G))       # PSU x Kp
     if (!is.null(cal)) T <- T - t(cal$S1) %*% F
+    if (!is.null(B)) T <- T - cal$SU %*% B
     ps <- des$psu_stratum
     means <- rowsum(T, ps, reorder = TRUE) / du$nh[sort(unique(ps))]
     T <- T - means[match(ps, sort(unique(ps))), , drop = FALSE] * du$center[ps]
@@ -340,6 +415,8 @@ z_cov <- function(s1, s2, Q, des, du, cal = NULL, w0z = NULL) {
   out <- matrix(0, Kp, Kp)
   H <- length(Q)
   G <- if (is.null(cal)) 1L else cal$G
+  if (!is.null(B) && (is.null(cz$w2) || length(cz$w2) != cal$p))
+    stop("internal error: calibration on numeric auxiliaries needs the entries' sums of w^2 u z")
   for (h in seq_len(H)) {
     cols <- (h - 1L) * G + seq_len(G)
     A <- Q[[h]]
@@ -349,9 +426,43 @@ z_cov <- function(s1, s2, Q, des, du, cal = NULL, w0z = NULL) {
       A <- A - M2F - t(M2F) + crossprod(F, F * cal$S2[, h])
       b <- b - as.vector(crossprod(F, cal$S1[, h]))
     }
+    if (!is.null(B)) {
+      Cz <- vapply(cz$w2, function(m) m[, h], numeric(Kp))    # sum w^2 z u' (Kp x p)
+      dim(Cz) <- c(Kp, cal$p)
+      CB <- Cz %*% B
+      EB <- crossprod(F, cal$S2U[cols, , drop = FALSE]) %*% B
+      UU2 <- matrix(cal$S2UU[h, , ], cal$p, cal$p)
+      A <- A - CB - t(CB) + EB + t(EB) + crossprod(B, UU2 %*% B)
+      b <- b - as.vector(crossprod(B, cal$SU[h, ]))
+    }
     out <- out + du$scale[h] * (A - du$center[h] * tcrossprod(b) / du$nh[h])
   }
   out
+}
+
+# The entries' sums that numeric auxiliaries of a calibration need (NULL
+# without them), for the blocks of one row variable: per auxiliary k, one
+# C_tab pass with weights cal$w0u[[k]] (w0 u_k, layered as the block's
+# by-variables) and, for rows as PSUs, one with weights cal$w2u[[k]]
+# (w^2 u_k, per design unit too). Columns in tab_block()'s order (the
+# Total column first).
+cal_aux_pass <- function(cal, rvdesc, cdesc, bdesc, dl, ncv) {
+  if (is.null(cal$p)) return(NULL)
+  ord <- function(res) c(res$cols[ncv + 1L], res$cols[seq_len(ncv)])
+  list(w0 = lapply(cal$w0u, function(v) ord(.Call(C_tab, rvdesc, cdesc, bdesc, v))),
+       w2 = if (!is.null(cal$w2u))
+         lapply(cal$w2u, function(v)
+           ord(.Call(C_tab, rvdesc, cdesc, c(bdesc, if (!is.null(dl)) list(dl$desc)), v))),
+       D = if (is.null(dl)) 1L else dl$nd)
+}
+
+# z_cov()'s cz for column variable j and layer b from cal_aux_pass().
+cal_aux_z <- function(ca, j, nr, nc, nb, b) {
+  if (is.null(ca)) return(NULL)
+  list(w0 = vapply(ca$w0, function(r) z_totals(r[[j]], nr, nc, nb, 1L, b, 2L)[, 1L],
+                   numeric(nr * nc + nr + nc + 1L)),
+       w2 = if (!is.null(ca$w2))
+         lapply(ca$w2, function(r) z_totals(r[[j]], nr, nc, nb, ca$D, b, 2L)))
 }
 
 # Degrees of freedom of one domain from its row counts per design unit

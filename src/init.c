@@ -6,6 +6,10 @@
 
 #define CALLDEF(name, n) {#name, (DL_FUNC) &name, n}
 
+/* calvar.c */
+SEXP C_cal_aux(SEXP g, SEXP Gs, SEXP d, SEXP Ds, SEXP w, SEXP w0, SEXP U, SEXP shift,
+               SEXP w2s);
+
 static const R_CallMethodDef callMethods[] = {
     CALLDEF(C_threads_get, 0),
     CALLDEF(C_threads_set, 1),
@@ -26,6 +30,7 @@ static const R_CallMethodDef callMethods[] = {
     CALLDEF(C_tab_des, 7),
     CALLDEF(C_sum_units, 2),
     CALLDEF(C_bench_floor, 2),
+    CALLDEF(C_cal_aux, 9),
     {NULL, NULL, 0}
 };
 

@@ -79,9 +79,9 @@ test_that("the calibration state made from the C routine's cell sums equals the 
   r <- as.numeric(w2) / d$w0
   expect_lt(max(tapply(r, cell, function(v) diff(range(v)) / mean(v))), 1e-10)
   expect_true(attr(w2, "umfrage")$calibration$cell_constant)
-  # tab() finds the state fits the weights (it warns only that numeric
-  # auxiliaries are not in its variance)
-  expect_warning(tab(d, "sex", weights = w), "numeric auxiliaries too")
+  # tab() finds the state fits the weights (and, since issue 16, adjusts
+  # the variance for the numeric auxiliaries too: no warning)
+  expect_no_warning(tab(d, "sex", weights = w))
 })
 
 test_that("wt_fingerprint() gives the numbers of its R definition, bitwise", {

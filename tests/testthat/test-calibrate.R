@@ -112,9 +112,12 @@ test_that("calibrated weights carry their margins: SEs equal svymean on survey::
     got <- t[t$col == "z", ]
     expect_lt(rel_err(got$se, 100 * unlist(by[by$g == "z", paste0("se.y", got$row)])), 1e-8)
   }
-  # numeric auxiliaries: tab() warns that it treats the weights as fixed
-  wn <- wt_calibrate(d, calib_targets(d), weights = w0)
-  expect_warning(tab(d, "y", weights = wn), "numeric auxiliaries too \\('inc', 'hh'\\)")
+  # numeric auxiliaries: the variance regresses on them too (issue 16)
+  tgn <- calib_targets(d)
+  wn <- wt_calibrate(d, tgn, weights = w0, epsilon = 1e-13)
+  refn <- survey_cal(d, w0, ~sex + age + reg + inc + hh, calib_pop(tgn), "linear", c(-Inf, Inf))
+  expect_no_warning(tn <- as.data.frame(tab(d, "y", weights = wn)))
+  expect_lt(rel_err(tn$se, 100 * survey::SE(survey::svymean(~y, refn))[paste0("y", tn$row)]), 1e-8)
 })
 
 test_that("bad input: absent levels, collinearity, unreachable bounds, NA, non-finite", {

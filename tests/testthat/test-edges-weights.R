@@ -114,7 +114,7 @@ test_that("dplyr::arrange() and data frame reordering give plain weights", {
   expect_no_warning(tab(a, "y", weights = "w"))
 })
 
-test_that("poststratified and calibrated weights are checked too; numeric auxiliaries still warn", {
+test_that("poststratified and calibrated weights are checked too, with numeric auxiliaries", {
   skip_if_not_installed("data.table")
   d <- ew_data(5)
   pop <- data.frame(sex = c("f", "m"), Freq = c(3000, 3000))
@@ -130,7 +130,10 @@ test_that("poststratified and calibrated weights are checked too; numeric auxili
   d$x <- rnorm(nrow(d), 10)
   wn <- wt_calibrate(d, list(sex = c(f = 3000, m = 3000), x = sum(d$x * d$w0 * 10)), weights = d$w0 * 10,
                     method = "raking")
-  expect_warning(tab(d, "y", weights = wn), "numeric auxiliaries")
+  expect_no_warning(tab(d, "y", weights = wn))
+  dn <- data.table::as.data.table(d)
+  data.table::setorder(dn, k)
+  expect_warning(tab(dn, "y", weights = wn), "no longer fits")
 })
 
 test_that("capped raking with unequal starting weights is still calibrated in tab()", {
