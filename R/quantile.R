@@ -154,6 +154,9 @@ quantile_system <- function(yd, w, dom, nd, probs, des, level, se_fun, ord, unit
   se_cdf <- se_fun(z, dom_y, nd)
   if (!is.matrix(se_cdf) || !identical(dim(se_cdf), c(nd, P)))
     stopf("internal: 'se_fun' must return a %d x %d matrix", nd, P)
+  # F of 0 or 1: the indicator is constant in the domain, its SE exactly 0
+  # (not a rounding residue that would push F's interval beyond [0, 1])
+  se_cdf[!is.na(cdf) & (cdf == 0 | cdf == 1)] <- 0
   pos <- matrix(prep$pos, nd, nunit)
   df <- vapply(seq_len(nd), function(d) as.double(domain_df(pos[d, ], des)), 0)
   # Woodruff: the interval of F, as survey's confint(svymean(), df = df)
