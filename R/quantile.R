@@ -115,8 +115,10 @@ domain_quantiles <- function(y, w, domain, ndom, probs, des, level = 0.95,
   if (length(ndom) != length(systems) || anyNA(ndom) || any(ndom < 0L))
     stopf("'ndom' must give one domain count per domain system")
   if (is.null(se_fun)) se_fun <- domain_mean_se(des, w)
-  # one order of all rows serves every domain, system and probability
-  ord <- order(yd, method = "radix")
+  # one order of all rows serves every domain, system and probability: the
+  # walks read y, w and the domain codes as sorted copies (rows with y)
+  ord <- order(yd, method = "radix", na.last = NA)
+  srt <- list(ord = ord, y = yd[ord], w = w[ord])
   dl <- design_layer(des)
   unit <- if (is.null(dl)) NULL else as.integer(dl$desc[[3L]][[1L]])
   nunit <- if (is.null(dl)) 1L else as.integer(dl$nd)
@@ -130,7 +132,7 @@ domain_quantiles <- function(y, w, domain, ndom, probs, des, level = 0.95,
     if (!is.numeric(dom) || length(dom) != n)
       stopf("'domain' must hold one integer code per row of %s", what)
     dom <- as.integer(dom)
-    res <- quantile_system(yd, w, dom, nd, probs, des, level, se_fun, ord, unit, nunit)
+    res <- quantile_system(yd, w, dom, nd, probs, des, level, se_fun, srt, unit, nunit)
     if (nrow(res)) res$system <- s
     res
   })
@@ -139,18 +141,22 @@ domain_quantiles <- function(y, w, domain, ndom, probs, des, level = 0.95,
 }
 
 # One domain system: see domain_quantiles().
-quantile_system <- function(yd, w, dom, nd, probs, des, level, se_fun, ord, unit, nunit) {
+quantile_system <- function(yd, w, dom, nd, probs, des, level, se_fun, srt, unit, nunit) {
   P <- length(probs)
   prep <- .Call(C_qnt_prep, yd, w, dom, nd, unit, nunit)
   W <- prep$n_w
-  est <- .Call(C_qnt_rule, yd, w, ord, dom, nd, W, matrix(probs, nd, P, byrow = TRUE))
+  ds <- dom[srt$ord]
+  est <- .Call(C_qnt_rule, srt$y, srt$w, ds, nd, W, matrix(probs, nd, P, byrow = TRUE))
   # rows with missing y leave the domain (their PSUs stay in the design)
   dom_y <- dom
   if (anyNA(yd)) dom_y[is.na(yd)] <- NA_integer_
   z <- .Call(C_qnt_indicator, yd, w, dom_y, nd, est)
   cdf <- attr(z, "sum") / W
   cdf[!is.finite(cdf)] <- NA_real_
+  # every row at or below q: F is 1 exactly (not a rounding of it)
+  cdf[attr(z, "all") & !is.na(cdf)] <- 1
   attr(z, "sum") <- NULL
+  attr(z, "all") <- NULL
   se_cdf <- se_fun(z, dom_y, nd)
   if (!is.matrix(se_cdf) || !identical(dim(se_cdf), c(nd, P)))
     stopf("internal: 'se_fun' must return a %d x %d matrix", nd, P)
@@ -170,7 +176,7 @@ quantile_system <- function(yd, w, dom, nd, probs, des, level, se_fun, ord, unit
   beyond <- (!is.na(f_lo) & f_lo < 0) | (!is.na(f_hi) & f_hi > 1)
   f_lo[is.na(f_lo) | f_lo < 0] <- NA_real_
   f_hi[is.na(f_hi) | f_hi > 1] <- NA_real_
-  lim <- .Call(C_qnt_rule, yd, w, ord, dom, nd, W, cbind(f_lo, f_hi))
+  lim <- .Call(C_qnt_rule, srt$y, srt$w, ds, nd, W, cbind(f_lo, f_hi))
   lo <- lim[, seq_len(P), drop = FALSE]
   hi <- lim[, P + seq_len(P), drop = FALSE]
   se <- (hi - lo) / (2 * fac_hi)
