@@ -4,6 +4,10 @@
 #include "umfrage.h"
 #include <R_ext/Rdynload.h>
 
+/* numeric.c: the pass of tab()'s numeric rows */
+SEXP C_num_pass(SEXP u, SEXP v, SEXP cols, SEXP rest, SEXP restlev, SEXP restna, SEXP w,
+                SEXP shift, SEXP xrest, SEXP xrestlev);
+
 #define CALLDEF(name, n) {#name, (DL_FUNC) &name, n}
 
 static const R_CallMethodDef callMethods[] = {
@@ -26,6 +30,7 @@ static const R_CallMethodDef callMethods[] = {
     CALLDEF(C_tab_des, 7),
     CALLDEF(C_sum_units, 2),
     CALLDEF(C_bench_floor, 2),
+    CALLDEF(C_num_pass, 10),
     {NULL, NULL, 0}
 };
 
