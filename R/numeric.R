@@ -41,8 +41,8 @@
 #' two-sided t test of the difference of two columns' estimates on its
 #' linearised standard error (including their covariance), with the degrees
 #' of freedom of the two columns together minus 1 -- for single column
-#' variables what `survey::svyttest(y ~ I(col == a), subset(design, col %in%
-#' c(a, b)))` does -- then adjusted by `adjust` within the column variable
+#' variables what `survey::svyttest(y ~ I(col == a), subset(design, col == a |
+#' col == b))` does -- then adjusted by `adjust` within the column variable
 #' as for percents, with the same rules: no letter for a column with an
 #' unweighted base below `min_base`, fewer than two PSUs (rows) of positive
 #' weight, or a pair whose difference has a zero standard error. For MR sets
@@ -75,8 +75,8 @@
 #' columns) and `scores` (score rows).
 #' @seealso [tab()]
 #' @examples
-#' d <- data.frame(sex = rep(c("f", "m"), 50), age = 20 + (1:100) %% 50,
-#'                 inc = 1000 + 10 * (1:100), hh = 1 + (1:100) %% 3,
+#' d <- data.frame(sex = rep(c("f", "m"), 50), age = rep(20:69, 2),
+#'                 inc = 1000 + 10 * (1:100), hh = rep(1:4, 25),
 #'                 q = factor(rep(c("bad", "ok", "good", "dk"), 25)))
 #' tab(d, list(mean_of(~age), total_of(~inc), ratio_of(~inc, ~hh),
 #'             score_of(~q, c(bad = 1, ok = 2, good = 3, dk = NA))), cols = "sex")
@@ -261,6 +261,20 @@ num_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
   res0 <- if (!is.null(cal))
     .Call(C_num_pass, rv$y, rv$x, cdesc, c(bcodes, cal$desc[[3L]]),
           as.integer(c(blev, G)), as.integer(c(bna, 0L)), cal$w0, res$shift, NULL, NULL)
+  # calibration on numeric auxiliaries (z_cov()'s cz, when cal_setup()
+  # provides them): per auxiliary k the sums of w0 u_k z per entry and, rows
+  # as PSUs, of w^2 u_k z per (entry, design unit), from passes weighted by
+  # cal$w0u[[k]] and cal$w2u[[k]]
+  aux <- NULL
+  if (!is.null(cal) && !is.null(cal$p)) {
+    aux <- list(
+      w0 = lapply(cal$w0u, function(v)
+        .Call(C_num_pass, rv$y, rv$x, cdesc, bcodes, as.integer(blev), as.integer(bna), v,
+              res$shift, NULL, NULL)$cols),
+      w2 = if (!is.null(cal$w2u)) lapply(cal$w2u, function(v)
+        .Call(C_num_pass, rv$y, rv$x, cdesc, c(bcodes, if (!is.null(dl)) dl$desc[[3L]]),
+              as.integer(c(blev, D)), as.integer(c(bna, 0L)), v, res$shift, NULL, NULL)$cols))
+  }
   ncv <- length(cvars)
   skipped <- new_df(list(row_var = rv$name, by_na = res$skipped[1L], row_na = res$skipped[2L],
                          col_na = sum(res$skipped[2L + 1L + seq_len(ncv)])))
@@ -268,7 +282,9 @@ num_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
   cols <- lapply(seq_along(all_cvars), function(j) {
     num_column(rv, all_cvars[[j]], res$cols[[j]], res$xprod[[j]],
                if (is.null(res0)) NULL else res0$cols[[j]], res$shift,
-               nb, G, D, des, du, opt, cal)
+               nb, G, D, des, du, opt, cal,
+               aux = if (!is.null(aux)) list(w0 = lapply(aux$w0, `[[`, j),
+                                             w2 = if (!is.null(aux$w2)) lapply(aux$w2, `[[`, j)))
   })
   list(rv = rv, cvars = all_cvars, bvars = bvars, cols = cols, numeric = TRUE,
        skipped = skipped)
@@ -277,7 +293,7 @@ num_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
 # Estimates and inference of one column variable (nc columns) of a numeric
 # row. A: the pass's (nc * nb * G * D) x 14 sums; X: cross-products of an
 # MR set (or NULL); A0: the starting weights' sums (nc * nb * G) x 14.
-num_column <- function(rv, cv, A, X, A0, shift, nb, G, D, des, du, opt, cal) {
+num_column <- function(rv, cv, A, X, A0, shift, nb, G, D, des, du, opt, cal, aux = NULL) {
   nc <- as.integer(cv$desc[[2L]])
   Dp <- G * D
   st <- function(k, M = A, dp = Dp) array(M[, k], c(nc, nb, dp))
@@ -352,7 +368,16 @@ num_column <- function(rv, cv, A, X, A0, shift, nb, G, D, des, du, opt, cal) {
         Qh
       })
     }
-    Sigma <- z_cov(s1, s2, Q, des, du, cal, w0z)
+    Sigma <- if (is.null(aux)) z_cov(s1, s2, Q, des, du, cal, w0z) else {
+      uz <- function(M, dp) {
+        a <- array(M[, 5:6], c(nc, nb, dp, 2L))
+        rbind(matrix(a[, b, , 1L], nc), matrix(a[, b, , 2L], nc))
+      }
+      cz <- list(w0 = vapply(aux$w0, function(M) uz(M, 1L)[, 1L], numeric(Kp)),
+                 w2 = if (!is.null(aux$w2)) lapply(aux$w2, uz, dp = D))
+      dim(cz$w0) <- c(Kp, length(aux$w0))
+      z_cov(s1, s2, Q, des, du, cal, w0z, cz = cz)
+    }
     g <- grad(b)
     gz <- g
     gz[is.na(gz)] <- 0

@@ -42,6 +42,15 @@
 #' after those of `by` (a grouping variable already in `by` is not repeated).
 #' A rowwise data frame is an error.
 #'
+#' `rows` also takes numeric row specs: [mean_of()], [total_of()],
+#' [ratio_of()] and [score_of()] (mean scores of a categorical variable),
+#' alone or in the list. Each gives one row per banner column and layer
+#' with the weighted estimate (column `estimate`, `stat` naming the
+#' statistic), its design-based standard error, t interval on the
+#' domain's degrees of freedom, design effect and letters from t tests
+#' between columns (see [numeric_rows]). They are row specs only: in
+#' `cols` or `by` they are an error.
+#'
 #' A variable must hold one value per row: matrix, data-frame and list
 #' columns are an error, naming the column.
 #'
@@ -193,8 +202,11 @@
 #'   tidy long form, one row per cell: `row_var`, `row`, `col_var`, `col`,
 #'   one column per `by` variable, then `n`, `n_w`, `n_eff`, `pct`, `se`,
 #'   `ci_low`, `ci_high`, `letters`, `se_n_w`, `deff`, `df`, `base_n`,
-#'   `base_w`, `small_base`, `statistic`, `ndf`, `ddf`, `p_value`, `row_var_label`,
-#'   `col_var_label`; `row` and `col` are factors in the variables' level
+#'   `base_w`, `small_base`, `statistic`, `ndf`, `ddf`, `p_value`, `stat`, `estimate`,
+#'   `row_var_label`,
+#'   `col_var_label` (`stat`: `"pct"` for categorical cells, `"mean"`,
+#'   `"total"`, `"ratio"` or `"score"` for numeric rows; `estimate`: the
+#'   cell's estimate in its own units, the percent for categorical cells); `row` and `col` are factors in the variables' level
 #'   order (see [as.data.frame.umfrage_tab()], also for the wide form of
 #'   the banner). Each cell has its own
 #'   key (`row_var`, `row`, `col_var`, `col` and the by-columns); labels
