@@ -273,7 +273,8 @@ num_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
               res$shift, NULL, NULL)$cols),
       w2 = if (!is.null(cal$w2u)) lapply(cal$w2u, function(v)
         .Call(C_num_pass, rv$y, rv$x, cdesc, c(bcodes, if (!is.null(dl)) dl$desc[[3L]]),
-              as.integer(c(blev, D)), as.integer(c(bna, 0L)), v, res$shift, NULL, NULL)$cols))
+              as.integer(c(blev, if (!is.null(dl)) D)), as.integer(c(bna, if (!is.null(dl)) 0L)), v,
+              res$shift, NULL, NULL)$cols))
   }
   ncv <- length(cvars)
   skipped <- new_df(list(row_var = rv$name, by_na = res$skipped[1L], row_na = res$skipped[2L],

@@ -477,3 +477,51 @@ test_that("bad input to numeric rows: clear errors", {
   expect_error(tab(d, mean_of(~inf)), "infinite")
   expect_error(tab(d, mean_of(~y), weights = -d$w), "'weights'")
 })
+
+test_that("weights calibrated on numeric auxiliaries: numeric rows as survey::calibrate(~ stype + enroll)", {
+  skip_if_not_installed("survey")
+  skip_if_not_installed("MASS")
+  # needs the calibrated variance generic over numeric auxiliaries (z_cov()'s cz)
+  skip_if_not("cz" %in% names(formals(umfrage:::z_cov)))
+  e <- num_api()
+  pop <- c(`(Intercept)` = 6194, stypeH = 755, stypeM = 1018, enroll = 3811472)
+  tg <- list(stype = c(E = 4421, H = 755, M = 1018), enroll = 3811472)
+  # stratified, rows as PSUs, NA in y
+  d <- e$apistrat
+  d$api00[c(3, 40)] <- NA
+  w <- wt_calibrate(d, tg, weights = "pw", epsilon = 1e-13)
+  cal <- survey::calibrate(survey::svydesign(ids = ~1, strata = ~stype, weights = ~pw, data = d),
+                           ~stype + enroll, pop, calfun = "linear")
+  expect_lt(rel_n(w, weights(cal)), 1e-10)
+  t <- tab(svy_design(d, weights = w, strata = ~stype),
+           list(mean_of(~api00), total_of(~api00), ratio_of(~api00, ~api99)), cols = "sch.wide")
+  lv <- c("No", "Yes")
+  m <- num_cells_of(t, "mean(api00)")
+  by <- svyby_num(~api00, ~sch.wide, cal, survey::svymean, lv, na.rm = TRUE)
+  expect_lt(rel_n(m$se, c(survey::SE(survey::svymean(~api00, cal, na.rm = TRUE)), by$se)), 1e-8)
+  tt <- num_cells_of(t, "total(api00)")
+  by <- svyby_num(~api00, ~sch.wide, cal, survey::svytotal, lv, na.rm = TRUE)
+  expect_lt(rel_n(tt$se[-1], by$se), 1e-8)
+  r <- num_cells_of(t, "ratio(api00/api99)")
+  by <- svyby_num(~api00, ~sch.wide, cal, survey::svyratio, lv, denominator = ~api99, na.rm = TRUE)
+  expect_lt(rel_n(r$se[-1], by[["se.api00/api99"]]), 1e-8)
+  # clusters
+  d1 <- e$apiclus1
+  w1 <- wt_calibrate(d1, tg, weights = "pw", epsilon = 1e-13)
+  cal1 <- survey::calibrate(survey::svydesign(ids = ~dnum, weights = ~pw, data = d1),
+                            ~stype + enroll, pop, calfun = "linear")
+  t1 <- tab(svy_design(d1, weights = w1, cluster = ~dnum), list(mean_of(~api00), ratio_of(~api00, ~api99)),
+            cols = "sch.wide")
+  m1 <- num_cells_of(t1, "mean(api00)")
+  by <- svyby_num(~api00, ~sch.wide, cal1, survey::svymean, lv)
+  expect_lt(rel_n(m1$se, c(survey::SE(survey::svymean(~api00, cal1)), by$se)), 1e-8)
+  r1 <- num_cells_of(t1, "ratio(api00/api99)")
+  by <- svyby_num(~api00, ~sch.wide, cal1, survey::svyratio, lv, denominator = ~api99)
+  expect_lt(rel_n(r1$se[-1], by[["se.api00/api99"]]), 1e-8)
+  # a data frame (rows as PSUs, one stratum)
+  s2 <- survey::calibrate(survey::svydesign(ids = ~1, weights = ~pw, data = d), ~stype + enroll, pop,
+                          calfun = "linear")
+  m2 <- num_cells_of(tab(d, mean_of(~api00), cols = "sch.wide", weights = w), "mean(api00)")
+  by <- svyby_num(~api00, ~sch.wide, s2, survey::svymean, lv, na.rm = TRUE)
+  expect_lt(rel_n(m2$se, c(survey::SE(survey::svymean(~api00, s2, na.rm = TRUE)), by$se)), 1e-8)
+})
