@@ -235,6 +235,22 @@ display_block <- function(x, i, ly, loc, show, mb, flag, has_letters, md = 0) {
               pct = matrix(loc_pct(num$pct, dig[["pct"]], loc), nr, ncol),
               ci = matrix(ci_str, nr, ncol),
               letters = lmat)
+  # ---- numeric rows (numeric.R): the estimate in place of the percent ----
+  if (identical(rv$kind, "numeric")) {
+    est <- mat(cells$estimate)
+    # the wide form and the exporters read num$pct: the estimate stands there
+    num$pct <- est
+    num$estimate <- est
+    nd <- if (identical(rv$stat, "total")) 0L else 2L
+    str$pct <- matrix(loc_num(est, nd, loc, na = "-"), nr, ncol)
+    str$ci <- matrix(ifelse(is.na(num$ci_low) | is.na(num$ci_high), "",
+                            paste0("[", loc_num(num$ci_low, nd, loc), ci_sep,
+                                   loc_num(num$ci_high, nd, loc), "]")), nr, ncol)
+    # the counts are those of the base rows above
+    str$count[] <- ""
+    str$weighted[] <- ""
+  }
+  # ---- end numeric rows ----
   if (any(low_deff)) {
     # the flag goes on the interval where it is shown, else on the percent
     on <- if ("ci" %in% show) "ci" else if ("pct" %in% show) "pct" else NULL
@@ -249,6 +265,7 @@ display_block <- function(x, i, ly, loc, show, mb, flag, has_letters, md = 0) {
   # title
   what <- loc_word(loc, switch(x$percent, col = "col_pct", row = "row_pct",
                                total = "total_pct", none = "counts"))
+  if (identical(rv$kind, "numeric")) what <- rv$stat  # numeric rows (numeric.R)
   title <- list(label = rv$label, layer = ly$title, what = what,
                 weighted = if (x$weighted) loc_word(loc, "weighted") else "",
                 mr = if (identical(rv$kind, "mr")) loc_word(loc, "mr") else "",

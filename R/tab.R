@@ -43,6 +43,15 @@
 #' after those of `by` (a grouping variable already in `by` is not repeated).
 #' A rowwise data frame is an error.
 #'
+#' `rows` also takes numeric row specs: [mean_of()], [total_of()],
+#' [ratio_of()] and [score_of()] (mean scores of a categorical variable),
+#' alone or in the list. Each gives one row per banner column and layer
+#' with the weighted estimate (column `estimate`, `stat` naming the
+#' statistic), its design-based standard error, t interval on the
+#' domain's degrees of freedom, design effect and letters from t tests
+#' between columns (see [numeric_rows]). They are row specs only: in
+#' `cols` or `by` they are an error.
+#'
 #' A variable must hold one value per row: matrix, data-frame and list
 #' columns are an error, naming the column.
 #'
@@ -225,9 +234,11 @@
 #'   tidy long form, one row per cell: `row_var`, `row`, `col_var`, `col`,
 #'   one column per `by` variable, then `n`, `n_w`, `n_eff`, `pct`, `se`,
 #'   `ci_low`, `ci_high`, `letters`, `se_n_w`, `deff`, `df`, `base_n`,
-#'   `base_w`, `small_base`, `statistic`, `ndf`, `ddf`, `p_value`, `net` (a
-#'   net of [nets()]), `row_var_label`,
-#'   `col_var_label`; `row` and `col` are factors in the variables' level
+#'   `base_w`, `small_base`, `statistic`, `ndf`, `ddf`, `p_value`, `stat`, `estimate`,
+#'   `net` (a net of [nets()]), `row_var_label`,
+#'   `col_var_label` (`stat`: `"pct"` for categorical cells, `"mean"`,
+#'   `"total"`, `"ratio"` or `"score"` for numeric rows; `estimate`: the
+#'   cell's estimate in its own units, the percent for categorical cells); `row` and `col` are factors in the variables' level
 #'   order (as shown: nets and `sort` included) (see [as.data.frame.umfrage_tab()], also for the wide form of
 #'   the banner). Each cell has its own
 #'   key (`row_var`, `row`, `col_var`, `col` and the by-columns); labels
@@ -334,7 +345,9 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
   check_distinct_specs(rspec, "rows")
   check_distinct_specs(cspec, "cols")
   check_distinct_specs(bspec, "by")
-  rvars <- lapply(rspec, tab_var, data = x, na = na, arg = "rows")
+  # numeric rows (numeric.R): mean_of() & co. are row variables of kind "numeric"
+  rvars <- lapply(rspec, function(s)
+    if (inherits(s, "umfrage_numrow")) tab_var_num(s, x) else tab_var(s, data = x, na = na, arg = "rows"))
   cvars <- lapply(cspec, tab_var, data = x, na = na, arg = "cols")
   bvars <- lapply(bspec, tab_var, data = x, na = na, arg = "by")
   total_var <- list(name = "Total", label = "Total", levels = "Total", kind = "total",
@@ -344,21 +357,28 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
   # called "Total") and distinct display labels
   rvars <- distinct_vars(rvars)
   cvars <- distinct_vars(cvars, total_var)
-  check_table_size(rvars, c(list(total_var), cvars), bvars)
+  check_table_size(Filter(function(v) v$kind != "numeric", rvars), c(list(total_var), cvars), bvars)
   if (se) opt[c("layer_rows", "layer_nu")] <- layer_design(bvars, des, nrow(x), test != "none")
 
-  blocks <- lapply(rvars, function(rv) tab_block(rv, cvars, bvars, total_var, w, des, opt, cal))
+  blocks <- lapply(rvars, function(rv)
+    if (rv$kind == "numeric") num_block(rv, cvars, bvars, total_var, w, des, opt, cal)
+    else tab_block(rv, cvars, bvars, total_var, w, des, opt, cal))
   blocks <- nets_tests(blocks, rvars, cvars, bvars, total_var, w, des, opt, cal)  # nets.R
   # weights that are all zero (where the row variables are given) leave
   # nothing to tabulate; the C pass has summed them already
-  if (!is.null(w) && all(vapply(blocks, function(b) sum(b$cols[[1L]]$cells[, 2L]) == 0, NA)))
+  block_w <- function(b) if (isTRUE(b$numeric)) sum(b$cols[[1L]]$n_w) else sum(b$cols[[1L]]$cells[, 2L])
+  if (!is.null(w) && all(vapply(blocks, block_w, 0) == 0))
     stopf("'weights' are all zero: no row carries weight, so there is nothing to tabulate")
-  cells <- new_df(rbind_cols(lapply(seq_along(blocks), function(i) tab_cells(blocks[[i]], percent, i = i, min_base = min_base))))
+  block_cells <- function(i, bases) {
+    b <- blocks[[i]]
+    if (isTRUE(b$numeric)) num_cells(b, bases = bases, i = i, min_base = min_base, wscale = ws$f)
+    else tab_cells(b, if (bases) "col" else percent, bases = bases, i = i, min_base = min_base)
+  }
+  cells <- new_df(rbind_cols(lapply(seq_along(blocks), block_cells, bases = FALSE)))
   arr <- nets_arrange(cells, rvars, srt)  # nets.R: nets, sorting, column `net`
   cells <- arr$cells
   rvars <- arr$rvars
-  bases <- new_df(rbind_cols(lapply(seq_along(blocks), function(i)
-    tab_cells(blocks[[i]], "col", bases = TRUE, i = i, min_base = min_base))))
+  bases <- new_df(rbind_cols(lapply(seq_along(blocks), block_cells, bases = TRUE)))
   # the by-columns are named after their variables unless a name is taken
   # by a fixed column of the cells or bases (then prefixed with "by_")
   ph <- by_placeholders(length(bvars))
@@ -392,7 +412,8 @@ check_min_base <- function(min_base, from_option = FALSE) {
   as.double(min_base)
 }
 
-var_meta <- function(v) v[intersect(c("name", "label", "levels", "kind", "column", "net", "order"), names(v))]
+var_meta <- function(v) v[intersect(c("name", "label", "levels", "kind", "column", "net", "order",
+                                      "stat", "vars", "var_label", "scores"), names(v))]
 
 # The integer identity of every cell and base: columns of tab_cells() that
 # are split off the long form into x$cell_id / x$base_id.
@@ -491,6 +512,7 @@ num_codes <- function(u) {
 tab_specs <- function(spec, data, arg) {
   if (is.null(spec)) return(list())
   if (inherits(spec, "umfrage_mrset") || inherits(spec, "umfrage_nets")) return(list(spec))
+  if (inherits(spec, "umfrage_numrow")) spec <- list(spec)
   if (inherits(spec, "formula")) {
     if (length(spec) != 2L) stopf("'%s' as a formula must be one-sided, like ~ a + b", arg)
     spec <- all.vars(spec)
@@ -505,6 +527,12 @@ tab_specs <- function(spec, data, arg) {
   out <- list()
   for (s in spec) {
     if (inherits(s, "umfrage_mrset") || inherits(s, "umfrage_nets")) out <- c(out, list(s))
+    else if (inherits(s, "umfrage_numrow")) {
+      # numeric rows (numeric.R) are row specs only
+      if (arg != "rows")
+        stopf("'%s' holds %s, a numeric row spec; numeric rows go in 'rows' only", arg, s$name)
+      out <- c(out, list(s))
+    }
     else if (inherits(s, "formula")) out <- c(out, as.list(all.vars(s)))
     else if (is.character(s) && length(s) >= 1L) out <- c(out, as.list(s))
     else stopf("'%s' holds %s; expected column names, formulas or mr_set()s", arg, obj_desc(s))
@@ -796,7 +824,9 @@ tab_cells <- function(b, percent, bases = FALSE, i = 1L, min_base = 0) {
                    se_n_w = infcol("se_n_w"), deff = infcol("deff"), df = infcol("df"),
                    base_n = base[, 1L], base_w = base[, 2L], small_base = base[, 1L] < min_base,
                    statistic = infcol("statistic"), ndf = infcol("ndf"), ddf = infcol("ddf"),
-                   p_value = infcol("p_value")),
+                   p_value = infcol("p_value"),
+                   # numeric rows (numeric.R) share the long form: the statistic and its value
+                   stat = rep("pct", length(ri)), estimate = pct),
               list(.row_var = rep(as.integer(i), length(ri)), .row = ri,
                    .col_var = rep(j, length(ri)), .col = ci, .layer = bi))
     if (!all(keep)) cols <- lapply(cols, `[`, keep)

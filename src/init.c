@@ -10,6 +10,9 @@ SEXP C_qnt_rule(SEXP y, SEXP w, SEXP domain, SEXP ndom, SEXP W, SEXP targets);
 SEXP C_qnt_indicator(SEXP y, SEXP w, SEXP domain, SEXP ndom, SEXP q);
 SEXP C_qnt_unit_sums(SEXP z, SEXP w, SEXP domain, SEXP ndom, SEXP unit, SEXP nunit,
                      SEXP xprod);
+/* numeric.c: the pass of tab()'s numeric rows */
+SEXP C_num_pass(SEXP u, SEXP v, SEXP cols, SEXP rest, SEXP restlev, SEXP restna, SEXP w,
+                SEXP shift, SEXP xrest, SEXP xrestlev);
 
 #define CALLDEF(name, n) {#name, (DL_FUNC) &name, n}
 
@@ -42,6 +45,7 @@ static const R_CallMethodDef callMethods[] = {
     CALLDEF(C_qnt_rule, 6),
     CALLDEF(C_qnt_indicator, 5),
     CALLDEF(C_qnt_unit_sums, 7),
+    CALLDEF(C_num_pass, 10),
     {NULL, NULL, 0}
 };
 
