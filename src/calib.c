@@ -595,47 +595,137 @@ static void cal_check_args(calprob *P, const umf_coder *cd, SEXP w0, SEXP margin
     P->nth = q > 0 ? umf_threads_for(P->n) : 1;
 }
 
-/* One pass over the rows: each row's cell, the cells' sums of w0 and rows,
- * with numeric auxiliaries the cells' sums of w0 x and w0 x x' and the sums
- * that bound what calibration can reach. Returns a status, with the first
+/* Row i's problem, checked in the order of the original serial pass (its
+ * weight, then its codes, then its numeric auxiliaries): a status with info,
+ * or CS_OK. */
+static int cal_check_row(const calprob *P, const umf_coder *cd, R_xlen_t i, double *info)
+{
+    double w = P->w0 ? P->w0[i] : 1.0;
+    if (!(w >= 0 && w < INFINITY)) { info[0] = (double) i + 1; return CS_BAD_WEIGHT; }
+    for (int j = 0; j < cd->nvar; j++) {
+        int v = cd->codes[j][i];
+        if (v < 1 || v > cd->nlev[j]) { info[0] = j; info[1] = (double) i + 1; return CS_NA_CODE; }
+    }
+    for (int j = 0; j < P->q; j++)
+        if (!isfinite(P->x[j][i])) { info[0] = j; info[1] = (double) i + 1; return CS_BAD_X; }
+    return CS_OK;
+}
+
+/* Rows a..a+nb-1 (nb <= CAL_BLOCK) of the coding pass: their cells into
+ * P->cid, and into one thread's sums: rec (per cell: w0, rows, w0 x, w0 x
+ * x'; RW = 2 + MW doubles) and xpn (sums of w0 x over x > 0, of w0 |x| over
+ * x < 0). The codes, weights and auxiliaries are checked branch-free for
+ * the whole block first. Returns the block's first bad row, or -1 (then
+ * nothing was added). */
+static R_xlen_t cal_code_block(const calprob *P, const umf_coder *cd, R_xlen_t a, int nb,
+                               double *rec, double *xpn)
+{
+    const int q = P->q, RW = 2 + P->MW;
+    int *restrict c = P->cid + a;
+    const double *restrict w0 = P->w0 ? P->w0 + a : NULL;
+    unsigned bad = 0;
+    for (int k = 0; k < nb; k++) c[k] = 0;
+    for (int j = 0; j < cd->nvar; j++) {
+        const int *restrict v = cd->codes[j] + a;
+        const unsigned nl = (unsigned) cd->nlev[j], s = (unsigned) cd->stride[j];
+        for (int k = 0; k < nb; k++) {
+            unsigned z = (unsigned) v[k] - 1u;      /* NA and codes < 1 wrap to >= nl */
+            bad |= z >= nl;
+            c[k] = (int) ((unsigned) c[k] + z * s);
+        }
+    }
+    if (w0) for (int k = 0; k < nb; k++) bad |= !(w0[k] >= 0 && w0[k] < INFINITY);
+    for (int j = 0; j < q; j++) {
+        const double *restrict xj = P->x[j] + a;
+        for (int k = 0; k < nb; k++) bad |= !(fabs(xj[k]) <= DBL_MAX);
+    }
+    if (bad) {
+        double info[3];
+        for (int k = 0; k < nb; k++) if (cal_check_row(P, cd, a + k, info) != CS_OK) return a + k;
+    }
+    for (int k = 0; k < nb; k++) {
+        double w = w0 ? w0[k] : 1.0, *r = rec + (size_t) c[k] * RW, *o = r + 2 + q;
+        r[0] += w;
+        r[1] += 1;
+        for (int j = 0; j < q; j++) {
+            double wx = w * P->x[j][a + k];
+            r[2 + j] += wx;
+            for (int l = j; l < q; l++) *o++ += wx * P->x[l][a + k];
+        }
+    }
+    for (int j = 0; j < q; j++) {
+        const double *restrict xj = P->x[j] + a;
+        double pos = xpn[j], neg = xpn[q + j];
+        for (int k = 0; k < nb; k++) {
+            double wx = (w0 ? w0[k] : 1.0) * xj[k];
+            pos += wx > 0 ? wx : 0;
+            neg -= wx > 0 ? 0 : wx;
+        }
+        xpn[j] = pos; xpn[q + j] = neg;
+    }
+    return -1;
+}
+
+/* One pass over the rows, on the threads in blocks (cal_code_block), chunk
+ * by chunk: each row's cell, the cells' sums of w0 and rows, with numeric
+ * auxiliaries the cells' sums of w0 x and w0 x x' and the sums that bound
+ * what calibration can reach. Each thread sums its own rows (a contiguous
+ * run per chunk); the threads' sums are added in thread order, so that a
+ * thread count gives one result. Threads get their own cell sums only
+ * when these are small beside the rows. Returns a status, with the first
  * bad row in info. */
 static int cal_code_rows(calprob *P, const umf_coder *cd, double *info)
 {
     const R_xlen_t n = P->n;
-    const int q = P->q, ncell = P->ncell, MW = P->MW;
+    const int q = P->q, ncell = P->ncell, MW = P->MW, RW = 2 + MW;
+    int nth = umf_threads_for(n);
+    if ((double) ncell * RW * nth > (double) n) nth = 1;
     P->cid = (int *) R_alloc(n > 0 ? n : 1, sizeof(int));
     P->W0 = (double *) R_alloc(ncell, sizeof(double));
     P->N0 = (double *) R_alloc(ncell, sizeof(double));
     P->mom = q > 0 ? (double *) R_alloc((size_t) ncell * MW, sizeof(double)) : NULL;
     P->xpos = (double *) R_alloc(q > 0 ? 2 * q : 1, sizeof(double));
     P->xneg = P->xpos + q;
+    /* per thread: the cells' records, then 2q sums, padded to cache lines
+     * (with more than one thread, no more doubles than rows) */
+    const size_t ts = (((size_t) ncell * RW + 2 * q + 7) / 8 + 1) * 8;
+    double *tr = (double *) R_alloc(ts * nth, sizeof(double));
+    umf_zero(tr, ts * nth);
+    R_xlen_t *first = (R_xlen_t *) R_alloc(nth, sizeof(R_xlen_t));
+    for (R_xlen_t from = 0; from < n; from += UMF_CHUNK) {
+        const R_xlen_t to = from + UMF_CHUNK < n ? from + UMF_CHUNK : n;
+        const R_xlen_t nblk = (to - from + CAL_BLOCK - 1) / CAL_BLOCK;
+        #pragma omp parallel num_threads(nth)
+        {
+            const int t = omp_get_thread_num();
+            double *rec = tr + ts * t, *xpn = rec + (size_t) ncell * RW;
+            R_xlen_t fb = -1;
+            #pragma omp for schedule(static)
+            for (R_xlen_t k = 0; k < nblk; k++) {
+                if (fb >= 0) continue;       /* this thread's later blocks: nothing to add */
+                R_xlen_t a = from + k * CAL_BLOCK, e = a + CAL_BLOCK < to ? a + CAL_BLOCK : to;
+                fb = cal_code_block(P, cd, a, (int) (e - a), rec, xpn);
+            }
+            first[t] = fb;
+        }
+        R_xlen_t fb = -1;
+        for (int t = 0; t < nth; t++) if (first[t] >= 0 && (fb < 0 || first[t] < fb)) fb = first[t];
+        if (fb >= 0) return cal_check_row(P, cd, fb, info);
+        R_CheckUserInterrupt();
+    }
     memset(P->W0, 0, ncell * sizeof(double));
     memset(P->N0, 0, ncell * sizeof(double));
     if (q > 0) umf_zero(P->mom, (size_t) ncell * MW);
     for (int j = 0; j < 2 * q; j++) P->xpos[j] = 0;
-    for (R_xlen_t i = 0; i < n; i++) {
-        if ((i & (UMF_CHUNK - 1)) == 0) R_CheckUserInterrupt();
-        double w = P->w0 ? P->w0[i] : 1.0;
-        if (!(w >= 0 && w < INFINITY)) { info[0] = (double) i + 1; return CS_BAD_WEIGHT; }
-        int c = 0;
-        for (int j = 0; j < cd->nvar; j++) {
-            int v = cd->codes[j][i];
-            if (v < 1 || v > cd->nlev[j]) { info[0] = j; info[1] = (double) i + 1; return CS_NA_CODE; }
-            c += (v - 1) * cd->stride[j];
+    for (int t = 0; t < nth; t++) {
+        const double *rec = tr + ts * t, *xpn = rec + (size_t) ncell * RW;
+        for (int c = 0; c < ncell; c++) {
+            const double *r = rec + (size_t) c * RW;
+            P->W0[c] += r[0];
+            P->N0[c] += r[1];
+            for (int j = 0; j < MW; j++) P->mom[(size_t) c * MW + j] += r[2 + j];
         }
-        for (int j = 0; j < q; j++)
-            if (!isfinite(P->x[j][i])) { info[0] = j; info[1] = (double) i + 1; return CS_BAD_X; }
-        P->cid[i] = c;
-        P->W0[c] += w;
-        P->N0[c] += 1;
-        if (q == 0) continue;
-        double *m = P->mom + (size_t) c * MW, *o = m + q;
-        for (int j = 0; j < q; j++) {
-            double wx = w * P->x[j][i];
-            m[j] += wx;
-            if (wx > 0) P->xpos[j] += wx; else P->xneg[j] -= wx;
-            for (int k = j; k < q; k++) *o++ += wx * P->x[k][i];
-        }
+        for (int j = 0; j < 2 * q; j++) P->xpos[j] += xpn[j];
     }
     return CS_OK;
 }
