@@ -1256,6 +1256,28 @@ SEXP C_calibrate(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets, SEX
     return ans;
 }
 
+/* The first value of x that is NA, NaN or infinite (1-based), or 0: for
+ * wt_calibrate()'s check of its numeric auxiliaries, in blocks whose x * 0
+ * is NaN where a value is not finite (vectorised; R's is.finite() makes a
+ * logical vector first). */
+SEXP C_first_nonfinite(SEXP x)
+{
+    if (TYPEOF(x) != REALSXP) Rf_error("'x' must be a double vector");
+    const R_xlen_t n = XLENGTH(x);
+    const double *v = REAL(x);
+    for (R_xlen_t a = 0; a < n; a += CAL_BLOCK) {
+        const int nb = n - a < CAL_BLOCK ? (int) (n - a) : CAL_BLOCK;
+        const double *restrict b = v + a;
+        double nf = 0;
+        CAL_SIMD_NF
+        for (int k = 0; k < nb; k++) nf += b[k] * 0;
+        if (nf != 0)
+            for (int k = 0; k < nb; k++) if (!isfinite(b[k])) return Rf_ScalarReal((double) (a + k) + 1);
+        if ((a & (UMF_CHUNK - 1)) == 0) R_CheckUserInterrupt();
+    }
+    return Rf_ScalarReal(0);
+}
+
 /* One trimming run as survey::trimWeights(strict = TRUE): clamp to [lo,
  * hi], spread the trimmed amount equally over the rows inside the bounds
  * (rows of weight 0 keep 0), until no weight is outside. keep_total = 0:
