@@ -144,7 +144,7 @@ wt_calibrate <- function(data, targets, weights = NULL,
   res <- .Call(C_calibrate,
                if (is.null(prep)) list() else prep$codes,
                if (is.null(prep)) integer() else as.integer(prep$nlev),
-               if (is.null(w0)) w0 else w0 * f,
+               if (is.null(w0) || f == 1) w0 else w0 * f,
                if (is.null(prep)) list() else lapply(prep$margins, as.integer),
                if (is.null(prep)) list() else lapply(prep$targets, function(t) t * f),
                unname(xnum), as.double(unlist(parts$totals)) * f,
@@ -214,7 +214,8 @@ split_targets <- function(targets, data, arg = "targets") {
     if (!is.finite(v))
       stopf("the total of numeric auxiliary %s must be finite, not %s", q(numeric[i]), format(v))
     x <- data_col(data, numeric[i])
-    if (anyNA(x) || any(!is.finite(x)))
+    # numeric() of a factor or labelled column cannot reach here (is_num)
+    if (if (is.double(x)) .Call(C_first_nonfinite, x) > 0 else anyNA(x))
       stopf("numeric auxiliary %s holds %d NA or infinite value(s) (first at row %d); calibration needs a value in every row",
             q(numeric[i]), sum(!is.finite(x)), which(!is.finite(x))[1L])
   }

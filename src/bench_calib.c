@@ -1,5 +1,6 @@
 /* The floor of a calibration pass, for bench/calibrate.R: a pass over the
- * rows with numeric auxiliaries evaluates one exp() per row (cal_g), so
+ * rows with numeric auxiliaries evaluates one exponential per row (calib.c
+ * computes it with its own vectorised cal_exp(), within 1 ulp of exp()), so
  * the cost of exp() alone over as many values, in a plain C loop, is what
  * the pass is measured against. Not used by the package's R functions. */
 #include "umfrage.h"

@@ -61,6 +61,8 @@ enum { CS_OK = 0, CS_NA_CODE = 1, CS_BAD_WEIGHT = 2, CS_NO_TARGET = 3, CS_NO_WEI
 typedef struct {
     int method;
     double L, U, A, la;   /* logit: A and log((1 - L) / (U - 1)) */
+    double elo, ehi;      /* cal_exp()'s clamp of its argument, -746 and 710 (read from here,
+                           * not constants, so that the compiler keeps the clamp branch-free) */
 } calfun;
 
 static inline void cal_g(const calfun *f, double u, double *g, double *d)
@@ -170,6 +172,128 @@ static int cal_cells(const calprob *P, const calfun *f, const double *lambda, ca
     return ok;
 }
 
+/* Element-wise loops vectorised (each element's arithmetic as in scalar
+ * code, so the results are the same whatever the lanes). */
+#ifdef _OPENMP
+#define CAL_SIMD _Pragma("omp simd")
+#define CAL_SIMD_MINMAX _Pragma("omp simd reduction(min:gmin) reduction(max:gmax)")
+#define CAL_SIMD_OR _Pragma("omp simd reduction(|:bad)")
+#define CAL_SIMD_CHECK _Pragma("omp simd reduction(+:nf) reduction(min:wmin)")
+#define CAL_SIMD_NF _Pragma("omp simd reduction(+:nf)")
+#else
+#define CAL_SIMD_OR
+#define CAL_SIMD_CHECK
+#define CAL_SIMD_NF
+#define CAL_SIMD
+#define CAL_SIMD_MINMAX
+#endif
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(UMF_NO_AVX2)
+#define CAL_AVX2 1
+static int cal_has_avx2(void)
+{
+    static int has = -1;
+    if (has < 0) {
+        __builtin_cpu_init();
+        has = __builtin_cpu_supports("avx2") ? 1 : 0;
+    }
+    return has;
+}
+#endif
+
+/* exp(x) in plain arithmetic that vectorises (the row passes evaluate one
+ * per row; libm's exp() is a call per value): x = k ln 2 + r with |r| <=
+ * ln 2 / 2 (ln 2 in two parts, the first exact times k), exp(r) by its
+ * Taylor polynomial of degree 13 (truncation below 1e-17 relative), times
+ * 2^k made from the bits of k in two factors, so that results under- and
+ * overflow as exp()'s do. Within 2 ulp of exp(); NaN stays NaN. */
+static inline double cal_exp(double x, double elo, double ehi)
+{
+    const double sh = 0x1.8p52;             /* 1.5 * 2^52: rounds to an integer */
+    double xc = x < elo ? elo : x;
+    xc = xc > ehi ? ehi : xc;
+    const double kd = xc * 1.44269504088896338700 + sh, k = kd - sh;
+    const double r = (xc - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10;
+    double p = 1.0 / 6227020800.0;
+    p = p * r + 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    uint64_t kb, b1, b2;
+    memcpy(&kb, &kd, sizeof kb);
+    kb -= UINT64_C(0x4338000000000000);    /* k, in two's complement */
+    const uint64_t k1 = (uint64_t) ((int64_t) kb >> 1), k2 = kb - k1;
+    b1 = (k1 + 1023) << 52;
+    b2 = (k2 + 1023) << 52;
+    double s1, s2;
+    memcpy(&s1, &b1, sizeof s1);
+    memcpy(&s2, &b2, sizeof s2);
+    return p * s1 * s2;
+}
+
+/* w == 0 ? 0 : a, by masking a's bits, so that the compiler cannot move
+ * the product that makes a into a branch (which stops vectorisation). */
+static inline double cal_unless0(double w, double a)
+{
+    uint64_t ab;
+    memcpy(&ab, &a, sizeof ab);
+    ab &= (uint64_t) -(int64_t) (w != 0);
+    memcpy(&a, &ab, sizeof a);
+    return a;
+}
+
+/* c ? a : b by masking bits (as cal_unless0). */
+static inline double cal_sel(int c, double a, double b)
+{
+    uint64_t ab, bb, m = (uint64_t) -(int64_t) (c != 0);
+    memcpy(&ab, &a, sizeof ab);
+    memcpy(&bb, &b, sizeof bb);
+    ab = (ab & m) | (bb & ~m);
+    memcpy(&a, &ab, sizeof a);
+    return a;
+}
+
+/* g and g' of a block's linear predictors u (g written over u), as cal_g
+ * but branch-free and with cal_exp(), so that the loop vectorises. */
+static inline __attribute__((always_inline)) void
+cal_g_block(const calfun *f, double *restrict ug, double *restrict d, int nb)
+{
+    const double L = f->L, U = f->U, A = f->A, la = f->la, UL = U - L, AUL = A * (U - L);
+    const double elo = f->elo, ehi = f->ehi;
+    if (f->method == CM_LINEAR) {
+        CAL_SIMD
+        for (int k = 0; k < nb; k++) {
+            double v = 1 + ug[k];
+            ug[k] = v < L ? L : v > U ? U : v;
+            d[k] = ((v > L) & (v < U)) ? 1 : 0;
+        }
+    } else if (f->method == CM_RAKING) {
+        CAL_SIMD
+        for (int k = 0; k < nb; k++) {
+            double e = cal_exp(ug[k], elo, ehi);
+            ug[k] = e < L ? L : e > U ? U : e;
+            d[k] = ((e > L) & (e < U)) ? e : 0;
+        }
+    } else {
+        CAL_SIMD
+        for (int k = 0; k < nb; k++) {
+            double z = A * ug[k] + la, e = cal_exp(-fabs(z), elo, ehi), r = 1 / (1 + e);
+            double t = cal_sel(z >= 0, r, e * r);
+            ug[k] = L + UL * t;
+            d[k] = AUL * e * r * r;
+        }
+    }
+}
+
 /* sum_k a[k] b[k] over a block, in four interleaved partial sums (which
  * keeps the additions from waiting on each other). */
 static inline double cal_dot(const double *restrict a, const double *restrict b, int nb)
@@ -187,51 +311,61 @@ static inline double cal_dot(const double *restrict a, const double *restrict b,
 }
 
 /* Rows from..from+nb-1 (nb <= CAL_BLOCK) of a row pass: g and g' of each
- * row (the exp()s, in a loop of their own), then w0 g, w0 g' and w0 g' x
- * added to the rows' cells in `cell`, and the block's overall sums of w0 g
- * x and w0 g' x x' added to `bs`, a column at a time. buf: room for (2 + q)
- * CAL_BLOCK doubles. wout: NULL, or where the weights w0 g go; then only
- * the sums of w0 g and w0 g x are made, and tr gets the range of g over rows
- * with w0 > 0. Rows with w0 = 0 add nothing; a g or g' that is not finite
- * leaves the sums so. */
-static void cal_rows_block(const calprob *P, const calfun *f, const double *lamcell,
-                           const double *b, R_xlen_t from, int nb, double *cell,
-                           double *bs, double *tr, double *buf, double *wout)
+ * row (cal_g_block), then w0 g, w0 g' and w0 g' x added to the rows' cells
+ * in `cell`, and the block's overall sums of w0 g x and w0 g' x x' added to
+ * `bs`, a column at a time. buf: room for (2 + q) CAL_BLOCK doubles. wout:
+ * NULL, or where the weights w0 g go; then only the sums of w0 g and w0 g
+ * x are made, and tr gets the range of g over rows with w0 > 0. Rows with
+ * w0 = 0 add nothing; a g or g' that is not finite leaves the sums so. */
+static inline __attribute__((always_inline)) void
+cal_rows_block_body(const calprob *P, const calfun *f, const double *lamcell, const double *b,
+                    R_xlen_t from, int nb, double *cell, double *bs, double *tr, double *buf,
+                    double *wout)
 {
-    const int q = P->q, CW = P->CW, *cid = P->cid + from;
-    const double *w0 = P->w0 ? P->w0 + from : NULL;
-    const calfun F = *f;
+    const int q = P->q, CW = P->CW, *restrict cid = P->cid + from;
+    const double *restrict w0 = P->w0 ? P->w0 + from : NULL;
     double *restrict wg = buf, *restrict wd = buf + CAL_BLOCK, *restrict wdx = buf + 2 * CAL_BLOCK;
     for (int k = 0; k < nb; k++) wg[k] = lamcell[cid[k]];
     for (int j = 0; j < q; j++) {
         const double *restrict xj = P->x[j] + from, bj = b[j];
+        CAL_SIMD
         for (int k = 0; k < nb; k++) wg[k] += bj * xj[k];
     }
-    for (int k = 0; k < nb; k++) cal_g(&F, wg[k], wg + k, wd + k);
+    cal_g_block(f, wg, wd, nb);
     if (wout) {
-        double gmin = tr[0], gmax = tr[1];
+        double gmin = tr[0], gmax = tr[1], *restrict wo = wout + from;
+        static const double one = 1.0;
+        const double *restrict wr = w0 ? w0 : &one;
+        const int ws = w0 ? 1 : 0;
+        CAL_SIMD_MINMAX
         for (int k = 0; k < nb; k++) {
-            double w = w0 ? w0[k] : 1.0, g = wg[k];
-            wout[from + k] = w * g;
-            wg[k] = w == 0 ? 0 : w * g;
-            if (w == 0) continue;
-            gmin = g < gmin ? g : gmin;
-            gmax = g > gmax ? g : gmax;
-            cell[(size_t) cid[k] * CW] += wg[k];
+            double w = wr[ws * k], g = wg[k];
+            double a = w * g;
+            wo[k] = a;
+            wg[k] = cal_unless0(w, a);
+            /* rows with w0 = 0 leave the range alone */
+            double gl = w == 0 ? R_PosInf : g, gu = w == 0 ? R_NegInf : g;
+            gmin = gl < gmin ? gl : gmin;
+            gmax = gu > gmax ? gu : gmax;
         }
         tr[0] = gmin;
         tr[1] = gmax;
+        for (int k = 0; k < nb; k++) cell[(size_t) cid[k] * CW] += wg[k];
         for (int j = 0; j < q; j++) bs[j] += cal_dot(wg, P->x[j] + from, nb);
         return;
     }
-    for (int k = 0; k < nb; k++) {
-        double w = w0 ? w0[k] : 1.0;
-        wg[k] = w == 0 ? 0 : w * wg[k];
-        wd[k] = w == 0 ? 0 : w * wd[k];
+    if (w0) {
+        CAL_SIMD
+        for (int k = 0; k < nb; k++) {
+            double w = w0[k];
+            wg[k] = cal_unless0(w, w * wg[k]);
+            wd[k] = cal_unless0(w, w * wd[k]);
+        }
     }
     for (int j = 0; j < q; j++) {
         const double *restrict xj = P->x[j] + from;
         double *restrict dj = wdx + j * CAL_BLOCK;
+        CAL_SIMD
         for (int k = 0; k < nb; k++) dj[k] = wd[k] * xj[k];
     }
     for (int k = 0; k < nb; k++) {
@@ -246,6 +380,35 @@ static void cal_rows_block(const calprob *P, const calfun *f, const double *lamc
     }
 }
 
+/* The block step compiled twice on x86-64 with GCC or clang, for the
+ * baseline (SSE2) and for AVX2, the AVX2 copy where the CPU has it: the
+ * same operations in the same order, four lanes instead of two, and no
+ * fused multiply-add, so the results are the same bit for bit (as var.c's
+ * layers). -DUMF_NO_AVX2 builds the baseline only. */
+static void cal_rows_block_base(const calprob *P, const calfun *f, const double *lamcell,
+                                const double *b, R_xlen_t from, int nb, double *cell,
+                                double *bs, double *tr, double *buf, double *wout)
+{
+    cal_rows_block_body(P, f, lamcell, b, from, nb, cell, bs, tr, buf, wout);
+}
+typedef void (*cal_block_fn)(const calprob *, const calfun *, const double *, const double *,
+                             R_xlen_t, int, double *, double *, double *, double *, double *);
+#ifdef CAL_AVX2
+__attribute__((target("avx2")))
+static void cal_rows_block_avx2(const calprob *P, const calfun *f, const double *lamcell,
+                                const double *b, R_xlen_t from, int nb, double *cell,
+                                double *bs, double *tr, double *buf, double *wout)
+{
+    cal_rows_block_body(P, f, lamcell, b, from, nb, cell, bs, tr, buf, wout);
+}
+static cal_block_fn cal_block_pick(void)
+{
+    return cal_has_avx2() ? cal_rows_block_avx2 : cal_rows_block_base;
+}
+#else
+static cal_block_fn cal_block_pick(void) { return cal_rows_block_base; }
+#endif
+
 /* One pass over the rows at lambda, in blocks (cal_rows_block) on the
  * threads, chunk by chunk with interrupt checks between; the threads' sums
  * are added in thread order. wout: see cal_block_q. Returns 0 if some sum
@@ -256,6 +419,7 @@ static int cal_rows(const calprob *P, const calfun *f, const double *lambda, cal
     const int nth = P->nth, NW = P->NW, TS = Wk->tstride;
     const size_t cs = (size_t) P->ncell * P->CW;
     const double *b = lambda + P->pc;
+    const cal_block_fn block = cal_block_pick();
     cal_lamcell(P, lambda, Wk->lamcell);
     umf_zero(Wk->tcell, (size_t) nth * cs);
     for (int t = 0; t < nth; t++) {
@@ -275,7 +439,7 @@ static int cal_rows(const calprob *P, const calfun *f, const double *lambda, cal
             for (R_xlen_t k = 0; k < nblk; k++) {
                 R_xlen_t a = from + k * CAL_BLOCK, e = a + CAL_BLOCK < to ? a + CAL_BLOCK : to;
                 for (int j = 0; j < NW; j++) s[NW + j] = 0;
-                cal_rows_block(P, f, Wk->lamcell, b, a, (int) (e - a), cell, s + NW, s + 2 * NW,
+                block(P, f, Wk->lamcell, b, a, (int) (e - a), cell, s + NW, s + 2 * NW,
                                buf, wout);
                 for (int j = 0; j < NW; j++) s[j] += s[NW + j];
             }
@@ -570,7 +734,7 @@ static void cal_check_args(calprob *P, const umf_coder *cd, SEXP w0, SEXP margin
     const int meth = umf_as_int1(method, "method");
     if (meth < 0 || meth > 2) Rf_error("'method' must be 0, 1 or 2");
     if (TYPEOF(bounds) != REALSXP || XLENGTH(bounds) != 2) Rf_error("'bounds' must be 2 numbers");
-    *f = (calfun) {meth, REAL(bounds)[0], REAL(bounds)[1], 0, 0};
+    *f = (calfun) {meth, REAL(bounds)[0], REAL(bounds)[1], 0, 0, -746.0, 710.0};
     if (!(f->L <= 1 && f->U >= 1) || ISNAN(f->L) || ISNAN(f->U))
         Rf_error("'bounds' must contain 1");
     if (meth == CM_LOGIT) {
@@ -595,47 +759,177 @@ static void cal_check_args(calprob *P, const umf_coder *cd, SEXP w0, SEXP margin
     P->nth = q > 0 ? umf_threads_for(P->n) : 1;
 }
 
-/* One pass over the rows: each row's cell, the cells' sums of w0 and rows,
- * with numeric auxiliaries the cells' sums of w0 x and w0 x x' and the sums
- * that bound what calibration can reach. Returns a status, with the first
+/* Row i's problem, checked in the order of the original serial pass (its
+ * weight, then its codes, then its numeric auxiliaries): a status with info,
+ * or CS_OK. */
+static int cal_check_row(const calprob *P, const umf_coder *cd, R_xlen_t i, double *info)
+{
+    double w = P->w0 ? P->w0[i] : 1.0;
+    if (!(w >= 0 && w < INFINITY)) { info[0] = (double) i + 1; return CS_BAD_WEIGHT; }
+    for (int j = 0; j < cd->nvar; j++) {
+        int v = cd->codes[j][i];
+        if (v < 1 || v > cd->nlev[j]) { info[0] = j; info[1] = (double) i + 1; return CS_NA_CODE; }
+    }
+    for (int j = 0; j < P->q; j++)
+        if (!isfinite(P->x[j][i])) { info[0] = j; info[1] = (double) i + 1; return CS_BAD_X; }
+    return CS_OK;
+}
+
+/* Rows a..a+nb-1 (nb <= CAL_BLOCK) of the coding pass: their cells into
+ * P->cid, and into one thread's sums: rec (per cell: w0, rows, w0 x, w0 x
+ * x'; RW = 2 + MW doubles) and xpn (sums of w0 x over x > 0, of w0 |x| over
+ * x < 0). The codes, weights and auxiliaries are checked branch-free for
+ * the whole block first. Returns the block's first bad row, or -1 (then
+ * nothing was added). */
+static inline __attribute__((always_inline)) R_xlen_t
+cal_code_block_body(const calprob *P, const umf_coder *cd, R_xlen_t a, int nb, double *rec,
+                    double *xpn)
+{
+    const int q = P->q, RW = 2 + P->MW;
+    int *restrict c = P->cid + a;
+    const double *restrict w0 = P->w0 ? P->w0 + a : NULL;
+    int bad = 0;
+    for (int k = 0; k < nb; k++) c[k] = 0;
+    for (int j = 0; j < cd->nvar; j++) {
+        const int *restrict v = cd->codes[j] + a;
+        const int nl = cd->nlev[j];
+        const unsigned s = (unsigned) cd->stride[j];
+        CAL_SIMD_OR
+        for (int k = 0; k < nb; k++) {
+            const int vk = v[k];                   /* NA is below 1 */
+            bad |= (vk < 1) | (vk > nl);
+            c[k] = (int) ((unsigned) c[k] + ((unsigned) vk - 1u) * s);
+        }
+    }
+    /* NaN or infinite values make x * 0 NaN, and a NaN makes the sum so */
+    double nf = 0;
+    if (w0) {
+        double wmin = 0;
+        CAL_SIMD_CHECK
+        for (int k = 0; k < nb; k++) {
+            nf += w0[k] * 0;
+            wmin = w0[k] < wmin ? w0[k] : wmin;
+        }
+        bad |= !(wmin >= 0);
+    }
+    for (int j = 0; j < q; j++) {
+        const double *restrict xj = P->x[j] + a;
+        CAL_SIMD_NF
+        for (int k = 0; k < nb; k++) nf += xj[k] * 0;
+    }
+    bad |= nf != 0;
+    if (bad) {
+        double info[3];
+        for (int k = 0; k < nb; k++) if (cal_check_row(P, cd, a + k, info) != CS_OK) return a + k;
+    }
+    for (int k = 0; k < nb; k++) {
+        double w = w0 ? w0[k] : 1.0, *r = rec + (size_t) c[k] * RW, *o = r + 2 + q;
+        r[0] += w;
+        r[1] += 1;
+        for (int j = 0; j < q; j++) {
+            double wx = w * P->x[j][a + k];
+            r[2 + j] += wx;
+            for (int l = j; l < q; l++) *o++ += wx * P->x[l][a + k];
+        }
+    }
+    for (int j = 0; j < q; j++) {
+        const double *restrict xj = P->x[j] + a;
+        double pos = xpn[j], neg = xpn[q + j];
+        for (int k = 0; k < nb; k++) {
+            double wx = (w0 ? w0[k] : 1.0) * xj[k];
+            pos += wx > 0 ? wx : 0;
+            neg -= wx > 0 ? 0 : wx;
+        }
+        xpn[j] = pos; xpn[q + j] = neg;
+    }
+    return -1;
+}
+
+/* The coding block compiled twice, as the row passes' block (see
+ * cal_block_pick): the sums are the same bit for bit. */
+static R_xlen_t cal_code_block_base(const calprob *P, const umf_coder *cd, R_xlen_t a, int nb,
+                                    double *rec, double *xpn)
+{
+    return cal_code_block_body(P, cd, a, nb, rec, xpn);
+}
+typedef R_xlen_t (*cal_code_fn)(const calprob *, const umf_coder *, R_xlen_t, int, double *,
+                                double *);
+#ifdef CAL_AVX2
+__attribute__((target("avx2")))
+static R_xlen_t cal_code_block_avx2(const calprob *P, const umf_coder *cd, R_xlen_t a, int nb,
+                                    double *rec, double *xpn)
+{
+    return cal_code_block_body(P, cd, a, nb, rec, xpn);
+}
+static cal_code_fn cal_code_pick(void)
+{
+    return cal_has_avx2() ? cal_code_block_avx2 : cal_code_block_base;
+}
+#else
+static cal_code_fn cal_code_pick(void) { return cal_code_block_base; }
+#endif
+
+/* One pass over the rows, on the threads in blocks (cal_code_block), chunk
+ * by chunk: each row's cell, the cells' sums of w0 and rows, with numeric
+ * auxiliaries the cells' sums of w0 x and w0 x x' and the sums that bound
+ * what calibration can reach. Each thread sums its own rows (a contiguous
+ * run per chunk); the threads' sums are added in thread order, so that a
+ * thread count gives one result. Threads get their own cell sums only
+ * when these are small beside the rows. Returns a status, with the first
  * bad row in info. */
 static int cal_code_rows(calprob *P, const umf_coder *cd, double *info)
 {
     const R_xlen_t n = P->n;
-    const int q = P->q, ncell = P->ncell, MW = P->MW;
+    const int q = P->q, ncell = P->ncell, MW = P->MW, RW = 2 + MW;
+    int nth = umf_threads_for(n);
+    if ((double) ncell * RW * nth > (double) n) nth = 1;
     P->cid = (int *) R_alloc(n > 0 ? n : 1, sizeof(int));
     P->W0 = (double *) R_alloc(ncell, sizeof(double));
     P->N0 = (double *) R_alloc(ncell, sizeof(double));
     P->mom = q > 0 ? (double *) R_alloc((size_t) ncell * MW, sizeof(double)) : NULL;
     P->xpos = (double *) R_alloc(q > 0 ? 2 * q : 1, sizeof(double));
     P->xneg = P->xpos + q;
+    /* per thread: the cells' records, then 2q sums, padded to cache lines
+     * (with more than one thread, no more doubles than rows) */
+    const size_t ts = (((size_t) ncell * RW + 2 * q + 7) / 8 + 1) * 8;
+    double *tr = (double *) R_alloc(ts * nth, sizeof(double));
+    umf_zero(tr, ts * nth);
+    R_xlen_t *first = (R_xlen_t *) R_alloc(nth, sizeof(R_xlen_t));
+    const cal_code_fn code = cal_code_pick();
+    for (R_xlen_t from = 0; from < n; from += UMF_CHUNK) {
+        const R_xlen_t to = from + UMF_CHUNK < n ? from + UMF_CHUNK : n;
+        const R_xlen_t nblk = (to - from + CAL_BLOCK - 1) / CAL_BLOCK;
+        #pragma omp parallel num_threads(nth)
+        {
+            const int t = omp_get_thread_num();
+            double *rec = tr + ts * t, *xpn = rec + (size_t) ncell * RW;
+            R_xlen_t fb = -1;
+            #pragma omp for schedule(static)
+            for (R_xlen_t k = 0; k < nblk; k++) {
+                if (fb >= 0) continue;       /* this thread's later blocks: nothing to add */
+                R_xlen_t a = from + k * CAL_BLOCK, e = a + CAL_BLOCK < to ? a + CAL_BLOCK : to;
+                fb = code(P, cd, a, (int) (e - a), rec, xpn);
+            }
+            first[t] = fb;
+        }
+        R_xlen_t fb = -1;
+        for (int t = 0; t < nth; t++) if (first[t] >= 0 && (fb < 0 || first[t] < fb)) fb = first[t];
+        if (fb >= 0) return cal_check_row(P, cd, fb, info);
+        R_CheckUserInterrupt();
+    }
     memset(P->W0, 0, ncell * sizeof(double));
     memset(P->N0, 0, ncell * sizeof(double));
     if (q > 0) umf_zero(P->mom, (size_t) ncell * MW);
     for (int j = 0; j < 2 * q; j++) P->xpos[j] = 0;
-    for (R_xlen_t i = 0; i < n; i++) {
-        if ((i & (UMF_CHUNK - 1)) == 0) R_CheckUserInterrupt();
-        double w = P->w0 ? P->w0[i] : 1.0;
-        if (!(w >= 0 && w < INFINITY)) { info[0] = (double) i + 1; return CS_BAD_WEIGHT; }
-        int c = 0;
-        for (int j = 0; j < cd->nvar; j++) {
-            int v = cd->codes[j][i];
-            if (v < 1 || v > cd->nlev[j]) { info[0] = j; info[1] = (double) i + 1; return CS_NA_CODE; }
-            c += (v - 1) * cd->stride[j];
+    for (int t = 0; t < nth; t++) {
+        const double *rec = tr + ts * t, *xpn = rec + (size_t) ncell * RW;
+        for (int c = 0; c < ncell; c++) {
+            const double *r = rec + (size_t) c * RW;
+            P->W0[c] += r[0];
+            P->N0[c] += r[1];
+            for (int j = 0; j < MW; j++) P->mom[(size_t) c * MW + j] += r[2 + j];
         }
-        for (int j = 0; j < q; j++)
-            if (!isfinite(P->x[j][i])) { info[0] = j; info[1] = (double) i + 1; return CS_BAD_X; }
-        P->cid[i] = c;
-        P->W0[c] += w;
-        P->N0[c] += 1;
-        if (q == 0) continue;
-        double *m = P->mom + (size_t) c * MW, *o = m + q;
-        for (int j = 0; j < q; j++) {
-            double wx = w * P->x[j][i];
-            m[j] += wx;
-            if (wx > 0) P->xpos[j] += wx; else P->xneg[j] -= wx;
-            for (int k = j; k < q; k++) *o++ += wx * P->x[k][i];
-        }
+        for (int j = 0; j < 2 * q; j++) P->xpos[j] += xpn[j];
     }
     return CS_OK;
 }
@@ -762,7 +1056,7 @@ static void cal_work_alloc(const calprob *P, calwork *Wk, int maxit)
 static int cal_check_collinear(const calprob *P, calwork *Wk, double **info, int *ninfo)
 {
     const int p = P->p, pc = P->pc;
-    const calfun lin = {CM_LINEAR, R_NegInf, R_PosInf, 0, 0};
+    const calfun lin = {CM_LINEAR, R_NegInf, R_PosInf, 0, 0, -746.0, 710.0};
     memset(Wk->lambda, 0, p * sizeof(double));
     cal_cells(P, &lin, Wk->lambda, Wk);
     cal_assemble(P, Wk, Wk->ach, Wk->T);
@@ -960,6 +1254,28 @@ SEXP C_calibrate(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets, SEX
     SEXP ans = cal_result_ok(&P, &Wk, wout, it);
     UNPROTECT(1);
     return ans;
+}
+
+/* The first value of x that is NA, NaN or infinite (1-based), or 0: for
+ * wt_calibrate()'s check of its numeric auxiliaries, in blocks whose x * 0
+ * is NaN where a value is not finite (vectorised; R's is.finite() makes a
+ * logical vector first). */
+SEXP C_first_nonfinite(SEXP x)
+{
+    if (TYPEOF(x) != REALSXP) Rf_error("'x' must be a double vector");
+    const R_xlen_t n = XLENGTH(x);
+    const double *v = REAL(x);
+    for (R_xlen_t a = 0; a < n; a += CAL_BLOCK) {
+        const int nb = n - a < CAL_BLOCK ? (int) (n - a) : CAL_BLOCK;
+        const double *restrict b = v + a;
+        double nf = 0;
+        CAL_SIMD_NF
+        for (int k = 0; k < nb; k++) nf += b[k] * 0;
+        if (nf != 0)
+            for (int k = 0; k < nb; k++) if (!isfinite(b[k])) return Rf_ScalarReal((double) (a + k) + 1);
+        if ((a & (UMF_CHUNK - 1)) == 0) R_CheckUserInterrupt();
+    }
+    return Rf_ScalarReal(0);
 }
 
 /* One trimming run as survey::trimWeights(strict = TRUE): clamp to [lo,

@@ -32,6 +32,7 @@ static const R_CallMethodDef callMethods[] = {
     CALLDEF(C_rake, 10),
     CALLDEF(C_tab, 4),
     CALLDEF(C_calibrate, 10),
+    CALLDEF(C_first_nonfinite, 1),
     CALLDEF(C_trim, 6),
     CALLDEF(C_bench_exp, 2),
     CALLDEF(C_fingerprint, 1),

@@ -90,6 +90,7 @@ SEXP C_tab_xprod(SEXP rowv, SEXP colv, SEXP byvs, SEXP w);
 SEXP C_calibrate(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets, SEXP xnum,
                  SEXP xtarget, SEXP method, SEXP bounds, SEXP control);
 SEXP C_trim(SEXP w, SEXP lo, SEXP hi, SEXP keep_total, SEXP maxit, SEXP deff);
+SEXP C_first_nonfinite(SEXP x);
 
 /* bench_calib.c */
 SEXP C_bench_exp(SEXP x, SEXP reps);

@@ -436,6 +436,7 @@ check_return <- function(fn, v) {
     C_sum_units = is_stats3(v),
     C_bench_exp = is.double(v) && length(v) == 1L,
     C_fingerprint = is.double(v) && length(v) == 6L,
+    C_first_nonfinite = is.double(v) && length(v) == 1L && v >= 0,
     NA)
   if (is.na(ok)) return(sprintf("no return check for %s", fn))
   if (!ok) return(sprintf("%s returned %s", fn, paste(utils::capture.output(utils::str(v, max.level = 2L, list.len = 6L)), collapse = " | ")))
