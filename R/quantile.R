@@ -145,41 +145,55 @@ quantile_system <- function(yd, w, dom, nd, probs, des, level, se_fun, srt, unit
   P <- length(probs)
   prep <- .Call(C_qnt_prep, yd, w, dom, nd, unit, nunit)
   W <- prep$n_w
+  Ws <- prep$W   # the sum of survey's weights 1 / (1 / w), as its qs() has it
   ds <- dom[srt$ord]
-  est <- .Call(C_qnt_rule, srt$y, srt$w, ds, nd, W, matrix(probs, nd, P, byrow = TRUE))
+  est <- .Call(C_qnt_rule, srt$y, srt$w, ds, nd, Ws, matrix(probs, nd, P, byrow = TRUE))
   # rows with missing y leave the domain (their PSUs stay in the design)
   dom_y <- dom
   if (anyNA(yd)) dom_y[is.na(yd)] <- NA_integer_
-  z <- .Call(C_qnt_indicator, yd, w, dom_y, nd, est)
-  cdf <- attr(z, "sum") / W
-  cdf[!is.finite(cdf)] <- NA_real_
-  # every row at or below q: F is 1 exactly (not a rounding of it)
-  cdf[attr(z, "all") & !is.na(cdf)] <- 1
+  z <- .Call(C_qnt_indicator, yd, w, dom_y, nd, est, Ws)
+  # F as survey's svymean(x <= q) computes it, to the last bit
+  cdf <- attr(z, "sum")
+  cdf[!(Ws > 0)] <- NA_real_
+  const <- attr(z, "all")
   attr(z, "sum") <- NULL
   attr(z, "all") <- NULL
   se_cdf <- se_fun(z, dom_y, nd)
   if (!is.matrix(se_cdf) || !identical(dim(se_cdf), c(nd, P)))
     stopf("internal: 'se_fun' must return a %d x %d matrix", nd, P)
-  # F of 0 or 1: the indicator is constant in the domain, its SE exactly 0
-  # (not a rounding residue that would push F's interval beyond [0, 1])
-  se_cdf[!is.na(cdf) & (cdf == 0 | cdf == 1)] <- 0
+  # every row at or below q: the indicator is constant in the domain. Its
+  # mean F is 1 in exact arithmetic but survey's sum of w / W may come out
+  # 1 -/+ an ulp or two, delta = 1 - F, and its svymean() then centres the
+  # rows on F, so that its SE is |delta| times the SE of the domain's
+  # weight share sum(w) / W, about 1e-16 rather than 0: with it, F's upper
+  # end can pass 1, and survey gives NaN for that limit (and the SE). Here
+  # the same residue, from the SE of the domain's weight total (the hook's
+  # attribute "se_count"; 0 without it).
+  se_count <- attr(se_cdf, "se_count")
+  resid <- if (is.null(se_count)) matrix(0, nd, P) else abs(1 - cdf) * matrix(se_count, nd, P) / Ws
+  fix <- const & !is.na(cdf)
+  se_cdf[fix] <- resid[fix]
   pos <- matrix(prep$pos, nd, nunit)
   df <- vapply(seq_len(nd), function(d) as.double(domain_df(pos[d, ], des)), 0)
   # Woodruff: the interval of F, as survey's confint(svymean(), df = df)
-  a <- (1 - level) / 2
+  # with level = 1 - alpha, alpha = 1 - level (svyquantile(alpha = ))
+  alpha <- 1 - level
+  a <- (1 - (1 - alpha)) / 2
   okdf <- is.finite(df) & df >= 1
   dfm <- matrix(df, nd, P)
   fac_lo <- ifelse(okdf, suppressWarnings(stats::qt(a, pmax(df, 1))), NA_real_)
   fac_hi <- ifelse(okdf, suppressWarnings(stats::qt(1 - a, pmax(df, 1))), NA_real_)
+  crit <- ifelse(okdf, suppressWarnings(stats::qt(1 - alpha / 2, pmax(df, 1))), NA_real_)
   f_lo <- cdf + se_cdf * fac_lo
   f_hi <- cdf + se_cdf * fac_hi
+  # survey: NaN for a limit whose F is beyond [0, 1], and so for the SE
   beyond <- (!is.na(f_lo) & f_lo < 0) | (!is.na(f_hi) & f_hi > 1)
   f_lo[is.na(f_lo) | f_lo < 0] <- NA_real_
   f_hi[is.na(f_hi) | f_hi > 1] <- NA_real_
-  lim <- .Call(C_qnt_rule, srt$y, srt$w, ds, nd, W, cbind(f_lo, f_hi))
+  lim <- .Call(C_qnt_rule, srt$y, srt$w, ds, nd, Ws, cbind(f_lo, f_hi))
   lo <- lim[, seq_len(P), drop = FALSE]
   hi <- lim[, P + seq_len(P), drop = FALSE]
-  se <- (hi - lo) / (2 * fac_hi)
+  se <- (hi - lo) / (2 * crit)
   empty <- !(W > 0)
   note <- matrix(NA_character_, nd, P)
   note[beyond] <- "interval beyond [0, 1]"
@@ -219,6 +233,7 @@ domain_mean_se <- function(des, w) {
     s1 <- array(sums$s1, c(A, nunit, ndom))
     Qa <- if (xprod) array(sums$Q, c(A, A, nunit, ndom))
     out <- matrix(NA_real_, ndom, k)
+    se_count <- rep(NA_real_, ndom)
     for (d in seq_len(ndom)) {
       sd <- matrix(s1[, , d], A, nunit)
       tot <- rowSums(sd)
@@ -226,6 +241,7 @@ domain_mean_se <- function(des, w) {
       if (!(Wd > 0)) next
       Q <- if (xprod) lapply(seq_len(nunit), function(h) matrix(Qa[, , h, d], A, A))
       Sigma <- z_cov(sd, NULL, Q, des, du)
+      se_count[d] <- sqrt(max(Sigma[A, A], 0))
       m <- tot[seq_len(k)] / Wd
       for (j in seq_len(k)) {
         idx <- c(j, A)
@@ -234,6 +250,7 @@ domain_mean_se <- function(des, w) {
         out[d, j] <- sqrt(max(v, 0))
       }
     }
+    attr(out, "se_count") <- se_count
     out
   }
 }
