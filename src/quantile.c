@@ -18,10 +18,11 @@
  *   C_qnt_unit_sums per (domain, design unit) sums of w z (and for rows as
  *                   PSUs per stratum sums of w^2 z z') for z_cov()
  *
- * Sums of weights accumulate in long double, as R's sum() and cumsum() do;
- * a cumulative weight within 1e-12 W of p W counts as reaching it (QNT_TOL),
- * so that exact ties (equal weights, p n an integer) do not fall either way
- * by rounding.
+ * The rule and the CDF reproduce survey 4.1.1's arithmetic bit for bit
+ * (qrule_math(), qs(), svymean()): survey's weights 1 / (1 / w) (svy_w()),
+ * sums and cumulative sums in long double in R's order (as R's sum(),
+ * cumsum() and colSums()), and its comparisons in double, so that exact
+ * ties fall on the same side as in survey.
  *
  * Cost at 1e6 rows, 20 domains, 3 probabilities, 50 strata x 2000 PSUs
  * (measured on a loaded 2-core machine, best of 5): order() 60-90 ms (the
@@ -30,7 +31,10 @@
  * z_cov() 18 ms; in all ~0.15 s (0.3 s under load), +0.05-0.09 s per
  * further system (e.g. the Total). A mean's per-(domain, PSU) sum pass is
  * 3-10 ms: a quantile row costs about ten to twenty mean rows, mostly the
- * sort, which a table shares among its column variables. */
+ * sort, which a table shares among its column variables. (Reproducing
+ * survey's arithmetic -- two divisions per row for 1 / (1 / w), one for
+ * w / W -- measured within the noise: best of 5 0.14-0.18 s against
+ * 0.12-0.14 s before, same data.) */
 #include "umfrage.h"
 #include <math.h>
 
