@@ -3,28 +3,36 @@
 #
 # Paragraph for tab()'s documentation (section "Quantiles"):
 #
-#   Quantiles follow `survey::svyquantile(ci = TRUE)` with its defaults
-#   (survey 4.1.1: `qrule = "math"`, `interval.type = "mean"`), per banner
-#   column as `svyby(~y, ~col, design, svyquantile, ...)`. The estimate of
-#   the p-quantile is the smallest value y whose weighted share of the
-#   column's rows with `y <= value` reaches p (no interpolation; rows with
-#   missing y left out, as `na.rm = TRUE`). Its interval is Woodruff's: the
-#   share F of rows at or below the estimate gets the usual design-based
+#   Quantiles and their intervals are as `survey::svyquantile(qrule =
+#   "math", ci = TRUE)` in survey 4.1.1 computes them (its defaults,
+#   `interval.type = "mean"`), per banner column as `svyby(~y, ~col,
+#   design, svyquantile, ...)`, to the last bit: survey's arithmetic is
+#   reproduced, including its floating-point decisions. The estimate of the
+#   p-quantile: with the column's rows of positive weight and non-missing y
+#   (as `na.rm = TRUE`) sorted by y (ties in row order), their cumulative
+#   weights `cumw` and total `W`, `pos` is the last row with `cumw <= p * W`
+#   (the first row if there is none) and the quantile is `y[pos]` if the
+#   share `cumw[pos] / W` equals p, else the next value `y[pos + 1]` (no
+#   interpolation). This is the smallest value whose weighted share of rows
+#   at or below it reaches p, including two places where survey's rule
+#   departs from that: where p times the column's weight is below the
+#   weight of its smallest value (e.g. p = 0, or a low interval end in a
+#   small column) the result is the second smallest value; and where a
+#   share equals p in exact arithmetic (equal weights, p n an integer) the
+#   floating-point comparisons decide, usually for the next value. The
+#   weights are taken as survey holds them, 1 / (1 / w). The interval is
+#   Woodruff's: the share F of rows at or below the estimate gets the
 #   interval F +/- t * SE(F), with the t quantile on the column's degrees of
 #   freedom (PSUs with rows used minus their strata, as percents) and SE(F)
 #   that of a weighted mean of the indicator 1{y <= estimate} (calibration-
 #   adjusted for calibrated weights); the interval's ends are the quantiles
 #   at its two ends, under the same rule. The SE is derived from the
-#   interval as (upper - lower) / (2 t), as survey does. An end of F's
-#   interval below 0 or above 1 gives NA for that limit and the SE. Two
-#   deviations from survey, both where survey's rule departs from its own
-#   definition: where p times the column's weight is below the weight of its
-#   smallest value (e.g. p = 0), umfrage gives that smallest value, survey
-#   4.1.1 the second smallest; and where the weighted share at a value
-#   equals p exactly (equal weights, p n an integer), umfrage takes that
-#   value (shares within 1e-12 of p count as equal), while survey's
-#   floating-point comparison may fall on either side and take the next
-#   value. Cost: one sort of y for the
+#   interval as (upper - lower) / (2 t), as survey does. Where F's lower end
+#   is below 0 or its upper end above 1, survey gives NaN for that limit
+#   and the SE; here NA with the note "interval beyond [0, 1]" (this
+#   happens, e.g., for the upper limit of a high quantile at the column's
+#   largest value, where F is 1 up to a rounding that survey's SE turns
+#   into an upper end just above 1). Cost: one sort of y for the
 #   whole table (R's radix order(), about 0.1 s at 1e6 rows), then per column
 #   variable a few passes over the rows, whatever the number of columns and
 #   probabilities.
@@ -38,33 +46,44 @@
 #' defaults, which is what `svyby(~y, ~domain, design, svyquantile, ...)`
 #' computes per domain.
 #'
-#' The rule:
-#' * Estimate (`qrule = "math"`): with the domain's rows of positive weight
-#'   and non-missing y sorted by y, cumulative weights `cumw` and total `W`,
-#'   the smallest y whose `cumw` reaches `p * W`, "reaches" meaning
-#'   `cumw >= p * W - 1e-12 * W`. No interpolation. survey's `qs()` finds
-#'   the same row as `pos + 1`, or `pos` when `cumw[pos] / W == p`, with
-#'   `pos` the last row with `cumw <= p * W`; two deviations: (a) at an exact
-#'   tie (`cumw[k] == p * W` in exact arithmetic, as with equal weights and
-#'   `p * n` an integer) survey's floating-point comparisons may fall either
-#'   way (they depend on the last bit of the weights; survey stores
-#'   `1 / (1 / w)`) and then give the next value, where this rule gives
-#'   `y[k]` by its tolerance; (b) where `p * W` is below the first row's
-#'   weight (e.g. `p = 0`) this rule gives the domain's smallest value,
-#'   survey 4.1.1 the second smallest (its `last()` falls back to position
-#'   1 and its rule steps to position 2).
-#' * Interval (`interval.type = "mean"`, Woodruff): `F = ` weighted mean of
-#'   `1{y <= estimate}` in the domain, `SE(F)` its design-based SE (a domain
-#'   mean: rows outside the domain, and rows with missing y, stay in the
-#'   design with weight 0), `[F_lo, F_hi] = F + SE(F) * qt(c(a, 1 - a), df)`
-#'   with `a = (1 - level) / 2`; the limits are the estimate's rule applied
-#'   at `F_lo` and `F_hi` (NA where `F_lo < 0` or `F_hi > 1`, as survey's
-#'   NaN).
+#' The rule, as `svyquantile(qrule = "math", ci = TRUE)` in survey 4.1.1
+#' computes it (`survey:::qrule_math()`, `qs()`, `last()`, `woodruffCI()`),
+#' including its floating-point decisions, bit for bit:
+#' * Weights as survey holds them: `ws = 1 / (1 / w)` (svydesign() stores
+#'   `prob = 1 / w`, weights() returns `1 / prob`; this differs from `w` in
+#'   the last bit for many values, e.g. 50 of apistrat's `pw`, and decides
+#'   some ties). Rows of weight 0 are dropped.
+#' * Estimate (`qrule = "math"`): the domain's rows with non-missing y
+#'   sorted by y (R's stable order(): ties in row order), `cumw =
+#'   cumsum(ws)` (long double accumulation, each value stored as double, as
+#'   R's cumsum()), `W = sum(ws)` in row order (long double, as sum()),
+#'   `pos` = the last row with `cumw <= p * W`, or 1 if there is none;
+#'   the estimate is `y[pos]` if `p - cumw[pos] / W == 0`, else `y[pos + 1]`
+#'   (`y[pos]` at the last row). Two consequences, both survey's: (a) where
+#'   `p * W` is below the first row's weight (e.g. `p = 0`) the estimate is
+#'   the domain's second smallest value; (b) at a share that equals p in
+#'   exact arithmetic (equal weights, `p * n` an integer) the double
+#'   comparisons decide, usually for the next value.
+#' * Interval (`interval.type = "mean"`, Woodruff): `F` = survey's
+#'   `svymean(x <= estimate)` in the domain, `colSums(z * ws / W)` (long
+#'   double, row order), `SE(F)` its design-based SE (a domain mean: rows
+#'   outside the domain, and rows with missing y, stay in the design with
+#'   weight 0), `[F_lo, F_hi] = F + SE(F) * qt(c(a, 1 - a), df)` with
+#'   `a = (1 - (1 - alpha)) / 2`, `alpha = 1 - level` (survey's
+#'   `confint(level = 1 - alpha)`); the limits are the estimate's rule at
+#'   `F_lo` and `F_hi`: NA where `F_lo < 0` or `F_hi > 1` (survey's NaN),
+#'   with the note "interval beyond [0, 1]". Where every row of the domain
+#'   is at or below the estimate, survey's `F` is 1 up to an ulp or two and
+#'   its SE the residue `|1 - F|` times the SE of the domain's weight share
+#'   (about 1e-16, not 0): so is `SE(F)` here (from the hook's attribute
+#'   "se_count", the SE of the domain's weight total; 0 without it), and
+#'   survey's NaN upper limit there is reproduced.
 #' * `df` = the domain's degrees of freedom, as `survey::degf()` of the
 #'   domain's design after `na.rm`: PSUs with rows of positive weight and
 #'   non-missing y in the domain, minus their strata (rows as PSUs: such
 #'   rows minus their strata) -- [domain_df()]. `df < 1` gives NA limits.
-#' * `se = (ci_high - ci_low) / (2 * qt(1 - a, df))`, as survey derives it.
+#' * `se = (ci_high - ci_low) / (2 * qt(1 - alpha / 2, df))`, as survey derives
+#'   it (NA where a limit is NA).
 #'
 #' Calibrated weights: survey's svyquantile() on a calibrated design takes
 #' `SE(F)` from `svymean()` on that design, i.e. calibration-adjusted. The
@@ -92,7 +111,9 @@
 #'   ncol(z) matrix: the SE of the weighted mean of each column of z (rows x
 #'   probabilities) in each domain, where `domain` is NA for rows outside
 #'   every domain or with missing y (such rows stay in the design). Default:
-#'   [domain_mean_se()] (weights fixed).
+#'   [domain_mean_se()] (weights fixed). The matrix may carry an attribute
+#'   "se_count" (ndom): the SE of each domain's weight total (for survey's
+#'   SE residue where the indicator is constant in the domain).
 #' @param what How to name `y` in error messages.
 #' @return A data frame, one row per (system, domain, prob), prob fastest:
 #'   `system`, `domain`, `prob`, `estimate`, `se`, `ci_low`, `ci_high`, `df`,
@@ -145,41 +166,55 @@ quantile_system <- function(yd, w, dom, nd, probs, des, level, se_fun, srt, unit
   P <- length(probs)
   prep <- .Call(C_qnt_prep, yd, w, dom, nd, unit, nunit)
   W <- prep$n_w
+  Ws <- prep$W   # the sum of survey's weights 1 / (1 / w), as its qs() has it
   ds <- dom[srt$ord]
-  est <- .Call(C_qnt_rule, srt$y, srt$w, ds, nd, W, matrix(probs, nd, P, byrow = TRUE))
+  est <- .Call(C_qnt_rule, srt$y, srt$w, ds, nd, Ws, matrix(probs, nd, P, byrow = TRUE))
   # rows with missing y leave the domain (their PSUs stay in the design)
   dom_y <- dom
   if (anyNA(yd)) dom_y[is.na(yd)] <- NA_integer_
-  z <- .Call(C_qnt_indicator, yd, w, dom_y, nd, est)
-  cdf <- attr(z, "sum") / W
-  cdf[!is.finite(cdf)] <- NA_real_
-  # every row at or below q: F is 1 exactly (not a rounding of it)
-  cdf[attr(z, "all") & !is.na(cdf)] <- 1
+  z <- .Call(C_qnt_indicator, yd, w, dom_y, nd, est, Ws)
+  # F as survey's svymean(x <= q) computes it, to the last bit
+  cdf <- attr(z, "sum")
+  cdf[!(Ws > 0)] <- NA_real_
+  const <- attr(z, "all")
   attr(z, "sum") <- NULL
   attr(z, "all") <- NULL
   se_cdf <- se_fun(z, dom_y, nd)
   if (!is.matrix(se_cdf) || !identical(dim(se_cdf), c(nd, P)))
     stopf("internal: 'se_fun' must return a %d x %d matrix", nd, P)
-  # F of 0 or 1: the indicator is constant in the domain, its SE exactly 0
-  # (not a rounding residue that would push F's interval beyond [0, 1])
-  se_cdf[!is.na(cdf) & (cdf == 0 | cdf == 1)] <- 0
+  # every row at or below q: the indicator is constant in the domain. Its
+  # mean F is 1 in exact arithmetic but survey's sum of w / W may come out
+  # 1 -/+ an ulp or two, delta = 1 - F, and its svymean() then centres the
+  # rows on F, so that its SE is |delta| times the SE of the domain's
+  # weight share sum(w) / W, about 1e-16 rather than 0: with it, F's upper
+  # end can pass 1, and survey gives NaN for that limit (and the SE). Here
+  # the same residue, from the SE of the domain's weight total (the hook's
+  # attribute "se_count"; 0 without it).
+  se_count <- attr(se_cdf, "se_count")
+  resid <- if (is.null(se_count)) matrix(0, nd, P) else abs(1 - cdf) * matrix(se_count, nd, P) / Ws
+  fix <- const & !is.na(cdf)
+  se_cdf[fix] <- resid[fix]
   pos <- matrix(prep$pos, nd, nunit)
   df <- vapply(seq_len(nd), function(d) as.double(domain_df(pos[d, ], des)), 0)
   # Woodruff: the interval of F, as survey's confint(svymean(), df = df)
-  a <- (1 - level) / 2
+  # with level = 1 - alpha, alpha = 1 - level (svyquantile(alpha = ))
+  alpha <- 1 - level
+  a <- (1 - (1 - alpha)) / 2
   okdf <- is.finite(df) & df >= 1
   dfm <- matrix(df, nd, P)
   fac_lo <- ifelse(okdf, suppressWarnings(stats::qt(a, pmax(df, 1))), NA_real_)
   fac_hi <- ifelse(okdf, suppressWarnings(stats::qt(1 - a, pmax(df, 1))), NA_real_)
+  crit <- ifelse(okdf, suppressWarnings(stats::qt(1 - alpha / 2, pmax(df, 1))), NA_real_)
   f_lo <- cdf + se_cdf * fac_lo
   f_hi <- cdf + se_cdf * fac_hi
+  # survey: NaN for a limit whose F is beyond [0, 1], and so for the SE
   beyond <- (!is.na(f_lo) & f_lo < 0) | (!is.na(f_hi) & f_hi > 1)
   f_lo[is.na(f_lo) | f_lo < 0] <- NA_real_
   f_hi[is.na(f_hi) | f_hi > 1] <- NA_real_
-  lim <- .Call(C_qnt_rule, srt$y, srt$w, ds, nd, W, cbind(f_lo, f_hi))
+  lim <- .Call(C_qnt_rule, srt$y, srt$w, ds, nd, Ws, cbind(f_lo, f_hi))
   lo <- lim[, seq_len(P), drop = FALSE]
   hi <- lim[, P + seq_len(P), drop = FALSE]
-  se <- (hi - lo) / (2 * fac_hi)
+  se <- (hi - lo) / (2 * crit)
   empty <- !(W > 0)
   note <- matrix(NA_character_, nd, P)
   note[beyond] <- "interval beyond [0, 1]"
@@ -203,7 +238,10 @@ quantile_system <- function(yd, w, dom, nd, probs, des, level, se_fun, srt, unit
 #' domain the entries (z_1, ..., z_k, 1) and their totals per design unit
 #' (PSU, or stratum of row PSUs with the per-stratum cross products). This
 #' is `svymean(~z, subset(design, domain == d))`'s SE for an uncalibrated
-#' design. A calibration-adjusted version has the same signature.
+#' design. The result carries the attribute "se_count": per domain the SE
+#' of its weight total (the entry 1), for survey's SE residue where an
+#' indicator is constant in the domain (domain_quantiles()). A
+#' calibration-adjusted version has the same signature.
 #' @noRd
 domain_mean_se <- function(des, w) {
   dl <- design_layer(des)
@@ -219,6 +257,7 @@ domain_mean_se <- function(des, w) {
     s1 <- array(sums$s1, c(A, nunit, ndom))
     Qa <- if (xprod) array(sums$Q, c(A, A, nunit, ndom))
     out <- matrix(NA_real_, ndom, k)
+    se_count <- rep(NA_real_, ndom)
     for (d in seq_len(ndom)) {
       sd <- matrix(s1[, , d], A, nunit)
       tot <- rowSums(sd)
@@ -226,6 +265,7 @@ domain_mean_se <- function(des, w) {
       if (!(Wd > 0)) next
       Q <- if (xprod) lapply(seq_len(nunit), function(h) matrix(Qa[, , h, d], A, A))
       Sigma <- z_cov(sd, NULL, Q, des, du)
+      se_count[d] <- sqrt(max(Sigma[A, A], 0))
       m <- tot[seq_len(k)] / Wd
       for (j in seq_len(k)) {
         idx <- c(j, A)
@@ -234,6 +274,7 @@ domain_mean_se <- function(des, w) {
         out[d, j] <- sqrt(max(v, 0))
       }
     }
+    attr(out, "se_count") <- se_count
     out
   }
 }

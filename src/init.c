@@ -7,7 +7,7 @@
 /* quantile.c */
 SEXP C_qnt_prep(SEXP y, SEXP w, SEXP domain, SEXP ndom, SEXP unit, SEXP nunit);
 SEXP C_qnt_rule(SEXP y, SEXP w, SEXP domain, SEXP ndom, SEXP W, SEXP targets);
-SEXP C_qnt_indicator(SEXP y, SEXP w, SEXP domain, SEXP ndom, SEXP q);
+SEXP C_qnt_indicator(SEXP y, SEXP w, SEXP domain, SEXP ndom, SEXP q, SEXP W);
 SEXP C_qnt_unit_sums(SEXP z, SEXP w, SEXP domain, SEXP ndom, SEXP unit, SEXP nunit,
                      SEXP xprod);
 /* numeric.c: the pass of tab()'s numeric rows */
@@ -44,7 +44,7 @@ static const R_CallMethodDef callMethods[] = {
     CALLDEF(C_cal_aux, 9),
     CALLDEF(C_qnt_prep, 6),
     CALLDEF(C_qnt_rule, 6),
-    CALLDEF(C_qnt_indicator, 5),
+    CALLDEF(C_qnt_indicator, 6),
     CALLDEF(C_qnt_unit_sums, 7),
     CALLDEF(C_num_pass, 10),
     {NULL, NULL, 0}

@@ -1,104 +1,55 @@
 # Domain quantiles (R/quantile.R, src/quantile.c) against survey 4.1.1's
 # svyquantile(ci = TRUE) with its defaults (qrule = "math", interval.type =
 # "mean"), per domain as svyby() computes it (svyquantile on the domain's
-# subset), and against a plain R implementation of the documented rule.
+# subset): every estimate, limit and SE equal survey's, including p = 0,
+# exact ties and the limits survey gives as NaN.
 
 dq <- function(...) umfrage:::domain_quantiles(...)
 
-# The documented rule, written out: the smallest y whose cumulative weight
-# reaches p * W (to 1e-12 W), over rows of positive weight and non-missing y.
-ref_q <- function(x, w, p) {
-  if (is.na(p)) return(NA_real_)
-  keep <- w > 0 & !is.na(x)
-  x <- x[keep]
-  w <- w[keep]
-  o <- order(x)
-  cw <- cumsum(w[o])
-  W <- sum(w)
-  x[o][which(cw >= p * W - 1e-12 * W)[1L]]
+# svyquantile() of survey 4.1.1 itself on a domain's design (what svyby()
+# calls per domain), as a (probs x 4) matrix: quantile, ci_low, ci_high, se
+# (NaN as NA). NULL where survey cannot compute (a domain without y).
+svy_q <- function(sub, yname, probs, level) {
+  sq <- tryCatch(suppressWarnings(survey::svyquantile(
+    stats::as.formula(paste0("~", yname)), sub, probs, ci = TRUE, na.rm = TRUE,
+    alpha = 1 - level))[[1L]], error = function(e) NULL)
+  if (is.null(sq)) return(NULL)
+  s <- unname(sq[, 1:4, drop = FALSE])
+  s[is.nan(s)] <- NA
+  s
 }
 
-# Is survey's qrule_math() away from the documented rule only in the two
-# documented places: p * W below the smallest value's weight, or an exact
-# tie of a cumulative weight with p * W?
-survey_quirk <- function(x, w, p) {
-  keep <- w > 0 & !is.na(x)
-  x <- x[keep]
-  w <- w[keep]
-  o <- order(x)
-  cw <- cumsum(w[o])
-  W <- sum(w)
-  p * W < w[o][1L] || any(abs(cw - p * W) <= 1e-12 * W)
-}
-
-# Woodruff reference for one domain design `sub` (survey), from survey's
-# svymean() of the indicator and degf(), with the documented rule.
-ref_domain <- function(sub, yname, p, level = 0.95) {
-  x <- sub$variables[[yname]]
-  w <- stats::weights(sub)
-  subr <- sub[!is.na(x), ]
-  xr <- subr$variables[[yname]]
-  wr <- stats::weights(subr)
-  df <- survey::degf(subr)
-  t(vapply(p, function(pp) {
-    q <- ref_q(xr, wr, pp)
-    ind <- stats::update(subr, .ind = as.numeric(xr <= q))
-    m <- survey::svymean(~.ind, ind)
-    ci <- if (df >= 1) as.vector(stats::confint(m, level = level, df = df)) else c(NA, NA)
-    lo <- if (is.na(ci[1L]) || ci[1L] < 0) NA_real_ else ref_q(xr, wr, ci[1L])
-    hi <- if (is.na(ci[2L]) || ci[2L] > 1) NA_real_ else ref_q(xr, wr, ci[2L])
-    se <- if (df >= 1) (hi - lo) / (2 * stats::qt(1 - (1 - level) / 2, df)) else NA_real_
-    c(estimate = q, ci_low = lo, ci_high = hi, se = se, df = df,
-      p_lo = ci[1L], p_hi = ci[2L])
-  }, numeric(7)))
-}
-
-# Compare domain_quantiles() on an umfrage design with the reference and
-# with svyquantile() on survey's design, domain by domain. Returns the
-# number of survey values compared.
+# Compare domain_quantiles() on an umfrage design with svyquantile() on
+# survey's design, domain by domain, for every probability: estimate,
+# ci_low, ci_high and se equal (to 1e-8; NaN in survey = NA here), and the
+# df as survey::degf(). Returns c(values compared, of them NA).
 check_quantiles <- function(sdes, udes, yname, dom, probs, level = 0.95) {
   d <- sdes$variables
   y <- d[[yname]]
   lev <- if (is.null(dom)) "all" else sort(unique(as.character(d[[dom]])))
   codes <- if (is.null(dom)) rep(1L, nrow(d)) else match(as.character(d[[dom]]), lev)
   res <- dq(y, udes$weights, codes, length(lev), probs, udes, level = level)
-  compared <- 0L
+  compared <- c(values = 0L, na = 0L)
   for (k in seq_along(lev)) {
     sub <- if (is.null(dom)) sdes else sdes[codes == k, ]
     got <- res[res$domain == k, ]
-    ref <- ref_domain(sub, yname, probs, level)
     ctx <- sprintf("%s, domain %s", yname, lev[k])
-    for (col in c("estimate", "ci_low", "ci_high", "se", "df"))
-      expect_equal(got[[col]], unname(ref[, col]), tolerance = 1e-8, info = paste(ctx, col))
     xs <- sub$variables[[yname]]
     ws <- stats::weights(sub)
     expect_equal(got$n, rep(sum(!is.na(xs)), length(probs)), info = ctx)
     expect_equal(got$n_w, rep(sum(ws[!is.na(xs)]), length(probs)), tolerance = 1e-12, info = ctx)
-    # survey itself, wherever its rule finds the documented row
-    sq <- suppressWarnings(survey::svyquantile(stats::as.formula(paste0("~", yname)), sub,
-                                               probs, ci = TRUE, na.rm = TRUE,
-                                               alpha = 1 - level))[[1L]]
-    ok <- !is.na(xs) & ws > 0
-    for (i in seq_along(probs)) {
-      same_at <- function(pp) is.na(pp) || pp < 0 || pp > 1 ||
-        !survey_quirk(xs[ok], ws[ok], pp)
-      quirk_free <- function(pp) is.na(pp) || pp < 0 || pp > 1 ||
-        isTRUE(all.equal(survey:::qrule_math(xs[ok], ws[ok], pp), ref_q(xs[ok], ws[ok], pp)))
-      # where survey departs from the rule, it is one of the two documented cases
-      for (pp in c(probs[i], ref[i, "p_lo"], ref[i, "p_hi"]))
-        if (!quirk_free(pp)) expect_true(!same_at(pp), info = paste(ctx, "p =", pp))
-      if (quirk_free(probs[i])) {
-        expect_equal(got$estimate[i], unname(sq[i, 1L]), tolerance = 1e-8, info = ctx)
-        compared <- compared + 1L
-      }
-      # (survey's interval is around its own estimate)
-      if (quirk_free(probs[i]) && quirk_free(ref[i, "p_lo"]) && quirk_free(ref[i, "p_hi"])) {
-        s <- unname(sq[i, 2:4])
-        s[is.nan(s)] <- NA
-        expect_equal(c(got$ci_low[i], got$ci_high[i], got$se[i]), s, tolerance = 1e-8, info = ctx)
-        compared <- compared + 1L
-      }
+    s <- svy_q(sub, yname, probs, level)
+    if (is.null(s)) {                       # no row with y in the domain
+      expect_true(all(is.na(got$estimate) & got$note == "no rows"), info = ctx)
+      next
     }
+    g <- cbind(got$estimate, got$ci_low, got$ci_high, got$se)
+    expect_equal(g, s, tolerance = 1e-8, info = ctx)
+    expect_equal(got$df, rep(survey::degf(sub[!is.na(xs), ]), length(probs)), info = ctx)
+    # survey's NaN limits are the ones whose end of F's interval is beyond [0, 1]
+    beyond <- (is.na(s[, 2L]) | is.na(s[, 3L])) & got$df >= 1
+    expect_equal(got$note[beyond], rep("interval beyond [0, 1]", sum(beyond)), info = ctx)
+    compared <- compared + c(length(s), sum(is.na(s)))
   }
   compared
 }
@@ -109,7 +60,7 @@ api_data <- function() {
   e
 }
 
-test_that("quantiles of apistrat (strata, fpc) match svyquantile and svyby per domain", {
+test_that("quantiles of apistrat (strata, fpc) equal svyquantile and svyby in every domain", {
   skip_if_not_installed("survey")
   api <- api_data()
   d <- api$apistrat
@@ -118,35 +69,47 @@ test_that("quantiles of apistrat (strata, fpc) match svyquantile and svyby per d
   d$y_na[sample(nrow(d), 15)] <- NA           # missing y: na.rm = TRUE
   d$y_tie <- round(d$api00 / 50) * 50          # heavy ties
   sdes <- survey::svydesign(id = ~1, strata = ~stype, weights = ~pw, fpc = ~fpc, data = d)
-  udes <- svy_design(d, weights = stats::weights(sdes), strata = ~stype, fpc = ~fpc)
-  probs <- c(0, 0.1, 0.25, 0.5, 0.75, 0.9, 1)
+  # the raw weights: survey's are 1 / (1 / pw), 50 of them a bit off pw
+  udes <- svy_design(d, weights = ~pw, strata = ~stype, fpc = ~fpc)
+  probs <- c(0, 0.005, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1)
   n <- 0L
-  for (y in c("api00", "y_na", "y_tie")) for (dom in list(NULL, "stype", "awards"))
+  # cname: 40 counties, many with 1-5 schools (p * W below the first
+  # weight, NaN limits, df < 1)
+  for (y in c("api00", "y_na", "y_tie", "enroll")) for (dom in list(NULL, "stype", "awards"))
     n <- n + check_quantiles(sdes, udes, y, dom, probs)
-  expect_gt(n, 200L)
-  # svyby() itself, on the probabilities where survey's rule is the documented one
-  res <- dq(d$api00, udes$weights, as.integer(d$stype), 3L, c(0.5, 0.9), udes)
-  sb <- survey::svyby(~api00, ~stype, sdes, survey::svyquantile, quantiles = c(0.5, 0.9),
-                      ci = TRUE, vartype = c("se", "ci"))
-  expect_equal(res$estimate, as.vector(t(as.matrix(sb[, 2:3]))), tolerance = 1e-8)
-  expect_equal(res$se, as.vector(t(as.matrix(sb[, 4:5]))), tolerance = 1e-8)
-  expect_equal(res$ci_low, as.vector(t(as.matrix(sb[, 6:7]))), tolerance = 1e-8)
-  expect_equal(res$ci_high, as.vector(t(as.matrix(sb[, 8:9]))), tolerance = 1e-8)
+  for (y in c("api00", "y_na")) n <- n + check_quantiles(sdes, udes, y, "cname", probs)
+  expect_gt(n[["values"]], 3000L)
+  expect_gt(n[["na"]], 1000L)
+  # svyby() itself, all its columns
+  pr <- c(0, 0.5, 0.9, 1)
+  res <- dq(d$api00, udes$weights, as.integer(d$stype), 3L, pr, udes)
+  sb <- suppressWarnings(survey::svyby(~api00, ~stype, sdes, survey::svyquantile, quantiles = pr,
+                                       ci = TRUE, vartype = c("se", "ci")))
+  m <- function(cols) { x <- as.vector(t(as.matrix(sb[, cols]))); x[is.nan(x)] <- NA; x }
+  expect_equal(res$estimate, m(1 + 1:4), tolerance = 1e-8)
+  expect_equal(res$se, m(5 + 1:4), tolerance = 1e-8)
+  expect_equal(res$ci_low, m(9 + 1:4), tolerance = 1e-8)
+  expect_equal(res$ci_high, m(13 + 1:4), tolerance = 1e-8)
 })
 
-test_that("quantiles of apiclus1 (clusters, fpc) match svyquantile per domain", {
+test_that("quantiles of apiclus1 (clusters, fpc, the small H domain) equal svyquantile", {
   skip_if_not_installed("survey")
   api <- api_data()
   d <- api$apiclus1
   d$y_na <- d$api00
   d$y_na[c(3, 50, 51, 100)] <- NA
   sdes <- survey::svydesign(id = ~dnum, weights = ~pw, fpc = ~fpc, data = d)
-  udes <- svy_design(d, weights = stats::weights(sdes), cluster = ~dnum, fpc = ~fpc)
-  probs <- c(0, 0.25, 0.5, 0.75, 1)
+  udes <- svy_design(d, weights = ~pw, cluster = ~dnum, fpc = ~fpc)
+  expect_lt(sum(d$stype == "H"), 15L)
+  probs <- c(0, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 1)
   n <- 0L
   for (y in c("api00", "y_na", "enroll")) for (dom in list(NULL, "stype"))
     n <- n + check_quantiles(sdes, udes, y, dom, probs, level = if (y == "enroll") 0.9 else 0.95)
-  expect_gt(n, 40L)
+  expect_gt(n[["values"]], 150L)
+  res <- dq(d$api00, udes$weights, as.integer(d$stype), 3L, probs, udes)
+  sb <- suppressWarnings(survey::svyby(~api00, ~stype, sdes, survey::svyquantile, quantiles = probs,
+                                       ci = TRUE, vartype = "se"))
+  expect_equal(res$estimate, as.vector(t(as.matrix(sb[, 1 + seq_along(probs)]))), tolerance = 1e-8)
 })
 
 test_that("quantiles on a stratified cluster design with fpc: NA, ties, one-row and all-equal domains", {
@@ -161,10 +124,11 @@ test_that("quantiles on a stratified cluster design with fpc: NA, ties, one-row 
   d$dom[same] <- "same"
   d$yn[same] <- 42                                  # an all-equal domain
   sdes <- survey::svydesign(id = ~psu, strata = ~st, weights = ~w, fpc = ~N, data = d)
-  udes <- svy_design(d, weights = stats::weights(sdes), strata = ~st, cluster = ~psu, fpc = ~N)
+  udes <- svy_design(d, weights = ~w, strata = ~st, cluster = ~psu, fpc = ~N)
   probs <- c(0, 0.2, 0.5, 0.8, 1)
-  n <- check_quantiles(sdes, udes, "yn", "dom", probs)
-  expect_gt(n, 20L)
+  n <- 0L
+  for (dom in list(NULL, "dom", "g")) n <- n + check_quantiles(sdes, udes, "yn", dom, probs)
+  expect_gt(n[["values"]], 100L)
   lev <- sort(unique(d$dom))
   res <- dq(d$yn, udes$weights, match(d$dom, lev), length(lev), probs, udes)
   one <- res[res$domain == match("one", lev), ]
@@ -179,18 +143,45 @@ test_that("quantiles on a stratified cluster design with fpc: NA, ties, one-row 
   expect_equal(eq$se, rep(0, length(probs)))
 })
 
-test_that("quantiles of a data frame (rows as PSUs) match svydesign(ids = ~1)", {
+test_that("quantiles of a data frame (rows as PSUs, weight-0 rows) equal svydesign(ids = ~1)", {
   skip_if_not_installed("survey")
   set.seed(3)
   d <- data.frame(y = round(stats::rexp(300, 1 / 20), 1), g = sample(c("a", "b", "c"), 300, TRUE),
                   w = stats::runif(300, 0.5, 4))
   d$y[c(5, 9)] <- NA
-  d$w[c(11, 12)] <- 0                                 # rows of weight 0
+  d$w[c(11, 12, 40)] <- 0                             # rows of weight 0
   sdes <- survey::svydesign(ids = ~1, weights = ~w, data = d)
-  udes <- umfrage:::rows_design(d, stats::weights(sdes))
+  udes <- umfrage:::rows_design(d, d$w)
   n <- 0L
-  for (dom in list(NULL, "g")) n <- n + check_quantiles(sdes, udes, "y", dom, c(0.05, 0.5, 0.95))
-  expect_gt(n, 15L)
+  for (dom in list(NULL, "g"))
+    n <- n + check_quantiles(sdes, udes, "y", dom, c(0, 0.05, 0.5, 0.95, 1))
+  expect_gt(n[["values"]], 60L)
+})
+
+test_that("heavy ties with equal weights (p * n whole) and p = 0, 1 as survey decides them", {
+  skip_if_not_installed("survey")
+  # p * n whole: the cumulative share equals p in exact arithmetic, and
+  # survey's floating-point comparisons decide (here mostly the next value);
+  # p = 0: survey's rule gives the second smallest value
+  d <- data.frame(y = rep(1:10, each = 12), y2 = rep(1:40, 3), g = rep(c("a", "b"), 60))
+  probs <- c(0, 0.05, 0.1, 0.2, 0.25, 0.3, 0.5, 0.6, 0.75, 0.9, 1)
+  n <- 0L
+  for (w in c(15.1, 1, 3, 0.7)) {
+    d$w <- w
+    sdes <- survey::svydesign(ids = ~1, weights = ~w, data = d)
+    udes <- umfrage:::rows_design(d, d$w)
+    for (y in c("y", "y2")) for (dom in list(NULL, "g"))
+      n <- n + check_quantiles(sdes, udes, y, dom, probs)
+  }
+  expect_gt(n[["values"]], 1000L)
+  # the rule itself at the ties, against survey's qrule_math()
+  y <- as.double(1:50)
+  des <- umfrage:::rows_design(data.frame(y = y), NULL)
+  pr <- c(0, 0.02, 0.1, 0.3, 0.5, 0.7, 1)
+  for (w in list(rep(15.1, 50), rep(1 / (1 / 15.1), 50), rep(1, 50), rep(0.1, 50)))
+    expect_equal(dq(y, w, rep(1L, 50), 1L, pr, des)$estimate,
+                 vapply(pr, function(p) survey:::qrule_math(y, 1 / (1 / w), p), 0))
+  expect_equal(dq(y, NULL, rep(1L, 50), 1L, 0, des)$estimate, 2)   # survey's p = 0
 })
 
 test_that("one call serves several domain systems, as separate calls do", {
@@ -268,14 +259,4 @@ test_that("bad input to the quantile engine gives errors naming the argument", {
   expect_error(dq(rep(NA_real_, nrow(d)), des$weights, one, 1L, 0.5, des), "only missing values")
   expect_error(dq(d$x, des$weights, one, 1L, 0.5, des, level = 1), "'level'")
   expect_error(dq(d$x, des$weights, one + 1L, 1L, 0.5, des), "outside 1..1")
-})
-
-test_that("a weighted median on ties sits on the tie, however the weights are stored", {
-  # 50 rows of weight 15.1: the 0.1-quantile is the 5th value (its share is
-  # 0.1 exactly); survey's floating-point comparison gives the 6th when the
-  # weights are stored as 1 / (1 / 15.1)
-  y <- as.double(1:50)
-  des <- umfrage:::rows_design(data.frame(y = y), NULL)
-  for (w in list(rep(15.1, 50), rep(1 / (1 / 15.1), 50), rep(1, 50)))
-    expect_equal(dq(y, w, rep(1L, 50), 1L, c(0.1, 0.5), des)$estimate, c(5, 25))
 })
