@@ -357,6 +357,28 @@ as_svydesign <- function(x) {
     args$data <- d
     args$fpc <- ~.umfrage_fpc
   }
+  # multistage (issue 17): ids, strata and fpc per stage (survey nests a
+  # stage's ids in the stage above, as our unit ids are)
+  if (length(x$stages) > 1L) {
+    S <- length(x$stages)
+    ids <- paste0(".umfrage_id", seq_len(S))
+    d[[ids[1L]]] <- x$psu
+    for (k in 2:S) d[[ids[k]]] <- x$stages[[k]]$unit
+    args$ids <- stats::as.formula(paste("~", paste(ids, collapse = " + ")))
+    if (length(x$vars$strata) > 1L) {
+      sts <- paste0(".umfrage_st", seq_along(x$vars$strata))
+      d[[sts[1L]]] <- x$stratum
+      for (k in seq_along(sts)[-1L]) d[[sts[k]]] <- x$stages[[k]]$strata
+      args$strata <- stats::as.formula(paste("~", paste(sts, collapse = " + ")))
+    }
+    if (any(is.finite(x$pop_psu))) {
+      fps <- paste0(".umfrage_fpc", seq_len(S))
+      d[[fps[1L]]] <- x$pop_psu[x$stratum]
+      for (k in 2:S) d[[fps[k]]] <- x$stages[[k]]$pop
+      args$fpc <- stats::as.formula(paste("~", paste(fps, collapse = " + ")))
+    }
+    args$data <- d
+  }
   s <- do.call(survey::svydesign, args)
   if (is.null(cal)) return(s)
   sc <- tryCatch(cal$calibrate(s), error = function(e) e)
