@@ -1,10 +1,11 @@
 #' Describe a survey design
 #'
-#' A light description of a single-stage stratified cluster sample: which
-#' columns hold the weights, strata, clusters (primary sampling units, PSUs)
-#' and finite population corrections. [tab()] takes a design in place of a
-#' data frame and then computes design-based standard errors, confidence
-#' intervals and tests.
+#' A light description of a stratified cluster sample, in one stage or
+#' several: which columns hold the weights, strata, clusters (primary
+#' sampling units, PSUs, and the units sampled within them) and finite
+#' population corrections. [tab()] takes a design in place of a data frame
+#' and then computes design-based standard errors, confidence intervals and
+#' tests.
 #'
 #' Variances follow the usual with-replacement (or, with `fpc`,
 #' without-replacement) estimator for the first stage, as
@@ -14,28 +15,69 @@
 #' scaled by `n_h / (n_h - 1)` and `1 - n_h / N_h`. Without `cluster`, every
 #' row is its own PSU; without `strata`, there is one stratum.
 #'
+#' @section Multistage designs:
+#' `cluster = ~psu + ssu` (more terms for more stages) with an `fpc` per
+#' stage, `fpc = ~N1 + N2`, gives the full multistage variance that
+#' `survey::svydesign(ids = ~psu + ssu, fpc = ~N1 + N2)` computes by default:
+#' the first stage's term as above, plus within every PSU the same term over
+#' its second-stage units (centred within their stratum, if `strata` gives
+#' one per stage, `strata = ~st1 + st2`), scaled by the PSU's stratum's
+#' sampling fraction `n_h / N_h`, and so on down the stages. A stage's `fpc`
+#' is per stratum within the unit above: its number of units in the
+#' population (> 1) or the sampling fraction (<= 1), constant there and not
+#' smaller than the units sampled. Without `fpc` (sampling with replacement)
+#' or with `ultimate_cluster = TRUE` (survey's
+#' `options(survey.ultimate.cluster = TRUE)`) only the first stage counts:
+#' the PSUs' totals carry the variance of all stages below. Without weights,
+#' the weights are the product over the stages of `N / n`, as survey derives
+#' them. Degrees of freedom are the first stage's: PSUs minus strata (of a
+#' domain: its PSUs with rows of positive weight), as `survey::degf()`.
+#'
 #' @section Strata with a single PSU:
-#' `lonely_psu` says what to do, with the choices of
-#' `options(survey.lonely.psu)`: `"fail"` stops (naming the stratum);
-#' `"certainty"` and `"remove"` let the stratum contribute no variance;
-#' `"adjust"` centres its PSU at zero instead of its stratum mean, as survey
-#' does.
+#' `lonely_psu` says what to do, at every stage, with a stratum of a
+#' single unit, with the choices of `options(survey.lonely.psu)`: `"fail"`
+#' stops (naming the stratum); `"certainty"` and `"remove"` let the stratum
+#' contribute no variance; `"adjust"` centres its unit at zero instead of
+#' its stratum mean; `"average"` leaves the stratum out and scales the other
+#' strata's variance (at a later stage: the other strata within the same
+#' unit above) by the number of strata over the number kept (NaN, so `NA`
+#' standard errors, where none is kept), as survey does. A stratum sampled
+#' in full (`fpc` equal to the units sampled) adds no variance under every
+#' rule. survey's `svyby()` computes `"average"` for a domain of an
+#' uncalibrated design on the domain's rows only, so it counts the strata
+#' that hold rows of the domain; umfrage counts the design's strata, as
+#' survey does for calibrated designs and in `svychisq()`.
 #'
 #' @param data A data frame, not grouped. SPSS user-missing values in the
 #'   strata or cluster column are `NA` (see [tab()], section Variables).
 #' @param weights Sampling weights: a column name or one-sided formula, a
-#'   numeric vector, or `NULL`: all 1, or with `fpc` the population PSUs
-#'   over the sampled PSUs of the row's stratum, `N_h / n_h`, as
+#'   numeric vector, or `NULL`: all 1, or with `fpc` the population units
+#'   over the sampled units of every stage (`N_h / n_h` for one stage), as
 #'   `survey::svydesign()` derives them.
-#' @param strata Stratum column (name or one-sided formula), or `NULL`.
+#' @param strata Stratum column (name or one-sided formula), or `NULL`; for a
+#'   multistage design optionally one per stage, `~st1 + st2` (a later
+#'   stage's strata are read within each unit of the stage above).
 #' @param cluster PSU column (name or one-sided formula), or `NULL` (rows
-#'   are PSUs). PSU labels may repeat across strata: a PSU is a (stratum,
-#'   cluster) pair.
+#'   are PSUs); for a multistage design one column per stage, `~psu + ssu`.
+#'   PSU labels may repeat across strata: a PSU is a (stratum, cluster)
+#'   pair, and a later stage's labels are read within the unit above (see
+#'   `nest`). No column may hold `NA`.
 #' @param fpc Finite population correction column: per stratum either the
 #'   number of PSUs in the population (values > 1) or the sampling fraction
-#'   (values <= 1), constant within a stratum. `NULL`: sampling with
+#'   (values <= 1), constant within a stratum. For a multistage design one
+#'   column per stage, `~N1 + N2` (see Details). `NULL`: sampling with
 #'   replacement.
-#' @param lonely_psu What to do with a stratum of one PSU (see above).
+#' @param lonely_psu What to do with a stratum of one unit (see above):
+#'   `"fail"`, `"certainty"`, `"remove"`, `"adjust"` or `"average"`.
+#' @param ultimate_cluster `TRUE`: only the first stage enters the variance
+#'   (the ultimate-cluster approximation, survey's
+#'   `options(survey.ultimate.cluster = TRUE)`).
+#' @param nest `TRUE` (the default): cluster labels are read within the unit
+#'   above (a PSU within its stratum, a second-stage unit within its PSU),
+#'   as survey reads the later stages' ids. `FALSE`: every label names one
+#'   unit of the whole design, and a label found in two strata or in two
+#'   units of the stage above is an error (as survey's `nest = FALSE` at the
+#'   first stage).
 #' @return An object of class `umfrage_design`.
 #' @seealso [as_svydesign()] to hand the same design to the survey package.
 #' @examples
@@ -44,6 +86,13 @@
 #'                 w = rep(c(10, 20), each = 6), N = rep(c(8, 10), each = 6))
 #' des <- svy_design(d, weights = ~w, strata = ~st, cluster = ~psu, fpc = ~N)
 #' des
+#' # two stages: districts, then schools within them (survey's apiclus2)
+#' if (requireNamespace("survey", quietly = TRUE)) {
+#'   data(api, package = "survey")
+#'   des2 <- svy_design(apiclus2, weights = ~pw, cluster = ~dnum + snum,
+#'                      fpc = ~fpc1 + fpc2)
+#'   des2
+#' }
 #' @export
 svy_design <- function(data, weights = NULL, strata = NULL, cluster = NULL,
                        fpc = NULL,
@@ -327,7 +376,10 @@ print.umfrage_design <- function(x, ...) {
 #'
 #' survey reads its lonely-PSU rule from `options(survey.lonely.psu)` when it
 #' computes a variance; set that option to the design's `lonely_psu` to get
-#' the same variances.
+#' the same variances, and `options(survey.ultimate.cluster = TRUE)` for a
+#' design with `ultimate_cluster = TRUE`. A multistage design goes to survey
+#' with its stages: `ids`, `fpc` (as population counts) and, if given per
+#' stage, `strata`, one column per stage.
 #'
 #' @param x An `umfrage_design`.
 #' @return A `survey.design2` object (calibrated, for calibrated weights).

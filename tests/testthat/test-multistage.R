@@ -321,3 +321,29 @@ test_that("bad multistage input: clear errors naming the column", {
   expect_error(svy_design(d, weights = ~pw, cluster = ~dnum + snum, ultimate_cluster = NA),
                "ultimate_cluster")
 })
+
+test_that("two-stage designs with layers, rows of weight 0 and MR sets equal survey", {
+  skip_if_not_installed("survey")
+  d <- ms_api()$clus2
+  d$pw[c(3, 50)] <- 0
+  d$a1 <- d$api00 > 700
+  d$a2 <- d$api99 > 700
+  d$a3 <- d$api99 > 600
+  u <- svy_design(d, weights = ~pw, cluster = ~dnum + snum, fpc = ~fpc1 + fpc2)
+  s <- survey::svydesign(ids = ~dnum + snum, fpc = ~fpc1 + fpc2, weights = ~pw, data = d)
+  t <- as.data.frame(tab(u, "stype", cols = "sch.wide", by = "awards"))
+  ref <- survey::svyby(~stype, ~sch.wide + awards, s, survey::svymean)
+  got <- t[t$col_var == "sch.wide" & t$n > 0, ]
+  se <- as.matrix(ref[, c("se.stypeE", "se.stypeH", "se.stypeM")])
+  ii <- cbind(match(paste(got$col, got$awards), paste(ref$sch.wide, ref$awards)),
+              match(got$row, c("E", "H", "M")))
+  expect_lt(rel_m(got$se, 100 * se[ii]), 1e-8)
+  # df: the domain's PSUs of positive weight minus strata (degf())
+  expect_equal(unique(got$df[got$col == "No" & got$awards == "No"]),
+               survey::degf(subset(s, sch.wide == "No" & awards == "No")))
+  mr <- mr_set(d, c("a1", "a2", "a3"))
+  tm <- as.data.frame(tab(u, mr))
+  st <- survey::svytotal(~a1 + a2 + a3, stats::update(s, a1 = as.numeric(a1), a2 = as.numeric(a2),
+                                                     a3 = as.numeric(a3)))
+  expect_lt(rel_m(tm$se_n_w, survey::SE(st)), 1e-8)
+})
