@@ -112,7 +112,7 @@ svy_design <- function(data, weights = NULL, strata = NULL, cluster = NULL,
     if (inherits(spec, "formula")) {
       v <- all.vars(spec)
       if (length(spec) != 2L || length(v) < 1L)
-        stopf("'%s' must name columns, like ~%s (or ~%s1 + %s2, one per stage)", arg, arg, arg, arg)
+        stopf("'%s' must name one column, like ~%s, or one per stage, like ~%s1 + %s2", arg, arg, arg, arg)
       spec <- v
     }
     if (!is.character(spec) || length(spec) < 1L || anyNA(spec))
@@ -187,14 +187,16 @@ svy_design <- function(data, weights = NULL, strata = NULL, cluster = NULL,
   }
   structure(list(
     data = data, weights = w, calibration = attr(w, "calibration"),
-    vars = list(strata = vapply(svs, `[[`, "", "name"), cluster = vapply(cvs, `[[`, "", "name"),
-                fpc = vapply(fvs, `[[`, "", "name")),
+    vars = list(strata = col_names(svs), cluster = col_names(cvs), fpc = col_names(fvs)),
     stratum = h, strata_levels = hlev, psu = psu, psu_stratum = psu_stratum,
     n_psu = n_psu, pop_psu = pop, lonely_psu = lonely_psu,
     clustered = !is.null(cv), weights_from_fpc = from_fpc,
     stages = stages, ms = ms, ultimate_cluster = ultimate_cluster, nest = nest),
     class = "umfrage_design")
 }
+
+# The names of cols_of()'s columns, NULL for none.
+col_names <- function(cols) if (length(cols)) vapply(cols, `[[`, "", "name")
 
 # nest = FALSE: every label of a stage's column names one unit of the
 # design, so it must lie within one unit (stratum, for PSUs) of the stage

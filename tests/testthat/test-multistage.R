@@ -347,3 +347,43 @@ test_that("two-stage designs with layers, rows of weight 0 and MR sets equal sur
                                                      a3 = as.numeric(a3)))
   expect_lt(rel_m(tm$se_n_w, survey::SE(st)), 1e-8)
 })
+
+test_that("three stages, strata per stage and fpc as fractions equal survey", {
+  skip_if_not_installed("survey")
+  set.seed(17)
+  # 2 strata x 6 PSUs, 4 SSUs per PSU in two stage-2 strata, 2-3 households
+  # per SSU, 1-3 persons per household
+  g <- expand.grid(ssu = 1:4, psu = 1:6, st = 1:2)
+  g$st2 <- ifelse(g$ssu <= 2, "a", "b")
+  g <- g[rep(seq_len(nrow(g)), sample(2:3, nrow(g), TRUE)), ]
+  g$hh <- stats::ave(seq_len(nrow(g)), g$st, g$psu, g$ssu, FUN = seq_along)
+  d <- g[rep(seq_len(nrow(g)), sample(1:3, nrow(g), TRUE)), ]
+  d$N1 <- ifelse(d$st == 1, 20, 30)
+  d$N2 <- ifelse(d$st2 == "a", 3, 10)
+  d$n3 <- stats::ave(d$hh, d$st, d$psu, d$ssu, FUN = function(h) length(unique(h)))
+  d$N3 <- d$n3 * 4
+  eff <- stats::rnorm(12)[(d$st - 1) * 6 + d$psu]
+  d$y <- cut(eff + stats::rnorm(nrow(d)), c(-Inf, -0.4, 0.5, Inf), labels = c("lo", "mid", "hi"))
+  d$x <- eff + stats::rnorm(nrow(d))
+  d$g <- sample(c("p", "q"), nrow(d), TRUE)
+  s <- survey::svydesign(ids = ~psu + ssu + hh, strata = ~st + st2, fpc = ~N1 + N2 + N3, data = d,
+                         nest = TRUE)
+  u <- svy_design(d, strata = ~st + st2, cluster = ~psu + ssu + hh, fpc = ~N1 + N2 + N3)
+  expect_lt(rel_m(u$weights, weights(s)), 1e-12)
+  check_tab(u, s, "y", "g", d)
+  t <- as.data.frame(tab(u, mean_of(~x), cols = "g"))
+  by <- survey::svyby(~x, ~g, s, survey::svymean)
+  expect_lt(rel_m(t$se, c(survey::SE(survey::svymean(~x, s)), by$se)), 1e-8)
+  # fpc as sampling fractions (all stages, as survey needs)
+  n1 <- stats::ave(d$psu, d$st, FUN = function(p) length(unique(p)))
+  n2 <- stats::ave(d$ssu, d$st, d$psu, d$st2, FUN = function(p) length(unique(p)))
+  d$f1 <- n1 / d$N1
+  d$f2 <- n2 / d$N2
+  d$f3 <- d$n3 / d$N3
+  uf <- svy_design(d, strata = ~st + st2, cluster = ~psu + ssu + hh, fpc = ~f1 + f2 + f3)
+  expect_equal(as.data.frame(tab(uf, "y", cols = "g"))$se, as.data.frame(tab(u, "y", cols = "g"))$se,
+               tolerance = 1e-12)
+  # the design survey gets from as_svydesign()
+  sa <- as_svydesign(u)
+  expect_lt(rel_m(survey::SE(survey::svymean(~y, sa)), survey::SE(survey::svymean(~y, s))), 1e-12)
+})
