@@ -1,10 +1,11 @@
 #' Describe a survey design
 #'
-#' A light description of a single-stage stratified cluster sample: which
-#' columns hold the weights, strata, clusters (primary sampling units, PSUs)
-#' and finite population corrections. [tab()] takes a design in place of a
-#' data frame and then computes design-based standard errors, confidence
-#' intervals and tests.
+#' A light description of a stratified cluster sample, in one stage or
+#' several: which columns hold the weights, strata, clusters (primary
+#' sampling units, PSUs, and the units sampled within them) and finite
+#' population corrections. [tab()] takes a design in place of a data frame
+#' and then computes design-based standard errors, confidence intervals and
+#' tests.
 #'
 #' Variances follow the usual with-replacement (or, with `fpc`,
 #' without-replacement) estimator for the first stage, as
@@ -14,28 +15,69 @@
 #' scaled by `n_h / (n_h - 1)` and `1 - n_h / N_h`. Without `cluster`, every
 #' row is its own PSU; without `strata`, there is one stratum.
 #'
+#' @section Multistage designs:
+#' `cluster = ~psu + ssu` (more terms for more stages) with an `fpc` per
+#' stage, `fpc = ~N1 + N2`, gives the full multistage variance that
+#' `survey::svydesign(ids = ~psu + ssu, fpc = ~N1 + N2)` computes by default:
+#' the first stage's term as above, plus within every PSU the same term over
+#' its second-stage units (centred within their stratum, if `strata` gives
+#' one per stage, `strata = ~st1 + st2`), scaled by the PSU's stratum's
+#' sampling fraction `n_h / N_h`, and so on down the stages. A stage's `fpc`
+#' is per stratum within the unit above: its number of units in the
+#' population (> 1) or the sampling fraction (<= 1), constant there and not
+#' smaller than the units sampled. Without `fpc` (sampling with replacement)
+#' or with `ultimate_cluster = TRUE` (survey's
+#' `options(survey.ultimate.cluster = TRUE)`) only the first stage counts:
+#' the PSUs' totals carry the variance of all stages below. Without weights,
+#' the weights are the product over the stages of `N / n`, as survey derives
+#' them. Degrees of freedom are the first stage's: PSUs minus strata (of a
+#' domain: its PSUs with rows of positive weight), as `survey::degf()`.
+#'
 #' @section Strata with a single PSU:
-#' `lonely_psu` says what to do, with the choices of
-#' `options(survey.lonely.psu)`: `"fail"` stops (naming the stratum);
-#' `"certainty"` and `"remove"` let the stratum contribute no variance;
-#' `"adjust"` centres its PSU at zero instead of its stratum mean, as survey
-#' does.
+#' `lonely_psu` says what to do, at every stage, with a stratum of a
+#' single unit, with the choices of `options(survey.lonely.psu)`: `"fail"`
+#' stops (naming the stratum); `"certainty"` and `"remove"` let the stratum
+#' contribute no variance; `"adjust"` centres its unit at zero instead of
+#' its stratum mean; `"average"` leaves the stratum out and scales the other
+#' strata's variance (at a later stage: the other strata within the same
+#' unit above) by the number of strata over the number kept (NaN, so `NA`
+#' standard errors, where none is kept), as survey does. A stratum sampled
+#' in full (`fpc` equal to the units sampled) adds no variance under every
+#' rule. survey's `svyby()` computes `"average"` for a domain of an
+#' uncalibrated design on the domain's rows only, so it counts the strata
+#' that hold rows of the domain; umfrage counts the design's strata, as
+#' survey does for calibrated designs and in `svychisq()`.
 #'
 #' @param data A data frame, not grouped. SPSS user-missing values in the
 #'   strata or cluster column are `NA` (see [tab()], section Variables).
 #' @param weights Sampling weights: a column name or one-sided formula, a
-#'   numeric vector, or `NULL`: all 1, or with `fpc` the population PSUs
-#'   over the sampled PSUs of the row's stratum, `N_h / n_h`, as
+#'   numeric vector, or `NULL`: all 1, or with `fpc` the population units
+#'   over the sampled units of every stage (`N_h / n_h` for one stage), as
 #'   `survey::svydesign()` derives them.
-#' @param strata Stratum column (name or one-sided formula), or `NULL`.
+#' @param strata Stratum column (name or one-sided formula), or `NULL`; for a
+#'   multistage design optionally one per stage, `~st1 + st2` (a later
+#'   stage's strata are read within each unit of the stage above).
 #' @param cluster PSU column (name or one-sided formula), or `NULL` (rows
-#'   are PSUs). PSU labels may repeat across strata: a PSU is a (stratum,
-#'   cluster) pair.
+#'   are PSUs); for a multistage design one column per stage, `~psu + ssu`.
+#'   PSU labels may repeat across strata: a PSU is a (stratum, cluster)
+#'   pair, and a later stage's labels are read within the unit above (see
+#'   `nest`). No column may hold `NA`.
 #' @param fpc Finite population correction column: per stratum either the
 #'   number of PSUs in the population (values > 1) or the sampling fraction
-#'   (values <= 1), constant within a stratum. `NULL`: sampling with
+#'   (values <= 1), constant within a stratum. For a multistage design one
+#'   column per stage, `~N1 + N2` (see Details). `NULL`: sampling with
 #'   replacement.
-#' @param lonely_psu What to do with a stratum of one PSU (see above).
+#' @param lonely_psu What to do with a stratum of one unit (see above):
+#'   `"fail"`, `"certainty"`, `"remove"`, `"adjust"` or `"average"`.
+#' @param ultimate_cluster `TRUE`: only the first stage enters the variance
+#'   (the ultimate-cluster approximation, survey's
+#'   `options(survey.ultimate.cluster = TRUE)`).
+#' @param nest `TRUE` (the default): cluster labels are read within the unit
+#'   above (a PSU within its stratum, a second-stage unit within its PSU),
+#'   as survey reads the later stages' ids. `FALSE`: every label names one
+#'   unit of the whole design, and a label found in two strata or in two
+#'   units of the stage above is an error (as survey's `nest = FALSE` at the
+#'   first stage).
 #' @return An object of class `umfrage_design`.
 #' @seealso [as_svydesign()] to hand the same design to the survey package.
 #' @examples
@@ -44,37 +86,64 @@
 #'                 w = rep(c(10, 20), each = 6), N = rep(c(8, 10), each = 6))
 #' des <- svy_design(d, weights = ~w, strata = ~st, cluster = ~psu, fpc = ~N)
 #' des
+#' # two stages: districts, then schools within them (survey's apiclus2)
+#' if (requireNamespace("survey", quietly = TRUE)) {
+#'   data(api, package = "survey")
+#'   des2 <- svy_design(apiclus2, weights = ~pw, cluster = ~dnum + snum,
+#'                      fpc = ~fpc1 + fpc2)
+#'   des2
+#' }
 #' @export
 svy_design <- function(data, weights = NULL, strata = NULL, cluster = NULL,
                        fpc = NULL,
-                       lonely_psu = getOption("survey.lonely.psu", "fail")) {
+                       lonely_psu = getOption("survey.lonely.psu", "fail"),
+                       ultimate_cluster = FALSE, nest = TRUE) {
   check_data(data)
-  lonely_psu <- match.arg(lonely_psu, c("fail", "certainty", "remove", "adjust"))
+  lonely_psu <- match.arg(lonely_psu, c("fail", "certainty", "remove", "adjust", "average"))
+  check_flag(ultimate_cluster, "ultimate_cluster")
+  check_flag(nest, "nest")
   w <- get_weights(weights, data)
   if (!is.null(w)) weight_stats(w, "weights")
   n <- nrow(data)
-  col_of <- function(spec, arg) {
-    if (is.null(spec)) return(NULL)
+  # the columns of a one-sided formula or a character vector of names: one
+  # per stage (cluster, fpc; strata per stage too)
+  cols_of <- function(spec, arg) {
+    if (is.null(spec)) return(list())
     if (inherits(spec, "formula")) {
       v <- all.vars(spec)
-      if (length(spec) != 2L || length(v) != 1L)
-        stopf("'%s' must name one column, like ~%s", arg, arg)
+      if (length(spec) != 2L || length(v) < 1L)
+        stopf("'%s' must name one column, like ~%s, or one per stage, like ~%s1 + %s2", arg, arg, arg, arg)
       spec <- v
     }
-    if (!is.character(spec) || length(spec) != 1L || is.na(spec))
+    if (!is.character(spec) || length(spec) < 1L || anyNA(spec))
       stopf("'%s' must be a column name or a one-sided formula", arg)
-    if (!spec %in% names(data)) stopf("'%s' names column %s, which is not in 'data'", arg, q(spec))
-    x <- data_col(data, spec)
-    if (anyNA(x))
-      stopf("'%s' column %s holds %d NA value(s) (first at row %d); every row needs a %s",
-            arg, q(spec), sum(is.na(x)), which(is.na(x))[1L], arg)
-    list(name = spec, x = x)
+    lapply(seq_along(spec), function(s) {
+      nm <- spec[s]
+      stage <- if (length(spec) > 1L) sprintf(" (stage %d)", s) else ""
+      if (!nm %in% names(data)) stopf("'%s' names column %s%s, which is not in 'data'", arg, q(nm), stage)
+      x <- data_col(data, nm)
+      if (anyNA(x))
+        stopf("'%s' column %s%s holds %d NA value(s) (first at row %d); every row needs a %s",
+              arg, q(nm), stage, sum(is.na(x)), which(is.na(x))[1L], arg)
+      list(name = nm, x = x)
+    })
   }
-  sv <- col_of(strata, "strata")
-  cv <- col_of(cluster, "cluster")
-  fv <- col_of(fpc, "fpc")
+  svs <- cols_of(strata, "strata")
+  cvs <- cols_of(cluster, "cluster")
+  fvs <- cols_of(fpc, "fpc")
+  S <- max(length(cvs), 1L)              # stages (rows are the one stage without 'cluster')
+  if (length(svs) > S)
+    stopf("'strata' names %d columns but the design has %d stage(s): give at most one stratum column per stage of 'cluster'",
+          length(svs), S)
+  if (length(fvs) && length(fvs) != S)
+    stopf("'fpc' names %d column(s); give one per stage of 'cluster' (%d), as survey::svydesign() needs",
+          length(fvs), S)
+  sv <- if (length(svs)) svs[[1L]]
+  cv <- if (length(cvs)) cvs[[1L]]
+  fv <- if (length(fvs)) fvs[[1L]]
   h <- if (is.null(sv)) rep(1L, n) else match(sv$x, sort(unique(sv$x)))
   hlev <- if (is.null(sv)) "1" else as.character(sort(unique(sv$x)))
+  if (!nest && !is.null(sv) && !is.null(cv)) ms_check_nested(cv, sv, h)
   psu_key <- if (is.null(cv)) seq_len(n) else paste(h, cv$x, sep = "\r")
   psu <- match(psu_key, unique(psu_key))
   psu_stratum <- h[!duplicated(psu)][order(unique(psu))]
@@ -100,17 +169,175 @@ svy_design <- function(data, weights = NULL, strata = NULL, cluster = NULL,
   # as survey::svydesign() derives the weights from fpc
   from_fpc <- is.null(w) && !is.null(fv)
   if (from_fpc) w <- (pop / n_psu)[h]
-  lonely <- which(n_psu == 1L)
+  # a lonely PSU of a stratum sampled in full (f < 1e-7) adds no variance
+  # under every rule, as in survey's onestrat()
+  lonely <- which(n_psu == 1L & !(1 - n_psu / pop < 1e-7))
   if (length(lonely) && lonely_psu == "fail")
-    stopf("stratum %s has only one PSU; choose lonely_psu = \"certainty\", \"remove\" or \"adjust\" (as options(survey.lonely.psu))",
+    stopf("stratum %s has only one PSU; choose lonely_psu = \"certainty\", \"remove\", \"adjust\" or \"average\" (as options(survey.lonely.psu))",
           q(hlev[lonely[1L]]))
+  # ---- later stages (issue 17): units, strata, fpc and the weights' factors
+  stages <- NULL
+  ms <- NULL
+  if (length(cvs) > 1L) {
+    st <- ms_stages(cvs, svs, fvs, psu, psu_stratum, n_psu, pop, nest, lonely_psu,
+                    variance = length(fvs) > 0L && !ultimate_cluster)
+    stages <- st$stages
+    ms <- st$ms
+    if (from_fpc) w <- w * st$wfac
+  }
   structure(list(
     data = data, weights = w, calibration = attr(w, "calibration"),
-    vars = list(strata = sv$name, cluster = cv$name, fpc = fv$name),
+    vars = list(strata = col_names(svs), cluster = col_names(cvs), fpc = col_names(fvs)),
     stratum = h, strata_levels = hlev, psu = psu, psu_stratum = psu_stratum,
     n_psu = n_psu, pop_psu = pop, lonely_psu = lonely_psu,
-    clustered = !is.null(cv), weights_from_fpc = from_fpc),
+    clustered = !is.null(cv), weights_from_fpc = from_fpc,
+    stages = stages, ms = ms, ultimate_cluster = ultimate_cluster, nest = nest),
     class = "umfrage_design")
+}
+
+# The names of cols_of()'s columns, NULL for none.
+col_names <- function(cols) if (length(cols)) vapply(cols, `[[`, "", "name")
+
+# nest = FALSE: every label of a stage's column names one unit of the
+# design, so it must lie within one unit (stratum, for PSUs) of the stage
+# above; an error names the column and a label that does not.
+ms_check_nested <- function(child, parent_col, parent_code, stage = 1L) {
+  cc <- match(child$x, unique(child$x))
+  first <- parent_code[!duplicated(cc)][cc]
+  bad <- which(parent_code != first)
+  if (length(bad)) {
+    i <- bad[1L]
+    j <- which(cc == cc[i])[1L]
+    what <- if (stage == 1L) "strata" else sprintf("'cluster' column %s (stage %d)", q(parent_col$name), stage - 1L)
+    stopf("'cluster' column %s%s is not nested in %s: label %s lies in %s and %s (rows %d and %d); with nest = TRUE labels are read within the unit above",
+          q(child$name), if (stage > 1L) sprintf(" (stage %d)", stage) else "",
+          if (stage == 1L) sprintf("'strata' column %s", q(parent_col$name)) else what,
+          q(format(child$x[i])), q(format(parent_col$x[j])), q(format(parent_col$x[i])), j, i)
+  }
+  invisible(NULL)
+}
+
+# Identity of the pairs (a, b) of two positive integer codes, numbered in
+# order of first appearance.
+pair_id <- function(a, b) {
+  key <- as.double(a) * (max(b) + 1) + b
+  match(key, unique(key))
+}
+
+# The stages below the first (issue 17), as survey::svydesign() reads ids =
+# ~psu + ssu + ..., strata per stage and fpc per stage. A unit of stage s
+# lies in a stratum cell (the stage's stratum, if given, within the unit of
+# stage s - 1) and is a (cell, label) pair (nest = TRUE) or its label
+# (nest = FALSE, checked). Returns per stage its description (stages, for
+# print() and as_svydesign()), the weights' factors N/n of the later
+# stages (wfac, per row) and, when the later stages enter the variance
+# (variance = TRUE: an fpc, not the ultimate cluster), what z_cov() needs
+# (ms, see there): the finest units per row, their PSUs, and per later
+# stage the unit of each finest unit, each unit's cell, and per cell its
+# units, weight in Sigma and centring.
+ms_stages <- function(cvs, svs, fvs, psu, psu_stratum, n_psu, pop, nest, lonely_psu, variance) {
+  n <- length(psu)
+  S <- length(cvs)
+  # per stage-1 unit: its stratum's sampling fraction n / N (the factor of
+  # the stages below it in survey's multistage())
+  anc <- (n_psu / pop)[psu_stratum]
+  parent <- psu
+  stages <- list(list(name = cvs[[1L]]$name, unit = psu, n_units = length(psu_stratum)))
+  wfac <- rep(1, n)
+  vst <- list()
+  finest_of <- list()
+  for (s in 2:S) {
+    col <- cvs[[s]]
+    if (!nest) ms_check_nested(col, cvs[[s - 1L]], parent, s)
+    stc <- if (length(svs) >= s) match(svs[[s]]$x, sort(unique(svs[[s]]$x))) else rep(1L, n)
+    g <- pair_id(parent, stc)                         # stratum cell per row
+    u <- pair_id(g, match(col$x, unique(col$x)))      # unit per row
+    first_u <- !duplicated(u)
+    ucell <- g[first_u]                               # cell of each unit (ids in order)
+    G <- max(g)
+    nG <- tabulate(ucell, G)
+    first_g <- !duplicated(g)
+    cparent <- parent[first_g]                        # unit above each cell
+    Ng <- rep(Inf, G)
+    if (length(fvs)) {
+      fcol <- fvs[[s]]
+      f <- fcol$x
+      if (!is.numeric(f)) stopf("'fpc' column %s must be numeric", q(fcol$name))
+      if (any(!is.finite(f)) || any(f <= 0))
+        stopf("'fpc' column %s (stage %d) must hold positive finite values", q(fcol$name), s)
+      fg <- f[first_g]
+      bad <- which(f != fg[g])
+      if (length(bad)) {
+        i <- bad[1L]
+        j <- which(g == g[i])[1L]
+        stopf("'fpc' column %s (stage %d) varies within %s %s of stage %d (rows %d and %d: %s and %s); a stage's fpc must be constant within its stratum in each unit of the stage above",
+              q(fcol$name), s, q(cvs[[s - 1L]]$name), q(format(cvs[[s - 1L]]$x[i])), s - 1L, j, i,
+              format(f[j]), format(f[i]))
+      }
+      Ng <- ifelse(fg <= 1, nG / fg, fg)
+      bad <- which(Ng < nG - 1e-8)
+      if (length(bad)) {
+        i <- which(g == bad[1L])[1L]
+        stopf("'fpc' column %s (stage %d) gives %s population units within %s %s of stage %d, fewer than its %d sampled units (%s)",
+              q(fcol$name), s, format(Ng[bad[1L]]), q(cvs[[s - 1L]]$name),
+              q(format(cvs[[s - 1L]]$x[i])), s - 1L, nG[bad[1L]], q(col$name))
+      }
+      wfac <- wfac * (Ng / nG)[g]
+    }
+    stages[[s]] <- list(name = col$name, unit = u, n_units = length(ucell),
+                        strata = if (length(svs) >= s) stc, pop = if (length(fvs)) Ng[g])
+    if (variance) {
+      # survey's onestrat() per cell: f = (N - n) / N; scale f n / (n - 1),
+      # a lonely unit by the rule; nothing where f < 1e-7
+      f <- (Ng - nG) / Ng
+      lonely <- nG == 1L
+      sc <- ifelse(lonely, f, f * nG / pmax(nG - 1, 1))
+      center <- rep(TRUE, G)
+      zero <- f < 1e-7
+      sc[zero] <- 0
+      lone <- which(lonely & !zero)
+      if (length(lone)) {
+        i <- which(g == lone[1L])[1L]
+        switch(lonely_psu,
+               fail = stopf("stage %d: %s %s of stage %d has only one sampled unit of %s in a stratum (row %d); choose lonely_psu = \"certainty\", \"remove\", \"adjust\" or \"average\" (as options(survey.lonely.psu))",
+                            s, q(cvs[[s - 1L]]$name), q(format(cvs[[s - 1L]]$x[i])), s - 1L,
+                            q(col$name), i),
+               certainty = , remove = sc[lone] <- 0,
+               adjust = center[lone] <- FALSE,
+               average = {
+                 # survey's onestage() per unit above: its lonely cells drop
+                 # out, the others are scaled by cells / cells kept (NaN when
+                 # none is kept)
+                 out <- rep(FALSE, G)
+                 out[lone] <- TRUE
+                 ncell <- tabulate(cparent, max(cparent))
+                 nkeep <- tabulate(cparent[!out], max(cparent))
+                 sc[out] <- 0
+                 sc <- sc * (ncell / nkeep)[cparent]
+               })
+      }
+      vst[[s - 1L]] <- list(cell = ucell, n = nG, center = center,
+                            wt = anc[cparent] * sc, u = u)
+      # the factor of the stage below: the ancestors' n / N
+      anc <- (anc[cparent] * nG / Ng)[ucell]
+    }
+    parent <- u
+  }
+  ms <- NULL
+  if (variance) {
+    # finest units: the last stage's; per later stage, each finest unit's
+    # unit of that stage
+    unit <- parent
+    first <- !duplicated(unit)
+    ms <- list(unit = unit, nd = max(unit), unit_psu = psu[first],
+               stages = lapply(seq_along(vst), function(k) {
+                 v <- vst[[k]]
+                 of <- if (k == length(vst)) NULL else v$u[first]
+                 v$u <- NULL
+                 c(v, list(of = of))
+               }))
+  }
+  list(stages = stages, wfac = wfac, ms = ms)
 }
 
 #' @export
@@ -120,6 +347,14 @@ print.umfrage_design <- function(x, ...) {
               length(x$strata_levels),
               if (is.null(x$weights)) "equal" else if (isTRUE(x$weights_from_fpc)) "fpc-derived" else "given",
               if (all(is.infinite(x$pop_psu))) ", with replacement" else ", with fpc"))
+  # multistage (issue 17): the stages and which variance
+  if (length(x$stages) > 1L) {
+    units <- vapply(x$stages, function(st) sprintf("%d %s", st$n_units, q(st$name)), "")
+    cat(sprintf("  %d stages: %s; variance: %s\n", length(x$stages), paste(units, collapse = " > "),
+                if (!is.null(x$ms)) "all stages (survey's multistage default)"
+                else if (isTRUE(x$ultimate_cluster)) "first stage only (ultimate cluster)"
+                else "first stage only (no fpc: with replacement)"))
+  }
   invisible(x)
 }
 
@@ -143,7 +378,10 @@ print.umfrage_design <- function(x, ...) {
 #'
 #' survey reads its lonely-PSU rule from `options(survey.lonely.psu)` when it
 #' computes a variance; set that option to the design's `lonely_psu` to get
-#' the same variances.
+#' the same variances, and `options(survey.ultimate.cluster = TRUE)` for a
+#' design with `ultimate_cluster = TRUE`. A multistage design goes to survey
+#' with its stages: `ids`, `fpc` (as population counts) and, if given per
+#' stage, `strata`, one column per stage.
 #'
 #' @param x An `umfrage_design`.
 #' @return A `survey.design2` object (calibrated, for calibrated weights).
@@ -172,6 +410,28 @@ as_svydesign <- function(x) {
     d$.umfrage_fpc <- x$pop_psu[x$stratum]
     args$data <- d
     args$fpc <- ~.umfrage_fpc
+  }
+  # multistage (issue 17): ids, strata and fpc per stage (survey nests a
+  # stage's ids in the stage above, as our unit ids are)
+  if (length(x$stages) > 1L) {
+    S <- length(x$stages)
+    ids <- paste0(".umfrage_id", seq_len(S))
+    d[[ids[1L]]] <- x$psu
+    for (k in 2:S) d[[ids[k]]] <- x$stages[[k]]$unit
+    args$ids <- stats::as.formula(paste("~", paste(ids, collapse = " + ")))
+    if (length(x$vars$strata) > 1L) {
+      sts <- paste0(".umfrage_st", seq_along(x$vars$strata))
+      d[[sts[1L]]] <- x$stratum
+      for (k in seq_along(sts)[-1L]) d[[sts[k]]] <- x$stages[[k]]$strata
+      args$strata <- stats::as.formula(paste("~", paste(sts, collapse = " + ")))
+    }
+    if (any(is.finite(x$pop_psu))) {
+      fps <- paste0(".umfrage_fpc", seq_len(S))
+      d[[fps[1L]]] <- x$pop_psu[x$stratum]
+      for (k in 2:S) d[[fps[k]]] <- x$stages[[k]]$pop
+      args$fpc <- stats::as.formula(paste("~", paste(fps, collapse = " + ")))
+    }
+    args$data <- d
   }
   s <- do.call(survey::svydesign, args)
   if (is.null(cal)) return(s)

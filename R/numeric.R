@@ -324,7 +324,7 @@ num_column <- function(rv, cv, A, X, A0, shift, nb, G, D, des, du, opt, cal, aux
   for (b in seq_len(nb)) for (c in seq_len(nc)) {
     pd <- pos_d[c, b, ]
     dfs[c, b] <- domain_df(pd, des)
-    units[c, b] <- if (des$clustered) sum(pd > 0) else sum(pd)
+    units[c, b] <- if (des$clustered) sum(psu_counts(pd, des) > 0) else sum(pd)  # issue 17: PSUs
   }
   # Sigma of the totals (U_1..U_nc, V_1..V_nc) per layer, via z_cov()
   Kp <- 2L * nc

@@ -718,11 +718,12 @@ tab_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
     # rows as PSUs with an MR set: Q per stratum from a cross-product pass
     Qall <- if (!des$clustered && !single)
       .Call(C_tab_xprod, rv$desc, cv$desc, c(bdesc, strat_desc), w)
-    sigma <- if (!is.null(cal)) {
+    # multistage (issue 17): Sigma from the finest units' sums (z_cov())
+    sigma <- if (!is.null(cal) || !is.null(des$ms)) {
       unlist(lapply(seq_len(nb), function(b) {
         z <- list(s1 = z_totals(raw[[j]], nr, nc, nb, nd, b, 2L),
                   s2 = z_totals(raw[[j]], nr, nc, nb, nd, b, 3L),
-                  w0z = z_totals(raw0[[j]], nr, nc, nb, ng, b, 2L))
+                  w0z = if (!is.null(cal)) z_totals(raw0[[j]], nr, nc, nb, ng, b, 2L))
         if (!des$clustered) {
           z$Q <- if (single) {
             q_single(sum_cal(z$s2[seq_len(K), , drop = FALSE], ng), nr, nc)
@@ -734,7 +735,10 @@ tab_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
         z_cov(z$s1, z$s2, z$Q, des, du, cal, z$w0z, cal_aux_z(caux, j, nr, nc, nb, b))
       }), use.names = FALSE)
     }
-    list(raw = raw[[j]], dims = c(nr, nc, nb, ng, dd), sigma = sigma,
+    # multistage (issue 17): the C routine counts PSUs (df, letters)
+    list(raw = if (is.null(des$ms)) raw[[j]] else ms_to_psu(raw[[j]], des),
+         dims = c(nr, nc, nb, ng, if (is.null(des$ms)) dd else length(des$psu_stratum)),
+         sigma = sigma,
          qarr = if (is.null(sigma)) Qall, single = single, test = test_j,
          labels = col_letters(nc))
   })

@@ -25,6 +25,11 @@
 # How the design enters the C pass: an extra layer variable (stratum, or
 # PSU) when there is more than one stratum or there are clusters.
 design_layer <- function(des) {
+  # multistage (issue 17): the finest-stage units, their sums feed z_cov()'s
+  # recursion over the stages (ms marks the layer for fused_ok())
+  if (!is.null(des$ms))
+    return(list(desc = list(0L, as.integer(des$ms$nd), list(des$ms$unit), 0L, 0L),
+                nd = as.integer(des$ms$nd), ms = TRUE))
   if (des$clustered)
     return(list(desc = list(0L, length(des$psu_stratum), list(des$psu), 0L, 0L),
                 nd = length(des$psu_stratum)))
@@ -42,6 +47,13 @@ design_units <- function(des) {
   lonely <- nh == 1L
   scale <- ifelse(lonely, f, f * nh / pmax(nh - 1, 1))
   if (des$lonely_psu %in% c("certainty", "remove")) scale[lonely] <- 0
+  if (identical(des$lonely_psu, "average")) {
+    # survey's onestage(): lonely strata (not sampled in full) drop out and
+    # the others are scaled by strata / strata kept (NaN if none is kept)
+    out <- lonely & !(f < 1e-7)
+    scale[out] <- 0
+    if (any(out)) scale <- scale * (H / sum(!out))
+  }
   list(H = H, nh = nh, scale = scale, center = !(lonely & des$lonely_psu == "adjust"))
 }
 
@@ -87,7 +99,7 @@ block_test <- function(test, nr, nc) {
 # NA levels, a design layer (strata or clusters), no calibration, and every
 # block small enough for inference.
 fused_ok <- function(rv, cvars, bvars, dl, cal) {
-  if (is.null(dl) || !is.null(cal)) return(FALSE)
+  if (is.null(dl) || !is.null(cal) || isTRUE(dl$ms)) return(FALSE)
   plain <- function(v) v$kind == "single" && identical(v$desc[[4L]], 0L)
   if (!plain(rv) || !all(vapply(cvars, plain, NA)) || !all(vapply(bvars, plain, NA)))
     return(FALSE)
@@ -406,6 +418,7 @@ z_cov <- function(s1, s2, Q, des, du, cal = NULL, w0z = NULL, cz = NULL) {
     T <- t(if (is.null(cal)) s1 else sum_cal(s1, cal$G))       # PSU x Kp
     if (!is.null(cal)) T <- T - t(cal$S1) %*% F
     if (!is.null(B)) T <- T - cal$SU %*% B
+    if (!is.null(des$ms)) return(ms_cov(T, des, du))
     ps <- des$psu_stratum
     means <- rowsum(T, ps, reorder = TRUE) / du$nh[sort(unique(ps))]
     T <- T - means[match(ps, sort(unique(ps))), , drop = FALSE] * du$center[ps]
@@ -469,9 +482,71 @@ cal_aux_z <- function(ca, j, nr, nc, nb, b) {
 # (PSU, or stratum of row PSUs, or a single count for one stratum).
 domain_df <- function(per_d, des) {
   if (des$clustered) {
-    psus <- which(per_d > 0)
+    psus <- if (!is.null(des$ms) && length(per_d) == des$ms$nd)
+      unique(des$ms$unit_psu[per_d > 0]) else which(per_d > 0)
     length(psus) - length(unique(des$psu_stratum[psus]))
   } else if (length(per_d) > 1L) sum(per_d) - sum(per_d > 0) else sum(per_d) - 1
+}
+
+# ---- multistage designs (issue 17) -----------------------------------------------
+#
+# survey's svyrecvar() -> multistage(): the first stage's variance from the
+# PSU totals (as for one stage), plus, where the design has an fpc (and not
+# options(survey.ultimate.cluster) / ultimate_cluster = TRUE), for every PSU
+# the variance of the next stage within it, from its SSUs' totals, scaled by
+# the PSU's stratum's sampling fraction n_h / N_h, and so on down. Each
+# stage's term has the form of the first: units centred at the mean of their
+# stratum cell (the stage's stratum within the unit above), scaled by
+# (1 - n/N) n / (n - 1) (lonely units by the rule), so Sigma is a sum of
+# Gram matrices over the stages:
+#   Sigma = sum_s sum_cells wt_g sum_{u in g} (T_u - c_g m_g)(T_u - c_g m_g)'
+# with wt_g the cell's scale times the n / N of every unit above it
+# (ms_stages() in design.R). T: the totals of the finest units (after a
+# calibration's residuals, as survey applies a stage-0 calibration before
+# multistage()); a stage's totals are sums of them.
+ms_cov <- function(T, des, du) {
+  ms <- des$ms
+  ps <- des$psu_stratum
+  T1 <- rowsum(T, ms$unit_psu, reorder = TRUE)
+  means <- rowsum(T1, ps, reorder = TRUE) / du$nh[sort(unique(ps))]
+  T1 <- T1 - means[match(ps, sort(unique(ps))), , drop = FALSE] * du$center[ps]
+  out <- crossprod(T1 * sqrt(du$scale[ps]))
+  dimnames(out) <- NULL
+  for (st in ms$stages) {
+    Ts <- if (is.null(st$of)) T else rowsum(T, st$of, reorder = TRUE)
+    wt <- st$wt[st$cell]
+    keep <- wt != 0 | is.na(wt)
+    if (!any(keep)) next
+    m <- rowsum(Ts, st$cell, reorder = TRUE) / st$n
+    Ts <- Ts - m[st$cell, , drop = FALSE] * st$center[st$cell]
+    out <- out + crossprod(Ts[keep, , drop = FALSE] * sqrt(wt[keep]))
+  }
+  out
+}
+
+# Sum per-finest-unit rows of a pass's sums (units slowest: rows (entry,
+# layer, calibration cell, unit)) to the PSUs, so that the C routines count
+# PSUs for the df and the letters (the variance comes as sigma).
+ms_to_psu <- function(rawj, des) {
+  up <- des$ms$unit_psu
+  U <- length(up)
+  one <- function(m) {
+    k <- NROW(m) %/% U
+    grp <- rep(k * (up - 1L), each = k) + seq_len(k)
+    r <- rowsum(m, grp, reorder = TRUE)
+    dimnames(r) <- NULL
+    if (is.matrix(m)) r else as.vector(r)
+  }
+  out <- lapply(rawj, function(m) if (is.list(m)) lapply(m, one) else one(m))
+  names(out) <- names(rawj)
+  out
+}
+
+# Rows of positive weight per PSU from counts per design unit (finest units
+# of a multistage design; as they are otherwise).
+psu_counts <- function(per_d, des) {
+  if (!is.null(des$ms) && length(per_d) == des$ms$nd)
+    as.vector(rowsum(per_d, des$ms$unit_psu, reorder = TRUE)) else per_d
 }
 
 max_test_cells <- function() getOption("umfrage.max_test_cells", 400L)
