@@ -328,20 +328,19 @@ margin_table <- function(res, prep, n) {
   structure(tab, class = "data.frame", row.names = .set_row_names(sum(keep)))
 }
 
-# The per-cell sums cal_state() needs (NULL beyond 1e6 calibration cells:
-# cal_state() then works on the rows): in cell mode the raking units
-# themselves (res$cell_w, the sums of the weights per cell, from no further
-# pass), else from one threaded C pass. Raking and post-stratification
-# multiply each row's starting weight by a factor of its cell, so w / w0 is
-# constant within the cells, unless a cap trimmed rows of unequal starting
-# weights (then the ratio check is not made).
+# What cal_state() needs from raking or post-stratification, without a pass
+# over the rows: the totals of the margins' joint levels at the final
+# weights are the level sums the C routine ended with (res$achieved, sums
+# over its cells or rows). Raking and post-stratification multiply each
+# row's starting weight by a factor of its cell, so w / w0 is constant
+# within the cells, unless a cap trimmed rows of unequal starting weights
+# (then the ratio check is not made); beyond 1e6 calibration cells it is not
+# checked (NA), as cal_state() does.
 rake_cells <- function(prep, res, w0, cap) {
   G <- prod(as.double(prep$nlev))
-  if (G > 1e6) return(NULL)
-  sum_w <- res$cell_w
-  if (is.null(sum_w))
-    sum_w <- .Call(C_cell_stats, prep$codes, as.integer(prep$nlev), as.double(res$weights))$sum_w
-  list(sum_w = sum_w, constant = is.null(cap) || is.null(w0))
+  totals <- res$achieved
+  names(totals) <- names(prep$margins)
+  list(totals = totals, constant = if (G > 1e6) NA else is.null(cap) || is.null(w0))
 }
 
 # ---- the calibration state carried by the weights ------------------------------
@@ -357,8 +356,9 @@ rake_cells <- function(prep, res, w0, cap) {
 
 cal_state <- function(prep, w0, w, method, numeric = character(), numeric_totals = double(),
                       calfun = NULL, bounds = NULL, cells = NULL, check = NULL) {
-  # cells: NULL, or what a C routine already summed per calibration cell
-  # (1..G, first variable fastest): sum_w, the sums of w, and constant,
+  # cells: NULL, or what a C routine already summed: per calibration cell
+  # (1..G, first variable fastest) sum_w, the sums of w, or per margin
+  # totals, the sums of w over its joint levels (as below); and constant,
   # whether w / w0 is constant within the cells (NA beyond 1e6 cells);
   # check: NULL, or wt_fingerprint(w) as a C routine took it while writing w
   G <- prod(as.double(prep$nlev))
@@ -375,7 +375,8 @@ cal_state <- function(prep, w0, w, method, numeric = character(), numeric_totals
     })
   } else {
     cc <- cells$constant
-    totals <- lapply(prep$margins, function(i) cell_margin_sums(cells$sum_w, prep$nlev, i + 1L))
+    totals <- if (!is.null(cells$totals)) cells$totals
+              else lapply(prep$margins, function(i) cell_margin_sums(cells$sum_w, prep$nlev, i + 1L))
   }
   list(vars = prep$vars,
        margins = lapply(prep$margins, function(i) prep$vars[i + 1L]),

@@ -917,19 +917,17 @@ static SEXP level_list(const rake_job *r, const double *v, const bool *has)
     return ans;
 }
 
-/* The result: the weights, how IPF went, the per-level sums (achieved,
- * rows, positive rows, starting weights, targets), the weights'
- * fingerprint (fp) and, in cell mode with at most 1e6 cells, the sums of
- * the weights per cell (the IPF units: the state wt_rake() carries, with
- * no further pass over the rows). */
+/* The result: the weights, how IPF went, the per-level sums (achieved at
+ * the final weights: also the totals of the state wt_rake() carries; rows,
+ * positive rows, starting weights, targets) and the weights' fingerprint. */
 static SEXP rake_result(const rake_job *r, const ipf_ctx *x, const ipf_run *run,
                         const double *fp)
 {
     const char *nm[] = {"status", "weights", "iterations", "converged",
                         "max_error", "worst", "trace", "achieved", "n",
                         "n_positive", "start", "mode", "ncell", "cap_bound",
-                        "targets", "total", "fingerprint", "cell_w"};
-    SEXP ans = PROTECT(umf_named_list(nm, 18));
+                        "targets", "total", "fingerprint"};
+    SEXP ans = PROTECT(umf_named_list(nm, 17));
     SET_VECTOR_ELT(ans, 0, Rf_ScalarInteger(RK_OK));
     SET_VECTOR_ELT(ans, 1, r->outv);
     SET_VECTOR_ELT(ans, 2, Rf_ScalarInteger(run->iter));
@@ -953,11 +951,6 @@ static SEXP rake_result(const rake_job *r, const ipf_ctx *x, const ipf_run *run,
     SEXP f = Rf_allocVector(REALSXP, 6);
     SET_VECTOR_ELT(ans, 16, f);
     memcpy(REAL(f), fp, 6 * sizeof(double));
-    if (r->cells && r->ncell <= 1000000) {   /* as many as R keeps (rake_cells) */
-        SEXP cw = Rf_allocVector(REALSXP, r->ncell);
-        SET_VECTOR_ELT(ans, 17, cw);
-        memcpy(REAL(cw), x->cur, (size_t) r->ncell * sizeof(double));
-    }
     UNPROTECT(1);
     return ans;
 }
