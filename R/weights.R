@@ -296,19 +296,7 @@ code_problem <- function(prep, data, j, na_advice, level_advice) {
 }
 
 new_weights <- function(res, prep, method, n, w0, settings) {
-  tab <- do.call(rbind, lapply(seq_along(prep$margins), function(m) {
-    t <- res$targets[[m]]
-    cnt <- res$n[[m]]
-    keep <- !(is.na(t) & cnt == 0)
-    t[is.na(t)] <- 0
-    data.frame(
-      variable = paste(prep$vars[prep$margins[[m]] + 1L], collapse = ":"),
-      level = margin_level_names(prep, m),
-      target = t, achieved = res$achieved[[m]],
-      n = cnt, sample_share = cnt / n,
-      stringsAsFactors = FALSE)[keep, , drop = FALSE]
-  }))
-  rownames(tab) <- NULL
+  tab <- margin_table(res, prep, n)
   diag <- c(list(
     method = method,
     iterations = res$iterations, converged = res$converged,
@@ -316,21 +304,43 @@ new_weights <- function(res, prep, method, n, w0, settings) {
     ncell = res$ncell, total = res$total,
     margins = tab,
     calibration = cal <- cal_state(prep, w0, res$weights, method,
-                                   cells = rake_cells(prep, res$weights, w0, settings$cap)),
+                                   cells = rake_cells(prep, res, w0, settings$cap),
+                                   check = res$fingerprint),
     weighted_start = !is.null(w0), check = cal$check), settings)
   structure(res$weights, class = "umfrage_weights", umfrage = diag)
 }
 
-# The per-cell sums cal_state() needs, from one threaded C pass (NULL beyond
-# 1e6 calibration cells: cal_state() then works on the rows). Raking and
-# post-stratification multiply each row's starting weight by a factor of its
-# cell, so w / w0 is constant within the cells, unless a cap trimmed rows of
-# unequal starting weights (then the ratio check is not made).
-rake_cells <- function(prep, w, w0, cap) {
+# The diagnostics' margin table: one row per level of each margin (levels
+# without a target that no row has are left out), built column by column.
+margin_table <- function(res, prep, n) {
+  M <- length(prep$margins)
+  t <- unlist(res$targets, use.names = FALSE)
+  cnt <- unlist(res$n, use.names = FALSE)
+  nlev <- lengths(res$targets)
+  var <- vapply(prep$margins, function(i) paste(prep$vars[i + 1L], collapse = ":"), "")
+  keep <- !(is.na(t) & cnt == 0)
+  t[is.na(t)] <- 0
+  tab <- list(variable = rep(var, nlev)[keep],
+              level = unlist(lapply(seq_len(M), margin_level_names, prep = prep),
+                             use.names = FALSE)[keep],
+              target = t[keep], achieved = unlist(res$achieved, use.names = FALSE)[keep],
+              n = cnt[keep], sample_share = cnt[keep] / n)
+  structure(tab, class = "data.frame", row.names = .set_row_names(sum(keep)))
+}
+
+# What cal_state() needs from raking or post-stratification, without a pass
+# over the rows: the totals of the margins' joint levels at the final
+# weights are the level sums the C routine ended with (res$achieved, sums
+# over its cells or rows). Raking and post-stratification multiply each
+# row's starting weight by a factor of its cell, so w / w0 is constant
+# within the cells, unless a cap trimmed rows of unequal starting weights
+# (then the ratio check is not made); beyond 1e6 calibration cells it is not
+# checked (NA), as cal_state() does.
+rake_cells <- function(prep, res, w0, cap) {
   G <- prod(as.double(prep$nlev))
-  if (G > 1e6) return(NULL)
-  list(sum_w = .Call(C_cell_stats, prep$codes, as.integer(prep$nlev), as.double(w))$sum_w,
-       constant = is.null(cap) || is.null(w0))
+  totals <- res$achieved
+  names(totals) <- names(prep$margins)
+  list(totals = totals, constant = if (G > 1e6) NA else is.null(cap) || is.null(w0))
 }
 
 # ---- the calibration state carried by the weights ------------------------------
@@ -345,10 +355,12 @@ rake_cells <- function(prep, w, w0, cap) {
 # checks that it still fits the weights and the rows.
 
 cal_state <- function(prep, w0, w, method, numeric = character(), numeric_totals = double(),
-                      calfun = NULL, bounds = NULL, cells = NULL) {
-  # cells: NULL, or what a C routine already summed per calibration cell
-  # (1..G, first variable fastest): sum_w, the sums of w, and constant,
-  # whether w / w0 is constant within the cells (NA beyond 1e6 cells)
+                      calfun = NULL, bounds = NULL, cells = NULL, check = NULL) {
+  # cells: NULL, or what a C routine already summed: per calibration cell
+  # (1..G, first variable fastest) sum_w, the sums of w, or per margin
+  # totals, the sums of w over its joint levels (as below); and constant,
+  # whether w / w0 is constant within the cells (NA beyond 1e6 cells);
+  # check: NULL, or wt_fingerprint(w) as a C routine took it while writing w
   G <- prod(as.double(prep$nlev))
   if (is.null(cells)) {
     codes <- lapply(prep$codes, as.integer)
@@ -363,7 +375,8 @@ cal_state <- function(prep, w0, w, method, numeric = character(), numeric_totals
     })
   } else {
     cc <- cells$constant
-    totals <- lapply(prep$margins, function(i) cell_margin_sums(cells$sum_w, prep$nlev, i + 1L))
+    totals <- if (!is.null(cells$totals)) cells$totals
+              else lapply(prep$margins, function(i) cell_margin_sums(cells$sum_w, prep$nlev, i + 1L))
   }
   list(vars = prep$vars,
        margins = lapply(prep$margins, function(i) prep$vars[i + 1L]),
@@ -373,7 +386,7 @@ cal_state <- function(prep, w0, w, method, numeric = character(), numeric_totals
        totals = totals,
        cell_constant = cc, numeric = numeric, numeric_totals = numeric_totals,
        method = method, calfun = calfun, bounds = bounds,
-       check = wt_fingerprint(w))
+       check = if (is.null(check)) wt_fingerprint(w) else check)
 }
 
 # Sums of the per-cell values s (cells 1..G of variables with nlev levels,

@@ -160,7 +160,8 @@ typedef struct {
     int *stride;         /* cell strides (0 in row mode)                */
     umf_coder cdr;       /* the cell coder (cells.c)                    */
     int nth;             /* threads of the row passes                   */
-    double *op;          /* the output: cell ids, then weights          */
+    SEXP outv;           /* the output vector (protected by C_rake)      */
+    double *op;          /* its values: cell ids, then weights          */
     double *ccnt, *cpos, *cbase; /* per cell: rows, rows w0 > 0, sum w0 */
     double *lcnt, *lpos, *lbase; /* per level, flat: the same           */
     double U;            /* absolute bound on a row's weight, or NA     */
@@ -705,30 +706,199 @@ static int iterate(rake_job *r, ipf_ctx *x, ipf_run *run)
     return RK_OK;
 }
 
-/* Pass 2 (cells): each row's weight is w0 x its cell's factor. The kernel
- * codes the rows again; with a cap the cell ids parked in the output are
- * read. In row mode the output already holds the weights. */
-static void map_back(const rake_job *r, const ipf_ctx *x)
+/* ---- pass 2: map back, fused with the fingerprint -------------------------
+ *
+ * Each row's weight is w0 x its cell's factor g (the kernel codes the rows
+ * again; with a cap the cell ids parked in the output are read). The same
+ * pass takes the result's fingerprint (umf_fp_*, exactly C_fingerprint's
+ * numbers): its four sums run in row order, so they cannot be split between
+ * threads, but the mapping can run ahead of them. Rows go in blocks: any
+ * thread maps the next free block; thread 0 sums the blocks in order as
+ * they become ready (mapping one itself whenever the next is not ready, so
+ * one thread, or a second that wakes late, still finishes). The sums need
+ * the scale e of the largest weight before they start: it is taken from
+ * the cells (exact without starting weights, a guess with them), and the
+ * pass finds the true one. A wrong guess is repaired exactly by a power of
+ * two where every term stayed a normal number (fp_rescale_ok), else by a
+ * second pass over the weights. */
+
+enum { RK_BLOCK = 8192 };
+
+typedef struct {
+    double mx, mn;       /* largest |w|; smallest nonzero |w|            */
+    bool nan;            /* any NaN                                      */
+} w_range;
+
+/* Rows [from, to): weights into the output; with track, their range into
+ * wr; with fs, the fingerprint's sums at scale e continued over them (the
+ * caller's block is the next one in row order). */
+static void map_block(const rake_job *r, const double *g, R_xlen_t from,
+                      R_xlen_t to, int *restrict id, bool track, w_range *wr,
+                      umf_fp_sums *fs, double e)
 {
-    if (!r->cells) return;
+    const R_xlen_t len = to - from;
     const double *wp = r->wp;
-    double *op = r->op;
+    double *op = r->op + from;
+    if (r->fast) {   /* cell ids: up to four variables in one go */
+        const int k = r->k, *st = r->stride;
+        const int *restrict c0 = r->vc[0] + from;
+        const int *restrict c1 = k > 1 ? r->vc[1] + from : NULL;
+        const int *restrict c2 = k > 2 ? r->vc[2] + from : NULL;
+        const int *restrict c3 = k > 3 ? r->vc[3] + from : NULL;
+        const int s1 = k > 1 ? st[1] : 0, s2 = k > 2 ? st[2] : 0, s3 = k > 3 ? st[3] : 0;
+        switch (k < 4 ? k : 4) {
+        case 1: for (R_xlen_t i = 0; i < len; i++) id[i] = c0[i] - 1; break;
+        case 2: for (R_xlen_t i = 0; i < len; i++) id[i] = c0[i] - 1 + (c1[i] - 1) * s1; break;
+        case 3: for (R_xlen_t i = 0; i < len; i++)
+                    id[i] = c0[i] - 1 + (c1[i] - 1) * s1 + (c2[i] - 1) * s2;
+                break;
+        default: for (R_xlen_t i = 0; i < len; i++)
+                    id[i] = c0[i] - 1 + (c1[i] - 1) * s1 + (c2[i] - 1) * s2 + (c3[i] - 1) * s3;
+        }
+        for (int j = 4; j < k; j++) {
+            const int *restrict c = r->vc[j] + from, s = st[j];
+            for (R_xlen_t i = 0; i < len; i++) id[i] += (c[i] - 1) * s;
+        }
+    } else {
+        for (R_xlen_t i = 0; i < len; i++) id[i] = (int) op[i];
+    }
+    double mx = wr->mx, mn = wr->mn;
+    bool nan = wr->nan;
+    const double f = pow(2.0, e), dn = (double) r->n;
+    umf_fp_sums t = fs ? *fs : (umf_fp_sums) {0, 0, 0, 0};
+    for (R_xlen_t i = 0; i < len; i++) {
+        double w = (wp ? wp[from + i] : 1.0) * g[id[i]];
+        op[i] = w;
+        if (track) {
+            double a = fabs(w);
+            nan |= ISNAN(w);
+            mx = a > mx ? a : mx;
+            mn = a > 0 && a < mn ? a : mn;
+        }
+        if (fs) umf_fp_row(&t, w, from + i, e, f, dn);
+    }
+    wr->mx = mx; wr->mn = mn; wr->nan = nan;
+    if (fs) *fs = t;
+}
+
+/* Rows [from, to) mapped (any thread) and summed in order (thread 0). */
+static void map_fp_chunk(const rake_job *r, const double *g, R_xlen_t from,
+                         R_xlen_t to, double e, umf_fp_sums *s, bool track,
+                         w_range *wr, int *ids, int *ready)
+{
+    const R_xlen_t nb = (to - from + RK_BLOCK - 1) / RK_BLOCK;
+    const double dn = (double) r->n;
+    R_xlen_t next = 0;
+    for (R_xlen_t b = 0; b < nb; b++) ready[b] = 0;
+    #pragma omp parallel num_threads(r->nth)
+    {
+        const int t = omp_get_thread_num();
+        int *id = ids + (size_t) t * RK_BLOCK;
+        w_range my = {0, R_PosInf, false};
+        R_xlen_t sum_b = t == 0 ? 0 : nb;   /* next block to sum (thread 0) */
+        for (;;) {
+            int rd = 0;
+            if (sum_b < nb) {
+                #pragma omp atomic read seq_cst
+                rd = ready[sum_b];
+            }
+            if (rd) {
+                R_xlen_t a = from + sum_b * RK_BLOCK;
+                umf_fp_add(s, r->op, a, a + RK_BLOCK < to ? a + RK_BLOCK : to, e, dn);
+                sum_b++;
+                continue;
+            }
+            R_xlen_t b;
+            #pragma omp atomic capture seq_cst
+            b = next++;
+            if (b < nb) {
+                R_xlen_t a = from + b * RK_BLOCK;
+                bool fuse = b == sum_b;   /* map and sum in one go */
+                map_block(r, g, a, a + RK_BLOCK < to ? a + RK_BLOCK : to, id, track, &my,
+                          fuse ? s : NULL, e);
+                if (fuse) sum_b++;
+                #pragma omp atomic write seq_cst
+                ready[b] = 1;
+            } else if (sum_b >= nb) break;
+            /* else: the other thread is mapping block sum_b; wait for it */
+        }
+        #pragma omp critical(rk_range)
+        {
+            wr->nan |= my.nan;
+            if (my.mx > wr->mx) wr->mx = my.mx;
+            if (my.mn < wr->mn) wr->mn = my.mn;
+        }
+    }
+}
+
+/* The scale the fingerprint will have, from the cells: each row's weight is
+ * g of its cell (no starting weights: exact) or w0 times it (then guessed
+ * from the cell's mean w0). */
+static double fp_guess(const rake_job *r, const double *g)
+{
+    double mx = 0;
+    bool nan = false;
+    for (int c = 0; c < r->ncell; c++) {
+        if (!(r->ccnt[c] > 0)) continue;
+        double a = fabs(r->wp ? g[c] * (r->cbase[c] / r->ccnt[c]) : g[c]);
+        nan |= ISNAN(a);
+        if (a > mx) mx = a;
+    }
+    return umf_fp_scale(mx, nan);
+}
+
+/* Whether sums taken at scale e1 become those at scale e2 by exact powers of
+ * two: under both scales every nonzero |w| x 2^e lies in [2^-500, 2^500],
+ * so each term (w 2^e, its square, its product with i / n >= 2^-63) is a
+ * normal double and scales exactly, and so do the long double sums. */
+static bool fp_rescale_ok(const w_range *wr, double e1, double e2)
+{
+    if (wr->nan || !R_FINITE(wr->mx) || !R_FINITE(wr->mn)) return false;
+    const double lo = ldexp(1.0, -500), hi = ldexp(1.0, 500);
+    return ldexp(wr->mn, (int) e1) >= lo && ldexp(wr->mx, (int) e1) <= hi &&
+        ldexp(wr->mn, (int) e2) >= lo && ldexp(wr->mx, (int) e2) <= hi;
+}
+
+/* Pass 2 in cell mode; fp gets the result's fingerprint. In row mode the
+ * output already holds the weights and the fingerprint is a plain pass. */
+static void map_back(const rake_job *r, const ipf_ctx *x, double *fp)
+{
+    if (!r->cells) {
+        SEXP f = PROTECT(C_fingerprint(r->outv));
+        memcpy(fp, REAL(f), 6 * sizeof(double));
+        UNPROTECT(1);
+        return;
+    }
     double *g = (double *) R_alloc(r->ncell, sizeof(double));
     for (int c = 0; c < r->ncell; c++)
         g[c] = r->cbase[c] > 0 ? x->cur[c] / r->cbase[c] : 0.0;
-    if (r->fast) {
-        umf_cell_map(&r->cdr, wp, g, op, r->n);
-        return;
-    }
+    const double eg = fp_guess(r, g);
+    /* without starting weights the cells give the exact scale: no need
+     * to find the weights' range */
+    const bool track = r->wp != NULL;
+    int *ids = (int *) R_alloc((size_t) r->nth * RK_BLOCK, sizeof(int));
+    int *ready = (int *) R_alloc(UMF_CHUNK / RK_BLOCK, sizeof(int));
+    umf_fp_sums s = {0, 0, 0, 0};
+    w_range wr = {0, R_PosInf, false};
     for (R_xlen_t from = 0; from < r->n; from += UMF_CHUNK) {
         R_xlen_t to = from + UMF_CHUNK < r->n ? from + UMF_CHUNK : r->n;
-        #pragma omp parallel for num_threads(r->nth) schedule(static)
-        for (R_xlen_t i = from; i < to; i++) {
-            double w = wp ? wp[i] : 1.0;
-            op[i] = w * g[(int) op[i]];
-        }
+        map_fp_chunk(r, g, from, to, eg, &s, track, &wr, ids, ready);
         R_CheckUserInterrupt();
     }
+    const double e = track ? umf_fp_scale(wr.mx, wr.nan) : eg;
+    if (e != eg && fp_rescale_ok(&wr, eg, e)) {
+        const int d = (int) (e - eg);
+        s.s1 = ldexpl(s.s1, d); s.s2 = ldexpl(s.s2, 2 * d);
+        s.s3 = ldexpl(s.s3, d); s.s4 = ldexpl(s.s4, d);
+    } else if (e != eg) {
+        s = (umf_fp_sums) {0, 0, 0, 0};
+        for (R_xlen_t from = 0; from < r->n; from += UMF_CHUNK) {
+            R_xlen_t to = from + UMF_CHUNK < r->n ? from + UMF_CHUNK : r->n;
+            umf_fp_add(&s, r->op, from, to, e, (double) r->n);
+            R_CheckUserInterrupt();
+        }
+    }
+    umf_fp_finish(&s, (double) r->n, e, fp);
 }
 
 /* One double vector per margin from the flat per-level array v (NA where
@@ -747,16 +917,19 @@ static SEXP level_list(const rake_job *r, const double *v, const bool *has)
     return ans;
 }
 
+/* The result: the weights, how IPF went, the per-level sums (achieved at
+ * the final weights: also the totals of the state wt_rake() carries; rows,
+ * positive rows, starting weights, targets) and the weights' fingerprint. */
 static SEXP rake_result(const rake_job *r, const ipf_ctx *x, const ipf_run *run,
-                        SEXP out)
+                        const double *fp)
 {
     const char *nm[] = {"status", "weights", "iterations", "converged",
                         "max_error", "worst", "trace", "achieved", "n",
                         "n_positive", "start", "mode", "ncell", "cap_bound",
-                        "targets", "total"};
-    SEXP ans = PROTECT(umf_named_list(nm, 16));
+                        "targets", "total", "fingerprint"};
+    SEXP ans = PROTECT(umf_named_list(nm, 17));
     SET_VECTOR_ELT(ans, 0, Rf_ScalarInteger(RK_OK));
-    SET_VECTOR_ELT(ans, 1, out);
+    SET_VECTOR_ELT(ans, 1, r->outv);
     SET_VECTOR_ELT(ans, 2, Rf_ScalarInteger(run->iter));
     SET_VECTOR_ELT(ans, 3, Rf_ScalarLogical(run->converged));
     SET_VECTOR_ELT(ans, 4, Rf_ScalarReal(run->err));
@@ -775,6 +948,9 @@ static SEXP rake_result(const rake_job *r, const ipf_ctx *x, const ipf_run *run,
     SET_VECTOR_ELT(ans, 13, Rf_ScalarReal(r->U));
     SET_VECTOR_ELT(ans, 14, level_list(r, r->tg, r->has_tg));
     SET_VECTOR_ELT(ans, 15, Rf_ScalarReal(r->total));
+    SEXP f = Rf_allocVector(REALSXP, 6);
+    SET_VECTOR_ELT(ans, 16, f);
+    memcpy(REAL(f), fp, 6 * sizeof(double));
     UNPROTECT(1);
     return ans;
 }
@@ -800,6 +976,7 @@ SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
     choose_units(&r);
 
     SEXP out = PROTECT(Rf_allocVector(REALSXP, r.n));
+    r.outv = out;
     r.op = REAL(out);
     cell_acc acc = cell_acc_new(&r);
     int st = r.fast ? pass1_kernel(&r, &acc) : pass1_rows(&r, &acc);
@@ -818,8 +995,9 @@ SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,
         const rk_fail *f = &r.fail;
         return status_result(f->status, f->i1, f->i2, f->i3, f->i4, f->value);
     }
-    map_back(&r, &x);
-    SEXP ans = rake_result(&r, &x, &run, out);
+    double fp[6];
+    map_back(&r, &x, fp);
+    SEXP ans = rake_result(&r, &x, &run, fp);
     UNPROTECT(1);
     return ans;
 }

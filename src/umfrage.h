@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <stdbool.h>
 #include <string.h>
+#include <math.h>
+#include <float.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -97,6 +99,52 @@ SEXP C_bench_exp(SEXP x, SEXP reps);
 
 /* util.c: the weights' fingerprint (wt_fingerprint()) */
 SEXP C_fingerprint(SEXP w);
+
+/* The fingerprint's steps, for passes that fuse it with writing the weights
+ * (rake.c): the same arithmetic as C_fingerprint, term for term. Its scale
+ * e from the largest |w| (and whether any w is NaN); its four sums over
+ * rows [from, to) of x, continued in row order (long double, as R sums);
+ * the six numbers c(n, sums, e) with R's clamp of a sum to +-Inf. */
+typedef struct { long double s1, s2, s3, s4; } umf_fp_sums;
+
+static inline double umf_fp_scale(double mx, bool nan)
+{
+    double e = 0;
+    if (!nan && R_FINITE(mx) && mx > 0) {
+        e = -nearbyint(log2(mx));
+        if (e < -1020) e = -1020;
+        if (e > 1020) e = 1020;
+    }
+    return e;
+}
+
+/* Row i's terms (x its weight) added to the sums (f = 2^e). */
+static inline void umf_fp_row(umf_fp_sums *s, double x, R_xlen_t i, double e,
+                              double f, double dn)
+{
+    double v = e != 0 ? x * f : x, sq = v * v, wi = v * ((double) (i + 1) / dn);
+    s->s1 += v; s->s2 += sq; s->s3 += fabs(v); s->s4 += wi;
+}
+
+static inline void umf_fp_add(umf_fp_sums *s, const double *x, R_xlen_t from,
+                              R_xlen_t to, double e, double dn)
+{
+    const double f = pow(2.0, e);
+    umf_fp_sums t = *s;
+    for (R_xlen_t i = from; i < to; i++) umf_fp_row(&t, x[i], i, e, f, dn);
+    *s = t;
+}
+
+static inline double umf_fp_total(long double s)
+{
+    return s > DBL_MAX ? R_PosInf : s < -DBL_MAX ? R_NegInf : (double) s;
+}
+
+static inline void umf_fp_finish(const umf_fp_sums *s, double dn, double e, double *a)
+{
+    a[0] = dn; a[1] = umf_fp_total(s->s1); a[2] = umf_fp_total(s->s2);
+    a[3] = umf_fp_total(s->s3); a[4] = umf_fp_total(s->s4); a[5] = e;
+}
 
 /* var.c */
 typedef struct { char *base; size_t used, cap; } umf_arena;

@@ -417,8 +417,9 @@ check_return <- function(fn, v) {
     C_weight_max = is.double(v) && length(v) == 2L,
     C_bench_floor = is.double(v) && length(v) == 1L,
     C_rake = is.list(v) && is.integer(v$status) && length(v$status) == 1L &&
-      (if (v$status == 0L) length(v) == 16L && is.double(v$weights) &&
-         is.list(v$achieved) && is.double(v$trace)
+      (if (v$status == 0L) length(v) == 17L && is.double(v$weights) &&
+         is.list(v$achieved) && is.double(v$trace) &&
+         identical(v$fingerprint, .Call(ns_env()$C_fingerprint, v$weights))
        else identical(names(v), c("status", "info", "value"))),
     C_calibrate = is.list(v) && is.integer(v$status) && length(v$status) == 1L &&
       (if (v$status == 0L) length(v) == 13L && is.double(v$weights) && is.matrix(v$columns) &&
