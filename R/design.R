@@ -70,8 +70,9 @@
 #' @param lonely_psu What to do with a stratum of one unit (see above):
 #'   `"fail"`, `"certainty"`, `"remove"`, `"adjust"` or `"average"`.
 #' @param ultimate_cluster `TRUE`: only the first stage enters the variance
-#'   (the ultimate-cluster approximation, survey's
-#'   `options(survey.ultimate.cluster = TRUE)`).
+#'   (the ultimate-cluster approximation). The default follows survey's
+#'   `options(survey.ultimate.cluster)` (unset: `FALSE`), as `lonely_psu`
+#'   follows `options(survey.lonely.psu)`.
 #' @param nest `TRUE` (the default): cluster labels are read within the unit
 #'   above (a PSU within its stratum, a second-stage unit within its PSU),
 #'   as survey reads the later stages' ids. `FALSE`: every label names one
@@ -97,7 +98,7 @@
 svy_design <- function(data, weights = NULL, strata = NULL, cluster = NULL,
                        fpc = NULL,
                        lonely_psu = getOption("survey.lonely.psu", "fail"),
-                       ultimate_cluster = FALSE, nest = TRUE) {
+                       ultimate_cluster = getOption("survey.ultimate.cluster", FALSE), nest = TRUE) {
   check_data(data)
   lonely_psu <- match.arg(lonely_psu, c("fail", "certainty", "remove", "adjust", "average"))
   check_flag(ultimate_cluster, "ultimate_cluster")
