@@ -476,8 +476,11 @@ display_block <- function(x, g, ly, loc, show, mb, flag, has_letters, md = 0) {
                                  c("letters", "p_value", "statistic", "ndf", "ddf")), drop = FALSE]))
   cid <- do.call(rbind, lapply(parts, function(p) p$cid))
   cells$stat <- unlist(lapply(parts, function(p) rep(p$stat, nrow(p$cells))))
+  # a block of numeric rows shows no counts (its bases are the base rows)
+  # and always the estimate
+  bshow <- if (!cat_block) show_stats[show_stats %in% c(setdiff(show, c("count", "weighted")), "pct")]
   list(row_var = g[1L], row_vars = g, layer = ly$id, layer_title = ly$title, title = title,
-       numeric = !cat_block,
+       numeric = !cat_block, show = bshow,
        stub = if (!is.null(top)) list(base_n = loc_word(loc, "base_n"),
                                       base_w = if (x$weighted) loc_word(loc, "base_w"))
               else list(base_n = NULL, base_w = NULL),
@@ -579,6 +582,7 @@ console_column <- function(b, m, show, flag) {
 # into `width` (the stub repeated; a spanner repeated over each group that
 # holds columns of its variable, clipped to them).
 console_block <- function(b, show, flag, width) {
+  if (!is.null(b$show)) show <- b$show
   # nets (nets.R) are marked by a leading "+ ", a numeric row's own base
   # row is indented
   if (any(b$rows$net)) b$rows$label <- ifelse(b$rows$net, paste0("+ ", b$rows$label), b$rows$label)
@@ -862,6 +866,7 @@ html_style <- function(id) {
 # one cell per shown statistic (numbers right-aligned, letters in their
 # own cell), the base rows, the small-base flags.
 html_table <- function(b, show, flag) {
+  if (!is.null(b$show)) show <- b$show
   num_show <- setdiff(show, "letters")
   k <- length(show)
   fl <- function(small) ifelse(small, paste0("<sup class=\"umf-flag\">", html_escape(flag), "</sup>"), "")
@@ -980,6 +985,7 @@ tab_block_html <- function(x, i, k, title = NULL, locale = NULL, show = NULL, di
 # column per banner column ("<variable>: <level>"), the shown statistics
 # joined by spaces; the base rows first.
 display_strings <- function(b, show, flag) {
+  if (!is.null(b$show)) show <- b$show
   cols <- b$columns
   hdr <- ifelse(nzchar(cols$spanner), paste0(cols$spanner, ": ", cols$header), cols$header)
   fl <- function(v, small) ifelse(small, paste0(v, " ", flag), v)

@@ -117,6 +117,7 @@ flex_style <- list(font = "Arial", size = 9, size_small = 7.5, header_bg = "#EEF
 
 # One display block as a flextable.
 flex_block <- function(b, show, flag, loc, source) {
+  if (!is.null(b$show)) show <- b$show
   cols <- b$columns
   nm <- nrow(cols)
   nr <- nrow(b$rows)

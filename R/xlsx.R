@@ -381,7 +381,7 @@ xlsx_block <- function(wb, sh, r, it, sty) {
   b <- it$b
   d <- it$d
   loc <- d$locale
-  show <- d$show
+  show <- if (is.null(b$show)) d$show else b$show
   if (!d$letters) show <- setdiff(show, "letters")
   cols <- b$columns
   nb <- nrow(cols)
