@@ -360,16 +360,21 @@ display_block <- function(x, g, ly, loc, show, mb, flag, has_letters, md = 0) {
   allc <- allc[!duplicated(paste(allc$col_var, allc$col)), , drop = FALSE]
   allc <- allc[order(allc$col_var, allc$col), , drop = FALSE]
   keys <- paste(allc$col_var, allc$col)
-  # the top bases: a categorical block's own; a numeric block's when its
-  # rows share them (the same unweighted and weighted base in every column),
-  # else none: each numeric row has its own base row under it
+  # the top bases: a categorical block's own; a numeric block's: the bases
+  # (unweighted and weighted, in every column) that most of its rows share;
+  # a numeric row with other bases (missing values) has its own base row
+  # (n) under it; when no two rows share their bases, every row has its own
   same_base <- function(p, q) {
     a <- part_base_row(p, keys, loc, mb)
     b <- part_base_row(q, keys, loc, mb)
     isTRUE(all.equal(a$n, b$n)) && isTRUE(all.equal(a$n_w, b$n_w, tolerance = 1e-9))
   }
   top <- if (cat_block) parts[[1L]]
-         else if (all(vapply(parts, same_base, NA, q = parts[[1L]]))) parts[[1L]]
+  if (!cat_block) {
+    # the base most rows share (the first such); none when no two share one
+    shared <- vapply(parts, function(q) sum(vapply(parts, same_base, NA, q = q)), 0L)
+    if (length(parts) == 1L || max(shared) >= 2L) top <- parts[[which.max(shared)]]
+  }
   columns <- allc
   if (!is.null(top)) {
     tm <- match(keys, paste(top$columns$col_var, top$columns$col))
@@ -410,7 +415,7 @@ display_block <- function(x, g, ly, loc, show, mb, flag, has_letters, md = 0) {
     # a score row under its variable's distribution: a rule above it
     if (cat_block && a > 1L) p$rows$rule[1L] <- TRUE
     add(p$rows, p$num, p$str, p$letters, p$small, p$low_deff)
-    own <- p$numeric && (is.null(top) || (cat_block && a > 1L && !same_base(parts[[a]], top)))
+    own <- p$numeric && (is.null(top) || ((!cat_block || a > 1L) && !same_base(parts[[a]], top)))
     if (own) {
       br <- part_base_row(parts[[a]], keys, loc, mb)
       em <- matrix("", 1L, ncol)

@@ -841,8 +841,9 @@ plot_numeric <- function(x, b, loc, horiz = FALSE, col = NULL, main = NULL, ci =
   # positions: column k at k, its statistics side by side around it
   off <- if (nr > 1L) (seq_len(nr) - (nr + 1) / 2) * min(0.6 / nr, 0.2) else 0
   pos <- outer(off, seq_len(nc), `+`)
-  op <- graphics::par(no.readonly = TRUE)
-  on.exit(graphics::par(op))
+  # restore only what is changed, so that the chart can sit in a par(mfrow =) panel
+  op <- graphics::par("mai")
+  on.exit(graphics::par(mai = op))
   leg <- nr > 1L && legend != "none"
   lab_lines <- max(1, max(vapply(cat_lab, function(s) length(strsplit(s, "\n")[[1L]]), 1L)))
   notes <- c(if (ci && any(!is.na(lo) & !is.na(hi))) loc_word(loc, "ci", loc_plain(100 * x$options$level, loc)),
