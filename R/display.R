@@ -717,6 +717,23 @@ wrap_line <- function(s, width, indent = 0L, exdent = 4L) {
 #'   invisibly; `summary()`: an object of class `summary.umfrage_tab` with
 #'   the variables, the Total-column bases per row variable (and layer) and
 #'   the locale.
+#' @section Numeric rows and nets:
+#' Numeric rows ([mean_of()], [total_of()], [ratio_of()], [score_of()],
+#' quantiles) show their estimate in their own units with the digits of
+#' their statistic (`digits` names `mean`, `total`, `ratio`, `score`,
+#' `quantile`; see [tab_locale()]), never with a percent sign; `"ci"` adds
+#' the interval in the same units; no counts. Consecutive numeric rows
+#' stack into one block with one header, each row labelled in the locale's
+#' words ("Mean of income", "income: Mittelwert"; a `label` given to the
+#' row is used as it is). The block's base rows are the bases most of its
+#' rows share; a row with other bases (missing values) gets its own
+#' `Base (n)` row under it. A [score_of()] row that directly follows its
+#' variable (its levels and nets) is shown inside that variable's block,
+#' under the distribution and a rule, as "Mean score" (with its own base
+#' row when fewer respondents have a score). Letters of numeric rows come
+#' from t tests; the legend says so (a block with percents and means gives
+#' both legends). Nets are marked by a leading `"+ "` in the console and
+#' markdown and set bold in HTML, xlsx and Word.
 #' @section Small bases:
 #' A banner column whose unweighted base is below the table's threshold
 #' (`x$options$min_base`, default 30) is flagged with the locale's
@@ -1091,14 +1108,21 @@ knit_print.umfrage_tab <- function(x, locale = NULL, show = NULL, digits = NULL,
 #' preceded per block by its base rows: columns `row_var` (name),
 #' `row_var_label`, the `by` columns, `row` (the row's label, or the base
 #' row's label from the locale), `type` (`"base_n"`, `"base_w"` or
-#' `"cell"`), then per banner column and shown statistic one column. These
+#' `"cell"`), `stat` (what a cell row holds: `"pct"`, or a numeric row's
+#' `"mean"`, `"total"`, `"ratio"`, `"score"`, `"quantile"`; `NA` for base
+#' rows), then per banner column and shown statistic one column. These
 #' are named `"<column variable>: <level>"` (the Total column:
 #' `"Total"`, in the locale's word), followed by `" [<statistic>]"` unless
 #' exactly one number is shown: `pct` (percents, numbers), `count`,
 #' `weighted`, `ci_low`, `ci_high` (for `"ci"`), and `letters` (strings,
 #' always with the suffix `" [letters]"`). Numbers are numbers, not
 #' strings. A base row holds the base in each numeric column of its banner
-#' column (`NA` in `ci_low`/`ci_high`). Attribute `"columns"` describes the
+#' column (`NA` in `ci_low`/`ci_high`).
+#' Numeric rows (see [mean_of()]) hold their estimate where the percent
+#' stands (the `pct` column, or the only number column) and their interval
+#' ends in `ci_low`/`ci_high`, in their own units; a numeric row whose bases
+#' differ from its block's has its own `"base_n"` row under it (the n in the
+#' first number column). Attribute `"columns"` describes the
 #' banner columns (`name`, `col_var`, `spanner`, `level`, `stat`, `small`).
 #' Default `show` is the percent and the letters (the count where there
 #' are no percents).

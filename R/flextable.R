@@ -41,6 +41,10 @@ need_suggested <- function(pkg, what) {
 #' PowerPoint (`flextable::save_as_pptx()`) shows no caption: put the title
 #' in the slide's title.
 #'
+#' Numeric rows show their estimate (and interval) in their own units with
+#' their statistic's digits, stacked in one table; a mean-score row stands
+#' under its variable's distribution below a rule; nets are bold.
+#'
 #' @section Several row variables or layers:
 #' A flextable shows one block: one row variable in one `by` layer (their
 #' bases, tests and notes differ). A table with several blocks gives a list

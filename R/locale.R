@@ -31,8 +31,10 @@
 #'   (standard errors), `count` (unweighted counts), `weighted` (weighted
 #'   counts; `NA`: 0 when the largest is at least 100, else 1), `stat` (test
 #'   statistics), `df` (degrees of freedom), `deff` (design effects), `p`
-#'   (significant digits of p-values). Unnamed statistics keep their
-#'   default.
+#'   (significant digits of p-values), and for numeric rows (see
+#'   [mean_of()]) their estimates and interval ends: `mean` (default 1),
+#'   `total` (0), `ratio` (3), `score` (mean scores, 2), `quantile` (1).
+#'   Unnamed statistics keep their default.
 #' @param words Named character vector replacing fixed words (see
 #'   `tab_locale_words()`).
 #' @return An object of class `umfrage_locale`: a list with `lang`, `dec`,

@@ -227,6 +227,13 @@ plot_legend_draw <- function(lay, x0, y0, fig_x, fig_y, border, horiz = FALSE) {
 #' parameters are restored on exit, so the chart can sit in a
 #' `par(mfrow = )` panel.
 #'
+#' A numeric row (a mean, total, ratio, mean score or quantiles, see
+#' [mean_of()]) is drawn as dots with their confidence intervals per
+#' column on the estimate's own scale (which need not start at 0), labelled
+#' as the locale writes numbers, never with percents: a chart shows one row
+#' variable, so percents and means never share an axis. Small-base columns
+#' have an open dot and the flag. `stacked = TRUE` is an error for them.
+#'
 #' For a report, `main` takes a numbered title ([tab_caption()]) and
 #' `source` a source line, both drawn inside the figure, so they stay with
 #' it when the image is copied out; [tab_alt()] gives its alt text.
@@ -636,7 +643,9 @@ plot.umfrage_tab <- function(x, row_var = NULL, col_var = NULL, layer = 1L,
 #' with `percent = "none"`) and `geom_errorbar()` of their confidence
 #' intervals, one facet per `by` layer, Okabe-Ito fills, the value axis
 #' labelled as the locale writes percents, the legend at the bottom. The
-#' result is an ordinary ggplot object, to be changed with `+`. Registered
+#' result is an ordinary ggplot object, to be changed with `+`. A numeric
+#' row is drawn as points with error bars (`geom_point()`,
+#' `geom_errorbar()`) on the estimate's own scale, one colour per statistic. Registered
 #' when ggplot2 is loaded; call it as `ggplot2::autoplot(x)`.
 #'
 #' @param object A `umfrage_tab` object.

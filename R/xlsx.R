@@ -25,6 +25,13 @@
 #' locale's small-base flag (`"*"`) after the number (part of the number
 #' format, so the cell stays a number); the legend under the table says so.
 #'
+#' Numeric rows (means, totals, ratios, mean scores, quantiles) are real
+#' numbers too, in a number format with the digits of their statistic
+#' (`digits` names `mean`, `total`, `ratio`, `score`, `quantile`), never a
+#' percent format; consecutive numeric rows are one table, a mean-score row
+#' stands under its variable's distribution (a rule above it), a numeric
+#' row with its own base has a `Base (n)` row under it, and nets are bold.
+#'
 #' The workbook is written with the \pkg{openxlsx2} package (in Suggests).
 #'
 #' @param x A `tab()` result or a list of them. The names of a named list
