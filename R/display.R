@@ -221,7 +221,10 @@ num_row_labels <- function(rv, idx, loc, in_block = FALSE) {
   user <- !num_default_label(rv)
   if (identical(rv$stat, "quantile")) {
     p <- suppressWarnings(as.numeric(sub("%$", "", lev)))
-    pl <- ifelse(is.na(p), lev, loc_pct(p, max(0L, nchar(sub("^[^.]*\\.?", "", format(p, scientific = FALSE)))), loc))
+    # each probability with the decimals it has ("25%", "2.5%"), in the locale
+    pd <- vapply(p, function(v) if (is.na(v)) 0L else
+      nchar(sub("^[^.]*\\.?", "", format(v, scientific = FALSE, drop0trailing = TRUE))), 0L)
+    pl <- ifelse(is.na(p), lev, vapply(seq_along(p), function(k) loc_pct(p[k], pd[k], loc), ""))
     if (user) return(paste0(rv$label, ": ", pl))
     return(ifelse(!is.na(p) & abs(p - 50) < 1e-9, loc_word(loc, "num_median", rv$var_label),
                   vapply(pl, function(s) loc_word(loc, "num_quantile", s, rv$var_label), "")))

@@ -324,3 +324,18 @@ test_that("plot() and autoplot() of a numeric row: its estimates and intervals o
   expect_equal(g$data$ci_high, lf$ci_high[sel], tolerance = 1e-12)
   expect_identical(g$labels$title, "enroll: Summe")
 })
+
+test_that("the levels of a quantile row are labelled per probability, in the locale", {
+  rv <- list(name = "quantile(income)", label = "quantile(income)", stat = "quantile",
+             var_label = "income", levels = c("25%", "50%", "75%", "2.5%"))
+  expect_identical(umfrage:::num_row_labels(rv, 1:4, tab_locale("en")),
+                   c("25% quantile of income", "Median of income", "75% quantile of income",
+                     "2.5% quantile of income"))
+  expect_identical(umfrage:::num_row_labels(rv, 1:4, tab_locale("de")),
+                   c("income: Quantil 25\u00a0%", "income: Median", "income: Quantil 75\u00a0%",
+                     "income: Quantil 2,5\u00a0%"))
+  rv$label <- "Income"
+  expect_identical(umfrage:::num_row_labels(rv, 2L, tab_locale("en")), "Income: 50%")
+  # the German template numbers its slots; a user's word must take as many
+  expect_error(tab_locale("de", words = c(num_quantile = "%s")), "2 '%s' slot")
+})
