@@ -149,12 +149,15 @@ tab_display <- function(x, locale = NULL, show = NULL, digits = NULL) {
   x$.loc <- loc
   mb <- min_base_of(x)
   flag <- loc_word(loc, "small_flag")
-  has_letters <- isTRUE(x$options$letters) && x$percent == "col"
+  has_num <- any(vapply(x$rows, function(r) identical(r$kind, "numeric"), NA))
+  has_letters <- isTRUE(x$options$letters) && (x$percent == "col" || has_num)
   md <- min_deff_of(x)
+  groups <- display_groups(x)
   blocks <- list()
-  for (ly in tab_layers_loc(x, loc)) for (i in seq_along(x$rows)) {
-    if (!length(block_sel(x, i, ly$id))) next
-    blocks[[length(blocks) + 1L]] <- display_block(x, i, ly, loc, show, mb, flag, has_letters, md)
+  for (ly in tab_layers_loc(x, loc)) for (g in groups) {
+    g <- g[vapply(g, function(i) length(block_sel(x, i, ly$id)) > 0L, NA)]
+    if (!length(g)) next
+    blocks[[length(blocks) + 1L]] <- display_block(x, g, ly, loc, show, mb, flag, has_letters, md)
   }
   structure(list(locale = loc, show = show, min_base = mb, flag = flag,
                  min_deff = md, deff_flag = loc_word(loc, "low_deff_flag"),
@@ -179,7 +182,68 @@ tab_layers_loc <- function(x, loc) {
   })
 }
 
-display_block <- function(x, i, ly, loc, show, mb, flag, has_letters, md = 0) {
+# The row variables shown together in one block: consecutive numeric rows
+# (means, totals, ratios, quantiles, scores) stack into one block; a
+# score_of(var) row that directly follows `var` (its levels and nets) joins
+# var's block, under the distribution. Everything else is a block of its own.
+display_groups <- function(x) {
+  groups <- list()
+  is_num <- function(i) identical(x$rows[[i]]$kind, "numeric")
+  kind <- character()   # of each group: "num" or "cat"
+  for (i in seq_along(x$rows)) {
+    rv <- x$rows[[i]]
+    ng <- length(groups)
+    if (is_num(i) && identical(rv$stat, "score") && ng && kind[ng] == "cat" &&
+        identical(x$rows[[groups[[ng]][1L]]]$name, rv$vars[1L]) &&
+        all(vapply(groups[[ng]][-1L], function(j) identical(x$rows[[j]]$stat, "score"), NA))) {
+      groups[[ng]] <- c(groups[[ng]], i)
+    } else if (is_num(i) && ng && kind[ng] == "num") {
+      groups[[ng]] <- c(groups[[ng]], i)
+    } else {
+      groups[[ng + 1L]] <- i
+      kind[ng + 1L] <- if (is_num(i)) "num" else "cat"
+    }
+  }
+  groups
+}
+
+# Is the label of numeric row rv the one numeric.R made ("mean(income)"),
+# i.e. none given by the user?
+num_default_label <- function(rv) {
+  identical(rv$label, sprintf("%s(%s)", rv$stat, rv$var_label)) || identical(rv$label, rv$name)
+}
+
+# The display labels of the levels (statistics) of numeric row rv: the
+# user's label, else the locale's ("Mean of income", "income: Mittelwert");
+# a score row inside its variable's block: "Mean score" (or the user's).
+num_row_labels <- function(rv, idx, loc, in_block = FALSE) {
+  lev <- rv$levels[idx]
+  user <- !num_default_label(rv)
+  if (identical(rv$stat, "quantile")) {
+    p <- suppressWarnings(as.numeric(sub("%$", "", lev)))
+    # each probability with the decimals it has ("25%", "2.5%"), in the locale
+    pd <- vapply(p, function(v) if (is.na(v)) 0L else
+      nchar(sub("^[^.]*\\.?", "", format(v, scientific = FALSE, drop0trailing = TRUE))), 0L)
+    pl <- ifelse(is.na(p), lev, vapply(seq_along(p), function(k) loc_pct(p[k], pd[k], loc), ""))
+    if (user) return(paste0(rv$label, ": ", pl))
+    return(ifelse(!is.na(p) & abs(p - 50) < 1e-9, loc_word(loc, "num_median", rv$var_label),
+                  vapply(pl, function(s) loc_word(loc, "num_quantile", s, rv$var_label), "")))
+  }
+  lab <- if (user) rv$label
+         else if (in_block) loc_word(loc, "score_row")
+         else loc_word(loc, paste0("num_", rv$stat), rv$var_label)
+  rep(lab, length(idx))
+}
+
+# The digits of a numeric statistic (the locale's `mean`, `total`, ...).
+stat_digits <- function(stat, loc) {
+  d <- loc$digits
+  if (stat %in% names(d)) d[[stat]] else d[["stat"]]
+}
+
+# The pieces of one row variable i in layer ly: its banner columns and
+# bases, its rows, and its cells as matrices (rows x banner columns).
+display_part <- function(x, i, ly, loc, show, mb, has_letters, md, in_block = FALSE) {
   k <- ly$id
   ci <- block_sel(x, i, k)
   bi <- block_sel(x, i, k, bases = TRUE)
@@ -188,6 +252,7 @@ display_block <- function(x, i, ly, loc, show, mb, flag, has_letters, md = 0) {
   bases <- x$bases[bi, , drop = FALSE]
   bid <- x$base_id[bi, , drop = FALSE]
   rv <- x$rows[[i]]
+  numeric <- identical(rv$kind, "numeric")
   rows <- unique(cid$row)
   nr <- length(rows)
   ncol <- nrow(bid)
@@ -206,51 +271,184 @@ display_block <- function(x, i, ly, loc, show, mb, flag, has_letters, md = 0) {
                          base_n_str = loc_count(bases$base_n, FALSE, loc),
                          base_w_str = loc_count(bases$base_w, TRUE, loc),
                          small = !is.na(bases$base_n) & bases$base_n < mb))
-  r <- rle(bid$col_var)
-  last <- cumsum(r$lengths)
-  spans <- new_df(list(col_var = r$values, label = spanner[last], first = last - r$lengths + 1L,
-                       last = last))
   # cells as matrices: the cell of body row a and banner column m
   pos <- matrix(NA_integer_, nr, ncol)
   key_b <- paste(bid$col_var, bid$col)
   pos[cbind(match(cid$row, rows), match(paste(cid$col_var, cid$col), key_b))] <- seq_len(nrow(cid))
   mat <- function(v) matrix(v[pos], nr, ncol)
-  num <- list(n = mat(cells$n), n_w = mat(cells$n_w), pct = mat(cells$pct),
+  est <- if (is.null(cells$estimate)) cells$pct else cells$estimate
+  num <- list(n = mat(cells$n), n_w = mat(cells$n_w), pct = mat(if (numeric) NA_real_ else cells$pct),
               ci_low = mat(cells$ci_low), ci_high = mat(cells$ci_high),
-              base_n = mat(cells$base_n))
+              base_n = mat(cells$base_n), estimate = mat(est))
   lt <- if (is.null(cells$letters)) rep("", nrow(cells)) else ifelse(is.na(cells$letters), "", cells$letters)
   lmat <- matrix(lt[pos], nr, ncol)
   lmat[is.na(lmat)] <- ""
   small <- matrix(!is.na(num$base_n) & num$base_n < mb, nr, ncol)
   # an implausibly small design effect: the interval may be too narrow
-  deff <- if (is.null(cells$deff) || x$percent == "none") rep(NA_real_, nrow(cells)) else cells$deff
+  deff <- if (is.null(cells$deff) || (x$percent == "none" && !numeric)) rep(NA_real_, nrow(cells)) else cells$deff
   low_deff <- matrix(!is.na(deff[pos]) & deff[pos] < md, nr, ncol)
-  dig <- loc$digits
+  stat <- if (numeric) rv$stat else "pct"
+  nd <- if (numeric) stat_digits(stat, loc) else loc$digits[["ci"]]
   ci_sep <- if (loc$dec == ",") "; " else ", "
   ci_str <- ifelse(is.na(num$ci_low) | is.na(num$ci_high), "",
-                   paste0("[", loc_num(num$ci_low, dig[["ci"]], loc), ci_sep,
-                          loc_num(num$ci_high, dig[["ci"]], loc), "]"))
+                   paste0("[", loc_num(num$ci_low, nd, loc), ci_sep,
+                          loc_num(num$ci_high, nd, loc), "]"))
   str <- list(count = matrix(loc_count(num$n, FALSE, loc), nr, ncol),
               weighted = matrix(loc_count(num$n_w, TRUE, loc), nr, ncol),
-              pct = matrix(loc_pct(num$pct, dig[["pct"]], loc), nr, ncol),
+              pct = matrix(if (numeric) loc_num(num$estimate, nd, loc, na = "-")
+                           else loc_pct(num$pct, loc$digits[["pct"]], loc), nr, ncol),
               ci = matrix(ci_str, nr, ncol),
               letters = lmat)
-  # ---- numeric rows (numeric.R): the estimate in place of the percent ----
-  if (identical(rv$kind, "numeric")) {
-    est <- mat(cells$estimate)
-    # the wide form and the exporters read num$pct: the estimate stands there
-    num$pct <- est
-    num$estimate <- est
-    nd <- if (identical(rv$stat, "total")) 0L else 2L
-    str$pct <- matrix(loc_num(est, nd, loc, na = "-"), nr, ncol)
-    str$ci <- matrix(ifelse(is.na(num$ci_low) | is.na(num$ci_high), "",
-                            paste0("[", loc_num(num$ci_low, nd, loc), ci_sep,
-                                   loc_num(num$ci_high, nd, loc), "]")), nr, ncol)
-    # the counts are those of the base rows above
+  if (numeric) {
+    # a numeric cell shows its estimate (never with a % sign) where a
+    # percent stands; its counts are the base rows'
     str$count[] <- ""
     str$weighted[] <- ""
+    if (!"pct" %in% show) {
+      first <- setdiff(show, c("letters", "ci"))[1L]
+      if (!is.na(first)) str[[first]] <- str$pct
+    }
   }
-  # ---- end numeric rows ----
+  if (numeric) {
+    labels <- num_row_labels(rv, rows, loc, in_block)
+  } else {
+    labels <- level_labels(x, rv, rows)
+  }
+  rowdf <- new_df(list(row_var = rep(as.integer(i), nr), row = rows, label = labels,
+                       net = if (is.null(rv$net)) rep(FALSE, nr) else rv$net[rows],
+                       type = rep("cell", nr), stat = rep(stat, nr),
+                       digits = rep(if (numeric) as.integer(nd) else loc$digits[["pct"]], nr),
+                       rule = rep(FALSE, nr)))
+  list(i = i, rv = rv, numeric = numeric, stat = stat, cells = cells, cid = cid,
+       columns = columns, rows = rowdf, num = num, letters = lmat, small = small,
+       low_deff = low_deff, str = str)
+}
+
+# Align the matrices of part p to the banner columns `cols` (keys
+# "col_var col"); a column the part lacks is empty.
+part_align <- function(p, keys) {
+  m <- match(keys, paste(p$columns$col_var, p$columns$col))
+  nr <- nrow(p$rows)
+  take <- function(M, fill) {
+    out <- matrix(fill, nr, length(keys))
+    ok <- !is.na(m)
+    out[, ok] <- M[, m[ok], drop = FALSE]
+    out
+  }
+  p$num <- lapply(p$num, take, fill = NA_real_)
+  p$str <- lapply(p$str, take, fill = "")
+  p$letters <- take(p$letters, "")
+  p$small <- take(p$small, FALSE)
+  p$low_deff <- take(p$low_deff, FALSE)
+  p$col_pos <- m
+  p
+}
+
+# The per-column bases of part p as one row of the block (an inline base
+# row under a numeric row): its n in the banner columns `keys`.
+part_base_row <- function(p, keys, loc, mb) {
+  m <- match(keys, paste(p$columns$col_var, p$columns$col))
+  n <- p$columns$base_n[m]
+  list(n = n, n_w = p$columns$base_w[m], str = ifelse(is.na(n), "", loc_count(n, FALSE, loc)),
+       small = !is.na(n) & n < mb)
+}
+
+display_block <- function(x, g, ly, loc, show, mb, flag, has_letters, md = 0) {
+  first <- x$rows[[g[1L]]]
+  cat_block <- !identical(first$kind, "numeric")
+  parts <- lapply(seq_along(g), function(a)
+    display_part(x, g[a], ly, loc, show, mb, has_letters, md, in_block = cat_block && a > 1L))
+  # the banner: the union of the parts' columns, in banner order
+  allc <- do.call(rbind, lapply(parts, function(p) p$columns))
+  allc <- allc[!duplicated(paste(allc$col_var, allc$col)), , drop = FALSE]
+  allc <- allc[order(allc$col_var, allc$col), , drop = FALSE]
+  keys <- paste(allc$col_var, allc$col)
+  # the top bases: a categorical block's own; a numeric block's: the bases
+  # (unweighted and weighted, in every column) that most of its rows share;
+  # a numeric row with other bases (missing values) has its own base row
+  # (n) under it; when no two rows share their bases, every row has its own
+  same_base <- function(p, q) {
+    a <- part_base_row(p, keys, loc, mb)
+    b <- part_base_row(q, keys, loc, mb)
+    isTRUE(all.equal(a$n, b$n)) && isTRUE(all.equal(a$n_w, b$n_w, tolerance = 1e-9))
+  }
+  top <- if (cat_block) parts[[1L]]
+  if (!cat_block) {
+    # the base most rows share (the first such); none when no two share one
+    shared <- vapply(parts, function(q) sum(vapply(parts, same_base, NA, q = q)), 0L)
+    if (length(parts) == 1L || max(shared) >= 2L) top <- parts[[which.max(shared)]]
+  }
+  columns <- allc
+  if (!is.null(top)) {
+    tm <- match(keys, paste(top$columns$col_var, top$columns$col))
+    for (nm in c("base_n", "base_w", "base_eff", "base_n_str", "base_w_str", "small"))
+      columns[[nm]] <- top$columns[[nm]][tm]
+    columns$small[is.na(columns$small)] <- FALSE
+    columns$base_n_str[is.na(columns$base_n_str)] <- ""
+    columns$base_w_str[is.na(columns$base_w_str)] <- ""
+  } else {
+    columns$base_n <- columns$base_w <- columns$base_eff <- NA_real_
+    columns$base_n_str <- columns$base_w_str <- ""
+    columns$small <- FALSE
+  }
+  rownames(columns) <- NULL
+  r <- rle(columns$col_var)
+  last <- cumsum(r$lengths)
+  spans <- new_df(list(col_var = r$values, label = columns$spanner[last],
+                       first = last - r$lengths + 1L, last = last))
+  # the body: each part's rows, an inline base row under a numeric row
+  # whose base differs from the top bases
+  ncol <- length(keys)
+  rows <- list()
+  num <- list()
+  str <- list()
+  lmat <- list()
+  small <- list()
+  low_deff <- list()
+  add <- function(rw, nm, st, lt, sm, ld) {
+    rows[[length(rows) + 1L]] <<- rw
+    num[[length(num) + 1L]] <<- nm
+    str[[length(str) + 1L]] <<- st
+    lmat[[length(lmat) + 1L]] <<- lt
+    small[[length(small) + 1L]] <<- sm
+    low_deff[[length(low_deff) + 1L]] <<- ld
+  }
+  for (a in seq_along(parts)) {
+    p <- part_align(parts[[a]], keys)
+    # a score row under its variable's distribution: a rule above it
+    if (cat_block && a > 1L) p$rows$rule[1L] <- TRUE
+    add(p$rows, p$num, p$str, p$letters, p$small, p$low_deff)
+    own <- p$numeric && (is.null(top) || ((!cat_block || a > 1L) && !same_base(parts[[a]], top)))
+    if (own) {
+      br <- part_base_row(parts[[a]], keys, loc, mb)
+      em <- matrix("", 1L, ncol)
+      bstr <- lapply(p$str, function(M) em)
+      bstr$base <- matrix(br$str, 1L, ncol)
+      bnum <- lapply(p$num, function(M) matrix(NA_real_, 1L, ncol))
+      bnum$n <- matrix(br$n, 1L, ncol)
+      bnum$n_w <- matrix(br$n_w, 1L, ncol)
+      add(new_df(list(row_var = p$rows$row_var[1L], row = NA_integer_, label = loc_word(loc, "base_n"),
+                      net = FALSE, type = "base", stat = "base", digits = loc$digits[["count"]],
+                      rule = FALSE)),
+          bnum, bstr, em, matrix(br$small, 1L, ncol), matrix(FALSE, 1L, ncol))
+    }
+  }
+  rows <- do.call(rbind, rows)
+  rownames(rows) <- NULL
+  bind <- function(lst) {
+    nms <- unique(unlist(lapply(lst, names)))
+    stats::setNames(lapply(nms, function(nm) do.call(rbind, lapply(lst, function(m) {
+      v <- m[[nm]]
+      if (is.null(v)) v <- matrix(if (nm == "base") "" else NA, nrow(m[[1L]]), ncol)
+      v
+    }))), nms)
+  }
+  num <- bind(num)
+  str <- bind(str)
+  if (is.null(str$base)) str$base <- matrix("", nrow(rows), ncol)
+  lmat <- do.call(rbind, lmat)
+  small <- do.call(rbind, small)
+  low_deff <- do.call(rbind, low_deff)
   if (any(low_deff)) {
     # the flag goes on the interval where it is shown, else on the percent
     on <- if ("ci" %in% show) "ci" else if ("pct" %in% show) "pct" else NULL
@@ -263,33 +461,49 @@ display_block <- function(x, i, ly, loc, show, mb, flag, has_letters, md = 0) {
     }
   }
   # title
-  what <- loc_word(loc, switch(x$percent, col = "col_pct", row = "row_pct",
-                               total = "total_pct", none = "counts"))
-  if (identical(rv$kind, "numeric")) what <- rv$stat  # numeric rows (numeric.R)
-  title <- list(label = rv$label, layer = ly$title, what = what,
-                weighted = if (x$weighted) loc_word(loc, "weighted") else "",
-                mr = if (identical(rv$kind, "mr")) loc_word(loc, "mr") else "",
-                ci = if ("ci" %in% show && !identical(x$options$ci, "none"))
-                  loc_word(loc, "ci", loc_plain(100 * x$options$level, loc)) else "")
+  wtd <- if (x$weighted) loc_word(loc, "weighted") else ""
+  ci_w <- if ("ci" %in% show && !identical(x$options$ci, "none"))
+    loc_word(loc, "ci", loc_plain(100 * x$options$level, loc)) else ""
+  if (cat_block) {
+    label <- first$label
+    what <- loc_word(loc, switch(x$percent, col = "col_pct", row = "row_pct",
+                                 total = "total_pct", none = "counts"))
+  } else {
+    label <- if (nrow(rows[rows$type == "cell", , drop = FALSE]) == 1L) rows$label[1L]
+             else if (length(unique(rows$stat[rows$type == "cell"])) == 1L && length(g) == 1L &&
+                      !num_default_label(first)) first$label
+             else loc_word(loc, if (length(g) > 1L) "num_blocks" else "num_block")
+    what <- ""
+  }
+  title <- list(label = label, layer = ly$title, what = what, weighted = wtd,
+                mr = if (identical(first$kind, "mr")) loc_word(loc, "mr") else "", ci = ci_w)
   paren <- c(title$what, title$weighted, title$mr, title$ci)
-  title$text <- paste0(rv$label, if (nzchar(ly$title)) paste0("  [", ly$title, "]"),
-                       "  (", paste(paren[nzchar(paren)], collapse = ", "), ")")
-  list(row_var = i, layer = k, layer_title = ly$title, title = title,
-       stub = list(base_n = loc_word(loc, "base_n"),
-                   base_w = if (x$weighted) loc_word(loc, "base_w")),
+  title$text <- paste0(label, if (nzchar(ly$title)) paste0("  [", ly$title, "]"),
+                       if (any(nzchar(paren))) paste0("  (", paste(paren[nzchar(paren)], collapse = ", "), ")"))
+  cells <- do.call(rbind, lapply(parts, function(p) p$cells[, intersect(names(p$cells),
+                                 c("letters", "p_value", "statistic", "ndf", "ddf")), drop = FALSE]))
+  cid <- do.call(rbind, lapply(parts, function(p) p$cid))
+  cells$stat <- unlist(lapply(parts, function(p) rep(p$stat, nrow(p$cells))))
+  # a block of numeric rows shows no counts (its bases are the base rows)
+  # and always the estimate
+  bshow <- if (!cat_block) show_stats[show_stats %in% c(setdiff(show, c("count", "weighted")), "pct")]
+  list(row_var = g[1L], row_vars = g, layer = ly$id, layer_title = ly$title, title = title,
+       numeric = !cat_block, show = bshow,
+       stub = if (!is.null(top)) list(base_n = loc_word(loc, "base_n"),
+                                      base_w = if (x$weighted) loc_word(loc, "base_w"))
+              else list(base_n = NULL, base_w = NULL),
        columns = columns, spans = spans,
        stat_labels = c(count = loc_word(loc, "head_count"), weighted = loc_word(loc, "head_weighted"),
-                       pct = loc_word(loc, "head_pct"),
+                       pct = if (cat_block) loc_word(loc, "head_pct") else loc_word(loc, "estimate_axis"),
                        ci = loc_word(loc, "ci", loc_plain(100 * x$options$level, loc)), letters = ""),
-       rows = new_df(list(row = rows, label = level_labels(x, rv, rows),
-                          net = if (is.null(rv$net)) rep(FALSE, nr) else rv$net[rows])),
-       num = num, letters = lmat, small = small, low_deff = low_deff, str = str,
+       rows = rows, num = num, letters = lmat, small = small, low_deff = low_deff, str = str,
        notes = display_notes(x, cells, cid, columns, small, loc, show, mb, flag, has_letters,
                              low_deff, md))
 }
 
 # Notes under a block: the Rao-Scott test per column variable, the rule of
-# the letters, and the small-base legend.
+# the letters (z test of percents, t test of means and other statistics),
+# and the small-base legend.
 display_notes <- function(x, cells, cid, columns, small, loc, show, mb, flag, has_letters,
                           low_deff = FALSE, md = 0) {
   tests <- NULL
@@ -316,9 +530,17 @@ display_notes <- function(x, cells, cid, columns, small, loc, show, mb, flag, ha
     }
   }
   legend <- NULL
-  if (has_letters && "letters" %in% show && any(nzchar(cells$letters), na.rm = TRUE)) {
+  if (has_letters && "letters" %in% show) {
+    has <- !is.na(cells$letters) & nzchar(cells$letters)
+    st <- if (is.null(cells$stat)) rep("pct", nrow(cells)) else cells$stat
     adj <- loc_word(loc, paste0("adjust_", x$options$adjust))
-    legend <- loc_word(loc, "letters_legend", loc_plain(x$options$alpha, loc), adj)
+    alpha <- loc_plain(x$options$alpha, loc)
+    if (any(has & st == "pct")) legend <- loc_word(loc, "letters_legend", alpha, adj)
+    ns <- unique(st[has & st != "pct"])
+    if (length(ns)) {
+      what <- paste(vapply(ns, function(s) loc_word(loc, paste0("stat_", s)), ""), collapse = ", ")
+      legend <- c(legend, loc_word(loc, "letters_legend_t", what, alpha, adj))
+    }
   }
   sm <- NULL
   if (any(columns$small) || any(small))
@@ -368,12 +590,18 @@ console_column <- function(b, m, show, flag) {
 # into `width` (the stub repeated; a spanner repeated over each group that
 # holds columns of its variable, clipped to them).
 console_block <- function(b, show, flag, width) {
-  # nets (nets.R) are marked by a leading "+ "
+  if (!is.null(b$show)) show <- b$show
+  # nets (nets.R) are marked by a leading "+ ", a numeric row's own base
+  # row is indented
   if (any(b$rows$net)) b$rows$label <- ifelse(b$rows$net, paste0("+ ", b$rows$label), b$rows$label)
+  is_base <- b$rows$type == "base"
+  if (any(is_base)) b$rows$label[is_base] <- paste0("  ", b$rows$label[is_base])
   body <- lapply(seq_len(nrow(b$columns)), function(m) console_column(b, m, show, flag))
   any_flag <- any(b$small) || any(b$columns$small)
   fl <- function(s, small) if (any_flag) paste0(s, ifelse(small, paste0(" ", flag),
                                                           strrep(" ", nchar(flag, type = "width") + 1L))) else s
+  if (any(is_base)) for (m in seq_along(body))
+    body[[m]][is_base] <- fl(b$str$base[is_base, m], b$small[is_base, m])
   base_n <- fl(b$columns$base_n_str, b$columns$small)
   base_w <- if (!is.null(b$stub$base_w)) fl(b$columns$base_w_str, b$columns$small)
   # headers end where the numbers end, before the flag slot
@@ -422,16 +650,35 @@ console_block <- function(b, show, flag, width) {
         if (left) pad_right(cells, cw[idx]) else pad_left(cells, cw[idx]), collapse = ""))
     }
     hdr <- line("", header[idx])
-    rows <- c(line(b$stub$base_n, base_n[idx]),
+    body_lines <- vapply(seq_len(nrow(b$rows)), function(a)
+      line(b$rows$label[a], vapply(idx, function(m) body[[m]][a], "")), "")
+    # a rule above a mean-score row (its slot marked by NA until the
+    # width is known)
+    rule <- b$rows$rule
+    if (any(rule)) {
+      at <- which(rule)
+      body_lines <- append_at(body_lines, at)
+    }
+    rows <- c(if (!is.null(b$stub$base_n)) line(b$stub$base_n, base_n[idx]),
               if (!is.null(base_w)) line(b$stub$base_w, base_w[idx]),
-              vapply(seq_len(nrow(b$rows)), function(a)
-                line(b$rows$label[a], vapply(idx, function(m) body[[m]][a], "")), ""))
+              body_lines)
     # no spanner line where the group holds only the Total column
     block <- sub("\\s+$", "", c(if (any(nzchar(b$columns$spanner[idx]))) sp, hdr))
     rows <- sub("\\s+$", "", rows)
-    sep <- strrep("-", max(nchar(c(block, rows), type = "width")))
+    sep <- strrep("-", max(nchar(c(block, rows[!is.na(rows)]), type = "width")))
+    rows[is.na(rows)] <- strrep("-", nchar(sep))
     if (g > 1L) out <- c(out, "")
     out <- c(out, block, sep, rows)
+  }
+  out
+}
+
+# Insert an NA before each position `at` of v.
+append_at <- function(v, at) {
+  out <- character()
+  for (a in seq_along(v)) {
+    if (a %in% at) out <- c(out, NA_character_)
+    out <- c(out, v[a])
   }
   out
 }
@@ -473,6 +720,23 @@ wrap_line <- function(s, width, indent = 0L, exdent = 4L) {
 #'   invisibly; `summary()`: an object of class `summary.umfrage_tab` with
 #'   the variables, the Total-column bases per row variable (and layer) and
 #'   the locale.
+#' @section Numeric rows and nets:
+#' Numeric rows ([mean_of()], [total_of()], [ratio_of()], [score_of()],
+#' quantiles) show their estimate in their own units with the digits of
+#' their statistic (`digits` names `mean`, `total`, `ratio`, `score`,
+#' `quantile`; see [tab_locale()]), never with a percent sign; `"ci"` adds
+#' the interval in the same units; no counts. Consecutive numeric rows
+#' stack into one block with one header, each row labelled in the locale's
+#' words ("Mean of income", "income: Mittelwert"; a `label` given to the
+#' row is used as it is). The block's base rows are the bases most of its
+#' rows share; a row with other bases (missing values) gets its own
+#' `Base (n)` row under it. A [score_of()] row that directly follows its
+#' variable (its levels and nets) is shown inside that variable's block,
+#' under the distribution and a rule, as "Mean score" (with its own base
+#' row when fewer respondents have a score). Letters of numeric rows come
+#' from t tests; the legend says so (a block with percents and means gives
+#' both legends). Nets are marked by a leading `"+ "` in the console and
+#' markdown and set bold in HTML, xlsx and Word.
 #' @section Small bases:
 #' A banner column whose unweighted base is below the table's threshold
 #' (`x$options$min_base`, default 30) is flagged with the locale's
@@ -613,6 +877,9 @@ html_style <- function(id) {
 #ID tr.umf-base-last th,#ID tr.umf-base-last td{border-bottom:1px solid #8a96a8}
 #ID tbody tr.umf-row:nth-child(even) th,#ID tbody tr.umf-row:nth-child(even) td{background:#fafbfc}
 #ID tbody tr.umf-net th,#ID tbody tr.umf-net td{font-weight:bold}
+#ID tbody tr.umf-rule th,#ID tbody tr.umf-rule td{border-top:1px solid #8a96a8}
+#ID tr.umf-own-base th,#ID tr.umf-own-base td{font-size:11px;background:none;padding-top:0}
+#ID tr.umf-own-base th{padding-left:14px}
 #ID .umf-flag{color:#b3261e;font-weight:bold}
 #ID .umf-notes{font-size:11px;color:#333;margin:4px 0 0 0;padding:0;list-style:none}
 #ID .umf-notes li{margin:1px 0;list-style:none}
@@ -624,6 +891,7 @@ html_style <- function(id) {
 # one cell per shown statistic (numbers right-aligned, letters in their
 # own cell), the base rows, the small-base flags.
 html_table <- function(b, show, flag) {
+  if (!is.null(b$show)) show <- b$show
   num_show <- setdiff(show, "letters")
   k <- length(show)
   fl <- function(small) ifelse(small, paste0("<sup class=\"umf-flag\">", html_escape(flag), "</sup>"), "")
@@ -654,9 +922,18 @@ html_table <- function(b, show, flag) {
                           html_escape(v), fl(cols$small)), collapse = ""), "</tr>")
   }
   wtd <- !is.null(b$stub$base_w)
-  rows <- c(base_row(b$stub$base_n, cols$base_n_str, !wtd),
+  rows <- c(if (!is.null(b$stub$base_n)) base_row(b$stub$base_n, cols$base_n_str, !wtd),
             if (wtd) base_row(b$stub$base_w, cols$base_w_str, TRUE))
   for (a in seq_len(nrow(b$rows))) {
+    if (identical(b$rows$type[a], "base")) {
+      # a numeric row's own base, under it
+      rows <- c(rows, paste0("<tr class=\"umf-base umf-own-base\"><th scope=\"row\">",
+                             html_escape(b$rows$label[a]), "</th>",
+                             paste0(sprintf("<td class=\"umf-num umf-first\" colspan=\"%d\">%s%s</td>", k,
+                                            html_escape(b$str$base[a, ]), fl(b$small[a, ])), collapse = ""),
+                             "</tr>"))
+      next
+    }
     tds <- character()
     for (m in seq_len(nrow(cols))) {
       for (s in show) {
@@ -668,6 +945,8 @@ html_table <- function(b, show, flag) {
       }
     }
     rows <- c(rows, paste0("<tr class=\"umf-row", if (isTRUE(b$rows$net[a])) " umf-net",
+                           if (isTRUE(b$rows$rule[a])) " umf-rule",
+                           if (!identical(b$rows$stat[a], "pct")) " umf-stat-row",
                            "\"><th scope=\"row\">", html_escape(b$rows$label[a]),
                            "</th>", paste(tds, collapse = ""), "</tr>"))
   }
@@ -731,6 +1010,7 @@ tab_block_html <- function(x, i, k, title = NULL, locale = NULL, show = NULL, di
 # column per banner column ("<variable>: <level>"), the shown statistics
 # joined by spaces; the base rows first.
 display_strings <- function(b, show, flag) {
+  if (!is.null(b$show)) show <- b$show
   cols <- b$columns
   hdr <- ifelse(nzchar(cols$spanner), paste0(cols$spanner, ": ", cols$header), cols$header)
   fl <- function(v, small) ifelse(small, paste0(v, " ", flag), v)
@@ -738,13 +1018,16 @@ display_strings <- function(b, show, flag) {
     p <- vapply(show, function(s) b$str[[s]][, m], character(nrow(b$rows)))
     p <- matrix(p, nrow(b$rows))
     v <- apply(p, 1L, function(r) paste(r[nzchar(r)], collapse = " "))
+    v <- ifelse(b$rows$type == "base", b$str$base[, m], v)
     fl(v, b$small[, m])
   }, character(nrow(b$rows)))
   cellstr <- matrix(cellstr, nrow(b$rows))
-  base <- rbind(fl(cols$base_n_str, cols$small),
+  base <- rbind(if (!is.null(b$stub$base_n)) fl(cols$base_n_str, cols$small),
                 if (!is.null(b$stub$base_w)) fl(cols$base_w_str, cols$small))
   m <- rbind(base, cellstr)
-  out <- data.frame(c(b$stub$base_n, b$stub$base_w, b$rows$label), m,
+  lab <- b$rows$label
+  if (any(b$rows$net)) lab <- ifelse(b$rows$net, paste0("+ ", lab), lab)
+  out <- data.frame(c(b$stub$base_n, b$stub$base_w, lab), m,
                     stringsAsFactors = FALSE, check.names = FALSE)
   names(out) <- c(" ", make_distinct(hdr))
   out
@@ -828,14 +1111,21 @@ knit_print.umfrage_tab <- function(x, locale = NULL, show = NULL, digits = NULL,
 #' preceded per block by its base rows: columns `row_var` (name),
 #' `row_var_label`, the `by` columns, `row` (the row's label, or the base
 #' row's label from the locale), `type` (`"base_n"`, `"base_w"` or
-#' `"cell"`), then per banner column and shown statistic one column. These
+#' `"cell"`), `stat` (what a cell row holds: `"pct"`, or a numeric row's
+#' `"mean"`, `"total"`, `"ratio"`, `"score"`, `"quantile"`; `NA` for base
+#' rows), then per banner column and shown statistic one column. These
 #' are named `"<column variable>: <level>"` (the Total column:
 #' `"Total"`, in the locale's word), followed by `" [<statistic>]"` unless
 #' exactly one number is shown: `pct` (percents, numbers), `count`,
 #' `weighted`, `ci_low`, `ci_high` (for `"ci"`), and `letters` (strings,
 #' always with the suffix `" [letters]"`). Numbers are numbers, not
 #' strings. A base row holds the base in each numeric column of its banner
-#' column (`NA` in `ci_low`/`ci_high`). Attribute `"columns"` describes the
+#' column (`NA` in `ci_low`/`ci_high`).
+#' Numeric rows (see [mean_of()]) hold their estimate where the percent
+#' stands (the `pct` column, or the only number column) and their interval
+#' ends in `ci_low`/`ci_high`, in their own units; a numeric row whose bases
+#' differ from its block's has its own `"base_n"` row under it (the n in the
+#' first number column). Attribute `"columns"` describes the
 #' banner columns (`name`, `col_var`, `spanner`, `level`, `stat`, `small`).
 #' Default `show` is the percent and the letters (the count where there
 #' are no percents).
@@ -890,23 +1180,35 @@ tab_wide <- function(x, show = NULL, locale = NULL) {
   parts <- lapply(d$blocks, function(b) {
     cols <- b$columns
     base_name <- ifelse(nzchar(cols$spanner), paste0(cols$spanner, ": ", cols$level), cols$level)
-    nb <- if (is.null(b$stub$base_w)) 1L else 2L
+    nb <- length(c(b$stub$base_n, b$stub$base_w))
     nr <- nrow(b$rows)
     n <- nb + nr
     lay <- if (length(x$by)) x$layers[b$layer, , drop = FALSE] else NULL
-    out <- list(row_var = rep(x$rows[[b$row_var]]$name, n),
-                row_var_label = rep(x$rows[[b$row_var]]$label, n))
+    rvi <- c(rep(b$row_var, nb), b$rows$row_var)
+    out <- list(row_var = vapply(rvi, function(i) x$rows[[i]]$name, ""),
+                row_var_label = vapply(rvi, function(i) x$rows[[i]]$label, ""))
     for (bc in bycols) out[[bc]] <- rep(lay[[bc]], n)
+    own <- b$rows$type == "base"
     out$row <- c(b$stub$base_n, b$stub$base_w, b$rows$label)
-    out$type <- c("base_n", if (nb == 2L) "base_w", rep("cell", nr))
+    out$type <- c(if (nb) "base_n", if (nb == 2L) "base_w", ifelse(own, "base_n", "cell"))
+    # the statistic of a cell row: "pct" (percents, or counts without
+    # percents), or a numeric row's ("mean", "total", ...)
+    out$stat <- c(rep(NA_character_, nb), ifelse(own, NA_character_, b$rows$stat))
     meta <- list()
     for (m in seq_len(nrow(cols))) for (s in stats) {
       if (s == "letters" && cols$col_var[m] == 1L) next  # the Total column has none
       nm <- if (s == "letters" || length(nums) > 1L) paste0(base_name[m], " [", s, "]") else base_name[m]
-      base <- if (s %in% c("ci_low", "ci_high", "letters")) rep(if (s == "letters") "" else NA_real_, nb)
-              else c(cols$base_n[m], if (nb == 2L) cols$base_w[m])
-      v <- switch(s, count = b$num$n[, m], weighted = b$num$n_w[, m], pct = b$num$pct[, m],
+      first_num <- s == nums[1L]
+      base <- if (!first_num) rep(if (s == "letters") "" else NA_real_, nb)
+              else c(cols$base_n[m], if (nb == 2L) cols$base_w[m])[seq_len(nb)]
+      # numeric rows: the estimate where the percent stands
+      pv <- ifelse(b$rows$stat == "pct", b$num$pct[, m], b$num$estimate[, m])
+      v <- switch(s, count = b$num$n[, m], weighted = b$num$n_w[, m], pct = pv,
                   ci_low = b$num$ci_low[, m], ci_high = b$num$ci_high[, m], letters = b$letters[, m])
+      if (!"pct" %in% nums && s == nums[1L] && any(b$rows$stat != "pct" & !own))
+        v <- ifelse(b$rows$stat != "pct" & !own, b$num$estimate[, m], v)
+      # a numeric row's own base row: its n in the first number column
+      v[own] <- if (first_num) b$num$n[own, m] else if (s == "letters") "" else NA
       out[[nm]] <- c(base, v)
       meta[[length(meta) + 1L]] <- list(name = nm, col_var = cols$col_var[m], spanner = cols$spanner[m],
                                         level = cols$level[m], stat = s, small = cols$small[m])

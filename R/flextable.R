@@ -41,6 +41,10 @@ need_suggested <- function(pkg, what) {
 #' PowerPoint (`flextable::save_as_pptx()`) shows no caption: put the title
 #' in the slide's title.
 #'
+#' Numeric rows show their estimate (and interval) in their own units with
+#' their statistic's digits, stacked in one table; a mean-score row stands
+#' under its variable's distribution below a rule; nets are bold.
+#'
 #' @section Several row variables or layers:
 #' A flextable shows one block: one row variable in one `by` layer (their
 #' bases, tests and notes differ). A table with several blocks gives a list
@@ -117,22 +121,28 @@ flex_style <- list(font = "Arial", size = 9, size_small = 7.5, header_bg = "#EEF
 
 # One display block as a flextable.
 flex_block <- function(b, show, flag, loc, source) {
+  if (!is.null(b$show)) show <- b$show
   cols <- b$columns
   nm <- nrow(cols)
   nr <- nrow(b$rows)
   num_show <- setdiff(show, "letters")
   k <- length(show)
   wtd <- !is.null(b$stub$base_w)
-  nbase <- if (wtd) 2L else 1L
+  nbase <- length(c(b$stub$base_n, b$stub$base_w))
+  own <- b$rows$type == "base"
   # column keys: the stub, then per banner column one per shown statistic
   key <- function(m, s) sprintf("c%d_%s", m, s)
   keys <- c("stub", unlist(lapply(seq_len(nm), function(m) key(m, show))))
   # body: the base rows (the base in the first numeric column of its banner
   # column, merged over the numeric columns), then the rows
+  # (a numeric row's own base row likewise)
   body <- list(stub = c(b$stub$base_n, b$stub$base_w, b$rows$label))
   for (m in seq_len(nm)) for (s in show) {
-    base <- if (s == num_show[1L]) c(cols$base_n_str[m], if (wtd) cols$base_w_str[m]) else rep("", nbase)
-    body[[key(m, s)]] <- c(base, b$str[[s]][, m])
+    base <- if (s == num_show[1L]) c(cols$base_n_str[m], if (wtd) cols$base_w_str[m])[seq_len(nbase)]
+            else rep("", nbase)
+    v <- b$str[[s]][, m]
+    v[own] <- if (s == num_show[1L]) b$str$base[own, m] else ""
+    body[[key(m, s)]] <- c(base, v)
   }
   df <- data.frame(body, stringsAsFactors = FALSE, check.names = FALSE)
   ft <- flextable::flextable(df, col_keys = keys)
@@ -158,7 +168,7 @@ flex_block <- function(b, show, flag, loc, source) {
                                 part = "header")
     }
   }
-  if (length(num_show) > 1L) for (m in seq_len(nm)) for (i in seq_len(nbase))
+  if (length(num_show) > 1L) for (m in seq_len(nm)) for (i in c(seq_len(nbase), nbase + which(own)))
     ft <- flextable::merge_at(ft, i = i, j = jnum(m), part = "body")
   ft <- flex_look(ft, b, show, nh, nbase, spanned, k)
   # small-base flags: a superscript after the base and after the last
@@ -174,7 +184,7 @@ flex_block <- function(b, show, flag, loc, source) {
   for (m in which(cols$small)) for (i in seq_len(nbase)) ft <- flag_at(ft, i, jnum(m)[1L])
   sm <- which(b$small, arr.ind = TRUE)
   for (r in seq_len(nrow(sm)))
-    ft <- flag_at(ft, nbase + sm[r, 1L], jnum(sm[r, 2L])[length(num_show)])
+    ft <- flag_at(ft, nbase + sm[r, 1L], jnum(sm[r, 2L])[if (own[sm[r, 1L]]) 1L else length(num_show)])
   # widths from the header and body only: the notes wrap within them
   ft <- flextable::autofit(ft, add_w = 0.05, add_h = 0, hspans = "divided")
   # caption, notes, source
@@ -233,10 +243,24 @@ flex_look <- function(ft, b, show, nh, nbase, spanned, k) {
   ft <- flextable::align(ft, align = "right", part = "body")
   ft <- flextable::align(ft, j = 1L, align = "left", part = "all")
   base <- seq_len(nbase)
-  ft <- flextable::italic(ft, i = base, italic = TRUE, part = "body")
-  ft <- flextable::color(ft, i = base, color = st$base_col, part = "body")
-  ft <- flextable::bg(ft, i = base, bg = st$base_bg, part = "body")
-  ft <- flextable::hline(ft, i = nbase, border = thin, part = "body")
+  own <- nbase + which(b$rows$type == "base")
+  if (nbase) {
+    ft <- flextable::italic(ft, i = base, italic = TRUE, part = "body")
+    ft <- flextable::color(ft, i = base, color = st$base_col, part = "body")
+    ft <- flextable::bg(ft, i = base, bg = st$base_bg, part = "body")
+    ft <- flextable::hline(ft, i = nbase, border = thin, part = "body")
+  }
+  # nets bold; a numeric row's own base row in grey italics; a rule above
+  # a mean-score row
+  net <- nbase + which(b$rows$net)
+  if (length(net)) ft <- flextable::bold(ft, i = net, bold = TRUE, part = "body")
+  if (length(own)) {
+    ft <- flextable::italic(ft, i = own, italic = TRUE, part = "body")
+    ft <- flextable::color(ft, i = own, color = st$base_col, part = "body")
+    ft <- flextable::fontsize(ft, i = own, size = st$size_small, part = "body")
+  }
+  rule <- nbase + which(b$rows$rule)
+  if (length(rule)) ft <- flextable::hline(ft, i = rule - 1L, border = thin, part = "body")
   lt <- 1L + which(rep(show, nrow(b$columns)) == "letters")
   if (length(lt)) {
     ft <- flextable::align(ft, j = lt, align = "left", part = "body")

@@ -31,8 +31,10 @@
 #'   (standard errors), `count` (unweighted counts), `weighted` (weighted
 #'   counts; `NA`: 0 when the largest is at least 100, else 1), `stat` (test
 #'   statistics), `df` (degrees of freedom), `deff` (design effects), `p`
-#'   (significant digits of p-values). Unnamed statistics keep their
-#'   default.
+#'   (significant digits of p-values), and for numeric rows (see
+#'   [mean_of()]) their estimates and interval ends: `mean` (default 1),
+#'   `total` (0), `ratio` (3), `score` (mean scores, 2), `quantile` (1).
+#'   Unnamed statistics keep their default.
 #' @param words Named character vector replacing fixed words (see
 #'   `tab_locale_words()`).
 #' @return An object of class `umfrage_locale`: a list with `lang`, `dec`,
@@ -99,8 +101,12 @@ tab_locale <- function(lang = c("en", "de"), dec = NULL, big = NULL, pct_space =
   base
 }
 
+# The arguments a template takes: its "%s" slots, or, when it numbers them
+# ("%2$s: %1$s"), the highest number.
 count_slots <- function(s) {
   s <- gsub("%%", "", s, fixed = TRUE)
+  pos <- regmatches(s, gregexpr("%[0-9]+\\$s", s))[[1L]]
+  if (length(pos)) return(max(as.integer(gsub("[^0-9]", "", pos))))
   lengths(regmatches(s, gregexpr("%s", s, fixed = TRUE)))
 }
 
@@ -124,7 +130,8 @@ print.umfrage_locale <- function(x, ...) {
 }
 
 default_digits <- c(pct = 1L, ci = 1L, se = 1L, count = 0L, weighted = NA_integer_,
-                    stat = 2L, df = 1L, deff = 2L, p = 3L)
+                    stat = 2L, df = 1L, deff = 2L, p = 3L,
+                    mean = 1L, total = 0L, ratio = 3L, score = 2L, quantile = 1L)
 
 builtin_locale <- function(lang) {
   en <- c(
@@ -181,7 +188,24 @@ builtin_locale <- function(lang) {
     rows_label = "rows",
     cols_label = "cols",
     by_label = "by",
-    skipped = "Rows left out for NA (per row variable):"
+    skipped = "Rows left out for NA (per row variable):",
+    stat_mean = "mean",
+    stat_total = "total",
+    stat_ratio = "ratio",
+    stat_score = "mean score",
+    stat_median = "median",
+    stat_quantile = "quantile",
+    num_mean = "Mean of %s",
+    num_total = "Total of %s",
+    num_ratio = "Ratio %s",
+    num_score = "Mean score of %s",
+    num_median = "Median of %s",
+    num_quantile = "%s quantile of %s",
+    score_row = "Mean score",
+    num_block = "Statistics",
+    num_blocks = "Means, totals and other statistics",
+    letters_legend_t = "Letters at %s: significantly higher than the column with that letter (t test, alpha = %s, %s).",
+    estimate_axis = "estimate"
   )
   de <- c(
     total = "Gesamt",
@@ -237,7 +261,24 @@ builtin_locale <- function(lang) {
     rows_label = "Zeilen",
     cols_label = "Spalten",
     by_label = "Schichten",
-    skipped = "Wegen fehlender Werte ausgelassene F\u00e4lle (je Zeilenvariable):"
+    skipped = "Wegen fehlender Werte ausgelassene F\u00e4lle (je Zeilenvariable):",
+    stat_mean = "Mittelwert",
+    stat_total = "Summe",
+    stat_ratio = "Verh\u00e4ltnis",
+    stat_score = "Mittelwert (Skala)",
+    stat_median = "Median",
+    stat_quantile = "Quantil",
+    num_mean = "%s: Mittelwert",
+    num_total = "%s: Summe",
+    num_ratio = "%s: Verh\u00e4ltnis",
+    num_score = "%s: Mittelwert (Skala)",
+    num_median = "%s: Median",
+    num_quantile = "%2$s: Quantil %1$s",
+    score_row = "Mittelwert (Skala)",
+    num_block = "Kennwerte",
+    num_blocks = "Mittelwerte, Summen und weitere Kennwerte",
+    letters_legend_t = "Buchstaben bei %s: signifikant h\u00f6her als in der Spalte mit diesem Buchstaben (t-Test, alpha = %s, %s).",
+    estimate_axis = "Sch\u00e4tzwert"
   )
   structure(list(
     lang = lang,

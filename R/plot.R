@@ -85,10 +85,12 @@ plot_block <- function(x, row_var, col_var, layer, loc) {
   sel <- which(id$row_var == i & id$col_var == j & id$layer == ly$id)
   cc <- x$cells[sel, , drop = FALSE]
   cid <- id[sel, , drop = FALSE]
-  val <- if (x$percent == "none") { if (x$weighted) cc$n_w else cc$n } else cc$pct
+  # a numeric row (numeric.R): its estimates in their own units
+  numeric <- identical(x$rows[[i]]$kind, "numeric")
+  val <- if (numeric) cc$estimate else if (x$percent == "none") { if (x$weighted) cc$n_w else cc$n } else cc$pct
   ri <- sort(unique(cid$row))
   cj <- sort(unique(cid$col))
-  rows <- x$rows[[i]]$levels[ri]
+  rows <- if (numeric) num_row_labels(x$rows[[i]], ri, loc) else x$rows[[i]]$levels[ri]
   cols <- if (j == 1L) loc_word(loc, "total") else x$cols[[j]]$levels[cj]
   at <- cbind(match(cid$row, ri), match(cid$col, cj))
   mk <- function(v) {
@@ -96,8 +98,9 @@ plot_block <- function(x, row_var, col_var, layer, loc) {
     m[at] <- v
     m
   }
-  ci_ok <- x$percent != "none" && !is.null(cc$ci_low)
-  list(i = i, j = j, layer = ly, rows = rows, cols = cols, value = mk(val),
+  ci_ok <- (numeric || x$percent != "none") && !is.null(cc$ci_low)
+  list(i = i, j = j, layer = ly, rows = rows, cols = cols, value = mk(val), numeric = numeric,
+       stat = if (numeric) x$rows[[i]]$stat else "pct",
        lo = mk(if (ci_ok) cc$ci_low else NA_real_), hi = mk(if (ci_ok) cc$ci_high else NA_real_),
        base_n = mk(cc$base_n), deff = mk(if (ci_ok && !is.null(cc$deff)) cc$deff else NA_real_))
 }
@@ -224,6 +227,13 @@ plot_legend_draw <- function(lay, x0, y0, fig_x, fig_y, border, horiz = FALSE) {
 #' parameters are restored on exit, so the chart can sit in a
 #' `par(mfrow = )` panel.
 #'
+#' A numeric row (a mean, total, ratio, mean score or quantiles, see
+#' [mean_of()]) is drawn as dots with their confidence intervals per
+#' column on the estimate's own scale (which need not start at 0), labelled
+#' as the locale writes numbers, never with percents: a chart shows one row
+#' variable, so percents and means never share an axis. Small-base columns
+#' have an open dot and the flag. `stacked = TRUE` is an error for them.
+#'
 #' For a report, `main` takes a numbered title ([tab_caption()]) and
 #' `source` a source line, both drawn inside the figure, so they stay with
 #' it when the image is copied out; [tab_alt()] gives its alt text.
@@ -299,6 +309,12 @@ plot.umfrage_tab <- function(x, row_var = NULL, col_var = NULL, layer = 1L,
   nr <- length(b$rows)
   nc <- length(b$cols)
   if (!nr || !nc) stopf("this block of the table has no cells to plot")
+  if (b$numeric) {
+    if (stacked) stopf("'stacked' bars need percents; %s is a numeric row (%s): it is drawn as dots with intervals",
+                       q(x$rows[[b$i]]$name), x$rows[[b$i]]$stat)
+    return(plot_numeric(x, b, loc, horiz = horiz, col = col, main = main, ci = ci, legend = legend,
+                        src = src, labels = labels, ...))
+  }
   one <- nc == 1L
   dots <- list(...)
   take <- function(nm, default = NULL) {
@@ -627,7 +643,9 @@ plot.umfrage_tab <- function(x, row_var = NULL, col_var = NULL, layer = 1L,
 #' with `percent = "none"`) and `geom_errorbar()` of their confidence
 #' intervals, one facet per `by` layer, Okabe-Ito fills, the value axis
 #' labelled as the locale writes percents, the legend at the bottom. The
-#' result is an ordinary ggplot object, to be changed with `+`. Registered
+#' result is an ordinary ggplot object, to be changed with `+`. A numeric
+#' row is drawn as points with error bars (`geom_point()`,
+#' `geom_errorbar()`) on the estimate's own scale, one colour per statistic. Registered
 #' when ggplot2 is loaded; call it as `ggplot2::autoplot(x)`.
 #'
 #' @param object A `umfrage_tab` object.
@@ -693,6 +711,42 @@ autoplot.umfrage_tab <- function(object, row_var = NULL, col_var = NULL, stacked
   d$col <- factor(d$col, levels = b1$cols)
   d$layer <- factor(d$layer, levels = layer_titles)
   wrapf <- function(s) vapply(s, function(t) paste(strwrap(t, wrap), collapse = "\n"), "", USE.NAMES = FALSE)
+  if (b1$numeric) {
+    # a numeric row: dots and intervals on the estimate's own scale
+    if (stacked) stopf("'stacked' bars need percents; %s is a numeric row (%s)",
+                       q(x$rows[[b1$i]]$name), x$rows[[b1$i]]$stat)
+    pal <- plot_palette(length(b1$rows))
+    dodge <- ggplot2::position_dodge(width = if (length(b1$rows) > 1L) 0.5 else 0)
+    xa <- if (one) ggplot2::aes(x = .data$col, y = .data$value, colour = .data$row)
+          else ggplot2::aes(x = .data$col, y = .data$value, colour = .data$row)
+    ggp <- ggplot2::ggplot(d, xa)
+    if (ci && any(!is.na(d$ci_low))) {
+      ggp <- ggp + ggplot2::geom_errorbar(ggplot2::aes(ymin = .data$ci_low, ymax = .data$ci_high,
+                                                     linetype = ifelse(.data$low_deff, "dashed", "solid")),
+                                          width = 0.15, position = dodge, na.rm = TRUE) +
+        ggplot2::scale_linetype_identity()
+      captions <- c(captions, loc_word(loc, "ci", loc_plain(100 * x$options$level, loc)))
+    }
+    ggp <- ggp + ggplot2::geom_point(ggplot2::aes(shape = ifelse(.data$small, 21, 19)), size = 2.6,
+                                     position = dodge, na.rm = TRUE, fill = "white", stroke = 1.1) +
+      ggplot2::scale_shape_identity()
+    if (any(d$small))
+      captions <- c(captions, loc_word(loc, "small_base_plot", "\u25cb", loc_num(min_base, 0L, loc)))
+    captions <- c(captions, src)
+    ttl <- plot_num_title(x, b1, loc)
+    ggp <- ggp +
+      ggplot2::scale_colour_manual(values = stats::setNames(pal, b1$rows), labels = wrapf, name = NULL,
+                                   guide = if (length(b1$rows) > 1L) "legend" else "none") +
+      ggplot2::scale_x_discrete(labels = wrapf) +
+      ggplot2::scale_y_continuous(labels = function(v) plot_axis_labels(v, loc, FALSE)) +
+      ggplot2::labs(title = ttl, x = if (one) NULL else x$cols[[b1$j]]$label, y = ttl,
+                    caption = if (length(captions)) paste(captions, collapse = "\n")) +
+      ggplot2::theme_minimal() +
+      ggplot2::theme(legend.position = "bottom", panel.grid.major.x = ggplot2::element_blank())
+    if (length(ids) > 1L) ggp <- ggp + ggplot2::facet_wrap(~layer)
+    if (horiz) ggp <- ggp + ggplot2::coord_flip()
+    return(ggp)
+  }
   pct <- x$percent != "none"
   pal <- plot_palette(if (one) 1L else length(b1$rows))
   ggp <- ggplot2::ggplot(d, if (one) ggplot2::aes(x = .data$row, y = .data$value)
@@ -748,6 +802,128 @@ autoplot.umfrage_tab <- function(object, row_var = NULL, col_var = NULL, stacked
   if (length(ids) > 1L) ggp <- ggp + ggplot2::facet_wrap(~layer)
   if (horiz) ggp <- ggp + ggplot2::coord_flip()
   ggp
+}
+
+# ---- numeric rows ---------------------------------------------------------------
+
+# The title of a numeric row's value axis: its one statistic's label
+# ("Mean of income"), else the statistic's word ("quantile").
+plot_num_title <- function(x, b, loc) {
+  if (length(b$rows) == 1L) return(b$rows)
+  rv <- x$rows[[b$i]]
+  if (!num_default_label(rv)) return(rv$label)
+  paste0(rv$var_label, ": ", loc_word(loc, paste0("stat_", rv$stat)))
+}
+
+# A numeric row (mean, total, ratio, score, quantiles) per banner column:
+# dots with their confidence intervals on the estimate's own scale (which
+# need not start at 0, unlike bars), one colour per statistic (the
+# quantiles of a quantile row side by side). Percents are never on this
+# axis: a plot shows one row variable.
+plot_numeric <- function(x, b, loc, horiz = FALSE, col = NULL, main = NULL, ci = TRUE,
+                         legend = "bottom", src = NULL, labels = FALSE, ...) {
+  dots <- list(...)
+  nr <- length(b$rows)
+  nc <- length(b$cols)
+  one <- nc == 1L
+  fills <- if (is.null(col)) plot_palette(nr) else rep_len(col, nr)
+  lo <- if (ci) b$lo else b$lo * NA
+  hi <- if (ci) b$hi else b$hi * NA
+  min_base <- min_base_of(x)
+  small <- !is.na(b$base_n) & b$base_n < min_base
+  low_deff <- !is.na(lo) & !is.na(b$deff) & b$deff < min_deff_of(x)
+  flag <- loc_word(loc, "small_flag")
+  small_col <- apply(small, 2L, all)
+  cat_lab <- ifelse(small_col, paste0(b$cols, " ", flag), b$cols)
+  value_title <- plot_num_title(x, b, loc)
+  if (is.null(main)) main <- paste0(value_title, if (nzchar(b$layer$title)) paste0(" (", b$layer$title, ")"))
+  lim <- dots[[if (horiz) "xlim" else "ylim"]]
+  if (is.null(lim)) {
+    lim <- range(c(b$value, lo, hi), na.rm = TRUE, finite = TRUE)
+    if (!all(is.finite(lim))) lim <- c(0, 1)
+    if (diff(lim) == 0) lim <- lim + c(-1, 1) * max(abs(lim[1L]) * 0.05, 1)
+    lim <- lim + c(-1, 1) * 0.06 * diff(lim)
+  }
+  ticks <- pretty(lim)
+  ticks <- ticks[ticks >= lim[1L] & ticks <= lim[2L]]
+  tick_lab <- plot_axis_labels(ticks, loc, FALSE)
+  # positions: column k at k, its statistics side by side around it
+  off <- if (nr > 1L) (seq_len(nr) - (nr + 1) / 2) * min(0.6 / nr, 0.2) else 0
+  pos <- outer(off, seq_len(nc), `+`)
+  # restore only what is changed, so that the chart can sit in a par(mfrow =) panel
+  op <- graphics::par("mai")
+  on.exit(graphics::par(mai = op))
+  leg <- nr > 1L && legend != "none"
+  lab_lines <- max(1, max(vapply(cat_lab, function(s) length(strsplit(s, "\n")[[1L]]), 1L)))
+  notes <- c(if (ci && any(!is.na(lo) & !is.na(hi))) loc_word(loc, "ci", loc_plain(100 * x$options$level, loc)),
+             if (any(small)) loc_word(loc, "small_base_plot", flag, loc_num(min_base, 0L, loc)),
+             if (any(low_deff)) loc_word(loc, "low_deff_plot", loc_word(loc, "low_deff_flag"),
+                                         loc_plain(min_deff_of(x), loc)))
+  foot <- c(if (length(notes)) paste(notes, collapse = "; "), src)
+  src_line <- length(foot) * 1.1
+  cat_w <- max(graphics::strwidth(cat_lab, units = "inches"), 0)
+  val_w <- max(graphics::strwidth(tick_lab, units = "inches"), 0)
+  line_in <- graphics::par("csi")
+  if (horiz) {
+    graphics::par(mai = c((3.6 + (leg * 1.6) + src_line) * line_in, cat_w + 0.35,
+                          (if (nzchar(main)) 2.2 else 0.8) * line_in, 0.3))
+  } else {
+    graphics::par(mai = c((2.4 + lab_lines + (leg * 1.6) + src_line) * line_in, val_w + 0.75,
+                          (if (nzchar(main)) 2.2 else 0.8) * line_in, 0.3))
+  }
+  graphics::plot.new()
+  cat_rng <- c(0.5, nc + 0.5)
+  if (horiz) graphics::plot.window(xlim = lim, ylim = rev(cat_rng)) else graphics::plot.window(xlim = cat_rng, ylim = lim)
+  if (horiz) graphics::abline(v = ticks, col = "grey88", lwd = 0.8) else graphics::abline(h = ticks, col = "grey88", lwd = 0.8)
+  ok <- !is.na(lo) & !is.na(hi)
+  if (any(ok)) {
+    lty <- ifelse(low_deff, 2L, 1L)[ok]
+    colr <- matrix(rep(fills, nc), nr)[ok]
+    if (horiz) graphics::arrows(lo[ok], pos[ok], hi[ok], pos[ok], angle = 90, code = 3, length = 0.04,
+                                col = colr, lwd = 1.4, lty = lty)
+    else graphics::arrows(pos[ok], lo[ok], pos[ok], hi[ok], angle = 90, code = 3, length = 0.04,
+                          col = colr, lwd = 1.4, lty = lty)
+  }
+  pch <- ifelse(small, 1L, 19L)
+  colp <- matrix(rep(fills, nc), nr)
+  has <- !is.na(b$value)
+  if (horiz) graphics::points(b$value[has], pos[has], pch = pch[has], col = colp[has], cex = 1.3, lwd = 2)
+  else graphics::points(pos[has], b$value[has], pch = pch[has], col = colp[has], cex = 1.3, lwd = 2)
+  dig <- stat_digits(b$stat, loc)
+  if (labels && any(has)) {
+    vl <- loc_num(b$value, dig, loc)
+    if (horiz) graphics::text(b$value[has], pos[has], vl[has], pos = 3, cex = 0.8, offset = 0.6)
+    else graphics::text(pos[has], b$value[has], vl[has], pos = 4, cex = 0.8, offset = 0.6)
+  }
+  graphics::box(bty = "l", col = "grey40")
+  graphics::axis(if (horiz) 1L else 2L, at = ticks, labels = tick_lab, las = 1, col = "grey40")
+  graphics::axis(if (horiz) 2L else 1L, at = seq_len(nc), labels = cat_lab, las = 1, tick = FALSE,
+                 line = -0.4)
+  cat_title <- if (one) "" else x$cols[[b$j]]$label
+  if (horiz) {
+    graphics::title(xlab = value_title, line = 2.4)
+  } else {
+    graphics::title(ylab = value_title, line = 2 + val_w / line_in)
+    if (nzchar(cat_title)) graphics::title(xlab = cat_title, line = 1.2 + lab_lines)
+  }
+  if (nzchar(main)) graphics::title(main = main, line = 1, font.main = 2)
+  if (leg) {
+    graphics::legend("bottom", inset = c(0, -(if (horiz) 3.8 else 3.2 + lab_lines) * line_in /
+                                          graphics::par("pin")[2L]),
+                     legend = b$rows, col = fills, pch = 19, horiz = TRUE, bty = "n", xpd = NA, cex = 0.9)
+  }
+  if (length(foot)) graphics::mtext(foot, side = 1, line = graphics::par("mar")[1L] - rev(seq_along(foot)) - 0.2,
+                                    adj = 0, cex = 0.8, col = "grey25", outer = FALSE,
+                                    at = graphics::grconvertX(0.02, "nfc", "user"))
+  out <- data.frame(
+    row = factor(rep(b$rows, times = nc), levels = b$rows),
+    col = factor(rep(b$cols, each = nr), levels = b$cols),
+    value = as.vector(b$value), ci_low = as.vector(lo), ci_high = as.vector(hi),
+    base_n = as.vector(b$base_n), small = as.vector(small), low_deff = as.vector(low_deff),
+    x = as.vector(pos), fill = rep(fills, times = nc), stringsAsFactors = FALSE)
+  attr(out, "axis") <- data.frame(at = ticks, label = tick_lab, stringsAsFactors = FALSE)
+  attr(out, "labels") <- cat_lab
+  invisible(out)
 }
 
 utils::globalVariables(".data")

@@ -25,6 +25,13 @@
 #' locale's small-base flag (`"*"`) after the number (part of the number
 #' format, so the cell stays a number); the legend under the table says so.
 #'
+#' Numeric rows (means, totals, ratios, mean scores, quantiles) are real
+#' numbers too, in a number format with the digits of their statistic
+#' (`digits` names `mean`, `total`, `ratio`, `score`, `quantile`), never a
+#' percent format; consecutive numeric rows are one table, a mean-score row
+#' stands under its variable's distribution (a rule above it), a numeric
+#' row with its own base has a `Base (n)` row under it, and nets are bold.
+#'
 #' The workbook is written with the \pkg{openxlsx2} package (in Suggests).
 #'
 #' @param x A `tab()` result or a list of them. The names of a named list
@@ -207,7 +214,7 @@ xlsx_rng <- function(r1, c1, r2 = r1, c2 = c1) {
 
 # Excel number formats of the locale's digits (the marks are Excel's).
 xlsx_fmt_num <- function(digits, big) {
-  paste0(if (nzchar(big)) "#,##0" else "0", if (digits > 0L) paste0(".", strrep("0", digits)))
+  paste0(if (nzchar(big)) "#,##0" else "0", ifelse(digits > 0L, paste0(".", strrep("0", digits)), ""))
 }
 xlsx_fmt_pct <- function(digits, loc) {
   paste0("0", if (digits > 0L) paste0(".", strrep("0", digits)), if (nzchar(loc$pct_space)) " ", "%")
@@ -381,7 +388,7 @@ xlsx_block <- function(wb, sh, r, it, sty) {
   b <- it$b
   d <- it$d
   loc <- d$locale
-  show <- d$show
+  show <- if (is.null(b$show)) d$show else b$show
   if (!d$letters) show <- setdiff(show, "letters")
   cols <- b$columns
   nb <- nrow(cols)
@@ -405,7 +412,7 @@ xlsx_block <- function(wb, sh, r, it, sty) {
   r_lev <- r_span + 1L
   r_stat <- if (stat_row) r_lev + 1L
   r_hlast <- r_lev + stat_row
-  nbase <- if (is.null(b$stub$base_w)) 1L else 2L
+  nbase <- length(c(b$stub$base_n, b$stub$base_w))
   r_base <- r_hlast + 1L
   r_body <- r_base + nbase
   r_end <- r_body + nr - 1L
@@ -442,6 +449,8 @@ xlsx_block <- function(wb, sh, r, it, sty) {
   if (stat_row) {
     head_word <- c(count = "head_count", weighted = "head_weighted", pct = "head_pct",
                    ci_low = "head_ci_low", ci_high = "head_ci_high")
+    # a block of numeric rows: "estimate" where the percent stands
+    if (isTRUE(b$numeric)) head_word[["pct"]] <- "estimate_axis"
     H[hr(r_stat), 1L + seq_len(nx)] <- vapply(xstat, function(s)
       if (s == "letters") NA_character_ else loc_word(loc, head_word[[s]]), "")
   }
@@ -451,22 +460,38 @@ xlsx_block <- function(wb, sh, r, it, sty) {
   # base rows and body: the stub, then one column per Excel column; the
   # bases in the first number column of each banner column
   bw <- !is.null(b$stub$base_w)
+  # the rows: percents (and counts), numeric rows (their estimate and
+  # interval in their own units, no counts), a numeric row's own base
+  rstat <- b$rows$stat
+  own <- b$rows$type == "base"
+  is_pct <- rstat == "pct"
   first_num <- vapply(seq_len(nx), function(k) isnum[k] && k == min(which(xm == xm[k] & isnum)), NA)
   last_num <- vapply(seq_len(nx), function(k) isnum[k] && k == max(which(xm == xm[k] & isnum)), NA)
   body <- list(c(b$stub$base_n, b$stub$base_w, b$rows$label))
   for (k in seq_len(nx)) {
     m <- xm[k]
     s <- xstat[k]
-    base <- if (first_num[k]) c(cols$base_n[m], if (bw) cols$base_w[m]) else rep(NA_real_, nbase)
-    v <- switch(s, count = b$num$n[, m], weighted = b$num$n_w[, m], pct = b$num$pct[, m] / 100,
-                ci_low = b$num$ci_low[, m] / 100, ci_high = b$num$ci_high[, m] / 100,
+    base <- if (first_num[k]) c(cols$base_n[m], if (bw) cols$base_w[m])[seq_len(nbase)] else rep(NA_real_, nbase)
+    v <- switch(s, count = ifelse(is_pct, b$num$n[, m], NA_real_),
+                weighted = ifelse(is_pct, b$num$n_w[, m], NA_real_),
+                pct = ifelse(is_pct, b$num$pct[, m] / 100, b$num$estimate[, m]),
+                ci_low = ifelse(is_pct, b$num$ci_low[, m] / 100, b$num$ci_low[, m]),
+                ci_high = ifelse(is_pct, b$num$ci_high[, m] / 100, b$num$ci_high[, m]),
                 letters = ifelse(nzchar(b$letters[, m]), b$letters[, m], NA_character_))
+    if (s != "letters") {
+      # without a percent column, a numeric row's estimate stands in the
+      # first number column
+      if (!"pct" %in% xstat && first_num[k]) v <- ifelse(is_pct, v, b$num$estimate[, m])
+      v[own] <- if (first_num[k]) b$num$n[own, m] else NA_real_
+    }
     body[[k + 1L]] <- if (s == "letters") c(rep(NA_character_, nbase), v) else c(base, v)
   }
   names(body) <- paste0("V", seq_along(body))
   wb$add_data(sheet = sh, x = new_df(body), dims = xlsx_ref(r_base, 1L), col_names = FALSE, na = NULL)
   # a percent without a base is a dash, as in print()
-  na_body <- matrix(vapply(seq_len(nx), function(k) isnum[k] & is.na(body[[k + 1L]][nbase + seq_len(nr)]),
+  na_body <- matrix(vapply(seq_len(nx), function(k) isnum[k] & is.na(body[[k + 1L]][nbase + seq_len(nr)]) &
+                             !own & (is_pct | !xstat[k] %in% c("count", "weighted") |
+                                       (!"pct" %in% xstat & first_num[k])),
                            logical(nr)), nr)
   for (k in which(colSums(na_body) > 0L)) {
     w <- which(na_body[, k])
@@ -488,11 +513,16 @@ xlsx_block <- function(wb, sh, r, it, sty) {
                  ci_low = xlsx_fmt_pct(dig[["ci"]], loc), ci_high = xlsx_fmt_pct(dig[["ci"]], loc))
   fmt <- matrix(NA_character_, nbase + nr, nx)
   small <- matrix(FALSE, nbase + nr, nx)
+  num_fmt <- xlsx_fmt_num(b$rows$digits, loc$big)
   for (k in which(isnum)) {
     m <- xm[k]
-    fmt[nbase + seq_len(nr), k] <- fmt_of[[xstat[k]]]
+    fk <- rep(fmt_of[[xstat[k]]], nr)
+    if (xstat[k] %in% c("pct", "ci_low", "ci_high") || (!"pct" %in% xstat && first_num[k]))
+      fk <- ifelse(is_pct, fk, num_fmt)
+    fk[own] <- xlsx_fmt_num(count_digits(b$num$n[own, m], FALSE, loc), loc$big)
+    fmt[nbase + seq_len(nr), k] <- fk
     small[nbase + seq_len(nr), k] <- b$small[, m]
-    if (first_num[k]) {
+    if (first_num[k] && nbase) {
       fmt[1L, k] <- xlsx_fmt_num(count_digits(cols$base_n, FALSE, loc), loc$big)
       if (bw) fmt[2L, k] <- xlsx_fmt_num(count_digits(cols$base_w, TRUE, loc), loc$big)
       small[seq_len(nbase), k] <- cols$small[m]
@@ -500,6 +530,9 @@ xlsx_block <- function(wb, sh, r, it, sty) {
   }
   flagged <- small
   flagged[nbase + seq_len(nr), !last_num] <- FALSE
+  # a numeric row's own base: the flag after the base, in the first column
+  if (any(own)) flagged[nbase + which(own), ] <- small[nbase + which(own), , drop = FALSE] &
+    matrix(first_num, sum(own), nx, byrow = TRUE)
   fmt[flagged & !is.na(fmt)] <- xlsx_flagged(fmt[flagged & !is.na(fmt)], d$flag)
   has <- !is.na(fmt)
   w <- which(has, arr.ind = TRUE)
@@ -518,9 +551,16 @@ xlsx_block <- function(wb, sh, r, it, sty) {
   }
   sty$set(r_span, seq_len(last_col), "btop", "medium")
   sty$set(r_hlast, seq_len(last_col), "bbot", "thin")
-  sty$set(r_base:(r_body - 1L), seq_len(last_col), "fill", "base")
-  sty$set(r_base:(r_body - 1L), seq_len(last_col), "font", "base")
-  sty$set(r_body - 1L, seq_len(last_col), "bbot", "rule")
+  if (nbase) {
+    sty$set(r_base:(r_body - 1L), seq_len(last_col), "fill", "base")
+    sty$set(r_base:(r_body - 1L), seq_len(last_col), "font", "base")
+    sty$set(r_body - 1L, seq_len(last_col), "bbot", "rule")
+  }
+  # nets bold; a numeric row's own base in the bases' grey italics; a rule
+  # above a mean-score row
+  sty$set(r_body - 1L + which(b$rows$net), seq_len(last_col), "font", "bold")
+  sty$set(r_body - 1L + which(own), seq_len(last_col), "font", "base")
+  sty$set(r_body - 1L + which(b$rows$rule), seq_len(last_col), "btop", "rule")
   sty$set(r_end, seq_len(last_col), "bbot", "medium")
   let_cols <- which(!isnum)
   if (length(let_cols)) {
@@ -528,7 +568,7 @@ xlsx_block <- function(wb, sh, r, it, sty) {
     sty$set(r_body:r_end, 1L + let_cols, "align", "letters")
   }
   sty$mask(small[nbase + seq_len(nr), , drop = FALSE], r_body, 2L, "font", "small")
-  sty$set(r_base:r_end, 1L, "align", "stub")
+  sty$set(r_hlast + seq_len(nbase + nr), 1L, "align", "stub")
   if (length(notes)) sty$set(r_notes:(r_notes + length(notes) - 1L), 1L, "font", "notes")
 
   # column widths (in characters) and the heights of rows whose text wraps
@@ -544,7 +584,8 @@ xlsx_block <- function(wb, sh, r, it, sty) {
                 letters = max(nchar(b$letters[, m]), 2L) + 3,
                 count = max(nchar(c(b$str$count[, m], bstr))) + 3,
                 weighted = max(nchar(c(b$str$weighted[, m], bstr))) + 3,
-                max(nchar(loc_pct(100, dig[[if (s == "pct") "pct" else "ci"]], loc)), nchar(bstr)) + 3)
+                max(nchar(loc_pct(100, dig[[if (s == "pct") "pct" else "ci"]], loc)), nchar(bstr),
+                    if (s == "pct") nchar(b$str$pct[, m]) else nchar(b$str$ci[, m]) / 2) + 3)
     if (any(flagged[, k])) w <- w + nchar(d$flag) + 1
     if (stat_row && isnum[k]) w <- max(w, 0.8 * nchar(H[hr(r_stat), 1L + k]) + 2)
     widths[1L + k] <- max(w, 6)

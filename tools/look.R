@@ -7,11 +7,21 @@
 #   tables-de.xlsx         tab_xlsx(), German, stacked on one sheet
 #   word-en.docx, word-de.docx  tab_docx() (as_flextable() in Word; when
 #                          flextable/officer are installed)
+#   plot-numeric.png       plot() of numeric rows (a mean per age group; a
+#                          mean score, German, horizontal)
+# Numeric rows: means, a total and a ratio stacked in one block, income
+# with missing values (its own base row), a net and a mean-score row.
 # and each xlsx/docx as PDF (LibreOffice headless) and PNG pages
 # (pdftoppm), named <file>-<page>.png.
 #
 #   Rscript tools/look.R [outdir]     (default look/)
 library(umfrage)
+# quantile_of() rows where the package has them (else none)
+quantile_of_or_null <- function(data) {
+  if (exists("quantile_of", envir = asNamespace("umfrage")) && "quantile_of" %in% getNamespaceExports("umfrage"))
+    umfrage::quantile_of("income", c(0.25, 0.5, 0.75))
+  else umfrage::mean_of("hh_size")
+}
 args <- commandArgs(trailingOnly = TRUE)
 out <- if (length(args)) args[1L] else "look"
 dir.create(out, showWarnings = FALSE, recursive = TRUE)
@@ -45,6 +55,19 @@ t_banner <- tab(d, list("transport", mr), cols = c("sex", "age"), weights = "w")
 t_region <- tab(d, "transport", cols = "sex", by = "region", weights = "w",
                 show = c("pct", "letters"), digits = 0)
 t_ci <- tab(d, "transport", cols = "region", show = c("count", "pct", "ci"))
+# numeric rows: means, a total and a ratio stacked in one block (income
+# with missing values: its own base row), then the satisfaction scale with
+# its top-2 net and mean-score row (1-5; no answer left out)
+d$income <- round(stats::rlnorm(n, 7.6 + 0.15 * (d$age %in% c("45-59", "60+")), 0.5))
+d$income[sample(n, 60)] <- NA
+d$hh_size <- sample(1:5, n, TRUE, prob = c(0.3, 0.35, 0.15, 0.15, 0.05))
+d$cars <- stats::rpois(n, 0.6 + 0.2 * d$hh_size)
+attr(d$income, "label") <- "Net income (EUR)"
+t_num <- tab(d, list(mean_of("income"), mean_of("hh_size", label = "Household size (mean)"),
+                     total_of("cars"), ratio_of("cars", "hh_size"),
+                     nets("transport", "Top 2" = sat[1:2], "Bottom 2" = sat[4:5]),
+                     score_of("transport", 5:1)),
+             cols = c("sex", "age"), weights = "w", show = c("pct", "letters"))
 
 # German labels: the same data, German words
 dd <- d
@@ -60,17 +83,27 @@ mr_de <- mr_set(dd, c("b1", "b2", "b3"), labels = c("Bus", "Stra\u00dfenbahn", "
 t_de <- tab(dd, list("transport", mr_de), cols = c("sex", "age"), weights = "w", locale = "de")
 t_de2 <- tab(dd, "transport", cols = "sex", weights = "w", locale = "de",
              show = c("pct", "letters"), digits = 0)
+dd$income <- d$income
+dd$hh_size <- d$hh_size
+attr(dd$income, "label") <- "Nettoeinkommen (EUR)"
+t_num_de <- tab(dd, list(mean_of("income"), quantile_of_or_null(dd), total_of("hh_size"),
+                         nets("transport", "Top 2" = sat_de[1:2]), score_of("transport", 5:1)),
+                cols = "sex", weights = "w", locale = "de", show = c("pct", "ci", "letters"))
 
 # ---- HTML -------------------------------------------------------------------------
 has_knitr <- requireNamespace("knitr", quietly = TRUE)
 if (has_knitr) knitr::opts_knit$set(rmarkdown.pandoc.to = "html")
-section <- function(h, x, ...) c(paste0("<h2>", h, "</h2>"), as.character(knitr::knit_print(x, ...)))
+# (knit_print() gives a raw-HTML block for pandoc; the page takes its HTML)
+section <- function(h, x, ...) c(paste0("<h2>", h, "</h2>"),
+  gsub("```\\{=html\\}|```", "", as.character(knitr::knit_print(x, ...))))
 html <- if (has_knitr) c("<!DOCTYPE html>", "<html><head><meta charset=\"utf-8\"><title>umfrage tables</title>",
           "<style>body{font-family:Arial,sans-serif;margin:24px;max-width:1240px}h2{font-size:15px;color:#555}</style>",
           "</head><body>",
           section("English, weighted banner with an MR set and a small column", t_banner, locale = "en"),
           section("German, the same banner", t_de),
           section("Percent-only cells, one table per region (by)", t_region, locale = "en"),
+          section("Numeric rows (means, a total, a ratio), a net and a mean-score row", t_num, locale = "en"),
+          section("Numerische Zeilen, deutsch, mit Konfidenzintervallen", t_num_de),
           "</body></html>")
 html_file <- file.path(out, "tables.html")
 if (has_knitr) {
@@ -86,12 +119,14 @@ if (requireNamespace("openxlsx2", quietly = TRUE)) {
   f <- file.path(out, "tables-en.xlsx")
   tab_xlsx(list("Satisfaction and transport by sex and age" = t_banner,
                 "Satisfaction by sex, per region" = t_region,
-                "Satisfaction by region, with intervals" = t_ci),
+                "Satisfaction by region, with intervals" = t_ci,
+                "Means, totals, nets and mean scores" = t_num),
            f, locale = "en", source = "Synthetic example data")
   files <- c(files, f)
   f <- file.path(out, "tables-de.xlsx")
   tab_xlsx(list("Zufriedenheit und Verkehrsmittel nach Geschlecht und Alter" = t_de,
-                "Zufriedenheit nach Geschlecht (nur Prozent)" = t_de2),
+                "Zufriedenheit nach Geschlecht (nur Prozent)" = t_de2,
+                "Kennwerte, Netto-Kategorien und Mittelwert (Skala)" = t_num_de),
            f, layout = "stacked", locale = "de", source = "Synthetische Beispieldaten")
   files <- c(files, f)
   say("wrote the xlsx files")
@@ -105,7 +140,7 @@ if (has_ft) {
   for (lang in c("en", "de")) {
     f <- file.path(out, sprintf("word-%s.docx", lang))
     ok <- tryCatch({
-      tabs <- if (lang == "en") list(t_banner, t_region) else list(t_de)
+      tabs <- if (lang == "en") list(t_banner, t_region, t_num) else list(t_de, t_num_de)
       tab_docx(tabs, f, locale = lang, source = "umfrage look (simulated data)")
       TRUE
     }, error = function(e) {
@@ -159,4 +194,12 @@ if (length(chrome) && has_knitr) {
 } else {
   say("chromium (or the HTML) missing: no screenshot of the HTML")
 }
+# plots of numeric rows (dots with intervals on the estimate's scale)
+png(file.path(out, "plot-numeric.png"), width = 1400, height = 560, res = 110)
+op <- par(mfrow = c(1, 2))
+plot(t_num, row_var = "mean(income)", col_var = "age", source = "simulated data")
+plot(t_num_de, row_var = "score(transport)", horiz = TRUE, labels = TRUE)
+par(op)
+invisible(dev.off())
+say("plotted ", file.path(out, "plot-numeric.png"))
 say("done: ", out)

@@ -416,7 +416,7 @@ test_that("numeric rows: identity, long form, print and summary", {
   out <- capture.output(print(t))
   expect_true(any(grepl("Mean of y", out)))
   est <- a$estimate[a$row_var == "mean(y)" & a$col_var == "Total" & a$lay == "L1"]
-  expect_true(any(grepl(formatC(est, format = "f", digits = 2), out, fixed = TRUE)))
+  expect_true(any(grepl(formatC(est, format = "f", digits = 1), out, fixed = TRUE)))
   expect_no_error(format(t))
   expect_no_error(capture.output(summary(t)))
   expect_no_error(as.data.frame(t, layout = "wide"))
