@@ -413,7 +413,7 @@ check_min_base <- function(min_base, from_option = FALSE) {
 }
 
 var_meta <- function(v) v[intersect(c("name", "label", "levels", "kind", "column", "net", "order",
-                                      "stat", "vars", "var_label", "scores"), names(v))]
+                                      "stat", "vars", "var_label", "scores", "probs"), names(v))]
 
 # The integer identity of every cell and base: columns of tab_cells() that
 # are split off the long form into x$cell_id / x$base_id.
