@@ -73,12 +73,14 @@
 #' interval. The standard error is derived from the interval,
 #' `(ci_high - ci_low) / (2 * qt(1 - (1 - level) / 2, df))`, as survey
 #' does. A limit whose end of F's interval falls below 0 or above 1 is `NA`
-#' (survey's `NaN`), and so is the SE; `df < 1` gives `NA` limits. Two
-#' corner cases where survey 4.1.1's arithmetic departs from this rule
-#' (`p` times the column's weight below the weight of its smallest value,
-#' e.g. `p = 0`; a cumulative share equal to `p` exactly) are described in
-#' the package's quantile engine (R/quantile.R). `ci = "none"` drops the
-#' interval but keeps the SE.
+#' (survey's `NaN`), and so is the SE; `df < 1` gives `NA` limits. The
+#' arithmetic is survey's to the last bit, including two corners where it
+#' departs from the rule as stated: where `p` times the column's weight is
+#' below the weight of its smallest value (e.g. `p = 0`) the estimate is
+#' the second smallest value, and where a share equals `p` in exact
+#' arithmetic (equal weights, `p n` whole) floating-point comparisons
+#' decide, usually for the next value. `ci = "none"` drops the interval
+#' but keeps the SE.
 #'
 #' Quantile cells have no design effect (`deff` is `NA`; survey has none)
 #' and no letters: there is no design-based test between column quantiles
@@ -495,7 +497,8 @@ quant_domains <- function(desc, layer, nb) {
 # rows (num_sums() and num_column(): z_cov() with cal and, for numeric
 # auxiliaries, cz) -- what svyquantile() takes from svymean() of the
 # indicator on a survey::calibrate() design. One pass per probability
-# (plus the calibration passes).
+# (plus the calibration passes). Attribute "se_count": the SE of each
+# domain's weight total, as domain_mean_se() gives it.
 quant_se_fun <- function(des, w, opt, cal) {
   du <- design_units(des)
   o <- opt
@@ -505,15 +508,22 @@ quant_se_fun <- function(des, w, opt, cal) {
   function(z, domain, ndom) {
     cv <- list(name = "domain", kind = "single", levels = as.character(seq_len(ndom)),
                desc = list(0L, as.integer(ndom), list(as.integer(domain)), 0L, 0L))
+    se_count <- NULL
     out <- vapply(seq_len(ncol(z)), function(p) {
       ps <- num_sums(as.double(z[, p]), NULL, list(cv), list(), integer(), integer(), w, des,
                      o, cal, NA_real_)
       aux <- if (!is.null(ps$aux)) list(w0 = lapply(ps$aux$w0, `[[`, 1L),
                                         w2 = if (!is.null(ps$aux$w2)) lapply(ps$aux$w2, `[[`, 1L))
-      num_column(rv, cv, ps$res$cols[[1L]], ps$res$xprod[[1L]], ps$res0$cols[[1L]],
-                 ps$res$shift, ps$nb, ps$G, ps$D, des, du, o, cal, aux = aux)$se
+      r <- num_column(rv, cv, ps$res$cols[[1L]], ps$res$xprod[[1L]], ps$res0$cols[[1L]],
+                      ps$res$shift, ps$nb, ps$G, ps$D, des, du, o, cal, aux = aux)
+      # the (calibration-adjusted) SE of each domain's weight total, for the
+      # engine's SE residue where the indicator is constant in a domain
+      if (is.null(se_count)) se_count <<- r$se_n_w
+      r$se
     }, numeric(ndom))
-    matrix(out, ndom, ncol(z))
+    out <- matrix(out, ndom, ncol(z))
+    attr(out, "se_count") <- se_count
+    out
   }
 }
 
