@@ -296,6 +296,11 @@ test_that("raked weights: quantile rows as svyquantile on survey::calibrate(calf
   dw$w <- as.vector(w)
   qr_check_table(tf, survey::svydesign(ids = ~1, weights = ~w, data = dw), "y", grid)
   qr_check_table(tc, cal, "y", grid)
+  # high quantiles: upper limits beyond F = 1 (survey's NaN, from its SE
+  # residue where every row is at or below the estimate) and p = 1
+  th <- tab(d, quantile_of(~y, c(0.9, 0.99, 1)), cols = "g", weights = w)
+  qr_check_table(th, cal, "y", c(0.9, 0.99, 1), cols = "g")
+  expect_true(anyNA(qr_cells(th, "quantile(y)", "g")$ci_high))
   expect_false(isTRUE(all.equal(qr_cells(tf, "quantile(y)", "Total")$se,
                                 qr_cells(tc, "quantile(y)", "Total")$se)))
   # stratified cluster design with raked weights and layers
