@@ -98,7 +98,7 @@
 #' estimates, the indicator and its per-PSU sums for F's SE (with
 #' calibrated weights one pass per probability, plus the calibration's),
 #' and a walk for the limits. At 1e6 rows a `quantile_of()` row with three
-#' probabilities on a banner of 20 columns costs a few mean rows.
+#' probabilities on a banner of 20 columns costs about five mean rows.
 #'
 #' @param y,x A column name or a one-sided formula naming one numeric
 #'   column (`x`: the denominator of a ratio).
