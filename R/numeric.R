@@ -1,10 +1,11 @@
-#' Numeric rows: means, totals, ratios and mean scores in a table
+#' Numeric rows: means, totals, ratios, quantiles and mean scores in a table
 #'
 #' Row specs for [tab()]: put them in `rows` (alone or in a list with
 #' column names and [mr_set()]s) to get, per banner column and `by` layer,
-#' a weighted mean, total, ratio of two totals, or the mean score of a
-#' categorical variable, with design-based standard error, confidence
-#' interval, design effect and significance letters.
+#' a weighted mean, total, ratio of two totals, quantiles, or the mean
+#' score of a categorical variable, with design-based standard error,
+#' confidence interval, design effect and significance letters (quantiles:
+#' Woodruff intervals, no design effect, no letters).
 #'
 #' * `mean_of(y)`: the weighted mean of `y`, `sum(w y) / sum(w)`, as
 #'   `survey::svymean()`.
@@ -15,6 +16,9 @@
 #'   of the categorical variable `var` (a mean-score row of an ordinal
 #'   scale); a level with score `NA` (e.g. "don't know") is left out, as a
 #'   missing value.
+#' * `quantile_of(y, probs)`: the weighted quantiles of `y` at `probs`, one
+#'   row per probability, as `survey::svyquantile(ci = TRUE)`; see
+#'   Quantiles.
 #'
 #' In every column (and the Total) the estimate is computed over the rows of
 #' the column with `y` (and `x`) not missing, as `svymean(na.rm = TRUE)`:
@@ -53,6 +57,49 @@
 #' A constant `y` gives standard error 0 and no letters; a ratio whose
 #' denominator totals 0 in a cell gives `NA` there, with a warning.
 #'
+#' @section Quantiles:
+#' `quantile_of()` follows `survey::svyquantile(~y, design, probs, ci =
+#' TRUE, na.rm = TRUE)` with survey 4.1.1's defaults (`qrule = "math"`,
+#' Woodruff interval), per banner column (and MR item, and layer) as
+#' `svyby(~y, ~col, design, svyquantile, ...)`. The estimate of the
+#' p-quantile is the smallest value of `y` whose weighted share of the
+#' column's rows (with `y` not missing) at or below it reaches `p`; no
+#' interpolation. Its interval is Woodruff's: the share `F` of the column's
+#' weight at or below the estimate gets the design-based t interval of a
+#' weighted mean of the indicator of `y <= estimate` (standard error
+#' calibration-adjusted for calibrated weights, as for means; t on the
+#' column's degrees of freedom `df`, as for means), and the interval's
+#' limits are the quantiles, under the same rule, at the two ends of F's
+#' interval. The standard error is derived from the interval,
+#' `(ci_high - ci_low) / (2 * qt(1 - (1 - level) / 2, df))`, as survey
+#' does. A limit whose end of F's interval falls below 0 or above 1 is `NA`
+#' (survey's `NaN`), and so is the SE; `df < 1` gives `NA` limits. The
+#' arithmetic is survey's to the last bit, including two corners where it
+#' departs from the rule as stated: where `p` times the column's weight is
+#' below the weight of its smallest value (e.g. `p = 0`) the estimate is
+#' the second smallest value, and where a share equals `p` in exact
+#' arithmetic (equal weights, `p n` whole) floating-point comparisons
+#' decide, usually for the next value. `ci = "none"` drops the interval
+#' but keeps the SE.
+#'
+#' Quantile cells have no design effect (`deff` is `NA`; survey has none)
+#' and no letters: there is no design-based test between column quantiles
+#' here. (A sound and cheap one would be a design-based median test: the
+#' difference between two columns of the share at or below their pooled
+#' quantile, tested as a difference of means of an indicator, as
+#' `survey::svyranktest(test = "median")` does for two groups; it is not
+#' built.)
+#'
+#' Cost: a quantile needs an order of `y` within each column. One radix
+#' sort of `y` over all rows (about 0.1 s at 1e6 rows) serves the Total,
+#' every column variable, every layer and every probability of a
+#' `quantile_of()` row; then, per column variable (per item of an MR set),
+#' a few O(n) passes: the per-column totals, a walk in `y` order for the
+#' estimates, the indicator and its per-PSU sums for F's SE (with
+#' calibrated weights one pass per probability, plus the calibration's),
+#' and a walk for the limits. At 1e6 rows a `quantile_of()` row with three
+#' probabilities on a banner of 20 columns costs about five mean rows.
+#'
 #' @param y,x A column name or a one-sided formula naming one numeric
 #'   column (`x`: the denominator of a ratio).
 #' @param var A column name or one-sided formula naming one categorical
@@ -60,19 +107,23 @@
 #' @param scores The score of each level of `var`: a numeric vector named by
 #'   the levels (every level named; `NA` leaves a level out), or unnamed,
 #'   one per level in level order.
+#' @param probs Probabilities of `quantile_of()`: numbers in [0, 1],
+#'   distinct, no `NA`.
 #' @param label A display label of the row, or `NULL` (the statistic and the
 #'   column's label, e.g. `"mean(income)"`).
 #' @return A row spec of class `umfrage_numrow` for [tab()]'s `rows`.
 #' @section Long form:
 #' In `as.data.frame()` of the table the row variable of a numeric row is
-#' named `"mean(y)"`, `"total(y)"`, `"ratio(y/x)"` or `"score(var)"`, and
-#' its single row (level) `"mean"`, `"total"`, `"ratio"` or `"score"`.
+#' named `"mean(y)"`, `"total(y)"`, `"ratio(y/x)"`, `"score(var)"` or
+#' `"quantile(y)"`, and its single row (level) `"mean"`, `"total"`,
+#' `"ratio"` or `"score"`; a quantile row has one level per probability,
+#' `"25%"`, `"50%"`, ... (the display may call `"50%"` the median).
 #' Column `stat` says which statistic a cell holds and `estimate` its value
 #' in its own units; `se`, `ci_low` and `ci_high` are in the same units (not
 #' percentage points), `pct` is `NA`, `n` and `base_n` count the rows used,
 #' `n_w` and `base_w` their weights. `x$rows[[i]]` of a numeric row holds
 #' `kind = "numeric"`, `stat`, `name`, `label`, `levels`, `vars` (the
-#' columns) and `scores` (score rows).
+#' columns), `scores` (score rows) and `probs` (quantile rows).
 #' @seealso [tab()]
 #' @examples
 #' d <- data.frame(sex = rep(c("f", "m"), 50), age = rep(20:69, 2),
@@ -80,6 +131,7 @@
 #'                 q = factor(rep(c("bad", "ok", "good", "dk"), 25)))
 #' tab(d, list(mean_of(~age), total_of(~inc), ratio_of(~inc, ~hh),
 #'             score_of(~q, c(bad = 1, ok = 2, good = 3, dk = NA))), cols = "sex")
+#' tab(d, quantile_of(~inc, c(0.25, 0.5, 0.75)), cols = "sex")
 #' @name numeric_rows
 NULL
 
@@ -125,6 +177,23 @@ score_of <- function(var, scores, label = NULL) {
              label = label, name = sprintf("score(%s)", var))
 }
 
+#' @rdname numeric_rows
+#' @export
+quantile_of <- function(y, probs = c(0.25, 0.5, 0.75), label = NULL) {
+  y <- num_col_name(y, "y", "quantile_of")
+  probs <- tryCatch(check_probs(probs), error = function(e)
+    stopf("quantile_of(): %s", conditionMessage(e)))
+  r <- new_numrow("quantile", y = y, label = label, name = sprintf("quantile(%s)", y))
+  r$probs <- probs
+  r
+}
+
+# The row levels of a quantile row: "25%", "50%", "2.5%", ... (distinct).
+quantile_levels <- function(probs) {
+  make_distinct(paste0(vapply(probs, function(p) format(signif(100 * p, 12), digits = 12,
+                                                       scientific = FALSE), ""), "%"))
+}
+
 num_col_name <- function(y, arg, fun) {
   if (inherits(y, "formula")) {
     v <- all.vars(y)
@@ -155,6 +224,7 @@ print.umfrage_numrow <- function(x, ...) {
     cat("  scores: ", paste0(if (is.null(names(s))) "" else paste0(names(s), " = "),
                               format(s), collapse = ", "), "\n", sep = "")
   }
+  if (!is.null(x$probs)) cat("  probs: ", paste(format(x$probs), collapse = ", "), "\n", sep = "")
   invisible(x)
 }
 
@@ -226,20 +296,50 @@ tab_var_num <- function(s, data) {
     scores <- NULL
   }
   label <- if (is.null(s$label)) sprintf("%s(%s)", s$stat, vlab) else s$label
-  list(name = s$name, label = label, levels = s$stat, kind = "numeric", stat = s$stat,
-       vars = numrow_cols(s), var_label = vlab, scores = scores, y = y, x = x, desc = NULL)
+  levels <- if (s$stat == "quantile") quantile_levels(s$probs) else s$stat
+  list(name = s$name, label = label, levels = levels, kind = "numeric", stat = s$stat,
+       vars = numrow_cols(s), var_label = vlab, scores = scores, probs = s$probs,
+       y = y, x = x, desc = NULL)
 }
 
 # The cells of a numeric row for the whole banner: one C pass (two with
 # calibrated weights: the starting weights' sums), then the inference per
 # column variable and layer from the sums per design unit.
 num_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
+  if (identical(rv$stat, "quantile")) return(quant_block(rv, cvars, bvars, total_var, w, des, opt, cal))
   all_cvars <- c(list(total_var), cvars)
-  cdesc <- lapply(all_cvars, `[[`, "desc")
-  ncs <- vapply(cdesc, function(d) as.integer(d[[2L]]), 1L)
   bcodes <- lapply(bvars, function(v) v$desc[[3L]][[1L]])
   blev <- vapply(bvars, function(v) as.integer(v$desc[[2L]]), 1L)
   bna <- vapply(bvars, function(v) as.integer(v$desc[[4L]]), 1L)
+  shift <- if (rv$stat %in% c("mean", "score")) NA_real_ else 0
+  ps <- num_sums(rv$y, rv$x, all_cvars, bcodes, blev, bna, w, des, opt, cal, shift)
+  res <- ps$res
+  if (!opt$se) cal <- NULL
+  ncv <- length(cvars)
+  skipped <- new_df(list(row_var = rv$name, by_na = res$skipped[1L], row_na = res$skipped[2L],
+                         col_na = sum(res$skipped[2L + 1L + seq_len(ncv)])))
+  du <- if (opt$se) design_units(des) else NULL
+  cols <- lapply(seq_along(all_cvars), function(j) {
+    num_column(rv, all_cvars[[j]], res$cols[[j]], res$xprod[[j]],
+               if (is.null(ps$res0)) NULL else ps$res0$cols[[j]], res$shift,
+               ps$nb, ps$G, ps$D, des, du, opt, cal,
+               aux = if (!is.null(ps$aux)) list(w0 = lapply(ps$aux$w0, `[[`, j),
+                                                w2 = if (!is.null(ps$aux$w2)) lapply(ps$aux$w2, `[[`, j)))
+  })
+  list(rv = rv, cvars = all_cvars, bvars = bvars, cols = cols, numeric = TRUE,
+       skipped = skipped)
+}
+
+# The C passes of a numeric row (y, and x for ratios) for column variables
+# `cvars` (tab_var() objects, desc used) in the layers given by the by
+# codes `bcodes` (levels `blev`, NA-level flags `bna`): per (column cell x
+# layer x calibration cell x design unit) the sums of C_num_pass; with
+# calibrated weights the starting weights' sums (res0) and, for numeric
+# auxiliaries, the passes weighted by cal$w0u / cal$w2u (aux). Shared by
+# mean/total/ratio/score rows and by the calibrated SE of quantile rows'
+# CDF (quant_se_fun()). Returns list(res, res0, aux, nb, G, D).
+num_sums <- function(y, x, cvars, bcodes, blev, bna, w, des, opt, cal, shift) {
+  cdesc <- lapply(cvars, `[[`, "desc")
   nb <- as.integer(prod(blev))
   dl <- if (opt$se) design_layer(des) else NULL
   if (!opt$se) cal <- NULL
@@ -250,16 +350,15 @@ num_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
   restna <- c(bna, if (!is.null(cal)) 0L, if (!is.null(dl)) 0L)
   # MR column variables with rows as PSUs: the items' cross-products per
   # (layer, stratum), for their covariance
-  mr <- vapply(all_cvars, function(v) identical(v$kind, "mr"), NA)
+  mr <- vapply(cvars, function(v) identical(v$kind, "mr"), NA)
   H <- length(des$strata_levels)
   want_x <- opt$se && !des$clustered && any(mr)
   xrest <- if (want_x) c(bcodes, if (H > 1L) list(as.integer(des$stratum)))
   xlev <- if (want_x) as.integer(c(blev, if (H > 1L) H, bna, if (H > 1L) 0L))
-  shift <- if (rv$stat %in% c("mean", "score")) NA_real_ else 0
-  res <- .Call(C_num_pass, rv$y, rv$x, cdesc, rest, as.integer(restlev), as.integer(restna),
+  res <- .Call(C_num_pass, y, x, cdesc, rest, as.integer(restlev), as.integer(restna),
                w, shift, xrest, xlev)
   res0 <- if (!is.null(cal))
-    .Call(C_num_pass, rv$y, rv$x, cdesc, c(bcodes, cal$desc[[3L]]),
+    .Call(C_num_pass, y, x, cdesc, c(bcodes, cal$desc[[3L]]),
           as.integer(c(blev, G)), as.integer(c(bna, 0L)), cal$w0, res$shift, NULL, NULL)
   # calibration on numeric auxiliaries (z_cov()'s cz, when cal_setup()
   # provides them): per auxiliary k the sums of w0 u_k z per entry and, rows
@@ -269,26 +368,163 @@ num_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
   if (!is.null(cal) && !is.null(cal$p)) {
     aux <- list(
       w0 = lapply(cal$w0u, function(v)
-        .Call(C_num_pass, rv$y, rv$x, cdesc, bcodes, as.integer(blev), as.integer(bna), v,
+        .Call(C_num_pass, y, x, cdesc, bcodes, as.integer(blev), as.integer(bna), v,
               res$shift, NULL, NULL)$cols),
       w2 = if (!is.null(cal$w2u)) lapply(cal$w2u, function(v)
-        .Call(C_num_pass, rv$y, rv$x, cdesc, c(bcodes, if (!is.null(dl)) dl$desc[[3L]]),
+        .Call(C_num_pass, y, x, cdesc, c(bcodes, if (!is.null(dl)) dl$desc[[3L]]),
               as.integer(c(blev, if (!is.null(dl)) D)), as.integer(c(bna, if (!is.null(dl)) 0L)), v,
               res$shift, NULL, NULL)$cols))
   }
+  list(res = res, res0 = res0, aux = aux, nb = nb, G = G, D = D)
+}
+
+# ---- quantile rows ------------------------------------------------------------
+
+# The cells of a quantile row for the whole banner: one domain_quantiles()
+# call (quantile.R) for the Total and every column variable, the by layers
+# folded into the domain codes (domain = column + columns * (layer - 1); an
+# MR set's items overlap, so each item is a domain system of its own, its
+# domains the layers), so that one sort of y serves the whole table. The
+# bases (n, n_w, sum w^2 per cell) come from one C_num_pass without design
+# layers, as those of a mean row. Calibrated weights: the CDF's SE is the
+# calibration-adjusted one of a domain mean (quant_se_fun()).
+quant_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
+  all_cvars <- c(list(total_var), cvars)
+  bcodes <- lapply(bvars, function(v) v$desc[[3L]][[1L]])
+  blev <- vapply(bvars, function(v) as.integer(v$desc[[2L]]), 1L)
+  bna <- vapply(bvars, function(v) as.integer(v$desc[[4L]]), 1L)
+  nb <- as.integer(prod(blev))
+  probs <- rv$probs
+  P <- length(probs)
+  n <- length(rv$y)
+  bres <- .Call(C_num_pass, rv$y, NULL, lapply(all_cvars, `[[`, "desc"), bcodes,
+                as.integer(blev), as.integer(bna), w, NA_real_, NULL, NULL)
+  layer <- if (length(bvars)) quant_layer(bcodes, blev, bna) else NULL
+  # domain systems: per column variable one (single, Total) or one per item (MR)
+  systems <- list()
+  ndom <- integer()
+  sys_of <- vector("list", length(all_cvars))
+  for (j in seq_along(all_cvars)) {
+    ds <- quant_domains(all_cvars[[j]]$desc, layer, nb)
+    sys_of[[j]] <- length(systems) + seq_along(ds$codes)
+    systems <- c(systems, ds$codes)
+    ndom <- c(ndom, ds$ndom)
+  }
+  se_fun <- if (!opt$se) function(z, domain, ndom) matrix(NA_real_, ndom, ncol(z))
+            else if (!is.null(cal)) quant_se_fun(des, w, opt, cal)
+  dq <- domain_quantiles(rv$y, w, systems, ndom, probs, des, level = opt$level,
+                         se_fun = se_fun, what = sprintf("%s: column %s", rv$name, q(rv$vars)))
+  rm(systems)
   ncv <- length(cvars)
-  skipped <- new_df(list(row_var = rv$name, by_na = res$skipped[1L], row_na = res$skipped[2L],
-                         col_na = sum(res$skipped[2L + 1L + seq_len(ncv)])))
-  du <- if (opt$se) design_units(des) else NULL
+  skipped <- new_df(list(row_var = rv$name, by_na = bres$skipped[1L], row_na = bres$skipped[2L],
+                         col_na = sum(bres$skipped[2L + 1L + seq_len(ncv)])))
   cols <- lapply(seq_along(all_cvars), function(j) {
-    num_column(rv, all_cvars[[j]], res$cols[[j]], res$xprod[[j]],
-               if (is.null(res0)) NULL else res0$cols[[j]], res$shift,
-               nb, G, D, des, du, opt, cal,
-               aux = if (!is.null(aux)) list(w0 = lapply(aux$w0, `[[`, j),
-                                             w2 = if (!is.null(aux$w2)) lapply(aux$w2, `[[`, j)))
+    cv <- all_cvars[[j]]
+    nc <- as.integer(cv$desc[[2L]])
+    A <- bres$cols[[j]]
+    sy <- sys_of[[j]]
+    r <- dq[dq$system %in% sy, , drop = FALSE]
+    if (length(sy) > 1L) {
+      # MR items: (item, layer, prob) -> (layer, item, prob), prob fastest
+      item <- match(r$system, sy)
+      r <- r[order(r$domain, item, match(r$prob, probs)), , drop = FALSE]
+    }
+    K <- nc * nb * P
+    na <- rep(NA_real_, K)
+    out <- list(n = A[, 1L], n_w = A[, 3L], sw2 = A[, 4L],
+                estimate = r$estimate, se = if (opt$se) r$se else na,
+                ci_low = if (opt$se && opt$ci != "none") r$ci_low else na,
+                ci_high = if (opt$se && opt$ci != "none") r$ci_high else na,
+                deff = na, df = if (opt$se) r$df else na, se_n_w = na,
+                letters = rep("", K))
+    stopifnot(length(out$estimate) == K)
+    out
   })
   list(rv = rv, cvars = all_cvars, bvars = bvars, cols = cols, numeric = TRUE,
        skipped = skipped)
+}
+
+# The layer (1..prod(blev)) of each row from its by codes, first by variable
+# fastest (as C_num_pass's rest codes); NA where a by variable is NA and
+# has no "(missing)" level.
+quant_layer <- function(bcodes, blev, bna) {
+  id <- 1L
+  stride <- 1L
+  for (k in seq_along(bcodes)) {
+    cc <- as.integer(bcodes[[k]])
+    if (bna[k]) cc[is.na(cc)] <- blev[k]
+    id <- id + (cc - 1L) * stride
+    stride <- stride * blev[k]
+  }
+  id
+}
+
+# The domain systems of one column variable (tab_var()'s desc) for
+# domain_quantiles(): list(codes = list of integer code vectors (or NULL:
+# all rows), ndom). Rows outside a column (NA code without a "(missing)"
+# level, NA layer, not in an MR item) get NA, as C_num_pass skips them.
+quant_domains <- function(desc, layer, nb) {
+  kind <- desc[[1L]]
+  nc <- as.integer(desc[[2L]])
+  lay <- if (is.null(layer)) 0L else (layer - 1L)
+  if (kind == 3L) return(list(codes = list(layer), ndom = nb))
+  if (kind == 0L) {
+    cc <- as.integer(desc[[3L]][[1L]])
+    if (desc[[4L]]) cc[is.na(cc)] <- nc
+    return(list(codes = list(cc + nc * lay), ndom = nc * nb))
+  }
+  cols <- desc[[3L]]
+  member <- if (kind == 1L) {
+    lapply(cols, function(v) !is.na(v) & v)
+  } else {
+    lapply(seq_len(nc), function(a) {
+      m <- logical(length(cols[[1L]]))
+      for (v in cols) m <- m | (!is.na(v) & v == a)
+      m
+    })
+  }
+  codes <- lapply(member, function(m) {
+    d <- lay + 1L
+    if (length(d) == 1L) d <- rep(d, length(m))
+    d[!m] <- NA_integer_
+    d
+  })
+  list(codes = codes, ndom = rep(nb, length(codes)))
+}
+
+# domain_quantiles()'s se_fun for calibrated weights: the SE of the weighted
+# mean of each column of z in each domain, calibration-adjusted as for mean
+# rows (num_sums() and num_column(): z_cov() with cal and, for numeric
+# auxiliaries, cz) -- what svyquantile() takes from svymean() of the
+# indicator on a survey::calibrate() design. One pass per probability
+# (plus the calibration passes). Attribute "se_count": the SE of each
+# domain's weight total, as domain_mean_se() gives it.
+quant_se_fun <- function(des, w, opt, cal) {
+  du <- design_units(des)
+  o <- opt
+  o$letters <- FALSE
+  o$ci <- "none"
+  rv <- list(stat = "mean", name = "cdf")
+  function(z, domain, ndom) {
+    cv <- list(name = "domain", kind = "single", levels = as.character(seq_len(ndom)),
+               desc = list(0L, as.integer(ndom), list(as.integer(domain)), 0L, 0L))
+    se_count <- NULL
+    out <- vapply(seq_len(ncol(z)), function(p) {
+      ps <- num_sums(as.double(z[, p]), NULL, list(cv), list(), integer(), integer(), w, des,
+                     o, cal, NA_real_)
+      aux <- if (!is.null(ps$aux)) list(w0 = lapply(ps$aux$w0, `[[`, 1L),
+                                        w2 = if (!is.null(ps$aux$w2)) lapply(ps$aux$w2, `[[`, 1L))
+      r <- num_column(rv, cv, ps$res$cols[[1L]], ps$res$xprod[[1L]], ps$res0$cols[[1L]],
+                      ps$res$shift, ps$nb, ps$G, ps$D, des, du, o, cal, aux = aux)
+      # the (calibration-adjusted) SE of each domain's weight total, for the
+      # engine's SE residue where the indicator is constant in a domain
+      if (is.null(se_count)) se_count <<- r$se_n_w
+      r$se
+    }, numeric(ndom))
+    out <- matrix(out, ndom, ncol(z))
+    attr(out, "se_count") <- se_count
+    out
+  }
 }
 
 # Estimates and inference of one column variable (nc columns) of a numeric
@@ -454,23 +690,27 @@ num_column <- function(rv, cv, A, X, A0, shift, nb, G, D, des, du, opt, cal, aux
 }
 
 # Long form of a numeric block: the columns of tab_cells(), plus stat and
-# estimate; with bases = TRUE the column bases (the rows used).
+# estimate; with bases = TRUE the column bases (the rows used). A quantile
+# row has one level per probability (its cell vectors run level fastest,
+# then column, then layer, as tab_cells()); the other stats one level.
 num_cells <- function(b, bases = FALSE, i = 1L, min_base = 0, wscale = 1) {
   rv <- b$rv
   layers <- layer_grid(b$bvars)
   nb <- if (is.null(layers)) 1L else nrow(layers)
+  L <- length(rv$levels)
   is_missing_level <- function(v) v$kind == "single" && identical(v$desc[[4L]], 1L)
   out <- lapply(seq_along(b$cvars), function(j) {
     cv <- b$cvars[[j]]
     cj <- b$cols[[j]]
     nc <- length(cv$levels)
-    ci <- rep(seq_len(nc), times = nb)
-    bi <- rep(seq_len(nb), each = nc)
-    keep <- !(is_missing_level(cv) & ci == nc & sum(cj$n[ci == nc]) == 0)
-    m <- length(ci)
-    small <- cj$n < min_base
+    # the "(missing)" column shows only where it has rows
+    empty_na <- is_missing_level(cv) && sum(cj$n[rep(seq_len(nc), times = nb) == nc]) == 0
     if (bases) {
-      keep <- keep
+      ci <- rep(seq_len(nc), times = nb)
+      bi <- rep(seq_len(nb), each = nc)
+      keep <- !(empty_na & ci == nc)
+      m <- length(ci)
+      small <- cj$n < min_base
       cols <- c(list(row_var = rep(rv$name, m), col_var = rep(cv$name, m), col = cv$levels[ci]),
                 lapply(layers, function(l) l[bi]),
                 list(base_n = cj$n, base_w = cj$n_w, small_base = small,
@@ -478,18 +718,26 @@ num_cells <- function(b, bases = FALSE, i = 1L, min_base = 0, wscale = 1) {
                      .row_var = rep(as.integer(i), m), .col_var = rep(j, m), .col = ci,
                      .layer = bi))
     } else {
+      ri <- rep(seq_len(L), times = nc * nb)
+      ci <- rep(rep(seq_len(nc), each = L), times = nb)
+      bi <- rep(seq_len(nb), each = L * nc)
+      k <- ci + nc * (bi - 1L)
+      keep <- !(empty_na & ci == nc)
+      m <- length(ci)
+      small <- cj$n[k] < min_base
       f <- if (rv$stat == "total") wscale else 1
       na <- rep(NA_real_, m)
-      cols <- c(list(row_var = rep(rv$name, m), row = rep(rv$levels[1L], m),
+      n_eff <- ifelse(cj$sw2 > 0, cj$n_w^2 / cj$sw2, 0)
+      cols <- c(list(row_var = rep(rv$name, m), row = rv$levels[ri],
                      col_var = rep(cv$name, m), col = cv$levels[ci]),
                 lapply(layers, function(l) l[bi]),
-                list(n = cj$n, n_w = cj$n_w, n_eff = ifelse(cj$sw2 > 0, cj$n_w^2 / cj$sw2, 0),
+                list(n = cj$n[k], n_w = cj$n_w[k], n_eff = n_eff[k],
                      pct = na, se = cj$se / f, ci_low = cj$ci_low / f, ci_high = cj$ci_high / f,
                      letters = cj$letters, se_n_w = cj$se_n_w, deff = cj$deff, df = cj$df,
-                     base_n = cj$n, base_w = cj$n_w, small_base = small,
+                     base_n = cj$n[k], base_w = cj$n_w[k], small_base = small,
                      statistic = na, ndf = na, ddf = na, p_value = na,
                      stat = rep(rv$stat, m), estimate = cj$estimate / f),
-                list(.row_var = rep(as.integer(i), m), .row = rep(1L, m),
+                list(.row_var = rep(as.integer(i), m), .row = ri,
                      .col_var = rep(j, m), .col = ci, .layer = bi))
     }
     if (!all(keep)) cols <- lapply(cols, `[`, keep)

@@ -44,13 +44,15 @@
 #' A rowwise data frame is an error.
 #'
 #' `rows` also takes numeric row specs: [mean_of()], [total_of()],
-#' [ratio_of()] and [score_of()] (mean scores of a categorical variable),
-#' alone or in the list. Each gives one row per banner column and layer
-#' with the weighted estimate (column `estimate`, `stat` naming the
-#' statistic), its design-based standard error, t interval on the
-#' domain's degrees of freedom, design effect and letters from t tests
-#' between columns (see [numeric_rows]). They are row specs only: in
-#' `cols` or `by` they are an error.
+#' [ratio_of()], [score_of()] (mean scores of a categorical variable) and
+#' [quantile_of()] (quantiles, one row per probability), alone or in the
+#' list. Each gives per banner column and layer the weighted estimate
+#' (column `estimate`, `stat` naming the statistic), its design-based
+#' standard error, t interval on the domain's degrees of freedom, design
+#' effect and letters from t tests between columns; quantiles get
+#' `survey::svyquantile()`'s Woodruff interval and no design effect or
+#' letters (see [numeric_rows]). They are row specs only: in `cols` or
+#' `by` they are an error.
 #'
 #' A variable must hold one value per row: matrix, data-frame and list
 #' columns are an error, naming the column.
@@ -413,7 +415,7 @@ check_min_base <- function(min_base, from_option = FALSE) {
 }
 
 var_meta <- function(v) v[intersect(c("name", "label", "levels", "kind", "column", "net", "order",
-                                      "stat", "vars", "var_label", "scores"), names(v))]
+                                      "stat", "vars", "var_label", "scores", "probs"), names(v))]
 
 # The integer identity of every cell and base: columns of tab_cells() that
 # are split off the long form into x$cell_id / x$base_id.
