@@ -448,7 +448,7 @@ static void tab_fast(const tab_spec *s, const tab_layout_t *L, SEXP cols)
     const int nr = s->nr, nlay = s->nlay;
     size_t bufsize = 0;
     for (int j = 0; j < s->ncv; j++) {
-        size_t need = (size_t) L->nth * ((size_t) nr * s->cv[j].nlev * nlay + 1) * 3;
+        size_t need = umf_cell_buf_size(L->nth, (size_t) nr * s->cv[j].nlev * nlay, 3);
         if (need > bufsize) bufsize = need;
     }
     double *buf = (double *) R_alloc(bufsize, sizeof(double));
@@ -773,7 +773,7 @@ static void des_sizes(const des_spec *ds, int H, int nth, size_t *bufsize, size_
         if (kp * kp > UMF_FREE_CELLS)
             Rf_error("column variable %d: a block of %.0f cells and bases is too large for inference",
                      j + 1, kp);
-        size_t need = (size_t) nth * ((size_t) cells + 1) * 3;
+        size_t need = umf_cell_buf_size(nth, (size_t) cells, 3);
         if (need > *bufsize) *bufsize = need;
         SEXP lab = VECTOR_ELT(ds->labels, j);
         if (TYPEOF(lab) != STRSXP || XLENGTH(lab) < nc)
