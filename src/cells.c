@@ -170,6 +170,15 @@ CELL_KERNEL(kn_u3, 0, CELL_REC, 0)
  * (64 KB of ids on the stack) keep the first loop streaming: with blocks of
  * 512 rows a 1e7-row pass was no faster than the row kernel. */
 #define CELL_BLOCK 16384
+/* Unroll the scatter loop 4 times (worth 5-10 % at 1e6 rows on a Zen 5: the
+ * loop's own instructions are a fifth of a row's). */
+#if defined(__clang__)
+#define UNROLL4 _Pragma("unroll 4")
+#elif defined(__GNUC__) && __GNUC__ >= 8
+#define UNROLL4 _Pragma("GCC unroll 4")
+#else
+#define UNROLL4
+#endif
 /* The 32-bit word of a double that holds its sign and exponent: index 1
  * (little-endian) or 0 (big-endian); -1 if neither (then the row kernels). */
 static int dbl_hi_index(void)
@@ -232,6 +241,7 @@ R_xlen_t NAME##_body(const umf_coder *cd, const double *restrict wp,          \
             continue;                                                         \
         }                                                                     \
         const double *w = (WEIGHTED) ? wp + b0 : NULL;                        \
+        UNROLL4                                                               \
         for (int q = 0; q < len; q++) {                                       \
             double wi = (WEIGHTED) ? w[q] : 1.0;                              \
             double *p = a + (size_t) (WIDTH) * ids[q];                        \
@@ -316,11 +326,35 @@ size_t umf_cell_pass_size(const umf_coder *cd, R_xlen_t n, int width)
     return umf_cell_buf_size(umf_threads_for(n), (size_t) cd->ncell, width);
 }
 
+/* Adds the accumulators of threads 1..nth-1 to those of thread 0, in
+ * thread order for every value (so the sums do not depend on how the
+ * values are shared out), on nth threads when there are many cells. */
+static void merge_threads(double *acc, size_t per, int nth)
+{
+    if (nth < 2) return;
+    const int mth = per >= 65536 ? nth : 1;
+    for (size_t from = 0; from < per; from += UMF_CHUNK) {
+        const size_t to = from + UMF_CHUNK < per ? from + UMF_CHUNK : per;
+        #pragma omp parallel num_threads(mth)
+        {
+            int t = omp_get_thread_num(), nt = omp_get_num_threads();
+            size_t len = to - from;
+            size_t q0 = from + len * t / nt, q1 = from + len * (t + 1) / nt;
+            for (int s = 1; s < nth; s++) {
+                const double *src = acc + (size_t) s * per;
+                for (size_t q = q0; q < q1; q++) acc[q] += src[q];
+            }
+        }
+        R_CheckUserInterrupt();
+    }
+}
+
 /* One pass: per-cell accumulators of the given width (1: sum w; 3: n, sum w,
  * sum w^2) over all rows, merged over threads in a fixed order. counts gets
  * nvar + 2 entries as fix_range() describes. Returns ncell * width values:
  * in buf (umf_cell_pass_size() doubles; callers with several passes reuse
- * one buffer) or, if buf is NULL, R_alloc'ed. */
+ * one buffer) or, if buf is NULL, R_alloc'ed. Each thread clears its own
+ * accumulators (in the first chunk's parallel region). */
 double *umf_cell_pass(const umf_coder *cd, const double *wp, R_xlen_t n,
                       int width, R_xlen_t *counts, double *buf)
 {
@@ -330,7 +364,7 @@ double *umf_cell_pass(const umf_coder *cd, const double *wp, R_xlen_t n,
     const size_t per = ((size_t) cd->ncell + 1) * rw;   /* + dump cell */
     if (!buf) buf = (double *) R_alloc(umf_cell_pass_size(cd, n, width), sizeof(double));
     double *acc = buf + ((32 - (uintptr_t) buf % 32) % 32) / sizeof(double);
-    umf_zero(acc, (size_t) nth * per);
+    if (n == 0 || per >= (size_t) UMF_CHUNK) umf_zero(acc, (size_t) nth * per);
     R_xlen_t *sk = (R_xlen_t *) R_alloc((size_t) nth * nc, sizeof(R_xlen_t));
     memset(sk, 0, (size_t) nth * nc * sizeof(R_xlen_t));
     cell_kernel kern = pick_kernel(cd->nvar, width, wp != NULL);
@@ -339,6 +373,9 @@ double *umf_cell_pass(const umf_coder *cd, const double *wp, R_xlen_t n,
         #pragma omp parallel num_threads(nth)
         {
             int t = omp_get_thread_num(), nt = omp_get_num_threads();
+            if (from == 0 && per < (size_t) UMF_CHUNK)   /* small: no interrupt check */
+                for (int s = t; s < nth; s += nt)
+                    memset(acc + (size_t) s * per, 0, per * sizeof(double));
             R_xlen_t len = to - from;
             R_xlen_t a0 = from + len * t / nt, a1 = from + len * (t + 1) / nt;
             double *a = acc + (size_t) t * per;
@@ -351,13 +388,7 @@ double *umf_cell_pass(const umf_coder *cd, const double *wp, R_xlen_t n,
         counts[q] = 0;
         for (int t = 0; t < nth; t++) counts[q] += sk[(size_t) t * nc + q];
     }
-    for (int t = 1; t < nth; t++) {          /* merge in thread order */
-        const double *src = acc + (size_t) t * per;
-        for (size_t q = 0; q < per; q++) {   /* cells: up to 2^26 and more */
-            if ((q & (UMF_CHUNK - 1)) == UMF_CHUNK - 1) R_CheckUserInterrupt();
-            acc[q] += src[q];
-        }
-    }
+    merge_threads(acc, per, nth);
     if (rw != width)                         /* pack records to width 3 */
         for (size_t c = 0; c < (size_t) cd->ncell; c++)
             for (int q = 0; q < width; q++) acc[width * c + q] = acc[rw * c + q];
