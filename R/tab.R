@@ -763,6 +763,10 @@ tab_cells <- function(b, percent, bases = FALSE, i = 1L, min_base = 0) {
   rbind_cols(out)
 }
 
+# Whether the cell passes may use their AVX2 copies (cells.c; internal, for
+# tests comparing them with the baseline). Returns the old setting.
+cells_avx2 <- function(on) invisible(.Call(C_cells_avx2, isTRUE(on)))
+
 # ifelse(test, yes, no) for a double vector `yes` of test's length, a
 # scalar `no` and a test without attributes, as ifelse() gives it (NA where
 # test is NA), at a fraction of its cost (it ran per cell of every table).

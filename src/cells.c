@@ -102,6 +102,18 @@ int umf_cpu_avx2(void)
 int umf_cpu_avx2(void) { return 0; }
 #endif
 
+/* Whether the cell passes may take the AVX2 copies (internal: tests turn
+ * them off to compare them with the baseline). Returns the old setting. */
+static int cells_avx2_on = 1;
+SEXP C_cells_avx2(SEXP on)
+{
+    int old = cells_avx2_on;
+    if (TYPEOF(on) != LGLSXP || XLENGTH(on) != 1 || LOGICAL(on)[0] == NA_LOGICAL)
+        Rf_error("'on' must be TRUE or FALSE");
+    cells_avx2_on = LOGICAL(on)[0];
+    return Rf_ScalarLogical(old);
+}
+
 /* The row kernels. For a fixed number of variables K (1 to 4; 0 = any) the
  * loop over variables unrolls, and a row costs a few integer operations and
  * one scatter-add. A row with an NA or out-of-range code or a weight that
@@ -270,7 +282,7 @@ static cell_kernel pick_kernel(int nvar, int width, bool weighted)
     static const cell_kernel u3[] = {kn_u3, b1_u3, b2_u3, b3_u3, b4_u3};
     int k = nvar >= 1 && nvar <= 4 ? nvar : 0;
 #ifdef UMF_CELLS_AVX2
-    if (k > 0 && umf_cpu_avx2()) {
+    if (k > 0 && cells_avx2_on && umf_cpu_avx2()) {
         static const cell_kernel x1[] = {NULL, b1_w1_avx2, b2_w1_avx2, b3_w1_avx2, b4_w1_avx2};
         static const cell_kernel x3[] = {NULL, b1_w3_avx2, b2_w3_avx2, b3_w3_avx2, b4_w3_avx2};
         static const cell_kernel y3[] = {NULL, b1_u3_avx2, b2_u3_avx2, b3_u3_avx2, b4_u3_avx2};

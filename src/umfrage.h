@@ -75,6 +75,7 @@ size_t umf_cell_buf_size(int nth, size_t ncell, int width);
 /* Whether the CPU runs AVX2 code (0 without GCC/clang on x86-64 or with
  * -DUMF_NO_AVX2): picks the AVX2 copies of the cell kernels. */
 int umf_cpu_avx2(void);
+SEXP C_cells_avx2(SEXP on);
 double *umf_cell_pass(const umf_coder *cd, const double *wp, R_xlen_t n,
                       int width, R_xlen_t *counts, double *buf);
 void umf_cell_map(const umf_coder *cd, const double *wp, const double *g,
