@@ -448,7 +448,7 @@ static void tab_fast(const tab_spec *s, const tab_layout_t *L, SEXP cols)
     const int nr = s->nr, nlay = s->nlay;
     size_t bufsize = 0;
     for (int j = 0; j < s->ncv; j++) {
-        size_t need = (size_t) L->nth * ((size_t) nr * s->cv[j].nlev * nlay + 1) * 3;
+        size_t need = umf_cell_buf_size(L->nth, (size_t) nr * s->cv[j].nlev * nlay, 3);
         if (need > bufsize) bufsize = need;
     }
     double *buf = (double *) R_alloc(bufsize, sizeof(double));
@@ -466,24 +466,47 @@ static void tab_fast(const tab_spec *s, const tab_layout_t *L, SEXP cols)
     }
 }
 
+/* The general path's shared steps, inlined into both row loops (no call
+ * per row). thread_part(): thread t's accumulators (*a) and skip counters
+ * (returned). row_layer(): row i's weight (*wi) and layer, or -1 after
+ * counting the row as skipped for its weight or its by variables. */
+#if defined(__GNUC__) || defined(__clang__)
+#define TAB_INLINE static inline __attribute__((always_inline))
+#else
+#define TAB_INLINE static inline
+#endif
+TAB_INLINE R_xlen_t *thread_part(const tab_layout_t *L, double *acc, int t, int ncv,
+                                 double **a)
+{
+    *a = acc + (size_t) t * L->tot;
+    return L->skip + (size_t) t * (ncv + 4);
+}
+TAB_INLINE int row_layer(const tab_spec *s, R_xlen_t i, R_xlen_t *sk, double *wi)
+{
+    const int ncv = s->ncv;
+    *wi = s->wp ? s->wp[i] : 1.0;
+    if (!(*wi >= 0 && *wi < INFINITY)) { sk[ncv + 3]++; return -1; }
+    int b = s->nby ? layer_of(s->bv, s->nby, s->bstride, i) : 0;
+    if (b < 0) { if (b == -2) sk[ncv + 2]++; else sk[0]++; return -1; }
+    return b;
+}
+
 /* Rows from..to of the general path when every variable is single: each
  * cell is one (row level, column level, layer) per column variable. */
 static void rows_single(const tab_spec *s, const tab_layout_t *L, double *acc,
                         R_xlen_t from, R_xlen_t to)
 {
     const int ncv = s->ncv, nr = s->nr;
-    const double *wp = s->wp;
     #pragma omp parallel num_threads(L->nth)
     {
         int t = omp_get_thread_num();
-        double *a = acc + (size_t) t * L->tot;
-        R_xlen_t *sk = L->skip + (size_t) t * (ncv + 4);
+        double *a;
+        R_xlen_t *sk = thread_part(L, acc, t, ncv, &a);
         #pragma omp for schedule(static)
         for (R_xlen_t i = from; i < to; i++) {
-            double wi = wp ? wp[i] : 1.0;
-            if (!(wi >= 0 && wi < INFINITY)) { sk[ncv + 3]++; continue; }
-            int b = s->nby ? layer_of(s->bv, s->nby, s->bstride, i) : 0;
-            if (b < 0) { if (b == -2) sk[ncv + 2]++; else sk[0]++; continue; }
+            double wi;
+            int b = row_layer(s, i, sk, &wi);
+            if (b < 0) continue;
             int r = single_code(&s->rv, i);
             if (r < 0) { if (r == -2) sk[ncv + 2]++; else sk[1]++; continue; }
             for (int j = 0; j < ncv; j++) {
@@ -527,21 +550,19 @@ static void rows_items(const tab_spec *s, const tab_layout_t *L, double *acc,
                        int *itbuf, R_xlen_t *seen, R_xlen_t from, R_xlen_t to)
 {
     const int ncv = s->ncv, maxk = L->maxk;
-    const double *wp = s->wp;
     #pragma omp parallel num_threads(L->nth)
     {
         int t = omp_get_thread_num();
-        double *a = acc + (size_t) t * L->tot;
-        R_xlen_t *sk = L->skip + (size_t) t * (ncv + 4);
+        double *a;
+        R_xlen_t *sk = thread_part(L, acc, t, ncv, &a);
         int *rit = itbuf + (size_t) t * maxk * (ncv + 1);
         int *cit = rit + maxk;
         R_xlen_t *rseen = seen + (size_t) t * L->nseen;
         #pragma omp for schedule(static)
         for (R_xlen_t i = from; i < to; i++) {
-            double wi = wp ? wp[i] : 1.0;
-            if (!(wi >= 0 && wi < INFINITY)) { sk[ncv + 3]++; continue; }
-            int b = s->nby ? layer_of(s->bv, s->nby, s->bstride, i) : 0;
-            if (b < 0) { if (b == -2) sk[ncv + 2]++; else sk[0]++; continue; }
+            double wi;
+            int b = row_layer(s, i, sk, &wi);
+            if (b < 0) continue;
             int rin, nri = row_items(&s->rv, i, rit, &rin, rseen + L->soff[0]);
             if (nri < 0) { sk[ncv + 2]++; continue; }
             if (!s->row_mr && nri == 0) { sk[1]++; continue; }
@@ -614,15 +635,19 @@ static void tab_check_skips(const R_xlen_t *skip, int ncv)
                  (double) skip[ncv + 2]);
 }
 
-/* list(cols, skipped = c(by_na, row_na, per-column NA counts)) */
-static SEXP tab_answer(SEXP cols, const R_xlen_t *skip, int ncv)
+/* list(cols, [inf,] skipped = c(by_na, row_na, per-column NA counts));
+ * inf: NULL (C_tab) or the inference per column variable (C_tab_des). */
+static SEXP tab_answer(SEXP cols, SEXP inf, const R_xlen_t *skip, int ncv)
 {
-    const char *nm_top[] = {"cols", "skipped"};
-    SEXP ans = PROTECT(umf_named_list(nm_top, 2));
+    const char *nm_top[] = {"cols", "inf", "skipped"};
+    const char *nm_plain[] = {"cols", "skipped"};
+    const int has_inf = !Rf_isNull(inf);
+    SEXP ans = PROTECT(umf_named_list(has_inf ? nm_top : nm_plain, 2 + has_inf));
     SET_VECTOR_ELT(ans, 0, cols);
+    if (has_inf) SET_VECTOR_ELT(ans, 1, inf);
     SEXP sk = PROTECT(Rf_allocVector(REALSXP, ncv + 2));
     for (int q = 0; q < ncv + 2; q++) REAL(sk)[q] = (double) skip[q];
-    SET_VECTOR_ELT(ans, 1, sk);
+    SET_VECTOR_ELT(ans, 1 + has_inf, sk);
     UNPROTECT(2);
     return ans;
 }
@@ -645,7 +670,7 @@ SEXP C_tab(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w)
     else acc = tab_general(&s, &L);
     tab_check_skips(L.skip, s.ncv);
     if (!fast) tab_general_result(&s, &L, acc, cols);
-    SEXP ans = tab_answer(cols, L.skip, s.ncv);
+    SEXP ans = tab_answer(cols, R_NilValue, L.skip, s.ncv);
     UNPROTECT(1);
     return ans;
 }
@@ -773,7 +798,7 @@ static void des_sizes(const des_spec *ds, int H, int nth, size_t *bufsize, size_
         if (kp * kp > UMF_FREE_CELLS)
             Rf_error("column variable %d: a block of %.0f cells and bases is too large for inference",
                      j + 1, kp);
-        size_t need = (size_t) nth * ((size_t) cells + 1) * 3;
+        size_t need = umf_cell_buf_size(nth, (size_t) cells, 3);
         if (need > *bufsize) *bufsize = need;
         SEXP lab = VECTOR_ELT(ds->labels, j);
         if (TYPEOF(lab) != STRSXP || XLENGTH(lab) < nc)
@@ -887,13 +912,7 @@ SEXP C_tab_des(SEXP rowv, SEXP colvs, SEXP byvs, SEXP dlay, SEXP w, SEXP des, SE
     tab_check_skips(skip, ncv);
     if (bad) Rf_error("%.0f codes are outside the range of their variable's levels",
                       (double) skip[ncv + 2]);
-    const char *nm_top[] = {"cols", "inf", "skipped"};
-    SEXP ans = PROTECT(umf_named_list(nm_top, 3));
-    SET_VECTOR_ELT(ans, 0, cols);
-    SET_VECTOR_ELT(ans, 1, inf);
-    SEXP sk = PROTECT(Rf_allocVector(REALSXP, ncv + 2));
-    for (int q = 0; q < ncv + 2; q++) REAL(sk)[q] = (double) skip[q];
-    SET_VECTOR_ELT(ans, 2, sk);
-    UNPROTECT(4);
+    SEXP ans = tab_answer(cols, inf, skip, ncv);
+    UNPROTECT(2);
     return ans;
 }

@@ -71,6 +71,13 @@ int umf_coder_init(umf_coder *cd, SEXP codes, SEXP nlev, R_xlen_t *n,
                    const char *what);
 double umf_cell_product(SEXP nlev);
 size_t umf_cell_pass_size(const umf_coder *cd, R_xlen_t n, int width);
+/* The same for nth threads and ncell cells (callers sizing one buffer for
+ * several passes). */
+size_t umf_cell_buf_size(int nth, size_t ncell, int width);
+/* Whether the CPU runs AVX2 code (0 without GCC/clang on x86-64 or with
+ * -DUMF_NO_AVX2): picks the AVX2 copies of the cell kernels. */
+int umf_cpu_avx2(void);
+SEXP C_cells_avx2(SEXP on);
 double *umf_cell_pass(const umf_coder *cd, const double *wp, R_xlen_t n,
                       int width, R_xlen_t *counts, double *buf);
 void umf_cell_map(const umf_coder *cd, const double *wp, const double *g,

@@ -373,6 +373,8 @@ make_corpus <- function(file) {
   U("umfrage_threads")(1)
   U("threads_min_rows")(1000)
   U("threads_min_rows")(1048576)
+  U("cells_avx2")(FALSE)
+  U("cells_avx2")(TRUE)
   # C_cell_sum_w has no R caller (the benchmarks use it): as C_cell_stats
   for (cs in Filter(function(x) x$fn == "C_cell_stats", captured))
     captured[[length(captured) + 1L]] <- list(fn = "C_cell_sum_w", args = cs$args)
@@ -409,6 +411,7 @@ check_return <- function(fn, v) {
     C_threads_set = is.integer(v) && length(v) == 1L && !is.na(v) && v >= 1L,
     C_threads_max = is.integer(v) && length(v) == 2L,
     C_threads_min_rows = is.double(v) && length(v) == 1L && v >= 1,
+    C_cells_avx2 = is.logical(v) && length(v) == 1L && !is.na(v),
     C_cell_stats = is.list(v) && identical(names(v), c("n", "sum_w", "sum_w2", "skipped")) &&
       all(vapply(v, is.double, NA)) && length(v$n) == length(v$sum_w) &&
       length(v$n) == length(v$sum_w2) && length(v$skipped) == 1L,
