@@ -322,6 +322,12 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
     des <- x
     x <- des$data
     w <- des$weights
+  } else if (inherits(x, "umfrage_repdesign")) {
+    # replicate designs (replicate.R)
+    if (!is.null(weights)) stopf("'weights' must be NULL when 'x' is an svy_repdesign(): the design carries them")
+    des <- x
+    x <- des$data
+    w <- des$weights
   } else {
     groups <- data_groups(x, "x")
     check_data(x, "x", grouped_ok = TRUE)
@@ -335,7 +341,9 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
   opt <- list(percent = percent, ci = ci, level = level, test = test,
               letters = letters, alpha = alpha, adjust = adjust, min_base = min_base, se = se,
               deff = deff, wscale = ws$f, wzero = ws$zero)
-  cal <- if (se && calibration && !is.null(des$calibration)) cal_setup(des, x, w, ws$f) else NULL
+  # replicate designs: the replicates carry the variance (opt$rep: replicate.R)
+  if (inherits(des, "umfrage_repdesign")) opt$rep <- rep_setup(des, ws$f)
+  cal <- if (se && calibration && !is.null(des$calibration) && is.null(opt$rep)) cal_setup(des, x, w, ws$f) else NULL
   notes_reset()
   rspec <- tab_specs(rows, x, "rows")
   if (length(rspec) == 0L) stopf("'rows' names no variable")
@@ -360,7 +368,8 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
   rvars <- distinct_vars(rvars)
   cvars <- distinct_vars(cvars, total_var)
   check_table_size(Filter(function(v) v$kind != "numeric", rvars), c(list(total_var), cvars), bvars)
-  if (se) opt[c("layer_rows", "layer_nu")] <- layer_design(bvars, des, nrow(x), test != "none")
+  if (se) opt[c("layer_rows", "layer_nu")] <- if (!is.null(opt$rep))  # replicate designs
+    rep_layer_design(bvars, opt$rep, nrow(x), test != "none") else layer_design(bvars, des, nrow(x), test != "none")
 
   blocks <- lapply(rvars, function(rv)
     if (rv$kind == "numeric") num_block(rv, cvars, bvars, total_var, w, des, opt, cal)
@@ -396,7 +405,9 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
     layers = layer_grid(bvars, names = bycols),
     rows = lapply(rvars, var_meta), cols = lapply(c(list(total_var), cvars), var_meta),
     by = lapply(bvars, var_meta), percent = percent, na = na, weighted = !is.null(w),
-    options = opt, design = des[c("clustered", "lonely_psu")], calibrated = !is.null(cal),
+    options = opt[setdiff(names(opt), "rep")], calibrated = !is.null(cal),
+    design = if (is.null(opt$rep)) des[c("clustered", "lonely_psu")] else  # replicate designs
+      list(clustered = TRUE, lonely_psu = NA_character_, replicates = des$rep$type),
     skipped = do.call(rbind, lapply(blocks, `[[`, "skipped")),
     show = show, digits = digits, locale = locale),
     class = "umfrage_tab")
@@ -654,6 +665,8 @@ check_table_size <- function(rvars, cvars, bvars) {
 # stratum or PSU is one more layer of the pass; point estimates sum over
 # it, and inference (var.R) uses it.
 tab_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
+  # replicate designs (replicate.R)
+  if (!is.null(opt$rep)) return(rep_block(rv, cvars, bvars, total_var, w, des, opt, opt$rep))
   ncv <- length(cvars)
   dl <- if (opt$se) design_layer(des) else NULL
   bdesc <- lapply(bvars, `[[`, "desc")
