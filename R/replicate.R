@@ -568,7 +568,7 @@ rep_df <- function(S, ru) {
   S <- matrix(S, ncol = ru$U)
   vapply(seq_len(nrow(S)), function(i) {
     idx <- which(S[i, ] > 0)
-    key <- paste(idx, collapse = ",")
+    key <- paste0("u", paste(idx, collapse = ","))
     r <- ru$rank_cache[[key]]
     if (is.null(r)) {
       r <- rep_rank(ru$P, idx)
