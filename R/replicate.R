@@ -35,11 +35,10 @@
 #'
 #' `svy_repdesign()` describes a sample by its replicate weights, as
 #' `survey::svrepdesign()` does (combined weights: each replicate column
-#' holds the full replicate weight of the row). `as_repdesign()` makes
-#' replicate weights from an [svy_design()], as `survey::as.svrepdesign()`
-#' does. [tab()] on either gives replicate standard errors, intervals,
-#' design effects, letters and Rao-Scott tests, equal to survey's on the
-#' same replicate weights.
+#' holds the full replicate weight of the row). [tab()] on it gives
+#' replicate standard errors, intervals, design effects, letters and
+#' Rao-Scott tests, equal to survey's on the same replicate weights. To make
+#' replicate weights from an [svy_design()], see [as_repdesign()].
 #'
 #' `type` sets survey's conventions for the variance
 #' `scale * sum_r rscales_r (theta_r - centre)^2` (centre: the mean of the
@@ -56,28 +55,15 @@
 #'   `scale = 1`; `"other"`: `scale` and `rscales` default to 1 (with a
 #'   warning).
 #'
-#' `as_repdesign()` builds the replicate factors of each PSU as
-#' `as.svrepdesign()` does: `"JK1"` (unstratified designs; finite population
-#' correction in `scale`), `"JKn"` (stratified: one replicate per PSU,
-#' `rscales` `(1 - f_h) (n_h - 1) / n_h`; lonely PSUs by the design's
-#' `lonely_psu`, as `jknweights()`), `"BRR"` and `"Fay"` (two PSUs per
-#' stratum, survey's Hadamard matrices: `hadamard()` of survey when it is
-#' installed, else Sylvester's), `"bootstrap"` (Canty and Davison's, as
-#' `bootweights()`, with the population size of an fpc) and
-#' `"subbootstrap"` (`n_h - 1` of `n_h` PSUs, as `subbootweights()`);
-#' `"auto"` is JK1 without strata and JKn with. The bootstrap draws use R's
-#' random numbers in the order survey uses them, so that the same seed
-#' gives survey's replicates. An fpc beyond the first stage is dropped (with
-#' a warning), as survey does.
-#'
-#' The design keeps its replicate factors per unit (`rep$mode = "factor"`:
-#' the replicate weight of row i is `base[i] * A[unit[i], r]`) or the
-#' replicate columns as given (`"columns"`); `rep$df` is survey's `degf()`:
-#' the rank of the replicate weights minus 1.
+#' The design keeps the replicate columns as given (`rep$mode =
+#' "columns"`, `rep$W`); `rep$df` is survey's `degf()`: the rank of the
+#' replicate weights minus 1. In [tab()] the degrees of freedom of a domain
+#' are `degf()` of the domain as a subset (the rank of its rows' replicate
+#' weights minus 1), as `svyciprop()` on `subset()` of the design uses them.
 #'
 #' @param data A data frame.
-#' @param weights The full-sample weights: `NULL` (all 1, as survey with a
-#'   warning), a numeric vector, or a column name or one-sided formula.
+#' @param weights The full-sample weights: `NULL` (all 1), a numeric
+#'   vector, or a column name or one-sided formula.
 #' @param repweights The replicate weights: a one-sided formula or a
 #'   character vector naming the columns, a single string that is a regular
 #'   expression matching their names (as `svrepdesign()`), or a numeric
@@ -92,12 +78,13 @@
 #'   `mse`), `FALSE`: from the replicates' mean.
 #' @param rho Fay's factor (`"Fay"` only).
 #' @return An object of class `umfrage_repdesign`.
-#' @seealso [svy_design()], [tab()].
+#' @seealso [as_repdesign()], [svy_design()], [tab()].
 #' @examples
 #' d <- data.frame(y = c("a", "b", "a", "b", "a", "a"), w = c(2, 2, 3, 3, 1, 1),
-#'                 g = c(1, 1, 2, 2, 3, 3))
-#' des <- svy_design(d, cluster = ~g, weights = ~w)
-#' rd <- as_repdesign(des)
+#'                 r1 = c(0, 0, 4.5, 4.5, 1.5, 1.5), r2 = c(3, 3, 0, 0, 1.5, 1.5),
+#'                 r3 = c(3, 3, 4.5, 4.5, 0, 0))
+#' rd <- svy_repdesign(d, weights = ~w, repweights = ~r1 + r2 + r3, type = "JK1",
+#'                     scale = 2 / 3)
 #' rd
 #' tab(rd, "y")
 #' @export
@@ -165,9 +152,55 @@ svy_repdesign <- function(data, weights = NULL, repweights, type = c("JK1", "JKn
   new_repdesign(data, w, rep)
 }
 
-#' @rdname svy_repdesign
+#' Replicate weights from a survey design
+#'
+#' `as_repdesign()` makes replicate weights from an [svy_design()], as
+#' `survey::as.svrepdesign()` does, and returns an [svy_repdesign()] whose
+#' replicate weight of row i in replicate r is `base[i] * A[unit[i], r]`:
+#' the design weight times the replicate factor of the row's PSU
+#' (`rep$mode = "factor"`).
+#'
+#' The factors are survey's:
+#' * `"JK1"` (unstratified designs): PSU u is left out of replicate u, the
+#'   others get `n / (n - 1)`; `scale = (n - 1) / n`, times `(N - n) / N`
+#'   with an fpc;
+#' * `"JKn"` (stratified): one replicate per PSU, within its stratum,
+#'   `rscales = (1 - f_h) (n_h - 1) / n_h`; a stratum sampled in full has no
+#'   replicate; a lonely PSU follows the design's `lonely_psu` as
+#'   `jknweights()` does;
+#' * `"BRR"` and `"Fay"` (two PSUs per stratum; larger even strata are
+#'   split into pairs): halves by the rows of a Hadamard matrix (survey's
+#'   `hadamard()` where survey is installed, else Sylvester's), factor
+#'   `2 - rho` and `rho`; `scale = 1 / (R (1 - rho)^2)`; an fpc is dropped
+#'   with a warning;
+#' * `"bootstrap"`: Canty and Davison's bootstrap of PSUs within strata, as
+#'   `bootweights()` (with an fpc: `n_h` draws without replacement from
+#'   `N_h / n_h` copies), `scale = m / ((m - 1) (R - 1))` with `m` the
+#'   harmonic mean of the PSUs per stratum;
+#' * `"subbootstrap"`: `n_h - 1` of `n_h` PSUs with replacement, times
+#'   `n_h / (n_h - 1)`, `scale = 1 / (R - 1)`;
+#' * `"auto"`: JK1 without strata, JKn with.
+#'
+#' The bootstraps draw R's random numbers in the order survey draws them, so
+#' that the same seed gives survey's replicates. A multistage design is
+#' replicated by its PSUs; an fpc beyond the first stage is dropped with a
+#' warning, as survey does.
+#'
 #' @param design An [svy_design()].
+#' @param type `"auto"`, `"JK1"`, `"JKn"`, `"bootstrap"`, `"subbootstrap"`,
+#'   `"BRR"` or `"Fay"`.
 #' @param replicates The number of bootstrap replicates.
+#' @param rho Fay's factor, in (0, 1) (`"Fay"` only).
+#' @param mse `TRUE`: deviations from the full-sample estimate (survey's
+#'   `mse`), `FALSE`: from the replicates' mean.
+#' @return An object of class `umfrage_repdesign` (see [svy_repdesign()]).
+#' @seealso [svy_repdesign()], [tab()].
+#' @examples
+#' d <- data.frame(y = c("a", "b", "a", "b", "a", "a"), w = c(2, 2, 3, 3, 1, 1),
+#'                 g = c(1, 1, 2, 2, 3, 3))
+#' rd <- as_repdesign(svy_design(d, cluster = ~g, weights = ~w))
+#' rd
+#' tab(rd, "y")
 #' @export
 as_repdesign <- function(design, type = c("auto", "JK1", "JKn", "bootstrap", "subbootstrap", "BRR", "Fay"),
                          replicates = 50, rho = 0.5, mse = getOption("survey.replicates.mse", FALSE)) {

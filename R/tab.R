@@ -182,8 +182,24 @@
 #' include the covariance of the respondents they share. There is no
 #' Rao-Scott test for blocks with an MR set (the cells are not a partition).
 #'
-#' @param x A data frame (grouped: its groups are `by` layers), or an
-#'   [svy_design()].
+#' Replicate-weight designs ([svy_repdesign()], [as_repdesign()]): every
+#' estimate is computed once per replicate, from the replicate totals of the
+#' cells and bases, and its variance is survey's `svrVar()` (`scale * sum
+#' rscales (theta_r - centre)^2`; replicates without weight in a domain are
+#' left out, with a warning): as `survey::svymean()`, `svytotal()` and
+#' `svyratio()` on the `svyrep.design`. `df` is `survey::degf()` of the
+#' domain as a subset (the rank of its rows' replicate weights minus 1); the
+#' `"logit"` interval uses the replicates' logits, as `svyciprop()` (whose
+#' `svyglm()` fits each replicate) does; letters test the replicate variance
+#' of the difference of the two columns (z tests for percents, t tests on
+#' `degf()` of the two columns' rows minus 1 for numeric rows); the Rao-Scott
+#' test is `svychisq()` on the design, from the replicate covariance of the
+#' joint proportions. Quantile rows are not available on replicate designs
+#' yet. The weights' calibration is not used: the replicate weights carry it.
+#'
+#' @param x A data frame (grouped: its groups are `by` layers), an
+#'   [svy_design()] or a replicate-weight design ([svy_repdesign()],
+#'   [as_repdesign()]).
 #' @param rows Row variable(s): see Variables.
 #' @param cols Column variable(s) of the banner, or `NULL` for a one-way
 #'   table.
