@@ -306,6 +306,8 @@ tab_var_num <- function(s, data) {
 # calibrated weights: the starting weights' sums), then the inference per
 # column variable and layer from the sums per design unit.
 num_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
+  # replicate designs (replicate.R)
+  if (!is.null(opt$rep)) return(rep_num_block(rv, cvars, bvars, total_var, w, des, opt, opt$rep))
   if (identical(rv$stat, "quantile")) return(quant_block(rv, cvars, bvars, total_var, w, des, opt, cal))
   all_cvars <- c(list(total_var), cvars)
   bcodes <- lapply(bvars, function(v) v$desc[[3L]][[1L]])

@@ -182,8 +182,24 @@
 #' include the covariance of the respondents they share. There is no
 #' Rao-Scott test for blocks with an MR set (the cells are not a partition).
 #'
-#' @param x A data frame (grouped: its groups are `by` layers), or an
-#'   [svy_design()].
+#' Replicate-weight designs ([svy_repdesign()], [as_repdesign()]): every
+#' estimate is computed once per replicate, from the replicate totals of the
+#' cells and bases, and its variance is survey's `svrVar()` (`scale * sum
+#' rscales (theta_r - centre)^2`; replicates without weight in a domain are
+#' left out, with a warning): as `survey::svymean()`, `svytotal()` and
+#' `svyratio()` on the `svyrep.design`. `df` is `survey::degf()` of the
+#' domain as a subset (the rank of its rows' replicate weights minus 1); the
+#' `"logit"` interval uses the replicates' logits, as `svyciprop()` (whose
+#' `svyglm()` fits each replicate) does; letters test the replicate variance
+#' of the difference of the two columns (z tests for percents, t tests on
+#' `degf()` of the two columns' rows minus 1 for numeric rows); the Rao-Scott
+#' test is `svychisq()` on the design, from the replicate covariance of the
+#' joint proportions. Quantile rows are not available on replicate designs
+#' yet. The weights' calibration is not used: the replicate weights carry it.
+#'
+#' @param x A data frame (grouped: its groups are `by` layers), an
+#'   [svy_design()] or a replicate-weight design ([svy_repdesign()],
+#'   [as_repdesign()]).
 #' @param rows Row variable(s): see Variables.
 #' @param cols Column variable(s) of the banner, or `NULL` for a one-way
 #'   table.
@@ -322,6 +338,12 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
     des <- x
     x <- des$data
     w <- des$weights
+  } else if (inherits(x, "umfrage_repdesign")) {
+    # replicate designs (replicate.R)
+    if (!is.null(weights)) stopf("'weights' must be NULL when 'x' is an svy_repdesign(): the design carries them")
+    des <- x
+    x <- des$data
+    w <- des$weights
   } else {
     groups <- data_groups(x, "x")
     check_data(x, "x", grouped_ok = TRUE)
@@ -335,7 +357,9 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
   opt <- list(percent = percent, ci = ci, level = level, test = test,
               letters = letters, alpha = alpha, adjust = adjust, min_base = min_base, se = se,
               deff = deff, wscale = ws$f, wzero = ws$zero)
-  cal <- if (se && calibration && !is.null(des$calibration)) cal_setup(des, x, w, ws$f) else NULL
+  # replicate designs: the replicates carry the variance (opt$rep: replicate.R)
+  if (inherits(des, "umfrage_repdesign")) opt$rep <- rep_setup(des, ws$f)
+  cal <- if (se && calibration && !is.null(des$calibration) && is.null(opt$rep)) cal_setup(des, x, w, ws$f) else NULL
   notes_reset()
   rspec <- tab_specs(rows, x, "rows")
   if (length(rspec) == 0L) stopf("'rows' names no variable")
@@ -360,7 +384,8 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
   rvars <- distinct_vars(rvars)
   cvars <- distinct_vars(cvars, total_var)
   check_table_size(Filter(function(v) v$kind != "numeric", rvars), c(list(total_var), cvars), bvars)
-  if (se) opt[c("layer_rows", "layer_nu")] <- layer_design(bvars, des, nrow(x), test != "none")
+  if (se) opt[c("layer_rows", "layer_nu")] <- if (!is.null(opt$rep))  # replicate designs
+    rep_layer_design(bvars, opt$rep, nrow(x), test != "none") else layer_design(bvars, des, nrow(x), test != "none")
 
   blocks <- lapply(rvars, function(rv)
     if (rv$kind == "numeric") num_block(rv, cvars, bvars, total_var, w, des, opt, cal)
@@ -396,7 +421,9 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
     layers = layer_grid(bvars, names = bycols),
     rows = lapply(rvars, var_meta), cols = lapply(c(list(total_var), cvars), var_meta),
     by = lapply(bvars, var_meta), percent = percent, na = na, weighted = !is.null(w),
-    options = opt, design = des[c("clustered", "lonely_psu")], calibrated = !is.null(cal),
+    options = opt[setdiff(names(opt), "rep")], calibrated = !is.null(cal),
+    design = if (is.null(opt$rep)) des[c("clustered", "lonely_psu")] else  # replicate designs
+      list(clustered = TRUE, lonely_psu = NA_character_, replicates = des$rep$type),
     skipped = do.call(rbind, lapply(blocks, `[[`, "skipped")),
     show = show, digits = digits, locale = locale),
     class = "umfrage_tab")
@@ -654,6 +681,8 @@ check_table_size <- function(rvars, cvars, bvars) {
 # stratum or PSU is one more layer of the pass; point estimates sum over
 # it, and inference (var.R) uses it.
 tab_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
+  # replicate designs (replicate.R)
+  if (!is.null(opt$rep)) return(rep_block(rv, cvars, bvars, total_var, w, des, opt, opt$rep))
   ncv <- length(cvars)
   dl <- if (opt$se) design_layer(des) else NULL
   bdesc <- lapply(bvars, `[[`, "desc")

@@ -14,6 +14,9 @@ SEXP C_qnt_unit_sums(SEXP z, SEXP w, SEXP domain, SEXP ndom, SEXP unit, SEXP nun
 SEXP C_num_pass(SEXP u, SEXP v, SEXP cols, SEXP rest, SEXP restlev, SEXP restna, SEXP w,
                 SEXP shift, SEXP xrest, SEXP xrestlev);
 
+/* replicate.c: units of replicate weight columns (issue 17) */
+SEXP C_rep_units(SEXP W, SEXP w);
+
 #define CALLDEF(name, n) {#name, (DL_FUNC) &name, n}
 
 /* calvar.c */
@@ -48,6 +51,7 @@ static const R_CallMethodDef callMethods[] = {
     CALLDEF(C_qnt_indicator, 6),
     CALLDEF(C_qnt_unit_sums, 7),
     CALLDEF(C_num_pass, 10),
+    CALLDEF(C_rep_units, 2),
     {NULL, NULL, 0}
 };
 

@@ -1,0 +1,951 @@
+# Replicate-weight designs (issue 17): svy_repdesign() from replicate-weight
+# columns, as_repdesign() from an svy_design(), and tab()'s inference on
+# them, as survey computes it on an svyrep.design.
+#
+# Representation (the lead's contract; class "umfrage_repdesign"): data,
+# weights (full-sample weights w, NULL = 1), calibration, and
+# rep = list(type, R, scale, rscales, mse, rho, df, mode, ...):
+#   mode "factor":  replicate weight of row i in replicate r =
+#                   base[i] * A[unit[i], r] * F[g[i], r] (F NULL: all 1)
+#   mode "columns": W, the n x R replicate weights as given.
+#
+# How tab() uses it. Both modes come down to per-row starting weights b_i,
+# a unit u_i and a U x R matrix P of replicate factors with replicate weight
+# b_i P[u_i, r] (rep_units()): factor mode without F: the units and A; with
+# F: the (unit, g) pairs present and A[u, ] * F[g, ]; columns mode: rows
+# whose replicate weights are proportional, exactly, to their full-sample
+# weight (W[i, ] / w_i, bit for bit; one C pass, C_rep_units) share a unit
+# -- in designs made by survey or by as_repdesign() that is the PSU. One C
+# pass over the rows per row variable (tab.c's C_tab, the unit as its
+# innermost layer, weights b) then gives every entry's (cell's, base's)
+# sums per unit, and the entries' replicate totals are those sums times P.
+# Every estimate is computed per replicate from them and its variance is
+# survey's svrVar(): scale * sum_r rscales_r (theta_r - centre)^2, centre =
+# the mean of the replicates with rscales > 0 (or the full-sample estimate
+# with mse = TRUE); replicates where the estimate is undefined (a domain
+# without weight in it) are left out, as svrVar() does.
+#
+# Degrees of freedom are survey's degf() of the domain as a subset: the rank
+# of its rows' replicate weights (qr(, tol = 1e-5)) minus 1; the rank is
+# that of the rows of P of the units with weight in the domain.
+
+# ---- constructors ------------------------------------------------------------------
+
+#' Replicate-weight survey designs
+#'
+#' `svy_repdesign()` describes a sample by its replicate weights, as
+#' `survey::svrepdesign()` does (combined weights: each replicate column
+#' holds the full replicate weight of the row). [tab()] on it gives
+#' replicate standard errors, intervals, design effects, letters and
+#' Rao-Scott tests, equal to survey's on the same replicate weights. To make
+#' replicate weights from an [svy_design()], see [as_repdesign()].
+#'
+#' `type` sets survey's conventions for the variance
+#' `scale * sum_r rscales_r (theta_r - centre)^2` (centre: the mean of the
+#' replicate estimates, or the full-sample estimate with `mse = TRUE`), as
+#' `svrepdesign()` sets them:
+#' * `"JK1"`: `scale` defaults to `(R - 1) / R` (with a warning, as survey:
+#'   it guesses that there are as many PSUs as replicates), `rscales` to 1;
+#' * `"JKn"`: `rscales` must be given (`(n_h - 1) / n_h` of the replicate's
+#'   stratum), `scale` defaults to 1;
+#' * `"BRR"`: `scale = 1 / R`; `"Fay"`: `scale = 1 / (R (1 - rho)^2)`,
+#'   `rho` required (a `scale` given to these is ignored with a warning);
+#' * `"bootstrap"`: `scale` defaults to `1 / (R - 1)`;
+#' * `"successive-difference"` and `"ACS"`: `scale = 4 / R`; `"JK2"`:
+#'   `scale = 1`; `"other"`: `scale` and `rscales` default to 1 (with a
+#'   warning).
+#'
+#' The design keeps the replicate columns as given (`rep$mode =
+#' "columns"`, `rep$W`); `rep$df` is survey's `degf()`: the rank of the
+#' replicate weights minus 1. In [tab()] the degrees of freedom of a domain
+#' are `degf()` of the domain as a subset (the rank of its rows' replicate
+#' weights minus 1), as `svyciprop()` on `subset()` of the design uses them.
+#'
+#' @param data A data frame.
+#' @param weights The full-sample weights: `NULL` (all 1), a numeric
+#'   vector, or a column name or one-sided formula.
+#' @param repweights The replicate weights: a one-sided formula or a
+#'   character vector naming the columns, a single string that is a regular
+#'   expression matching their names (as `svrepdesign()`), or a numeric
+#'   matrix with one row per row of `data`. Finite, non-negative, no `NA`.
+#' @param type The replicate method: `"JK1"`, `"JKn"`, `"BRR"`, `"Fay"`,
+#'   `"bootstrap"`, `"successive-difference"`, `"ACS"`, `"JK2"` or
+#'   `"other"`.
+#' @param scale,rscales The overall and per-replicate factors of the
+#'   variance (see Details); `rscales` has one value per replicate (or one
+#'   for all).
+#' @param mse `TRUE`: deviations from the full-sample estimate (survey's
+#'   `mse`), `FALSE`: from the replicates' mean.
+#' @param rho Fay's factor (`"Fay"` only).
+#' @return An object of class `umfrage_repdesign`.
+#' @seealso [as_repdesign()], [svy_design()], [tab()].
+#' @examples
+#' d <- data.frame(y = c("a", "b", "a", "b", "a", "a"), w = c(2, 2, 3, 3, 1, 1),
+#'                 r1 = c(0, 0, 4.5, 4.5, 1.5, 1.5), r2 = c(3, 3, 0, 0, 1.5, 1.5),
+#'                 r3 = c(3, 3, 4.5, 4.5, 0, 0))
+#' rd <- svy_repdesign(d, weights = ~w, repweights = ~r1 + r2 + r3, type = "JK1",
+#'                     scale = 2 / 3)
+#' rd
+#' tab(rd, "y")
+#' @export
+svy_repdesign <- function(data, weights = NULL, repweights, type = c("JK1", "JKn", "BRR", "Fay",
+                          "bootstrap", "successive-difference", "ACS", "JK2", "other"),
+                          scale = NULL, rscales = NULL,
+                          mse = getOption("survey.replicates.mse", FALSE), rho = NULL) {
+  check_data(data)
+  if (missing(repweights)) stopf("'repweights' is missing: give the replicate weight columns")
+  types <- c("JK1", "JKn", "BRR", "Fay", "bootstrap", "successive-difference", "ACS", "JK2", "other")
+  if (!is.character(type) || length(type) < 1L || anyNA(type) ||
+      (length(type) > 1L && !identical(type, types)))
+    stopf("'type' must be one of %s, not %s", qlist(types, max = 10L), obj_desc(type))
+  type <- type[1L]
+  if (!type %in% types)
+    stopf("'type' %s is not a replicate type; use one of %s", q(type), qlist(types, max = 10L))
+  mse <- check_mse(mse)
+  n <- nrow(data)
+  W <- rep_columns(repweights, data)
+  R <- ncol(W)
+  w <- get_weights(weights, data)
+  if (!is.null(w)) weight_stats(w, "weights")
+  if (!is.null(rscales)) {
+    if (!is.numeric(rscales) || anyNA(rscales) || any(!is.finite(rscales)) || any(rscales < 0))
+      stopf("'rscales' must be finite numbers >= 0")
+    if (!length(rscales) %in% c(1L, R))
+      stopf("'rscales' has length %d, but there are %d replicate weight columns: give one per replicate",
+            length(rscales), R)
+  }
+  if (!is.null(scale) && (!is.numeric(scale) || length(scale) != 1L || !is.finite(scale) || scale < 0))
+    stopf("'scale' must be a single finite number >= 0")
+  if (!is.null(rho) && type != "Fay")
+    warnf("'rho' is used by type = \"Fay\" only: ignored for type %s", q(type))
+  if (type == "Fay") {
+    if (is.null(rho)) stopf("type = \"Fay\" needs 'rho', Fay's factor")
+    if (!is.numeric(rho) || length(rho) != 1L || !is.finite(rho) || rho < 0 || rho >= 1)
+      stopf("'rho' must be a single number in [0, 1)")
+  }
+  if (type %in% c("BRR", "Fay") && !is.null(scale)) {
+    warnf("type %s sets 'scale' itself (1 / (R (1 - rho)^2)): the 'scale' given is ignored", q(type))
+    scale <- NULL
+  }
+  if (type %in% c("successive-difference", "ACS", "JK2") && (!is.null(scale) || !is.null(rscales))) {
+    warnf("type %s sets 'scale' and 'rscales' itself: those given are ignored", q(type))
+    scale <- rscales <- NULL
+  }
+  if (type == "BRR") scale <- 1 / R
+  if (type == "Fay") scale <- 1 / (R * (1 - rho)^2)
+  if (type == "bootstrap" && is.null(scale)) scale <- 1 / (R - 1)
+  if (type == "JK1" && is.null(scale)) {
+    warnf("type \"JK1\": 'scale' ((n - 1) / n) not given; taking n = the number of replicates, %d, as survey::svrepdesign() does", R)
+    scale <- (R - 1) / R
+  }
+  if (type == "JKn" && is.null(rscales))
+    stopf("type \"JKn\" needs 'rscales' ((n_h - 1) / n_h of each replicate's stratum), as survey::svrepdesign() does")
+  if (type %in% c("successive-difference", "ACS")) scale <- 4 / R
+  if (type == "JK2") scale <- 1
+  if (type == "other" && (is.null(scale) || is.null(rscales)))
+    warnf("type \"other\": %s not given, set to 1",
+          paste(c(if (is.null(scale)) "'scale'", if (is.null(rscales)) "'rscales'"), collapse = " and "))
+  if (is.null(scale)) scale <- 1
+  rscales <- if (is.null(rscales)) rep(1, R) else rep_len(as.double(rscales), R)
+  rep <- list(type = type, R = R, scale = as.double(scale), rscales = rscales, mse = mse,
+              rho = if (type == "Fay") rho, mode = "columns", W = W)
+  new_repdesign(data, w, rep)
+}
+
+#' Replicate weights from a survey design
+#'
+#' `as_repdesign()` makes replicate weights from an [svy_design()], as
+#' `survey::as.svrepdesign()` does, and returns an [svy_repdesign()] whose
+#' replicate weight of row i in replicate r is `base[i] * A[unit[i], r]`:
+#' the design weight times the replicate factor of the row's PSU
+#' (`rep$mode = "factor"`).
+#'
+#' The factors are survey's:
+#' * `"JK1"` (unstratified designs): PSU u is left out of replicate u, the
+#'   others get `n / (n - 1)`; `scale = (n - 1) / n`, times `(N - n) / N`
+#'   with an fpc;
+#' * `"JKn"` (stratified): one replicate per PSU, within its stratum,
+#'   `rscales = (1 - f_h) (n_h - 1) / n_h`; a stratum sampled in full has no
+#'   replicate; a lonely PSU follows the design's `lonely_psu` as
+#'   `jknweights()` does;
+#' * `"BRR"` and `"Fay"` (two PSUs per stratum; larger even strata are
+#'   split into pairs): halves by the rows of a Hadamard matrix (survey's
+#'   `hadamard()` where survey is installed, else Sylvester's), factor
+#'   `2 - rho` and `rho`; `scale = 1 / (R (1 - rho)^2)`; an fpc is dropped
+#'   with a warning;
+#' * `"bootstrap"`: Canty and Davison's bootstrap of PSUs within strata, as
+#'   `bootweights()` (with an fpc: `n_h` draws without replacement from
+#'   `N_h / n_h` copies), `scale = m / ((m - 1) (R - 1))` with `m` the
+#'   harmonic mean of the PSUs per stratum;
+#' * `"subbootstrap"`: `n_h - 1` of `n_h` PSUs with replacement, times
+#'   `n_h / (n_h - 1)`, `scale = 1 / (R - 1)`;
+#' * `"auto"`: JK1 without strata, JKn with.
+#'
+#' The bootstraps draw R's random numbers in the order survey draws them, so
+#' that the same seed gives survey's replicates. A multistage design is
+#' replicated by its PSUs; an fpc beyond the first stage is dropped with a
+#' warning, as survey does.
+#'
+#' @param design An [svy_design()].
+#' @param type `"auto"`, `"JK1"`, `"JKn"`, `"bootstrap"`, `"subbootstrap"`,
+#'   `"BRR"` or `"Fay"`.
+#' @param replicates The number of bootstrap replicates.
+#' @param rho Fay's factor, in (0, 1) (`"Fay"` only).
+#' @param mse `TRUE`: deviations from the full-sample estimate (survey's
+#'   `mse`), `FALSE`: from the replicates' mean.
+#' @return An object of class `umfrage_repdesign` (see [svy_repdesign()]).
+#' @seealso [svy_repdesign()], [tab()].
+#' @examples
+#' d <- data.frame(y = c("a", "b", "a", "b", "a", "a"), w = c(2, 2, 3, 3, 1, 1),
+#'                 g = c(1, 1, 2, 2, 3, 3))
+#' rd <- as_repdesign(svy_design(d, cluster = ~g, weights = ~w))
+#' rd
+#' tab(rd, "y")
+#' @export
+as_repdesign <- function(design, type = c("auto", "JK1", "JKn", "bootstrap", "subbootstrap", "BRR", "Fay"),
+                         replicates = 50, rho = 0.5, mse = getOption("survey.replicates.mse", FALSE)) {
+  if (!inherits(design, "umfrage_design"))
+    stopf("'design' must be an svy_design(), not %s", obj_desc(design))
+  types <- c("auto", "JK1", "JKn", "bootstrap", "subbootstrap", "BRR", "Fay")
+  if (!is.character(type) || length(type) < 1L || anyNA(type) ||
+      (length(type) > 1L && !identical(type, types)))
+    stopf("'type' must be one of %s, not %s", qlist(types, max = 10L), obj_desc(type))
+  type <- type[1L]
+  if (!type %in% types)
+    stopf("'type' %s is not a replicate type of as_repdesign(); use one of %s", q(type), qlist(types, max = 10L))
+  mse <- check_mse(mse)
+  has_strata <- !is.null(design$vars$strata)
+  if (type == "auto") type <- if (has_strata) "JKn" else "JK1"
+  if (type == "JK1" && has_strata) stopf("type \"JK1\" is for unstratified designs; use \"JKn\" (or \"bootstrap\") for a stratified one")
+  if (type %in% c("JKn", "BRR", "Fay") && !has_strata)
+    stopf("type %s needs a stratified design; use \"JK1\" or \"bootstrap\" for an unstratified one", q(type))
+  if (type %in% c("bootstrap", "subbootstrap")) {
+    if (!is.numeric(replicates) || length(replicates) != 1L || !is.finite(replicates) ||
+        replicates < 2 || replicates != round(replicates))
+      stopf("'replicates' must be a whole number >= 2, not %s", format(replicates))
+    replicates <- as.integer(replicates)
+  }
+  if (type == "Fay" && (!is.numeric(rho) || length(rho) != 1L || !is.finite(rho) || rho <= 0 || rho >= 1))
+    stopf("'rho' must be a single number in (0, 1) for type \"Fay\"")
+  psu <- design$psu                      # 1..U in order of first appearance
+  U <- length(design$psu_stratum)
+  hl <- design$strata_levels
+  ustrata <- hl[design$psu_stratum]      # stratum label of each PSU
+  has_fpc <- !is.null(design$vars$fpc)
+  if (has_fpc && length(design$vars$fpc) > 1L && type %in% c("JK1", "JKn", "bootstrap"))
+    warning("Finite population corrections after first stage have been dropped", call. = FALSE)
+  if (has_fpc && type %in% c("BRR", "Fay"))
+    warning("Finite population correction dropped in conversion", call. = FALSE)
+  pop_u <- if (has_fpc) design$pop_psu[design$psu_stratum] else NULL   # N_h per PSU
+  res <- switch(type,
+    JK1 = rep_jk1(U, if (has_fpc) unique(pop_u)),
+    JKn = rep_jkn(ustrata, if (has_fpc) design$pop_psu[match(unique(ustrata), hl)], design$lonely_psu),
+    bootstrap = rep_boot(ustrata, replicates, pop_u),
+    subbootstrap = rep_subboot(ustrata, replicates),
+    BRR = rep_brr(ustrata, 0),
+    Fay = rep_brr(ustrata, rho))
+  rep <- list(type = type, R = ncol(res$A), scale = as.double(res$scale),
+              rscales = as.double(res$rscales), mse = mse, rho = if (type == "Fay") rho,
+              mode = "factor", unit = as.integer(psu), A = res$A,
+              base = if (is.null(design$weights)) rep(1, nrow(design$data)) else as.double(design$weights),
+              g = NULL, F = NULL)
+  new_repdesign(design$data, design$weights, rep)
+}
+
+check_mse <- function(mse) {
+  if (is.null(mse)) mse <- FALSE
+  if (!is.logical(mse) || length(mse) != 1L || is.na(mse))
+    stopf("'mse' must be TRUE or FALSE")
+  mse
+}
+
+# The replicate weights as an n x R double matrix, checked (names kept).
+rep_columns <- function(repweights, data) {
+  n <- nrow(data)
+  if (is.matrix(repweights) || (is.data.frame(repweights) && !is.character(repweights))) {
+    W <- repweights
+    if (NROW(W) != n) stopf("'repweights' has %d rows but 'data' has %d", NROW(W), n)
+    nm <- colnames(W)
+    if (is.null(nm)) nm <- paste0("replicate ", seq_len(NCOL(W)))
+    cols <- lapply(seq_len(NCOL(W)), function(j) if (is.data.frame(W)) W[[j]] else W[, j])
+  } else {
+    if (inherits(repweights, "formula")) {
+      if (length(repweights) != 2L) stopf("'repweights' as a formula must be one-sided, like ~rw1 + rw2")
+      nm <- all.vars(repweights)
+    } else if (is.character(repweights) && length(repweights) == 1L && !is.na(repweights)) {
+      nm <- grep(repweights, names(data), value = TRUE)
+      if (!length(nm)) stopf("'repweights' %s matches no column name of 'data'", q(repweights))
+    } else if (is.character(repweights) && !anyNA(repweights)) {
+      nm <- repweights
+    } else stopf("'repweights' must be a formula, column names, a regular expression or a numeric matrix, not %s",
+                 obj_desc(repweights))
+    miss <- setdiff(nm, names(data))
+    if (length(miss)) stopf("'repweights' names column(s) not in 'data': %s", qlist(miss))
+    cols <- lapply(nm, function(v) data_col(data, v))
+  }
+  if (!length(cols)) stopf("'repweights' gives no replicate weight column")
+  for (j in seq_along(cols)) {
+    x <- cols[[j]]
+    if (!is.numeric(x) || (is.object(x) && !is_labelled(x)))
+      stopf("replicate weight column %s must be numeric, not %s", q(nm[j]), obj_desc(x))
+    x <- as.double(unclass(x))
+    if (anyNA(x))
+      stopf("replicate weight column %s holds %d NA value(s) (first at row %d)", q(nm[j]),
+            sum(is.na(x)), which(is.na(x))[1L])
+    if (any(!is.finite(x)))
+      stopf("replicate weight column %s holds infinite values (first at row %d)", q(nm[j]),
+            which(!is.finite(x))[1L])
+    if (any(x < 0))
+      stopf("replicate weight column %s holds negative values (first at row %d: %s)", q(nm[j]),
+            which(x < 0)[1L], format(x[which(x < 0)[1L]]))
+    cols[[j]] <- x
+  }
+  W <- matrix(unlist(cols, use.names = FALSE), n, length(cols))
+  colnames(W) <- nm
+  W
+}
+
+new_repdesign <- function(data, w, rep) {
+  des <- structure(list(data = data, weights = w, calibration = attr(w, "calibration"), rep = rep),
+                   class = "umfrage_repdesign")
+  ru <- rep_units(des)
+  des$rep$df <- rep_rank(ru$P, seq_len(nrow(ru$P))[ru$present]) - 1L
+  des
+}
+
+#' @export
+print.umfrage_repdesign <- function(x, ...) {
+  r <- x$rep
+  cat(sprintf("Replicate-weight design (%s): %d rows, %d replicates, df %d\n", r$type,
+              nrow(x$data), r$R, r$df))
+  cat(sprintf("  scale %s, rscales %s, mse %s%s\n", format(r$scale),
+              if (length(unique(r$rscales)) == 1L) format(r$rscales[1L]) else
+                paste0(format(range(r$rscales)), collapse = " to "),
+              r$mse, if (!is.null(r$rho)) sprintf(", rho %s", format(r$rho)) else ""))
+  cat(sprintf("  %s; %s\n", if (is.null(x$weights)) "unweighted" else "weighted",
+              if (r$mode == "factor") sprintf("replicate factors of %d units", nrow(r$A)) else
+                "replicate weight columns"))
+  invisible(x)
+}
+
+# The replicate weights of a design as an n x R matrix (for tests and
+# exports; factor mode: base * A[unit, ] * F[g, ]).
+rep_weights <- function(des) {
+  r <- des$rep
+  if (r$mode == "columns") return(r$W)
+  W <- r$base * r$A[r$unit, , drop = FALSE]
+  if (!is.null(r$F)) W <- W * r$F[r$g, , drop = FALSE]
+  W
+}
+
+# ---- replicate factors per PSU, as survey's *weights() functions -------------------
+
+# JK1 (jk1weights()): PSU u is left out of replicate u, the others get
+# n / (n - 1); scale (n - 1) / n, times (N - n) / N with an fpc.
+rep_jk1 <- function(U, pop = NULL) {
+  if (U < 2) stopf("type \"JK1\" needs at least 2 PSUs, the design has %d", U)
+  f <- 1
+  if (!is.null(pop)) {
+    if (length(pop) > 1L) stopf("type \"JK1\": the design's fpc takes more than one value")
+    f <- if (is.finite(pop)) (pop - U) / pop else 1
+  }
+  if (f == 0) stopf("type \"JK1\": the whole population is sampled (fpc): no variance to replicate")
+  A <- matrix(U / (U - 1), U, U)
+  diag(A) <- 0
+  list(A = A, scale = f * (U - 1) / U, rscales = rep(1, U))
+}
+
+# JKn (jknweights()): per stratum (in order of first appearance) one
+# replicate per PSU, rscales (1 - f_h) (n_h - 1) / n_h; a census stratum
+# (f_h = 0) has none; lonely PSUs by the rule.
+rep_jkn <- function(ustrata, pop = NULL, lonely = "fail") {
+  sunq <- unique(ustrata)
+  U <- length(ustrata)
+  H <- length(sunq)
+  A <- matrix(1, U, U)
+  rscales <- numeric(U)
+  counter <- 0L
+  for (k in seq_along(sunq)) {
+    ss <- sunq[k]
+    these <- which(ustrata == ss)
+    nh <- length(these)
+    f <- if (is.null(pop) || !is.finite(pop[k])) 1 else (pop[k] - nh) / pop[k]
+    if (f == 0) next                     # survey.drop.replicates: no replicate
+    if (nh == 1L) {
+      if (lonely == "fail")
+        stopf("stratum %s has only one PSU; choose lonely_psu = \"certainty\", \"remove\", \"adjust\" or \"average\" in svy_design()", q(ss))
+      if (lonely %in% c("remove", "certainty", "average")) next
+      # adjust: one replicate that drops the stratum, the others scaled
+      counter <- counter + 1L
+      A[, counter] <- ifelse(ustrata %in% ss, 0, H / (H - 1))
+      rscales[counter] <- (H - 1) / H
+      next
+    }
+    cols <- counter + seq_len(nh)
+    blk <- matrix(nh / (nh - 1), nh, nh)
+    diag(blk) <- 0
+    A[these, cols] <- blk
+    rscales[cols] <- f * (nh - 1) / nh
+    counter <- counter + nh
+  }
+  if (counter == 0L) stopf("every stratum is sampled in full: the whole population, no variance to replicate")
+  scale <- 1
+  if (counter < U) {
+    A <- A[, seq_len(counter), drop = FALSE]
+    rscales <- rscales[seq_len(counter)]
+    if (lonely == "average") scale <- U / counter
+  }
+  list(A = A, scale = scale, rscales = rscales)
+}
+
+# Bootstrap (bootweights() / bootstratum()): per stratum, the PSUs drawn
+# with replacement (or, with a population size N_h, n_h of N_h / n_h copies
+# without replacement), the same calls to sample() as survey.
+rep_boot <- function(ustrata, replicates, pop_u = NULL) {
+  U <- length(ustrata)
+  upsu <- seq_len(U)
+  A <- matrix(NA_real_, U, replicates)
+  for (s in unique(ustrata)) {
+    this <- ustrata == s
+    ps <- upsu[this]
+    npsu <- length(ps)
+    popsize <- NULL
+    if (!is.null(pop_u)) {
+      popsize <- pop_u[this][1L]
+      if (!is.finite(popsize)) popsize <- NULL
+      else if (popsize > 100 * npsu)
+        warning("Sampling fraction <1% in stratum", s, " treated as zero.", call. = FALSE)
+    }
+    A[this, ] <- boot_stratum(ps, popsize, replicates)
+  }
+  pps <- 1 / mean(1 / table(ustrata))
+  list(A = A, scale = pps / ((pps - 1) * (replicates - 1)), rscales = rep(1, replicates))
+}
+
+boot_stratum <- function(psu, popsize, replicates) {
+  up <- sample(unique(psu))
+  if (is.null(popsize))
+    replicate(replicates, table(factor(sample(up, length(up), replace = TRUE), levels = unique(psu))))
+  else
+    replicate(replicates, table(factor(sample(rep(up, length = popsize), length(up)),
+                                       levels = unique(psu))))
+}
+
+# Subsample bootstrap (subbootweights()): n_h - 1 of n_h PSUs with
+# replacement, times n_h / (n_h - 1); scale 1 / (R - 1).
+rep_subboot <- function(ustrata, replicates) {
+  U <- length(ustrata)
+  upsu <- seq_len(U)
+  A <- matrix(NA_real_, U, replicates)
+  for (s in unique(ustrata)) {
+    this <- ustrata == s
+    ps <- upsu[this]
+    up <- sample(unique(ps))
+    n <- length(up)
+    if (n < 2) stopf("type \"subbootstrap\" needs at least 2 PSUs per stratum; stratum %s has 1", q(s))
+    A[this, ] <- replicate(replicates, table(factor(sample(up, n - 1, replace = TRUE),
+                                                     levels = unique(ps)))) * n / (n - 1)
+  }
+  list(A = A, scale = 1 / (replicates - 1), rscales = rep(1, replicates))
+}
+
+# BRR and Fay (brrweights(), small = "fail", large = "split"): PSUs paired
+# within strata (strata sorted by label, PSUs in order of appearance), the
+# pairs' halves by the rows of a Hadamard matrix; a PSU's factor is 2 - rho
+# in its half's replicates, rho in the others.
+rep_brr <- function(ustrata, rho = 0) {
+  strata <- as.character(ustrata)
+  U <- length(strata)
+  ssize <- table(strata)
+  if (any(ssize < 2))
+    stopf("type %s needs at least 2 PSUs per stratum; stratum %s has 1",
+          if (rho == 0) "\"BRR\"" else "\"Fay\"", q(names(ssize)[ssize < 2][1L]))
+  sunq <- strata
+  weights <- matrix(ncol = 2, nrow = U)
+  weightstrata <- numeric(U)
+  oo <- order(sunq, seq_len(U))
+  upto <- 0
+  if (any(ssize > 2)) {
+    largestrata <- names(ssize)[ssize > 2]
+    if (any(ssize[largestrata] %% 2 == 1))
+      stopf("type %s pairs the PSUs of a stratum: stratum %s has an odd number (%d) of PSUs",
+            if (rho == 0) "\"BRR\"" else "\"Fay\"",
+            q(largestrata[ssize[largestrata] %% 2 == 1][1L]),
+            as.integer(ssize[largestrata][ssize[largestrata] %% 2 == 1][1L]))
+    for (ss in largestrata) {
+      weights[oo, ][sunq[oo] %in% ss, 1] <- rep(0:1, length.out = ssize[ss])
+      weights[oo, ][sunq[oo] %in% ss, 2] <- rep(1:0, length.out = ssize[ss])
+      weightstrata[oo][sunq[oo] %in% ss] <- upto + rep(1:(ssize[ss] %/% 2), each = 2)
+      upto <- upto + (ssize[ss] %/% 2)
+    }
+  }
+  if (any(ssize == 2)) {
+    goodstrata <- names(ssize)[ssize == 2]
+    weights[oo, ][sunq[oo] %in% goodstrata, 1] <- rep(0:1, length(goodstrata))
+    weights[oo, ][sunq[oo] %in% goodstrata, 2] <- rep(1:0, length(goodstrata))
+    weightstrata[oo][sunq[oo] %in% goodstrata] <- upto + rep(1:length(goodstrata), each = 2)
+    upto <- upto + length(goodstrata)
+  }
+  H <- brr_hadamard(upto)
+  ii <- 1:upto
+  jj <- seq_len(U)
+  A <- vapply(seq_len(NCOL(H)), function(i) {
+    h <- H[1 + ii, i] + 1
+    col <- h[match(weightstrata, ii)]
+    wa <- weights[cbind(jj, col)]
+    wb <- weights[cbind(jj, 3 - col)]
+    wa * (2 - rho) + wb * rho
+  }, numeric(U))
+  A <- matrix(A, U)
+  list(A = A, scale = 1 / (ncol(A) * (1 - rho)^2), rscales = rep(1, ncol(A)))
+}
+
+# A 0/1 Hadamard matrix with more than n rows: survey's hadamard() where
+# survey is installed (its precomputed matrices), else Sylvester's.
+brr_hadamard <- function(n) {
+  if (requireNamespace("survey", quietly = TRUE))
+    return(utils::getFromNamespace("hadamard", "survey")(n))
+  H <- matrix(1, 1, 1)
+  while (nrow(H) < n + 1) H <- rbind(cbind(H, H), cbind(H, -H))
+  (H < 0) * 1
+}
+
+# ---- the representation as tab() reads it ------------------------------------------
+
+# Per row: starting weight b, unit u (1..U); P (U x R): replicate weight of
+# row i = b_i P[u_i, ]; present: units with a row of positive b.
+rep_units <- function(des) {
+  r <- des$rep
+  n <- nrow(des$data)
+  if (r$mode == "factor") {
+    if (is.null(r$F)) {
+      P <- r$A
+      unit <- r$unit
+    } else {
+      U <- nrow(r$A)
+      key <- r$unit + U * (r$g - 1)
+      uk <- unique(key)
+      unit <- match(key, uk)
+      uu <- (uk - 1L) %% U + 1L
+      gg <- (uk - 1L) %/% U + 1L
+      P <- r$A[uu, , drop = FALSE] * r$F[gg, , drop = FALSE]
+    }
+    base <- r$base
+  } else {
+    w <- if (is.null(des$weights)) rep(1, n) else as.double(des$weights)
+    pu <- .Call(C_rep_units, r$W, w)
+    unit <- pu$unit
+    base <- pu$base
+    P <- r$W[pu$first, , drop = FALSE] / base[pu$first]
+  }
+  present <- tabulate(unit[base > 0], nrow(P)) > 0
+  list(unit = as.integer(unit), base = as.double(base), P = P, U = nrow(P), present = present,
+       desc = list(0L, nrow(P), list(as.integer(unit)), 0L, 0L))
+}
+
+# Rank of the rows `idx` of P (survey's degf(): qr(, tol = 1e-5)).
+rep_rank <- function(P, idx) {
+  if (!length(idx)) return(0L)
+  qr(P[idx, , drop = FALSE], tol = 1e-5)$rank
+}
+
+# ---- svrVar ----------------------------------------------------------------------------
+
+# survey's svrVar() per row of theta (k x R; NA replicates left out, per
+# row): scale * sum rscales (theta - centre)^2, centre = the mean of the
+# replicates with rscales > 0 (or `full` with mse).
+rep_var <- function(theta, full, rp) {
+  theta <- as.matrix(theta)
+  ok <- !is.na(theta)
+  th <- theta
+  th[!ok] <- 0
+  rs <- rp$rscales
+  if (any(!ok)) note_once("rep_na", "some replicates give no estimate for a domain (no weight in it); they are left out of its variance, as survey's svrVar() does")
+  centre <- if (rp$mse) full else {
+    pos <- ok & matrix(rs > 0, nrow(th), ncol(th), byrow = TRUE)
+    rowSums(th * pos) / rowSums(pos)
+  }
+  d <- th - centre
+  d[!ok] <- 0
+  v <- rp$scale * as.vector(d^2 %*% rs)
+  v[rowSums(ok) == 0] <- NA_real_
+  v[is.na(full)] <- NA_real_
+  v
+}
+
+# The replicate covariance (k x k) of the rows of theta, replicates with an
+# NA in any row left out (svrVar() on a matrix).
+rep_cov <- function(theta, full, rp) {
+  keep <- colSums(is.na(theta)) == 0
+  th <- theta[, keep, drop = FALSE]
+  rs <- rp$rscales[keep]
+  centre <- if (rp$mse) full else rowMeans(th[, rs > 0, drop = FALSE])
+  d <- (th - centre) * rep(sqrt(rs), each = nrow(th))
+  rp$scale * tcrossprod(d)
+}
+
+# ---- tab() on a replicate design -------------------------------------------------------
+
+# Once per tab(): the representation on tab()'s weight scale f.
+rep_setup <- function(des, f) {
+  ru <- rep_units(des)
+  if (f != 1) ru$base <- ru$base * f
+  ru$rp <- des$rep
+  ru$rank_cache <- new.env(parent = emptyenv())
+  ru
+}
+
+# df of domains from their per-unit sums of b (rows: domains, columns:
+# units): rank of the units with weight minus 1, cached by the unit set.
+rep_df <- function(S, ru) {
+  S <- matrix(S, ncol = ru$U)
+  vapply(seq_len(nrow(S)), function(i) {
+    idx <- which(S[i, ] > 0)
+    key <- paste0("u", paste(idx, collapse = ","))
+    r <- ru$rank_cache[[key]]
+    if (is.null(r)) {
+      r <- rep_rank(ru$P, idx)
+      assign(key, r, envir = ru$rank_cache)
+    }
+    as.double(r - 1L)
+  }, 0)
+}
+
+# Rows and df of each layer for the Rao-Scott test (svychisq() on the
+# layer's subset: all its rows; its degf()).
+rep_layer_design <- function(bvars, ru, nrows, test) {
+  nb <- prod(vapply(bvars, function(v) as.double(v$desc[[2L]]), 0))
+  if (!test) return(list(rep(NA_real_, nb), rep(NA_real_, nb)))
+  const <- list(3L, 1L, list(), 0L, 0L)
+  res <- .Call(C_tab, const, list(const), c(lapply(bvars, `[[`, "desc"), list(ru$desc)), ru$base)
+  cells <- res$cols[[1L]]$cells
+  rows <- rowSums(matrix(cells[, 1L], nb, ru$U))
+  list(as.double(rows), rep_df(matrix(cells[, 2L], nb, ru$U), ru))
+}
+
+# The cells and inference of a categorical row variable on a replicate
+# design: a full-sample pass (weights w; the cells as tab_block() returns
+# them) and a pass per unit with the starting weights, whose sums times P
+# are the entries' replicate totals.
+rep_block <- function(rv, cvars, bvars, total_var, w, des, opt, ru) {
+  ncv <- length(cvars)
+  bdesc <- lapply(bvars, `[[`, "desc")
+  cdesc <- c(lapply(cvars, `[[`, "desc"), list(total_var$desc))
+  all_cvars <- c(list(total_var), cvars)
+  nr <- rv$desc[[2L]]
+  res <- .Call(C_tab, rv$desc, cdesc, bdesc, w)
+  cols <- c(res$cols[ncv + 1L], res$cols[seq_len(ncv)])
+  skipped <- new_df(list(row_var = rv$name, by_na = res$skipped[1L], row_na = res$skipped[2L],
+                         col_na = sum(res$skipped[2L + seq_len(ncv)])))
+  out <- list(rv = rv, cvars = all_cvars, bvars = bvars, cols = cols, inf = NULL, skipped = skipped)
+  if (!opt$se) return(out)
+  rres <- .Call(C_tab, rv$desc, cdesc, c(bdesc, list(ru$desc)), ru$base)
+  raw <- c(rres$cols[ncv + 1L], rres$cols[seq_len(ncv)])
+  pos <- if (isTRUE(opt$wzero)) {
+    pr <- .Call(C_tab, rv$desc, cdesc, bdesc, as.double(w > 0))
+    c(pr$cols[ncv + 1L], pr$cols[seq_len(ncv)])
+  }
+  nb <- prod(vapply(bvars, function(v) v$desc[[2L]], 1L))
+  out$inf <- lapply(seq_along(all_cvars), function(j) {
+    cv <- all_cvars[[j]]
+    nc <- cv$desc[[2L]]
+    single <- rv$kind == "single" && cv$kind %in% c("single", "total")
+    test_j <- if (single && opt$test != "none") block_test(match(opt$test, c("none", "F", "Chisq")) - 1L, nr, nc) else 0L
+    parts <- lapply(seq_len(nb), function(b) {
+      full <- z_totals(cols[[j]], nr, nc, nb, 1L, b, 2L)[, 1L]
+      nrows <- z_totals(cols[[j]], nr, nc, nb, 1L, b, 1L)[, 1L]
+      npos <- if (is.null(pos)) nrows else z_totals(pos[[j]], nr, nc, nb, 1L, b, 2L)[, 1L]
+      S <- z_totals(raw[[j]], nr, nc, nb, ru$U, b, 2L)
+      rep_block_layer(full, nrows, npos, S, nr, nc, ru, opt, test_j,
+                      opt$layer_rows[b], opt$layer_nu[b])
+    })
+    f <- c("se_n_w", "se", "ci_low", "ci_high", "deff", "df", "letters", "statistic", "ndf", "ddf", "p_value")
+    stats::setNames(lapply(f, function(k) unlist(lapply(parts, `[[`, k), use.names = FALSE)), f)
+  })
+  out
+}
+
+# Inference of one block-layer. full: the Kp entries' full-sample totals;
+# nrows, npos: their rows, and rows of positive weight; S: Kp x U sums of b.
+rep_block_layer <- function(full, nrows, npos, S, nr, nc, ru, opt, test, lay_rows, lay_nu) {
+  K <- nr * nc
+  Kp <- K + nc + nr + 1L
+  rp <- ru$rp
+  Trep <- S %*% ru$P                                  # Kp x R replicate totals
+  dfe <- rep_df(S, ru)
+  t <- seq_len(K)
+  rr <- (t - 1L) %% nr + 1L
+  cc <- (t - 1L) %/% nr + 1L
+  base <- switch(opt$percent, row = K + nc + rr, total = rep(Kp, K), K + cc)
+  X <- full[base]
+  p <- ifelse(X > 0, full[t] / X, NA_real_)
+  prep <- Trep[t, , drop = FALSE] / Trep[base, , drop = FALSE]
+  prep[!is.finite(prep)] <- NA_real_
+  vp <- rep_var(prep, p, rp)
+  vp[!(X > 0)] <- NA_real_
+  se_n_w <- sqrt(pmax(rep_var(Trep[t, , drop = FALSE], full[t], rp), 0))
+  df <- dfe[base]
+  # design effect (as var.c's cell_deff())
+  nobs <- npos[base]
+  pq <- p * (1 - p)
+  vsrs <- rep(NA_real_, K)
+  okd <- !is.na(p) & p > 0 & p < 1 & nobs > 0
+  if (opt$deff == "binomial") vsrs[okd] <- pq[okd] / nobs[okd] else {
+    okd <- okd & nobs > 1
+    vsrs[okd] <- pq[okd] / (nobs[okd] - 1)
+    if (opt$deff == "survey") {
+      popn <- X / opt$wscale
+      vsrs <- ifelse(popn > nobs, vsrs * (1 - nobs / popn), NA_real_)
+    }
+  }
+  deff <- ifelse(is.na(vsrs), NA_real_, vp / vsrs)
+  ci <- rep_prop_ci(p, vp, df, nrows[base], prep, opt, rp)
+  letters <- rep("", K)
+  if (isTRUE(opt$letters) && opt$percent == "col" && nc > 1L)
+    letters <- rep_letters(p, prep, vp, dfe[base], nrows[base], nr, nc, rp, opt)
+  tst <- rep(NA_real_, 4L)
+  if (test > 0L && nc > 1L) tst <- rep_rao_scott(full[t], nrows[t], Trep[t, , drop = FALSE], nr, nc,
+                                                 lay_rows, lay_nu, test, rp)
+  list(se_n_w = se_n_w, se = ifelse(is.na(vp), NA_real_, 100 * sqrt(pmax(vp, 0))),
+       ci_low = ci$lo * 100, ci_high = ci$hi * 100, deff = deff, df = df, letters = letters,
+       statistic = rep(tst[1L], K), ndf = rep(tst[2L], K), ddf = rep(tst[3L], K),
+       p_value = rep(tst[4L], K))
+}
+
+# Confidence intervals of proportions p (variance v, df, domain rows nn) as
+# svyciprop() on an svyrep.design: "logit" from the replicates' logits
+# (svyglm() fits each replicate), the others from v as var.c's prop_ci().
+rep_prop_ci <- function(p, v, df, nn, prep, opt, rp) {
+  K <- length(p)
+  lo <- hi <- rep(NA_real_, K)
+  if (opt$ci == "none") return(list(lo = lo, hi = hi))
+  alpha <- 1 - opt$level
+  df <- ifelse(is.na(df) | df < 1, Inf, df)
+  ok <- !is.na(p) & !is.na(v)
+  exact <- ok & (p <= 0 | p >= 1 | v <= 0)
+  n1 <- pmax(nn, 1)
+  lo[exact] <- ifelse(p[exact] <= 0, 0, stats::qbeta(alpha / 2, p[exact] * n1[exact], (1 - p[exact]) * n1[exact] + 1))
+  hi[exact] <- ifelse(p[exact] >= 1, 1, stats::qbeta(1 - alpha / 2, p[exact] * n1[exact] + 1, (1 - p[exact]) * n1[exact]))
+  k <- ok & !exact
+  if (!any(k)) return(list(lo = lo, hi = hi))
+  pk <- p[k]
+  vk <- v[k]
+  tq <- stats::qt(1 - alpha / 2, df[k])
+  if (opt$ci == "logit") {
+    lg <- log(prep[k, , drop = FALSE] / (1 - prep[k, , drop = FALSE]))
+    l <- log(pk / (1 - pk))
+    sel <- rep_var_rows(lg, l, rp)
+    lo[k] <- stats::plogis(l - tq * sel)
+    hi[k] <- stats::plogis(l + tq * sel)
+  } else if (opt$ci == "wald") {
+    lo[k] <- pmax(pk - tq * sqrt(vk), 0)
+    hi[k] <- pmin(pk + tq * sqrt(vk), 1)
+  } else if (opt$ci == "wilson") {
+    ne <- pk * (1 - pk) / vk
+    z <- stats::qnorm(1 - alpha / 2)
+    z2 <- z * z
+    ctr <- (pk + z2 / (2 * ne)) / (1 + z2 / ne)
+    half <- z / (1 + z2 / ne) * sqrt(pk * (1 - pk) / ne + z2 / (4 * ne * ne))
+    lo[k] <- ctr - half
+    hi[k] <- ctr + half
+  } else {
+    ne <- pk * (1 - pk) / vk
+    r <- stats::qt(alpha / 2, nn[k] - 1) / stats::qt(alpha / 2, df[k])
+    ne <- ne * r * r
+    lo[k] <- stats::qbeta(alpha / 2, ne * pk, ne * (1 - pk) + 1)
+    hi[k] <- stats::qbeta(1 - alpha / 2, ne * pk + 1, ne * (1 - pk))
+  }
+  list(lo = lo, hi = hi)
+}
+
+# SEs of rows of replicate estimates (infinite ones -- a replicate without
+# any row of the level -- give an infinite SE).
+rep_var_rows <- function(theta, full, rp) {
+  inf <- rowSums(is.infinite(theta)) > 0
+  theta[is.infinite(theta)] <- NA_real_
+  s <- sqrt(pmax(rep_var(theta, full, rp), 0))
+  s[inf] <- Inf
+  s
+}
+
+# Column-proportion letters (rules of var.c's pair_test()): z tests of the
+# replicate variance of each pair's difference, adjusted per row.
+rep_letters <- function(p, prep, vp, df, nrows, nr, nc, rp, opt) {
+  K <- nr * nc
+  lab <- col_letters(nc)
+  sep <- if (any(nchar(lab) > 1L)) "," else ""
+  flag <- matrix(FALSE, K, nc)
+  pr <- utils::combn(nc, 2L)
+  mb <- if (is.null(opt$min_base)) 0 else opt$min_base
+  for (r in seq_len(nr)) {
+    i <- r + nr * (pr[1L, ] - 1L)
+    j <- r + nr * (pr[2L, ] - 1L)
+    d <- p[i] - p[j]
+    ok <- !is.na(p[i]) & !is.na(p[j]) & df[i] >= 1 & df[j] >= 1 & nrows[i] >= mb & nrows[j] >= mb
+    pv <- rep(NA_real_, length(i))
+    if (any(ok)) {
+      dr <- prep[i[ok], , drop = FALSE] - prep[j[ok], , drop = FALSE]
+      v <- rep_var(dr, d[ok], rp)
+      good <- is.finite(v) & v > 1e-24 * (1 + vp[i[ok]] + vp[j[ok]]) & is.finite(d[ok])
+      pv[which(ok)[good]] <- 2 * stats::pnorm(-abs(d[ok][good]) / sqrt(v[good]))
+    }
+    okp <- !is.na(pv)
+    if (any(okp) && opt$adjust != "none") pv[okp] <- stats::p.adjust(pv[okp], opt$adjust)
+    for (s in which(okp & pv < opt$alpha)) {
+      if (d[s] > 0) flag[i[s], pr[2L, s]] <- TRUE else flag[j[s], pr[1L, s]] <- TRUE
+    }
+  }
+  vapply(seq_len(K), function(t) paste(lab[flag[t, ]], collapse = sep), "")
+}
+
+# Rao-Scott test as svychisq() on an svyrep.design: the replicate
+# covariance of the joint proportions, Delta, Pearson's X2 on the table
+# scaled to the layer's rows N.
+rep_rao_scott <- function(wc, nc_rows, Trep, nr, nc, N, nu, test, rp) {
+  out <- rep(NA_real_, 4L)
+  nm <- matrix(nc_rows, nr, nc)
+  kr <- which(rowSums(nm) > 0)
+  kc <- which(colSums(nm) > 0)
+  nr2 <- length(kr)
+  nc2 <- length(kc)
+  if (nr2 < 2L || nc2 < 2L) return(out)
+  idx <- as.vector(outer(kr, nr * (kc - 1L), `+`))
+  X <- sum(wc[idx])
+  if (!(X > 0)) return(out)
+  mean2 <- wc[idx] / X
+  qrep <- Trep[idx, , drop = FALSE] / rep(colSums(Trep[idx, , drop = FALSE]), each = length(idx))
+  V <- rep_cov(qrep, mean2, rp)
+  mf1 <- expand.grid(rows = seq_len(nr2), cols = seq_len(nc2))
+  X1 <- stats::model.matrix(~ factor(rows) + factor(cols), mf1)
+  X12 <- stats::model.matrix(~ factor(rows) * factor(cols), mf1)
+  Cmat <- qr.resid(qr(X1), X12[, -(1:(nr2 + nc2 - 1)), drop = FALSE])
+  iD <- diag(ifelse(mean2 == 0, 0, 1 / mean2), length(mean2))
+  denom <- crossprod(Cmat, (iD / N) %*% Cmat)
+  numr <- crossprod(Cmat, iD %*% V %*% iD %*% Cmat)
+  Delta <- tryCatch(solve(denom, numr), error = function(e) NULL)
+  if (is.null(Delta)) return(out)
+  tr <- sum(diag(Delta))
+  tr2 <- sum(diag(Delta %*% Delta))
+  O <- matrix(wc[idx] * N / X, nr2, nc2)
+  E <- outer(rowSums(O), colSums(O)) / N
+  X2 <- sum((O - E)^2 / E)
+  m <- (nr2 - 1) * (nc2 - 1)
+  if (test == 1L) {
+    d0 <- tr^2 / tr2
+    Fs <- X2 / tr
+    out <- c(Fs, d0, d0 * nu, stats::pf(Fs, d0, d0 * nu, lower.tail = FALSE))
+  } else {
+    out <- c(X2, m, NA_real_, stats::pchisq(X2 / (tr / m), m, lower.tail = FALSE))
+  }
+  out
+}
+
+# ---- numeric rows on a replicate design ------------------------------------------------
+
+# mean_of() & co.: C_num_pass with w (the cells) and with b per unit
+# (replicate sums U_r, V_r = sums times P); estimates per replicate.
+rep_num_block <- function(rv, cvars, bvars, total_var, w, des, opt, ru) {
+  if (identical(rv$stat, "quantile"))
+    stopf("quantile_of() rows are not available on a replicate-weight design yet (%s); use mean_of(), total_of(), ratio_of() or score_of(), or an svy_design()",
+          rv$name)
+  all_cvars <- c(list(total_var), cvars)
+  cdesc <- lapply(all_cvars, `[[`, "desc")
+  bcodes <- lapply(bvars, function(v) v$desc[[3L]][[1L]])
+  blev <- vapply(bvars, function(v) as.integer(v$desc[[2L]]), 1L)
+  bna <- vapply(bvars, function(v) as.integer(v$desc[[4L]]), 1L)
+  nb <- as.integer(prod(blev))
+  shift <- if (rv$stat %in% c("mean", "score")) NA_real_ else 0
+  res <- .Call(C_num_pass, rv$y, rv$x, cdesc, bcodes, as.integer(blev), as.integer(bna),
+               w, shift, NULL, NULL)
+  rres <- if (opt$se)
+    .Call(C_num_pass, rv$y, rv$x, cdesc, c(bcodes, list(ru$unit)), as.integer(c(blev, ru$U)),
+          as.integer(c(bna, 0L)), ru$base, res$shift, NULL, NULL)
+  ncv <- length(cvars)
+  skipped <- new_df(list(row_var = rv$name, by_na = res$skipped[1L], row_na = res$skipped[2L],
+                         col_na = sum(res$skipped[2L + 1L + seq_len(ncv)])))
+  cols <- lapply(seq_along(all_cvars), function(j)
+    rep_num_column(rv, all_cvars[[j]], res$cols[[j]], if (opt$se) rres$cols[[j]], res$shift, nb, opt, ru))
+  list(rv = rv, cvars = all_cvars, bvars = bvars, cols = cols, numeric = TRUE, skipped = skipped)
+}
+
+rep_num_column <- function(rv, cv, A, Ar, shift, nb, opt, ru) {
+  nc <- as.integer(cv$desc[[2L]])
+  tot <- function(k) matrix(A[, k], nc, nb)
+  n <- tot(1L); npos <- tot(2L); sw <- tot(3L); sw2 <- tot(4L)
+  U <- tot(5L); V <- tot(6L); suu <- tot(7L); svv <- tot(8L); suv <- tot(9L)
+  stat <- rv$stat
+  est <- switch(stat, mean = , score = ifelse(V > 0, U / V + shift, NA_real_),
+                total = U, ratio = ifelse(V != 0, U / V, NA_real_))
+  if (stat == "ratio" && any(n > 0 & V == 0))
+    note_once("ratio0", sprintf("%s: the denominator totals 0 in some cell(s); their ratio is NA", rv$name))
+  K <- nc * nb
+  out <- list(n = as.vector(n), n_w = as.vector(sw), sw2 = as.vector(sw2),
+              estimate = as.vector(est), se = rep(NA_real_, K), ci_low = rep(NA_real_, K),
+              ci_high = rep(NA_real_, K), deff = rep(NA_real_, K), df = rep(NA_real_, K),
+              se_n_w = rep(NA_real_, K), letters = rep("", K))
+  if (!opt$se) return(out)
+  rp <- ru$rp
+  Uu <- matrix(Ar[, 5L], K, ru$U)                    # (column, layer) x unit
+  Vu <- matrix(Ar[, 6L], K, ru$U)
+  Pu <- matrix(Ar[, 3L] * (Ar[, 2L] > 0), K, ru$U)   # weight of rows of positive b
+  Ur <- Uu %*% ru$P
+  Vr <- Vu %*% ru$P
+  er <- switch(stat, mean = , score = Ur / Vr + shift, total = Ur, ratio = Ur / Vr)
+  er[!is.finite(er)] <- NA_real_
+  ev <- as.vector(est)
+  v <- rep_var(er, ev, rp)
+  v[is.na(ev)] <- NA_real_
+  out$se <- sqrt(pmax(v, 0))
+  if (stat != "ratio") out$se_n_w <- sqrt(pmax(rep_var(Vr, as.vector(V), rp), 0))
+  out$df <- rep_df(Pu, ru)
+  if (opt$ci != "none") {
+    tq <- ifelse(out$df > 0, stats::qt(1 - (1 - opt$level) / 2, pmax(out$df, 1)), NA_real_)
+    out$ci_low <- out$estimate - tq * out$se
+    out$ci_high <- out$estimate + tq * out$se
+  }
+  e2 <- switch(stat, ratio = suu - 2 * est * suv + est^2 * svv,
+               suu - U^2 / ifelse(sw > 0, sw, NA_real_))
+  Nw <- sw
+  s2 <- ifelse(npos > 1, e2 / Nw * npos / (npos - 1), NA_real_)
+  vsrs <- switch(stat, mean = , score = s2 / npos, total = s2 * Nw^2 / npos,
+                 ratio = s2 / V^2 * Nw^2 / npos)
+  if (opt$deff == "survey") vsrs <- ifelse(Nw > npos, vsrs * (Nw - npos) / Nw, NA_real_)
+  out$deff <- as.vector(ifelse(!is.na(vsrs) & vsrs > 0, out$se^2 / vsrs, NA_real_))
+  # letters: t tests of the replicate variance of the difference, df =
+  # degf() of the two columns' rows minus 1 (svyttest() / svyglm())
+  if (isTRUE(opt$letters) && cv$kind != "total" && nc > 1L) {
+    lab <- col_letters(nc)
+    sep <- if (any(nchar(lab) > 1L)) "," else ""
+    mb <- if (is.null(opt$min_base)) 0 else opt$min_base
+    pr <- utils::combn(nc, 2L)
+    for (b in seq_len(nb)) {
+      k0 <- (b - 1L) * nc
+      p <- rep(NA_real_, ncol(pr))
+      d <- rep(0, ncol(pr))
+      for (s in seq_len(ncol(pr))) {
+        a <- k0 + pr[1L, s]; c2 <- k0 + pr[2L, s]
+        if (is.na(ev[a]) || is.na(ev[c2])) next
+        if (out$df[a] < 1 || out$df[c2] < 1) next
+        if (out$n[a] < mb || out$n[c2] < mb) next
+        dd <- ev[a] - ev[c2]
+        vd <- rep_var(er[a, , drop = FALSE] - er[c2, , drop = FALSE], dd, rp)
+        if (!is.finite(vd) || !(vd > 1e-24 * (1 + v[a] + v[c2])) || !is.finite(dd)) next
+        # the units with weight in either column (an MR set's items may
+        # share rows; the rank counts units, so their sum serves)
+        df2 <- rep_df(matrix(Pu[a, ] + Pu[c2, ], 1L), ru) - 1
+        if (!(df2 > 0)) next
+        p[s] <- 2 * stats::pt(-abs(dd) / sqrt(vd), df2)
+        d[s] <- dd
+      }
+      ok <- !is.na(p)
+      if (any(ok) && opt$adjust != "none") p[ok] <- stats::p.adjust(p[ok], opt$adjust)
+      flag <- matrix(FALSE, nc, nc)
+      for (s in which(ok & p < opt$alpha)) {
+        a <- pr[1L, s]; c2 <- pr[2L, s]
+        if (d[s] > 0) flag[a, c2] <- TRUE else flag[c2, a] <- TRUE
+      }
+      out$letters[k0 + seq_len(nc)] <- vapply(seq_len(nc), function(c) paste(lab[flag[c, ]], collapse = sep), "")
+    }
+  }
+  out
+}
