@@ -810,9 +810,7 @@ autoplot.umfrage_tab <- function(object, row_var = NULL, col_var = NULL, stacked
 # ("Mean of income"), else the statistic's word ("quantile").
 plot_num_title <- function(x, b, loc) {
   if (length(b$rows) == 1L) return(b$rows)
-  rv <- x$rows[[b$i]]
-  if (!num_default_label(rv)) return(rv$label)
-  paste0(rv$var_label, ": ", loc_word(loc, paste0("stat_", rv$stat)))
+  num_var_title(x$rows[[b$i]], loc)
 }
 
 # A numeric row (mean, total, ratio, score, quantiles) per banner column:

@@ -174,6 +174,7 @@ tab_alt <- function(x, row_var = NULL, col_var = NULL, layer = 1L, title = NULL,
   check_flag(stacked, "stacked")
   loc <- display_locale(x, locale)
   b <- plot_block(x, row_var, col_var, layer, loc)
+  if (b$numeric) return(alt_numeric(x, b, title, stacked, loc))
   if (is.null(title)) title <- x$rows[[b$i]]$label
   pct <- x$percent != "none"
   val <- if (pct) loc_pct(b$value, loc$digits[["pct"]], loc) else
@@ -195,4 +196,30 @@ tab_alt <- function(x, row_var = NULL, col_var = NULL, layer = 1L, title = NULL,
   paste0(loc_word(loc, if (stacked) "stacked_chart" else "bar_chart"), ": ", title,
          if (length(what)) paste0(" (", paste(what, collapse = ", "), ")"), ". ",
          paste(parts, collapse = ". "), ".")
+}
+
+# Alt text of the chart of a numeric row (plot_numeric(): dots with
+# intervals per column): its estimates in their own units and digits, never
+# as percents ("Punktdiagramm: api00: Mittelwert (95-%-Konfidenzintervall).
+# E 674,4 (649,6 bis 699,2); H 625,8 (...)").
+alt_numeric <- function(x, b, title, stacked, loc) {
+  if (stacked) stopf("'stacked' bars need percents; %s is a numeric row (%s): it is drawn as dots with intervals",
+                     q(x$rows[[b$i]]$name), x$rows[[b$i]]$stat)
+  if (is.null(title)) title <- plot_num_title(x, b, loc)
+  if (nzchar(b$layer$title)) title <- paste0(title, " (", b$layer$title, ")")
+  d <- stat_digits(b$stat, loc)
+  val <- matrix(loc_num(b$value, d, loc, na = "-"), nrow(b$value), ncol(b$value))
+  ci <- ifelse(is.na(b$lo) | is.na(b$hi), "",
+               paste0(" (", loc_word(loc, "ci_range", loc_num(b$lo, d, loc), loc_num(b$hi, d, loc)), ")"))
+  ci <- matrix(ci, nrow(b$value), ncol(b$value))
+  one_row <- length(b$rows) == 1L
+  parts <- vapply(seq_along(b$cols), function(m) {
+    if (one_row) return(paste0(b$cols[m], " ", val[1L, m], ci[1L, m]))
+    paste0(b$cols[m], ": ", paste0(b$rows, " ", val[, m], ci[, m], collapse = "; "))
+  }, "")
+  lev <- 100 * x$options$level
+  what <- if (any(!is.na(b$lo))) loc_word(loc, "ci", loc_num(lev, if (lev == round(lev)) 0L else 1L, loc))
+  paste0(loc_word(loc, "dot_chart"), ": ", title,
+         if (length(what)) paste0(" (", what, ")"), ". ",
+         paste(parts, collapse = if (one_row) "; " else ". "), ".")
 }
