@@ -156,12 +156,19 @@ tab_caption <- function(title, kind = c("table", "figure"), number = NULL, local
 #' A short description of what [plot.umfrage_tab()] draws, for the `alt`
 #' attribute of the image (in R Markdown the chunk option `fig.alt`): the
 #' kind of chart, the title, and each bar's value with its confidence
-#' interval, in the locale.
+#' interval, in the locale. For a numeric row (a mean, total, ratio, mean
+#' score or quantiles, see [mean_of()]), drawn as dots with intervals, it
+#' names the statistic and gives each column's estimate and interval in
+#' the estimate's own units and digits (the locale's `mean`, `quantile`,
+#' ... digits), never as percents: `"Punktdiagramm: api00: Mittelwert
+#' (95-\%-Konfidenzintervall). E 674,4 (649,6 bis 699,2); ..."`.
 #'
 #' @param x A `umfrage_tab` object.
 #' @param row_var,col_var,layer Which block, as in [plot.umfrage_tab()].
-#' @param title The chart's title (default: the row variable's label).
-#' @param stacked Describe stacked bars (values without intervals).
+#' @param title The chart's title (default: the row variable's label; for
+#'   a numeric row the chart's title, e.g. "Mean of api00").
+#' @param stacked Describe stacked bars (values without intervals); an
+#'   error for a numeric row.
 #' @param locale Language and number format, as in [plot.umfrage_tab()].
 #' @return A single string.
 #' @examples
