@@ -510,9 +510,8 @@ display_block <- function(x, g, ly, loc, show, mb, flag, has_letters, md = 0) {
                                  total = "total_pct", none = "counts"))
   } else {
     label <- if (nrow(rows[rows$type == "cell", , drop = FALSE]) == 1L) rows$label[1L]
-             else if (length(unique(rows$stat[rows$type == "cell"])) == 1L && length(g) == 1L &&
-                      !num_default_label(first)) first$label
-             else loc_word(loc, if (length(g) > 1L) "num_blocks" else "num_block")
+             else if (length(g) == 1L) num_var_title(first, loc)
+             else loc_word(loc, "num_blocks")
     what <- ""
   }
   title <- list(label = label, layer = ly$title, what = what, weighted = wtd,

@@ -863,10 +863,10 @@ plot_numeric <- function(x, b, loc, horiz = FALSE, col = NULL, main = NULL, ci =
   val_w <- max(graphics::strwidth(tick_lab, units = "inches"), 0)
   line_in <- graphics::par("csi")
   if (horiz) {
-    graphics::par(mai = c((3.6 + (leg * 1.6) + src_line) * line_in, cat_w + 0.35,
+    graphics::par(mai = c((3.6 + (leg * 3) + src_line) * line_in, cat_w + 0.35,
                           (if (nzchar(main)) 2.2 else 0.8) * line_in, 0.3))
   } else {
-    graphics::par(mai = c((2.4 + lab_lines + (leg * 1.6) + src_line) * line_in, val_w + 0.75,
+    graphics::par(mai = c((2.4 + lab_lines + (leg * 2.4) + src_line) * line_in, val_w + 0.75,
                           (if (nzchar(main)) 2.2 else 0.8) * line_in, 0.3))
   }
   graphics::plot.new()
@@ -906,7 +906,9 @@ plot_numeric <- function(x, b, loc, horiz = FALSE, col = NULL, main = NULL, ci =
   }
   if (nzchar(main)) graphics::title(main = main, line = 1, font.main = 2)
   if (leg) {
-    graphics::legend("bottom", inset = c(0, -(if (horiz) 3.8 else 3.2 + lab_lines) * line_in /
+    # below the axis title (not on it): the legend box's bottom this many
+    # lines under the plot region
+    graphics::legend("bottom", inset = c(0, -(if (horiz) 5.2 else 4.2 + lab_lines) * line_in /
                                           graphics::par("pin")[2L]),
                      legend = b$rows, col = fills, pch = 19, horiz = TRUE, bty = "n", xpd = NA, cex = 0.9)
   }

@@ -139,3 +139,16 @@ test_that("xlsx: no letter columns for a row-% block of a table with means", {
   heads <- grep("(A)", v, fixed = TRUE, value = TRUE)
   expect_length(heads, 1L)
 })
+
+test_that("a block of one quantile row is titled by its variable and statistic, not 'Statistics'", {
+  dd <- pol_design()
+  t <- tab(dd$des, rows = list("sch.wide", quantile_of(~api00)), cols = "stype")
+  en <- format(t, width = 200, locale = "en")
+  de <- format(t, width = 200, locale = "de")
+  expect_true(any(startsWith(en, "api00: quantiles  (weighted)")))
+  expect_true(any(startsWith(de, "api00: Quantile  (gewichtet)")))
+  expect_false(any(startsWith(en, "Statistics")))
+  # a user's label titles it
+  t2 <- tab(dd$des, rows = list(quantile_of(~api00, label = "API 2000")), cols = "stype")
+  expect_true(any(startsWith(format(t2, width = 200), "API 2000  (weighted)")))
+})
