@@ -89,6 +89,9 @@ plot_block <- function(x, row_var, col_var, layer, loc) {
   numeric <- identical(x$rows[[i]]$kind, "numeric")
   val <- if (numeric) cc$estimate else if (x$percent == "none") { if (x$weighted) cc$n_w else cc$n } else cc$pct
   ri <- sort(unique(cid$row))
+  # in the order the table shows them (nets and sorting: x$rows[[i]]$order)
+  ord <- x$rows[[i]]$order
+  if (!is.null(ord)) ri <- c(ord[ord %in% ri], setdiff(ri, ord))
   cj <- sort(unique(cid$col))
   rows <- if (numeric) num_row_labels(x$rows[[i]], ri, loc) else x$rows[[i]]$levels[ri]
   cols <- if (j == 1L) loc_word(loc, "total") else x$cols[[j]]$levels[cj]

@@ -152,3 +152,22 @@ test_that("a block of one quantile row is titled by its variable and statistic, 
   t2 <- tab(dd$des, rows = list(quantile_of(~api00, label = "API 2000")), cols = "stype")
   expect_true(any(startsWith(format(t2, width = 200), "API 2000  (weighted)")))
 })
+
+test_that("plot() and tab_alt() draw the rows in the order the table shows them (sorting, nets on top)", {
+  set.seed(3)
+  d <- data.frame(q = factor(sample(c("a", "b", "c", "d"), 300, TRUE, prob = c(0.1, 0.2, 0.4, 0.3)),
+                             c("a", "b", "c", "d")))
+  t <- tab(d, nets("q", "a or b" = c("a", "b")), sort = "desc")
+  # the order by frequency, computed with table(); the net first
+  want <- c("a or b", names(sort(table(d$q), decreasing = TRUE)))
+  pdf(NULL)
+  on.exit(dev.off())
+  p <- plot(t)
+  expect_identical(levels(p$row), want)
+  expect_equal(p$value, c(100 * mean(d$q %in% c("a", "b")), 100 * sort(as.vector(table(d$q)), decreasing = TRUE) / 300),
+               tolerance = 1e-12)
+  al <- tab_alt(t, locale = "en")
+  pos <- vapply(want[-1], function(l) regexpr(paste0("; ", l, " "), al, fixed = TRUE), 0)
+  expect_true(all(diff(pos) > 0))
+  expect_match(al, "\\(column %, 95% CI\\)\\. a or b ")
+})
