@@ -16,7 +16,11 @@
 #' @param digits Digits after the decimal mark; default the locale's digits
 #'   of percents (`fmt_pct()`), interval ends (`fmt_ci()`), or 0
 #'   (`fmt_num()`).
-#' @param low,high The ends of confidence intervals (percents).
+#' @param low,high The ends of confidence intervals (percents; with
+#'   `percent = FALSE` of any estimate, e.g. a mean of [mean_of()]).
+#' @param percent `fmt_ci()`: write the upper end as a percent (`TRUE`, the
+#'   default); `FALSE` for the interval of a mean, total or other estimate
+#'   in its own units (`"2,8 bis 3,4"`); give its `digits`.
 #' @param deff Optional design effects of the estimates: an interval whose
 #'   design effect is below the threshold (`getOption("umfrage.min_deff")`,
 #'   default 0.5) gets the locale's flag (a superscript one), and the result the
@@ -30,6 +34,7 @@
 #' fmt_pct(c(42.23, 7.5), locale = "de")
 #' fmt_ci(8.6, 22.9, locale = "de")
 #' fmt_ci(0.96, 2.26, deff = 0.14, locale = "de")
+#' fmt_ci(2.83, 3.41, digits = 1, percent = FALSE, locale = "de")
 #' fmt_num(11067, locale = "de")
 #' fmt_p(c(0.0312, 2.7e-11), locale = "de")
 #' @export
@@ -49,15 +54,17 @@ fmt_num <- function(x, digits = 0, locale = NULL) {
 
 #' @rdname fmt_pct
 #' @export
-fmt_ci <- function(low, high, digits = NULL, deff = NULL, locale = NULL) {
+fmt_ci <- function(low, high, digits = NULL, deff = NULL, locale = NULL, percent = TRUE) {
   loc <- resolve_locale(locale)
   check_fmt_num(low, "low")
   check_fmt_num(high, "high")
   if (length(low) != length(high))
     stopf("'low' and 'high' must have the same length, not %d and %d", length(low), length(high))
+  check_flag(percent, "percent")
   d <- fmt_digits(digits, loc$digits[["ci"]])
   out <- ifelse(is.na(low) | is.na(high), "",
-                loc_word(loc, "ci_range", loc_num(low, d, loc), loc_pct(high, d, loc)))
+                loc_word(loc, "ci_range", loc_num(low, d, loc),
+                         if (percent) loc_pct(high, d, loc) else loc_num(high, d, loc)))
   if (!is.null(deff)) {
     check_fmt_num(deff, "deff")
     if (length(deff) != length(low))

@@ -171,3 +171,17 @@ test_that("plot() and tab_alt() draw the rows in the order the table shows them 
   expect_true(all(diff(pos) > 0))
   expect_match(al, "\\(column %, 95% CI\\)\\. a or b ")
 })
+
+test_that("fmt_ci(percent = FALSE) writes the interval of a mean in its own units", {
+  dd <- pol_design()
+  t <- tab(dd$des, rows = list(mean_of(~api00)))
+  a <- as.data.frame(t)
+  m <- survey::svymean(~api00, dd$sdes)
+  q <- qt(0.975, nrow(dd$data) - 3)   # 3 strata
+  lo <- coef(m) - q * survey::SE(m)
+  hi <- coef(m) + q * survey::SE(m)
+  expect_identical(fmt_ci(a$ci_low, a$ci_high, digits = 1, percent = FALSE, locale = "de"),
+                   paste(pfmt_de(lo, 1), "bis", pfmt_de(hi, 1)))
+  expect_identical(fmt_ci(8.6, 22.9, locale = "de"), "8,6 bis 22,9\u00a0%")
+  expect_error(fmt_ci(1, 2, percent = NA), "percent")
+})
