@@ -61,7 +61,7 @@ resolve_show <- function(show, x) {
   if (is.null(show)) {
     show <- c(if (x$weighted) "weighted" else "count",
               if (x$percent != "none") "pct",
-              if (isTRUE(x$options$letters) && x$percent == "col") "letters")
+              if (tab_has_letters(x)) "letters")
   }
   show <- check_show(show)
   if (x$percent == "none") {
@@ -149,20 +149,38 @@ tab_display <- function(x, locale = NULL, show = NULL, digits = NULL) {
   x$.loc <- loc
   mb <- min_base_of(x)
   flag <- loc_word(loc, "small_flag")
-  has_num <- any(vapply(x$rows, function(r) identical(r$kind, "numeric"), NA))
-  has_letters <- isTRUE(x$options$letters) && (x$percent == "col" || has_num)
+  has_letters <- tab_has_letters(x)
   md <- min_deff_of(x)
   groups <- display_groups(x)
   blocks <- list()
   for (ly in tab_layers_loc(x, loc)) for (g in groups) {
     g <- g[vapply(g, function(i) length(block_sel(x, i, ly$id)) > 0L, NA)]
     if (!length(g)) next
-    blocks[[length(blocks) + 1L]] <- display_block(x, g, ly, loc, show, mb, flag, has_letters, md)
+    blocks[[length(blocks) + 1L]] <- display_block(x, g, ly, loc, show, mb, flag,
+                                                   has_letters && block_has_letters(x, g), md)
   }
   structure(list(locale = loc, show = show, min_base = mb, flag = flag,
                  min_deff = md, deff_flag = loc_word(loc, "low_deff_flag"),
                  percent = x$percent, weighted = x$weighted, letters = has_letters,
                  blocks = blocks), class = "umfrage_display")
+}
+
+# Can row variable i carry significance letters? Percents of a column-%
+# table (levels, nets, MR items), and means, totals, ratios and mean scores
+# in any table; quantiles never (they have no letters).
+row_has_letters <- function(x, i) {
+  rv <- x$rows[[i]]
+  if (identical(rv$kind, "numeric")) return(rv$stat %in% c("mean", "total", "ratio", "score"))
+  x$percent == "col"
+}
+
+# Does a table (a block of row variables g) have letters to show? Only
+# such blocks letter their banner columns ("E (A)").
+tab_has_letters <- function(x) {
+  isTRUE(x$options$letters) && block_has_letters(x, seq_along(x$rows))
+}
+block_has_letters <- function(x, g) {
+  any(vapply(g, function(i) row_has_letters(x, i), NA))
 }
 
 # The layers with their titles in the locale ("region = Nord, ...").
@@ -226,13 +244,35 @@ num_row_labels <- function(rv, idx, loc, in_block = FALSE) {
       nchar(sub("^[^.]*\\.?", "", format(v, scientific = FALSE, drop0trailing = TRUE))), 0L)
     pl <- ifelse(is.na(p), lev, vapply(seq_along(p), function(k) loc_pct(p[k], pd[k], loc), ""))
     if (user) return(paste0(rv$label, ": ", pl))
-    return(ifelse(!is.na(p) & abs(p - 50) < 1e-9, loc_word(loc, "num_median", rv$var_label),
-                  vapply(pl, function(s) loc_word(loc, "num_quantile", s, rv$var_label), "")))
+    # the locale's words: "Median of income", "25% quantile of income",
+    # "income: 25-%-Quantil" (the template holds the percent sign)
+    pn <- vapply(seq_along(p), function(k) loc_num(p[k], pd[k], loc), "")
+    return(ifelse(is.na(p), paste0(rv$var_label, ": ", lev),
+                  ifelse(abs(p - 50) < 1e-9, loc_word(loc, "num_median", rv$var_label),
+                         vapply(pn, function(s) loc_word(loc, "num_quantile", s, rv$var_label), ""))))
   }
   lab <- if (user) rv$label
          else if (in_block) loc_word(loc, "score_row")
          else loc_word(loc, paste0("num_", rv$stat), rv$var_label)
   rep(lab, length(idx))
+}
+
+# The title of numeric row rv as a whole, in the locale: the user's label,
+# else its one statistic's label ("Mean of income", "income: Median"),
+# else (several quantiles) "income: quantiles".
+num_var_title <- function(rv, loc) {
+  if (!num_default_label(rv)) return(rv$label)
+  if (length(rv$levels) == 1L) return(num_row_labels(rv, 1L, loc))
+  paste0(rv$var_label, ": ", loc_word(loc, if (identical(rv$stat, "quantile")) "stat_quantiles"
+                                      else paste0("stat_", rv$stat)))
+}
+
+# The word of numeric row rv's statistic ("mean", "median", "quantiles").
+num_stat_word <- function(rv, loc) {
+  if (!identical(rv$stat, "quantile")) return(loc_word(loc, paste0("stat_", rv$stat)))
+  p <- suppressWarnings(as.numeric(sub("%$", "", rv$levels)))
+  loc_word(loc, if (length(p) == 1L && !is.na(p) && abs(p - 50) < 1e-9) "stat_median"
+                else if (length(p) == 1L) "stat_quantile" else "stat_quantiles")
 }
 
 # The digits of a numeric statistic (the locale's `mean`, `total`, ...).
@@ -470,9 +510,8 @@ display_block <- function(x, g, ly, loc, show, mb, flag, has_letters, md = 0) {
                                  total = "total_pct", none = "counts"))
   } else {
     label <- if (nrow(rows[rows$type == "cell", , drop = FALSE]) == 1L) rows$label[1L]
-             else if (length(unique(rows$stat[rows$type == "cell"])) == 1L && length(g) == 1L &&
-                      !num_default_label(first)) first$label
-             else loc_word(loc, if (length(g) > 1L) "num_blocks" else "num_block")
+             else if (length(g) == 1L) num_var_title(first, loc)
+             else loc_word(loc, "num_blocks")
     what <- ""
   }
   title <- list(label = label, layer = ly$title, what = what, weighted = wtd,
@@ -487,8 +526,12 @@ display_block <- function(x, g, ly, loc, show, mb, flag, has_letters, md = 0) {
   # a block of numeric rows shows no counts (its bases are the base rows)
   # and always the estimate
   bshow <- if (!cat_block) show_stats[show_stats %in% c(setdiff(show, c("count", "weighted")), "pct")]
+  # a block whose rows carry no letters (percents of a row-% table,
+  # quantiles) has no letter columns and no letters in its header
+  if (!has_letters && "letters" %in% (if (is.null(bshow)) show else bshow))
+    bshow <- setdiff(if (is.null(bshow)) show else bshow, "letters")
   list(row_var = g[1L], row_vars = g, layer = ly$id, layer_title = ly$title, title = title,
-       numeric = !cat_block, show = bshow,
+       numeric = !cat_block, show = bshow, has_letters = has_letters,
        stub = if (!is.null(top)) list(base_n = loc_word(loc, "base_n"),
                                       base_w = if (x$weighted) loc_word(loc, "base_w"))
               else list(base_n = NULL, base_w = NULL),
@@ -793,8 +836,14 @@ summary.umfrage_tab <- function(object, locale = NULL, ...) {
   x <- object
   loc <- display_locale(x, locale)
   tot <- x$bases[x$base_id$col_var == 1L, , drop = FALSE]
+  is_num <- vapply(x$rows, function(r) identical(r$kind, "numeric"), NA)
   structure(list(
-    rows = vapply(x$rows, `[[`, "", "label"),
+    rows = vapply(x$rows, function(r) if (identical(r$kind, "numeric")) num_var_title(r, loc)
+                  else r$label, ""),
+    # what the cells are: the percent kind when a categorical row exists,
+    # the numeric rows' statistics ("mean", "median", ...) in the locale
+    stats = unique(vapply(x$rows[is_num], num_stat_word, "", loc = loc)),
+    has_pct = any(!is_num),
     cols = vapply(x$cols[-1L], `[[`, "", "label"),
     by = vapply(x$by, `[[`, "", "label"),
     n_cells = nrow(x$cells), percent = x$percent, weighted = x$weighted, na = x$na,
@@ -807,6 +856,9 @@ print.summary.umfrage_tab <- function(x, ...) {
   loc <- if (is.null(x$locale)) resolve_locale() else x$locale
   what <- loc_word(loc, switch(x$percent, col = "col_pct", row = "row_pct",
                                total = "total_pct", none = "counts"))
+  # numeric rows: their statistics, instead of the percent kind when no
+  # categorical row exists (a summary of older objects: the percent kind)
+  if (!is.null(x$has_pct)) what <- c(if (x$has_pct) what, x$stats)
   cat(loc_word(loc, "summary_head", loc_num(x$n_cells, 0L, loc),
                 paste(c(what, if (x$weighted) loc_word(loc, "weighted"),
                         loc_word(loc, if (x$na == "drop") "na_dropped" else "na_level")),
@@ -1170,7 +1222,7 @@ as.data.frame.umfrage_tab <- function(x, row.names = NULL, optional = FALSE,
 tab_wide <- function(x, show = NULL, locale = NULL) {
   if (is.null(show)) {
     show <- c(if (x$percent == "none") (if (x$weighted) "weighted" else "count") else "pct",
-              if (isTRUE(x$options$letters) && x$percent == "col") "letters")
+              if (tab_has_letters(x)) "letters")
   }
   d <- tab_display(x, locale, show, NULL)
   show <- d$show

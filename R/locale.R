@@ -200,12 +200,14 @@ builtin_locale <- function(lang) {
     num_ratio = "Ratio %s",
     num_score = "Mean score of %s",
     num_median = "Median of %s",
-    num_quantile = "%s quantile of %s",
+    num_quantile = "%s%% quantile of %s",
     score_row = "Mean score",
     num_block = "Statistics",
     num_blocks = "Means, totals and other statistics",
     letters_legend_t = "Letters at %s: significantly higher than the column with that letter (t test, alpha = %s, %s).",
-    estimate_axis = "estimate"
+    estimate_axis = "estimate",
+    dot_chart = "Dot chart",
+    stat_quantiles = "quantiles"
   )
   de <- c(
     total = "Gesamt",
@@ -273,12 +275,14 @@ builtin_locale <- function(lang) {
     num_ratio = "%s: Verh\u00e4ltnis",
     num_score = "%s: Mittelwert (Skala)",
     num_median = "%s: Median",
-    num_quantile = "%2$s: Quantil %1$s",
+    num_quantile = "%2$s: %1$s-%%-Quantil",
     score_row = "Mittelwert (Skala)",
     num_block = "Kennwerte",
     num_blocks = "Mittelwerte, Summen und weitere Kennwerte",
     letters_legend_t = "Buchstaben bei %s: signifikant h\u00f6her als in der Spalte mit diesem Buchstaben (t-Test, alpha = %s, %s).",
-    estimate_axis = "Sch\u00e4tzwert"
+    estimate_axis = "Sch\u00e4tzwert",
+    dot_chart = "Punktdiagramm",
+    stat_quantiles = "Quantile"
   )
   structure(list(
     lang = lang,

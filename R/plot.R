@@ -89,6 +89,9 @@ plot_block <- function(x, row_var, col_var, layer, loc) {
   numeric <- identical(x$rows[[i]]$kind, "numeric")
   val <- if (numeric) cc$estimate else if (x$percent == "none") { if (x$weighted) cc$n_w else cc$n } else cc$pct
   ri <- sort(unique(cid$row))
+  # in the order the table shows them (nets and sorting: x$rows[[i]]$order)
+  ord <- x$rows[[i]]$order
+  if (!is.null(ord)) ri <- c(ord[ord %in% ri], setdiff(ri, ord))
   cj <- sort(unique(cid$col))
   rows <- if (numeric) num_row_labels(x$rows[[i]], ri, loc) else x$rows[[i]]$levels[ri]
   cols <- if (j == 1L) loc_word(loc, "total") else x$cols[[j]]$levels[cj]
@@ -810,9 +813,7 @@ autoplot.umfrage_tab <- function(object, row_var = NULL, col_var = NULL, stacked
 # ("Mean of income"), else the statistic's word ("quantile").
 plot_num_title <- function(x, b, loc) {
   if (length(b$rows) == 1L) return(b$rows)
-  rv <- x$rows[[b$i]]
-  if (!num_default_label(rv)) return(rv$label)
-  paste0(rv$var_label, ": ", loc_word(loc, paste0("stat_", rv$stat)))
+  num_var_title(x$rows[[b$i]], loc)
 }
 
 # A numeric row (mean, total, ratio, score, quantiles) per banner column:
@@ -865,10 +866,10 @@ plot_numeric <- function(x, b, loc, horiz = FALSE, col = NULL, main = NULL, ci =
   val_w <- max(graphics::strwidth(tick_lab, units = "inches"), 0)
   line_in <- graphics::par("csi")
   if (horiz) {
-    graphics::par(mai = c((3.6 + (leg * 1.6) + src_line) * line_in, cat_w + 0.35,
+    graphics::par(mai = c((3.6 + (leg * 3) + src_line) * line_in, cat_w + 0.35,
                           (if (nzchar(main)) 2.2 else 0.8) * line_in, 0.3))
   } else {
-    graphics::par(mai = c((2.4 + lab_lines + (leg * 1.6) + src_line) * line_in, val_w + 0.75,
+    graphics::par(mai = c((2.4 + lab_lines + (leg * 2.4) + src_line) * line_in, val_w + 0.75,
                           (if (nzchar(main)) 2.2 else 0.8) * line_in, 0.3))
   }
   graphics::plot.new()
@@ -908,7 +909,9 @@ plot_numeric <- function(x, b, loc, horiz = FALSE, col = NULL, main = NULL, ci =
   }
   if (nzchar(main)) graphics::title(main = main, line = 1, font.main = 2)
   if (leg) {
-    graphics::legend("bottom", inset = c(0, -(if (horiz) 3.8 else 3.2 + lab_lines) * line_in /
+    # below the axis title (not on it): the legend box's bottom this many
+    # lines under the plot region
+    graphics::legend("bottom", inset = c(0, -(if (horiz) 5.2 else 4.2 + lab_lines) * line_in /
                                           graphics::par("pin")[2L]),
                      legend = b$rows, col = fills, pch = 19, horiz = TRUE, bty = "n", xpd = NA, cex = 0.9)
   }

@@ -16,7 +16,11 @@
 #' @param digits Digits after the decimal mark; default the locale's digits
 #'   of percents (`fmt_pct()`), interval ends (`fmt_ci()`), or 0
 #'   (`fmt_num()`).
-#' @param low,high The ends of confidence intervals (percents).
+#' @param low,high The ends of confidence intervals (percents; with
+#'   `percent = FALSE` of any estimate, e.g. a mean of [mean_of()]).
+#' @param percent `fmt_ci()`: write the upper end as a percent (`TRUE`, the
+#'   default); `FALSE` for the interval of a mean, total or other estimate
+#'   in its own units (`"2,8 bis 3,4"`); give its `digits`.
 #' @param deff Optional design effects of the estimates: an interval whose
 #'   design effect is below the threshold (`getOption("umfrage.min_deff")`,
 #'   default 0.5) gets the locale's flag (a superscript one), and the result the
@@ -30,6 +34,7 @@
 #' fmt_pct(c(42.23, 7.5), locale = "de")
 #' fmt_ci(8.6, 22.9, locale = "de")
 #' fmt_ci(0.96, 2.26, deff = 0.14, locale = "de")
+#' fmt_ci(2.83, 3.41, digits = 1, percent = FALSE, locale = "de")
 #' fmt_num(11067, locale = "de")
 #' fmt_p(c(0.0312, 2.7e-11), locale = "de")
 #' @export
@@ -49,15 +54,17 @@ fmt_num <- function(x, digits = 0, locale = NULL) {
 
 #' @rdname fmt_pct
 #' @export
-fmt_ci <- function(low, high, digits = NULL, deff = NULL, locale = NULL) {
+fmt_ci <- function(low, high, digits = NULL, deff = NULL, locale = NULL, percent = TRUE) {
   loc <- resolve_locale(locale)
   check_fmt_num(low, "low")
   check_fmt_num(high, "high")
   if (length(low) != length(high))
     stopf("'low' and 'high' must have the same length, not %d and %d", length(low), length(high))
+  check_flag(percent, "percent")
   d <- fmt_digits(digits, loc$digits[["ci"]])
   out <- ifelse(is.na(low) | is.na(high), "",
-                loc_word(loc, "ci_range", loc_num(low, d, loc), loc_pct(high, d, loc)))
+                loc_word(loc, "ci_range", loc_num(low, d, loc),
+                         if (percent) loc_pct(high, d, loc) else loc_num(high, d, loc)))
   if (!is.null(deff)) {
     check_fmt_num(deff, "deff")
     if (length(deff) != length(low))
@@ -156,12 +163,19 @@ tab_caption <- function(title, kind = c("table", "figure"), number = NULL, local
 #' A short description of what [plot.umfrage_tab()] draws, for the `alt`
 #' attribute of the image (in R Markdown the chunk option `fig.alt`): the
 #' kind of chart, the title, and each bar's value with its confidence
-#' interval, in the locale.
+#' interval, in the locale. For a numeric row (a mean, total, ratio, mean
+#' score or quantiles, see [mean_of()]), drawn as dots with intervals, it
+#' names the statistic and gives each column's estimate and interval in
+#' the estimate's own units and digits (the locale's `mean`, `quantile`,
+#' ... digits), never as percents: `"Punktdiagramm: api00: Mittelwert
+#' (95-\%-Konfidenzintervall). E 674,4 (649,6 bis 699,2); ..."`.
 #'
 #' @param x A `umfrage_tab` object.
 #' @param row_var,col_var,layer Which block, as in [plot.umfrage_tab()].
-#' @param title The chart's title (default: the row variable's label).
-#' @param stacked Describe stacked bars (values without intervals).
+#' @param title The chart's title (default: the row variable's label; for
+#'   a numeric row the chart's title, e.g. "Mean of api00").
+#' @param stacked Describe stacked bars (values without intervals); an
+#'   error for a numeric row.
 #' @param locale Language and number format, as in [plot.umfrage_tab()].
 #' @return A single string.
 #' @examples
@@ -174,6 +188,7 @@ tab_alt <- function(x, row_var = NULL, col_var = NULL, layer = 1L, title = NULL,
   check_flag(stacked, "stacked")
   loc <- display_locale(x, locale)
   b <- plot_block(x, row_var, col_var, layer, loc)
+  if (b$numeric) return(alt_numeric(x, b, title, stacked, loc))
   if (is.null(title)) title <- x$rows[[b$i]]$label
   pct <- x$percent != "none"
   val <- if (pct) loc_pct(b$value, loc$digits[["pct"]], loc) else
@@ -195,4 +210,30 @@ tab_alt <- function(x, row_var = NULL, col_var = NULL, layer = 1L, title = NULL,
   paste0(loc_word(loc, if (stacked) "stacked_chart" else "bar_chart"), ": ", title,
          if (length(what)) paste0(" (", paste(what, collapse = ", "), ")"), ". ",
          paste(parts, collapse = ". "), ".")
+}
+
+# Alt text of the chart of a numeric row (plot_numeric(): dots with
+# intervals per column): its estimates in their own units and digits, never
+# as percents ("Punktdiagramm: api00: Mittelwert (95-%-Konfidenzintervall).
+# E 674,4 (649,6 bis 699,2); H 625,8 (...)").
+alt_numeric <- function(x, b, title, stacked, loc) {
+  if (stacked) stopf("'stacked' bars need percents; %s is a numeric row (%s): it is drawn as dots with intervals",
+                     q(x$rows[[b$i]]$name), x$rows[[b$i]]$stat)
+  if (is.null(title)) title <- plot_num_title(x, b, loc)
+  if (nzchar(b$layer$title)) title <- paste0(title, " (", b$layer$title, ")")
+  d <- stat_digits(b$stat, loc)
+  val <- matrix(loc_num(b$value, d, loc, na = "-"), nrow(b$value), ncol(b$value))
+  ci <- ifelse(is.na(b$lo) | is.na(b$hi), "",
+               paste0(" (", loc_word(loc, "ci_range", loc_num(b$lo, d, loc), loc_num(b$hi, d, loc)), ")"))
+  ci <- matrix(ci, nrow(b$value), ncol(b$value))
+  one_row <- length(b$rows) == 1L
+  parts <- vapply(seq_along(b$cols), function(m) {
+    if (one_row) return(paste0(b$cols[m], " ", val[1L, m], ci[1L, m]))
+    paste0(b$cols[m], ": ", paste0(b$rows, " ", val[, m], ci[, m], collapse = "; "))
+  }, "")
+  lev <- 100 * x$options$level
+  what <- if (any(!is.na(b$lo))) loc_word(loc, "ci", loc_num(lev, if (lev == round(lev)) 0L else 1L, loc))
+  paste0(loc_word(loc, "dot_chart"), ": ", title,
+         if (length(what)) paste0(" (", what, ")"), ". ",
+         paste(parts, collapse = if (one_row) "; " else ". "), ".")
 }

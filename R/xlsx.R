@@ -389,7 +389,7 @@ xlsx_block <- function(wb, sh, r, it, sty) {
   d <- it$d
   loc <- d$locale
   show <- if (is.null(b$show)) d$show else b$show
-  if (!d$letters) show <- setdiff(show, "letters")
+  if (!d$letters || isFALSE(b$has_letters)) show <- setdiff(show, "letters")
   cols <- b$columns
   nb <- nrow(cols)
   nr <- nrow(b$rows)

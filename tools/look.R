@@ -69,6 +69,14 @@ t_num <- tab(d, list(mean_of("income"), mean_of("hh_size", label = "Household si
                      score_of("transport", 5:1)),
              cols = c("sex", "age"), weights = "w", show = c("pct", "letters"))
 
+# sorted by the Total column (nets stay on top, "no answer" at the end),
+# and a row-% table with a mean row (letters only in the mean block)
+t_sort <- tab(d, list(nets("transport", "Top 2" = sat[1:2], "Bottom 2" = sat[4:5]), mr,
+                      quantile_of_or_null(d)),
+              cols = "sex", weights = "w", sort = "desc", show = c("pct", "letters"))
+t_rowpct <- tab(d, list("age", mean_of("income")), cols = "region", weights = "w",
+                percent = "row", show = c("pct", "letters"))
+
 # German labels: the same data, German words
 dd <- d
 dd$sex <- ifelse(d$sex == "female", "weiblich", "m\u00e4nnlich")
@@ -104,6 +112,8 @@ html <- if (has_knitr) c("<!DOCTYPE html>", "<html><head><meta charset=\"utf-8\"
           section("Percent-only cells, one table per region (by)", t_region, locale = "en"),
           section("Numeric rows (means, a total, a ratio), a net and a mean-score row", t_num, locale = "en"),
           section("Numerische Zeilen, deutsch, mit Konfidenzintervallen", t_num_de),
+          section("Sorted by the Total column (nets on top), quantiles", t_sort, locale = "en"),
+          section("Row percents with a mean row", t_rowpct, locale = "en"),
           "</body></html>")
 html_file <- file.path(out, "tables.html")
 if (has_knitr) {
@@ -120,7 +130,9 @@ if (requireNamespace("openxlsx2", quietly = TRUE)) {
   tab_xlsx(list("Satisfaction and transport by sex and age" = t_banner,
                 "Satisfaction by sex, per region" = t_region,
                 "Satisfaction by region, with intervals" = t_ci,
-                "Means, totals, nets and mean scores" = t_num),
+                "Means, totals, nets and mean scores" = t_num,
+                "Sorted, with nets and quantiles" = t_sort,
+                "Row percents with a mean row" = t_rowpct),
            f, locale = "en", source = "Synthetic example data")
   files <- c(files, f)
   f <- file.path(out, "tables-de.xlsx")
@@ -140,7 +152,7 @@ if (has_ft) {
   for (lang in c("en", "de")) {
     f <- file.path(out, sprintf("word-%s.docx", lang))
     ok <- tryCatch({
-      tabs <- if (lang == "en") list(t_banner, t_region, t_num) else list(t_de, t_num_de)
+      tabs <- if (lang == "en") list(t_banner, t_region, t_num, t_sort, t_rowpct) else list(t_de, t_num_de)
       tab_docx(tabs, f, locale = lang, source = "umfrage look (simulated data)")
       TRUE
     }, error = function(e) {

@@ -55,24 +55,37 @@ landraete_spd <- c(jahr = 2020, spd = 62, alle = 294)
 
 ## ---- sortieren
 # Mehrfachnennungen nach Häufigkeit sortiert (häufigste zuerst), damit Tabellen
-# und Grafiken Rangfolgen zeigen.
-sortiert <- function(set, daten = kik) {
-  n <- colSums(daten[set$cols] == TRUE, na.rm = TRUE)
-  o <- order(-n)
-  mr_set(daten, set$cols[o], labels = set$items[o], label = set$label, base = set$base)
+# und Grafiken Rangfolgen zeigen: tab(sort = "desc") ordnet die Zeilen nach der
+# Gesamtspalte, "Sonstiges" bleibt als Restkategorie am Ende (sort_keep).
+rangfolge <- function(daten, zeilen, ...) {
+  rest <- intersect("Sonstiges", zeilen$items)
+  tab(daten, zeilen, sort = "desc", sort_keep = if (length(rest)) rest, ...)
 }
 
 ## ---- befunde
 # F1, F3, F8, F9: Einfachauswahl; F2, F4, F6: Mehrfachnennungen
 t_f1 <- tab(kik, "ki_nutzung")
-t_f2 <- tab(kik, sortiert(sets$bereich_heute))
+t_f2 <- rangfolge(kik, sets$bereich_heute)
 kik$anwendungen <- factor(kik$weitere_anwendungen_inhaltlich, c(TRUE, FALSE),
                           c("inhaltliche Antwort", "leer oder keine Angabe"))
 t_f3 <- tab(kik, "anwendungen")
-t_f4 <- tab(kik, sortiert(sets$werkzeug))
-t_f6 <- tab(kik, sortiert(sets$hindernis))
-t_f8 <- tab(kik, "regeln")
-t_f9 <- tab(kik, "smart_city")
+t_f4 <- rangfolge(kik, sets$werkzeug)
+# F4: wie viele Werkzeugarten nennt eine KI nutzende Kommune? Ein Mittelwert
+# mit Konfidenzintervall (wer keine KI nutzt, hat keinen Wert und zählt nicht)
+kik$werkzeuge_anzahl <- ifelse(kik$ki_nutzung == "ja",
+                               rowSums(kik[sets$werkzeug$cols] == TRUE), NA)
+attr(kik$werkzeuge_anzahl, "label") <- "Genannte Werkzeugarten je KI nutzender Kommune"
+t_f4_anzahl <- tab(kik, mean_of("werkzeuge_anzahl"))
+t_f6 <- rangfolge(kik, sets$hindernis)
+# F8 und F9: Netto-Kategorien fassen Antworten zusammen, die eine Aussage
+# zusammen meint ("Vorgaben" = verbindlich oder unverbindlich; "befasst" =
+# alle, die sich mit einer Strategie beschäftigt haben); sie stehen oben.
+vorgaben <- "Vorgaben (verbindlich oder unverbindlich, zusammen)"
+befasst <- "mit der Idee befasst (zusammen)"
+t_f8 <- tab(kik, do.call(nets, c(list("regeln"), stats::setNames(list(levels(kik$regeln)[1:2]), vorgaben))))
+t_f9 <- tab(kik, do.call(nets, c(list("smart_city"),
+                                 stats::setNames(list(setdiff(levels(kik$smart_city), "nicht befasst")),
+                                                 befasst))))
 # F5: heute wurde nur gefragt, wer KI nutzt; für den Vergleich zählt, wer
 # keine KI nutzt, als "heute kein Bereich", so beziehen sich beide auf alle.
 heute <- kik[sets$bereich_heute$cols]
@@ -121,7 +134,7 @@ ok_f3 <- round(f3$pct) == veroeffentlicht$prozent[3]
 d_f4 <- gesamt(t_f4)
 ok_f4 <- grepl("^Textgeneratoren", d_f4$row[1]) && grepl("^Chatbots", d_f4$row[2]) &&
   any(grepl("^IT-Sicherheit", d_f4$row[1:3])) && all(d_f4$n > 0)
-werkzeuge_je_kommune <- rowSums(kik[kik$ki_nutzung == "ja", sets$werkzeug$cols])
+werkzeuge_je_kommune <- zelle(t_f4_anzahl, "mean")
 d_f5 <- as.data.frame(t_f5, stringsAsFactors = FALSE)
 h5 <- d_f5[d_f5$zeitpunkt == "heute", ]
 z5 <- d_f5[d_f5$zeitpunkt == "in Zukunft", ]
@@ -135,13 +148,16 @@ f7_heute <- zelle(t_f7, "ja", col = "Fortbildungen heute")
 f7_geplant <- zelle(t_f7, "ja", col = "Fortbildungen geplant")
 ok_f7 <- f7_heute$pct < schwelle_wenige && round(f7_geplant$pct) == veroeffentlicht$prozent[7]
 d_f8 <- gesamt(t_f8)
-geregelt <- sum(d_f8$pct[d_f8$row %in% c("verbindliche Dienstanweisung oder Dienstvereinbarung",
-                                         "unverbindliche Leitlinie oder Empfehlung")])
+f8_vorgaben <- zelle(t_f8, vorgaben)
+geregelt <- f8_vorgaben$pct
 keine_f8 <- zelle(t_f8, "keine Vorgaben")
-ok_f8 <- geregelt < schwelle_wenige && d_f8$row[which.max(d_f8$pct)] == "keine Vorgaben"
+stufen_f8 <- d_f8[!d_f8$net, ]
+ok_f8 <- geregelt < schwelle_wenige && stufen_f8$row[which.max(stufen_f8$pct)] == "keine Vorgaben"
 d_f9 <- gesamt(t_f9)
-p9 <- stats::setNames(d_f9$pct, d_f9$row)
-n9 <- stats::setNames(d_f9$n, d_f9$row)
+f9_befasst <- zelle(t_f9, befasst)
+stufen_f9 <- d_f9[!d_f9$net, ]
+p9 <- stats::setNames(stufen_f9$pct, stufen_f9$row)
+n9 <- stats::setNames(stufen_f9$n, stufen_f9$row)
 verfolgen <- "ja, wir verfolgen eine Strategie"
 ok_f9 <- n9[[verfolgen]] >= 1 && p9[[verfolgen]] <= schwelle_einzelne &&
   names(which.max(p9)) == "befasst, aber nicht weiter verfolgt" &&

@@ -332,8 +332,8 @@ test_that("the levels of a quantile row are labelled per probability, in the loc
                    c("25% quantile of income", "Median of income", "75% quantile of income",
                      "2.5% quantile of income"))
   expect_identical(umfrage:::num_row_labels(rv, 1:4, tab_locale("de")),
-                   c("income: Quantil 25\u00a0%", "income: Median", "income: Quantil 75\u00a0%",
-                     "income: Quantil 2,5\u00a0%"))
+                   c("income: 25-%-Quantil", "income: Median", "income: 75-%-Quantil",
+                     "income: 2,5-%-Quantil"))
   rv$label <- "Income"
   expect_identical(umfrage:::num_row_labels(rv, 2L, tab_locale("en")), "Income: 50%")
   # the German template numbers its slots; a user's word must take as many
