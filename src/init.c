@@ -20,6 +20,11 @@ SEXP C_num_pass(SEXP u, SEXP v, SEXP cols, SEXP rest, SEXP restlev, SEXP restna,
 SEXP C_cal_aux(SEXP g, SEXP Gs, SEXP d, SEXP Ds, SEXP w, SEXP w0, SEXP U, SEXP shift,
                SEXP w2s);
 
+/* recal.c: re-calibration of replicate weights on cells */
+SEXP C_recal_pairs(SEXP g, SEXP Gs, SEXP unit, SEXP Us, SEXP x);
+SEXP C_recal_cells(SEXP start, SEXP cell, SEXP sums, SEXP A, SEXP Gs, SEXP cc,
+                   SEXP targets, SEXP method, SEXP calfun, SEXP bounds, SEXP control);
+
 static const R_CallMethodDef callMethods[] = {
     CALLDEF(C_threads_get, 0),
     CALLDEF(C_threads_set, 1),
@@ -48,6 +53,8 @@ static const R_CallMethodDef callMethods[] = {
     CALLDEF(C_qnt_indicator, 6),
     CALLDEF(C_qnt_unit_sums, 7),
     CALLDEF(C_num_pass, 10),
+    CALLDEF(C_recal_pairs, 5),
+    CALLDEF(C_recal_cells, 11),
     {NULL, NULL, 0}
 };
 
