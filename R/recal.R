@@ -159,7 +159,7 @@ recal_warn <- function(res, cal, cells, epsilon) {
   bad <- which(!res$converged)
   if (!length(bad)) return(invisible())
   r <- bad[which.max(res$max_error[bad])]
-  warnf("%d of %d replicate(s) could not be calibrated again to the targets (replicate(s) %s): largest error %.3g > epsilon = %.3g at %s in replicate %d (a level may have no weight left in a replicate)",
+  warnf("%d of %d replicate(s) could not be calibrated again to the targets (replicate(s) %s): largest error %.3g > epsilon = %.3g at %s in replicate %d (a level with too little weight left in a replicate, or bounds too tight for it)",
         length(bad), length(res$converged), paste(utils::head(bad, 10L), collapse = ", "),
         res$max_error[r], epsilon, recal_col_label(cal, cells, res$worst[r]), r)
 }

@@ -46,9 +46,12 @@ static inline void rc_g(const rc_fun *f, double v, double *g, double *d)
         *g = x < f->L ? f->L : x > f->U ? f->U : x;
         *d = (x > f->L && x < f->U) ? 1 : 0;
     } else if (f->method == RC_RAKING) {
+        /* g' as survey's cal.raking has it: exp(v) for L - 1 < v < U - 1
+         * (not where exp(v) is within the bounds), which keeps a level
+         * whose cells all reach a bound moving back */
         double e = exp(v);
         *g = e < f->L ? f->L : e > f->U ? f->U : e;
-        *d = (e > f->L && e < f->U) ? e : 0;
+        *d = (v > f->L - 1 && v < f->U - 1) ? e : 0;
     } else {
         double z = f->A * v + f->la, e = exp(-fabs(z)), r = 1 / (1 + e);
         double t = z >= 0 ? r : e * r;
