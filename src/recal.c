@@ -319,11 +319,25 @@ static void rc_newton_step(const rc_prob *P, rc_work *W)
     rc_solve(K, W->T, W->lev, W->step);
 }
 
+/* Sum of squared relative misfits (the line search's measure). */
+static double rc_cal_ss(const rc_prob *P, const double *ach)
+{
+    double ss = 0;
+    for (int k = 0; k < P->K; k++) {
+        double d = (P->t[k] - ach[k]) / (1 + fabs(P->t[k]));
+        ss += d * d;
+    }
+    return ss;
+}
+
 /* Newton calibration on the cells from lam = 0 (g = 1), as survey's grake()
- * for a replicate: step halving while some g is not finite, convergence when
- * every column is within eps (survey's measure), then one more step (as
- * wt_calibrate() does), kept if it does not make the error worse. gc ends
- * as the factors. Returns the iterations. */
+ * for a replicate, with a safeguard survey lacks: a step that leaves some g
+ * not finite or does not reduce the squared misfits is halved (up to 30
+ * times), so that replicates far from the full sample still converge (to
+ * the same solution, which is unique). Convergence when every column is
+ * within eps (survey's measure), then one more step (as wt_calibrate()
+ * does), kept if it does not make the error worse. gc ends as the factors.
+ * Returns the iterations. */
 static int rc_newton(const rc_prob *P, rc_work *W, double *gc, double *err, int *worst,
                      int *conv)
 {
@@ -331,22 +345,27 @@ static int rc_newton(const rc_prob *P, rc_work *W, double *gc, double *err, int 
     for (int k = 0; k < K; k++) W->lam[k] = 0;
     rc_eval(P, W->s, W->lam, gc, W->dc);
     rc_col_totals(P, W->s, gc, W->ach);
-    int it = 1;
+    double ss = rc_cal_ss(P, W->ach);
+    *err = rc_cal_error(P, W->ach, worst);
+    int it = 0;
     *conv = 0;
-    for (;;) {
+    while (!(*conv = *err < P->eps) && it < P->maxit) {
+        it++;
         rc_newton_step(P, W);
         for (int k = 0; k < K; k++) W->lam[k] += W->step[k];
-        int ok = rc_eval(P, W->s, W->lam, gc, W->dc);
-        while (it < P->maxit && !ok) {
-            it++;
+        for (int h = 0;; h++) {
+            int ok = rc_eval(P, W->s, W->lam, gc, W->dc);
+            double ss2 = R_PosInf;
+            if (ok) {
+                rc_col_totals(P, W->s, gc, W->ach);
+                ss2 = rc_cal_ss(P, W->ach);
+            }
+            if ((ok && ss2 < ss) || (ok && h >= 30)) { ss = ss2; break; }
+            if (h >= 60) break;                 /* g not finite even so: give up */
             for (int k = 0; k < K; k++) { W->step[k] /= 2; W->lam[k] -= W->step[k]; }
-            ok = rc_eval(P, W->s, W->lam, gc, W->dc);
         }
-        rc_col_totals(P, W->s, gc, W->ach);
+        if (!R_FINITE(ss)) break;
         *err = rc_cal_error(P, W->ach, worst);
-        if (*err < P->eps) { *conv = 1; break; }
-        it++;
-        if (it > P->maxit) break;
     }
     if (*conv) {
         /* one more step, from the converged point */
@@ -436,7 +455,7 @@ SEXP C_recal_cells(SEXP start, SEXP cell, SEXP sums, SEXP A, SEXP Gs, SEXP cc,
     if (nth > P.R) nth = P.R > 0 ? P.R : 1;
     const size_t per = (size_t) 2 * P.G + (size_t) 5 * P.K + (size_t) P.K * P.K;
     double *buf = (double *) R_alloc((size_t) nth * per + 1, sizeof(double));
-    int chunk = 4 * nth;
+    int chunk = 16 * nth;
     for (int from = 0; from < P.R; from += chunk) {
         int to = from + chunk < P.R ? from + chunk : P.R;
         #pragma omp parallel for num_threads(nth) schedule(dynamic)
