@@ -128,7 +128,7 @@ rep_recalibrate <- function(data, cal, unit, A, base = NULL, epsilon = NULL, max
   if (length(base) != n)
     stopf("'base' (the starting weights) has length %d, the data %d rows", length(base), n)
   weight_stats(base, "base")
-  if (identical(cal$cell_constant, FALSE))
+  if (identical(cal$cell_constant, FALSE) && !length(cal$numeric))
     stopf("the weights were calibrated with a cap that trimmed rows of unequal starting weights (wt_rake(cap = )): their replicates cannot be raked again on cells; rake without 'cap' or calibrate with 'bounds' (wt_calibrate())")
   cells <- recal_cells(data, cal)
   method <- cal$method
@@ -164,6 +164,59 @@ recal_warn <- function(res, cal, cells, epsilon) {
         res$max_error[r], epsilon, recal_col_label(cal, cells, res$worst[r]), r)
 }
 
+# Numeric auxiliaries, linear calibration without bounds: per replicate one
+# Newton step from g = 1 (survey's regcalibrate()), from per (cell, unit)
+# sums of base and base u and per unit sums of base u u' (C_recal_pairs),
+# in C_recal_linear. The auxiliaries are centred and scaled by their
+# base-weighted mean and sd first (the margins' indicators span the
+# constant, so this changes nothing but the conditioning), and the result
+# brought back: g_i = 1 + eta[g_i, r] + u_i' beta[, r].
 recal_linear <- function(data, cal, cells, unit, A, base, nums) {
-  stopf("not yet")
+  n <- nrow(data)
+  U <- nrow(A)
+  p <- length(nums)
+  u <- matrix(0, n, p)
+  for (j in seq_len(p)) {
+    col <- data_col(data, nums[j])
+    if (!is.numeric(col) || is.object(col) || is_labelled(col))
+      stopf("numeric auxiliary %s, on which the weights were calibrated, is not a numeric column of the design's data",
+            q(nums[j]))
+    col <- as.double(col)
+    if (!all(is.finite(col)))
+      stopf("numeric auxiliary %s, on which the weights were calibrated, holds NA or infinite values (first at row %d)",
+            q(nums[j]), which(!is.finite(col))[1L])
+    u[, j] <- col
+  }
+  sb <- sum(base)
+  m <- as.vector(crossprod(base, u)) / sb
+  us <- u - rep(m, each = n)
+  sdv <- sqrt(as.vector(crossprod(base, us * us)) / sb)
+  sdv[!(sdv > 0)] <- 1
+  us <- us / rep(sdv, each = n)
+  N <- sum(cal$totals[[1L]])
+  tnum <- (as.double(cal$numeric_totals) - m * N) / sdv
+  x <- c(list(base), lapply(seq_len(p), function(j) base * us[, j]))
+  pairs <- .Call(C_recal_pairs, cells$g, as.integer(cells$G), unit, as.integer(U), x)
+  jk <- which(upper.tri(diag(p), diag = TRUE), arr.ind = TRUE)
+  jk <- jk[order(jk[, 2L], jk[, 1L]), , drop = FALSE]
+  prods <- lapply(seq_len(nrow(jk)), function(e) base * us[, jk[e, 1L]] * us[, jk[e, 2L]])
+  up <- .Call(C_recal_pairs, rep(1L, n), 1L, unit, as.integer(U), prods)
+  uu <- matrix(0, U, length(prods))
+  has <- diff(up$start) > 0L
+  uu[has, ] <- up$sums
+  res <- .Call(C_recal_linear, pairs$start, pairs$cell, pairs$sums, uu, A,
+               as.integer(cells$G), cells$cc, c(cells$targets, tnum))
+  beta <- res$beta / sdv
+  dim(beta) <- c(p, ncol(A))
+  rownames(beta) <- nums
+  eta <- res$eta - rep(as.vector(crossprod(m, beta)), each = cells$G)
+  dim(eta) <- c(cells$G, ncol(A))
+  bad <- which(!(res$max_error <= 1e-6))
+  if (length(bad))
+    warnf("%d of %d replicate(s) could not be calibrated again to the targets (replicate(s) %s): largest error %.3g (a level with no weight left in a replicate, or auxiliaries collinear within it)",
+          length(bad), ncol(A), paste(utils::head(bad, 10L), collapse = ", "), max(res$max_error[bad]))
+  colnames(u) <- nums
+  list(g = cells$g, F = NULL,
+       lin = list(calfun = "linear", bounds = c(-Inf, Inf), eta = eta, beta = beta, u = u),
+       info = list(max_error = res$max_error))
 }

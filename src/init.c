@@ -24,6 +24,8 @@ SEXP C_cal_aux(SEXP g, SEXP Gs, SEXP d, SEXP Ds, SEXP w, SEXP w0, SEXP U, SEXP s
 SEXP C_recal_pairs(SEXP g, SEXP Gs, SEXP unit, SEXP Us, SEXP x);
 SEXP C_recal_cells(SEXP start, SEXP cell, SEXP sums, SEXP A, SEXP Gs, SEXP cc,
                    SEXP targets, SEXP method, SEXP calfun, SEXP bounds, SEXP control);
+SEXP C_recal_linear(SEXP start, SEXP cell, SEXP sums, SEXP uu, SEXP A, SEXP Gs, SEXP cc,
+                    SEXP targets);
 
 static const R_CallMethodDef callMethods[] = {
     CALLDEF(C_threads_get, 0),
@@ -55,6 +57,7 @@ static const R_CallMethodDef callMethods[] = {
     CALLDEF(C_num_pass, 10),
     CALLDEF(C_recal_pairs, 5),
     CALLDEF(C_recal_cells, 11),
+    CALLDEF(C_recal_linear, 8),
     {NULL, NULL, 0}
 };
 

@@ -495,3 +495,146 @@ SEXP C_recal_cells(SEXP start, SEXP cell, SEXP sums, SEXP A, SEXP Gs, SEXP cc,
     UNPROTECT(7);
     return ans;
 }
+
+/* ---- numeric auxiliaries: linear calibration without bounds ------------------ */
+
+/* start, cell, sums: C_recal_pairs with x = (base, base u_1, ..., base u_p);
+ * uu: U x p(p+1)/2 per unit sums of base u_j u_k (j <= k, packed by
+ * columns of the upper triangle: (1,1), (1,2), (2,2), ...); A: U x R; cc: G x
+ * M; targets: K categorical then p numeric. Per replicate one Newton step
+ * from g = 1 (exact for the linear function: survey's regcalibrate()):
+ * lambda = T^- (targets - achieved). Returns list(eta = G x R, beta = p x R,
+ * max_error = per replicate, survey's measure at the result). */
+SEXP C_recal_linear(SEXP start, SEXP cell, SEXP sums, SEXP uu, SEXP A, SEXP Gs, SEXP cc,
+                    SEXP targets)
+{
+    const int G = rc_int1(Gs, "G");
+    if (TYPEOF(start) != INTSXP || XLENGTH(start) < 2 || TYPEOF(cell) != INTSXP ||
+        !Rf_isReal(sums) || !Rf_isMatrix(sums) || Rf_nrows(sums) != XLENGTH(cell))
+        Rf_error("internal error: pairs");
+    const int U = (int) XLENGTH(start) - 1, p = Rf_ncols(sums) - 1, q = p * (p + 1) / 2;
+    if (p < 1 || !Rf_isReal(uu) || !Rf_isMatrix(uu) || Rf_nrows(uu) != U || Rf_ncols(uu) != q)
+        Rf_error("internal error: 'uu'");
+    if (!Rf_isReal(A) || !Rf_isMatrix(A) || Rf_nrows(A) != U)
+        Rf_error("internal error: 'A'");
+    if (TYPEOF(cc) != INTSXP || !Rf_isMatrix(cc) || Rf_nrows(cc) != G)
+        Rf_error("internal error: 'cc'");
+    const int R = Rf_ncols(A), M = Rf_ncols(cc), Kp = (int) XLENGTH(targets), K = Kp - p;
+    if (!Rf_isReal(targets) || K < 0) Rf_error("internal error: 'targets'");
+    const int *st = INTEGER(start), *cl = INTEGER(cell), *ccp = INTEGER(cc);
+    for (R_xlen_t e = 0; e < XLENGTH(cc); e++)
+        if (ccp[e] < -1 || ccp[e] >= K) Rf_error("internal error: 'cc' out of range");
+    for (R_xlen_t e = 0; e < XLENGTH(cell); e++)
+        if (cl[e] < 0 || cl[e] >= G) Rf_error("internal error: 'cell' out of range");
+    if (st[U] != XLENGTH(cell)) Rf_error("internal error: 'start'");
+    const double *S = REAL(sums), *UU = REAL(uu), *Ap = REAL(A), *t = REAL(targets);
+    const R_xlen_t np = XLENGTH(cell);
+    SEXP eta = PROTECT(Rf_allocMatrix(REALSXP, G, R));
+    SEXP beta = PROTECT(Rf_allocMatrix(REALSXP, p, R));
+    SEXP merr = PROTECT(Rf_allocVector(REALSXP, R));
+    const R_xlen_t work = np * (1 + p) + (R_xlen_t) G * M * M;
+    int nth = umf_threads_for(work * (R_xlen_t) R / 8);
+    if (nth > R) nth = R > 0 ? R : 1;
+    const size_t per = (size_t) G * (1 + p) + q + (size_t) 4 * Kp + (size_t) Kp * Kp;
+    double *buf = (double *) R_alloc((size_t) nth * per + 1, sizeof(double));
+    int chunk = 16 * nth;
+    for (int from = 0; from < R; from += chunk) {
+        int to = from + chunk < R ? from + chunk : R;
+        #pragma omp parallel for num_threads(nth) schedule(dynamic)
+        for (int r = from; r < to; r++) {
+            double *b = buf + (size_t) omp_get_thread_num() * per;
+            double *sc = b, *uur = b + (size_t) G * (1 + p), *ach = uur + q, *mis = ach + Kp,
+                   *lam = mis + Kp, *chk = lam + Kp, *T = chk + Kp;
+            const double *a = Ap + (size_t) r * U;
+            memset(sc, 0, ((size_t) G * (1 + p) + q) * sizeof(double));
+            for (int u = 0; u < U; u++) {
+                const double f = a[u];
+                if (f == 0) continue;
+                for (int pp = st[u]; pp < st[u + 1]; pp++) {
+                    double *o = sc + (size_t) cl[pp] * (1 + p);
+                    for (int j = 0; j <= p; j++) o[j] += S[pp + (size_t) j * np] * f;
+                }
+                for (int j = 0; j < q; j++) uur[j] += UU[u + (size_t) j * U] * f;
+            }
+            /* T and the achieved totals at g = 1 */
+            memset(T, 0, (size_t) Kp * Kp * sizeof(double));
+            for (int k = 0; k < Kp; k++) ach[k] = 0;
+            for (int c = 0; c < G; c++) {
+                const double *o = sc + (size_t) c * (1 + p);
+                if (o[0] == 0) {
+                    int nz = 0;
+                    for (int j = 1; j <= p; j++) if (o[j] != 0) nz = 1;
+                    if (!nz) continue;
+                }
+                for (int m1 = 0; m1 < M; m1++) {
+                    int k1 = ccp[c + (size_t) m1 * G];
+                    if (k1 < 0) continue;
+                    ach[k1] += o[0];
+                    for (int m2 = 0; m2 < M; m2++) {
+                        int k2 = ccp[c + (size_t) m2 * G];
+                        if (k2 >= 0) T[k1 + (size_t) k2 * Kp] += o[0];
+                    }
+                    for (int j = 0; j < p; j++) {
+                        T[k1 + (size_t) (K + j) * Kp] += o[1 + j];
+                        T[(K + j) + (size_t) k1 * Kp] += o[1 + j];
+                    }
+                }
+                for (int j = 0; j < p; j++) ach[K + j] += o[1 + j];
+            }
+            for (int j = 0, e = 0; j < p; j++)
+                for (int k = 0; k <= j; k++, e++) {
+                    /* packed upper triangle by columns: element (k, j), k <= j */
+                    T[(K + k) + (size_t) (K + j) * Kp] = uur[e];
+                    T[(K + j) + (size_t) (K + k) * Kp] = uur[e];
+                }
+            for (int k = 0; k < Kp; k++) mis[k] = t[k] - ach[k];
+            rc_solve(Kp, T, mis, lam);
+            double *et = REAL(eta) + (size_t) r * G, *be = REAL(beta) + (size_t) r * p;
+            for (int c = 0; c < G; c++) {
+                double v = 0;
+                for (int m = 0; m < M; m++) {
+                    int k = ccp[c + (size_t) m * G];
+                    if (k >= 0) v += lam[k];
+                }
+                et[c] = v;
+            }
+            for (int j = 0; j < p; j++) be[j] = lam[K + j];
+            /* the achieved totals at the result, for the check */
+            for (int k = 0; k < Kp; k++) chk[k] = 0;
+            for (int c = 0; c < G; c++) {
+                const double *o = sc + (size_t) c * (1 + p);
+                double ub = 0;
+                for (int j = 0; j < p; j++) ub += o[1 + j] * be[j];
+                double tot = o[0] * (1 + et[c]) + ub;
+                for (int m = 0; m < M; m++) {
+                    int k = ccp[c + (size_t) m * G];
+                    if (k >= 0) chk[k] += tot;
+                }
+                for (int j = 0; j < p; j++) chk[K + j] += o[1 + j] * (1 + et[c]);
+            }
+            for (int j = 0, e = 0; j < p; j++)
+                for (int k = 0; k <= j; k++, e++) {
+                    chk[K + j] += uur[e] * be[k];
+                    if (k != j) chk[K + k] += uur[e] * be[j];
+                }
+            double mx = 0;
+            for (int k = 0; k < Kp; k++) {
+                double d = fabs(t[k] - chk[k]) / (1 + fabs(t[k]));
+                if (!(d <= mx)) mx = d;
+            }
+            REAL(merr)[r] = mx;
+        }
+        R_CheckUserInterrupt();
+    }
+    SEXP ans = PROTECT(Rf_allocVector(VECSXP, 3));
+    SET_VECTOR_ELT(ans, 0, eta);
+    SET_VECTOR_ELT(ans, 1, beta);
+    SET_VECTOR_ELT(ans, 2, merr);
+    SEXP nm = PROTECT(Rf_allocVector(STRSXP, 3));
+    SET_STRING_ELT(nm, 0, Rf_mkChar("eta"));
+    SET_STRING_ELT(nm, 1, Rf_mkChar("beta"));
+    SET_STRING_ELT(nm, 2, Rf_mkChar("max_error"));
+    Rf_setAttrib(ans, R_NamesSymbol, nm);
+    UNPROTECT(5);
+    return ans;
+}

@@ -130,6 +130,35 @@ test_that("re-raking a synthetic 1e5-row stratified cluster sample equals survey
   expect_lt(rel_err(implied(rr, d$w, p), weights(rs, "analysis")), 1e-8)
 })
 
+test_that("numeric auxiliaries (linear, no bounds): eta and beta give survey's calibrate() replicate weights", {
+  for (des in c("apiclus1 JK1", "apistrat JKn")) {
+    if (des == "apiclus1 JK1") {
+      d <- apiclus1
+      rdes <- as.svrepdesign(svydesign(ids = ~dnum, weights = ~pw, data = d, fpc = ~fpc), type = "JK1")
+    } else {
+      d <- apistrat
+      rdes <- as.svrepdesign(svydesign(ids = ~1, strata = ~stype, weights = ~pw, data = d), type = "JKn")
+    }
+    p <- rep_parts(rdes)
+    tg <- list(stype = pop_stype, api99 = sum(apipop$api99), meals = sum(apipop$meals))
+    w <- wt_calibrate(d, tg, weights = d$pw)
+    rr <- umfrage:::rep_recalibrate(d, attr(w, "umfrage")$calibration, p$unit, p$A, d$pw)
+    expect_null(rr$F)
+    expect_identical(dim(rr$lin$beta), c(2L, ncol(p$A)))
+    mine <- d$pw * p$A[p$unit, ] * (1 + rr$lin$eta[rr$g, ] + rr$lin$u %*% rr$lin$beta)
+    rs <- calibrate(rdes, ~stype + api99 + meals,
+                    c(`(Intercept)` = sum(pop_stype), stypeH = pop_stype[["H"]],
+                      stypeM = pop_stype[["M"]], api99 = tg$api99, meals = tg$meals))
+    expect_lt(rel_err(mine, weights(rs, "analysis")), 1e-8)
+  }
+  # other calibration functions with numeric auxiliaries: not (yet) re-calibrated
+  w <- wt_calibrate(apistrat, list(stype = pop_stype, api99 = sum(apipop$api99)),
+                    weights = apistrat$pw, method = "raking")
+  expect_error(umfrage:::rep_recalibrate(apistrat, attr(w, "umfrage")$calibration,
+                                         seq_len(200), matrix(1, 200, 2), apistrat$pw),
+               "linear calibration without bounds only")
+})
+
 test_that("a replicate that leaves a level without weight warns, naming the level", {
   d <- apiclus1
   # a level held by one PSU only: the JK1 replicate that drops it cannot meet it
