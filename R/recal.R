@@ -101,7 +101,8 @@ recal_col_label <- function(cal, cells, k) {
 # calibration started from, cal$start, or 1). epsilon and maxit: per
 # replicate, the convergence tolerance (raking: largest relative margin
 # error, as wt_rake(); calibration: survey's |target - achieved| / (1 +
-# |target|)) and the most sweeps / Newton iterations.
+# |target|)) and the most sweeps / Newton iterations; w: the full-sample
+# weights, if given checked to be those the state was made with.
 #
 # Returns list(g = calibration cell of each row (1..G), F = G x R factors,
 # info = list(iterations, converged, max_error) per replicate), so that the
@@ -110,11 +111,14 @@ recal_col_label <- function(cal, cells, k) {
 # the result carries lin = list(calfun = "linear", bounds, eta = G x R, beta
 # = p x R, u = n x p): the weight is base[i] * A[unit[i], r] * (1 +
 # eta[g[i], r] + sum_k u[i, k] beta[k, r]).
-rep_recalibrate <- function(data, cal, unit, A, base = NULL, epsilon = NULL, maxit = NULL) {
+rep_recalibrate <- function(data, cal, unit, A, base = NULL, epsilon = NULL, maxit = NULL,
+                            w = NULL) {
   if (!is.data.frame(data)) stopf("'data' must be a data frame, not %s", obj_desc(data))
   if (!is.list(cal) || is.null(cal$vars) || is.null(cal$totals))
     stopf("'cal' must be the calibration state of weights from wt_rake(), wt_poststrat() or wt_calibrate()")
   n <- nrow(data)
+  if (!is.null(w) && !fingerprint_ok(cal$check, as.double(w)))
+    stopf("the calibration stored on the weights no longer fits them: the weights were changed, subset or reordered after they were made")
   if (!is.numeric(A) || !is.matrix(A) || !all(is.finite(A)))
     stopf("'A' must be a numeric matrix of finite replicate factors (units x replicates)")
   storage.mode(A) <- "double"

@@ -456,6 +456,9 @@ SEXP C_recal_cells(SEXP start, SEXP cell, SEXP sums, SEXP A, SEXP Gs, SEXP cc,
     const size_t per = (size_t) 2 * P.G + (size_t) 5 * P.K + (size_t) P.K * P.K;
     double *buf = (double *) R_alloc((size_t) nth * per + 1, sizeof(double));
     int chunk = 16 * nth;
+    /* R's accessors are not called inside the parallel region */
+    double *Fp = REAL(F), *errp = REAL(maxerr);
+    int *itp = INTEGER(iters), *cvp = LOGICAL(conv), *wkp = INTEGER(worst);
     for (int from = 0; from < P.R; from += chunk) {
         int to = from + chunk < P.R ? from + chunk : P.R;
         #pragma omp parallel for num_threads(nth) schedule(dynamic)
@@ -463,7 +466,7 @@ SEXP C_recal_cells(SEXP start, SEXP cell, SEXP sums, SEXP A, SEXP Gs, SEXP cc,
             double *b = buf + (size_t) omp_get_thread_num() * per;
             rc_work W = { b, b + P.G, b + P.G + P.K, b + P.G + 2 * P.K, b + P.G + 3 * P.K,
                           b + P.G + 4 * P.K, b + P.G + 4 * P.K + (size_t) P.K * P.K };
-            double *fac = REAL(F) + (size_t) r * P.G;
+            double *fac = Fp + (size_t) r * P.G;
             double err = 0;
             int wk = 0, cv = 0, it;
             rc_cell_totals(&P, r, P.sums, W.s);
@@ -475,10 +478,10 @@ SEXP C_recal_cells(SEXP start, SEXP cell, SEXP sums, SEXP A, SEXP Gs, SEXP cc,
             }
             /* cells without weight in this replicate: any finite factor */
             for (int c = 0; c < P.G; c++) if (!R_FINITE(fac[c]) && W.s[c] == 0) fac[c] = 1;
-            INTEGER(iters)[r] = it;
-            LOGICAL(conv)[r] = cv;
-            REAL(maxerr)[r] = err;
-            INTEGER(worst)[r] = wk;
+            itp[r] = it;
+            cvp[r] = cv;
+            errp[r] = err;
+            wkp[r] = wk;
         }
         R_CheckUserInterrupt();
     }
@@ -538,6 +541,7 @@ SEXP C_recal_linear(SEXP start, SEXP cell, SEXP sums, SEXP uu, SEXP A, SEXP Gs, 
     const size_t per = (size_t) G * (1 + p) + q + (size_t) 4 * Kp + (size_t) Kp * Kp;
     double *buf = (double *) R_alloc((size_t) nth * per + 1, sizeof(double));
     int chunk = 16 * nth;
+    double *etap = REAL(eta), *betap = REAL(beta), *merrp = REAL(merr);
     for (int from = 0; from < R; from += chunk) {
         int to = from + chunk < R ? from + chunk : R;
         #pragma omp parallel for num_threads(nth) schedule(dynamic)
@@ -589,7 +593,7 @@ SEXP C_recal_linear(SEXP start, SEXP cell, SEXP sums, SEXP uu, SEXP A, SEXP Gs, 
                 }
             for (int k = 0; k < Kp; k++) mis[k] = t[k] - ach[k];
             rc_solve(Kp, T, mis, lam);
-            double *et = REAL(eta) + (size_t) r * G, *be = REAL(beta) + (size_t) r * p;
+            double *et = etap + (size_t) r * G, *be = betap + (size_t) r * p;
             for (int c = 0; c < G; c++) {
                 double v = 0;
                 for (int m = 0; m < M; m++) {
@@ -622,7 +626,7 @@ SEXP C_recal_linear(SEXP start, SEXP cell, SEXP sums, SEXP uu, SEXP A, SEXP Gs, 
                 double d = fabs(t[k] - chk[k]) / (1 + fabs(t[k]));
                 if (!(d <= mx)) mx = d;
             }
-            REAL(merr)[r] = mx;
+            merrp[r] = mx;
         }
         R_CheckUserInterrupt();
     }

@@ -172,6 +172,31 @@ test_that("a replicate that leaves a level without weight warns, naming the leve
   expect_true(all(is.finite(rr$F)))
 })
 
+test_that("replicates on several threads give the same factors as on one", {
+  d <- apistrat
+  set.seed(5)
+  rdes <- as.svrepdesign(svydesign(ids = ~1, strata = ~stype, weights = ~pw, data = d),
+                         type = "bootstrap", replicates = 50)
+  p <- rep_parts(rdes)
+  w <- wt_calibrate(d, list(stype = pop_stype, sch.wide = pop_sw, awards = pop_aw),
+                    weights = d$pw, method = "logit", bounds = c(0.4, 2.5))
+  cl <- attr(w, "umfrage")$calibration
+  old <- umfrage_threads(1)
+  on.exit(umfrage_threads(old), add = TRUE)
+  one <- umfrage:::rep_recalibrate(d, cl, p$unit, p$A, d$pw)
+  umfrage_threads(2)
+  oldmin <- umfrage:::threads_min_rows(1L)
+  on.exit(umfrage:::threads_min_rows(oldmin), add = TRUE)
+  two <- umfrage:::rep_recalibrate(d, cl, p$unit, p$A, d$pw)
+  expect_identical(two$F, one$F)
+  rs <- calibrate(rdes, ~stype + sch.wide + awards,
+                  c(`(Intercept)` = sum(pop_stype), stypeH = pop_stype[["H"]],
+                    stypeM = pop_stype[["M"]], sch.wideYes = pop_sw[["Yes"]],
+                    awardsYes = pop_aw[["Yes"]]),
+                  calfun = "logit", bounds = c(0.4, 2.5), epsilon = 1e-13, maxit = 200)
+  expect_lt(rel_err(implied(two, d$pw, p), weights(rs, "analysis")), 1e-8)
+})
+
 test_that("re-calibration refuses what it cannot represent, with clear errors", {
   d <- apistrat
   p <- list(unit = seq_len(nrow(d)), A = matrix(1, nrow(d), 2))
@@ -188,6 +213,10 @@ test_that("re-calibration refuses what it cannot represent, with clear errors", 
   expect_error(umfrage:::rep_recalibrate(d, cl, p$unit, p$A, d$pw[-1]), "'base'")
   expect_error(umfrage:::rep_recalibrate(d[, "cds", drop = FALSE], cl, p$unit, p$A, d$pw),
                "'stype'")
+  # weights changed after they were made
+  expect_error(umfrage:::rep_recalibrate(d, cl, p$unit, p$A, d$pw, w = as.double(w) * 1.1),
+               "no longer fits")
+  expect_silent(umfrage:::rep_recalibrate(d, cl, p$unit, p$A, d$pw, w = w))
   A <- p$A
   A[3, 1] <- NA
   expect_error(umfrage:::rep_recalibrate(d, cl, p$unit, A, d$pw), "'A'")
