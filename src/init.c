@@ -23,6 +23,13 @@ SEXP C_rep_units(SEXP W, SEXP w);
 SEXP C_cal_aux(SEXP g, SEXP Gs, SEXP d, SEXP Ds, SEXP w, SEXP w0, SEXP U, SEXP shift,
                SEXP w2s);
 
+/* recal.c: re-calibration of replicate weights on cells */
+SEXP C_recal_pairs(SEXP g, SEXP Gs, SEXP unit, SEXP Us, SEXP x);
+SEXP C_recal_cells(SEXP start, SEXP cell, SEXP sums, SEXP A, SEXP Gs, SEXP cc,
+                   SEXP targets, SEXP method, SEXP calfun, SEXP bounds, SEXP control);
+SEXP C_recal_linear(SEXP start, SEXP cell, SEXP sums, SEXP uu, SEXP A, SEXP Gs, SEXP cc,
+                    SEXP targets);
+
 static const R_CallMethodDef callMethods[] = {
     CALLDEF(C_threads_get, 0),
     CALLDEF(C_threads_set, 1),
@@ -52,6 +59,9 @@ static const R_CallMethodDef callMethods[] = {
     CALLDEF(C_qnt_unit_sums, 7),
     CALLDEF(C_num_pass, 10),
     CALLDEF(C_rep_units, 2),
+    CALLDEF(C_recal_pairs, 5),
+    CALLDEF(C_recal_cells, 11),
+    CALLDEF(C_recal_linear, 8),
     {NULL, NULL, 0}
 };
 
