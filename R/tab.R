@@ -317,6 +317,18 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
     if (is.character(test) && length(test) == 1L && test %in% c("F", "Chisq")) test else
       stopf("'test' must be TRUE, FALSE, \"F\" or \"Chisq\"")
   groups <- character()
+  # database sources (db.R): the engine groups the rows to cells, one
+  # aggregate query per block; tab_block() hands them to db_tab_block()
+  db <- NULL
+  if (is_db_source(x) || inherits(x, "umfrage_db_design")) {
+    if (inherits(x, "umfrage_db_design") && !is.null(weights))
+      stopf("'weights' must be NULL when 'x' is an svy_design(): the design carries them")
+    db <- db_context(x, weights, na)
+    x <- db$src$proto
+    w <- NULL
+    des <- db$gdes
+  } else
+  # database sources: end
   if (inherits(x, "umfrage_design")) {
     if (!is.null(weights)) stopf("'weights' must be NULL when 'x' is an svy_design(): the design carries them")
     des <- x
@@ -330,8 +342,8 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
   }
   # weights on a safe scale (var.R): every statistic is scale-invariant;
   # the weighted counts are scaled back below
-  ws <- weight_scale(w)
-  if (ws$f != 1) w <- w * ws$f
+  ws <- if (is.null(db)) weight_scale(w) else db$ws   # database sources
+  if (ws$f != 1 && is.null(db)) w <- w * ws$f
   opt <- list(percent = percent, ci = ci, level = level, test = test,
               letters = letters, alpha = alpha, adjust = adjust, min_base = min_base, se = se,
               deff = deff, wscale = ws$f, wzero = ws$zero)
@@ -347,11 +359,23 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
   check_distinct_specs(rspec, "rows")
   check_distinct_specs(cspec, "cols")
   check_distinct_specs(bspec, "by")
+  # database sources: the variables are coded from their distinct values
+  if (!is.null(db)) {
+    rspec <- lapply(rspec, db_fix_kind, proto = x)
+    cspec <- lapply(cspec, db_fix_kind, proto = x)
+    x <- db_levels_frame(db, rspec, cspec, bspec)
+    opt$db <- db
+  }
   # numeric rows (numeric.R): mean_of() & co. are row variables of kind "numeric"
   rvars <- lapply(rspec, function(s)
     if (inherits(s, "umfrage_numrow")) tab_var_num(s, x) else tab_var(s, data = x, na = na, arg = "rows"))
   cvars <- lapply(cspec, tab_var, data = x, na = na, arg = "cols")
   bvars <- lapply(bspec, tab_var, data = x, na = na, arg = "by")
+  if (!is.null(db)) {   # database sources: each variable keeps its spec
+    rvars <- Map(db_tag, rvars, rspec)
+    cvars <- Map(db_tag, cvars, cspec)
+    bvars <- Map(db_tag, bvars, bspec)
+  }
   total_var <- list(name = "Total", label = "Total", levels = "Total", kind = "total",
                     desc = list(3L, 1L, list(), 0L, 0L))
   # identity, not labels: row and column variables get distinct names in the
@@ -360,7 +384,9 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
   rvars <- distinct_vars(rvars)
   cvars <- distinct_vars(cvars, total_var)
   check_table_size(Filter(function(v) v$kind != "numeric", rvars), c(list(total_var), cvars), bvars)
-  if (se) opt[c("layer_rows", "layer_nu")] <- layer_design(bvars, des, nrow(x), test != "none")
+  if (se) opt[c("layer_rows", "layer_nu")] <- if (is.null(db))
+    layer_design(bvars, des, nrow(x), test != "none") else
+      db_layer_design(db, bvars, rspec, cspec, test != "none")   # database sources
 
   blocks <- lapply(rvars, function(rv)
     if (rv$kind == "numeric") num_block(rv, cvars, bvars, total_var, w, des, opt, cal)
@@ -369,7 +395,7 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
   # weights that are all zero (where the row variables are given) leave
   # nothing to tabulate; the C pass has summed them already
   block_w <- function(b) if (isTRUE(b$numeric)) sum(b$cols[[1L]]$n_w) else sum(b$cols[[1L]]$cells[, 2L])
-  if (!is.null(w) && all(vapply(blocks, block_w, 0) == 0))
+  if ((!is.null(w) || isTRUE(db$weighted)) && all(vapply(blocks, block_w, 0) == 0))
     stopf("'weights' are all zero: no row carries weight, so there is nothing to tabulate")
   block_cells <- function(i, bases) {
     b <- blocks[[i]]
@@ -391,11 +417,13 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
   bases <- unscale_counts(bases, ws$f)
   cell_id <- split_ids(cells, ph, bycols)
   base_id <- split_ids(bases, ph, bycols)
+  opt$db <- NULL   # database sources
   structure(list(
     cells = cell_id$df, bases = base_id$df, cell_id = cell_id$id, base_id = base_id$id,
     layers = layer_grid(bvars, names = bycols),
     rows = lapply(rvars, var_meta), cols = lapply(c(list(total_var), cvars), var_meta),
-    by = lapply(bvars, var_meta), percent = percent, na = na, weighted = !is.null(w),
+    by = lapply(bvars, var_meta), percent = percent, na = na,
+    weighted = !is.null(w) || isTRUE(db$weighted),
     options = opt, design = des[c("clustered", "lonely_psu")], calibrated = !is.null(cal),
     skipped = do.call(rbind, lapply(blocks, `[[`, "skipped")),
     show = show, digits = digits, locale = locale),
@@ -654,6 +682,8 @@ check_table_size <- function(rvars, cvars, bvars) {
 # stratum or PSU is one more layer of the pass; point estimates sum over
 # it, and inference (var.R) uses it.
 tab_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
+  # database sources: per column variable a cell query, then this on its patterns
+  if (!is.null(opt$db)) return(db_tab_block(rv, cvars, bvars, total_var, opt$db, opt))
   ncv <- length(cvars)
   dl <- if (opt$se) design_layer(des) else NULL
   bdesc <- lapply(bvars, `[[`, "desc")
@@ -698,7 +728,9 @@ tab_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
   }
   du <- design_units(des)
   dd <- nd / ng                       # design layers (strata or PSUs)
-  if (isTRUE(opt$wzero)) raw <- add_positive(raw, rv, cdesc, c(bdesc, extra), w, ncv)
+  if (isTRUE(opt$wzero)) raw <- if (!is.null(opt$db_pos))   # database sources
+    db_add_positive(raw, rv, cdesc, c(bdesc, extra), opt$db_pos, ncv) else
+      add_positive(raw, rv, cdesc, c(bdesc, extra), w, ncv)
   # calibration on numeric auxiliaries: the entries' sums of w0 u and w^2 u (var.R)
   caux <- cal_aux_pass(cal, rv$desc, cdesc, bdesc, dl, ncv)
   strat_desc <- if (!des$clustered && length(des$strata_levels) > 1L)
