@@ -436,7 +436,7 @@ db_levels_frame <- function(ctx, rspec, cspec, bspec) {
   }
   len <- max(1L, vapply(vals, length, 1L))
   cols <- lapply(vals, function(v) v[seq_len(len)])
-  new_df(cols)
+  db_fix_vars(new_df(cols), c(rspec, cspec))
 }
 
 # tab_block() of a database source: per column variable one cell query
@@ -460,7 +460,7 @@ db_tab_block <- function(rv, cvars, bvars, total_var, ctx, opt) {
     cvb <- if (!is.null(cv)) list(recode(cv, P, "cols")) else list()
     bvb <- lapply(bvars, recode, P = P, arg = "by")
     o <- opt
-    o$db <- NULL
+    o[["db"]] <- NULL
     if (isTRUE(o$wzero)) o$db_pos <- P$pos
     b <- tab_block(rvb, cvb, bvb, total_var, P$ps, P$des, o, NULL)
     b$rv <- rv

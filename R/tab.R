@@ -683,7 +683,7 @@ check_table_size <- function(rvars, cvars, bvars) {
 # it, and inference (var.R) uses it.
 tab_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
   # database sources: per column variable a cell query, then this on its patterns
-  if (!is.null(opt$db)) return(db_tab_block(rv, cvars, bvars, total_var, opt$db, opt))
+  if (!is.null(opt[["db"]])) return(db_tab_block(rv, cvars, bvars, total_var, opt[["db"]], opt))
   ncv <- length(cvars)
   dl <- if (opt$se) design_layer(des) else NULL
   bdesc <- lapply(bvars, `[[`, "desc")
