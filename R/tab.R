@@ -182,8 +182,9 @@
 #' include the covariance of the respondents they share. There is no
 #' Rao-Scott test for blocks with an MR set (the cells are not a partition).
 #'
-#' @param x A data frame (grouped: its groups are `by` layers), or an
-#'   [svy_design()].
+#' @param x A data frame (grouped: its groups are `by` layers), an
+#'   [svy_design()], or a table in a database: a [db_table()] or a dbplyr
+#'   lazy table (the engine groups the rows to cells; see [db_table()]).
 #' @param rows Row variable(s): see Variables.
 #' @param cols Column variable(s) of the banner, or `NULL` for a one-way
 #'   table.
