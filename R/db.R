@@ -328,7 +328,7 @@ db_weights_col <- function(weights, src, arg = "weights") {
   if (!weights %in% src$cols)
     stopf("'%s' names column %s, which is not in %s", arg, q(weights), src$what)
   p <- src$proto[[weights]]
-  if (!is.numeric(p) && !is.logical(p))
+  if (!is.numeric(p))
     stopf("'%s' column %s of %s must be numeric, not %s", arg, q(weights), src$what,
           if (!is.na(src$etype[[weights]])) src$etype[[weights]] else class(p)[1L])
   weights

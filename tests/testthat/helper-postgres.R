@@ -70,6 +70,12 @@ pg_stop <- function() {
 pg_start <- function() {
   if (isTRUE(pg_state$running)) return(TRUE)
   if (!is.null(pg_state$skip)) return(FALSE)
+  # never on CRAN's machines (R CMD check without NOT_CRAN); tools/run-tests.R
+  # (make test, CI) sets NOT_CRAN=true
+  if (!identical(Sys.getenv("NOT_CRAN"), "true")) {
+    pg_state$skip <- "PostgreSQL test server not started on CRAN (set NOT_CRAN=true)"
+    return(FALSE)
+  }
   bin <- pg_bindir()
   if (!nzchar(bin)) {
     pg_state$skip <- "PostgreSQL server binaries (initdb, pg_ctl) not found; set UMFRAGE_PG_BIN"
