@@ -99,6 +99,9 @@ svy_design <- function(data, weights = NULL, strata = NULL, cluster = NULL,
                        fpc = NULL,
                        lonely_psu = getOption("survey.lonely.psu", "fail"),
                        ultimate_cluster = getOption("survey.ultimate.cluster", FALSE), nest = TRUE) {
+  # database sources (db.R): the columns are checked, the design read by tab()
+  if (is_db_source(data))
+    return(db_svy_design(data, weights, strata, cluster, fpc, lonely_psu, ultimate_cluster, nest))
   check_data(data)
   lonely_psu <- match.arg(lonely_psu, c("fail", "certainty", "remove", "adjust", "average"))
   check_flag(ultimate_cluster, "ultimate_cluster")

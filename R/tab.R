@@ -198,8 +198,9 @@
 #' yet. The weights' calibration is not used: the replicate weights carry it.
 #'
 #' @param x A data frame (grouped: its groups are `by` layers), an
-#'   [svy_design()] or a replicate-weight design ([svy_repdesign()],
-#'   [as_repdesign()]).
+#'   [svy_design()], a replicate-weight design ([svy_repdesign()],
+#'   [as_repdesign()]), or a table in a database: a [db_table()] or a dbplyr
+#'   lazy table (the engine groups the rows to cells; see [db_table()]).
 #' @param rows Row variable(s): see Variables.
 #' @param cols Column variable(s) of the banner, or `NULL` for a one-way
 #'   table.
@@ -333,6 +334,18 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
     if (is.character(test) && length(test) == 1L && test %in% c("F", "Chisq")) test else
       stopf("'test' must be TRUE, FALSE, \"F\" or \"Chisq\"")
   groups <- character()
+  # database sources (db.R): the engine groups the rows to cells, one
+  # aggregate query per block; tab_block() hands them to db_tab_block()
+  db <- NULL
+  if (is_db_source(x) || inherits(x, "umfrage_db_design")) {
+    if (inherits(x, "umfrage_db_design") && !is.null(weights))
+      stopf("'weights' must be NULL when 'x' is an svy_design(): the design carries them")
+    db <- db_context(x, weights, na)
+    x <- db$src$proto
+    w <- NULL
+    des <- db$gdes
+  } else
+  # database sources: end
   if (inherits(x, "umfrage_design")) {
     if (!is.null(weights)) stopf("'weights' must be NULL when 'x' is an svy_design(): the design carries them")
     des <- x
@@ -352,8 +365,8 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
   }
   # weights on a safe scale (var.R): every statistic is scale-invariant;
   # the weighted counts are scaled back below
-  ws <- weight_scale(w)
-  if (ws$f != 1) w <- w * ws$f
+  ws <- if (is.null(db)) weight_scale(w) else db$ws   # database sources
+  if (ws$f != 1 && is.null(db)) w <- w * ws$f
   opt <- list(percent = percent, ci = ci, level = level, test = test,
               letters = letters, alpha = alpha, adjust = adjust, min_base = min_base, se = se,
               deff = deff, wscale = ws$f, wzero = ws$zero)
@@ -371,11 +384,23 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
   check_distinct_specs(rspec, "rows")
   check_distinct_specs(cspec, "cols")
   check_distinct_specs(bspec, "by")
+  # database sources: the variables are coded from their distinct values
+  if (!is.null(db)) {
+    rspec <- lapply(rspec, db_fix_kind, proto = x)
+    cspec <- lapply(cspec, db_fix_kind, proto = x)
+    x <- db_levels_frame(db, rspec, cspec, bspec)
+    opt$db <- db
+  }
   # numeric rows (numeric.R): mean_of() & co. are row variables of kind "numeric"
   rvars <- lapply(rspec, function(s)
     if (inherits(s, "umfrage_numrow")) tab_var_num(s, x) else tab_var(s, data = x, na = na, arg = "rows"))
   cvars <- lapply(cspec, tab_var, data = x, na = na, arg = "cols")
   bvars <- lapply(bspec, tab_var, data = x, na = na, arg = "by")
+  if (!is.null(db)) {   # database sources: each variable keeps its spec
+    rvars <- Map(db_tag, rvars, rspec)
+    cvars <- Map(db_tag, cvars, cspec)
+    bvars <- Map(db_tag, bvars, bspec)
+  }
   total_var <- list(name = "Total", label = "Total", levels = "Total", kind = "total",
                     desc = list(3L, 1L, list(), 0L, 0L))
   # identity, not labels: row and column variables get distinct names in the
@@ -385,7 +410,9 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
   cvars <- distinct_vars(cvars, total_var)
   check_table_size(Filter(function(v) v$kind != "numeric", rvars), c(list(total_var), cvars), bvars)
   if (se) opt[c("layer_rows", "layer_nu")] <- if (!is.null(opt$rep))  # replicate designs
-    rep_layer_design(bvars, opt$rep, nrow(x), test != "none") else layer_design(bvars, des, nrow(x), test != "none")
+    rep_layer_design(bvars, opt$rep, nrow(x), test != "none") else if (is.null(db))
+    layer_design(bvars, des, nrow(x), test != "none") else
+      db_layer_design(db, bvars, rspec, cspec, test != "none")   # database sources
 
   blocks <- lapply(rvars, function(rv)
     if (rv$kind == "numeric") num_block(rv, cvars, bvars, total_var, w, des, opt, cal)
@@ -394,7 +421,7 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
   # weights that are all zero (where the row variables are given) leave
   # nothing to tabulate; the C pass has summed them already
   block_w <- function(b) if (isTRUE(b$numeric)) sum(b$cols[[1L]]$n_w) else sum(b$cols[[1L]]$cells[, 2L])
-  if (!is.null(w) && all(vapply(blocks, block_w, 0) == 0))
+  if ((!is.null(w) || isTRUE(db$weighted)) && all(vapply(blocks, block_w, 0) == 0))
     stopf("'weights' are all zero: no row carries weight, so there is nothing to tabulate")
   block_cells <- function(i, bases) {
     b <- blocks[[i]]
@@ -416,11 +443,13 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
   bases <- unscale_counts(bases, ws$f)
   cell_id <- split_ids(cells, ph, bycols)
   base_id <- split_ids(bases, ph, bycols)
+  opt$db <- NULL   # database sources
   structure(list(
     cells = cell_id$df, bases = base_id$df, cell_id = cell_id$id, base_id = base_id$id,
     layers = layer_grid(bvars, names = bycols),
     rows = lapply(rvars, var_meta), cols = lapply(c(list(total_var), cvars), var_meta),
-    by = lapply(bvars, var_meta), percent = percent, na = na, weighted = !is.null(w),
+    by = lapply(bvars, var_meta), percent = percent, na = na,
+    weighted = !is.null(w) || isTRUE(db$weighted),
     options = opt[setdiff(names(opt), "rep")], calibrated = !is.null(cal),
     design = if (is.null(opt$rep)) des[c("clustered", "lonely_psu")] else  # replicate designs
       list(clustered = TRUE, lonely_psu = NA_character_, replicates = des$rep$type),
@@ -683,6 +712,8 @@ check_table_size <- function(rvars, cvars, bvars) {
 tab_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
   # replicate designs (replicate.R)
   if (!is.null(opt$rep)) return(rep_block(rv, cvars, bvars, total_var, w, des, opt, opt$rep))
+  # database sources: per column variable a cell query, then this on its patterns
+  if (!is.null(opt[["db"]])) return(db_tab_block(rv, cvars, bvars, total_var, opt[["db"]], opt))
   ncv <- length(cvars)
   dl <- if (opt$se) design_layer(des) else NULL
   bdesc <- lapply(bvars, `[[`, "desc")
@@ -727,7 +758,9 @@ tab_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
   }
   du <- design_units(des)
   dd <- nd / ng                       # design layers (strata or PSUs)
-  if (isTRUE(opt$wzero)) raw <- add_positive(raw, rv, cdesc, c(bdesc, extra), w, ncv)
+  if (isTRUE(opt$wzero)) raw <- if (!is.null(opt$db_pos))   # database sources
+    db_add_positive(raw, rv, cdesc, c(bdesc, extra), opt$db_pos, ncv) else
+      add_positive(raw, rv, cdesc, c(bdesc, extra), w, ncv)
   # calibration on numeric auxiliaries: the entries' sums of w0 u and w^2 u (var.R)
   caux <- cal_aux_pass(cal, rv$desc, cdesc, bdesc, dl, ncv)
   strat_desc <- if (!des$clustered && length(des$strata_levels) > 1L)

@@ -11,7 +11,15 @@
  *   rowbase[r, b]  rows in the column variable's base with row item r,
  *   allbase[b]     rows in both bases.
  * They are accumulated only when an MR set makes that necessary, and
- * otherwise summed from the cells after the pass. */
+ * otherwise summed from the cells after the pass.
+ *
+ * Pattern rows (database sources, R/db.R): in place of a weight vector the
+ * passes C_tab, C_tab_xprod and C_tab_des take a 3-column double matrix
+ * with one row per pattern (a group of rows that share all the coded
+ * variables, as an aggregate query returns them): its row count n, sum w
+ * and sum w^2. A pattern then adds its own (n, sum w, sum w^2) where a row
+ * adds (1, w, w^2); NA and skip counts count its rows. Nothing downstream
+ * sees a difference. */
 #include "umfrage.h"
 #include <string.h>
 #include <math.h>
@@ -176,13 +184,44 @@ static int parse_cols(SEXP colvs, R_xlen_t *n, tvar **cv_out)
     return ncv;
 }
 
-/* Row weights: NULL (all 1) or a double vector of length n. */
-static const double *parse_weights(SEXP w, R_xlen_t n)
+/* Whether w is a pattern-stats matrix: double, n rows, 3 columns. */
+static bool is_pattern_stats(SEXP w, R_xlen_t n)
 {
+    if (TYPEOF(w) != REALSXP) return false;
+    SEXP dim = Rf_getAttrib(w, R_DimSymbol);
+    return TYPEOF(dim) == INTSXP && XLENGTH(dim) == 2 && INTEGER(dim)[1] == 3 &&
+        (R_xlen_t) INTEGER(dim)[0] == n;
+}
+
+/* Row weights: NULL (all 1), a double vector of length n, or (pattern
+ * rows) an n x 3 matrix of (n, sum w, sum w^2) per row, returned in *ps
+ * (then the result is NULL). */
+static const double *parse_weights_ps(SEXP w, R_xlen_t n, const double **ps)
+{
+    *ps = NULL;
     if (Rf_isNull(w)) return NULL;
+    if (is_pattern_stats(w, n)) { *ps = REAL(w); return NULL; }
     if (TYPEOF(w) != REALSXP || XLENGTH(w) != n)
-        Rf_error("'weights' must be a double vector with one value per row");
+        Rf_error("'weights' must be a double vector with one value per row, or an n x 3 matrix of pattern sums");
     return REAL(w);
+}
+
+/* A row's contribution (n, sum w, sum w^2) to a cell, in st[], and its
+ * row count (1, or a pattern's rows); false if the weight (or a pattern's
+ * sums) is NA, negative or infinite. */
+static inline bool row_stats(const double *wp, const double *ps, R_xlen_t n, R_xlen_t i,
+                             double *st, R_xlen_t *rc)
+{
+    if (ps) {
+        st[0] = ps[i]; st[1] = ps[n + i]; st[2] = ps[2 * n + i];
+        *rc = st[0] >= 0 && st[0] < 4.5e15 ? (R_xlen_t) st[0] : 1;
+        return st[0] >= 0 && st[0] < INFINITY && st[1] >= 0 && st[1] < INFINITY &&
+            st[2] >= 0 && st[2] < INFINITY;
+    }
+    double wi = wp ? wp[i] : 1.0;
+    *rc = 1;
+    st[0] = 1.0; st[1] = wi; st[2] = wi * wi;
+    return wi >= 0 && wi < INFINITY;
 }
 
 /* Level index of a single (or constant) variable in row i: >= 0, or -1 for
@@ -253,9 +292,9 @@ static SEXP col_result(const double *cells, int nr, int nc, int nlay,
     return cj;
 }
 
-static inline void add3(double *a, double w)
+static inline void add3(const double *st, double *a)
 {
-    a[0] += 1.0; a[1] += w; a[2] += w * w;
+    a[0] += st[0]; a[1] += st[1]; a[2] += st[2];
 }
 
 /* ---- C_tab: check, lay out, code rows into cells, result ------------------
@@ -279,6 +318,7 @@ typedef struct {
     bool row_mr;        /* the row variable is an MR set           */
     R_xlen_t n;
     const double *wp;   /* weights, or NULL (all 1)                */
+    const double *ps;   /* pattern rows: n x 3 (n, sum w, sum w^2) */
 } tab_spec;
 
 /* One thread's accumulators: per column variable cells, colbase, rowbase,
@@ -306,7 +346,7 @@ static void tab_parse(SEXP rowv, SEXP colvs, SEXP byvs, SEXP w, tab_spec *s)
     s->ncv = parse_cols(colvs, &s->n, &s->cv);
     s->nlay = parse_layers(byvs, &s->n, &s->bv, &s->bstride, &s->nby);
     if (s->n < 0) Rf_error("no data columns: every variable is constant");
-    s->wp = parse_weights(w, s->n);
+    s->wp = parse_weights_ps(w, s->n, &s->ps);
     s->nr = s->rv.nlev;
     s->row_mr = is_mr(&s->rv);
 }
@@ -367,7 +407,8 @@ static bool tab_fast_ok(const tab_spec *s)
     bool any_na_level = s->rv.na_level != 0;
     for (int j = 0; j < s->ncv; j++) if (s->cv[j].na_level) any_na_level = true;
     for (int q = 0; q < s->nby; q++) if (s->bv[q].na_level) any_na_level = true;
-    return tab_all_single(s) && !any_na_level && s->rv.kind != TV_CONST;
+    /* pattern rows take the general path (the kernels add 1 per row) */
+    return tab_all_single(s) && !any_na_level && s->rv.kind != TV_CONST && !s->ps;
 }
 
 /* The Total column as the sum over a donor column variable's levels (one
@@ -387,6 +428,36 @@ static SEXP total_from_donor(SEXP dm, int nr, int nc, int nlay, double *buf)
                         src[(size_t) r + (size_t) nr * (c + (size_t) nc * b) + len * q];
     }
     return col_result(buf, nr, 1, nlay, NULL, NULL, NULL);
+}
+
+/* umf_cell_pass() for pattern rows (n x 3 sums in ps): serial (patterns
+ * are few), into buf (at least ncell * 3 doubles), with umf_cell_pass()'s
+ * counts (per variable the rows whose first NA code it holds, then rows
+ * with a code out of range, rows with unusable sums), counting rows. */
+static const double *pattern_cell_pass(const umf_coder *cd, const double *ps, R_xlen_t n,
+                                       R_xlen_t *counts, double *buf)
+{
+    memset(buf, 0, (size_t) cd->ncell * 3 * sizeof(double));
+    for (int q = 0; q < cd->nvar + 2; q++) counts[q] = 0;
+    for (R_xlen_t i = 0; i < n; i++) {
+        if ((i & (UMF_CHUNK - 1)) == UMF_CHUNK - 1) R_CheckUserInterrupt();
+        double st[3];
+        R_xlen_t rc;
+        bool ok = row_stats(NULL, ps, n, i, st, &rc);
+        size_t id = 0;
+        int first_na = -1, out = 0;
+        for (int j = 0; j < cd->nvar; j++) {
+            int c = cd->codes[j][i];
+            if (c == NA_INTEGER) { if (first_na < 0) first_na = j; continue; }
+            if (c < 1 || c > cd->nlev[j]) { out = 1; continue; }
+            id += (size_t) (c - 1) * (size_t) cd->stride[j];
+        }
+        if (out) { counts[cd->nvar] += rc; continue; }
+        if (first_na >= 0) { counts[first_na] += rc; continue; }
+        if (!ok) { counts[cd->nvar + 1] += rc; continue; }
+        add3(st, buf + 3 * id);
+    }
+    return buf;
 }
 
 /* The cell pass of one block: row, column variable j (unless it is the
@@ -414,7 +485,8 @@ static const double *block_cells(const tab_spec *s, int j, const int *extra, int
     int s_ = 1;
     for (int q = 0; q < k; q++) { st[q] = s_; s_ *= nl[q]; }
     umf_coder cd = {k, cp, nl, st, s_};
-    const double *cells = umf_cell_pass(&cd, s->wp, s->n, 3, cnt, buf);
+    const double *cells = s->ps ? pattern_cell_pass(&cd, s->ps, s->n, cnt, buf)
+                                : umf_cell_pass(&cd, s->wp, s->n, 3, cnt, buf);
     if (cnt[k + 1] > 0) skip[ncv + 3] += cnt[k + 1];
     if (cnt[k] > 0) skip[ncv + 2] += cnt[k];
     *counts = cnt;
@@ -468,7 +540,7 @@ static void tab_fast(const tab_spec *s, const tab_layout_t *L, SEXP cols)
 
 /* The general path's shared steps, inlined into both row loops (no call
  * per row). thread_part(): thread t's accumulators (*a) and skip counters
- * (returned). row_layer(): row i's weight (*wi) and layer, or -1 after
+ * (returned). row_layer(): row i's (n, sum w, sum w^2) (st) and row count (*rc) and layer, or -1 after
  * counting the row as skipped for its weight or its by variables. */
 #if defined(__GNUC__) || defined(__clang__)
 #define TAB_INLINE static inline __attribute__((always_inline))
@@ -481,13 +553,13 @@ TAB_INLINE R_xlen_t *thread_part(const tab_layout_t *L, double *acc, int t, int 
     *a = acc + (size_t) t * L->tot;
     return L->skip + (size_t) t * (ncv + 4);
 }
-TAB_INLINE int row_layer(const tab_spec *s, R_xlen_t i, R_xlen_t *sk, double *wi)
+TAB_INLINE int row_layer(const tab_spec *s, R_xlen_t i, R_xlen_t *sk, double *st,
+                         R_xlen_t *rc)
 {
     const int ncv = s->ncv;
-    *wi = s->wp ? s->wp[i] : 1.0;
-    if (!(*wi >= 0 && *wi < INFINITY)) { sk[ncv + 3]++; return -1; }
+    if (!row_stats(s->wp, s->ps, s->n, i, st, rc)) { sk[ncv + 3] += *rc; return -1; }
     int b = s->nby ? layer_of(s->bv, s->nby, s->bstride, i) : 0;
-    if (b < 0) { if (b == -2) sk[ncv + 2]++; else sk[0]++; return -1; }
+    if (b < 0) { if (b == -2) sk[ncv + 2] += *rc; else sk[0] += *rc; return -1; }
     return b;
 }
 
@@ -504,15 +576,16 @@ static void rows_single(const tab_spec *s, const tab_layout_t *L, double *acc,
         R_xlen_t *sk = thread_part(L, acc, t, ncv, &a);
         #pragma omp for schedule(static)
         for (R_xlen_t i = from; i < to; i++) {
-            double wi;
-            int b = row_layer(s, i, sk, &wi);
+            double st[3];
+            R_xlen_t rc;
+            int b = row_layer(s, i, sk, st, &rc);
             if (b < 0) continue;
             int r = single_code(&s->rv, i);
-            if (r < 0) { if (r == -2) sk[ncv + 2]++; else sk[1]++; continue; }
+            if (r < 0) { if (r == -2) sk[ncv + 2] += rc; else sk[1] += rc; continue; }
             for (int j = 0; j < ncv; j++) {
                 int c = single_code(&s->cv[j], i);
-                if (c < 0) { if (c == -2) sk[ncv + 2]++; else sk[2 + j]++; continue; }
-                add3(a + L->off[4 * j] + 3 * ((size_t) r + (size_t) nr * (c + (size_t) s->cv[j].nlev * b)), wi);
+                if (c < 0) { if (c == -2) sk[ncv + 2] += rc; else sk[2 + j] += rc; continue; }
+                add3(st, a + L->off[4 * j] + 3 * ((size_t) r + (size_t) nr * (c + (size_t) s->cv[j].nlev * b)));
             }
         }
     }
@@ -521,27 +594,28 @@ static void rows_single(const tab_spec *s, const tab_layout_t *L, double *acc,
 /* Row i's contribution to column variable j, given the row variable's
  * items rit[0..nri) (rin: in its base) in layer b. ci: scratch (maxk). */
 static inline void add_items(const tab_spec *s, const tab_layout_t *L, double *a,
-                             R_xlen_t *sk, int j, R_xlen_t i, int b, double wi,
-                             const int *rit, int nri, int rin, int *ci, R_xlen_t *seen)
+                             R_xlen_t *sk, int j, R_xlen_t i, int b, const double *st,
+                             R_xlen_t rc, const int *rit, int nri, int rin, int *ci,
+                             R_xlen_t *seen)
 {
     const int ncv = s->ncv, nr = s->nr;
     const tvar *c = &s->cv[j];
     int cin, nci = row_items(c, i, ci, &cin, seen);
-    if (nci < 0) { sk[ncv + 2]++; return; }
-    if (nci == 0 && !cin) { sk[2 + j]++; return; }
+    if (nci < 0) { sk[ncv + 2] += rc; return; }
+    if (nci == 0 && !cin) { sk[2 + j] += rc; return; }
     const int nc = c->nlev;
     double *cells = a + L->off[4 * j];
     for (int p = 0; p < nri; p++)
         for (int q = 0; q < nci; q++)
-            add3(cells + 3 * ((size_t) rit[p] + (size_t) nr * (ci[q] + (size_t) nc * b)), wi);
+            add3(st, cells + 3 * ((size_t) rit[p] + (size_t) nr * (ci[q] + (size_t) nc * b)));
     if (L->need_colbase[j] && rin)
         for (int q = 0; q < nci; q++)
-            add3(a + L->off[4 * j + 1] + 3 * ((size_t) ci[q] + (size_t) nc * b), wi);
+            add3(st, a + L->off[4 * j + 1] + 3 * ((size_t) ci[q] + (size_t) nc * b));
     if (L->need_rowbase[j] && cin)
         for (int p = 0; p < nri; p++)
-            add3(a + L->off[4 * j + 2] + 3 * ((size_t) rit[p] + (size_t) nr * b), wi);
+            add3(st, a + L->off[4 * j + 2] + 3 * ((size_t) rit[p] + (size_t) nr * b));
     if ((L->need_colbase[j] || L->need_rowbase[j]) && rin && cin)
-        add3(a + L->off[4 * j + 3] + 3 * (size_t) b, wi);
+        add3(st, a + L->off[4 * j + 3] + 3 * (size_t) b);
 }
 
 /* Rows from..to of the general path with MR sets: item lists per row.
@@ -560,15 +634,16 @@ static void rows_items(const tab_spec *s, const tab_layout_t *L, double *acc,
         R_xlen_t *rseen = seen + (size_t) t * L->nseen;
         #pragma omp for schedule(static)
         for (R_xlen_t i = from; i < to; i++) {
-            double wi;
-            int b = row_layer(s, i, sk, &wi);
+            double st[3];
+            R_xlen_t rc;
+            int b = row_layer(s, i, sk, st, &rc);
             if (b < 0) continue;
             int rin, nri = row_items(&s->rv, i, rit, &rin, rseen + L->soff[0]);
-            if (nri < 0) { sk[ncv + 2]++; continue; }
-            if (!s->row_mr && nri == 0) { sk[1]++; continue; }
-            if (s->row_mr && nri == 0 && !rin) { sk[1]++; continue; }
+            if (nri < 0) { sk[ncv + 2] += rc; continue; }
+            if (!s->row_mr && nri == 0) { sk[1] += rc; continue; }
+            if (s->row_mr && nri == 0 && !rin) { sk[1] += rc; continue; }
             for (int j = 0; j < ncv; j++)
-                add_items(s, L, a, sk, j, i, b, wi, rit, nri, rin,
+                add_items(s, L, a, sk, j, i, b, st, rc, rit, nri, rin,
                           cit + (size_t) j * maxk, rseen + L->soff[j + 1]);
         }
     }
@@ -699,7 +774,8 @@ SEXP C_tab_xprod(SEXP rowv, SEXP colv, SEXP byvs, SEXP w)
         Rf_error("the cross-products would need %.0f values, too many", kp_d * kp_d * nlay);
     umf_check_cells(kp_d * kp_d * nlay, n, kp_d * kp_d, "the cross-products");
     const int Kp = (int) kp_d;
-    const double *wp = parse_weights(w, n);
+    const double *ps;
+    const double *wp = parse_weights_ps(w, n, &ps);
     const bool row_mr = rv.kind == TV_DICH || rv.kind == TV_CAT;
     int maxk = nr > nc ? nr : nc;
     int *rit = (int *) R_alloc(maxk, sizeof(int));
@@ -713,8 +789,9 @@ SEXP C_tab_xprod(SEXP rowv, SEXP colv, SEXP byvs, SEXP w)
     const int K = nr * nc;
     for (R_xlen_t i = 0; i < n; i++) {
         if ((i & (UMF_CHUNK - 1)) == 0) R_CheckUserInterrupt();
-        double wi = wp ? wp[i] : 1.0;
-        if (!(wi >= 0 && wi < INFINITY))
+        double st[3];
+        R_xlen_t rc;
+        if (!row_stats(wp, ps, n, i, st, &rc))
             Rf_error("'weights' holds values that are NA, negative or infinite");
         int b = nby ? layer_of(bv, nby, bstride, i) : 0;
         if (b < 0) continue;
@@ -730,7 +807,7 @@ SEXP C_tab_xprod(SEXP rowv, SEXP colv, SEXP byvs, SEXP w)
         if (rin) for (int q = 0; q < nci; q++) z[m++] = K + cit[q];
         if (cin) for (int p = 0; p < nri; p++) z[m++] = K + nc + rit[p];
         if (rin && cin) z[m++] = K + nc + nr;
-        double w2 = wi * wi;
+        double w2 = st[2];        /* a pattern: its sum of w^2 */
         double *Qb = Q + (size_t) Kp * Kp * b;
         for (int a = 0; a < m; a++)
             for (int c = 0; c < m; c++)
@@ -760,7 +837,7 @@ static void des_parse(SEXP rowv, SEXP colvs, SEXP byvs, SEXP dlay, SEXP w, SEXP 
     s->nlay = parse_layers(byvs, &s->n, &s->bv, &s->bstride, &s->nby);
     parse_tvar(dlay, &ds->dv, &s->n, "design");
     if (s->n < 0) Rf_error("no data columns: every variable is constant");
-    s->wp = parse_weights(w, s->n);
+    s->wp = parse_weights_ps(w, s->n, &s->ps);
     s->nr = s->rv.nlev;
     s->row_mr = false;
     const int ncv = s->ncv;
