@@ -317,11 +317,14 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
     if (is.character(test) && length(test) == 1L && test %in% c("F", "Chisq")) test else
       stopf("'test' must be TRUE, FALSE, \"F\" or \"Chisq\"")
   groups <- character()
+  # survey objects: survey's and srvyr's designs become svy_design()s (survey_objects.R)
+  x <- as_umfrage_design(x)
   if (inherits(x, "umfrage_design")) {
     if (!is.null(weights)) stopf("'weights' must be NULL when 'x' is an svy_design(): the design carries them")
     des <- x
     x <- des$data
     w <- des$weights
+    groups <- as.character(des$groups)  # survey objects: srvyr's groups
   } else {
     groups <- data_groups(x, "x")
     check_data(x, "x", grouped_ok = TRUE)
