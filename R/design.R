@@ -394,6 +394,10 @@ print.umfrage_design <- function(x, ...) {
 #' }
 #' @export
 as_svydesign <- function(x) {
+  # survey objects: a survey design is itself; a design converted from one
+  # (survey_objects.R) hands back its source
+  if (inherits(x, "survey.design2")) return(x)
+  if (inherits(x, "umfrage_design") && inherits(x$source, "survey.design2")) return(x$source)
   if (!inherits(x, "umfrage_design"))
     stopf("'x' must be an svy_design(), not %s", obj_desc(x))
   if (!requireNamespace("survey", quietly = TRUE))
