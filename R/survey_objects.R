@@ -405,18 +405,23 @@ from_svyrep <- function(x, arg) {
           arg, which(colSums(is.na(W) | W < 0) > 0)[1L])
   R <- ncol(W)
   type <- as.character(x$type)
-  if (!length(type) || !type %in% c("JK1", "JKn", "BRR", "Fay", "bootstrap", "subbootstrap"))
+  # survey's types (the variance needs only scale, rscales and mse)
+  if (length(type) != 1L || !type %in% c("JK1", "JKn", "BRR", "Fay", "bootstrap", "subbootstrap",
+                                         "successive-difference", "ACS", "JK2"))
     type <- "other"
   rscales <- as.double(x$rscales)
   if (length(rscales) == 1L) rscales <- rep(rscales, R)
   if (length(rscales) != R)
     stopf("'%s': the replicate design has %d replicates but %d rscales", arg, R, length(rscales))
   mse <- if (is.null(x$mse)) isTRUE(getOption("survey.replicates.mse", FALSE)) else isTRUE(x$mse)
-  structure(list(
-    data = v, weights = pw, calibration = NULL,
-    rep = list(type = type, R = R, scale = as.double(x$scale), rscales = rscales, mse = mse,
-               rho = if (!is.null(x$rho)) as.double(x$rho), df = as.double(survey::degf(x)),
-               mode = "columns", W = W),
-    source = x),
-    class = "umfrage_repdesign")
+  rep <- list(type = type, R = R, scale = as.double(x$scale), rscales = rscales, mse = mse,
+              rho = if (identical(type, "Fay") && !is.null(x$rho)) as.double(x$rho),
+              mode = "columns", W = W)
+  # R/replicate.R's constructor where it is there (it adds what tab() needs)
+  mk <- get0("new_repdesign", envir = topenv(environment(from_svyrep)), inherits = FALSE)
+  des <- if (is.function(mk)) mk(v, pw, rep) else
+    structure(list(data = v, weights = pw, calibration = NULL, rep = rep), class = "umfrage_repdesign")
+  des$rep$df <- as.double(survey::degf(x))  # survey's (svrepdesign(degf =) included)
+  des$source <- x
+  des
 }
