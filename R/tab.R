@@ -182,8 +182,10 @@
 #' include the covariance of the respondents they share. There is no
 #' Rao-Scott test for blocks with an MR set (the cells are not a partition).
 #'
-#' @param x A data frame (grouped: its groups are `by` layers), or an
-#'   [svy_design()].
+#' @param x A data frame (grouped: its groups are `by` layers), an
+#'   [svy_design()], or a survey design object: survey's `survey.design2` or
+#'   `svyrep.design`, or srvyr's `tbl_svy` (see [svy_design()], section
+#'   Survey and srvyr objects).
 #' @param rows Row variable(s): see Variables.
 #' @param cols Column variable(s) of the banner, or `NULL` for a one-way
 #'   table.

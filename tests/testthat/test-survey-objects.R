@@ -264,6 +264,19 @@ test_that("svyrep.design objects become replicate designs (the contract of R/rep
     tn <- as.data.frame(tab(rr, mean_of(~api00)))
     expect_lt(so_rel(tn$se, survey::SE(survey::svymean(~api00, rr))), 1e-8)
   }
+  # raked replicate designs: the replicate weights carry the re-raking
+  rk <- survey::rake(r, list(~stype, ~awards),
+                     list(data.frame(stype = c("E", "H", "M"), Freq = c(4421, 755, 1018)),
+                          data.frame(awards = c("No", "Yes"), Freq = c(2400, 3794))))
+  t <- as.data.frame(tab(rk, "sch.wide"))
+  expect_lt(so_rel(t$se, 100 * survey::SE(survey::svymean(~sch.wide, rk))), 1e-8)
+  # srvyr on replicate designs, grouped
+  skip_if_not_installed("srvyr")
+  skip_if_not_installed("dplyr")
+  g <- dplyr::group_by(srvyr::as_survey_rep(r), awards)
+  t <- as.data.frame(tab(g, "sch.wide"))
+  by <- survey::svyby(~sch.wide, ~awards, r, survey::svymean)
+  expect_lt(so_rel(t$se[t$awards == "No"], 100 * unlist(by[by$awards == "No", c("se1", "se2")])), 1e-8)
 })
 
 test_that("as_svydesign() of a converted survey object gives the object back", {
