@@ -410,8 +410,8 @@ print.umfrage_design <- function(x, ...) {
 #' with its stages: `ids`, `fpc` (as population counts) and, if given per
 #' stage, `strata`, one column per stage.
 #'
-#' @param x An `umfrage_design` (a `survey.design2`, or a design [tab()] made
-#'   from one, is handed back as it is).
+#' @param x An `umfrage_design` (survey's own `survey.design2` objects are
+#'   handed back as they are).
 #' @return A `survey.design2` object (calibrated, for calibrated weights).
 #' @examples
 #' if (requireNamespace("survey", quietly = TRUE)) {
