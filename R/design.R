@@ -33,6 +33,32 @@
 #' them. Degrees of freedom are the first stage's: PSUs minus strata (of a
 #' domain: its PSUs with rows of positive weight), as `survey::degf()`.
 #'
+#' @section Survey and srvyr objects:
+#' survey and srvyr design objects: [tab()] (and [as_svydesign()], which
+#' hands them back) also takes survey's `survey.design2` objects
+#' (`survey::svydesign()`), replicate designs (`svyrep.design`:
+#' `survey::svrepdesign()`, `as.svrepdesign()`) and srvyr's `tbl_svy` built on
+#' either (its `group_by()` groups are `by` layers, as for grouped data
+#' frames), and gives survey's numbers on them. The object's parts are read
+#' as they are: its variables, weights (`1 / prob`), ids, strata and
+#' population sizes per stage, with the lonely-PSU rule and the
+#' ultimate-cluster approximation from `options(survey.lonely.psu)` and
+#' `options(survey.ultimate.cluster)` at the time of the call, as survey reads
+#' them. A `subset()` is the domain survey computes on: units the subset
+#' dropped still count in their stratum (as survey pads them with zeros), and
+#' rows left out of a subset of a calibrated design stay with weight 0 (they
+#' count in `n`, as rows of weight 0 do). Designs from `postStratify()`,
+#' `calibrate()` (any `calfun`, `bounds`, `variance`, interactions and
+#' transformed terms: the stored model matrix is used) and `rake()` get
+#' survey's calibrated variance, for `rake()` its ten backfitting sweeps over
+#' the margins (which differ slightly from the calibration variance that
+#' [wt_rake()] weights get). Replicate designs become replicate-weight designs
+#' (see [svy_repdesign()]) with the object's replicate weights, `scale`,
+#' `rscales`, `mse` and `degf()`. Not taken (an error names the class):
+#' two-phase designs, multiply imputed data, database-backed designs, PPS
+#' designs without replacement, designs calibrated in several steps or
+#' within clusters (`calibrate(stage =)`).
+#'
 #' @section Strata with a single PSU:
 #' `lonely_psu` says what to do, at every stage, with a stratum of a
 #' single unit, with the choices of `options(survey.lonely.psu)`: `"fail"`
@@ -387,7 +413,8 @@ print.umfrage_design <- function(x, ...) {
 #' with its stages: `ids`, `fpc` (as population counts) and, if given per
 #' stage, `strata`, one column per stage.
 #'
-#' @param x An `umfrage_design`.
+#' @param x An `umfrage_design` (survey's own `survey.design2` objects are
+#'   handed back as they are).
 #' @return A `survey.design2` object (calibrated, for calibrated weights).
 #' @examples
 #' if (requireNamespace("survey", quietly = TRUE)) {
@@ -397,6 +424,10 @@ print.umfrage_design <- function(x, ...) {
 #' }
 #' @export
 as_svydesign <- function(x) {
+  # survey objects: a survey design is itself; a design converted from one
+  # (survey_objects.R) hands back its source
+  if (inherits(x, "survey.design2")) return(x)
+  if (inherits(x, "umfrage_design") && inherits(x$source, "survey.design2")) return(x$source)
   if (!inherits(x, "umfrage_design"))
     stopf("'x' must be an svy_design(), not %s", obj_desc(x))
   if (!requireNamespace("survey", quietly = TRUE))

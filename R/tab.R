@@ -199,8 +199,10 @@
 #'
 #' @param x A data frame (grouped: its groups are `by` layers), an
 #'   [svy_design()], a replicate-weight design ([svy_repdesign()],
-#'   [as_repdesign()]), or a table in a database: a [db_table()] or a dbplyr
-#'   lazy table (the engine groups the rows to cells; see [db_table()]).
+#'   [as_repdesign()]), a survey design object (survey's `survey.design2` or
+#'   `svyrep.design`, or srvyr's `tbl_svy`: see [svy_design()], section
+#'   Survey and srvyr objects), or a table in a database: a [db_table()] or a
+#'   dbplyr lazy table (the engine groups the rows to cells; see [db_table()]).
 #' @param rows Row variable(s): see Variables.
 #' @param cols Column variable(s) of the banner, or `NULL` for a one-way
 #'   table.
@@ -334,6 +336,8 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
     if (is.character(test) && length(test) == 1L && test %in% c("F", "Chisq")) test else
       stopf("'test' must be TRUE, FALSE, \"F\" or \"Chisq\"")
   groups <- character()
+  # survey objects: survey's and srvyr's designs become svy_design()s (survey_objects.R)
+  x <- as_umfrage_design(x)
   # database sources (db.R): the engine groups the rows to cells, one
   # aggregate query per block; tab_block() hands them to db_tab_block()
   db <- NULL
@@ -351,12 +355,14 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
     des <- x
     x <- des$data
     w <- des$weights
+    groups <- as.character(des$groups)  # survey objects: srvyr's groups
   } else if (inherits(x, "umfrage_repdesign")) {
     # replicate designs (replicate.R)
     if (!is.null(weights)) stopf("'weights' must be NULL when 'x' is an svy_repdesign(): the design carries them")
     des <- x
     x <- des$data
     w <- des$weights
+    groups <- as.character(des$groups)  # survey objects: srvyr's groups
   } else {
     groups <- data_groups(x, "x")
     check_data(x, "x", grouped_ok = TRUE)

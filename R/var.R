@@ -223,6 +223,8 @@ layer_design <- function(bvars, des, nrows, test) {
 # the entries' passes (w0u, w2u: lists of one vector per auxiliary).
 cal_setup <- function(des, x, w, wscale = 1) {
   cl <- des$calibration
+  # survey objects: a survey design's calibration (survey_objects.R)
+  if (isTRUE(cl$survey)) return(cal_setup_survey(des, x, w, wscale))
   vars <- cl$vars
   nums <- as.character(cl$numeric)
   miss <- setdiff(c(vars, nums), names(x))
@@ -323,6 +325,8 @@ cal_fitted <- function(cal, W0) {
 # Kp) and B (p x Kp; NULL without numeric auxiliaries), from the sums of
 # w0 z per (entry, cell) W0 (Kp x G) and of w0 u z per entry W0U (Kp x p).
 cal_fit <- function(cal, W0, W0U = NULL) {
+  # survey objects: survey::rake()'s sequential variance (survey_objects.R)
+  if (!is.null(cal$sequential)) return(list(F = cal_seq_fitted(cal, W0), B = NULL))
   F0 <- cal_fitted(cal, W0)
   if (is.null(cal$p)) return(list(F = F0, B = NULL))
   if (is.null(W0U) || nrow(W0U) != nrow(W0) || ncol(W0U) != cal$p)
