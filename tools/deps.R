@@ -13,10 +13,13 @@
 # be installed. Prints nothing when everything is already present.
 
 profiles <- list(
+  # the database tests start a PostgreSQL server of their own (its
+  # binaries come from Debian's postgresql package)
   test   = list(pkgs = c("survey", "haven", "dplyr", "tibble", "data.table", "ggplot2",
                          "flextable", "officer",
-                         "openxlsx2", "readxl"),
-                system = character()),
+                         "openxlsx2", "readxl", "DBI", "RSQLite", "RPostgreSQL",
+                         "dbplyr", "withr", "srvyr"),
+                system = "postgresql"),
   report = list(pkgs = c("survey", "knitr", "rmarkdown", "openxlsx2"), system = "pandoc"),
   bench  = list(pkgs = c("survey", "data.table", "collapse", "anesrake"),
                 system = character(), includes = "test"),
@@ -24,7 +27,8 @@ profiles <- list(
   # HTML validation of the manual pages.
   check  = list(pkgs = c("survey", "knitr", "rmarkdown", "testthat", "haven", "tibble",
                          "dplyr", "data.table", "ggplot2", "flextable", "officer",
-                         "openxlsx2", "readxl"),
+                         "openxlsx2", "readxl", "DBI", "RSQLite", "RPostgreSQL",
+                         "dbplyr", "withr", "srvyr"),
                 system = c("pandoc", "qpdf"), optional = "tidy")
 )
 
@@ -107,6 +111,11 @@ is_installed <- function(pkg) {
 }
 
 have_program <- function(prog) {
+  # PostgreSQL's server programs live off the PATH, in
+  # /usr/lib/postgresql/<version>/bin (Debian's postgresql package)
+  if (prog == "postgresql")
+    return(length(Sys.glob("/usr/lib/postgresql/*/bin/initdb")) > 0L ||
+           nzchar(Sys.which("initdb")))
   if (nzchar(Sys.which(prog))) return(TRUE)
   # rmarkdown also finds a pandoc shipped with RStudio.
   if (prog == "pandoc") {
@@ -220,6 +229,16 @@ install_via_cran <- function(pkgs) {
     error = function(e) cat("deps: ", conditionMessage(e), "\n",
                             sep = "", file = stderr())
   )
+  # A parallel install can lose a package whose CRAN dependencies were
+  # installed in the same call (seen with srvyr, which pulls newer dplyr,
+  # rlang, vctrs, ... than Debian has): retry what is missing one at a
+  # time, with its output shown.
+  for (p in pkgs[!vapply(pkgs, is_installed, logical(1))]) {
+    say("retrying ", p, " from CRAN")
+    tryCatch(utils::install.packages(p, lib = lib, Ncpus = 1L),
+             error = function(e) cat("deps: ", conditionMessage(e), "\n",
+                                     sep = "", file = stderr()))
+  }
   invisible()
 }
 
@@ -230,7 +249,7 @@ install_via_cran <- function(pkgs) {
 failed <- character()
 
 # System programs first (pandoc, ...). The Debian package has the program's
-# name for all of them.
+# name for all of them (postgresql: the server, found by its initdb).
 for (prog in c(need_sys, setdiff(want_sys, need_sys))) {
   if (have_program(prog)) next
   if (use_apt) {
