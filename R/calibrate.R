@@ -154,6 +154,8 @@ wt_calibrate <- function(data, targets, weights = NULL,
     res$weights <- res$weights / f
     res$columns[, 1:2] <- res$columns[, 1:2] / f
     res$cell_w <- res$cell_w / f
+    # the C routine's fingerprint is of the weights on the safe scale
+    res$fingerprint <- wt_fingerprint(res$weights)
   }
   if (res$status != 0L) calibrate_status_error(res, prep, parts, data, w0, bounds, method)
   cols <- res$columns
@@ -174,7 +176,8 @@ wt_calibrate <- function(data, targets, weights = NULL,
               numeric_totals = cols[m < 0, 1L][order(cols[m < 0, 4L])],
               calfun = method, bounds = as.double(bounds),
               cells = if (length(res$cell_w) <= length(res$weights))
-                list(sum_w = res$cell_w, constant = res$cell_constant))
+                list(sum_w = res$cell_w, constant = res$cell_constant),
+              check = res$fingerprint)
   diag <- list(
     method = "calibrate", calfun = method, bounds = as.double(bounds),
     iterations = res$iterations, converged = res$converged,
@@ -185,7 +188,7 @@ wt_calibrate <- function(data, targets, weights = NULL,
     margins = tab,
     calibration = state,
     weighted_start = !is.null(w0), epsilon = epsilon, maxit = maxit,
-    reading = reading, check = if (is.null(state)) wt_fingerprint(res$weights) else state$check)
+    reading = reading, check = res$fingerprint)
   structure(res$weights, class = "umfrage_weights", umfrage = diag)
 }
 
