@@ -104,10 +104,11 @@
 wt_calibrate <- function(data, targets, weights = NULL,
                          method = c("linear", "raking", "logit"),
                          bounds = c(-Inf, Inf), epsilon = 1e-10, maxit = 100L,
-                         total = NULL) {
+                         total = NULL, q = NULL) {
   check_data(data)
   method <- match.arg(method)
   w0 <- get_weights(weights, data)
+  hq <- get_q(q, data)
   epsilon <- check_number(epsilon, "epsilon", min = 0)
   maxit <- check_count(maxit, "maxit")
   if (!is.numeric(bounds) || length(bounds) != 2L || anyNA(bounds))
@@ -149,7 +150,7 @@ wt_calibrate <- function(data, targets, weights = NULL,
                if (is.null(prep)) list() else lapply(prep$targets, function(t) t * f),
                unname(xnum), as.double(unlist(parts$totals)) * f,
                match(method, c("linear", "raking", "logit")) - 1L,
-               as.double(bounds), list(epsilon, maxit))
+               as.double(bounds), list(epsilon, maxit, hq))
   if (f != 1) {
     res$weights <- res$weights / f
     res$columns[, 1:2] <- res$columns[, 1:2] / f
@@ -178,8 +179,10 @@ wt_calibrate <- function(data, targets, weights = NULL,
               cells = if (length(res$cell_w) <= length(res$weights))
                 list(sum_w = res$cell_w, constant = res$cell_constant),
               check = res$fingerprint)
+  if (!is.null(state) && !is.null(hq)) state$q <- hq
   diag <- list(
     method = "calibrate", calfun = method, bounds = as.double(bounds),
+    q = if (!is.null(hq)) if (is.character(q) && length(q) == 1L) q else "(vector)",
     iterations = res$iterations, converged = res$converged,
     max_error = res$max_error, trace = res$trace, g_range = res$g_range,
     mode = if (length(parts$numeric)) "rows" else "cells", ncell = res$ncell,
@@ -190,6 +193,21 @@ wt_calibrate <- function(data, targets, weights = NULL,
     weighted_start = !is.null(w0), epsilon = epsilon, maxit = maxit,
     reading = reading, check = res$fingerprint)
   structure(res$weights, class = "umfrage_weights", umfrage = diag)
+}
+
+# The heteroscedasticity factor q (survey::calibrate's `variance =`): NULL,
+# or a double vector of positive finite values, one per row, from a numeric
+# vector, a column name or a one-sided formula naming a column.
+get_q <- function(q, data) {
+  if (is.null(q)) return(NULL)
+  if (inherits(q, "umfrage_weights")) q <- as.numeric(q)
+  v <- get_weights(q, data, "q")
+  attributes(v) <- NULL
+  i <- which(is.na(v) | !(v > 0 & v < Inf))       # NA, NaN, <= 0 and Inf
+  if (length(i))
+    stopf("'q' must be positive and finite in every row; %d value(s) are not (first at row %d: %s)",
+          length(i), i[1L], format(v[i[1L]]))
+  v
 }
 
 # Split calibration targets into categorical margins (normalised as for
