@@ -40,9 +40,16 @@
 #' moments of the numeric columns, and then on the rows from its solution.
 #' The weights come from one more Newton step after the first iterate
 #' within `epsilon`, so that they are as close to the solution as survey's
-#' (whose iterations run from elsewhere), not merely within `epsilon`.
+#' (whose iterations run from elsewhere), not merely within `epsilon`. That
+#' step is small, so when the pass that converged stored each row's g (the
+#' iterations predict which pass will), a pass without `exp()` writes the
+#' weights from g to first order in the step (the error is of the step's
+#' square, below rounding), sums their totals (the misfit reported is that
+#' of the weights returned) and takes their fingerprint.
 #' `wt_summary()` shows the iterations on the rows; the diagnostics also
-#' hold `passes`, the passes over the rows that evaluate g.
+#' hold `passes`, the passes over the rows that evaluate g with `exp()`
+#' (besides the pass that codes the rows and the one that writes the
+#' weights).
 #' Convergence means `|target - achieved| / (1 + |target|) < epsilon` for
 #' every column, survey's criterion.
 #'
@@ -71,7 +78,17 @@
 #' on the margins' indicators and the numeric auxiliaries, weighted by the
 #' starting weights: what `survey::calibrate()` does for every calibration
 #' function). Calibrations on numeric auxiliaries alone carry no state:
-#' [tab()] treats those weights as fixed.
+#' [tab()] treats those weights as fixed. With `q`, the residuals are as
+#' survey's: weighted by `w0 / q` for the linear method without bounds
+#' (survey's `regcalibrate()`), by `w0` otherwise (its `grake()` route).
+#'
+#' @section Heteroscedasticity factor q:
+#' `q` (survey's `variance =`, Calmar's q) weights the distance of each row
+#' by `1 / q`: g is a function of `x' lambda / q` and the Newton system is
+#' `X' diag(w0 g' / q) X`, as in survey's `grake()`. A row with a large q
+#' may move further from its starting weight. `q` must be positive and
+#' finite in every row. With `q`, every iteration runs on the rows (g then
+#' varies within the calibration cells).
 #'
 #' @param data A data frame holding the auxiliary variables; not grouped.
 #' @param targets Margins and totals: see Targets.
@@ -83,6 +100,9 @@
 #' @param maxit Largest number of Newton iterations.
 #' @param total Sum of the weights when categorical `targets` are
 #'   proportions.
+#' @param q `NULL`, or the heteroscedasticity factor: a positive numeric
+#'   vector with one value per row, or the name (or one-sided formula) of
+#'   such a column of `data`; see Heteroscedasticity factor q.
 #' @return A `umfrage_weights` vector (see [wt_summary()] for its
 #'   diagnostics: iterations, convergence, the range of g, achieved totals).
 #' @seealso [wt_rake()], [wt_trim()], [wt_summary()]; `survey::calibrate()`,
