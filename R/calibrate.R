@@ -40,9 +40,16 @@
 #' moments of the numeric columns, and then on the rows from its solution.
 #' The weights come from one more Newton step after the first iterate
 #' within `epsilon`, so that they are as close to the solution as survey's
-#' (whose iterations run from elsewhere), not merely within `epsilon`.
+#' (whose iterations run from elsewhere), not merely within `epsilon`. That
+#' step is small, so when the pass that converged stored each row's g (the
+#' iterations predict which pass will), a pass without `exp()` writes the
+#' weights from g to first order in the step (the error is of the step's
+#' square, below rounding), sums their totals (the misfit reported is that
+#' of the weights returned) and takes their fingerprint.
 #' `wt_summary()` shows the iterations on the rows; the diagnostics also
-#' hold `passes`, the passes over the rows that evaluate g.
+#' hold `passes`, the passes over the rows that evaluate g with `exp()`
+#' (besides the pass that codes the rows and the one that writes the
+#' weights).
 #' Convergence means `|target - achieved| / (1 + |target|) < epsilon` for
 #' every column, survey's criterion.
 #'
@@ -71,7 +78,17 @@
 #' on the margins' indicators and the numeric auxiliaries, weighted by the
 #' starting weights: what `survey::calibrate()` does for every calibration
 #' function). Calibrations on numeric auxiliaries alone carry no state:
-#' [tab()] treats those weights as fixed.
+#' [tab()] treats those weights as fixed. With `q`, the residuals are as
+#' survey's: weighted by `w0 / q` for the linear method without bounds
+#' (survey's `regcalibrate()`), by `w0` otherwise (its `grake()` route).
+#'
+#' @section Heteroscedasticity factor q:
+#' `q` (survey's `variance =`, Calmar's q) weights the distance of each row
+#' by `1 / q`: g is a function of `x' lambda / q` and the Newton system is
+#' `X' diag(w0 g' / q) X`, as in survey's `grake()`. A row with a large q
+#' may move further from its starting weight. `q` must be positive and
+#' finite in every row. With `q`, every iteration runs on the rows (g then
+#' varies within the calibration cells).
 #'
 #' @param data A data frame holding the auxiliary variables; not grouped.
 #' @param targets Margins and totals: see Targets.
@@ -83,6 +100,9 @@
 #' @param maxit Largest number of Newton iterations.
 #' @param total Sum of the weights when categorical `targets` are
 #'   proportions.
+#' @param q `NULL`, or the heteroscedasticity factor: a positive numeric
+#'   vector with one value per row, or the name (or one-sided formula) of
+#'   such a column of `data`; see Heteroscedasticity factor q.
 #' @return A `umfrage_weights` vector (see [wt_summary()] for its
 #'   diagnostics: iterations, convergence, the range of g, achieved totals).
 #' @seealso [wt_rake()], [wt_trim()], [wt_summary()]; `survey::calibrate()`,
@@ -104,10 +124,11 @@
 wt_calibrate <- function(data, targets, weights = NULL,
                          method = c("linear", "raking", "logit"),
                          bounds = c(-Inf, Inf), epsilon = 1e-10, maxit = 100L,
-                         total = NULL) {
+                         total = NULL, q = NULL) {
   check_data(data)
   method <- match.arg(method)
   w0 <- get_weights(weights, data)
+  hq <- get_q(q, data)
   epsilon <- check_number(epsilon, "epsilon", min = 0)
   maxit <- check_count(maxit, "maxit")
   if (!is.numeric(bounds) || length(bounds) != 2L || anyNA(bounds))
@@ -149,11 +170,13 @@ wt_calibrate <- function(data, targets, weights = NULL,
                if (is.null(prep)) list() else lapply(prep$targets, function(t) t * f),
                unname(xnum), as.double(unlist(parts$totals)) * f,
                match(method, c("linear", "raking", "logit")) - 1L,
-               as.double(bounds), list(epsilon, maxit))
+               as.double(bounds), list(epsilon, maxit, hq))
   if (f != 1) {
     res$weights <- res$weights / f
     res$columns[, 1:2] <- res$columns[, 1:2] / f
     res$cell_w <- res$cell_w / f
+    # the C routine's fingerprint is of the weights on the safe scale
+    res$fingerprint <- wt_fingerprint(res$weights)
   }
   if (res$status != 0L) calibrate_status_error(res, prep, parts, data, w0, bounds, method)
   cols <- res$columns
@@ -174,9 +197,12 @@ wt_calibrate <- function(data, targets, weights = NULL,
               numeric_totals = cols[m < 0, 1L][order(cols[m < 0, 4L])],
               calfun = method, bounds = as.double(bounds),
               cells = if (length(res$cell_w) <= length(res$weights))
-                list(sum_w = res$cell_w, constant = res$cell_constant))
+                list(sum_w = res$cell_w, constant = res$cell_constant),
+              check = res$fingerprint)
+  if (!is.null(state) && !is.null(hq)) state$q <- hq
   diag <- list(
     method = "calibrate", calfun = method, bounds = as.double(bounds),
+    q = if (!is.null(hq)) if (is.character(q) && length(q) == 1L) q else "(vector)",
     iterations = res$iterations, converged = res$converged,
     max_error = res$max_error, trace = res$trace, g_range = res$g_range,
     mode = if (length(parts$numeric)) "rows" else "cells", ncell = res$ncell,
@@ -185,8 +211,23 @@ wt_calibrate <- function(data, targets, weights = NULL,
     margins = tab,
     calibration = state,
     weighted_start = !is.null(w0), epsilon = epsilon, maxit = maxit,
-    reading = reading, check = if (is.null(state)) wt_fingerprint(res$weights) else state$check)
+    reading = reading, check = res$fingerprint)
   structure(res$weights, class = "umfrage_weights", umfrage = diag)
+}
+
+# The heteroscedasticity factor q (survey::calibrate's `variance =`): NULL,
+# or a double vector of positive finite values, one per row, from a numeric
+# vector, a column name or a one-sided formula naming a column.
+get_q <- function(q, data) {
+  if (is.null(q)) return(NULL)
+  if (inherits(q, "umfrage_weights")) q <- as.numeric(q)
+  v <- get_weights(q, data, "q")
+  attributes(v) <- NULL
+  i <- which(is.na(v) | !(v > 0 & v < Inf))       # NA, NaN, <= 0 and Inf
+  if (length(i))
+    stopf("'q' must be positive and finite in every row; %d value(s) are not (first at row %d: %s)",
+          length(i), i[1L], format(v[i[1L]]))
+  v
 }
 
 # Split calibration targets into categorical margins (normalised as for

@@ -278,13 +278,17 @@ cal_setup <- function(des, x, w, wscale = 1) {
   nd <- if (is.null(dl)) 1L else dl$nd
   all_d <- .Call(C_cell_stats, c(list(g), dcodes), as.integer(c(G, if (!is.null(dl)) nd)), w)
   W0g <- .Call(C_cell_stats, list(g), as.integer(G), w0)$sum_w
+  # the regression's weights: w0, or w0 / q where survey's residuals use q
+  wr <- cal_reg_weights(cl, w0)
+  if (is.null(wr)) return(misfit(sprintf("its 'q' has %d values, 'x' has %d rows",
+                                         length(cl$q), nrow(x))))
   # the fitted values do not depend on the starting weights' scale
-  f0 <- weight_scale(w0)$f
+  f0 <- weight_scale(wr)$f
   # numeric auxiliaries: their sums in one C pass (on the starting weights'
   # safe scale), shifted to a minimum of 0 (see above)
   aux <- if (length(u))
     .Call(C_cal_aux, g, as.integer(G), if (is.null(dl)) NULL else as.integer(dcodes[[1L]]),
-          as.integer(nd), as.double(w), if (f0 != 1) w0 * f0 else w0, u,
+          as.integer(nd), as.double(w), if (f0 != 1) wr * f0 else wr, u,
           vapply(u, min, 0), !des$clustered)
   # the state must still fit the weights and the rows (see cal_misfit()),
   # judged on the weights as made: w came on tab()'s safe scale (a power of
@@ -294,6 +298,10 @@ cal_setup <- function(des, x, w, wscale = 1) {
                     as.vector(crossprod(M, Wg)), Wg = Wg, W0g = W0g,
                     num_now = if (!is.null(aux)) aux$total / wscale)
   if (!is.null(bad)) return(misfit(bad))
+  if (!identical(wr, w0)) {
+    w0 <- wr
+    W0g <- .Call(C_cell_stats, list(g), as.integer(G), w0)$sum_w
+  }
   if (f0 != 1) {
     w0 <- w0 * f0
     W0g <- W0g * f0
@@ -306,6 +314,19 @@ cal_setup <- function(des, x, w, wscale = 1) {
               S2U = aux$w2u,
               S2UU = if (!is.null(aux$w2uu)) array(aux$w2uu, c(nd, p, p)),
               w0u = aux$rows_w0u, w2u = aux$rows_w2u))
+}
+
+# The weights of the calibration's regression (see above): the starting
+# weights w0, except for weights calibrated with a heteroscedasticity factor
+# q (wt_calibrate(q =)) by the linear method without bounds, whose residuals
+# survey (regcalibrate(), which survey::calibrate() uses then) takes from
+# the regression weighted by w0 / q; with other methods or bounds, survey's
+# grake() route residualises with w0 alone. NULL if q does not fit w0.
+cal_reg_weights <- function(cl, w0) {
+  if (is.null(cl$q) || !identical(cl$calfun, "linear") || any(is.finite(cl$bounds)))
+    return(w0)
+  if (length(cl$q) != length(w0)) return(NULL)
+  w0 / cl$q
 }
 
 # F (G x K): fitted values of the table cells' indicators on the margins.

@@ -94,6 +94,9 @@ typedef struct {
     int nth;                    /* threads of a row pass */
     int *cid;                   /* cell of each row */
     const double *w0;           /* NULL: all 1 */
+    const double *hq;           /* NULL, or per row the heteroscedasticity factor q > 0
+                                 * (survey's variance =): u = x' lambda / q */
+    int rows;                   /* iterations on the rows (numeric auxiliaries or q) */
     const double **x, *xt;      /* numeric auxiliaries and their totals */
     double *W0, *N0;            /* per cell: sum of w0, rows */
     double *mom;                /* per cell: sum w0 x_j, sum w0 x_j x_k (j <= k) */
@@ -111,7 +114,11 @@ typedef struct {
     double *tcell, *tscr;       /* per thread: cell sums; overall and block sums, g range */
     double *tbuf;               /* per thread: a block's w0 g, w0 g', w0 g' x */
     int tstride;                /* doubles per thread in tscr (padded to cache lines) */
-    double *wout;               /* the weights, written by the final row pass */
+    double *wout;               /* the weights, written by the final row pass; a row pass
+                                 * with `store` set leaves there each row's g */
+    int store, stored;          /* the next row pass stores g; the last one did */
+    double wmax;                /* largest |w0 g| of the last row pass that stored g */
+    double fp[6];               /* the weights' fingerprint (C_fingerprint's numbers) */
     double gmin, gmax;          /* range of g over rows with w0 > 0, of the last row pass */
     double maxrel, ss;          /* largest relative error, sum of squared relative errors */
     int worst, passes, approx_it;
@@ -180,7 +187,11 @@ static int cal_cells(const calprob *P, const calfun *f, const double *lambda, ca
 #define CAL_SIMD_OR _Pragma("omp simd reduction(|:bad)")
 #define CAL_SIMD_CHECK _Pragma("omp simd reduction(+:nf) reduction(min:wmin)")
 #define CAL_SIMD_NF _Pragma("omp simd reduction(+:nf)")
+#define CAL_SIMD_MAX _Pragma("omp simd reduction(max:mx)")
+#define CAL_SIMD_UPD _Pragma("omp simd reduction(min:gmin) reduction(max:gmax) reduction(max:mx) reduction(+:nf)")
 #else
+#define CAL_SIMD_MAX
+#define CAL_SIMD_UPD
 #define CAL_SIMD_OR
 #define CAL_SIMD_CHECK
 #define CAL_SIMD_NF
@@ -190,15 +201,6 @@ static int cal_cells(const calprob *P, const calfun *f, const double *lambda, ca
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(UMF_NO_AVX2)
 #define CAL_AVX2 1
-static int cal_has_avx2(void)
-{
-    static int has = -1;
-    if (has < 0) {
-        __builtin_cpu_init();
-        has = __builtin_cpu_supports("avx2") ? 1 : 0;
-    }
-    return has;
-}
 #endif
 
 /* exp(x) in plain arithmetic that vectorises (the row passes evaluate one
@@ -320,10 +322,11 @@ static inline double cal_dot(const double *restrict a, const double *restrict b,
 static inline __attribute__((always_inline)) void
 cal_rows_block_body(const calprob *P, const calfun *f, const double *lamcell, const double *b,
                     R_xlen_t from, int nb, double *cell, double *bs, double *tr, double *buf,
-                    double *wout)
+                    double *wout, double *gsto)
 {
     const int q = P->q, CW = P->CW, *restrict cid = P->cid + from;
     const double *restrict w0 = P->w0 ? P->w0 + from : NULL;
+    const double *restrict hq = P->hq ? P->hq + from : NULL;
     double *restrict wg = buf, *restrict wd = buf + CAL_BLOCK, *restrict wdx = buf + 2 * CAL_BLOCK;
     for (int k = 0; k < nb; k++) wg[k] = lamcell[cid[k]];
     for (int j = 0; j < q; j++) {
@@ -331,7 +334,19 @@ cal_rows_block_body(const calprob *P, const calfun *f, const double *lamcell, co
         CAL_SIMD
         for (int k = 0; k < nb; k++) wg[k] += bj * xj[k];
     }
+    if (hq) {                   /* u = x' lambda / q, and du / dlambda = x / q */
+        CAL_SIMD
+        for (int k = 0; k < nb; k++) wg[k] /= hq[k];
+    }
     cal_g_block(f, wg, wd, nb);
+    if (hq) {
+        CAL_SIMD
+        for (int k = 0; k < nb; k++) wd[k] /= hq[k];
+    }
+    if (gsto) {                 /* g of each row, for cal_update() */
+        double *restrict gs = gsto + from;
+        for (int k = 0; k < nb; k++) gs[k] = wg[k];
+    }
     if (wout) {
         double gmin = tr[0], gmax = tr[1], *restrict wo = wout + from;
         static const double one = 1.0;
@@ -362,6 +377,12 @@ cal_rows_block_body(const calprob *P, const calfun *f, const double *lamcell, co
             wd[k] = cal_unless0(w, w * wd[k]);
         }
     }
+    if (gsto) {                 /* the largest |w0 g|: the fingerprint's likely scale */
+        double mx = tr[2];
+        CAL_SIMD_MAX
+        for (int k = 0; k < nb; k++) { double a = fabs(wg[k]); mx = a > mx ? a : mx; }
+        tr[2] = mx;
+    }
     for (int j = 0; j < q; j++) {
         const double *restrict xj = P->x[j] + from;
         double *restrict dj = wdx + j * CAL_BLOCK;
@@ -387,23 +408,26 @@ cal_rows_block_body(const calprob *P, const calfun *f, const double *lamcell, co
  * layers). -DUMF_NO_AVX2 builds the baseline only. */
 static void cal_rows_block_base(const calprob *P, const calfun *f, const double *lamcell,
                                 const double *b, R_xlen_t from, int nb, double *cell,
-                                double *bs, double *tr, double *buf, double *wout)
+                                double *bs, double *tr, double *buf, double *wout,
+                                double *gsto)
 {
-    cal_rows_block_body(P, f, lamcell, b, from, nb, cell, bs, tr, buf, wout);
+    cal_rows_block_body(P, f, lamcell, b, from, nb, cell, bs, tr, buf, wout, gsto);
 }
 typedef void (*cal_block_fn)(const calprob *, const calfun *, const double *, const double *,
-                             R_xlen_t, int, double *, double *, double *, double *, double *);
+                             R_xlen_t, int, double *, double *, double *, double *, double *,
+                             double *);
 #ifdef CAL_AVX2
 __attribute__((target("avx2")))
 static void cal_rows_block_avx2(const calprob *P, const calfun *f, const double *lamcell,
                                 const double *b, R_xlen_t from, int nb, double *cell,
-                                double *bs, double *tr, double *buf, double *wout)
+                                double *bs, double *tr, double *buf, double *wout,
+                                double *gsto)
 {
-    cal_rows_block_body(P, f, lamcell, b, from, nb, cell, bs, tr, buf, wout);
+    cal_rows_block_body(P, f, lamcell, b, from, nb, cell, bs, tr, buf, wout, gsto);
 }
 static cal_block_fn cal_block_pick(void)
 {
-    return cal_has_avx2() ? cal_rows_block_avx2 : cal_rows_block_base;
+    return umf_cpu_avx2() ? cal_rows_block_avx2 : cal_rows_block_base;
 }
 #else
 static cal_block_fn cal_block_pick(void) { return cal_rows_block_base; }
@@ -420,12 +444,13 @@ static int cal_rows(const calprob *P, const calfun *f, const double *lambda, cal
     const size_t cs = (size_t) P->ncell * P->CW;
     const double *b = lambda + P->pc;
     const cal_block_fn block = cal_block_pick();
+    double *gsto = !wout && Wk->store ? Wk->wout : NULL;
     cal_lamcell(P, lambda, Wk->lamcell);
     umf_zero(Wk->tcell, (size_t) nth * cs);
     for (int t = 0; t < nth; t++) {
         double *s = Wk->tscr + (size_t) t * TS;
         for (int j = 0; j < TS; j++) s[j] = 0;
-        s[2 * NW] = R_PosInf; s[2 * NW + 1] = R_NegInf;
+        s[2 * NW] = R_PosInf; s[2 * NW + 1] = R_NegInf;   /* g range; s[2 NW + 2]: max |w0 g| */
     }
     for (R_xlen_t from = 0; from < P->n; from += UMF_CHUNK) {
         const R_xlen_t to = from + UMF_CHUNK < P->n ? from + UMF_CHUNK : P->n;
@@ -440,7 +465,7 @@ static int cal_rows(const calprob *P, const calfun *f, const double *lambda, cal
                 R_xlen_t a = from + k * CAL_BLOCK, e = a + CAL_BLOCK < to ? a + CAL_BLOCK : to;
                 for (int j = 0; j < NW; j++) s[NW + j] = 0;
                 block(P, f, Wk->lamcell, b, a, (int) (e - a), cell, s + NW, s + 2 * NW,
-                               buf, wout);
+                      buf, wout, gsto);
                 for (int j = 0; j < NW; j++) s[j] += s[NW + j];
             }
         }
@@ -448,19 +473,195 @@ static int cal_rows(const calprob *P, const calfun *f, const double *lambda, cal
     }
     memset(Wk->cell, 0, cs * sizeof(double));
     for (int j = 0; j < NW; j++) Wk->num[j] = 0;
-    Wk->gmin = R_PosInf; Wk->gmax = R_NegInf;
+    Wk->gmin = R_PosInf; Wk->gmax = R_NegInf; Wk->wmax = 0;
     for (int t = 0; t < nth; t++) {
         const double *c = Wk->tcell + (size_t) t * cs, *s = Wk->tscr + (size_t) t * TS;
         for (size_t e = 0; e < cs; e++) Wk->cell[e] += c[e];
         for (int j = 0; j < NW; j++) Wk->num[j] += s[j];
         if (s[2 * NW] < Wk->gmin) Wk->gmin = s[2 * NW];
         if (s[2 * NW + 1] > Wk->gmax) Wk->gmax = s[2 * NW + 1];
+        if (s[2 * NW + 2] > Wk->wmax) Wk->wmax = s[2 * NW + 2];
     }
     int ok = 1;      /* a g or g' that is not finite left its sums so */
     for (size_t e = 0; e < cs; e++) if (!R_FINITE(Wk->cell[e])) ok = 0;
     for (int j = 0; j < NW; j++) if (!R_FINITE(Wk->num[j])) ok = 0;
     Wk->passes++;
+    Wk->stored = gsto != NULL && ok;
     return ok;
+}
+
+/* ---- the pass that writes the weights ---------------------------------------
+ *
+ * Newton's last step is small (the misfit before it is below epsilon), so
+ * its weights follow from the g of the row pass before it to first order:
+ * g(u + delta) = g(u) + g'(u) delta, with g' a function of g (linear: 1
+ * inside the bounds; raking: g inside them; logit: A (g - L)(U - g) / (U -
+ * L)), and delta = the step's change of u. The error is of order delta^2,
+ * below rounding. That row pass stored g (cal_newton predicts which pass
+ * converges); this one needs no exp(): it writes w0 g, sums the weights'
+ * totals (so that the misfit reported is that of the weights returned),
+ * the range of g, and the weights' fingerprint, whose sums run in row order:
+ * thread 0 sums its own rows as it writes them, then the other threads'. */
+
+/* Rows from..from+nb-1 of the update: g (stored in wout) to w0 g(u +
+ * delta) in wout; the weights added to their cells' first sum in `cell`
+ * and (times x) to bs; tr: g range, largest |w|, and a sum that is NaN
+ * when some w is not finite. dlc, db: the step's change of each cell's sum
+ * of coefficients and of the numeric auxiliaries' coefficients. */
+static inline __attribute__((always_inline)) void
+cal_update_block_body(const calprob *P, const calfun *f, const double *dlc, const double *db,
+                      R_xlen_t from, int nb, double *cell, double *bs, double *tr,
+                      double *buf, double *wout)
+{
+    const int q = P->q, CW = P->CW, *restrict cid = P->cid + from;
+    const double *restrict hq = P->hq ? P->hq + from : NULL;
+    const double L = f->L, U = f->U, AUL = f->A / (f->U - f->L);
+    double *restrict dl = buf, *restrict g = wout + from;
+    for (int k = 0; k < nb; k++) dl[k] = dlc[cid[k]];
+    for (int j = 0; j < q; j++) {
+        const double *restrict xj = P->x[j] + from, bj = db[j];
+        CAL_SIMD
+        for (int k = 0; k < nb; k++) dl[k] += bj * xj[k];
+    }
+    if (hq) {
+        CAL_SIMD
+        for (int k = 0; k < nb; k++) dl[k] /= hq[k];
+    }
+    if (f->method == CM_LINEAR) {
+        CAL_SIMD
+        for (int k = 0; k < nb; k++) {
+            double gk = g[k], v = gk + (((gk > L) & (gk < U)) ? dl[k] : 0);
+            dl[k] = v < L ? L : v > U ? U : v;
+        }
+    } else if (f->method == CM_RAKING) {
+        CAL_SIMD
+        for (int k = 0; k < nb; k++) {
+            double gk = g[k], v = gk + (((gk > L) & (gk < U)) ? gk : 0) * dl[k];
+            dl[k] = v < L ? L : v > U ? U : v;
+        }
+    } else {
+        CAL_SIMD
+        for (int k = 0; k < nb; k++) {
+            double gk = g[k];
+            dl[k] = gk + AUL * (gk - L) * (U - gk) * dl[k];
+        }
+    }
+    double gmin = tr[0], gmax = tr[1], mx = tr[2], nf = tr[3];
+    static const double one = 1.0;
+    const double *restrict wr = P->w0 ? P->w0 + from : &one;
+    const int ws = P->w0 ? 1 : 0;
+    CAL_SIMD_UPD
+    for (int k = 0; k < nb; k++) {
+        double w = wr[ws * k], gk = dl[k], a = w * gk, fa = fabs(a);
+        g[k] = a;
+        dl[k] = cal_unless0(w, a);
+        double gl = w == 0 ? R_PosInf : gk, gu = w == 0 ? R_NegInf : gk;
+        gmin = gl < gmin ? gl : gmin;
+        gmax = gu > gmax ? gu : gmax;
+        mx = fa > mx ? fa : mx;
+        nf += a * 0;
+    }
+    tr[0] = gmin; tr[1] = gmax; tr[2] = mx; tr[3] = nf;
+    for (int k = 0; k < nb; k++) cell[(size_t) cid[k] * CW] += dl[k];
+    for (int j = 0; j < q; j++) bs[j] += cal_dot(dl, P->x[j] + from, nb);
+}
+
+static void cal_update_block_base(const calprob *P, const calfun *f, const double *dlc,
+                                  const double *db, R_xlen_t from, int nb, double *cell,
+                                  double *bs, double *tr, double *buf, double *wout)
+{
+    cal_update_block_body(P, f, dlc, db, from, nb, cell, bs, tr, buf, wout);
+}
+typedef void (*cal_update_fn)(const calprob *, const calfun *, const double *, const double *,
+                              R_xlen_t, int, double *, double *, double *, double *, double *);
+#ifdef CAL_AVX2
+__attribute__((target("avx2")))
+static void cal_update_block_avx2(const calprob *P, const calfun *f, const double *dlc,
+                                  const double *db, R_xlen_t from, int nb, double *cell,
+                                  double *bs, double *tr, double *buf, double *wout)
+{
+    cal_update_block_body(P, f, dlc, db, from, nb, cell, bs, tr, buf, wout);
+}
+static cal_update_fn cal_update_pick(void)
+{
+    return umf_cpu_avx2() ? cal_update_block_avx2 : cal_update_block_base;
+}
+#else
+static cal_update_fn cal_update_pick(void) { return cal_update_block_base; }
+#endif
+
+/* The fingerprint's sums continued over rows [from, to) of x at scale e. */
+static void cal_fp_rows(umf_fp_sums *s, const double *x, R_xlen_t from, R_xlen_t to, double e,
+                        double f, double dn)
+{
+    umf_fp_sums t = *s;
+    for (R_xlen_t i = from; i < to; i++) umf_fp_row(&t, x[i], i, e, f, dn);
+    *s = t;
+}
+
+/* The update pass (see above) for the step `step` from the lambda of the row
+ * pass that stored g: the weights in Wk->wout, their sums as a row pass
+ * leaves them (each cell's sum of weights, the numeric auxiliaries' totals;
+ * the rest 0), the range of g and the fingerprint (Wk->fp). Returns 0 if
+ * some weight is not finite. */
+static int cal_update(const calprob *P, const calfun *f, const double *step, calwork *Wk)
+{
+    const int nth = P->nth, NW = P->NW, TS = Wk->tstride, q = P->q;
+    const size_t cs = (size_t) P->ncell * P->CW;
+    const cal_update_fn block = cal_update_pick();
+    const double dn = (double) P->n, *db = step + P->pc;
+    double *wout = Wk->wout;
+    cal_lamcell(P, step, Wk->lamcell);
+    umf_zero(Wk->tcell, (size_t) nth * cs);
+    for (int t = 0; t < nth; t++) {
+        double *s = Wk->tscr + (size_t) t * TS;
+        for (int j = 0; j < TS; j++) s[j] = 0;
+        s[2 * NW] = R_PosInf; s[2 * NW + 1] = R_NegInf;
+    }
+    /* the scale of the fingerprint from the weights before the step; the
+     * pass finds the true one (a different one sums again) */
+    const double eg = umf_fp_scale(Wk->wmax, false), fg = pow(2.0, eg);
+    umf_fp_sums fs = {0, 0, 0, 0};
+    for (R_xlen_t from = 0; from < P->n; from += UMF_CHUNK) {
+        const R_xlen_t to = from + UMF_CHUNK < P->n ? from + UMF_CHUNK : P->n;
+        const R_xlen_t nblk = (to - from + CAL_BLOCK - 1) / CAL_BLOCK;
+        R_xlen_t done0 = to;     /* end of thread 0's rows */
+        #pragma omp parallel num_threads(nth)
+        {
+            const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+            double *cell = Wk->tcell + (size_t) t * cs, *s = Wk->tscr + (size_t) t * TS;
+            double *buf = Wk->tbuf + (size_t) t * (2 + q) * CAL_BLOCK;
+            const R_xlen_t b0 = nblk * t / nt, b1 = nblk * (t + 1) / nt;
+            for (R_xlen_t k = b0; k < b1; k++) {
+                R_xlen_t a = from + k * CAL_BLOCK, e = a + CAL_BLOCK < to ? a + CAL_BLOCK : to;
+                for (int j = 0; j < q; j++) s[NW + j] = 0;
+                block(P, f, Wk->lamcell, db, a, (int) (e - a), cell, s + NW, s + 2 * NW, buf,
+                      wout);
+                for (int j = 0; j < q; j++) s[j] += s[NW + j];
+                if (t == 0) cal_fp_rows(&fs, wout, a, e, eg, fg, dn);
+            }
+            if (t == 0) done0 = from + b1 * CAL_BLOCK < to ? from + b1 * CAL_BLOCK : to;
+        }
+        cal_fp_rows(&fs, wout, done0, to, eg, fg, dn);   /* the other threads' rows */
+        R_CheckUserInterrupt();
+    }
+    memset(Wk->cell, 0, cs * sizeof(double));
+    for (int j = 0; j < NW; j++) Wk->num[j] = 0;
+    Wk->gmin = R_PosInf; Wk->gmax = R_NegInf;
+    double mx = 0, nf = 0;
+    for (int t = 0; t < nth; t++) {
+        const double *c = Wk->tcell + (size_t) t * cs, *s = Wk->tscr + (size_t) t * TS;
+        for (int cc = 0; cc < P->ncell; cc++) Wk->cell[(size_t) cc * P->CW] += c[(size_t) cc * P->CW];
+        for (int j = 0; j < q; j++) Wk->num[j] += s[j];
+        if (s[2 * NW] < Wk->gmin) Wk->gmin = s[2 * NW];
+        if (s[2 * NW + 1] > Wk->gmax) Wk->gmax = s[2 * NW + 1];
+        if (s[2 * NW + 2] > mx) mx = s[2 * NW + 2];
+        nf += s[2 * NW + 3];
+    }
+    const double e = umf_fp_scale(mx, nf != 0);
+    if (e != eg) umf_fingerprint(wout, P->n, Wk->fp);
+    else umf_fp_finish(&fs, dn, e, Wk->fp);
+    return nf == 0;
 }
 
 /* Achieved totals (p) and T = X' diag(w0 g') X (p x p, full) from the sums. */
@@ -497,6 +698,22 @@ static void cal_assemble(const calprob *P, const calwork *Wk, double *ach, doubl
     }
 }
 
+/* From the sums of a pass: the achieved totals, T, the misfit r = target -
+ * achieved, its largest relative error (maxrel, at column worst) and sum
+ * of squared relative errors (ss). Returns 0 if the misfit is not finite. */
+static int cal_misfit(const calprob *P, calwork *Wk)
+{
+    cal_assemble(P, Wk, Wk->ach, Wk->T);
+    Wk->maxrel = 0; Wk->ss = 0; Wk->worst = 0;
+    for (int k = 0; k < P->p; k++) {
+        Wk->r[k] = P->colt[k] - Wk->ach[k];
+        double e = fabs(Wk->r[k]) / (1 + fabs(P->colt[k]));
+        Wk->ss += e * e;
+        if (e > Wk->maxrel) { Wk->maxrel = e; Wk->worst = k; }
+    }
+    return R_FINITE(Wk->ss);
+}
+
 /* How cal_eval evaluates: from the cells; on the rows (totals and T); on
  * the rows writing the weights (totals only). */
 enum { CAL_CELLS = 0, CAL_ROWS = 1, CAL_WEIGHTS = 2 };
@@ -510,15 +727,7 @@ static int cal_eval(const calprob *P, const calfun *f, const double *lambda, int
 {
     int ok = how == CAL_CELLS ? cal_cells(P, f, lambda, Wk)
         : cal_rows(P, f, lambda, Wk, how == CAL_WEIGHTS ? Wk->wout : NULL);
-    cal_assemble(P, Wk, Wk->ach, Wk->T);
-    Wk->maxrel = 0; Wk->ss = 0; Wk->worst = 0;
-    for (int k = 0; k < P->p; k++) {
-        Wk->r[k] = P->colt[k] - Wk->ach[k];
-        double e = fabs(Wk->r[k]) / (1 + fabs(P->colt[k]));
-        Wk->ss += e * e;
-        if (e > Wk->maxrel) { Wk->maxrel = e; Wk->worst = k; }
-    }
-    return ok && R_FINITE(Wk->ss);
+    return cal_misfit(P, Wk) && ok;
 }
 
 /* Symmetric eigen-decomposition (values ascending, vectors in A). */
@@ -564,7 +773,7 @@ static int cal_newton(const calprob *P, const calfun *f, calwork *Wk, int how, d
                       int maxit, bool trace, int *it, double *info)
 {
     const int p = P->p;
-    double best = R_PosInf;
+    double best = R_PosInf, prev = -1;
     int stall = 0;
     for (*it = 0;; ) {
         R_CheckUserInterrupt();
@@ -584,11 +793,18 @@ static int cal_newton(const calprob *P, const calfun *f, calwork *Wk, int how, d
         memcpy(keep_r, Wk->r, p * sizeof(double));
         const int w0k = Wk->worst;
         bool accepted = false;
+        /* the row pass whose misfit will likely be below eps (Newton's
+         * errors fall as c e^2, c from the last step) stores each row's g,
+         * so that the weights need no further pass with exp() */
+        const double c = prev > 0 && Wk->maxrel > 0 ? Wk->maxrel / (prev * prev) : 1;
+        Wk->store = how == CAL_ROWS && (c > 1 ? c : 1) * Wk->maxrel * Wk->maxrel < 1e3 * eps;
+        prev = Wk->maxrel;
         for (int h = 0; h < 40 && !accepted; h++) {
             for (int k = 0; k < p; k++) Wk->ltry[k] = Wk->lambda[k] + Wk->step[k];
             if (cal_eval(P, f, Wk->ltry, how, Wk) && Wk->ss < ss0) accepted = true;
             else for (int k = 0; k < p; k++) Wk->step[k] /= 2;
         }
+        Wk->store = 0;
         if (!accepted) {
             /* no step along Newton's direction lowers the misfit */
             info[0] = w0k; info[1] = P->colt[w0k] - keep_r[w0k]; info[2] = *it;
@@ -628,28 +844,44 @@ static void cal_start(const calprob *P, const calfun *f, double *lambda)
 }
 
 /* After Newton on the rows converged: one more step, from the T and misfit
- * of the last pass, whose pass computes the weights and their totals (not
- * T), so that the weights are those of a step beyond the first iterate
- * inside epsilon (as close to the solution as survey's, whose iterations
- * run from elsewhere). Not taken at maxit or when the misfit is at rounding
- * level already; a step that does not lower the misfit is undone. */
+ * of the last pass, whose weights are written with their totals (not T),
+ * so that the weights are those of a step beyond the first iterate inside
+ * epsilon (as close to the solution as survey's, whose iterations run from
+ * elsewhere). Not taken at maxit or when the misfit is at rounding level
+ * already. When the last pass stored g, the update pass (cal_update) writes
+ * the weights to first order in the step, else a row pass at the new
+ * lambda; a step that does not lower the misfit is undone (a row pass at
+ * lambda writes the weights). The misfit and g range reported are those of
+ * the weights written; Wk->fp gets their fingerprint. */
 static void cal_final_step(const calprob *P, const calfun *f, calwork *Wk, int maxit, int *it)
 {
     const int p = P->p;
-    if (*it < maxit && Wk->maxrel > 64 * DBL_EPSILON) {
+    const bool step = *it < maxit && Wk->maxrel > 64 * DBL_EPSILON;
+    if (step) {
         if (!pinv_solve(Wk->T, p, Wk->r, Wk->step, Wk->E, Wk->val))
             Rf_error("eigen-decomposition failed");
-        const double ss0 = Wk->ss;
+    } else memset(Wk->step, 0, p * sizeof(double));
+    const double ss0 = Wk->ss;
+    bool ok;
+    if (Wk->stored) {
+        ok = cal_update(P, f, Wk->step, Wk);
+        ok = cal_misfit(P, Wk) && ok;
+        if (ok && !step) return;
+    } else {
         for (int k = 0; k < p; k++) Wk->ltry[k] = Wk->lambda[k] + Wk->step[k];
-        if (cal_eval(P, f, Wk->ltry, CAL_WEIGHTS, Wk) && Wk->ss < ss0) {
-            memcpy(Wk->lambda, Wk->ltry, p * sizeof(double));
-            (*it)++;
-            Wk->trace = umf_trace_room(Wk->trace, &Wk->trace_cap, *it);
-            Wk->trace[*it] = Wk->maxrel;
-            return;
-        }
+        ok = cal_eval(P, f, Wk->ltry, CAL_WEIGHTS, Wk);
+        if (ok && !step) { umf_fingerprint(Wk->wout, P->n, Wk->fp); return; }
+        if (ok && Wk->ss < ss0) umf_fingerprint(Wk->wout, P->n, Wk->fp);
+    }
+    if (step && ok && Wk->ss < ss0) {
+        for (int k = 0; k < p; k++) Wk->lambda[k] += Wk->step[k];
+        (*it)++;
+        Wk->trace = umf_trace_room(Wk->trace, &Wk->trace_cap, *it);
+        Wk->trace[*it] = Wk->maxrel;
+        return;
     }
     cal_eval(P, f, Wk->lambda, CAL_WEIGHTS, Wk);
+    umf_fingerprint(Wk->wout, P->n, Wk->fp);
 }
 
 /* Newton from the start: with numeric auxiliaries first on the cells'
@@ -661,17 +893,21 @@ static void cal_final_step(const calprob *P, const calfun *f, calwork *Wk, int m
 static int cal_iterate(const calprob *P, const calfun *f, calwork *Wk, double eps, int maxit,
                        int *it, double *info)
 {
-    const int p = P->p, how = P->q > 0 ? CAL_ROWS : CAL_CELLS;
+    const int p = P->p, how = P->rows ? CAL_ROWS : CAL_CELLS;
     cal_start(P, f, Wk->lambda);
     memcpy(Wk->lstart, Wk->lambda, p * sizeof(double));
     bool from_approx = false;
-    if (how == CAL_ROWS) {
+    if (how == CAL_ROWS && !P->hq) {      /* the cells know nothing of q */
         from_approx = cal_eval(P, f, Wk->lambda, CAL_CELLS, Wk) &&
             cal_newton(P, f, Wk, CAL_CELLS, eps > CAL_APPROX_EPS ? eps : CAL_APPROX_EPS,
                        CAL_APPROX_MAXIT, false, &Wk->approx_it, info) == CS_OK;
         if (!from_approx) memcpy(Wk->lambda, Wk->lstart, p * sizeof(double));
     }
+    /* linear: the cells' approximation is exact but for the bounds, so the
+     * first row pass is likely within eps: it stores g (see cal_newton) */
+    Wk->store = from_approx && f->method == CM_LINEAR;
     bool ok = cal_eval(P, f, Wk->lambda, how, Wk);
+    Wk->store = 0;
     if (!ok && from_approx) {
         memcpy(Wk->lambda, Wk->lstart, p * sizeof(double));
         ok = cal_eval(P, f, Wk->lambda, how, Wk);
@@ -743,7 +979,18 @@ static void cal_check_args(calprob *P, const umf_coder *cd, SEXP w0, SEXP margin
         f->A = (f->U - f->L) / ((1 - f->L) * (f->U - 1));
         f->la = log((1 - f->L) / (f->U - 1));
     }
-    if (TYPEOF(control) != VECSXP || XLENGTH(control) != 2) Rf_error("'control' must be list(epsilon, maxit)");
+    if (TYPEOF(control) != VECSXP || (XLENGTH(control) != 2 && XLENGTH(control) != 3))
+        Rf_error("'control' must be list(epsilon, maxit) or list(epsilon, maxit, q)");
+    P->hq = NULL;
+    if (XLENGTH(control) == 3 && !Rf_isNull(VECTOR_ELT(control, 2))) {
+        SEXP hq = VECTOR_ELT(control, 2);
+        if (TYPEOF(hq) != REALSXP || XLENGTH(hq) != P->n)
+            Rf_error("'q' must be NULL or a double vector with one value per row");
+        const double *h = REAL(hq);
+        for (R_xlen_t i = 0; i < P->n; i++)
+            if (!(h[i] > 0 && h[i] < INFINITY)) Rf_error("'q' must be positive and finite (row %.0f)", (double) i + 1);
+        P->hq = h;
+    }
     *eps = umf_as_double1(VECTOR_ELT(control, 0), "epsilon");
     *maxit = umf_as_int1(VECTOR_ELT(control, 1), "maxit");
     if (!(*eps >= 0)) Rf_error("'epsilon' must be a non-negative number");
@@ -756,7 +1003,8 @@ static void cal_check_args(calprob *P, const umf_coder *cd, SEXP w0, SEXP margin
     umf_check_cells((double) P->ncell * P->M, P->n, P->M, "the margins' cells");
     P->CW = 2 + q;
     P->NW = P->MW = q + q * (q + 1) / 2;
-    P->nth = q > 0 ? umf_threads_for(P->n) : 1;
+    P->rows = q > 0 || P->hq != NULL;
+    P->nth = P->rows ? umf_threads_for(P->n) : 1;
 }
 
 /* Row i's problem, checked in the order of the original serial pass (its
@@ -863,7 +1111,7 @@ static R_xlen_t cal_code_block_avx2(const calprob *P, const umf_coder *cd, R_xle
 }
 static cal_code_fn cal_code_pick(void)
 {
-    return cal_has_avx2() ? cal_code_block_avx2 : cal_code_block_base;
+    return umf_cpu_avx2() ? cal_code_block_avx2 : cal_code_block_base;
 }
 #else
 static cal_code_fn cal_code_pick(void) { return cal_code_block_base; }
@@ -1025,8 +1273,8 @@ static int cal_columns(calprob *P, const umf_coder *cd, SEXP margins, SEXP targe
 static void cal_work_alloc(const calprob *P, calwork *Wk, int maxit)
 {
     const int p1 = P->p > 0 ? P->p : 1, ncell = P->ncell, CW = P->CW, nth = P->nth;
-    umf_check_cells((double) ncell * (CW * (P->q > 0 ? nth + 1 : 1) + P->MW), P->n,
-                    (double) CW * (P->q > 0 ? nth + 1 : 1) + P->MW,
+    umf_check_cells((double) ncell * (CW * (P->rows ? nth + 1 : 1) + P->MW), P->n,
+                    (double) CW * (P->rows ? nth + 1 : 1) + P->MW,
                     "the numeric auxiliaries' cell sums");
     double **v[] = {&Wk->lambda, &Wk->ltry, &Wk->lstart, &Wk->step, &Wk->r, &Wk->ach, &Wk->val};
     for (int i = 0; i < 7; i++) *v[i] = (double *) R_alloc(p1, sizeof(double));
@@ -1038,10 +1286,12 @@ static void cal_work_alloc(const calprob *P, calwork *Wk, int maxit)
     /* per thread: overall sums, block sums, g range (2), padded to
      * whole cache lines so that threads do not share one */
     Wk->tstride = ((2 * P->NW + 2 + 7) / 8 + 1) * 8;
-    Wk->tcell = P->q > 0 ? (double *) R_alloc((size_t) nth * ncell * CW, sizeof(double)) : NULL;
-    Wk->tscr = P->q > 0 ? (double *) R_alloc((size_t) nth * Wk->tstride, sizeof(double)) : NULL;
-    Wk->tbuf = P->q > 0 ? (double *) R_alloc((size_t) nth * (2 + P->q) * CAL_BLOCK, sizeof(double)) : NULL;
+    Wk->tcell = P->rows ? (double *) R_alloc((size_t) nth * ncell * CW, sizeof(double)) : NULL;
+    Wk->tscr = P->rows ? (double *) R_alloc((size_t) nth * Wk->tstride, sizeof(double)) : NULL;
+    Wk->tbuf = P->rows ? (double *) R_alloc((size_t) nth * (2 + P->q) * CAL_BLOCK, sizeof(double)) : NULL;
     Wk->wout = NULL;
+    Wk->store = Wk->stored = 0;
+    Wk->wmax = 0;
     Wk->passes = Wk->approx_it = 0;
     Wk->gmin = R_PosInf; Wk->gmax = R_NegInf;
     Wk->trace_cap = maxit < 1023 ? (R_xlen_t) maxit + 1 : 1024;
@@ -1132,7 +1382,7 @@ static int cal_check_bounds(const calprob *P, const calfun *f, const double *ach
  * pass wrote them; with categorical margins only, g of each cell times w0. */
 static void cal_map_back(const calprob *P, const calfun *f, calwork *Wk, double *wo)
 {
-    if (P->q > 0) return;
+    if (P->rows) return;
     double *gc = Wk->lamcell, d;
     cal_lamcell(P, Wk->lambda, gc);
     for (int c = 0; c < P->ncell; c++) cal_g(f, gc[c], gc + c, &d);
@@ -1142,6 +1392,7 @@ static void cal_map_back(const calprob *P, const calfun *f, calwork *Wk, double 
         wo[i] = w * g;
         if (w > 0) { if (g < Wk->gmin) Wk->gmin = g; if (g > Wk->gmax) Wk->gmax = g; }
     }
+    umf_fingerprint(wo, P->n, Wk->fp);
 }
 
 /* Whether w / w0 is constant within every cell, as R's ratio_misfit()
@@ -1151,7 +1402,7 @@ static void cal_map_back(const calprob *P, const calfun *f, calwork *Wk, double 
 static int cal_cell_constant(const calprob *P, const double *wo, const double *cellw,
                              double *ratio)
 {
-    if (P->q == 0 || P->n == 0) return 1;
+    if (!P->rows || P->n == 0) return 1;
     if (P->ncell > 1000000) return NA_LOGICAL;
     double sa = 0;
     for (int c = 0; c < P->ncell; c++) {
@@ -1196,8 +1447,8 @@ static SEXP cal_result_ok(const calprob *P, calwork *Wk, SEXP wout, int it)
     REAL(gr)[0] = Wk->gmin; REAL(gr)[1] = Wk->gmax;
     const char *nm[] = {"status", "info", "weights", "columns", "iterations", "converged",
                         "max_error", "g_range", "trace", "ncell", "cell_w", "cell_constant",
-                        "passes"};
-    SEXP ans = PROTECT(umf_named_list(nm, 13));
+                        "passes", "fingerprint"};
+    SEXP ans = PROTECT(umf_named_list(nm, 14));
     SET_VECTOR_ELT(ans, 0, Rf_ScalarInteger(CS_OK));
     SET_VECTOR_ELT(ans, 1, Rf_allocVector(REALSXP, 0));
     SET_VECTOR_ELT(ans, 2, wout);
@@ -1211,6 +1462,9 @@ static SEXP cal_result_ok(const calprob *P, calwork *Wk, SEXP wout, int it)
     SET_VECTOR_ELT(ans, 10, cw);
     SET_VECTOR_ELT(ans, 11, Rf_ScalarLogical(cal_cell_constant(P, REAL(wout), REAL(cw), Wk->lamcell)));
     SET_VECTOR_ELT(ans, 12, Rf_ScalarInteger(Wk->passes));
+    SEXP fp = Rf_allocVector(REALSXP, 6);
+    SET_VECTOR_ELT(ans, 13, fp);
+    memcpy(REAL(fp), Wk->fp, 6 * sizeof(double));
     UNPROTECT(5);
     return ans;
 }

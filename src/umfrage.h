@@ -153,6 +153,10 @@ static inline void umf_fp_finish(const umf_fp_sums *s, double dn, double e, doub
     a[3] = umf_fp_total(s->s3); a[4] = umf_fp_total(s->s4); a[5] = e;
 }
 
+/* util.c: C_fingerprint's numbers of x[0..n-1] into a[0..5] (two passes:
+ * the scale, then the sums). */
+void umf_fingerprint(const double *x, R_xlen_t n, double *a);
+
 /* var.c */
 typedef struct { char *base; size_t used, cap; } umf_arena;
 /* Sums of a block: 4 part matrices (cells, colbase, rowbase, allbase;

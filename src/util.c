@@ -83,45 +83,36 @@ void umf_zero(double *p, size_t n)
     }
 }
 
-/* R's sum() of the doubles produced by term(i): in order, in long double,
- * with its clamp to +-Inf. */
-static double fp_total(long double s)
-{
-    return s > DBL_MAX ? R_PosInf : s < -DBL_MAX ? R_NegInf : (double) s;
-}
-
 /* The fingerprint of a weight vector, for wt_fingerprint() in R/weights.R:
  * c(n, sum, sum of squares, sum of |w|, sum of w * i / n, e), the sums over
  * w * 2^e with e = -round(log2(max |w|)) within +-1020 (0 when that maximum
  * is 0, NA or infinite), each term and each sum formed as R forms them
- * (long double sums, in order), in one pass instead of five vectors. */
-SEXP C_fingerprint(SEXP w)
+ * (long double sums, in order), in one pass instead of five vectors. The
+ * steps are umfrage.h's umf_fp_*, which passes that write weights (rake.c,
+ * calib.c) fuse with their writing: one definition of the numbers. */
+void umf_fingerprint(const double *x, R_xlen_t n, double *a)
 {
-    if (TYPEOF(w) != REALSXP) Rf_error("'w' must be a double vector");
-    const R_xlen_t n = XLENGTH(w);
-    const double *x = REAL(w), dn = (double) n;
-    double mx = 0, e = 0;
+    double mx = 0;
     bool nan = false;
     for (R_xlen_t i = 0; i < n; i++) {
         if (ISNAN(x[i])) nan = true;
         else if (fabs(x[i]) > mx) mx = fabs(x[i]);
     }
-    if (!nan && R_FINITE(mx) && mx > 0) {
-        e = -nearbyint(log2(mx));
-        if (e < -1020) e = -1020;
-        if (e > 1020) e = 1020;
+    const double e = umf_fp_scale(mx, nan);
+    umf_fp_sums s = {0, 0, 0, 0};
+    for (R_xlen_t from = 0; from < n; from += UMF_CHUNK) {
+        const R_xlen_t to = from + UMF_CHUNK < n ? from + UMF_CHUNK : n;
+        umf_fp_add(&s, x, from, to, e, (double) n);
+        R_CheckUserInterrupt();
     }
-    const double f = pow(2.0, e);
-    long double s1 = 0, s2 = 0, s3 = 0, s4 = 0;
-    for (R_xlen_t i = 0; i < n; i++) {
-        if ((i & (UMF_CHUNK - 1)) == 0) R_CheckUserInterrupt();
-        double v = e != 0 ? x[i] * f : x[i], sq = v * v, wi = v * ((double) (i + 1) / dn);
-        s1 += v; s2 += sq; s3 += fabs(v); s4 += wi;
-    }
+    umf_fp_finish(&s, (double) n, e, a);
+}
+
+SEXP C_fingerprint(SEXP w)
+{
+    if (TYPEOF(w) != REALSXP) Rf_error("'w' must be a double vector");
     SEXP ans = PROTECT(Rf_allocVector(REALSXP, 6));
-    double *a = REAL(ans);
-    a[0] = dn; a[1] = fp_total(s1); a[2] = fp_total(s2); a[3] = fp_total(s3); a[4] = fp_total(s4);
-    a[5] = e;
+    umf_fingerprint(REAL(w), XLENGTH(w), REAL(ans));
     UNPROTECT(1);
     return ans;
 }

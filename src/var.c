@@ -39,15 +39,6 @@
  * -DUMF_NO_AVX2 builds the baseline only. */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(UMF_NO_AVX2)
 #define UMF_AVX2 1
-static int umf_has_avx2(void)
-{
-    static int has = -1;
-    if (has < 0) {
-        __builtin_cpu_init();
-        has = __builtin_cpu_supports("avx2") ? 1 : 0;
-    }
-    return has;
-}
 #endif
 
 enum { CI_NONE = 0, CI_LOGIT, CI_WILSON, CI_WALD, CI_KG };
@@ -1212,7 +1203,7 @@ static void run_layers(blk *k, const blk_design *g, const blk_options *o, blk_re
                        const double *lay_rows, const double *lay_nu)
 {
 #ifdef UMF_AVX2
-    if (umf_has_avx2()) {
+    if (umf_cpu_avx2()) {
         layers_avx2(k, g, o, res, lay_rows, lay_nu);
         return;
     }

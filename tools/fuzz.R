@@ -425,8 +425,9 @@ check_return <- function(fn, v) {
          identical(v$fingerprint, .Call(ns_env()$C_fingerprint, v$weights))
        else identical(names(v), c("status", "info", "value"))),
     C_calibrate = is.list(v) && is.integer(v$status) && length(v$status) == 1L &&
-      (if (v$status == 0L) length(v) == 13L && is.double(v$weights) && is.matrix(v$columns) &&
-         is.double(v$cell_w) && is.logical(v$cell_constant)
+      (if (v$status == 0L) length(v) == 14L && is.double(v$weights) && is.matrix(v$columns) &&
+         is.double(v$cell_w) && is.logical(v$cell_constant) &&
+         identical(v$fingerprint, .Call(ns_env()$C_fingerprint, v$weights))
        else identical(names(v), c("status", "info"))),
     C_trim = is.list(v) && length(v) == 5L && is.double(v$weights) && is.integer(v$rounds),
     C_tab = is.list(v) && identical(names(v), c("cols", "skipped")) && is.list(v$cols) &&
