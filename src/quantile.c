@@ -84,6 +84,17 @@ static const int *unit_codes(SEXP unit, R_xlen_t n, int nunit)
  * apistrat's 44.21); 0 stays 0. */
 static inline double svy_w(double w) { return 1.0 / (1.0 / w); }
 
+/* count long doubles from R_alloc(), aligned for long double: R_alloc()
+ * guarantees only the alignment of a double (8 bytes), and x86-64's long
+ * double wants 16 (UBSan reported the misaligned stores). */
+static long double *ld_alloc(size_t count)
+{
+    const size_t al = _Alignof(long double);
+    char *p = R_alloc(count * sizeof(long double) + al, 1);
+    uintptr_t a = ((uintptr_t) p + al - 1) & ~(uintptr_t) (al - 1);
+    return (long double *) a;
+}
+
 /* Per domain: n = rows with non-missing y (any weight), n_w = their weight
  * sum, W = the sum of their survey weights svy_w(w) (both in long double,
  * in row order, as R's sum()), pos = rows of positive weight per (domain,
@@ -103,7 +114,7 @@ SEXP C_qnt_prep(SEXP y, SEXP w, SEXP domain, SEXP ndom_, SEXP unit, SEXP nunit_)
     SEXP sp = PROTECT(Rf_allocVector(REALSXP, (R_xlen_t) ndom * nunit));
     SEXP sW = PROTECT(Rf_allocVector(REALSXP, ndom));
     double *pn = REAL(sn), *pw = REAL(sw), *pp = REAL(sp), *pW = REAL(sW);
-    long double *acc = (long double *) R_alloc(ndom > 0 ? 2 * (size_t) ndom : 1, sizeof(long double));
+    long double *acc = ld_alloc(ndom > 0 ? 2 * (size_t) ndom : 1);
     for (int j = 0; j < 2 * ndom; j++) acc[j] = 0;
     for (int j = 0; j < ndom; j++) pn[j] = 0;
     memset(pp, 0, sizeof(double) * (size_t) ndom * nunit);
@@ -193,7 +204,7 @@ SEXP C_qnt_rule(SEXP y, SEXP w, SEXP domain, SEXP ndom_, SEXP W_, SEXP targets)
     int *nx = (int *) R_alloc(ndom, sizeof(int));
     int *pend = (int *) R_alloc(ndom, sizeof(int));   /* targets waiting for row 2 */
     double *nrow = (double *) R_alloc(ndom, sizeof(double));
-    long double *cum = (long double *) R_alloc(ndom, sizeof(long double));
+    long double *cum = ld_alloc((size_t) ndom);
     double *last = (double *) R_alloc(ndom, sizeof(double));
     double *prevc = (double *) R_alloc(ndom, sizeof(double));
     sort_targets(t, ndom, K, idx, cnt);
@@ -287,7 +298,7 @@ SEXP C_qnt_indicator(SEXP y, SEXP w, SEXP domain, SEXP ndom_, SEXP q, SEXP W_)
      * above the threshold (row-major, one cache line per domain for small
      * P); the sums in long double alongside */
     double *acc = (double *) R_alloc((size_t) DP * 2 + 1, sizeof(double));
-    long double *sum = (long double *) R_alloc((size_t) DP + 1, sizeof(long double));
+    long double *sum = ld_alloc((size_t) DP + 1);
     for (int j = 0; j < ndom; j++)
         for (int p = 0; p < P; p++) {
             acc[(R_xlen_t) j * 2 * P + p] = qp[j + (R_xlen_t) ndom * p];
