@@ -40,6 +40,14 @@
 
 #define CHECK_INT(i) if (((i) & (UMF_CHUNK - 1)) == UMF_CHUNK - 1) R_CheckUserInterrupt()
 
+/* Length of a double vector argument; the error names it (R's own
+ * accessors would fail with "LENGTH or similar applied to ..."). */
+static R_xlen_t vec_len(SEXP x, const char *arg)
+{
+    if (!Rf_isReal(x)) Rf_error("'%s' must be a double vector", arg);
+    return XLENGTH(x);
+}
+
 /* Domain codes: an integer vector of n codes in 1..ndom or NA. */
 static const int *dom_codes(SEXP domain, R_xlen_t n, int ndom, const char *arg)
 {
@@ -101,7 +109,7 @@ static long double *ld_alloc(size_t count)
  * unit) (ndom x nunit, domain fastest). */
 SEXP C_qnt_prep(SEXP y, SEXP w, SEXP domain, SEXP ndom_, SEXP unit, SEXP nunit_)
 {
-    R_xlen_t n = XLENGTH(y);
+    R_xlen_t n = vec_len(y, "y");
     const double *yp = dbl_arg(y, n, "y"), *wp = dbl_arg(w, n, "w");
     int ndom = umf_as_int1(ndom_, "ndom"), nunit = umf_as_int1(nunit_, "nunit");
     const int *d = dom_codes(domain, n, ndom, "domain");
@@ -181,7 +189,7 @@ static void sort_targets(const double *t, int ndom, int K, int *idx, int *cnt)
  * is its first row and the rule steps to pos + 1, at its second row. */
 SEXP C_qnt_rule(SEXP y, SEXP w, SEXP domain, SEXP ndom_, SEXP W_, SEXP targets)
 {
-    R_xlen_t n = XLENGTH(y);
+    R_xlen_t n = vec_len(y, "y");
     const double *yp = dbl_arg(y, n, "y"), *wp = dbl_arg(w, n, "w");
     int ndom = umf_as_int1(ndom_, "ndom");
     const int *d = dom_codes(domain, n, ndom, "domain");
@@ -279,7 +287,7 @@ SEXP C_qnt_rule(SEXP y, SEXP w, SEXP domain, SEXP ndom_, SEXP W_, SEXP targets)
  * weight of the domain has z = 1 (ndom x P). */
 SEXP C_qnt_indicator(SEXP y, SEXP w, SEXP domain, SEXP ndom_, SEXP q, SEXP W_)
 {
-    R_xlen_t n = XLENGTH(y);
+    R_xlen_t n = vec_len(y, "y");
     const double *yp = dbl_arg(y, n, "y"), *wp = dbl_arg(w, n, "w");
     int ndom = umf_as_int1(ndom_, "ndom");
     const int *d = dom_codes(domain, n, ndom, "domain");
