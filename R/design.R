@@ -556,8 +556,9 @@ survey_calibration <- function(cl, d, w) {
   } else {
     calfun <- if (identical(cl$method, "rake")) "raking" else cl$calfun
     bounds <- if (is.null(cl$bounds)) c(-Inf, Inf) else cl$bounds
+    # the heteroscedasticity factor of wt_calibrate(q =) is survey's variance =
     calibrate <- function(s) survey::calibrate(s, fml, pop, calfun = calfun, bounds = bounds,
-                                               epsilon = 1e-12, maxit = 200)
+                                               epsilon = 1e-12, maxit = 200, variance = cl$q)
   }
   list(w0 = w0, columns = columns, calibrate = calibrate)
 }

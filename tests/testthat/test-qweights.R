@@ -146,3 +146,22 @@ test_that("bad q: NA, <= 0, infinite, wrong length, non-numeric, unknown column"
   expect_error(cal("stype"), "'q' must be numeric")
   expect_error(cal(rep(TRUE, nrow(d))), "'q' must be numeric")
 })
+
+test_that("as_svydesign() hands q to survey as variance =: same weights, same SEs", {
+  skip_if_not_installed("survey")
+  data(api, package = "survey")
+  q <- apistrat$enroll / mean(apistrat$enroll)
+  pop <- list(stype = c(E = 4421, H = 755, M = 1018))
+  w <- wt_calibrate(apistrat, pop, weights = "pw", method = "linear", q = q)
+  des <- svy_design(apistrat, weights = w, strata = ~stype, fpc = ~fpc)
+  s <- expect_silent(as_svydesign(des))
+  expect_lt(max(abs(stats::weights(s) - w) / w), 1e-8)
+  # independent: survey's own calibration with variance = q
+  s0 <- survey::svydesign(ids = ~1, strata = ~stype, fpc = ~fpc, weights = ~pw, data = apistrat)
+  sc <- survey::calibrate(s0, ~stype, c(`(Intercept)` = 6194, stypeH = 755, stypeM = 1018),
+                          variance = q)
+  expect_equal(as.vector(stats::weights(s)), as.vector(stats::weights(sc)), tolerance = 1e-10)
+  se_s <- 100 * as.vector(survey::SE(survey::svymean(~awards, sc)))
+  t1 <- tab(des, "awards")
+  expect_equal(t1$cells$se[t1$cells$col == "Total"], se_s, tolerance = 1e-8)
+})
