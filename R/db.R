@@ -50,6 +50,14 @@
 #' @param table The table's name (a single string).
 #' @param schema The schema (a single string), or `NULL` for the
 #'   connection's default.
+#' @param partition `NULL`, or the column(s) by which the table is
+#'   partitioned or sharded (a character vector). They join the `GROUP BY`
+#'   of every cell query (the results are the same: the C core adds the
+#'   finer groups up), so that each partition's groups can be formed where
+#'   the partition lives: with PostgreSQL's partition-wise aggregation over
+#'   postgres_fdw partitions, the whole aggregate is pushed down to the
+#'   shard servers only when the partition key is among the grouping
+#'   columns. See [umfrage_databases].
 #' @return An object of class `umfrage_db`: the connection, the table's
 #'   reference and its column names and types (read once).
 #' @seealso [tab()], [svy_design()].
@@ -64,7 +72,7 @@
 #'   DBI::dbDisconnect(con)
 #' }
 #' @export
-db_table <- function(con, table, schema = NULL) {
+db_table <- function(con, table, schema = NULL, partition = NULL) {
   db_need("DBI", "db_table()")
   if (!inherits(con, "DBIConnection"))
     stopf("'con' must be a DBI connection, not %s", obj_desc(con))
@@ -76,7 +84,16 @@ db_table <- function(con, table, schema = NULL) {
   ref <- if (is.null(schema)) DBI::dbQuoteIdentifier(con, table) else
     DBI::dbQuoteIdentifier(con, DBI::Id(schema = schema, table = table))
   name <- if (is.null(schema)) table else paste0(schema, ".", table)
-  db_source(con, as.character(ref), sprintf("table %s", q(name)))
+  src <- db_source(con, as.character(ref), sprintf("table %s", q(name)))
+  # -- partition key (i18-shard): extra GROUP BY columns of every cell query
+  if (!is.null(partition)) {
+    if (!is.character(partition) || !length(partition) || anyNA(partition))
+      stopf("'partition' must be NULL or the names of columns of %s (a character vector), not %s",
+            src$what, obj_desc_len(partition))
+    db_check_cols(src, unique(partition), "partition")
+    src$partition <- unique(partition)
+  }
+  src
 }
 
 # A source: connection, FROM clause, a description for messages, and the
@@ -300,7 +317,7 @@ db_context <- function(x, weights, na) {
   class(ctx) <- "umfrage_db_ctx"
   # the design: one query over the design columns (all rows): strata,
   # PSUs, fpc, row counts, weight range and NULLs
-  dc <- unique(unlist(dcols, use.names = FALSE))
+  dc <- unique(c(unlist(dcols, use.names = FALSE), src$partition))
   cells <- db_cells(src, dc, wcol)
   db_check_cells(src, cells, wcol, unlist(dcols))
   ctx$rows <- sum(cells$stats$n)
@@ -391,7 +408,7 @@ db_global_design <- function(cells, d, src) {
 
 # The cell query of a set of columns (with the design columns), cached.
 db_patterns <- function(ctx, cols) {
-  dc <- unique(unlist(ctx$dcols, use.names = FALSE))
+  dc <- unique(c(unlist(ctx$dcols, use.names = FALSE), ctx$src$partition))
   groups <- unique(c(cols, dc))
   key <- paste(sort(groups), collapse = "\r")
   if (!is.null(ctx$cache[[key]])) return(ctx$cache[[key]])

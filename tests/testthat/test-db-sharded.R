@@ -149,6 +149,39 @@ if (is.character(S)) {
     for (sql in got$sql) expect_pushed_down(front, sql, 3L)
   })
 
+  test_that("sharded: without a design, db_table(partition =) puts the partition key in the GROUP BY so the aggregate is pushed down", {
+    back <- DBI::dbGetQuery(front, "SELECT * FROM api_sharded")
+    # the key not among the grouping columns: the partitions' rows are
+    # fetched and grouped on the front server (postgres_fdw ships no
+    # partial aggregates)
+    plain <- capture_cell_sql(tab(db_table(front, "api_sharded"), "awards", cols = "sch.wide", weights = "pw"))
+    ex <- DBI::dbGetQuery(front, paste("EXPLAIN (VERBOSE)", plain$sql[2L]))[[1L]]
+    expect_false(any(grepl("Relations: Aggregate on", ex, fixed = TRUE)))
+    expect_true(any(grepl("Foreign Scan on public.api_sharded_p1", ex, fixed = TRUE)))
+    # declared: every cell query is pushed down, the table unchanged
+    db <- db_table(front, "api_sharded", partition = "stype")
+    got <- capture_cell_sql(tab(db, c("awards", "cname"), cols = c("sch.wide", "both"), weights = "pw",
+                                na = "level", test = "Chisq", ci = "wilson"))
+    expect_length(got$sql, 1L + 2L * 2L)
+    for (sql in got$sql) expect_pushed_down(front, sql, 3L)
+    expect_same_tab(got$value, tab(back, c("awards", "cname"), cols = c("sch.wide", "both"), weights = "pw",
+                                   na = "level", test = "Chisq", ci = "wilson"))
+    expect_same_tab(plain$value, tab(back, "awards", cols = "sch.wide", weights = "pw"))
+    # unweighted, and a design on the declared table
+    got <- capture_cell_sql(tab(db, "awards", cols = "yr.rnd"))
+    for (sql in got$sql) expect_pushed_down(front, sql, 3L)
+    expect_same_tab(got$value, tab(back, "awards", cols = "yr.rnd"))
+    cd <- svy_design(db, weights = "pw", cluster = "dnum", lonely_psu = "adjust")
+    got <- capture_cell_sql(tab(cd, "awards", cols = "sch.wide"))
+    for (sql in got$sql) expect_pushed_down(front, sql, 3L)
+    expect_same_tab(got$value, tab(svy_design(back, weights = "pw", cluster = "dnum", lonely_psu = "adjust"),
+                                   "awards", cols = "sch.wide"))
+    # bad input names the argument and the table
+    expect_error(db_table(front, "api_sharded", partition = "nope"),
+                 "'partition' names column\\(s\\) not in table 'api_sharded': 'nope'")
+    expect_error(db_table(front, "api_sharded", partition = 3), "'partition' must be NULL or the names of columns")
+  })
+
   test_that("sharded: the SEs from the shards' cells are survey's", {
     skip_if_not_installed("survey")
     back <- DBI::dbGetQuery(front, "SELECT * FROM api_sharded")
