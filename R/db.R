@@ -14,7 +14,8 @@
 #' \preformatted{SELECT <columns>, COUNT(*), SUM(w), SUM(w * w),
 #'        SUM(CASE WHEN w > 0 THEN 1 ELSE 0 END)
 #' FROM <table> GROUP BY <columns>}
-#' (`w` the weights column cast to `DOUBLE PRECISION`; without weights only
+#' (`w` the weights column cast to the engine's double type, as
+#' `DBI::dbDataType(con, 1.5)` names it; without weights only
 #' the count). Its groups ("patterns") carry their own rows, weighted count
 #' and sum of squared weights, which is all that the counts, percents,
 #' bases and the design-based inference of [tab()] need: every statistic
@@ -112,8 +113,13 @@ db_source <- function(con, from, what) {
   info <- proto$info
   if (is.data.frame(info) && "type" %in% names(info) && nrow(info) == length(df))
     etype <- toupper(as.character(info$type))
+  # -- the engine's name of a double type (i18-shard): DOUBLE PRECISION is
+  # not a type name on BigQuery (FLOAT64), Spark SQL or Trino (DOUBLE); the
+  # DBI backend knows its own
+  dbl <- tryCatch(as.character(DBI::dbDataType(con, 1.5)), error = function(e) "")
+  if (length(dbl) != 1L || is.na(dbl) || !grepl("^[A-Za-z][A-Za-z0-9_ ]*$", dbl)) dbl <- "DOUBLE PRECISION"
   structure(list(con = con, from = from, what = what, cols = names(df),
-                 proto = df, etype = stats::setNames(etype, names(df))),
+                 proto = df, etype = stats::setNames(etype, names(df)), double = dbl),
             class = "umfrage_db")
 }
 
@@ -191,7 +197,7 @@ db_cells_sql <- function(src, groups, weights = NULL) {
   al <- function(a) qid(src, paste0("umfrage_", a))
   stats <- sprintf("COUNT(*) AS %s", al("n"))
   if (!is.null(weights)) {
-    w <- sprintf("CAST(%s AS DOUBLE PRECISION)", qid(src, weights))
+    w <- sprintf("CAST(%s AS %s)", qid(src, weights), src$double %||% "DOUBLE PRECISION")
     stats <- c(stats,
                sprintf("SUM(%s) AS %s", w, al("sw")),
                sprintf("SUM(%s * %s) AS %s", w, w, al("sw2")),

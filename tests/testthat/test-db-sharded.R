@@ -246,3 +246,17 @@ if (is.character(S)) {
     }
   })
 }
+
+test_that("the weights are cast to the engine's own double type (DBI::dbDataType()), not a fixed name", {
+  skip_if_not_installed("RSQLite")
+  con <- DBI::dbConnect(RSQLite::SQLite(), ":memory:")
+  on.exit(DBI::dbDisconnect(con))
+  d <- db_sim_data(200, seed = 2)
+  d$wi <- as.integer(round(d$w * 10))
+  DBI::dbWriteTable(con, "sim", d)
+  db <- db_table(con, "sim")
+  sql <- umfrage:::db_cells_sql(db, "vote", "wi")
+  expect_match(sql, sprintf("CAST(%s AS %s)", DBI::dbQuoteIdentifier(con, "wi"), DBI::dbDataType(con, 1.5)), fixed = TRUE)
+  # integer weights: sums of doubles, as in memory
+  expect_same_tab(tab(db, "vote", cols = "age", weights = "wi"), tab(d, "vote", cols = "age", weights = "wi"))
+})
