@@ -14,7 +14,8 @@
 #' \preformatted{SELECT <columns>, COUNT(*), SUM(w), SUM(w * w),
 #'        SUM(CASE WHEN w > 0 THEN 1 ELSE 0 END)
 #' FROM <table> GROUP BY <columns>}
-#' (`w` the weights column cast to `DOUBLE PRECISION`; without weights only
+#' (`w` the weights column cast to the engine's double type, as
+#' `DBI::dbDataType(con, 1.5)` names it; without weights only
 #' the count). Its groups ("patterns") carry their own rows, weighted count
 #' and sum of squared weights, which is all that the counts, percents,
 #' bases and the design-based inference of [tab()] need: every statistic
@@ -50,6 +51,14 @@
 #' @param table The table's name (a single string).
 #' @param schema The schema (a single string), or `NULL` for the
 #'   connection's default.
+#' @param partition `NULL`, or the column(s) by which the table is
+#'   partitioned or sharded (a character vector). They join the `GROUP BY`
+#'   of every cell query (the results are the same: the C core adds the
+#'   finer groups up), so that each partition's groups can be formed where
+#'   the partition lives: with PostgreSQL's partition-wise aggregation over
+#'   postgres_fdw partitions, the whole aggregate is pushed down to the
+#'   shard servers only when the partition key is among the grouping
+#'   columns. See [umfrage_databases].
 #' @return An object of class `umfrage_db`: the connection, the table's
 #'   reference and its column names and types (read once).
 #' @seealso [tab()], [svy_design()].
@@ -64,7 +73,7 @@
 #'   DBI::dbDisconnect(con)
 #' }
 #' @export
-db_table <- function(con, table, schema = NULL) {
+db_table <- function(con, table, schema = NULL, partition = NULL) {
   db_need("DBI", "db_table()")
   if (!inherits(con, "DBIConnection"))
     stopf("'con' must be a DBI connection, not %s", obj_desc(con))
@@ -76,7 +85,16 @@ db_table <- function(con, table, schema = NULL) {
   ref <- if (is.null(schema)) DBI::dbQuoteIdentifier(con, table) else
     DBI::dbQuoteIdentifier(con, DBI::Id(schema = schema, table = table))
   name <- if (is.null(schema)) table else paste0(schema, ".", table)
-  db_source(con, as.character(ref), sprintf("table %s", q(name)))
+  src <- db_source(con, as.character(ref), sprintf("table %s", q(name)))
+  # -- partition key (i18-shard): extra GROUP BY columns of every cell query
+  if (!is.null(partition)) {
+    if (!is.character(partition) || !length(partition) || anyNA(partition))
+      stopf("'partition' must be NULL or the names of columns of %s (a character vector), not %s",
+            src$what, obj_desc_len(partition))
+    db_check_cols(src, unique(partition), "partition")
+    src$partition <- unique(partition)
+  }
+  src
 }
 
 # A source: connection, FROM clause, a description for messages, and the
@@ -95,8 +113,13 @@ db_source <- function(con, from, what) {
   info <- proto$info
   if (is.data.frame(info) && "type" %in% names(info) && nrow(info) == length(df))
     etype <- toupper(as.character(info$type))
+  # -- the engine's name of a double type (i18-shard): DOUBLE PRECISION is
+  # not a type name on BigQuery (FLOAT64), Spark SQL or Trino (DOUBLE); the
+  # DBI backend knows its own
+  dbl <- tryCatch(as.character(DBI::dbDataType(con, 1.5)), error = function(e) "")
+  if (length(dbl) != 1L || is.na(dbl) || !grepl("^[A-Za-z][A-Za-z0-9_ ]*$", dbl)) dbl <- "DOUBLE PRECISION"
   structure(list(con = con, from = from, what = what, cols = names(df),
-                 proto = df, etype = stats::setNames(etype, names(df))),
+                 proto = df, etype = stats::setNames(etype, names(df)), double = dbl),
             class = "umfrage_db")
 }
 
@@ -174,7 +197,7 @@ db_cells_sql <- function(src, groups, weights = NULL) {
   al <- function(a) qid(src, paste0("umfrage_", a))
   stats <- sprintf("COUNT(*) AS %s", al("n"))
   if (!is.null(weights)) {
-    w <- sprintf("CAST(%s AS DOUBLE PRECISION)", qid(src, weights))
+    w <- sprintf("CAST(%s AS %s)", qid(src, weights), src$double %||% "DOUBLE PRECISION")
     stats <- c(stats,
                sprintf("SUM(%s) AS %s", w, al("sw")),
                sprintf("SUM(%s * %s) AS %s", w, w, al("sw2")),
@@ -300,7 +323,7 @@ db_context <- function(x, weights, na) {
   class(ctx) <- "umfrage_db_ctx"
   # the design: one query over the design columns (all rows): strata,
   # PSUs, fpc, row counts, weight range and NULLs
-  dc <- unique(unlist(dcols, use.names = FALSE))
+  dc <- unique(c(unlist(dcols, use.names = FALSE), src$partition))
   cells <- db_cells(src, dc, wcol)
   db_check_cells(src, cells, wcol, unlist(dcols))
   ctx$rows <- sum(cells$stats$n)
@@ -391,7 +414,7 @@ db_global_design <- function(cells, d, src) {
 
 # The cell query of a set of columns (with the design columns), cached.
 db_patterns <- function(ctx, cols) {
-  dc <- unique(unlist(ctx$dcols, use.names = FALSE))
+  dc <- unique(c(unlist(ctx$dcols, use.names = FALSE), ctx$src$partition))
   groups <- unique(c(cols, dc))
   key <- paste(sort(groups), collapse = "\r")
   if (!is.null(ctx$cache[[key]])) return(ctx$cache[[key]])

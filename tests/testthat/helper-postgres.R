@@ -13,7 +13,13 @@
 # newest /usr/lib/postgresql/<version>/bin, else pg_config --bindir, else
 # the PATH).
 
+# One environment per server: pg_state the main one (pg_test_con()), and a
+# second one for the sharded set-up (pg_shard_servers() in
+# test-db-sharded.R), started the same way, on its own port and directory.
 pg_state <- new.env(parent = emptyenv())
+pg_state$name <- "main"
+pg_state2 <- new.env(parent = emptyenv())
+pg_state2$name <- "shard"
 
 pg_bindir <- function() {
   env <- Sys.getenv("UMFRAGE_PG_BIN")
@@ -34,8 +40,8 @@ pg_is_root <- function() {
 
 # Run a server binary, as user postgres when we are root; returns its exit
 # status (output in the log file).
-pg_run <- function(bin, args, log) {
-  if (isTRUE(pg_state$root)) {
+pg_run <- function(bin, args, log, st = pg_state) {
+  if (isTRUE(st$root)) {
     system2("runuser", c("-u", "postgres", "--", shQuote(bin), args), stdout = log, stderr = log)
   } else {
     system2(bin, args, stdout = log, stderr = log)
@@ -54,89 +60,110 @@ pg_free_port <- function() {
   stop("no free local port found for the PostgreSQL test server")
 }
 
-pg_stop <- function() {
-  if (!isTRUE(pg_state$running)) return(invisible())
-  pg_state$running <- FALSE
-  if (!is.null(pg_state$con)) try(DBI::dbDisconnect(pg_state$con), silent = TRUE)
-  pg_state$con <- NULL
-  pg_run(file.path(pg_state$bin, "pg_ctl"),
-         c("-D", shQuote(pg_state$data), "-m", "immediate", "-w", "stop"), pg_state$log)
-  unlink(pg_state$dir, recursive = TRUE, force = TRUE)
+# Stop a server (and its connections) and remove its directory.
+pg_stop <- function(S = pg_state) {
+  if (!isTRUE(S$running)) return(invisible())
+  S$running <- FALSE
+  for (nm in c("con", "cons")) {
+    for (con in c(if (nm == "con") list(S$con) else S$cons))
+      if (!is.null(con)) try(DBI::dbDisconnect(con), silent = TRUE)
+  }
+  S$con <- NULL
+  S$cons <- list()
+  pg_run(file.path(S$bin, "pg_ctl"),
+         c("-D", shQuote(S$data), "-m", "immediate", "-w", "stop"), S$log, S)
+  unlink(S$dir, recursive = TRUE, force = TRUE)
   invisible()
 }
 
-# Start the server (once per test run); returns NULL after a skip reason in
-# pg_state$skip.
-pg_start <- function() {
-  if (isTRUE(pg_state$running)) return(TRUE)
-  if (!is.null(pg_state$skip)) return(FALSE)
+# Every server of the test run, the second (sharded) one first.
+pg_stop_all <- function() {
+  pg_stop(pg_state2)
+  pg_stop(pg_state)
+}
+
+# Start a server (once per test run) with a database `dbname`; FALSE after a
+# skip reason in S$skip. pg_start() is the main server (pg_test_con()),
+# pg_start(pg_state2) the second one of the sharded set-up.
+pg_start <- function(S = pg_state, dbname = "umfrage_test") {
+  if (isTRUE(S$running)) return(TRUE)
+  if (!is.null(S$skip)) return(FALSE)
   # never on CRAN's machines (R CMD check without NOT_CRAN); tools/run-tests.R
   # (make test, CI) sets NOT_CRAN=true
   if (!identical(Sys.getenv("NOT_CRAN"), "true")) {
-    pg_state$skip <- "PostgreSQL test server not started on CRAN (set NOT_CRAN=true)"
+    S$skip <- "PostgreSQL test server not started on CRAN (set NOT_CRAN=true)"
     return(FALSE)
   }
   bin <- pg_bindir()
   if (!nzchar(bin)) {
-    pg_state$skip <- "PostgreSQL server binaries (initdb, pg_ctl) not found; set UMFRAGE_PG_BIN"
+    S$skip <- "PostgreSQL server binaries (initdb, pg_ctl) not found; set UMFRAGE_PG_BIN"
     return(FALSE)
   }
   if (!requireNamespace("RPostgreSQL", quietly = TRUE) || !requireNamespace("DBI", quietly = TRUE)) {
-    pg_state$skip <- "RPostgreSQL not installed"
+    S$skip <- "RPostgreSQL not installed"
     return(FALSE)
   }
   root <- pg_is_root()
-  pg_state$root <- root
-  pg_state$bin <- bin
+  S$root <- root
+  S$bin <- bin
+  S$cons <- list()
   # as root the server runs as 'postgres', which cannot enter R's private
   # tempdir(): its directory is then under /tmp, owned by it
-  dir <- tempfile("umfrage-pg-", tmpdir = if (root) "/tmp" else tempdir())
+  dir <- tempfile(sprintf("umfrage-pg-%s-", S$name), tmpdir = if (root) "/tmp" else tempdir())
   dir.create(dir, mode = "0700")
-  pg_state$dir <- dir
-  pg_state$data <- file.path(dir, "data")
-  pg_state$sock <- file.path(dir, "sock")
-  dir.create(pg_state$sock)
-  pg_state$log <- file.path(dir, "log.txt")
-  file.create(pg_state$log)
+  S$dir <- dir
+  S$data <- file.path(dir, "data")
+  S$sock <- file.path(dir, "sock")
+  dir.create(S$sock)
+  S$log <- file.path(dir, "log.txt")
+  file.create(S$log)
   if (root) system2("chown", c("-R", "postgres", shQuote(dir)))
-  st <- pg_run(file.path(bin, "initdb"),
-               c("-D", shQuote(pg_state$data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
-                 "--no-locale"), pg_state$log)
-  if (st != 0) stop("initdb failed: ", paste(readLines(pg_state$log), collapse = "\n"))
+  rc <- pg_run(file.path(bin, "initdb"),
+               c("-D", shQuote(S$data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
+                 "--no-locale"), S$log, S)
+  if (rc != 0) stop("initdb failed: ", paste(readLines(S$log), collapse = "\n"))
   for (attempt in 1:3) {
     port <- pg_free_port()
-    opts <- sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off", port, pg_state$sock)
-    st <- pg_run(file.path(bin, "pg_ctl"),
-                 c("-D", shQuote(pg_state$data), "-o", shQuote(opts), "-w", "-t", "60",
-                   "-l", shQuote(file.path(dir, "server.log")), "start"), pg_state$log)
-    if (st == 0) break
+    opts <- sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off", port, S$sock)
+    rc <- pg_run(file.path(bin, "pg_ctl"),
+                 c("-D", shQuote(S$data), "-o", shQuote(opts), "-w", "-t", "60",
+                   "-l", shQuote(file.path(dir, "server.log")), "start"), S$log, S)
+    if (rc == 0) break
   }
-  if (st != 0) {
+  if (rc != 0) {
     srv <- file.path(dir, "server.log")
+    unlink(dir, recursive = TRUE, force = TRUE)
     stop("PostgreSQL test server did not start: ",
-         paste(c(readLines(pg_state$log), if (file.exists(srv)) readLines(srv)), collapse = "\n"))
+         paste(c(readLines(S$log), if (file.exists(srv)) readLines(srv)), collapse = "\n"))
   }
-  pg_state$port <- port
-  pg_state$running <- TRUE
+  S$port <- port
+  S$running <- TRUE
   # stopped at the end of the test run, or at the latest when R exits
-  if (is.null(pg_state$finalizer)) {
-    pg_state$finalizer <- TRUE
-    reg.finalizer(pg_state, function(e) pg_stop(), onexit = TRUE)
+  if (is.null(S$finalizer)) {
+    S$finalizer <- TRUE
+    reg.finalizer(S, function(e) pg_stop(e), onexit = TRUE)
   }
-  try(withr::defer(pg_stop(), envir = testthat::teardown_env()), silent = TRUE)
-  con0 <- DBI::dbConnect(RPostgreSQL::PostgreSQL(), host = pg_state$sock, port = port,
-                         user = "postgres", dbname = "postgres")
-  DBI::dbExecute(con0, "CREATE DATABASE umfrage_test")
+  try(withr::defer(pg_stop(S), envir = testthat::teardown_env()), silent = TRUE)
+  con0 <- pg_connect(S, "postgres")
+  DBI::dbExecute(con0, sprintf("CREATE DATABASE %s", dbname))
   DBI::dbDisconnect(con0)
+  S$dbname <- dbname
   TRUE
+}
+
+# A new connection to a database of a running server (closed by pg_stop()
+# when kept in S$cons).
+pg_connect <- function(S, dbname = S$dbname, keep = FALSE) {
+  con <- DBI::dbConnect(RPostgreSQL::PostgreSQL(), host = S$sock, port = S$port,
+                        user = "postgres", dbname = dbname)
+  if (keep) S$cons <- c(S$cons, list(con))
+  con
 }
 
 # The connection to the test database (skips when no server can run here).
 pg_test_con <- function() {
   if (!pg_start()) testthat::skip(paste("skipped:", pg_state$skip))
   if (is.null(pg_state$con) || !isTRUE(tryCatch(DBI::dbIsValid(pg_state$con), error = function(e) FALSE)))
-    pg_state$con <- DBI::dbConnect(RPostgreSQL::PostgreSQL(), host = pg_state$sock,
-                                   port = pg_state$port, user = "postgres",
-                                   dbname = "umfrage_test")
+    pg_state$con <- pg_connect(pg_state)
   pg_state$con
 }

@@ -32,20 +32,4 @@ test_that("SQLite: a schema-qualified table and print()", {
   expect_error(db_table("not a connection", "sim"), "'con' must be a DBI connection")
 })
 
-test_that("DuckDB: the same tables (where duckdb is installed)", {
-  # duckdb compiles for hours from source, so it is not in DESCRIPTION (R CMD
-  # check would require it): looked up by a name in a variable
-  pkg <- "duckdb"
-  skip_if_not(requireNamespace(pkg, quietly = TRUE), "skipped: duckdb not installed")
-  dcon <- DBI::dbConnect(getExportedValue(pkg, "duckdb")())
-  on.exit(DBI::dbDisconnect(dcon, shutdown = TRUE))
-  d <- db_sim_data(400)
-  DBI::dbWriteTable(dcon, "sim", d)
-  back <- DBI::dbReadTable(dcon, "sim")
-  dich <- mr_set(back, c("b1", "b2", "b3"), counted = 1, label = "brands")
-  expect_same_tab(tab(db_table(dcon, "sim"), list("vote", dich), cols = "sex", by = "age", weights = "w"),
-                  tab(back, list("vote", dich), cols = "sex", by = "age", weights = "w"))
-  sd <- svy_design(db_table(dcon, "sim"), weights = "w", strata = "st", cluster = "psu", fpc = "fpc")
-  sm <- svy_design(back, weights = "w", strata = "st", cluster = "psu", fpc = "fpc")
-  expect_same_tab(tab(sd, "vote", cols = "age"), tab(sm, "vote", cols = "age"))
-})
+# DuckDB: test-db-duckdb.R (the same comparisons, where duckdb is installed).
