@@ -40,11 +40,17 @@ pg_is_root <- function() {
 
 # Run a server binary, as user postgres when we are root; returns its exit
 # status (output in the log file).
+# The server never inherits a sanitizer runtime: under `make sanitize` R runs
+# with LD_PRELOAD=libasan, and a postgres started with it hangs (seen at
+# `postgres -V` inside initdb), so the preload and the sanitizer options are
+# removed from the server's environment (env -u).
 pg_run <- function(bin, args, log, st = pg_state) {
+  clean <- c("-u", "LD_PRELOAD", "-u", "ASAN_OPTIONS", "-u", "UBSAN_OPTIONS", "-u", "LSAN_OPTIONS")
   if (isTRUE(st$root)) {
-    system2("runuser", c("-u", "postgres", "--", shQuote(bin), args), stdout = log, stderr = log)
+    system2("env", c(clean, "runuser", "-u", "postgres", "--", shQuote(bin), args),
+            stdout = log, stderr = log)
   } else {
-    system2(bin, args, stdout = log, stderr = log)
+    system2("env", c(clean, shQuote(bin), args), stdout = log, stderr = log)
   }
 }
 
