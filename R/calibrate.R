@@ -105,6 +105,8 @@ wt_calibrate <- function(data, targets, weights = NULL,
                          method = c("linear", "raking", "logit"),
                          bounds = c(-Inf, Inf), epsilon = 1e-10, maxit = 100L,
                          total = NULL) {
+  # database sources (db_weights.R)
+  if (is_db_source(data)) return(db_wt_calibrate(data, targets, weights, method, bounds, epsilon, maxit, total))
   check_data(data)
   method <- match.arg(method)
   w0 <- get_weights(weights, data)

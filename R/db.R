@@ -141,7 +141,10 @@ db_try <- function(con, what, cols, f, failed = "could not be grouped") {
 }
 
 db_progress <- function(fmt, ...) {
-  if (isTRUE(getOption("umfrage.progress", interactive()))) message(sprintf(fmt, ...))
+  p <- getOption("umfrage.progress", interactive())
+  # database sources: the option may be a function of the message (a hook)
+  if (is.function(p)) p(sprintf(fmt, ...))
+  else if (isTRUE(p)) message(sprintf(fmt, ...))
 }
 
 qid <- function(src, v) as.character(DBI::dbQuoteIdentifier(src$con, v))
@@ -317,6 +320,13 @@ db_context <- function(x, weights, na) {
 # The weights column of tab(x = <db>, weights =): a name or a formula.
 db_weights_col <- function(weights, src, arg = "weights") {
   if (is.null(weights)) return(NULL)
+  # database sources: weights made on a database and written by db_write_weights()
+  if (inherits(weights, "umfrage_db_weights")) {
+    if (is.null(weights$written))
+      stopf("'%s' are weights made on %s but not yet written: db_write_weights() writes them to a table, whose weights column then serves",
+            arg, weights$source$what)
+    weights <- weights$written$name
+  }
   if (inherits(weights, "formula")) {
     if (length(weights) != 2L || !is.name(weights[[2L]]))
       stopf("'%s' as a formula must be one-sided and name one column, like ~w", arg)

@@ -106,6 +106,8 @@
 #' @export
 wt_rake <- function(data, targets, weights = NULL, epsilon = 1e-10,
                     maxit = 1000L, cap = NULL, total = NULL, verbose = FALSE) {
+  # database sources (db_weights.R)
+  if (is_db_source(data)) return(db_wt_rake(data, targets, weights, epsilon, maxit, cap, total, verbose))
   check_data(data)
   w0 <- get_weights(weights, data)
   epsilon <- check_number(epsilon, "epsilon", min = 0)
@@ -165,6 +167,8 @@ wt_rake <- function(data, targets, weights = NULL, epsilon = 1e-10,
 #' xtabs(w ~ sex + age, d)
 #' @export
 wt_poststrat <- function(data, targets, weights = NULL, total = NULL) {
+  # database sources (db_weights.R)
+  if (is_db_source(data)) return(db_wt_poststrat(data, targets, weights, total))
   check_data(data)
   w0 <- get_weights(weights, data)
   if (is.table(targets) || inherits(targets, "xtabs")) {
