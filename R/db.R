@@ -196,7 +196,8 @@ db_cells_sql <- function(src, groups, weights = NULL) {
 db_cells <- function(src, groups, weights = NULL) {
   sql <- db_cells_sql(src, groups, weights)
   db_progress("umfrage: grouping %s by %s", src$what, paste(groups, collapse = ", "))
-  df <- db_try(src$con, src$what, groups, function() DBI::dbGetQuery(src$con, sql))
+  # database sources: db_query() (db_weights.R) turns a lost connection's NULL into an error
+  df <- db_try(src$con, src$what, groups, function() db_query(src$con, sql))
   names(df)[seq_along(groups)] <- groups
   stat <- function(a) as.double(df[[paste0("umfrage_", a)]])
   n <- stat("n")

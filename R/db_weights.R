@@ -326,6 +326,25 @@ db_need_exp <- function(src, method) {
         if (inherits(con, "SQLiteConnection")) " (RSQLite::initExtension(con, \"math\") failed)" else "")
 }
 
+# A query (or a statement) whose failure is an error: RPostgreSQL returns
+# NULL with a warning when the connection is lost, and that warning (which
+# quotes the whole query) becomes the error's message, shortened.
+db_query <- function(con, sql, execute = FALSE) {
+  msgs <- character()
+  out <- withCallingHandlers(
+    if (execute) DBI::dbExecute(con, sql) else DBI::dbGetQuery(con, sql),
+    warning = function(w) {
+      msgs <<- c(msgs, conditionMessage(w))
+      invokeRestart("muffleWarning")
+    })
+  if (is.null(out) || (!execute && !is.data.frame(out))) {
+    msgs <- sub("^Could not create execute: .*", "the engine did not run the query (is the connection lost?)", msgs)
+    stop(if (length(msgs)) paste(unique(msgs), collapse = "; ")
+         else "the engine returned no result (is the connection lost?)", call. = FALSE)
+  }
+  out
+}
+
 # SQL of a number, exactly (17 significant digits).
 sql_num <- function(v) {
   if (!is.finite(v)) stopf("internal: a non-finite number in SQL")
@@ -410,7 +429,7 @@ db_calibrate_numeric <- function(src, wcol, C, prep, nums, ntot, method, bounds,
   gvars <- vapply(vars, function(v) qid(src, v), "")
   grp <- if (length(vars)) paste0(" GROUP BY ", paste(gvars, collapse = ", ")) else ""
   run <- function(sql, what) {
-    tryCatch(DBI::dbGetQuery(con, sql), error = function(e)
+    tryCatch(db_query(con, sql), error = function(e)
       stopf("calibration on %s failed in the database (%s): %s", src$what, what, conditionMessage(e)))
   }
   # the categorical columns (calib.c's numbering: per margin its levels with
@@ -750,17 +769,17 @@ db_write_weights <- function(x, name = "weight", table = NULL, overwrite = FALSE
   if (exists && !overwrite)
     stopf("table %s exists already; give overwrite = TRUE to replace it, or another 'table'", q(table))
   cols <- paste(vapply(src$cols, function(v) qid(src, v), ""), collapse = ", ")
-  create <- sprintf("CREATE TABLE %s AS SELECT %s, %s AS %s FROM %s", ref, cols, sql,
+  create <- sprintf("CREATE TABLE %s AS SELECT %s, CAST(%s AS DOUBLE PRECISION) AS %s FROM %s", ref, cols, sql,
                     qid(src, name), src$from)
   db_progress("umfrage: writing the weights of %s to table %s", src$what, q(table))
   tryCatch(DBI::dbBegin(con), error = fail)
   done <- FALSE
-  on.exit(if (!done) try(DBI::dbRollback(con), silent = TRUE))
+  on.exit(if (!done) try(suppressWarnings(DBI::dbRollback(con)), silent = TRUE))
   tryCatch({
-    if (exists) DBI::dbExecute(con, sprintf("DROP TABLE %s", ref))
-    DBI::dbExecute(con, create)
+    if (exists) db_query(con, sprintf("DROP TABLE %s", ref), execute = TRUE)
+    db_query(con, create, execute = TRUE)
     db_progress("umfrage: checking table %s", q(table))
-    k <- DBI::dbGetQuery(con, sprintf("SELECT COUNT(*) AS n, SUM(CASE WHEN %s IS NULL THEN 1 ELSE 0 END) AS nn FROM %s",
+    k <- db_query(con, sprintf("SELECT COUNT(*) AS n, SUM(CASE WHEN %s IS NULL THEN 1 ELSE 0 END) AS nn FROM %s",
                                       qid(src, name), ref))
     if (as.double(k$n) != x$rows)
       stop(sprintf("it has %s rows but %s had %s when the weights were made", format(as.double(k$n)),
@@ -768,7 +787,7 @@ db_write_weights <- function(x, name = "weight", table = NULL, overwrite = FALSE
     if (as.double(k$nn) > 0)
       stop(sprintf("%s row(s) of %s are in no cell of the weights (the table changed)",
                    format(as.double(k$nn)), src$what))
-    DBI::dbCommit(con)
+    if (isFALSE(DBI::dbCommit(con))) stop("COMMIT failed", call. = FALSE)
     done <- TRUE
   }, error = fail)
   x$written <- list(table = table, name = name)
