@@ -74,6 +74,8 @@
 #' [tab()] treats those weights as fixed.
 #'
 #' @param data A data frame holding the auxiliary variables; not grouped.
+#'   Or a database table ([db_table()] or a dbplyr table), with `weights`
+#'   a column name or `NULL`: see [db_weights].
 #' @param targets Margins and totals: see Targets.
 #' @param weights Starting weights: `NULL` for 1, a numeric vector, or the
 #'   name (or one-sided formula) of a column of `data`.

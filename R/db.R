@@ -44,7 +44,8 @@
 #' @section Progress:
 #' With `options(umfrage.progress = TRUE)` (the default in an interactive
 #' session, `FALSE` in scripts and tests) each query is announced with a
-#' message.
+#' message. The option may also be a function, called with each message
+#' (a hook, e.g. for a progress bar of your own).
 #'
 #' @param con A DBI connection.
 #' @param table The table's name (a single string).

@@ -65,7 +65,6 @@
 #' @param table The name of the new table (default: the source table's name
 #'   followed by `_weighted`).
 #' @param overwrite Whether to replace an existing table of that name.
-#' @param ... Ignored.
 #' @return `db_weights_sql()`: a single string, an SQL expression.
 #'   `db_write_weights()`: `x`, invisibly, with the table and column written.
 #' @seealso [db_table()], [wt_rake()], [wt_calibrate()]
@@ -78,10 +77,10 @@
 #'     w0 = runif(200, 0.5, 2)))
 #'   w <- wt_rake(db_table(con, "s"), list(sex = c(f = 0.51, m = 0.49),
 #'                                         age = c(y = 0.4, o = 0.6)), weights = "w0")
-#'   w
-#'   db_weights_sql(w)
+#'   print(w)
+#'   cat(db_weights_sql(w), "\n")
 #'   db_write_weights(w, "wr", table = "s_weighted")
-#'   tab(db_table(con, "s_weighted"), "sex", weights = "wr")
+#'   print(tab(db_table(con, "s_weighted"), "sex", weights = "wr"))
 #'   DBI::dbDisconnect(con)
 #' }
 #' @name db_weights

@@ -73,6 +73,8 @@
 #'
 #' @param data A data frame holding the margin variables; not grouped
 #'   (`dplyr::ungroup()` a grouped one: weights are not made within groups).
+#'   Or a database table ([db_table()] or a dbplyr table), with `weights`
+#'   a column name or `NULL`: see [db_weights].
 #' @param targets Population margins: see Targets.
 #' @param weights Starting (design) weights: `NULL` for 1, a numeric vector
 #'   with one value per row, or the name (or one-sided formula) of a column
@@ -145,6 +147,8 @@ wt_rake <- function(data, targets, weights = NULL, epsilon = 1e-10,
 #' one to map the factors back.
 #'
 #' @param data A data frame holding the cell variables; not grouped.
+#'   Or a database table ([db_table()] or a dbplyr table), with `weights`
+#'   a column name or `NULL`: see [db_weights].
 #' @param targets The population cells: a data frame with one column per cell
 #'   variable and a column `target` (or `Freq`, as `survey::postStratify()`
 #'   takes), a `table`/`xtabs` of population counts, or a named list with a
