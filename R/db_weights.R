@@ -231,6 +231,17 @@ db_wt_calibrate <- function(data, targets, weights, method, bounds, epsilon, max
   s <- db_wt_source(data, weights)
   src <- s$src
   wcol <- s$wcol
+  # a single unnamed total for a column that is not numeric: the engine
+  # cannot sum it (split_targets() would read it as a margin)
+  if (is.list(targets) && !is.data.frame(targets) && !is.null(names(targets))) {
+    for (nm in names(targets)) {
+      el <- targets[[nm]]
+      if (nm %in% src$cols && is.numeric(el) && length(el) == 1L && is.null(names(el)) &&
+          !is.numeric(src$proto[[nm]]))
+        stopf("numeric auxiliary %s of %s must be a numeric column that the engine can sum, not %s",
+              q(nm), src$what, if (!is.na(src$etype[[nm]])) src$etype[[nm]] else class(src$proto[[nm]])[1L])
+    }
+  }
   parts <- split_targets(targets, src$proto)
   margins <- list()
   reading <- NULL

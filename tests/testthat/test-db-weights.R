@@ -189,6 +189,8 @@ dbw_cases <- function(con, engine, reopen = NULL) {
     expect_error(wt_calibrate(db_table(con, "dbw_null"), list(sex = c(f = 5000, m = 5000), inc = 1e5)),
                  "numeric auxiliary 'inc' of table 'dbw_null' holds 2 NULL value\\(s\\)")
     expect_error(wt_calibrate(db, list(sex = c(f = 5000, m = 5000), inc = 1e5, inc2 = 1)), "inc2")
+    expect_error(wt_calibrate(db, list(sex = c(f = 5000, m = 5000), edu = 1e5)),
+                 "numeric auxiliary 'edu' of table 'dbw' must be a numeric column that the engine can sum")
     # bounds out of reach, collinear numeric auxiliaries
     expect_error(wt_calibrate(db, list(sex = c(f = 5000, m = 5000), inc = 1e9), weights = "w0",
                               method = "logit", bounds = c(0.5, 4)),
