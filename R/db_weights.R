@@ -24,7 +24,8 @@
 #' cells first). Each row's weight is its starting weight times its cell's
 #' factor, so the weights equal those of the in-memory functions on the same
 #' rows (to rounding, about 1e-15 relative). The SQL expression is a `CASE`
-#' over the cells. `NULL` in a margin variable is an error that names the
+#' over the cells, nested by variable (a row passes one `WHEN` per level of
+#' each margin variable at most). `NULL` in a margin variable is an error that names the
 #' column and counts the rows (recode it to a level with a target, or filter
 #' the rows, e.g. in a dbplyr query). `cap` of [wt_rake()] is not available
 #' on database tables (use `wt_calibrate(method = "logit", bounds = )`).
@@ -743,12 +744,21 @@ db_weights_sql <- function(x) {
   src <- x$source
   w0 <- if (is.null(x$weights)) NULL else sprintf("CAST(%s AS DOUBLE PRECISION)", qid(src, x$weights))
   if (!is.null(x$cells)) {
+    # a CASE tree, one level per margin variable: a row passes the sum of
+    # the variables' level counts of WHENs, not the product
     ce <- x$cells
-    whens <- vapply(seq_along(ce$n), function(i) {
-      conds <- vapply(x$vars, function(v) sprintf("%s = %s", qid(src, v), db_lit(src$con, ce$raw[[v]][i])), "")
-      sprintf("WHEN %s THEN %s", paste(conds, collapse = " AND "), sql_num(ce$factor[i]))
-    }, "")
-    f <- sprintf("(CASE %s ELSE NULL END)", paste(whens, collapse = " "))
+    tree <- function(idx, j) {
+      v <- x$vars[j]
+      vals <- ce$raw[[v]][idx]
+      u <- unique(vals)
+      whens <- vapply(seq_along(u), function(k) {
+        sub <- idx[vals == u[k]]
+        inner <- if (j == length(x$vars)) sql_num(ce$factor[sub[1L]]) else tree(sub, j + 1L)
+        sprintf("WHEN %s = %s THEN %s", qid(src, v), db_lit(src$con, u[k]), inner)
+      }, "")
+      sprintf("(CASE %s ELSE NULL END)", paste(whens, collapse = " "))
+    }
+    f <- tree(seq_along(ce$n), 1L)
     return(if (is.null(w0)) f else sprintf("%s * %s", w0, f))
   }
   g <- db_g_sql(db_u_sql(src, x$lin), x$calfun, x$bounds)$g
