@@ -91,6 +91,8 @@
 #' varies within the calibration cells).
 #'
 #' @param data A data frame holding the auxiliary variables; not grouped.
+#'   Or a database table ([db_table()] or a dbplyr table), with `weights`
+#'   a column name or `NULL`: see [db_weights].
 #' @param targets Margins and totals: see Targets.
 #' @param weights Starting weights: `NULL` for 1, a numeric vector, or the
 #'   name (or one-sided formula) of a column of `data`.
@@ -125,6 +127,11 @@ wt_calibrate <- function(data, targets, weights = NULL,
                          method = c("linear", "raking", "logit"),
                          bounds = c(-Inf, Inf), epsilon = 1e-10, maxit = 100L,
                          total = NULL, q = NULL) {
+  # database sources (db_weights.R)
+  if (is_db_source(data)) {
+    if (!is.null(q)) stopf("'q' is not supported on database tables yet")
+    return(db_wt_calibrate(data, targets, weights, method, bounds, epsilon, maxit, total))
+  }
   check_data(data)
   method <- match.arg(method)
   w0 <- get_weights(weights, data)

@@ -45,7 +45,8 @@
 #' @section Progress:
 #' With `options(umfrage.progress = TRUE)` (the default in an interactive
 #' session, `FALSE` in scripts and tests) each query is announced with a
-#' message.
+#' message. The option may also be a function, called with each message
+#' (a hook, e.g. for a progress bar of your own).
 #'
 #' @param con A DBI connection.
 #' @param table The table's name (a single string).
@@ -164,7 +165,10 @@ db_try <- function(con, what, cols, f, failed = "could not be grouped") {
 }
 
 db_progress <- function(fmt, ...) {
-  if (isTRUE(getOption("umfrage.progress", interactive()))) message(sprintf(fmt, ...))
+  p <- getOption("umfrage.progress", interactive())
+  # database sources: the option may be a function of the message (a hook)
+  if (is.function(p)) p(sprintf(fmt, ...))
+  else if (isTRUE(p)) message(sprintf(fmt, ...))
 }
 
 qid <- function(src, v) as.character(DBI::dbQuoteIdentifier(src$con, v))
@@ -216,7 +220,8 @@ db_cells_sql <- function(src, groups, weights = NULL) {
 db_cells <- function(src, groups, weights = NULL) {
   sql <- db_cells_sql(src, groups, weights)
   db_progress("umfrage: grouping %s by %s", src$what, paste(groups, collapse = ", "))
-  df <- db_try(src$con, src$what, groups, function() DBI::dbGetQuery(src$con, sql))
+  # database sources: db_query() (db_weights.R) turns a lost connection's NULL into an error
+  df <- db_try(src$con, src$what, groups, function() db_query(src$con, sql))
   names(df)[seq_along(groups)] <- groups
   stat <- function(a) as.double(df[[paste0("umfrage_", a)]])
   n <- stat("n")
@@ -340,6 +345,13 @@ db_context <- function(x, weights, na) {
 # The weights column of tab(x = <db>, weights =): a name or a formula.
 db_weights_col <- function(weights, src, arg = "weights") {
   if (is.null(weights)) return(NULL)
+  # database sources: weights made on a database and written by db_write_weights()
+  if (inherits(weights, "umfrage_db_weights")) {
+    if (is.null(weights$written))
+      stopf("'%s' are weights made on %s but not yet written: db_write_weights() writes them to a table, whose weights column then serves",
+            arg, weights$source$what)
+    weights <- weights$written$name
+  }
   if (inherits(weights, "formula")) {
     if (length(weights) != 2L || !is.name(weights[[2L]]))
       stopf("'%s' as a formula must be one-sided and name one column, like ~w", arg)

@@ -73,6 +73,8 @@
 #'
 #' @param data A data frame holding the margin variables; not grouped
 #'   (`dplyr::ungroup()` a grouped one: weights are not made within groups).
+#'   Or a database table ([db_table()] or a dbplyr table), with `weights`
+#'   a column name or `NULL`: see [db_weights].
 #' @param targets Population margins: see Targets.
 #' @param weights Starting (design) weights: `NULL` for 1, a numeric vector
 #'   with one value per row, or the name (or one-sided formula) of a column
@@ -106,6 +108,8 @@
 #' @export
 wt_rake <- function(data, targets, weights = NULL, epsilon = 1e-10,
                     maxit = 1000L, cap = NULL, total = NULL, verbose = FALSE) {
+  # database sources (db_weights.R)
+  if (is_db_source(data)) return(db_wt_rake(data, targets, weights, epsilon, maxit, cap, total, verbose))
   check_data(data)
   w0 <- get_weights(weights, data)
   epsilon <- check_number(epsilon, "epsilon", min = 0)
@@ -143,6 +147,8 @@ wt_rake <- function(data, targets, weights = NULL, epsilon = 1e-10,
 #' one to map the factors back.
 #'
 #' @param data A data frame holding the cell variables; not grouped.
+#'   Or a database table ([db_table()] or a dbplyr table), with `weights`
+#'   a column name or `NULL`: see [db_weights].
 #' @param targets The population cells: a data frame with one column per cell
 #'   variable and a column `target` (or `Freq`, as `survey::postStratify()`
 #'   takes), a `table`/`xtabs` of population counts, or a named list with a
@@ -165,6 +171,8 @@ wt_rake <- function(data, targets, weights = NULL, epsilon = 1e-10,
 #' xtabs(w ~ sex + age, d)
 #' @export
 wt_poststrat <- function(data, targets, weights = NULL, total = NULL) {
+  # database sources (db_weights.R)
+  if (is_db_source(data)) return(db_wt_poststrat(data, targets, weights, total))
   check_data(data)
   w0 <- get_weights(weights, data)
   if (is.table(targets) || inherits(targets, "xtabs")) {
