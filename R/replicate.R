@@ -936,9 +936,12 @@ rep_rao_scott <- function(wc, nc_rows, Trep, nr, nc, N, nu, test, rp) {
 # mean_of() & co.: C_num_pass with w (the cells) and with b per unit
 # (replicate sums U_r, V_r = sums times P); estimates per replicate.
 rep_num_block <- function(rv, cvars, bvars, total_var, w, des, opt, ru) {
+  # quantiles: numeric.R's quant_block() with the replicate SE of the
+  # domain CDF and degf() from rep_quant_se_fun(); the engine needs no
+  # design units (a design of rows without strata)
   if (identical(rv$stat, "quantile"))
-    stopf("quantile_of() rows are not available on a replicate-weight design yet (%s); use mean_of(), total_of(), ratio_of() or score_of(), or an svy_design()",
-          rv$name)
+    return(quant_block(rv, cvars, bvars, total_var, w,
+                       list(clustered = FALSE, strata_levels = "1", ms = NULL), opt))
   all_cvars <- c(list(total_var), cvars)
   cdesc <- lapply(all_cvars, `[[`, "desc")
   bcodes <- lapply(bvars, function(v) v$desc[[3L]][[1L]])
@@ -1046,4 +1049,53 @@ rep_num_column <- function(rv, cv, A, Ar, shift, nb, opt, ru, Ax = list()) {
     }
   }
   out
+}
+
+# ---- quantile rows on a replicate design ------------------------------------------------
+
+# domain_quantiles()'s se_fun on a replicate design, as svyquantile() on an
+# svyrep.design with its default interval.type = "mean" (survey 4.1.1):
+# Woodruff's interval from svymean(x <= q) on the domain's subset -- F =
+# sum(w z) / sum(w), its SE svrVar() of the replicates' sum(w_r z) /
+# sum(w_r) -- with df = degf() of the subset (after na.rm). Per (domain,
+# unit) sums of b z and b (C_qnt_unit_sums) times P give the replicates'
+# sums. Attributes: "cdf" (F), "df" and "se_count" (0: the replicates'
+# means of a constant indicator are 1 exactly, so is survey's SE 0).
+rep_quant_se_fun <- function(ru, w) {
+  w <- as.double(w)
+  function(z, domain, ndom) {
+    k <- ncol(z)
+    A <- k + 1L
+    full <- array(.Call(C_qnt_unit_sums, z, w, domain, as.integer(ndom), NULL, 1L, FALSE)$s1,
+                  c(A, ndom))
+    cdf <- t(full[seq_len(k), , drop = FALSE]) / full[A, ]
+    cdf[!(full[A, ] > 0), ] <- NA_real_
+    usum <- function(b) aperm(array(.Call(C_qnt_unit_sums, z, b, domain, as.integer(ndom), ru$unit,
+                                          as.integer(ru$U), FALSE)$s1, c(A, ru$U, ndom)), c(1L, 3L, 2L))
+    S <- usum(ru$base)                                   # A x ndom x U
+    Sx <- lapply(ru$extra, function(e) usum(e$base))
+    flat <- function(a) matrix(a, A * ndom, ru$U)
+    Tr <- rep_totals(flat(S), ru, lapply(Sx, flat))      # (A * ndom) x R
+    Tr <- array(Tr, c(A, ndom, ncol(Tr)))
+    out <- matrix(NA_real_, ndom, k)
+    for (j in seq_len(k)) {
+      th <- Tr[j, , , drop = TRUE] / Tr[A, , , drop = TRUE]
+      th <- matrix(th, ndom)
+      th[!is.finite(th)] <- NA_real_
+      out[, j] <- sqrt(pmax(rep_var(th, cdf[, j], ru$rp), 0))
+    }
+    out[is.na(cdf)] <- NA_real_
+    # degf() of each domain: units with rows of positive weight in it
+    Wb <- matrix(S[A, , ], ndom, ru$U)
+    cnt <- if (length(ru$extra)) {
+      C1 <- .Call(C_qnt_unit_sums, z[, 1L, drop = FALSE], as.double(ru$base > 0), domain,
+                  as.integer(ndom), ru$unit, as.integer(ru$U), FALSE)$s1
+      t(matrix(array(C1, c(2L, ru$U, ndom))[2L, , ], ru$U, ndom))
+    }
+    df <- rep_df(Wb, ru, cnt, lapply(Sx, function(a) matrix(a[A, , ], ndom, ru$U)))
+    attr(out, "cdf") <- cdf
+    attr(out, "df") <- df
+    attr(out, "se_count") <- rep(0, ndom)
+    out
+  }
 }

@@ -209,3 +209,57 @@ test_that("as_repdesign() re-calibration: bad input and unsupported states are c
   expect_error(as_repdesign(svy_design(d, strata = ~stype, weights = w2), "JKn"),
                "cannot be calibrated again.*recalibrate = FALSE")
 })
+
+# quantile rows against svyquantile(ci = TRUE, na.rm = TRUE) on each
+# column's subset of survey's replicate design (interval.type = "mean")
+rr_check_quant <- function(ud, sd, y, col, probs, tol = 1e-8) {
+  t <- as.data.frame(tab(ud, quantile_of(y, probs = probs), cols = col), stringsAsFactors = FALSE)
+  for (k in seq_len(nrow(t))) {
+    sub <- rr_sub(sd, if (t$col_var[k] == "Total") NULL else col, as.character(t$col[k]))
+    p <- probs[match(t$row[k], paste0(format(100 * probs, trim = TRUE), "%"))]
+    q <- svyquantile(stats::as.formula(paste0("~", y)), sub, p, ci = TRUE, na.rm = TRUE)[[1L]]
+    ok <- !is.na(q[1L, ])
+    expect_equal(t$estimate[k], unname(q[1L, 1L]), tolerance = tol)
+    expect_equal(c(t$ci_low[k], t$ci_high[k], t$se[k]), as.double(unname(ifelse(is.nan(q[1L, 2:4]), NA, q[1L, 2:4]))),
+                 tolerance = tol)
+    nas <- is.na(sub$variables[[y]])
+    expect_equal(t$df[k], survey::degf(sub[!nas, ]))
+  }
+  invisible(t)
+}
+
+test_that("quantile rows on replicate designs equal svyquantile() on the svyrep.design", {
+  d <- rr_api("apistrat")
+  d$y <- d$api00
+  d$y[c(3, 50, 120, 151)] <- NA
+  vars <- c("stype", "sch.wide")
+  w <- wt_rake(d, rr_pop[vars], weights = d$pw)
+  ud <- as_repdesign(svy_design(d, strata = ~stype, weights = w), "JKn")
+  rdes <- as.svrepdesign(svydesign(ids = ~1, strata = ~stype, weights = ~pw, data = d), type = "JKn")
+  sd <- rake(rdes, list(~stype, ~sch.wide), rr_rakepops(vars), control = list(maxit = 1000, epsilon = 1e-14))
+  rr_check_quant(ud, sd, "api00", "awards", c(0.1, 0.5, 0.9))
+  rr_check_quant(ud, sd, "y", "both", c(0, 0.25, 0.5, 1))
+  # uncalibrated JK1 (apiclus1) and its replicate columns (svy_repdesign())
+  c1 <- rr_api("apiclus1")
+  u1 <- as_repdesign(svy_design(c1, cluster = ~dnum, weights = ~pw, fpc = ~fpc), "JK1")
+  s1 <- as.svrepdesign(svydesign(ids = ~dnum, weights = ~pw, data = c1, fpc = ~fpc), type = "JK1")
+  rr_check_quant(u1, s1, "enroll", "stype", c(0.2, 0.5, 0.8))
+  uc <- svy_repdesign(c1, weights = ~pw, repweights = umfrage:::rep_weights(u1), type = "JK1",
+                      scale = u1$rep$scale)
+  sc <- svrepdesign(data = c1, weights = ~pw, repweights = umfrage:::rep_weights(u1), type = "JK1",
+                    scale = u1$rep$scale, combined.weights = TRUE)
+  rr_check_quant(uc, sc, "api00", "sch.wide", c(0.5, 0.75))
+  # bootstrap with survey's draws, post-stratified, and mse
+  c1$stype <- factor(c1$stype)
+  pst <- stats::aggregate(Freq ~ stype, rr_pop$ps, sum)
+  wp <- wt_poststrat(rr_api("apiclus1"), pst, weights = c1$pw)
+  set.seed(29)
+  ub <- as_repdesign(svy_design(rr_api("apiclus1"), cluster = ~dnum, weights = wp), "bootstrap", replicates = 50)
+  set.seed(29)
+  sb <- postStratify(as.svrepdesign(svydesign(ids = ~dnum, weights = ~pw, data = c1), type = "bootstrap",
+                                    replicates = 50), ~stype, pst)
+  rr_check_quant(ub, sb, "api00", "awards", c(0.25, 0.5))
+  ub$rep$mse <- TRUE
+  sb$mse <- TRUE
+  rr_check_quant(ub, sb, "api00", "awards", c(0.25, 0.5))
+})
