@@ -181,6 +181,23 @@ svy_repdesign <- function(data, weights = NULL, repweights, type = c("JK1", "JKn
 #'   `n_h / (n_h - 1)`, `scale = 1 / (R - 1)`;
 #' * `"auto"`: JK1 without strata, JKn with.
 #'
+#' Re-calibration: when the design's weights come from [wt_rake()],
+#' [wt_poststrat()] or [wt_calibrate()] (they carry their calibration),
+#' every replicate is calibrated again to the same targets from the
+#' starting weights, as survey's `rake()`, `postStratify()` and
+#' `calibrate()` do on an `svyrep.design`: the replicate weight is
+#' `base[i] * A[unit[i], r] * F[g[i], r]`, with `base` the starting
+#' weights, `g` the calibration cell (the joint level of the margins) of
+#' row i and `F` the replicate's calibration factors, computed on cells
+#' (per (cell, PSU) sums of the starting weights; 200 replicates of a 1e6-row
+#' sample in well under a second). With numeric auxiliaries (linear
+#' calibration without bounds) the factor is `1 + eta[g[i], r] + u_i' beta[, r]`.
+#' Each replicate is iterated to convergence (survey stops raking when the
+#' full sample has converged, which can leave a replicate with a nearly empty
+#' cell slightly short of its margins). `recalibrate = FALSE` keeps the
+#' calibrated weights as fixed starting weights of the replicates (as
+#' `as.svrepdesign()` of a design with those weights).
+#'
 #' The bootstraps draw R's random numbers in the order survey draws them, so
 #' that the same seed gives survey's replicates. A multistage design is
 #' replicated by its PSUs; an fpc beyond the first stage is dropped with a
@@ -193,6 +210,9 @@ svy_repdesign <- function(data, weights = NULL, repweights, type = c("JK1", "JKn
 #' @param rho Fay's factor, in (0, 1) (`"Fay"` only).
 #' @param mse `TRUE`: deviations from the full-sample estimate (survey's
 #'   `mse`), `FALSE`: from the replicates' mean.
+#' @param recalibrate `TRUE` (default): if the design's weights carry a
+#'   calibration, calibrate every replicate again (see Details); `FALSE`:
+#'   the calibrated weights are the replicates' fixed starting weights.
 #' @return An object of class `umfrage_repdesign` (see [svy_repdesign()]).
 #' @seealso [svy_repdesign()], [tab()].
 #' @examples
