@@ -631,6 +631,13 @@ rep_rank <- function(ru, idx, idx2 = integer(), ubar = NULL) {
   idx2 <- intersect(idx2, idx)
   if (length(ru$extra) && length(idx2))
     M <- rbind(M, do.call(rbind, lapply(ru$extra, function(e) e$P[idx2, , drop = FALSE])))
+  # many units (a re-calibration's (unit, cell) pairs): the rank is at most
+  # R, so where the first 3R rows already have rank R that is the answer
+  R <- ncol(M)
+  if (nrow(M) > 3L * R) {
+    r0 <- qr(M[seq_len(3L * R), , drop = FALSE], tol = 1e-5)$rank
+    if (r0 == R) return(r0)
+  }
   qr(M, tol = 1e-5)$rank
 }
 
@@ -702,11 +709,13 @@ rep_df <- function(S, ru, cnt = NULL, Sx = NULL, Sx_is_mean = FALSE) {
       return(as.double(rep_rank(ru, idx, which(S[i, ] > 0 & cnt[i, ] > 1),
                                 matrix(ubar, length(idx))) - 1L))
     }
-    key <- paste0("u", paste(idx, collapse = ","))
-    r <- ru$rank_cache[[key]]
+    # cached by the unit set: a short key, the set itself checked
+    key <- sprintf("%d:%.17g:%.17g", length(idx), sum(as.double(idx)), sum(as.double(idx)^2))
+    hit <- ru$rank_cache[[key]]
+    r <- if (!is.null(hit) && identical(hit$idx, idx)) hit$r else NULL
     if (is.null(r)) {
       r <- rep_rank(ru, idx)
-      assign(key, r, envir = ru$rank_cache)
+      assign(key, list(idx = idx, r = r), envir = ru$rank_cache)
     }
     as.double(r - 1L)
   }, 0)

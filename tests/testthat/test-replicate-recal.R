@@ -263,3 +263,22 @@ test_that("quantile rows on replicate designs equal svyquantile() on the svyrep.
   sb$mse <- TRUE
   rr_check_quant(ub, sb, "api00", "awards", c(0.25, 0.5))
 })
+
+test_that("many units (thousands of (PSU, cell) pairs): df by degf() without a key-length failure", {
+  set.seed(5)
+  n <- 4000
+  d <- data.frame(h = rep(1:10, each = 400), psu = seq_len(n), a = sample(c("x", "y", "z"), n, TRUE),
+                  b = sample(c("p", "q"), n, TRUE), w0 = runif(n, 1, 3))
+  w <- wt_rake(d, list(a = c(x = 3000, y = 3000, z = 2500), b = c(p = 4000, q = 4500)), weights = d$w0)
+  set.seed(6)
+  ud <- as_repdesign(svy_design(d, strata = ~h, cluster = ~psu, weights = w), "bootstrap", replicates = 20)
+  set.seed(6)
+  rdes <- as.svrepdesign(svydesign(ids = ~psu, strata = ~h, weights = ~w0, data = d), type = "bootstrap",
+                         replicates = 20)
+  sd <- rake(rdes, list(~a, ~b), list(data.frame(a = c("x", "y", "z"), Freq = c(3000, 3000, 2500)),
+                                      data.frame(b = c("p", "q"), Freq = c(4000, 4500))),
+             control = list(maxit = 1000, epsilon = 1e-14))
+  t <- rr_cells(tab(ud, "a", cols = "b", ci = "wald"))
+  expect_equal(t$df, rep(survey::degf(sd), nrow(t)))
+  rr_check_pct(ud, sd, "b", "a", ci = "wald")
+})
