@@ -413,6 +413,7 @@ quant_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
     ndom <- c(ndom, ds$ndom)
   }
   se_fun <- if (!opt$se) function(z, domain, ndom) matrix(NA_real_, ndom, ncol(z))
+            else if (!is.null(opt$rep)) rep_quant_se_fun(opt$rep, w)  # replicate designs
             else if (!is.null(cal)) quant_se_fun(des, w, opt, cal)
   dq <- domain_quantiles(rv$y, w, systems, ndom, probs, des, level = opt$level,
                          se_fun = se_fun, what = sprintf("%s: column %s", rv$name, q(rv$vars)))

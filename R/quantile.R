@@ -113,7 +113,9 @@
 #'   every domain or with missing y (such rows stay in the design). Default:
 #'   [domain_mean_se()] (weights fixed). The matrix may carry an attribute
 #'   "se_count" (ndom): the SE of each domain's weight total (for survey's
-#'   SE residue where the indicator is constant in the domain).
+#'   SE residue where the indicator is constant in the domain); replicate
+#'   designs: attributes "cdf" (ndom x k, F as the design computes it) and
+#'   "df" (ndom) replace the engine's.
 #' @param what How to name `y` in error messages.
 #' @return A data frame, one row per (system, domain, prob), prob fastest:
 #'   `system`, `domain`, `prob`, `estimate`, `se`, `ci_low`, `ci_high`, `df`,
@@ -182,6 +184,9 @@ quantile_system <- function(yd, w, dom, nd, probs, des, level, se_fun, srt, unit
   se_cdf <- se_fun(z, dom_y, nd)
   if (!is.matrix(se_cdf) || !identical(dim(se_cdf), c(nd, P)))
     stopf("internal: 'se_fun' must return a %d x %d matrix", nd, P)
+  # replicate designs: the hook's F (svymean() of an svyrep.design sums
+  # w z and w alike, so F is 1 exactly where z is) and df (degf())
+  if (!is.null(attr(se_cdf, "cdf"))) cdf <- attr(se_cdf, "cdf")
   # every row at or below q: the indicator is constant in the domain. Its
   # mean F is 1 in exact arithmetic but survey's sum of w / W may come out
   # 1 -/+ an ulp or two, delta = 1 - F, and its svymean() then centres the
@@ -195,7 +200,8 @@ quantile_system <- function(yd, w, dom, nd, probs, des, level, se_fun, srt, unit
   fix <- const & !is.na(cdf)
   se_cdf[fix] <- resid[fix]
   pos <- matrix(prep$pos, nd, nunit)
-  df <- vapply(seq_len(nd), function(d) as.double(domain_df(pos[d, ], des)), 0)
+  df <- attr(se_cdf, "df")   # replicate designs
+  if (is.null(df)) df <- vapply(seq_len(nd), function(d) as.double(domain_df(pos[d, ], des)), 0)
   # Woodruff: the interval of F, as survey's confint(svymean(), df = df)
   # with level = 1 - alpha, alpha = 1 - level (svyquantile(alpha = ))
   alpha <- 1 - level

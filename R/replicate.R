@@ -181,6 +181,23 @@ svy_repdesign <- function(data, weights = NULL, repweights, type = c("JK1", "JKn
 #'   `n_h / (n_h - 1)`, `scale = 1 / (R - 1)`;
 #' * `"auto"`: JK1 without strata, JKn with.
 #'
+#' Re-calibration: when the design's weights come from [wt_rake()],
+#' [wt_poststrat()] or [wt_calibrate()] (they carry their calibration),
+#' every replicate is calibrated again to the same targets from the
+#' starting weights, as survey's `rake()`, `postStratify()` and
+#' `calibrate()` do on an `svyrep.design`: the replicate weight is
+#' `base[i] * A[unit[i], r] * F[g[i], r]`, with `base` the starting
+#' weights, `g` the calibration cell (the joint level of the margins) of
+#' row i and `F` the replicate's calibration factors, computed on cells
+#' (per (cell, PSU) sums of the starting weights; 200 replicates of a 1e6-row
+#' sample in well under a second). With numeric auxiliaries (linear
+#' calibration without bounds) the factor is `1 + eta[g[i], r] + u_i' beta[, r]`.
+#' Each replicate is iterated to convergence (survey stops raking when the
+#' full sample has converged, which can leave a replicate with a nearly empty
+#' cell slightly short of its margins). `recalibrate = FALSE` keeps the
+#' calibrated weights as fixed starting weights of the replicates (as
+#' `as.svrepdesign()` of a design with those weights).
+#'
 #' The bootstraps draw R's random numbers in the order survey draws them, so
 #' that the same seed gives survey's replicates. A multistage design is
 #' replicated by its PSUs; an fpc beyond the first stage is dropped with a
@@ -193,6 +210,9 @@ svy_repdesign <- function(data, weights = NULL, repweights, type = c("JK1", "JKn
 #' @param rho Fay's factor, in (0, 1) (`"Fay"` only).
 #' @param mse `TRUE`: deviations from the full-sample estimate (survey's
 #'   `mse`), `FALSE`: from the replicates' mean.
+#' @param recalibrate `TRUE` (default): if the design's weights carry a
+#'   calibration, calibrate every replicate again (see Details); `FALSE`:
+#'   the calibrated weights are the replicates' fixed starting weights.
 #' @return An object of class `umfrage_repdesign` (see [svy_repdesign()]).
 #' @seealso [svy_repdesign()], [tab()].
 #' @examples
@@ -203,9 +223,12 @@ svy_repdesign <- function(data, weights = NULL, repweights, type = c("JK1", "JKn
 #' tab(rd, "y")
 #' @export
 as_repdesign <- function(design, type = c("auto", "JK1", "JKn", "bootstrap", "subbootstrap", "BRR", "Fay"),
-                         replicates = 50, rho = 0.5, mse = getOption("survey.replicates.mse", FALSE)) {
+                         replicates = 50, rho = 0.5, mse = getOption("survey.replicates.mse", FALSE),
+                         recalibrate = TRUE) {
   if (!inherits(design, "umfrage_design"))
     stopf("'design' must be an svy_design(), not %s", obj_desc(design))
+  if (!is.logical(recalibrate) || length(recalibrate) != 1L || is.na(recalibrate))
+    stopf("'recalibrate' must be TRUE or FALSE")
   types <- c("auto", "JK1", "JKn", "bootstrap", "subbootstrap", "BRR", "Fay")
   if (!is.character(type) || length(type) < 1L || anyNA(type) ||
       (length(type) > 1L && !identical(type, types)))
@@ -249,6 +272,25 @@ as_repdesign <- function(design, type = c("auto", "JK1", "JKn", "bootstrap", "su
               mode = "factor", unit = as.integer(psu), A = res$A,
               base = if (is.null(design$weights)) rep(1, nrow(design$data)) else as.double(design$weights),
               g = NULL, F = NULL)
+  # re-calibration (recal.R): every replicate raked / calibrated again from
+  # the starting weights, on cells
+  cal <- design$calibration
+  if (recalibrate && !is.null(cal)) {
+    n <- nrow(design$data)
+    base <- if (is.null(cal$start)) rep(1, n) else as.double(cal$start)
+    if (length(base) != n)
+      stopf("the calibration stored on the weights no longer fits the design's rows (its starting weights have length %d, the data %d rows); use recalibrate = FALSE to keep the weights as fixed",
+            length(base), n)
+    rc <- tryCatch(rep_recalibrate(design$data, cal, rep$unit, rep$A, base, w = design$weights),
+                   error = function(e)
+                     stopf("as_repdesign(): the replicates cannot be calibrated again: %s (recalibrate = FALSE keeps the weights as fixed)",
+                           conditionMessage(e)))
+    rep$base <- base
+    rep$g <- rc$g
+    rep$F <- rc$F
+    rep$lin <- rc$lin
+    rep$recal <- rc$info
+  }
   new_repdesign(design$data, design$weights, rep)
 }
 
@@ -309,7 +351,14 @@ new_repdesign <- function(data, w, rep) {
   des <- structure(list(data = data, weights = w, calibration = attr(w, "calibration"), rep = rep),
                    class = "umfrage_repdesign")
   ru <- rep_units(des)
-  des$rep$df <- rep_rank(ru$P, seq_len(nrow(ru$P))[ru$present]) - 1L
+  des$rep$df <- if (is.null(ru$extra)) rep_rank(ru, which(ru$present)) - 1L else {
+    pos <- ru$base > 0
+    S <- matrix(tabulate(ru$unit[pos], ru$U) > 0, 1L)   # any positive weight
+    as.integer(rep_df(S, ru, matrix(tabulate(ru$unit[pos], ru$U), 1L),
+                      lapply(ru$extra, function(e) matrix(vapply(split(e$base[pos] / ru$base[pos],
+                        factor(ru$unit[pos], seq_len(ru$U))), function(v) if (length(v)) mean(v) else 0, 0), 1L)),
+                      Sx_is_mean = TRUE))
+  }
   des
 }
 
@@ -335,6 +384,7 @@ rep_weights <- function(des) {
   if (r$mode == "columns") return(r$W)
   W <- r$base * r$A[r$unit, , drop = FALSE]
   if (!is.null(r$F)) W <- W * r$F[r$g, , drop = FALSE]
+  if (!is.null(r$lin)) W <- W * (1 + r$lin$eta[r$g, , drop = FALSE] + r$lin$u %*% r$lin$beta)
   W
 }
 
@@ -517,8 +567,9 @@ brr_hadamard <- function(n) {
 rep_units <- function(des) {
   r <- des$rep
   n <- nrow(des$data)
+  extra <- NULL
   if (r$mode == "factor") {
-    if (is.null(r$F)) {
+    if (is.null(r$F) && is.null(r$lin)) {
       P <- r$A
       unit <- r$unit
     } else {
@@ -528,7 +579,21 @@ rep_units <- function(des) {
       unit <- match(key, uk)
       uu <- (uk - 1L) %% U + 1L
       gg <- (uk - 1L) %/% U + 1L
-      P <- r$A[uu, , drop = FALSE] * r$F[gg, , drop = FALSE]
+      if (!is.null(r$F)) P <- r$A[uu, , drop = FALSE] * r$F[gg, , drop = FALSE]
+      else {
+        # linear calibration on numeric auxiliaries: the replicate weight
+        # b_i A[u, r] (1 + eta[g, r] + u_i' beta[, r]) of a (unit, cell)
+        # pair is a channel of weights b with factors A (1 + eta') plus one
+        # per auxiliary, weights b u'_k >= 0 (u' = u - min u: the passes take
+        # weights >= 0; eta' = eta + min(u)' beta) with factors A beta_k
+        L <- r$lin
+        lo <- apply(L$u, 2L, min)
+        eta <- L$eta + rep(as.vector(crossprod(lo, L$beta)), each = nrow(L$eta))
+        Au <- r$A[uu, , drop = FALSE]
+        P <- Au * (1 + eta[gg, , drop = FALSE])
+        extra <- lapply(seq_len(ncol(L$u)), function(k)
+          list(base = r$base * (L$u[, k] - lo[k]), P = Au * rep(L$beta[k, ], each = nrow(Au))))
+      }
     }
     base <- r$base
   } else {
@@ -540,13 +605,40 @@ rep_units <- function(des) {
   }
   present <- tabulate(unit[base > 0], nrow(P)) > 0
   list(unit = as.integer(unit), base = as.double(base), P = P, U = nrow(P), present = present,
-       desc = list(0L, nrow(P), list(as.integer(unit)), 0L, 0L))
+       extra = extra, desc = list(0L, nrow(P), list(as.integer(unit)), 0L, 0L))
 }
 
-# Rank of the rows `idx` of P (survey's degf(): qr(, tol = 1e-5)).
-rep_rank <- function(P, idx) {
+# Replicate totals (k x R) from per-unit sums: S (k x U) of the starting
+# weights times P, plus each extra channel's sums times its factors.
+rep_totals <- function(S, ru, Sx = NULL) {
+  T <- S %*% ru$P
+  for (k in seq_along(ru$extra)) T <- T + Sx[[k]] %*% ru$extra[[k]]$P
+  T
+}
+
+# Rank of the replicate weights of rows in the units `idx` (survey's
+# degf(): qr(, tol = 1e-5)): the rows `idx` of P. With numeric auxiliaries
+# (extra channels k) a unit's rows have the factors P + sum_k u'_ik P_k:
+# for each unit the factors at the domain's mean u' there (`ubar`, one
+# column per channel, rows as idx), and the channels' rows P_k of the units
+# `idx2`, those with more than one row in the domain, whose rows' factors
+# then span them too (exact where each unit has one row, or one auxiliary
+# whose values differ within its rows).
+rep_rank <- function(ru, idx, idx2 = integer(), ubar = NULL) {
   if (!length(idx)) return(0L)
-  qr(P[idx, , drop = FALSE], tol = 1e-5)$rank
+  M <- ru$P[idx, , drop = FALSE]
+  for (k in seq_along(ru$extra)) M <- M + ubar[, k] * ru$extra[[k]]$P[idx, , drop = FALSE]
+  idx2 <- intersect(idx2, idx)
+  if (length(ru$extra) && length(idx2))
+    M <- rbind(M, do.call(rbind, lapply(ru$extra, function(e) e$P[idx2, , drop = FALSE])))
+  # many units (a re-calibration's (unit, cell) pairs): the rank is at most
+  # R, so where the first 3R rows already have rank R that is the answer
+  R <- ncol(M)
+  if (nrow(M) > 3L * R) {
+    r0 <- qr(M[seq_len(3L * R), , drop = FALSE], tol = 1e-5)$rank
+    if (r0 == R) return(r0)
+  }
+  qr(M, tol = 1e-5)$rank
 }
 
 # ---- svrVar ----------------------------------------------------------------------------
@@ -589,7 +681,10 @@ rep_cov <- function(theta, full, rp) {
 # Once per tab(): the representation on tab()'s weight scale f.
 rep_setup <- function(des, f) {
   ru <- rep_units(des)
-  if (f != 1) ru$base <- ru$base * f
+  if (f != 1) {
+    ru$base <- ru$base * f
+    for (k in seq_along(ru$extra)) ru$extra[[k]]$base <- ru$extra[[k]]$base * f
+  }
   ru$rp <- des$rep
   ru$rank_cache <- new.env(parent = emptyenv())
   ru
@@ -597,15 +692,30 @@ rep_setup <- function(des, f) {
 
 # df of domains from their per-unit sums of b (rows: domains, columns:
 # units): rank of the units with weight minus 1, cached by the unit set.
-rep_df <- function(S, ru) {
+# Numeric auxiliaries (see rep_rank()): cnt, the domains' rows per unit,
+# and Sx, per channel the sums of its weights (as S), or with Sx_is_mean
+# the mean u' already; not cached.
+rep_df <- function(S, ru, cnt = NULL, Sx = NULL, Sx_is_mean = FALSE) {
   S <- matrix(S, ncol = ru$U)
+  lin <- length(ru$extra) > 0L
+  if (lin) cnt <- matrix(cnt, ncol = ru$U)
   vapply(seq_len(nrow(S)), function(i) {
     idx <- which(S[i, ] > 0)
-    key <- paste0("u", paste(idx, collapse = ","))
-    r <- ru$rank_cache[[key]]
+    if (lin) {
+      ubar <- vapply(Sx, function(x) {
+        x <- matrix(x, ncol = ru$U)[i, idx]
+        if (Sx_is_mean) x else x / S[i, idx]
+      }, numeric(length(idx)))
+      return(as.double(rep_rank(ru, idx, which(S[i, ] > 0 & cnt[i, ] > 1),
+                                matrix(ubar, length(idx))) - 1L))
+    }
+    # cached by the unit set: a short key, the set itself checked
+    key <- sprintf("%d:%.17g:%.17g", length(idx), sum(as.double(idx)), sum(as.double(idx)^2))
+    hit <- ru$rank_cache[[key]]
+    r <- if (!is.null(hit) && identical(hit$idx, idx)) hit$r else NULL
     if (is.null(r)) {
-      r <- rep_rank(ru$P, idx)
-      assign(key, r, envir = ru$rank_cache)
+      r <- rep_rank(ru, idx)
+      assign(key, list(idx = idx, r = r), envir = ru$rank_cache)
     }
     as.double(r - 1L)
   }, 0)
@@ -620,7 +730,9 @@ rep_layer_design <- function(bvars, ru, nrows, test) {
   res <- .Call(C_tab, const, list(const), c(lapply(bvars, `[[`, "desc"), list(ru$desc)), ru$base)
   cells <- res$cols[[1L]]$cells
   rows <- rowSums(matrix(cells[, 1L], nb, ru$U))
-  list(as.double(rows), rep_df(matrix(cells[, 2L], nb, ru$U), ru))
+  Sx <- lapply(ru$extra, function(e)
+    .Call(C_tab, const, list(const), c(lapply(bvars, `[[`, "desc"), list(ru$desc)), e$base)$cols[[1L]]$cells[, 2L])
+  list(as.double(rows), rep_df(matrix(cells[, 2L], nb, ru$U), ru, cells[, 1L], Sx))
 }
 
 # The cells and inference of a categorical row variable on a replicate
@@ -639,8 +751,14 @@ rep_block <- function(rv, cvars, bvars, total_var, w, des, opt, ru) {
                          col_na = sum(res$skipped[2L + seq_len(ncv)])))
   out <- list(rv = rv, cvars = all_cvars, bvars = bvars, cols = cols, inf = NULL, skipped = skipped)
   if (!opt$se) return(out)
-  rres <- .Call(C_tab, rv$desc, cdesc, c(bdesc, list(ru$desc)), ru$base)
+  udesc <- c(bdesc, list(ru$desc))
+  rres <- .Call(C_tab, rv$desc, cdesc, udesc, ru$base)
   raw <- c(rres$cols[ncv + 1L], rres$cols[seq_len(ncv)])
+  # numeric auxiliaries: one pass per extra channel (rep_units())
+  xraw <- lapply(ru$extra, function(e) {
+    xr <- .Call(C_tab, rv$desc, cdesc, udesc, e$base)
+    c(xr$cols[ncv + 1L], xr$cols[seq_len(ncv)])
+  })
   pos <- if (isTRUE(opt$wzero)) {
     pr <- .Call(C_tab, rv$desc, cdesc, bdesc, as.double(w > 0))
     c(pr$cols[ncv + 1L], pr$cols[seq_len(ncv)])
@@ -656,6 +774,8 @@ rep_block <- function(rv, cvars, bvars, total_var, w, des, opt, ru) {
       nrows <- z_totals(cols[[j]], nr, nc, nb, 1L, b, 1L)[, 1L]
       npos <- if (is.null(pos)) nrows else z_totals(pos[[j]], nr, nc, nb, 1L, b, 2L)[, 1L]
       S <- z_totals(raw[[j]], nr, nc, nb, ru$U, b, 2L)
+      attr(S, "cnt") <- if (length(ru$extra)) z_totals(raw[[j]], nr, nc, nb, ru$U, b, 1L)
+      attr(S, "x") <- lapply(xraw, function(xr) z_totals(xr[[j]], nr, nc, nb, ru$U, b, 2L))
       rep_block_layer(full, nrows, npos, S, nr, nc, ru, opt, test_j,
                       opt$layer_rows[b], opt$layer_nu[b])
     })
@@ -671,8 +791,8 @@ rep_block_layer <- function(full, nrows, npos, S, nr, nc, ru, opt, test, lay_row
   K <- nr * nc
   Kp <- K + nc + nr + 1L
   rp <- ru$rp
-  Trep <- S %*% ru$P                                  # Kp x R replicate totals
-  dfe <- rep_df(S, ru)
+  Trep <- rep_totals(S, ru, attr(S, "x"))             # Kp x R replicate totals
+  dfe <- rep_df(S, ru, attr(S, "cnt"), attr(S, "x"))
   t <- seq_len(K)
   rr <- (t - 1L) %% nr + 1L
   cc <- (t - 1L) %/% nr + 1L
@@ -845,9 +965,12 @@ rep_rao_scott <- function(wc, nc_rows, Trep, nr, nc, N, nu, test, rp) {
 # mean_of() & co.: C_num_pass with w (the cells) and with b per unit
 # (replicate sums U_r, V_r = sums times P); estimates per replicate.
 rep_num_block <- function(rv, cvars, bvars, total_var, w, des, opt, ru) {
+  # quantiles: numeric.R's quant_block() with the replicate SE of the
+  # domain CDF and degf() from rep_quant_se_fun(); the engine needs no
+  # design units (a design of rows without strata)
   if (identical(rv$stat, "quantile"))
-    stopf("quantile_of() rows are not available on a replicate-weight design yet (%s); use mean_of(), total_of(), ratio_of() or score_of(), or an svy_design()",
-          rv$name)
+    return(quant_block(rv, cvars, bvars, total_var, w,
+                       list(clustered = FALSE, strata_levels = "1", ms = NULL), opt))
   all_cvars <- c(list(total_var), cvars)
   cdesc <- lapply(all_cvars, `[[`, "desc")
   bcodes <- lapply(bvars, function(v) v$desc[[3L]][[1L]])
@@ -857,18 +980,21 @@ rep_num_block <- function(rv, cvars, bvars, total_var, w, des, opt, ru) {
   shift <- if (rv$stat %in% c("mean", "score")) NA_real_ else 0
   res <- .Call(C_num_pass, rv$y, rv$x, cdesc, bcodes, as.integer(blev), as.integer(bna),
                w, shift, NULL, NULL)
-  rres <- if (opt$se)
-    .Call(C_num_pass, rv$y, rv$x, cdesc, c(bcodes, list(ru$unit)), as.integer(c(blev, ru$U)),
-          as.integer(c(bna, 0L)), ru$base, res$shift, NULL, NULL)
+  upass <- function(b) .Call(C_num_pass, rv$y, rv$x, cdesc, c(bcodes, list(ru$unit)),
+                             as.integer(c(blev, ru$U)), as.integer(c(bna, 0L)), b, res$shift, NULL, NULL)
+  rres <- if (opt$se) upass(ru$base)
+  # numeric auxiliaries: one pass per extra channel (rep_units())
+  xres <- if (opt$se) lapply(ru$extra, function(e) upass(e$base))
   ncv <- length(cvars)
   skipped <- new_df(list(row_var = rv$name, by_na = res$skipped[1L], row_na = res$skipped[2L],
                          col_na = sum(res$skipped[2L + 1L + seq_len(ncv)])))
   cols <- lapply(seq_along(all_cvars), function(j)
-    rep_num_column(rv, all_cvars[[j]], res$cols[[j]], if (opt$se) rres$cols[[j]], res$shift, nb, opt, ru))
+    rep_num_column(rv, all_cvars[[j]], res$cols[[j]], if (opt$se) rres$cols[[j]], res$shift, nb, opt, ru,
+                   lapply(xres, function(x) x$cols[[j]])))
   list(rv = rv, cvars = all_cvars, bvars = bvars, cols = cols, numeric = TRUE, skipped = skipped)
 }
 
-rep_num_column <- function(rv, cv, A, Ar, shift, nb, opt, ru) {
+rep_num_column <- function(rv, cv, A, Ar, shift, nb, opt, ru, Ax = list()) {
   nc <- as.integer(cv$desc[[2L]])
   tot <- function(k) matrix(A[, k], nc, nb)
   n <- tot(1L); npos <- tot(2L); sw <- tot(3L); sw2 <- tot(4L)
@@ -888,8 +1014,11 @@ rep_num_column <- function(rv, cv, A, Ar, shift, nb, opt, ru) {
   Uu <- matrix(Ar[, 5L], K, ru$U)                    # (column, layer) x unit
   Vu <- matrix(Ar[, 6L], K, ru$U)
   Pu <- matrix(Ar[, 3L] * (Ar[, 2L] > 0), K, ru$U)   # weight of rows of positive b
-  Ur <- Uu %*% ru$P
-  Vr <- Vu %*% ru$P
+  Ur <- rep_totals(Uu, ru, lapply(Ax, function(a) matrix(a[, 5L], K, ru$U)))
+  Vr <- rep_totals(Vu, ru, lapply(Ax, function(a) matrix(a[, 6L], K, ru$U)))
+  # numeric auxiliaries' df: rows, and the channels' sums as Pu
+  Nu <- matrix(Ar[, 1L], K, ru$U)
+  Px <- lapply(Ax, function(a) matrix(a[, 3L] * (Ar[, 2L] > 0), K, ru$U))
   er <- switch(stat, mean = , score = Ur / Vr + shift, total = Ur, ratio = Ur / Vr)
   er[!is.finite(er)] <- NA_real_
   ev <- as.vector(est)
@@ -897,7 +1026,7 @@ rep_num_column <- function(rv, cv, A, Ar, shift, nb, opt, ru) {
   v[is.na(ev)] <- NA_real_
   out$se <- sqrt(pmax(v, 0))
   if (stat != "ratio") out$se_n_w <- sqrt(pmax(rep_var(Vr, as.vector(V), rp), 0))
-  out$df <- rep_df(Pu, ru)
+  out$df <- rep_df(Pu, ru, Nu, Px)
   if (opt$ci != "none") {
     tq <- ifelse(out$df > 0, stats::qt(1 - (1 - opt$level) / 2, pmax(out$df, 1)), NA_real_)
     out$ci_low <- out$estimate - tq * out$se
@@ -932,7 +1061,8 @@ rep_num_column <- function(rv, cv, A, Ar, shift, nb, opt, ru) {
         if (!is.finite(vd) || !(vd > 1e-24 * (1 + v[a] + v[c2])) || !is.finite(dd)) next
         # the units with weight in either column (an MR set's items may
         # share rows; the rank counts units, so their sum serves)
-        df2 <- rep_df(matrix(Pu[a, ] + Pu[c2, ], 1L), ru) - 1
+        df2 <- rep_df(matrix(Pu[a, ] + Pu[c2, ], 1L), ru, Nu[a, ] + Nu[c2, ],
+                      lapply(Px, function(x) x[a, ] + x[c2, ])) - 1
         if (!(df2 > 0)) next
         p[s] <- 2 * stats::pt(-abs(dd) / sqrt(vd), df2)
         d[s] <- dd
@@ -948,4 +1078,53 @@ rep_num_column <- function(rv, cv, A, Ar, shift, nb, opt, ru) {
     }
   }
   out
+}
+
+# ---- quantile rows on a replicate design ------------------------------------------------
+
+# domain_quantiles()'s se_fun on a replicate design, as svyquantile() on an
+# svyrep.design with its default interval.type = "mean" (survey 4.1.1):
+# Woodruff's interval from svymean(x <= q) on the domain's subset -- F =
+# sum(w z) / sum(w), its SE svrVar() of the replicates' sum(w_r z) /
+# sum(w_r) -- with df = degf() of the subset (after na.rm). Per (domain,
+# unit) sums of b z and b (C_qnt_unit_sums) times P give the replicates'
+# sums. Attributes: "cdf" (F), "df" and "se_count" (0: the replicates'
+# means of a constant indicator are 1 exactly, so is survey's SE 0).
+rep_quant_se_fun <- function(ru, w) {
+  w <- as.double(w)
+  function(z, domain, ndom) {
+    k <- ncol(z)
+    A <- k + 1L
+    full <- array(.Call(C_qnt_unit_sums, z, w, domain, as.integer(ndom), NULL, 1L, FALSE)$s1,
+                  c(A, ndom))
+    cdf <- t(full[seq_len(k), , drop = FALSE]) / full[A, ]
+    cdf[!(full[A, ] > 0), ] <- NA_real_
+    usum <- function(b) aperm(array(.Call(C_qnt_unit_sums, z, b, domain, as.integer(ndom), ru$unit,
+                                          as.integer(ru$U), FALSE)$s1, c(A, ru$U, ndom)), c(1L, 3L, 2L))
+    S <- usum(ru$base)                                   # A x ndom x U
+    Sx <- lapply(ru$extra, function(e) usum(e$base))
+    flat <- function(a) matrix(a, A * ndom, ru$U)
+    Tr <- rep_totals(flat(S), ru, lapply(Sx, flat))      # (A * ndom) x R
+    Tr <- array(Tr, c(A, ndom, ncol(Tr)))
+    out <- matrix(NA_real_, ndom, k)
+    for (j in seq_len(k)) {
+      th <- Tr[j, , , drop = TRUE] / Tr[A, , , drop = TRUE]
+      th <- matrix(th, ndom)
+      th[!is.finite(th)] <- NA_real_
+      out[, j] <- sqrt(pmax(rep_var(th, cdf[, j], ru$rp), 0))
+    }
+    out[is.na(cdf)] <- NA_real_
+    # degf() of each domain: units with rows of positive weight in it
+    Wb <- matrix(S[A, , ], ndom, ru$U)
+    cnt <- if (length(ru$extra)) {
+      C1 <- .Call(C_qnt_unit_sums, z[, 1L, drop = FALSE], as.double(ru$base > 0), domain,
+                  as.integer(ndom), ru$unit, as.integer(ru$U), FALSE)$s1
+      t(matrix(array(C1, c(2L, ru$U, ndom))[2L, , ], ru$U, ndom))
+    }
+    df <- rep_df(Wb, ru, cnt, lapply(Sx, function(a) matrix(a[A, , ], ndom, ru$U)))
+    attr(out, "cdf") <- cdf
+    attr(out, "df") <- df
+    attr(out, "se_count") <- rep(0, ndom)
+    out
+  }
 }
