@@ -162,6 +162,9 @@ pg_start <- function(S = pg_state, dbname = "umfrage_test") {
 pg_connect <- function(S, dbname = S$dbname, keep = FALSE) {
   con <- DBI::dbConnect(RPostgreSQL::PostgreSQL(), host = S$sock, port = S$port,
                         user = "postgres", dbname = dbname)
+  # the server's NOTICEs ("table ... does not exist, skipping") are noise in
+  # the test log
+  DBI::dbExecute(con, "SET client_min_messages TO WARNING")
   if (keep) S$cons <- c(S$cons, list(con))
   con
 }
