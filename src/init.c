@@ -13,6 +13,8 @@ SEXP C_qnt_unit_sums(SEXP z, SEXP w, SEXP domain, SEXP ndom, SEXP unit, SEXP nun
 /* numeric.c: the pass of tab()'s numeric rows */
 SEXP C_num_pass(SEXP u, SEXP v, SEXP cols, SEXP rest, SEXP restlev, SEXP restna, SEXP w,
                 SEXP shift, SEXP xrest, SEXP xrestlev);
+SEXP C_num_fast(SEXP specs, SEXP cols, SEXP bcodes, SEXP blev, SEXP bna, SEXP w, SEXP unit,
+                SEXP des, SEXP opt);
 
 #define CALLDEF(name, n) {#name, (DL_FUNC) &name, n}
 
@@ -48,6 +50,7 @@ static const R_CallMethodDef callMethods[] = {
     CALLDEF(C_qnt_indicator, 6),
     CALLDEF(C_qnt_unit_sums, 7),
     CALLDEF(C_num_pass, 10),
+    CALLDEF(C_num_fast, 9),
     {NULL, NULL, 0}
 };
 
