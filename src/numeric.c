@@ -585,8 +585,8 @@ SEXP C_num_fast(SEXP specs, SEXP cols, SEXP bcodes, SEXP blev, SEXP bna, SEXP w,
         p->shift = R_FINITE(sh) ? sh : 0;
     }
 
-    /* the rows grouped by unit (stable) */
-    int *ord = NULL;
+    /* the rows grouped by unit (stable): row i goes to position pos[i] */
+    int *pos = NULL;
     R_xlen_t *ustart = (R_xlen_t *) R_alloc(C.D + 1, sizeof(R_xlen_t));
     ustart[0] = 0;
     ustart[C.D] = n;
@@ -601,12 +601,61 @@ SEXP C_num_fast(SEXP specs, SEXP cols, SEXP bcodes, SEXP blev, SEXP bna, SEXP w,
         }
         for (int d = 1; d <= C.D; d++) cnt[d] += cnt[d - 1];
         for (int d = 0; d < C.D; d++) ustart[d] = cnt[d];
-        ord = (int *) R_alloc(n > 0 ? n : 1, sizeof(int));
-        for (R_xlen_t i = 0; i < n; i++) ord[cnt[ucode[i] - 1]++] = (int) i;
+        pos = (int *) R_alloc(n > 0 ? n : 1, sizeof(int));
+        for (R_xlen_t i = 0; i < n; i++) pos[i] = (int) cnt[ucode[i] - 1]++;
     } else if (ucode) {
         for (R_xlen_t i = 0; i < n; i++)
             if (ucode[i] != 1) Rf_error("'unit' holds a code outside 1..1 (row %.0f)", (double) i + 1);
     }
+
+    /* Each row's record at its position (read from the columns in row
+     * order, so that the grouped pass reads one record per row, not one
+     * value of every column at random places): its weight (NaN: the row is
+     * out, its by code NA or bad), y (and x) of every spec, and as
+     * integers the row number and per column variable its cell (-1: none;
+     * MR sets: the first cell of its layer, the items read from the
+     * columns). */
+    int nvals = 0;
+    for (int s = 0; s < C.nspec; s++) nvals += C.sp[s].x ? 2 : 1;
+    const int RS = 1 + nvals + (C.ncv + 2) / 2;
+    if ((double) RS * (double) n > 4e9) Rf_error("the numeric rows would need %.0f values per pass, too many", (double) RS * n);
+    double *recs = (double *) R_alloc((size_t) RS * (n > 0 ? n : 1), sizeof(double));
+    double by_na0 = 0, badc0 = 0;
+    {
+        const int nthp = umf_threads_for(n);
+        #pragma omp parallel for num_threads(nthp) schedule(static) reduction(+:by_na0, badc0)
+        for (R_xlen_t i = 0; i < n; i++) {
+            double *rp = recs + (size_t) RS * (pos ? (R_xlen_t) pos[i] : i);
+            int *ci = (int *) (rp + 1 + nvals);
+            ci[0] = (int) i;
+            const R_xlen_t lb = rest_code(&rs, i);
+            if (lb < 0) {
+                if (lb == -2) badc0++; else by_na0++;
+                rp[0] = NA_REAL;
+                continue;
+            }
+            rp[0] = wp ? wp[i] : 1.0;
+            int q = 1;
+            for (int s = 0; s < C.nspec; s++) {
+                rp[q++] = C.sp[s].y[i];
+                if (C.sp[s].x) rp[q++] = C.sp[s].x[i];
+            }
+            for (int j = 0; j < C.ncv; j++) {
+                const num_col *c = &C.cv[j];
+                const int base = C.cvoff[j] + c->nlev * (int) lb;
+                int g = base;
+                if (c->kind == 0) {
+                    int cc = c->ic[0][i];
+                    if (cc == NA_INTEGER) {
+                        if (c->na_level) cc = c->nlev; else cc = 0;
+                    } else if (cc < 1 || cc > c->nlev) { badc0++; cc = 0; }
+                    g = cc > 0 ? base + cc - 1 : -1;
+                }
+                ci[1 + j] = g;
+            }
+        }
+    }
+    if (badc0 > 0) Rf_error("%.0f codes are outside the range of their variable's levels", badc0);
 
     int maxlev = 1;
     for (int j = 0; j < C.ncv; j++) if (C.cv[j].nlev > maxlev) maxlev = C.cv[j].nlev;
@@ -662,17 +711,17 @@ SEXP C_num_fast(SEXP specs, SEXP cols, SEXP bcodes, SEXP blev, SEXP bna, SEXP w,
                         if (B == &T->edge) B = &T->cur; else nf_flush(&C, B, d, T->tot);
                         d++;
                     }
-                    const R_xlen_t i = ord ? ord[k] : k;
-                    const double wi = wp ? wp[i] : 1.0;
-                    R_xlen_t lb = rest_code(&rs, i);
-                    if (lb == -2) { T->badc++; continue; }
-                    if (lb < 0) { T->by_na++; continue; }
+                    const double *rp = recs + (size_t) RS * k;
+                    const double wi = rp[0];
+                    if (ISNAN(wi)) continue;
+                    const int *ci = (const int *) (rp + 1 + nvals);
                     int nused = 0;
-                    const double w2 = wi * wi, pos = wi > 0 ? 1.0 : 0.0;
+                    const double w2 = wi * wi, pos1 = wi > 0 ? 1.0 : 0.0;
+                    const double *vals = rp + 1;
                     for (int s = 0; s < C.nspec; s++) {
                         const nf_spec *p = &C.sp[s];
                         double *restrict q = rec + p->off;
-                        const double ui = p->y[i], vi = p->x ? p->x[i] : 1.0;
+                        const double ui = *vals++, vi = p->x ? *vals++ : 1.0;
                         if (ISNAN(ui) || ISNAN(vi)) {
                             T->y_na[s]++;
                             for (int k2 = 0; k2 < p->S; k2++) q[k2] = 0;
@@ -681,7 +730,7 @@ SEXP C_num_fast(SEXP specs, SEXP cols, SEXP bcodes, SEXP blev, SEXP bna, SEXP w,
                         nused++;
                         const double uu = ui - p->shift, wu = wi * uu;
                         q[p->map[NF_N]] = 1.0;
-                        q[p->map[NF_NPOS]] = pos;
+                        q[p->map[NF_NPOS]] = pos1;
                         q[p->map[NF_SW]] = wi;
                         q[p->map[NF_SW2]] = w2;
                         q[p->map[NF_U]] = wu;
@@ -705,17 +754,12 @@ SEXP C_num_fast(SEXP specs, SEXP cols, SEXP bcodes, SEXP blev, SEXP bna, SEXP w,
                     double nna = 0;
                     for (int j = 0; j < C.ncv; j++) {
                         const num_col *c = &C.cv[j];
-                        const int base = C.cvoff[j] + c->nlev * (int) lb;
-                        if (c->kind == 3) { nf_add(B, base, rec, C.R); continue; }
-                        if (c->kind == 0) {
-                            int cc = c->ic[0][i];
-                            if (cc == NA_INTEGER) {
-                                if (c->na_level) cc = c->nlev; else { nna++; continue; }
-                            }
-                            if (cc < 1 || cc > c->nlev) { T->badc++; continue; }
-                            nf_add(B, base + cc - 1, rec, C.R);
+                        const int g = ci[1 + j];
+                        if (c->kind == 0 || c->kind == 3) {
+                            if (g < 0) nna++; else nf_add(B, g, rec, C.R);
                             continue;
                         }
+                        const R_xlen_t i = ci[0];
                         int m = 0;
                         if (c->kind == 1) {
                             for (int a2 = 0; a2 < c->k; a2++) if (c->ic[a2][i] == 1) items[m++] = a2;
@@ -728,13 +772,15 @@ SEXP C_num_fast(SEXP specs, SEXP cols, SEXP bcodes, SEXP blev, SEXP bna, SEXP w,
                             }
                             for (int a2 = 0; a2 < m; a2++) mark[items[a2]] = 0;
                         }
-                        for (int a2 = 0; a2 < m; a2++) nf_add(B, base + items[a2], rec, C.R);
+                        for (int a2 = 0; a2 < m; a2++) nf_add(B, g + items[a2], rec, C.R);
                     }
-                    if (nna > 0)
+                    if (nna > 0) {
+                        vals = rp + 1;
                         for (int s = 0; s < C.nspec; s++) {
-                            const nf_spec *p = &C.sp[s];
-                            if (!(ISNAN(p->y[i]) || (p->x && ISNAN(p->x[i])))) T->col_na[s] += nna;
+                            const double ui = *vals++, vi = C.sp[s].x ? *vals++ : 1.0;
+                            if (!(ISNAN(ui) || ISNAN(vi))) T->col_na[s] += nna;
                         }
+                    }
                 }
                 /* the range's last unit: flushed unless it is the edge */
                 if (B != &T->edge) nf_flush(&C, B, d, T->tot);
@@ -747,7 +793,7 @@ SEXP C_num_fast(SEXP specs, SEXP cols, SEXP bcodes, SEXP blev, SEXP bna, SEXP w,
                 th[t].edge_unit = -1;
             }
     }
-    double badc = 0, by_na = 0;
+    double badc = 0, by_na = by_na0;
     for (int t = 0; t < nth; t++) { badc += th[t].badc; by_na += th[t].by_na; }
     if (badc > 0) Rf_error("%.0f codes are outside the range of their variable's levels", badc);
     for (int t = 1; t < nth; t++) {
