@@ -368,7 +368,7 @@ typedef struct {
     nf_spec *sp;
     num_col *cv;
     int *cvoff;            /* first cell of column variable j */
-    double *unit;          /* D x Ncell x nspec x P, or NULL */
+    double *unit;          /* P x Ncell x D x nspec (P fastest), or NULL */
     int pk[6];             /* per-unit canonical sums */
 } nf_ctx;
 
@@ -393,10 +393,10 @@ static void nf_flush(const nf_ctx *c, nf_block *b, int d, long double *tot)
         long double *t = tot + (size_t) g * R;
         for (int k = 0; k < R; k++) t[k] += r[k];
         if (c->unit) {
-            double *u = c->unit + (((size_t) d * c->Ncell + g) * c->nspec) * c->P;
             for (int s = 0; s < c->nspec; s++) {
                 const nf_spec *sp = &c->sp[s];
-                for (int k = 0; k < c->P; k++) u[(size_t) s * c->P + k] += r[sp->off + sp->map[c->pk[k]]];
+                double *u = c->unit + (((size_t) s * c->D + d) * c->Ncell + g) * c->P;
+                for (int k = 0; k < c->P; k++) u[k] += r[sp->off + sp->map[c->pk[k]]];
             }
         }
         for (int k = 0; k < R; k++) r[k] = 0;
@@ -408,6 +408,7 @@ static void nf_flush(const nf_ctx *c, nf_block *b, int d, long double *tot)
 static inline void nf_add(nf_block *b, int g, const double *restrict r, int R)
 {
     double *restrict p = b->blk + (size_t) g * R;
+    #pragma omp simd
     for (int k = 0; k < R; k++) p[k] += r[k];
     if (!b->touched[g]) { b->touched[g] = 1; b->tlist[b->nt++] = g; }
 }
@@ -820,6 +821,7 @@ SEXP C_num_fast(SEXP specs, SEXP cols, SEXP bcodes, SEXP blev, SEXP bna, SEXP w,
     double *MB = (double *) R_alloc((size_t) maxnc * maxnc, sizeof(double));
     double *units = (double *) R_alloc(maxnc, sizeof(double));
     double *pd = (double *) R_alloc(C.D, sizeof(double));
+    double *tb = se ? (double *) R_alloc((size_t) C.D * C.P * maxnc, sizeof(double)) : NULL;
     unsigned char *seen = (unsigned char *) R_alloc(H, 1);
     const double npair_max = (double) maxnc * (maxnc - 1) / 2;
     double *pv = (double *) R_alloc(npair_max > 0 ? (size_t) npair_max : 1, sizeof(double));
@@ -883,7 +885,14 @@ SEXP C_num_fast(SEXP specs, SEXP cols, SEXP bcodes, SEXP blev, SEXP bna, SEXP w,
                 R_CheckUserInterrupt();
                 /* Sigma of (U_1..U_nc, V_1..V_nc) */
                 memset(Sig, 0, sizeof(double) * (size_t) K * K);
-                #define UNIT(d, cc, k) C.unit[(((size_t) (d) * Nc + g0 + (cc)) * C.nspec + s) * C.P + (k)]
+                /* this block's per-unit sums, unit by unit */
+                for (int d = 0; d < C.D; d++) {
+                    const double *src = C.unit + (((size_t) s * C.D + d) * Nc + g0) * C.P;
+                    double *dst = tb + (size_t) d * C.P * nc;
+                    for (int cc = 0; cc < nc; cc++)
+                        for (int k = 0; k < C.P; k++) dst[k * nc + cc] = src[(size_t) cc * C.P + k];
+                }
+                #define UNIT(d, cc, k) tb[((size_t) (d) * C.P + (k)) * nc + (cc)]
                 if (clustered) {
                     for (size_t q = 0; q < (size_t) H * K; q++) mh[q] = 0;
                     for (int d = 0; d < C.D; d++) {
