@@ -309,7 +309,10 @@ tab_var_num <- function(s, data) {
 # MR set among the column variables (their items' cross-products need
 # C_num_pass's xprod). Calibrated and multistage designs take num_block()'s
 # route through z_cov().
+# (Internal option umfrage.num_fast = FALSE: always num_block()'s route, for
+# tests that compare the two.)
 num_fast_ok <- function(all_cvars, des, opt, cal) {
+  if (!isTRUE(getOption("umfrage.num_fast", TRUE))) return(FALSE)
   if (!opt$se) return(TRUE)
   if (!is.null(cal) || !is.null(des$ms)) return(FALSE)
   if (!des$clustered && any(vapply(all_cvars, function(v) identical(v$kind, "mr"), NA)))
