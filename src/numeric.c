@@ -372,6 +372,13 @@ typedef struct {
     int pk[6];             /* per-unit canonical sums */
 } nf_ctx;
 
+/* long doubles need 16-byte alignment, which R_alloc() does not promise */
+static long double *nf_ld_alloc(size_t n)
+{
+    char *p = R_alloc(n * sizeof(long double) + 16, 1);
+    return (long double *) (((uintptr_t) p + 15) & ~(uintptr_t) 15);
+}
+
 static void nf_block_init(nf_block *b, const nf_ctx *c)
 {
     b->blk = (double *) R_alloc((size_t) c->Ncell * c->R, sizeof(double));
@@ -578,6 +585,7 @@ SEXP C_num_fast(SEXP specs, SEXP cols, SEXP bcodes, SEXP blev, SEXP bna, SEXP w,
         long double sum = 0;
         R_xlen_t m = 0;
         for (R_xlen_t i = 0; i < n; i++) {
+            if ((i & (UMF_CHUNK - 1)) == 0 && i > 0) R_CheckUserInterrupt();
             if (ISNAN(p->y[i])) continue;
             sum += p->y[i];
             m++;
@@ -624,8 +632,12 @@ SEXP C_num_fast(SEXP specs, SEXP cols, SEXP bcodes, SEXP blev, SEXP bna, SEXP w,
     double by_na0 = 0, badc0 = 0;
     {
         const int nthp = umf_threads_for(n);
+        const R_xlen_t step = UMF_CHUNK * (R_xlen_t) nthp;
+        for (R_xlen_t i0 = 0; i0 < n; i0 += step) {
+        if (i0 > 0) R_CheckUserInterrupt();
+        const R_xlen_t i1 = i0 + step < n ? i0 + step : n;
         #pragma omp parallel for num_threads(nthp) schedule(static) reduction(+:by_na0, badc0)
-        for (R_xlen_t i = 0; i < n; i++) {
+        for (R_xlen_t i = i0; i < i1; i++) {
             double *rp = recs + (size_t) RS * (pos ? (R_xlen_t) pos[i] : i);
             int *ci = (int *) (rp + 1 + nvals);
             ci[0] = (int) i;
@@ -655,6 +667,7 @@ SEXP C_num_fast(SEXP specs, SEXP cols, SEXP bcodes, SEXP blev, SEXP bna, SEXP w,
                 ci[1 + j] = g;
             }
         }
+        }
     }
     if (badc0 > 0) Rf_error("%.0f codes are outside the range of their variable's levels", badc0);
 
@@ -671,7 +684,7 @@ SEXP C_num_fast(SEXP specs, SEXP cols, SEXP bcodes, SEXP blev, SEXP bna, SEXP w,
         nf_block_init(&th[t].cur, &C);
         nf_block_init(&th[t].edge, &C);
         th[t].edge_unit = -1;
-        th[t].tot = (long double *) R_alloc((size_t) C.Ncell * C.R, sizeof(long double));
+        th[t].tot = nf_ld_alloc((size_t) C.Ncell * C.R);
         for (size_t k = 0; k < (size_t) C.Ncell * C.R; k++) th[t].tot[k] = 0;
         th[t].by_na = th[t].badc = 0;
         th[t].y_na = (double *) R_alloc(C.nspec, sizeof(double));
@@ -684,6 +697,7 @@ SEXP C_num_fast(SEXP specs, SEXP cols, SEXP bcodes, SEXP blev, SEXP bna, SEXP w,
     }
 
     const R_xlen_t round_len = UMF_CHUNK * (R_xlen_t) nth;
+    int carry = 0;
     for (R_xlen_t r0 = 0; r0 < n; r0 += round_len) {
         if (r0 > 0) R_CheckUserInterrupt();
         const R_xlen_t r1 = r0 + round_len < n ? r0 + round_len : n;
@@ -703,7 +717,10 @@ SEXP C_num_fast(SEXP specs, SEXP cols, SEXP bcodes, SEXP blev, SEXP bna, SEXP w,
                 d = lo;
                 while (ustart[d + 1] <= a) d++;   /* skip empty units */
                 nf_block *B = &T->cur;
-                if (ustart[d] < a) { B = &T->edge; T->edge_unit = d; }
+                /* one thread: a unit continued from the last round goes on
+                 * in the same block (so the sums are those of one sequential
+                 * pass); otherwise a unit cut at a's start is the edge */
+                if (ustart[d] < a && !(nt == 1 && carry)) { B = &T->edge; T->edge_unit = d; }
                 int *items = items_t[t];
                 unsigned char *mark = mark_t[t];
                 double *restrict rec = rec_t[t];
@@ -783,8 +800,11 @@ SEXP C_num_fast(SEXP specs, SEXP cols, SEXP bcodes, SEXP blev, SEXP bna, SEXP w,
                         }
                     }
                 }
-                /* the range's last unit: flushed unless it is the edge */
-                if (B != &T->edge) nf_flush(&C, B, d, T->tot);
+                /* the range's last unit: flushed unless it is the edge (or,
+                 * one thread, goes on in the next round) */
+                const int go_on = nt == 1 && b < n && ustart[d + 1] > b;
+                if (nt == 1) carry = go_on;
+                if (B != &T->edge && !go_on) nf_flush(&C, B, d, T->tot);
             }
         }
         /* the units cut at a range's start, in thread order */
