@@ -36,6 +36,8 @@ typedef struct {
     const int **ic;    /* integer / logical columns */
 } num_col;
 
+static void nf_check(double entries, double reach, const char *what);
+
 static int int_elt(SEXP l, int i, const char *what)
 {
     SEXP e = VECTOR_ELT(l, i);
@@ -203,6 +205,8 @@ SEXP C_num_pass(SEXP u, SEXP v, SEXP cols, SEXP rest, SEXP restlev, SEXP restna,
     for (int j = 0; j < ncv; j++) {
         double len = (double) cv[j].nlev * (double) R;
         if (len * NUM_W > 4e9) Rf_error("the numeric row would need %.0f sums, too many", len * NUM_W);
+        nf_check(len * NUM_W, (double) n * ((cv[j].kind == 1 || cv[j].kind == 2) ? cv[j].nlev : 1) * NUM_W,
+                 "the numeric row");
         SEXP m = Rf_allocMatrix(REALSXP, (int) len, NUM_W);
         SET_VECTOR_ELT(out_cols, j, m);
         acc[j] = REAL(m);
@@ -211,6 +215,7 @@ SEXP C_num_pass(SEXP u, SEXP v, SEXP cols, SEXP rest, SEXP restlev, SEXP restna,
         if (want_x && (cv[j].kind == 1 || cv[j].kind == 2)) {
             double xl = (double) cv[j].nlev * cv[j].nlev * xr.cells;
             if (xl * 4 > 4e9) Rf_error("the cross-products would need %.0f values, too many", xl * 4);
+            nf_check(xl * 4, (double) n * cv[j].nlev * cv[j].nlev * 4, "the cross-products");
             SEXP xm = Rf_allocMatrix(REALSXP, (int) xl, 4);
             SET_VECTOR_ELT(out_x, j, xm);
             xacc[j] = REAL(xm);
@@ -379,6 +384,15 @@ static long double *nf_ld_alloc(size_t n)
     return (long double *) (((uintptr_t) p + 15) & ~(uintptr_t) 15);
 }
 
+/* Stop unless `entries` values may be allocated: up to 2^22 whatever the
+ * data, beyond that as many as the rows can reach (`reach`), and never
+ * more than an int indexes. */
+static void nf_check(double entries, double reach, const char *what)
+{
+    if ((entries > 4194304.0 && entries > reach) || entries > (double) INT_MAX)
+        Rf_error("%s would need %.0f sums, too many for the rows", what, entries);
+}
+
 static void nf_block_init(nf_block *b, const nf_ctx *c)
 {
     b->blk = (double *) R_alloc((size_t) c->Ncell * c->R, sizeof(double));
@@ -475,12 +489,18 @@ SEXP C_num_fast(SEXP specs, SEXP cols, SEXP bcodes, SEXP blev, SEXP bna, SEXP w,
     rest_init(&rs, bcodes, blev, bna, n, "by");
     C.nb = (int) rs.cells;
     C.cvoff = (int *) R_alloc(C.ncv + 1, sizeof(int));
-    double ncell = 0;
+    double ncell = 0, width = 0;
+    for (int j = 0; j < C.ncv; j++) {
+        ncell += (double) C.cv[j].nlev * C.nb;
+        width += (C.cv[j].kind == 1 || C.cv[j].kind == 2) ? C.cv[j].nlev : 1;
+    }
+    /* a size from the arguments is allocated only if the rows can fill it */
+    nf_check(ncell, (double) n * width, "the banner of the numeric rows");
+    ncell = 0;
     for (int j = 0; j < C.ncv; j++) {
         C.cvoff[j] = (int) ncell;
         ncell += (double) C.cv[j].nlev * C.nb;
     }
-    if (ncell > 1e8) Rf_error("the banner spans %.0f cells, too many", ncell);
     C.Ncell = (int) ncell;
     C.cvoff[C.ncv] = C.Ncell;
 
@@ -565,6 +585,7 @@ SEXP C_num_fast(SEXP specs, SEXP cols, SEXP bcodes, SEXP blev, SEXP bna, SEXP w,
         p->S = S;
         C.R += S;
     }
+    nf_check((double) C.Ncell * C.R, (double) n * width * C.R, "the numeric rows");
     /* the per-unit sums */
     C.P = 0;
     C.unit = NULL;
@@ -572,6 +593,8 @@ SEXP C_num_fast(SEXP specs, SEXP cols, SEXP bcodes, SEXP blev, SEXP bna, SEXP w,
         C.pk[C.P++] = NF_U; C.pk[C.P++] = NF_V; C.pk[C.P++] = NF_NPOS;
         if (rows_psu) { C.pk[C.P++] = NF_S2UU; C.pk[C.P++] = NF_S2VV; C.pk[C.P++] = NF_S2UV; }
         const double len = (double) C.D * C.Ncell * C.nspec * C.P;
+        if (C.D > (n > 0 ? n : 1)) Rf_error("'des$nd': %d design units for %.0f rows", C.D, (double) n);
+        nf_check(len, (double) n * width * C.nspec * C.P, "the numeric rows' sums per design unit");
         if (len > 5e8) Rf_error("the numeric rows would need %.0f sums per design unit, too many", len);
         C.unit = (double *) R_alloc((size_t) len, sizeof(double));
         umf_zero(C.unit, (size_t) len);
@@ -832,6 +855,8 @@ SEXP C_num_fast(SEXP specs, SEXP cols, SEXP bcodes, SEXP blev, SEXP bna, SEXP w,
     int maxnc = 1;
     for (int j = 0; j < C.ncv; j++) if (C.cv[j].nlev > maxnc) maxnc = C.cv[j].nlev;
     const int Kmax = 2 * maxnc;
+    if (se && (double) Kmax * Kmax > UMF_FREE_CELLS)
+        Rf_error("a column variable of %d columns is too wide for the numeric rows' variance", maxnc);
     double *Sig = (double *) R_alloc((size_t) Kmax * Kmax, sizeof(double));
     double *Tc = (double *) R_alloc(Kmax, sizeof(double));
     double *mh = se ? (double *) R_alloc((size_t) H * Kmax, sizeof(double)) : NULL;

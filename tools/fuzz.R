@@ -364,6 +364,13 @@ make_corpus <- function(file) {
     run(U("tab")(dst, mb, cols = "sex"))
     run(U("tab")(dst, "age", cols = mc))
   }
+  # numeric rows (C_num_fast; C_num_pass with calibrated weights)
+  run(U("tab")(d, list(U("mean_of")(~x), U("ratio_of")(~x, ~w)), cols = list("sex", mb), weights = "w"))
+  if (!is.null(dsc))
+    run(U("tab")(dsc, list(U("mean_of")(~x), U("total_of")(~x)), cols = c("sex", "age"), by = "urban",
+                 adjust = "holm"))
+  if (!is.null(dst)) run(U("tab")(dst, U("mean_of")(~x), cols = mb))
+  if (!is.null(wr)) run(U("tab")(d, U("mean_of")(~x), cols = "sex", weights = wr))
   if (!is.null(wr)) {
     run(U("tab")(d, "age", cols = c("sex", "urban"), weights = wr))
     run(U("tab")(d, mb, cols = "sex", weights = wr))
