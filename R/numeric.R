@@ -302,13 +302,124 @@ tab_var_num <- function(s, data) {
        y = y, x = x, desc = NULL)
 }
 
+# ---- all numeric rows at once ---------------------------------------------------
+
+# Whether C_num_fast serves the design: everything without a variance;
+# otherwise one-stage designs without calibration, and (rows as PSUs) no
+# MR set among the column variables (their items' cross-products need
+# C_num_pass's xprod). Calibrated and multistage designs take num_block()'s
+# route through z_cov().
+# (Internal option umfrage.num_fast = FALSE: always num_block()'s route, for
+# tests that compare the two.)
+num_fast_ok <- function(all_cvars, des, opt, cal) {
+  if (!isTRUE(getOption("umfrage.num_fast", TRUE))) return(FALSE)
+  if (!is.null(opt$rep)) return(FALSE)   # replicate designs (replicate.R)
+  if (!opt$se) return(TRUE)
+  if (!is.null(cal) || !is.null(des$ms)) return(FALSE)
+  if (!des$clustered && any(vapply(all_cvars, function(v) identical(v$kind, "mr"), NA)))
+    return(FALSE)
+  TRUE
+}
+
+# The blocks of all mean/total/ratio/score rows of a tab() call from one C
+# pass over the rows (C_num_fast: every spec, column variable, layer and
+# design unit at once, and the inference from the per-unit sums in C): a
+# list named by the rows' names, NULL where num_block() computes the row
+# itself (quantile rows, or designs that num_fast_ok() leaves to z_cov()).
+num_prepass <- function(rvars, cvars, bvars, total_var, w, des, opt, cal = NULL) {
+  num <- which(vapply(rvars, function(rv)
+    identical(rv$kind, "numeric") && !identical(rv$stat, "quantile"), NA))
+  if (!length(num)) return(NULL)
+  all_cvars <- c(list(total_var), cvars)
+  if (!num_fast_ok(all_cvars, des, opt, cal)) return(NULL)
+  bcodes <- lapply(bvars, function(v) v$desc[[3L]][[1L]])
+  blev <- vapply(bvars, function(v) as.integer(v$desc[[2L]]), 1L)
+  bna <- vapply(bvars, function(v) as.integer(v$desc[[4L]]), 1L)
+  dl <- dinfo <- NULL
+  if (opt$se) {
+    dl <- design_layer(des)
+    du <- design_units(des)
+    dinfo <- list(clustered = as.integer(des$clustered), nd = if (is.null(dl)) 1L else dl$nd,
+                  stratum = if (des$clustered) as.integer(des$psu_stratum),
+                  scale = as.double(du$scale), center = as.integer(du$center),
+                  nh = as.double(du$nh))
+  }
+  specs <- lapply(rvars[num], function(rv)
+    list(rv$y, rv$x, switch(rv$stat, total = 1L, ratio = 2L, 0L)))
+  o <- list(se = as.integer(opt$se), letters = as.integer(isTRUE(opt$letters)),
+            alpha = as.double(opt$alpha),
+            adjust = match(opt$adjust, c("bonferroni", "holm", "none")) - 1L,
+            min_base = as.double(if (is.null(opt$min_base)) 0 else opt$min_base))
+  res <- .Call(C_num_fast, specs, lapply(all_cvars, `[[`, "desc"), bcodes, as.integer(blev),
+               as.integer(bna), w, if (!is.null(dl)) as.integer(dl$desc[[3L]][[1L]]), dinfo, o)
+  nb <- as.integer(prod(blev))
+  out <- Map(function(rv, r) num_fast_block(rv, r, all_cvars, bvars, nb, opt), rvars[num], res)
+  names(out) <- vapply(rvars[num], `[[`, "", "name")
+  out
+}
+
+# One row's block from C_num_fast's result r (per cell of all column
+# variables, Total first, layer, then cell fastest within a column
+# variable: the totals n npos sw sw2 U V suu svv suv, the variance of the
+# estimate var, that of the weighted count var_nw, df, letters): the
+# estimates, intervals and design effects as num_column() computes them,
+# for all cells at once.
+num_fast_block <- function(rv, r, all_cvars, bvars, nb, opt) {
+  tot <- r$tot
+  n <- tot[, 1L]; npos <- tot[, 2L]; sw <- tot[, 3L]; sw2 <- tot[, 4L]
+  U <- tot[, 5L]; V <- tot[, 6L]; suu <- tot[, 7L]; svv <- tot[, 8L]; suv <- tot[, 9L]
+  stat <- rv$stat
+  shift <- r$shift
+  est <- switch(stat, mean = , score = ifelse(V > 0, U / V + shift, NA_real_),
+                total = U, ratio = ifelse(V != 0, U / V, NA_real_))
+  if (stat == "ratio" && any(n > 0 & V == 0))
+    note_once("ratio0", sprintf("%s: the denominator totals 0 in some cell(s); their ratio is NA",
+                                rv$name))
+  K <- length(n)
+  na <- rep(NA_real_, K)
+  out <- list(n = n, n_w = sw, sw2 = sw2, estimate = est, se = na, ci_low = na, ci_high = na,
+              deff = na, df = na, se_n_w = na, letters = rep("", K))
+  if (opt$se) {
+    out$se <- sqrt(pmax(r$var, 0))
+    if (stat != "ratio") out$se_n_w <- sqrt(pmax(r$var_nw, 0))
+    out$df <- r$df
+    if (opt$ci != "none") {
+      tq <- ifelse(out$df > 0, stats::qt(1 - (1 - opt$level) / 2, pmax(out$df, 1)), NA_real_)
+      out$ci_low <- out$estimate - tq * out$se
+      out$ci_high <- out$estimate + tq * out$se
+    }
+    e2 <- switch(stat, ratio = suu - 2 * est * suv + est^2 * svv,
+                 suu - U^2 / ifelse(sw > 0, sw, NA_real_))
+    Nw <- sw
+    s2 <- ifelse(npos > 1, e2 / Nw * npos / (npos - 1), NA_real_)
+    vsrs <- switch(stat, mean = , score = s2 / npos, total = s2 * Nw^2 / npos,
+                   ratio = s2 / V^2 * Nw^2 / npos)
+    if (opt$deff == "survey") vsrs <- ifelse(Nw > npos, vsrs * (Nw - npos) / Nw, NA_real_)
+    vv <- out$se^2
+    out$deff <- ifelse(!is.na(vsrs) & vsrs > 0, vv / vsrs, NA_real_)
+    out$letters <- r$letters
+  }
+  ncs <- vapply(all_cvars, function(v) as.integer(v$desc[[2L]]), 1L) * nb
+  grp <- rep(seq_along(ncs), ncs)
+  idx <- split(seq_len(K), grp)
+  cols <- lapply(idx, function(k) lapply(out, `[`, k))
+  names(cols) <- NULL
+  ncv <- length(all_cvars) - 1L
+  sk <- r$skipped
+  skipped <- new_df(list(row_var = rv$name, by_na = sk[1L], row_na = sk[2L], col_na = sk[3L]))
+  list(rv = rv, cvars = all_cvars, bvars = bvars, cols = cols, numeric = TRUE,
+       skipped = skipped)
+}
+
 # The cells of a numeric row for the whole banner: one C pass (two with
 # calibrated weights: the starting weights' sums), then the inference per
 # column variable and layer from the sums per design unit.
-num_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL) {
+num_block <- function(rv, cvars, bvars, total_var, w, des, opt, cal = NULL, pre = NULL) {
   # replicate designs (replicate.R)
   if (!is.null(opt$rep)) return(rep_num_block(rv, cvars, bvars, total_var, w, des, opt, opt$rep))
   if (identical(rv$stat, "quantile")) return(quant_block(rv, cvars, bvars, total_var, w, des, opt, cal))
+  # computed already by num_prepass() (all numeric rows of the table at once)
+  if (!is.null(pre)) return(pre)
   all_cvars <- c(list(total_var), cvars)
   bcodes <- lapply(bvars, function(v) v$desc[[3L]][[1L]])
   blev <- vapply(bvars, function(v) as.integer(v$desc[[2L]]), 1L)

@@ -420,8 +420,9 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
     layer_design(bvars, des, nrow(x), test != "none") else
       db_layer_design(db, bvars, rspec, cspec, test != "none")   # database sources
 
+  pre <- num_prepass(rvars, cvars, bvars, total_var, w, des, opt, cal)  # numeric.R: one pass for all numeric rows
   blocks <- lapply(rvars, function(rv)
-    if (rv$kind == "numeric") num_block(rv, cvars, bvars, total_var, w, des, opt, cal)
+    if (rv$kind == "numeric") num_block(rv, cvars, bvars, total_var, w, des, opt, cal, pre[[rv$name]])
     else tab_block(rv, cvars, bvars, total_var, w, des, opt, cal))
   blocks <- nets_tests(blocks, rvars, cvars, bvars, total_var, w, des, opt, cal)  # nets.R
   # weights that are all zero (where the row variables are given) leave

@@ -13,6 +13,8 @@ SEXP C_qnt_unit_sums(SEXP z, SEXP w, SEXP domain, SEXP ndom, SEXP unit, SEXP nun
 /* numeric.c: the pass of tab()'s numeric rows */
 SEXP C_num_pass(SEXP u, SEXP v, SEXP cols, SEXP rest, SEXP restlev, SEXP restna, SEXP w,
                 SEXP shift, SEXP xrest, SEXP xrestlev);
+SEXP C_num_fast(SEXP specs, SEXP cols, SEXP bcodes, SEXP blev, SEXP bna, SEXP w, SEXP unit,
+                SEXP des, SEXP opt);
 
 /* replicate.c: units of replicate weight columns (issue 17) */
 SEXP C_rep_units(SEXP W, SEXP w);
@@ -62,6 +64,7 @@ static const R_CallMethodDef callMethods[] = {
     CALLDEF(C_recal_pairs, 5),
     CALLDEF(C_recal_cells, 11),
     CALLDEF(C_recal_linear, 8),
+    CALLDEF(C_num_fast, 9),
     {NULL, NULL, 0}
 };
 

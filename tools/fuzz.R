@@ -364,6 +364,13 @@ make_corpus <- function(file) {
     run(U("tab")(dst, mb, cols = "sex"))
     run(U("tab")(dst, "age", cols = mc))
   }
+  # numeric rows (C_num_fast; C_num_pass with calibrated weights)
+  run(U("tab")(d, list(U("mean_of")(~x), U("ratio_of")(~x, ~w)), cols = list("sex", mb), weights = "w"))
+  if (!is.null(dsc))
+    run(U("tab")(dsc, list(U("mean_of")(~x), U("total_of")(~x)), cols = c("sex", "age"), by = "urban",
+                 adjust = "holm"))
+  if (!is.null(dst)) run(U("tab")(dst, U("mean_of")(~x), cols = mb))
+  if (!is.null(wr)) run(U("tab")(d, U("mean_of")(~x), cols = "sex", weights = wr))
   if (!is.null(wr)) {
     run(U("tab")(d, "age", cols = c("sex", "urban"), weights = wr))
     run(U("tab")(d, mb, cols = "sex", weights = wr))
@@ -436,6 +443,15 @@ check_return <- function(fn, v) {
     C_tab_des = is.list(v) && identical(names(v), c("cols", "inf", "skipped")) &&
       is.list(v$cols) && is.list(v$inf) && is.double(v$skipped),
     C_tab_xprod = is.double(v),
+    C_num_pass = is.list(v) && identical(names(v), c("cols", "xprod", "skipped", "shift")) &&
+      is.list(v$cols) && all(vapply(v$cols, function(m) is.double(m) && is.matrix(m) && ncol(m) == 14L, NA)) &&
+      is.double(v$skipped) && is.double(v$shift) && length(v$shift) == 1L,
+    C_num_fast = is.list(v) && length(v) >= 1L && all(vapply(v, function(r)
+      is.list(r) && identical(names(r), c("tot", "var", "var_nw", "df", "letters", "shift", "skipped")) &&
+        is.double(r$tot) && is.matrix(r$tot) && ncol(r$tot) == 9L &&
+        all(vapply(r[c("var", "var_nw", "df")], function(x) is.double(x) && length(x) == nrow(r$tot), NA)) &&
+        is.character(r$letters) && length(r$letters) == nrow(r$tot) &&
+        is.double(r$skipped) && length(r$skipped) == 3L, NA)),
     C_block_inf = is.list(v) && all(vapply(v, function(b) is.list(b) && length(b) == 11L &&
                                              is.character(b$letters), NA)),
     C_sum_units = is_stats3(v),
