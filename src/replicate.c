@@ -260,7 +260,6 @@ SEXP C_rep_profile(SEXP cols, SEXP n_)
 /* C_rep_rowsum(prof, np, X, fac): X a list of m channel weights (double,
  * one per row); rows with prof 0 are left out. Returns a list of m np x R
  * matrices: T_k[p, r] = sum over rows i of profile p of X_k[i] f_i[r]. */
-#define REP_RBLK 32
 SEXP C_rep_rowsum(SEXP prof, SEXP np_, SEXP X, SEXP fac)
 {
     if (TYPEOF(prof) != INTSXP) Rf_error("'prof' must be an integer vector");
@@ -285,9 +284,13 @@ SEXP C_rep_rowsum(SEXP prof, SEXP np_, SEXP X, SEXP fac)
     /* accumulator: profile-major, channel, then replicate (contiguous) */
     double *acc = (double *) R_alloc((size_t) np * m * R + 1, sizeof(double));
     memset(acc, 0, ((size_t) np * m * R + 1) * sizeof(double));
-    const int nblk = (R + REP_RBLK - 1) / REP_RBLK;
+    /* threads over contiguous ranges of replicates (multiples of 8) */
     int nth = umf_threads_for(n);
-    if (nth > nblk) nth = nblk;
+    if (nth > (R + 7) / 8) nth = (R + 7) / 8;
+    if (nth < 1) nth = 1;
+    const int per = ((R + nth - 1) / nth + 7) / 8 * 8;
+    const int nblk = per > 0 ? (R + per - 1) / per : 0;
+    double *fbuf = (double *) R_alloc((size_t) (per > 0 ? per : 1) * (nblk > 0 ? nblk : 1), sizeof(double));
     const R_xlen_t step = (R_xlen_t) 1 << 16;
     for (R_xlen_t i0 = 0; i0 < n; i0 += step) {
         if (i0 > 0) R_CheckUserInterrupt();
@@ -296,11 +299,21 @@ SEXP C_rep_rowsum(SEXP prof, SEXP np_, SEXP X, SEXP fac)
 #pragma omp parallel for num_threads(nth) schedule(static)
 #endif
         for (int b = 0; b < nblk; b++) {
-            const int r0 = b * REP_RBLK, r1 = r0 + REP_RBLK < R ? r0 + REP_RBLK : R, w = r1 - r0;
-            double fv[REP_RBLK];
+            const int r0 = b * per, r1 = r0 + per < R ? r0 + per : R, w = r1 - r0;
+            double *restrict fv = fbuf + (size_t) b * per;
             for (R_xlen_t i = i0; i < i1; i++) {
                 const int p = pp[i];
                 if (p == 0) continue;
+                if (m == 1 && f.Ft) {
+                    /* the common case, fused: b_i A[u_i, r] F[g_i, r] */
+                    const double xi = x[0][i];
+                    if (xi == 0) continue;
+                    const double *a = f.At + (size_t) (f.unit[i] - 1) * R + r0;
+                    const double *c = f.Ft + (size_t) (f.g[i] - 1) * R + r0;
+                    double *restrict t = acc + (size_t) (p - 1) * R + r0;
+                    for (int r = 0; r < w; r++) t[r] += xi * a[r] * c[r];
+                    continue;
+                }
                 rep_fac_row(&f, i, r0, r1, fv);
                 for (int k = 0; k < m; k++) {
                     const double xi = x[k][i];
@@ -390,7 +403,9 @@ SEXP C_rep_rank(SEXP prof, SEXP inD, SEXP vid, SEXP nvid_, SEXP fac, SEXP tol_)
     int *stamp = (int *) R_alloc((size_t) nvid + 1, sizeof(int));
     for (int k = 0; k <= nvid; k++) stamp[k] = 0;
     int *lst = (int *) R_alloc(2 * (size_t) cap, sizeof(int));   /* (vid, row) pairs */
-    double *M = (double *) R_alloc((size_t) ld * R, sizeof(double));
+    int *ustamp = (int *) R_alloc((size_t) f.U + 1, sizeof(int));
+    for (int k = 0; k <= f.U; k++) ustamp[k] = 0;
+    double *M = (double *) R_alloc((size_t) ld * R, sizeof(double)), *T2 = NULL;
     double *fv = (double *) R_alloc(R, sizeof(double));
     double *qraux = (double *) R_alloc(R, sizeof(double));
     double *work = (double *) R_alloc(2 * (size_t) R, sizeof(double));
@@ -405,7 +420,21 @@ SEXP C_rep_rank(SEXP prof, SEXP inD, SEXP vid, SEXP nvid_, SEXP fac, SEXP tol_)
         const int *in = dm + (size_t) np * d;
         int cnt = 0;
         R_xlen_t i = 0;
-        /* the first `cap` distinct vectors */
+        /* up to `cap` distinct vectors, first one of each unit (PSU) in
+         * order of appearance -- rows of one unit often share replicates
+         * left out (a 0 factor), so a unit's vectors alone rarely reach
+         * rank R -- then the others in order of appearance */
+        for (R_xlen_t j = 0; j < n && cnt < cap; j++) {
+            if ((++ticks & 0xfffff) == 0) R_CheckUserInterrupt();
+            const int p = pp[j], v = vp[j];
+            if (p == 0 || v == 0 || !in[p - 1] || stamp[v] == d + 1) continue;
+            const int u = f.unit[j];
+            if (ustamp[u] == d + 1) continue;
+            ustamp[u] = d + 1;
+            stamp[v] = d + 1;
+            lst[2 * cnt] = v; lst[2 * cnt + 1] = (int) j;
+            cnt++;
+        }
         for (; i < n && cnt < cap; i++) {
             if ((++ticks & 0xfffff) == 0) R_CheckUserInterrupt();
             const int p = pp[i], v = vp[i];
@@ -443,7 +472,8 @@ SEXP C_rep_rank(SEXP prof, SEXP inD, SEXP vid, SEXP nvid_, SEXP fac, SEXP tol_)
             if (rank < 0) {
                 /* every distinct vector, reduced in batches; i is at the
                  * first one beyond cap */
-                int k = 0;
+                int k = 0, full = 0;
+                if (!T2) T2 = (double *) R_alloc((size_t) ld * R, sizeof(double));
                 for (int a = 0; a < cnt; a++) {
                     rep_fac_row(&f, lst[2 * a + 1], 0, R, fv);
                     for (int r = 0; r < R; r++) M[k + (size_t) ld * r] = fv[r];
@@ -457,12 +487,15 @@ SEXP C_rep_rank(SEXP prof, SEXP inD, SEXP vid, SEXP nvid_, SEXP fac, SEXP tol_)
                     if (k == ld) {
                         qr_reduce(M, ld, k, R, qraux, qw, lwork);
                         k = R;
+                        /* rank R already: more rows cannot lower it */
+                        memcpy(T2, M, sizeof(double) * (size_t) ld * R);
+                        if (qr_rank(T2, ld, k, R, tol, qraux, piv, work) == R) { full = 1; break; }
                     }
                     rep_fac_row(&f, i, 0, R, fv);
                     for (int r = 0; r < R; r++) M[k + (size_t) ld * r] = fv[r];
                     k++;
                 }
-                rank = qr_rank(M, ld, k, R, tol, qraux, piv, work);
+                rank = full ? R : qr_rank(M, ld, k, R, tol, qraux, piv, work);
             }
         }
         INTEGER(ans)[d] = rank;
