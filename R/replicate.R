@@ -9,7 +9,10 @@
 #                   base[i] * A[unit[i], r] * F[g[i], r] (F NULL: all 1)
 #   mode "columns": W, the n x R replicate weights as given.
 #
-# How tab() uses it. Both modes come down to per-row starting weights b_i,
+# How tab() uses it. Re-calibrated factor designs (F or lin) go by rows (see
+# "re-calibrated designs: replicate totals by rows" at the end: profiles of
+# the block's codes, one C pass evaluating each row's factors); the others:
+# both modes come down to per-row starting weights b_i,
 # a unit u_i and a U x R matrix P of replicate factors with replicate weight
 # b_i P[u_i, r] (rep_units()): factor mode without F: the units and A; with
 # F: the (unit, g) pairs present and A[u, ] * F[g, ]; columns mode: rows
