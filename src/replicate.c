@@ -213,6 +213,7 @@ SEXP C_rep_profile(SEXP cols, SEXP n_)
     if (TYPEOF(cols) != VECSXP) Rf_error("'cols' must be a list");
     if (TYPEOF(n_) != INTSXP || XLENGTH(n_) != 1 || INTEGER(n_)[0] < 0) Rf_error("'n' must be a count");
     const R_xlen_t n = INTEGER(n_)[0];
+    if (n > INT_MAX - 1) Rf_error("too many rows");
     const int m = (int) XLENGTH(cols);
     const int **c = (const int **) R_alloc(m > 0 ? m : 1, sizeof(int *));
     for (int j = 0; j < m; j++) {
@@ -266,6 +267,7 @@ SEXP C_rep_rowsum(SEXP prof, SEXP np_, SEXP X, SEXP fac)
     const R_xlen_t n = XLENGTH(prof);
     if (TYPEOF(np_) != INTSXP || XLENGTH(np_) != 1 || INTEGER(np_)[0] < 0) Rf_error("'np' must be a count");
     const int np = INTEGER(np_)[0];
+    if ((R_xlen_t) np > n) Rf_error("'np' (%d) exceeds the number of rows", np);
     if (TYPEOF(X) != VECSXP) Rf_error("'X' must be a list");
     const int m = (int) XLENGTH(X);
     const double **x = (const double **) R_alloc(m > 0 ? m : 1, sizeof(double *));
@@ -386,6 +388,8 @@ SEXP C_rep_rank(SEXP prof, SEXP inD, SEXP vid, SEXP nvid_, SEXP fac, SEXP tol_)
     if (TYPEOF(nvid_) != INTSXP || XLENGTH(nvid_) != 1 || INTEGER(nvid_)[0] < 0) Rf_error("'nvid' must be a count");
     if (TYPEOF(tol_) != REALSXP || XLENGTH(tol_) != 1) Rf_error("'tol' must be a number");
     const int nvid = INTEGER(nvid_)[0];
+    if (n > INT_MAX - 1) Rf_error("too many rows");
+    if ((R_xlen_t) nvid > n) Rf_error("'nvid' (%d) exceeds the number of rows", nvid);
     const int *pp = INTEGER(prof), *vp = INTEGER(vid), *dm = INTEGER(inD);
     for (R_xlen_t i = 0; i < n; i++) {
         if (pp[i] < 0 || pp[i] > np) Rf_error("'prof' out of range at row %.0f", (double) i + 1);
