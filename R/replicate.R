@@ -9,7 +9,10 @@
 #                   base[i] * A[unit[i], r] * F[g[i], r] (F NULL: all 1)
 #   mode "columns": W, the n x R replicate weights as given.
 #
-# How tab() uses it. Both modes come down to per-row starting weights b_i,
+# How tab() uses it. Re-calibrated factor designs (F or lin) go by rows (see
+# "re-calibrated designs: replicate totals by rows" at the end: profiles of
+# the block's codes, one C pass evaluating each row's factors); the others:
+# both modes come down to per-row starting weights b_i,
 # a unit u_i and a U x R matrix P of replicate factors with replicate weight
 # b_i P[u_i, r] (rep_units()): factor mode without F: the units and A; with
 # F: the (unit, g) pairs present and A[u, ] * F[g, ]; columns mode: rows
@@ -350,6 +353,11 @@ rep_columns <- function(repweights, data) {
 new_repdesign <- function(data, w, rep) {
   des <- structure(list(data = data, weights = w, calibration = attr(w, "calibration"), rep = rep),
                    class = "umfrage_repdesign")
+  if (rep_by_rows(rep)) {
+    ru <- rep_setup(des, 1)
+    des$rep$df <- as.integer(rep_rank_rows(ru, rep(1L, ru$n), matrix(1L, 1L, 1L)) - 1L)
+    return(des)
+  }
   ru <- rep_units(des)
   des$rep$df <- if (is.null(ru$extra)) rep_rank(ru, which(ru$present)) - 1L else {
     pos <- ru$base > 0
@@ -473,12 +481,18 @@ rep_boot <- function(ustrata, replicates, pop_u = NULL) {
 }
 
 boot_stratum <- function(psu, popsize, replicates) {
-  up <- sample(unique(psu))
-  if (is.null(popsize))
-    replicate(replicates, table(factor(sample(up, length(up), replace = TRUE), levels = unique(psu))))
-  else
-    replicate(replicates, table(factor(sample(rep(up, length = popsize), length(up)),
-                                       levels = unique(psu))))
+  # survey's draws (the same calls to sample()), counted per PSU by
+  # tabulate() rather than table(factor()): the same counts, faster
+  lev <- unique(psu)
+  up <- sample(lev)
+  k <- length(lev)
+  pool <- if (!is.null(popsize)) rep(up, length = popsize)
+  A <- matrix(0, k, replicates)
+  for (r in seq_len(replicates)) {
+    s <- if (is.null(popsize)) sample(up, length(up), replace = TRUE) else sample(pool, length(up))
+    A[, r] <- tabulate(match(s, lev), k)
+  }
+  A
 }
 
 # Subsample bootstrap (subbootweights()): n_h - 1 of n_h PSUs with
@@ -611,6 +625,7 @@ rep_units <- function(des) {
 # Replicate totals (k x R) from per-unit sums: S (k x U) of the starting
 # weights times P, plus each extra channel's sums times its factors.
 rep_totals <- function(S, ru, Sx = NULL) {
+  if (isTRUE(ru$rows)) return(rep_totals_rows(S, ru))
   T <- S %*% ru$P
   for (k in seq_along(ru$extra)) T <- T + Sx[[k]] %*% ru$extra[[k]]$P
   T
@@ -680,6 +695,7 @@ rep_cov <- function(theta, full, rp) {
 
 # Once per tab(): the representation on tab()'s weight scale f.
 rep_setup <- function(des, f) {
+  if (rep_by_rows(des$rep)) return(rep_setup_rows(des, f))
   ru <- rep_units(des)
   if (f != 1) {
     ru$base <- ru$base * f
@@ -697,6 +713,7 @@ rep_setup <- function(des, f) {
 # the mean u' already; not cached.
 rep_df <- function(S, ru, cnt = NULL, Sx = NULL, Sx_is_mean = FALSE) {
   S <- matrix(S, ncol = ru$U)
+  if (isTRUE(ru$rows)) return(rep_df_rows(S, ru))
   lin <- length(ru$extra) > 0L
   if (lin) cnt <- matrix(cnt, ncol = ru$U)
   vapply(seq_len(nrow(S)), function(i) {
@@ -727,6 +744,7 @@ rep_layer_design <- function(bvars, ru, nrows, test) {
   nb <- prod(vapply(bvars, function(v) as.double(v$desc[[2L]]), 0))
   if (!test) return(list(rep(NA_real_, nb), rep(NA_real_, nb)))
   const <- list(3L, 1L, list(), 0L, 0L)
+  if (isTRUE(ru$rows)) ru <- rep_block_units(ru, lapply(bvars, `[[`, "desc"))
   res <- .Call(C_tab, const, list(const), c(lapply(bvars, `[[`, "desc"), list(ru$desc)), ru$base)
   cells <- res$cols[[1L]]$cells
   rows <- rowSums(matrix(cells[, 1L], nb, ru$U))
@@ -751,6 +769,7 @@ rep_block <- function(rv, cvars, bvars, total_var, w, des, opt, ru) {
                          col_na = sum(res$skipped[2L + seq_len(ncv)])))
   out <- list(rv = rv, cvars = all_cvars, bvars = bvars, cols = cols, inf = NULL, skipped = skipped)
   if (!opt$se) return(out)
+  if (isTRUE(ru$rows)) ru <- rep_block_units(ru, c(list(rv$desc), cdesc, bdesc), list(ru$base))
   udesc <- c(bdesc, list(ru$desc))
   rres <- .Call(C_tab, rv$desc, cdesc, udesc, ru$base)
   raw <- c(rres$cols[ncv + 1L], rres$cols[seq_len(ncv)])
@@ -774,7 +793,7 @@ rep_block <- function(rv, cvars, bvars, total_var, w, des, opt, ru) {
       nrows <- z_totals(cols[[j]], nr, nc, nb, 1L, b, 1L)[, 1L]
       npos <- if (is.null(pos)) nrows else z_totals(pos[[j]], nr, nc, nb, 1L, b, 2L)[, 1L]
       S <- z_totals(raw[[j]], nr, nc, nb, ru$U, b, 2L)
-      attr(S, "cnt") <- if (length(ru$extra)) z_totals(raw[[j]], nr, nc, nb, ru$U, b, 1L)
+      attr(S, "cnt") <- if (length(ru$extra) || isTRUE(ru$rows)) z_totals(raw[[j]], nr, nc, nb, ru$U, b, 1L)
       attr(S, "x") <- lapply(xraw, function(xr) z_totals(xr[[j]], nr, nc, nb, ru$U, b, 2L))
       rep_block_layer(full, nrows, npos, S, nr, nc, ru, opt, test_j,
                       opt$layer_rows[b], opt$layer_nu[b])
@@ -792,11 +811,15 @@ rep_block_layer <- function(full, nrows, npos, S, nr, nc, ru, opt, test, lay_row
   Kp <- K + nc + nr + 1L
   rp <- ru$rp
   Trep <- rep_totals(S, ru, attr(S, "x"))             # Kp x R replicate totals
-  dfe <- rep_df(S, ru, attr(S, "cnt"), attr(S, "x"))
   t <- seq_len(K)
   rr <- (t - 1L) %% nr + 1L
   cc <- (t - 1L) %/% nr + 1L
   base <- switch(opt$percent, row = K + nc + rr, total = rep(Kp, K), K + cc)
+  # df: only the bases' are used (a rank per domain)
+  ub <- sort(unique(base))
+  dfe <- rep(NA_real_, Kp)
+  dfe[ub] <- rep_df(S[ub, , drop = FALSE], ru, if (!is.null(attr(S, "cnt"))) attr(S, "cnt")[ub, , drop = FALSE],
+                    lapply(attr(S, "x"), function(x) x[ub, , drop = FALSE]))
   X <- full[base]
   p <- ifelse(X > 0, full[t] / X, NA_real_)
   prep <- Trep[t, , drop = FALSE] / Trep[base, , drop = FALSE]
@@ -980,6 +1003,15 @@ rep_num_block <- function(rv, cvars, bvars, total_var, w, des, opt, ru) {
   shift <- if (rv$stat %in% c("mean", "score")) NA_real_ else 0
   res <- .Call(C_num_pass, rv$y, rv$x, cdesc, bcodes, as.integer(blev), as.integer(bna),
                w, shift, NULL, NULL)
+  if (isTRUE(ru$rows) && opt$se) {
+    # profiles: the columns' and layers' codes and whether the row is used
+    yna <- is.na(rv$y)
+    if (!is.null(rv$x)) yna <- yna | is.na(rv$x)
+    uu <- ifelse(yna, 0, ru$base * (as.double(rv$y) - res$shift))
+    vv <- ifelse(yna, 0, if (is.null(rv$x)) ru$base else ru$base * as.double(rv$x))
+    ru <- rep_block_units(ru, c(cdesc, lapply(bcodes, function(b) list(0L, 0L, list(b)))),
+                          list(uu, vv), extra = list(yna))
+  }
   upass <- function(b) .Call(C_num_pass, rv$y, rv$x, cdesc, c(bcodes, list(ru$unit)),
                              as.integer(c(blev, ru$U)), as.integer(c(bna, 0L)), b, res$shift, NULL, NULL)
   rres <- if (opt$se) upass(ru$base)
@@ -1014,8 +1046,14 @@ rep_num_column <- function(rv, cv, A, Ar, shift, nb, opt, ru, Ax = list()) {
   Uu <- matrix(Ar[, 5L], K, ru$U)                    # (column, layer) x unit
   Vu <- matrix(Ar[, 6L], K, ru$U)
   Pu <- matrix(Ar[, 3L] * (Ar[, 2L] > 0), K, ru$U)   # weight of rows of positive b
-  Ur <- rep_totals(Uu, ru, lapply(Ax, function(a) matrix(a[, 5L], K, ru$U)))
-  Vr <- rep_totals(Vu, ru, lapply(Ax, function(a) matrix(a[, 6L], K, ru$U)))
+  if (isTRUE(ru$rows)) {
+    inc <- matrix(Ar[, 1L] > 0, K, ru$U)               # profiles in each (column, layer)
+    Ur <- inc %*% ru$T[[1L]]
+    Vr <- inc %*% ru$T[[2L]]
+  } else {
+    Ur <- rep_totals(Uu, ru, lapply(Ax, function(a) matrix(a[, 5L], K, ru$U)))
+    Vr <- rep_totals(Vu, ru, lapply(Ax, function(a) matrix(a[, 6L], K, ru$U)))
+  }
   # numeric auxiliaries' df: rows, and the channels' sums as Pu
   Nu <- matrix(Ar[, 1L], K, ru$U)
   Px <- lapply(Ax, function(a) matrix(a[, 3L] * (Ar[, 2L] > 0), K, ru$U))
@@ -1091,6 +1129,7 @@ rep_num_column <- function(rv, cv, A, Ar, shift, nb, opt, ru, Ax = list()) {
 # sums. Attributes: "cdf" (F), "df" and "se_count" (0: the replicates'
 # means of a constant indicator are 1 exactly, so is survey's SE 0).
 rep_quant_se_fun <- function(ru, w) {
+  if (isTRUE(ru$rows)) ru <- ru$legacy()
   w <- as.double(w)
   function(z, domain, ndom) {
     k <- ncol(z)
@@ -1127,4 +1166,109 @@ rep_quant_se_fun <- function(ru, w) {
     attr(out, "se_count") <- rep(0, ndom)
     out
   }
+}
+
+# ---- re-calibrated designs: replicate totals by rows ------------------------------------
+
+# Factor designs with re-calibration (F, or lin's channels): the replicate
+# weight of a row is b_i f_i[r] with f_i = A[u_i, ] * F[g_i, ] (lin: A[u_i,
+# ] * (1 + eta[g_i, ] + u_i' beta)). The (PSU, cell) pairs can be nearly as
+# many as the rows, so tab() does not multiply per-pair sums by a pairs x R
+# matrix here: per block, rows are grouped by their profile -- the tuple of
+# their codes in the block's variables (C_rep_profile) -- the replicate
+# totals per profile come from one C pass over the rows that evaluates f_i
+# once per row (C_rep_rowsum), and an entry's totals are the sums over the
+# profiles in it (which profiles: the block's ordinary C pass with the
+# profile as innermost layer). df: the rank of the factor vectors of the
+# domain's rows of positive b (C_rep_rank; rows of one pair have the same
+# vector, without auxiliaries). Memory: profiles x R, not pairs x R.
+rep_by_rows <- function(r) identical(r$mode, "factor") && (!is.null(r$F) || !is.null(r$lin))
+
+rep_fac <- function(r) {
+  lin <- r$lin
+  list(as.integer(r$unit), r$A, as.integer(r$g), r$F,
+       if (!is.null(lin)) lin$eta, if (!is.null(lin)) lin$beta,
+       if (!is.null(lin)) { u <- lin$u; storage.mode(u) <- "double"; u })
+}
+
+rep_setup_rows <- function(des, f) {
+  r <- des$rep
+  n <- nrow(des$data)
+  base <- as.double(r$base)
+  if (is.null(r$lin)) {
+    # rows of a (PSU, cell) pair share their factor vector: one vector id
+    # per pair, numbered in order of first appearance
+    key <- as.double(r$unit) + nrow(r$A) * (as.double(r$g) - 1)
+    vid <- match(key, unique(key))
+    nvid <- max(c(0L, vid))
+  } else {
+    vid <- seq_len(n)
+    nvid <- n
+  }
+  vid[!(base > 0)] <- 0L
+  ru <- list(rows = TRUE, n = n, base = base * f, fac = rep_fac(r), vid = as.integer(vid),
+             nvid = as.integer(nvid), rp = des$rep, rank_cache = new.env(parent = emptyenv()))
+  ru$legacy <- function() {
+    lr <- rep_units(des)
+    if (f != 1) {
+      lr$base <- lr$base * f
+      for (k in seq_along(lr$extra)) lr$extra[[k]]$base <- lr$extra[[k]]$base * f
+    }
+    lr$rp <- des$rep
+    lr$rank_cache <- new.env(parent = emptyenv())
+    lr
+  }
+  ru
+}
+
+# A block's units: its rows' profiles over the codes of the descs given
+# (desc[[3]]: the variables' code vectors), and with channels X (per-row
+# weights) the profiles' replicate totals T (one np x R matrix per channel).
+rep_block_units <- function(ru, descs, X = NULL, extra = list()) {
+  cols <- c(unlist(lapply(descs, `[[`, 3L), recursive = FALSE), extra)
+  cols <- lapply(cols, function(x) if (is.integer(x) || is.logical(x)) x else as.integer(x))
+  pr <- .Call(C_rep_profile, cols, as.integer(ru$n))
+  ru$prof <- pr$prof
+  ru$U <- pr$np
+  ru$unit <- pr$prof
+  ru$desc <- list(0L, pr$np, list(pr$prof), 0L, 0L)
+  if (!is.null(X)) ru$T <- .Call(C_rep_rowsum, pr$prof, pr$np, lapply(X, as.double), ru$fac)
+  ru$rank_cache <- new.env(parent = emptyenv())
+  ru
+}
+
+# Replicate totals of entries (rows of S, sums per profile of b) from the
+# profiles' totals: the profiles with rows in the entry (attr "cnt": rows).
+rep_totals_rows <- function(S, ru) {
+  cnt <- attr(S, "cnt")
+  if (is.null(cnt)) cnt <- S
+  (matrix(cnt, ncol = ru$U) > 0) %*% ru$T[[1L]]
+}
+
+# df of domains (rows of S: sums per profile; a domain = its profiles with
+# weight) on the rows representation: rank of its rows' factor vectors - 1.
+rep_df_rows <- function(S, ru) {
+  inD <- S > 0
+  keys <- vapply(seq_len(nrow(inD)), function(i) {
+    idx <- which(inD[i, ])
+    sprintf("%d:%.17g:%.17g", length(idx), sum(as.double(idx)), sum(as.double(idx)^2))
+  }, "")
+  out <- rep(NA_real_, nrow(inD))
+  todo <- integer()
+  for (i in seq_along(keys)) {
+    hit <- ru$rank_cache[[keys[i]]]
+    if (!is.null(hit) && identical(hit$idx, which(inD[i, ]))) out[i] <- hit$r - 1 else todo <- c(todo, i)
+  }
+  if (length(todo)) {
+    ut <- todo[!duplicated(keys[todo])]
+    r <- rep_rank_rows(ru, ru$prof, t(inD[ut, , drop = FALSE]))
+    for (k in seq_along(ut)) assign(keys[ut[k]], list(idx = which(inD[ut[k], ]), r = r[k]), envir = ru$rank_cache)
+    out[todo] <- r[match(keys[todo], keys[ut])] - 1
+  }
+  out
+}
+
+rep_rank_rows <- function(ru, prof, inD) {
+  storage.mode(inD) <- "integer"
+  .Call(C_rep_rank, as.integer(prof), inD, ru$vid, ru$nvid, ru$fac, 1e-5)
 }

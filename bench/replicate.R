@@ -15,18 +15,21 @@
 # The same seed gives the same bootstrap replicates in both (as_repdesign()
 # draws as survey does), so the timed survey blocks double as the agreement
 # check. survey holds the replicate weights as an n x 200 matrix per copy
-# (1.6 GB at n = 1e6) and re-rakes by repeated postStratify() over it:
-# at n = 1e6 it runs the re-raking and ONE block (without CIs); the rest is
-# EXTRAPOLATED (per-block time x blocks; a CI call's time x (level, column)
-# pairs), and the section says so. At n <= 1e5 every block's percents, SEs
-# and test run, and CIs for one (level, column) pair per block.
+# (1.6 GB at n = 1e6) and re-rakes by repeated postStratify() over it. At
+# n <= UMFRAGE_BENCH_SURVEY_MAX (default 1e5) survey runs: the re-raking,
+# every block's percents, SEs and test, the mean row, and CIs for one
+# (level, column) pair per block (the CI time is multiplied by the number of
+# (level, column) pairs). Above it survey does NOT run: each of its parts
+# is EXTRAPOLATED linearly in n from the largest size it ran at (its work
+# is n x R matrix arithmetic; at 1e6 it would need several GB), and the
+# section says so.
 #
-# KNOWN LIMIT (as of this script's first version): tab() on a re-calibrated
-# replicate design sums per (PSU, calibration cell) pair and keeps a pairs x R
-# factor matrix; with ~2000 cells x 2000 PSUs the pairs approach n, so at
-# n = 1e6 that matrix is ~1.3 GB and the per-domain degf() ranks dominate --
-# the 1e6 run is not expected to meet the 1000x target until tab() streams
-# the replicate weights per row in C (see the helper's report).
+# umfrage's time is split into the re-raking (rep_recalibrate()), the rest
+# of as_repdesign() (the bootstrap draws, in R as survey draws them, and
+# the design's df), and tab(), whose C time (passes over the rows and the
+# domain ranks: .Call in Rprof) is shown apart from the R time (inference on
+# the replicate totals). Peak memory: R's heap (gc()'s max used, which
+# includes the C code's R_alloc buffers) during as_repdesign() and tab().
 #
 # Run through bench/run.R (`Rscript bench/run.R replicate`) or alone
 # (`Rscript bench/replicate.R`, writes bench/results/replicate.md). Uses
@@ -46,6 +49,13 @@ margins <- c(m1 = 10L, m2 = 10L, m3 = 5L, m4 = 4L)   # 2000 raking cells
 row_levels <- c(r1 = 3L, r2 = 5L, r3 = 8L)
 col_levels <- c(c1 = 3L, c2 = 4L)
 reps_for <- function(n) if (n <= 1e5) 5L else 3L
+survey_max <- as.numeric(Sys.getenv("UMFRAGE_BENCH_SURVEY_MAX", "1e5"))
+peak_mb <- function(f) {
+  invisible(gc(reset = TRUE))
+  f()
+  g <- gc()
+  sum(g[, ncol(g)])        # max used, Mb (Ncells + Vcells)
+}
 
 make_data <- function(n) {
   set.seed(17)
@@ -101,6 +111,29 @@ run_size <- function(n) {
                                                   test = "F", letters = TRUE)))[["ms"]], 0)
   say(sprintf("n = %s: umfrage as_repdesign %s ms (re-raking %s ms), tab %s ms", fmt_n(n),
               fmt_ms(stats::median(t_asrep)), fmt_ms(stats::median(t_recal)), fmt_ms(stats::median(t_tab))))
+  # tab()'s C share, and peak memory
+  pf <- tempfile()
+  utils::Rprof(pf, interval = 0.002)
+  invisible(tab(rd, rows = rows, cols = names(col_levels), ci = "logit", test = "F", letters = TRUE))
+  utils::Rprof(NULL)
+  sp <- utils::summaryRprof(pf)
+  # Rprof charges a .Call to the R function making it: the C passes are the
+  # self time of the thin wrappers around them, the ranks rep_rank_rows()'s
+  self <- stats::setNames(sp$by.self$self.time, gsub('"', "", rownames(sp$by.self)))
+  st <- function(f) sum(self[intersect(f, names(self))])
+  c_share <- st(c("rep_block_units", "upass", "rep_block", "rep_num_block", "rep_layer_design")) / sp$sampling.time
+  rank_share <- st("rep_rank_rows") / sp$sampling.time
+  unlink(pf)
+  mem_asrep <- peak_mb(function() { set.seed(99); as_repdesign(des, "bootstrap", replicates = R) })
+  mem_tab <- peak_mb(function() tab(rd, rows = rows, cols = names(col_levels), ci = "logit", test = "F",
+                                    letters = TRUE))
+  ures <- list(n = n, t_asrep = t_asrep, t_recal = t_recal, t_tab = t_tab, c_share = c_share, rank_share = rank_share,
+             mem_asrep = mem_asrep, mem_tab = mem_tab, ncell = length(unique(rd$rep$g)),
+             npairs = nrow(unique(cbind(rd$rep$unit, rd$rep$g))))
+  if (n > survey_max) {
+    say(sprintf("n = %s: survey not run (n > %s): extrapolated", fmt_n(n), fmt_n(survey_max)))
+    return(c(ures, list(survey = FALSE)))
+  }
   # ---- survey
   dd <- d
   for (v in c(names(margins), names(row_levels), names(col_levels))) dd[[v]] <- factor(dd[[v]])
@@ -122,7 +155,7 @@ run_size <- function(n) {
     rs <<- rake(rdes, lapply(names(margins), function(v) stats::as.formula(paste0("~", v))), pops,
                 control = list(maxit = 100, epsilon = 1e-12)))[["ms"]]
   rm(rdes)
-  big <- n > 1e5
+  big <- FALSE
   blocks <- expand.grid(r = names(row_levels), c = names(col_levels), stringsAsFactors = FALSE)
   timed <- if (big) blocks[1L, , drop = FALSE] else blocks
   ag <- c(pct = 0, se = 0, ci = 0, p = 0, mean = 0, mean_se = 0)
@@ -160,7 +193,7 @@ run_size <- function(n) {
   um <- tb[tb$row_var == "mean(y)" & tb$col_var == names(col_levels)[length(col_levels)], ]
   ag[["mean"]] <- rel(um$estimate, sm$y[match(as.character(um$col), as.character(sm[[1L]]))])
   ag[["mean_se"]] <- rel(um$se, sm$se[match(as.character(um$col), as.character(sm[[1L]]))])
-  rm(rs); gc(FALSE)
+  rm(rs); invisible(gc(FALSE))
   bt <- do.call(rbind, bt)
   per_block <- mean(bt[, "pct_se"] + bt[, "test"])
   ci_per_call <- if (big) NA_real_ else mean(bt[, "ci"])
@@ -168,44 +201,53 @@ run_size <- function(n) {
   extrap <- t_srake + per_block * nrow(blocks) + sum(t_mean) +
     (if (big) NA_real_ else ci_per_call * npairs_all)
   extrap_noci <- t_srake + per_block * nrow(blocks) + sum(t_mean)
-  list(n = n, t_asrep = t_asrep, t_recal = t_recal, t_tab = t_tab, t_sdes = t_sdes, t_srake = t_srake,
+  c(ures, list(survey = TRUE, t_sdes = t_sdes, t_srake = t_srake,
        per_block = per_block, ci_per_call = ci_per_call, npairs_all = npairs_all, t_mean = sum(t_mean),
-       extrap = extrap, extrap_noci = extrap_noci, ntimed = nrow(timed), nblocks = nrow(blocks), ag = ag,
-       ncell = length(unique(rd$rep$g)))
+       extrap = extrap, extrap_noci = extrap_noci, ntimed = nrow(timed), nblocks = nrow(blocks), ag = ag))
 }
 
 res <- lapply(sizes, run_size)
-# at n = 1e6 the CI calls are extrapolated from the largest size <= 1e5
-small <- Filter(function(r) r$n <= 1e5, res)
-ci_scale <- if (length(small)) small[[length(small)]] else NULL
+# survey's parts above survey_max: linear in n from the largest size it ran at
+ran <- Filter(function(r) isTRUE(r$survey), res)
+src <- if (length(ran)) ran[[length(ran)]] else NULL
+for (k in seq_along(res)) if (!isTRUE(res[[k]]$survey) && !is.null(src)) {
+  f <- res[[k]]$n / src$n
+  res[[k]]$t_srake <- src$t_srake * f
+  res[[k]]$per_block <- src$per_block * f
+  res[[k]]$extrap <- src$extrap * f
+  res[[k]]$extrap_noci <- src$extrap_noci * f
+  res[[k]]$ntimed <- 0L
+  res[[k]]$nblocks <- src$nblocks
+}
 
 out <- c("## Replicate designs: re-raked bootstrap, 200 replicates", "",
   run_line("survey", sizes), "",
   sprintf("Data: %d strata x %d PSUs, raking on 4 margins (%s levels, about %s cells), starting weights uniform on [50, 150]; %d bootstrap replicates (the same draws in both: same seed). Banner: %d row variables (%s levels) x %d column variables (%s levels), logit CIs, Rao-Scott F tests, letters, plus a mean row.",
           H, M, paste(margins, collapse = " x "), fmt_n(prod(margins)), R, length(row_levels),
           paste(row_levels, collapse = "/"), length(col_levels), paste(col_levels, collapse = "/")), "",
-  "**survey's table time is partly extrapolated.** It always runs the re-raking (rake() on the svyrep.design) and the mean row. Per block (row x column variable) it runs svyby(svymean) and svychisq(); at n <= 1e5 every block, at n = 1e6 one block, and the per-block mean is multiplied by the number of blocks. svyciprop(method = \"logit\") fits a glm per replicate; it is timed for one (level, column) pair per block at n <= 1e5 and multiplied by the number of (level, column) pairs in the table; at n = 1e6 it is not run and its time is scaled from the largest n <= 1e5 by n (stated in the table).", "")
+  sprintf("**survey's time is partly extrapolated.** At n <= %s survey runs the re-raking (rake() on the svyrep.design), every block's svyby(svymean) and svychisq(), and the mean row; svyciprop(method = \"logit\") fits a glm per replicate and is timed for one (level, column) pair per block, its time multiplied by the number of (level, column) pairs in the table. **Above n = %s survey is not run: every part of its time is extrapolated linearly in n** from the largest n it ran at (its work is arithmetic on the n x 200 replicate weight matrix; it would need several GB at n = 1e6).",
+          fmt_n(survey_max), fmt_n(survey_max)), "")
 tabrows <- lapply(res, function(r) {
-  ext <- r$extrap
-  ci_note <- ""
-  if (is.na(ext) && !is.null(ci_scale)) {
-    ext <- r$extrap_noci + ci_scale$ci_per_call * ci_scale$npairs_all * r$n / ci_scale$n
-    ci_note <- " (CIs scaled by n)"
-  }
   u <- stats::median(r$t_asrep) + stats::median(r$t_tab)
-  c(fmt_n(r$n), fmt_ms(stats::median(r$t_recal)), fmt_ms(stats::median(r$t_asrep)), fmt_ms(stats::median(r$t_tab)),
-    fmt_ms(r$t_srake), fmt_ms(r$per_block), sprintf("%d of %d", r$ntimed, r$nblocks),
-    paste0(fmt_ms(ext), ci_note), fmt_ratio(ext / u), fmt_ratio(r$extrap_noci / u))
+  c(fmt_n(r$n), fmt_n(r$npairs), fmt_ms(stats::median(r$t_recal)), fmt_ms(stats::median(r$t_asrep)),
+    fmt_ms(stats::median(r$t_tab)), sprintf("%.0f%% / %.0f%% / %.0f%%", 100 * r$c_share, 100 * r$rank_share,
+                                              100 * (1 - r$c_share - r$rank_share)),
+    sprintf("%.0f / %.0f", r$mem_asrep, r$mem_tab),
+    paste0(fmt_ms(r$t_srake), if (!isTRUE(r$survey)) " (extrapolated)" else ""),
+    paste0(fmt_ms(r$extrap), if (!isTRUE(r$survey)) " (extrapolated)" else ""),
+    fmt_ratio(r$extrap / u), fmt_ratio(r$extrap_noci / u))
 })
-out <- c(out, md_table(rows_df(tabrows, c("n", "umfrage re-raking ms", "umfrage as_repdesign ms",
-  "umfrage tab ms", "survey rake ms", "survey ms per block", "blocks timed", "survey total ms (extrapolated)",
-  "survey / umfrage", "survey / umfrage without CIs"))), "")
-agrows <- lapply(res, function(r) c(fmt_n(r$n), fmt_e(r$ag[["pct"]]), fmt_e(r$ag[["se"]]),
+out <- c(out, md_table(rows_df(tabrows, c("n", "(PSU, cell) pairs", "umfrage re-raking ms", "umfrage as_repdesign ms",
+  "umfrage tab ms", "tab: passes / ranks / inference", "umfrage peak MB (as_repdesign / tab)", "survey rake ms",
+  "survey total ms", "survey / umfrage", "survey / umfrage without CIs"))), "")
+agrows <- lapply(ran, function(r) c(fmt_n(r$n), fmt_e(r$ag[["pct"]]), fmt_e(r$ag[["se"]]),
                                     fmt_e(r$ag[["ci"]]), fmt_e(r$ag[["p"]]), fmt_e(r$ag[["mean"]]),
                                     fmt_e(r$ag[["mean_se"]])))
-out <- c(out, "Agreement on the timed blocks (largest relative difference, umfrage vs survey):", "",
+last <- res[[length(res)]]
+out <- c(out, "Agreement where survey ran (largest relative difference, umfrage vs survey):", "",
          md_table(rows_df(agrows, c("n", "percent", "SE", "CI (one pair per block)", "test p", "mean", "mean SE"))), "",
-         sprintf("- umfrage's re-raking of %d replicates: %s ms at n = %s (umfrage's time for as_repdesign() includes the bootstrap draws, as survey's as.svrepdesign(); survey's rake() on the svyrep.design: %s ms).",
-                 R, fmt_ms(stats::median(res[[length(res)]]$t_recal)), fmt_n(res[[length(res)]]$n),
-                 fmt_ms(res[[length(res)]]$t_srake)))
+         sprintf("- umfrage's re-raking of %d replicates: %s ms at n = %s; as_repdesign() in all (bootstrap draws as survey draws them, re-raking, df): %s ms; the table (%d row variables incl. the mean row x %d column variables, all inference): %s ms, %.0f%% of it in the C passes over the rows, %.0f%% in the domain ranks (degf), the rest R (inference on the replicate totals; shares from Rprof, which charges a .Call to its R caller).",
+                 R, fmt_ms(stats::median(last$t_recal)), fmt_n(last$n), fmt_ms(stats::median(last$t_asrep)),
+                 length(row_levels) + 1L, length(col_levels), fmt_ms(stats::median(last$t_tab)), 100 * last$c_share,
+                 100 * last$rank_share))
 bench_write(out)

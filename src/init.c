@@ -18,6 +18,9 @@ SEXP C_num_fast(SEXP specs, SEXP cols, SEXP bcodes, SEXP blev, SEXP bna, SEXP w,
 
 /* replicate.c: units of replicate weight columns (issue 17) */
 SEXP C_rep_units(SEXP W, SEXP w);
+SEXP C_rep_profile(SEXP cols, SEXP n_);
+SEXP C_rep_rowsum(SEXP prof, SEXP np_, SEXP X, SEXP fac);
+SEXP C_rep_rank(SEXP prof, SEXP inD, SEXP vid, SEXP nvid_, SEXP fac, SEXP tol_);
 
 #define CALLDEF(name, n) {#name, (DL_FUNC) &name, n}
 
@@ -61,6 +64,9 @@ static const R_CallMethodDef callMethods[] = {
     CALLDEF(C_qnt_unit_sums, 7),
     CALLDEF(C_num_pass, 10),
     CALLDEF(C_rep_units, 2),
+    CALLDEF(C_rep_profile, 2),
+    CALLDEF(C_rep_rowsum, 4),
+    CALLDEF(C_rep_rank, 6),
     CALLDEF(C_recal_pairs, 5),
     CALLDEF(C_recal_cells, 11),
     CALLDEF(C_recal_linear, 8),

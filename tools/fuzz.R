@@ -458,6 +458,10 @@ check_return <- function(fn, v) {
     C_bench_exp = is.double(v) && length(v) == 1L,
     C_fingerprint = is.double(v) && length(v) == 6L,
     C_first_nonfinite = is.double(v) && length(v) == 1L && v >= 0,
+    C_rep_profile = is.list(v) && identical(names(v), c("prof", "np")) && is.integer(v$prof) &&
+      is.integer(v$np) && length(v$np) == 1L && all(v$prof >= 1L & v$prof <= v$np),
+    C_rep_rowsum = is.list(v) && all(vapply(v, function(m) is.double(m) && is.matrix(m), NA)),
+    C_rep_rank = is.integer(v) && !anyNA(v) && all(v >= 0L),
     NA)
   if (is.na(ok)) return(sprintf("no return check for %s", fn))
   if (!ok) return(sprintf("%s returned %s", fn, paste(utils::capture.output(utils::str(v, max.level = 2L, list.len = 6L)), collapse = " | ")))
