@@ -275,15 +275,12 @@ tasks <- list(
   rake_engine = timed(quote({
     w <- tryCatch(wt_rake(db_table(con, tbl), spec$targets, weights = "w0", epsilon = 1e-12, total = spec$n),
                   error = function(e) e)
-    if (!inherits(w, "error")) {
-      extra$rake_ms <- 1000 * as.numeric(difftime(Sys.time(), t0, units = "secs"))
+  }), quote({
+    if (inherits(w, "error")) extra$error <- conditionMessage(w) else {
       t1 <- Sys.time()
       extra$applied <- dbGetQuery(con, sprintf("SELECT a, SUM(%s) AS sw FROM %s WHERE id <= %.0f GROUP BY a",
                                                db_weights_sql(w), tbl, spec$apply_n))
       extra$apply_ms <- 1000 * as.numeric(difftime(Sys.time(), t1, units = "secs"))
-    }
-  }), quote({
-    if (inherits(w, "error")) extra$error <- conditionMessage(w) else {
       ce <- unclass(w)$cells
       check <- data.frame(ce$raw, factor = ce$factor)
       extra$iterations <- unclass(w)$info$iterations
@@ -534,9 +531,9 @@ for (r in results) {
   lines <- c(lines, md_table(tbl), "")
   re <- ru$rake_engine
   det <- character()
-  if (!is.null(re$extra$rake_ms))
+  if (!is.null(re$extra$apply_ms))
     det <- c(det, sprintf("raking in the engine: cells + rake %s s (%s sweeps, %s cells); applying the weights in the engine (`SUM(<db_weights_sql(w)>)`, a CASE over the cells, on the first %s rows) %s s%s",
-                          fmt_ms(re$extra$rake_ms / 1000), re$extra$iterations %||0% "?", fmt_n(prod(rake_levels)),
+                          fmt_ms(re$ms / 1000), re$extra$iterations %||0% "?", fmt_n(prod(rake_levels)),
                           fmt_n(min(n, apply_rows)), fmt_ms(re$extra$apply_ms / 1000),
                           if (n > apply_rows) sprintf(", so about %s s for all rows (extrapolated; not in the table's time)",
                                                       fmt_ms(re$extra$apply_ms / 1000 * n / apply_rows)) else " (not in the table's time)"))
