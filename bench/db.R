@@ -64,6 +64,7 @@
 #   UMFRAGE_BENCH_DB_SURVEY_MAX    largest n survey runs on directly (1e7)
 #   UMFRAGE_BENCH_DB_TIMEOUT       seconds a child may run (default 7200)
 #   UMFRAGE_BENCH_DB_APPLY_ROWS    rows the raked weights are applied to (1e5)
+#   UMFRAGE_BENCH_DB_TASKS         a subset of "tab,rake,banner" (default all)
 #
 # Run through bench/run.R (`Rscript bench/run.R db`) or alone
 # (`Rscript bench/db.R`, which only writes bench/results/db.md). Uses the
@@ -85,6 +86,12 @@ survey_max <- env_num("UMFRAGE_BENCH_DB_SURVEY_MAX", 1e7)
 sub_n <- 1e7                                          # rows of the fall-back view
 child_timeout <- env_num("UMFRAGE_BENCH_DB_TIMEOUT", 7200)
 apply_rows <- env_num("UMFRAGE_BENCH_DB_APPLY_ROWS", 1e5)
+task_set <- c("tab", "rake", "banner")
+env_tasks <- Sys.getenv("UMFRAGE_BENCH_DB_TASKS")
+if (nzchar(env_tasks)) {
+  task_set <- intersect(task_set, strsplit(env_tasks, "[ ,]+")[[1L]])
+  if (!length(task_set)) stop("UMFRAGE_BENCH_DB_TASKS names none of tab, rake, banner", call. = FALSE)
+}
 data_dir <- Sys.getenv("UMFRAGE_BENCH_DB_DIR")
 if (!nzchar(data_dir)) data_dir <- file.path(dirname(dirname(bench_dir)), "benchdata")
 dir.create(data_dir, showWarnings = FALSE, recursive = TRUE)
@@ -377,6 +384,8 @@ max_rel <- function(x, y) {
   d <- abs(x[ok] - y[ok]) / pmax(abs(x[ok]), abs(y[ok]), 1e-300)
   max(d)
 }
+test_cols <- c("statistic", "ndf", "ddf", "p_value")
+drop_tests <- function(df) if (is.null(df)) NULL else df[setdiff(names(df), test_cols)]
 cells_rel <- function(a, b, vars) {
   if (is.null(a) || is.null(b)) return(NA_real_)
   ka <- do.call(paste, a[vars]); kb <- do.call(paste, b[vars])
@@ -431,7 +440,7 @@ for (n in sizes) {
   avail <- mem_available()
   mem_limit <- if (is.finite(avail)) 0.9 * avail else NA_real_
   r$runs$baseline <- run_child("baseline", file, "t", n)
-  for (task in c("tab", "rake", "banner")) {
+  for (task in task_set) {
     say(sprintf("n = %s: %s", fmt_n(n), task))
     r$runs[[paste0(task, "_engine")]] <- run_child(paste0(task, "_engine"), file, "t", n)
     # in memory: the needed columns as R integers/doubles, about twice over
@@ -463,7 +472,10 @@ for (n in sizes) {
     tab_survey = svytable_rel(if (is.null(ru$tab_survey$scale)) ru$tab_engine$check else ru$tab_memory$check,
                               ru$tab_survey$check),
     rake = cells_rel(ru$rake_engine$check, if (is.null(ru$rake_memory$scale)) ru$rake_memory$check, rake_vars),
-    banner = max_rel(ru$banner_engine$check, if (is.null(ru$banner_memory$scale)) ru$banner_memory$check),
+    banner = max_rel(drop_tests(ru$banner_engine$check),
+                     if (is.null(ru$banner_memory$scale)) drop_tests(ru$banner_memory$check)),
+    banner_tests = max_rel(ru$banner_engine$check[test_cols],
+                           if (is.null(ru$banner_memory$scale)) ru$banner_memory$check[test_cols]),
     banner_survey = block_rel(if (is.null(ru$banner_survey$scale)) ru$banner_engine$check else ru$banner_memory$check,
                               ru$banner_survey$check))
   if (!is.null(ru$tab_memory$scale) || !is.null(ru$banner_memory$scale) || !is.null(ru$rake_memory$scale))
@@ -524,11 +536,13 @@ for (r in results) {
     c(label, cell_time(e), cell_peak(e), cell_time(m), read, cell_peak(m), cell_time(s), cell_peak(s),
       ratio(m, e), ratio(s, e))
   }
-  tbl <- rows_df(list(row("tab", "(1) 3-way table"), row("rake", "(2) raking, 4 margins"),
-                      row("banner", "(3) 50-block banner with SE")),
+  labels <- c(tab = "(1) 3-way table", rake = "(2) raking, 4 margins", banner = "(3) 50-block banner with SE")
+  tbl <- rows_df(lapply(task_set, function(k) row(k, labels[[k]])),
                  c("task", "engine s", "engine peak MB", "in memory s", "of which read s", "in memory peak MB",
                    "survey s", "survey peak MB", "in memory / engine", "survey / engine"))
   lines <- c(lines, md_table(tbl), "")
+  if (length(task_set) < 3L)
+    lines <- c(lines, sprintf("Only %s run (UMFRAGE_BENCH_DB_TASKS).", paste(task_set, collapse = ", ")), "")
   re <- ru$rake_engine
   det <- character()
   if (!is.null(re$extra$apply_ms))
@@ -546,9 +560,9 @@ for (r in results) {
     if (!is.null(ru[[k]]$extra$design_ms))
       det <- c(det, sprintf("%s: svydesign() on the database %s s of it", k, fmt_ms(ru[[k]]$extra$design_ms / 1000)))
   ag <- r$agree
-  det <- c(det, sprintf("agreement (max relative difference): 3-way table engine vs in memory %s, survey's svytable vs tab %s; raking cell factors engine vs in memory %s, engine-applied weights (sums by a over the first rows) vs in memory %s; banner (every numeric column) engine vs in memory %s, survey's block (pct, SE) vs tab %s",
+  det <- c(det, sprintf("agreement (max relative difference): 3-way table engine vs in memory %s, survey's svytable vs tab %s; raking cell factors engine vs in memory %s, engine-applied weights (sums by a over the first rows) vs in memory %s; banner engine vs in memory: estimates (n, n_w, pct, se, CIs, deff, bases) %s, Rao-Scott tests (statistic, ndf, ddf, p_value) %s, survey's block (pct, SE) vs tab %s",
                         fmt_e(ag$tab), fmt_e(ag$tab_survey), fmt_e(ag$rake), fmt_e(ag$rake_applied %||0% NA_real_),
-                        fmt_e(ag$banner), fmt_e(ag$banner_survey)))
+                        fmt_e(ag$banner), fmt_e(ag$banner_tests), fmt_e(ag$banner_survey)))
   lines <- c(lines, paste0("- ", c(det, r$notes)), "")
 }
 lines <- c(lines, sprintf("Disk: %s.", paste(vapply(results, function(r)
