@@ -43,8 +43,8 @@
 # Paths that do not fit are measured on the first 1e7 rows (a view of the
 # table) and EXTRAPOLATED linearly; the section says which:
 #   - in memory, when the estimated peak exceeds the memory available
-#     (each child also runs under `ulimit -v`, so an allocation failure is an
-#     R error, never the machine's OOM killer);
+#     (in-memory and survey children run under `ulimit -v`, so an
+#     allocation failure is an R error, never the machine's OOM killer);
 #   - survey, above UMFRAGE_BENCH_DB_SURVEY_MAX rows (default 1e7).
 #
 # Agreement: each engine result against the in-memory one on the same rows
@@ -69,6 +69,12 @@
 # Run through bench/run.R (`Rscript bench/run.R db`) or alone
 # (`Rscript bench/db.R`, which only writes bench/results/db.md). Uses the
 # INSTALLED umfrage.
+#
+# Run time on the 2-core machine of bench/RESULTS.md (shared, load ~3):
+# 1e6 rows 2 min; 1e7 rows 14 min (of it the engine banner 9 min); 1e8 rows
+# about 2 h: generating the file 3.4 min (7.5 GB), tab and rake about 11
+# min, the engine banner about 95 min (50 GROUP BY queries that SQLite
+# answers by sorting 1e8 rows each, ~11 s per 1e7 rows).
 
 source(file.path(dirname(sub("^--file=", "", c(grep("^--file=", commandArgs(FALSE), value = TRUE), "bench/.")[1L])), "lib", "common.R"), local = TRUE)
 bench_start("db", peers = c("survey", "DBI", "RSQLite"))
@@ -468,16 +474,20 @@ for (n in sizes) {
   if (!is.null(r$runs$banner_survey$ms))
     r$runs$banner_survey$per_block <- length(rvars) * length(cvars)
   ru <- r$runs
+  # survey's result against umfrage's on the same rows (engine on all rows,
+  # or in memory on the first sub_n rows), else none
+  same_rows <- function(s, e, m) {
+    if (is.null(s$scale)) e$check else if (!is.null(m$scale)) m$check else NULL
+  }
   r$agree <- list(
     tab = max_rel(ru$tab_engine$check, if (is.null(ru$tab_memory$scale)) ru$tab_memory$check),
-    tab_survey = svytable_rel(if (is.null(ru$tab_survey$scale)) ru$tab_engine$check else ru$tab_memory$check,
-                              ru$tab_survey$check),
+    tab_survey = svytable_rel(same_rows(ru$tab_survey, ru$tab_engine, ru$tab_memory), ru$tab_survey$check),
     rake = cells_rel(ru$rake_engine$check, if (is.null(ru$rake_memory$scale)) ru$rake_memory$check, rake_vars),
     banner = max_rel(drop_tests(ru$banner_engine$check),
                      if (is.null(ru$banner_memory$scale)) drop_tests(ru$banner_memory$check)),
     banner_tests = max_rel(ru$banner_engine$check[test_cols],
                            if (is.null(ru$banner_memory$scale)) ru$banner_memory$check[test_cols]),
-    banner_survey = block_rel(if (is.null(ru$banner_survey$scale)) ru$banner_engine$check else ru$banner_memory$check,
+    banner_survey = block_rel(same_rows(ru$banner_survey, ru$banner_engine, ru$banner_memory),
                               ru$banner_survey$check))
   if (!is.null(ru$tab_memory$scale) || !is.null(ru$banner_memory$scale) || !is.null(ru$rake_memory$scale))
     r$notes <- c(r$notes, "Agreement of an extrapolated in-memory run: not checked against the engine (different rows).")
