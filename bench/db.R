@@ -65,6 +65,9 @@
 #   UMFRAGE_BENCH_DB_TIMEOUT       seconds a child may run (default 7200)
 #   UMFRAGE_BENCH_DB_APPLY_ROWS    rows the raked weights are applied to (1e5)
 #   UMFRAGE_BENCH_DB_TASKS         a subset of "tab,rake,banner" (default all)
+#   UMFRAGE_BENCH_DB_BANNER_MAX    largest n the banner runs at (default: all
+#                                  sizes; on SQLite the engine banner takes
+#                                  about 95 min at 1e8 rows)
 #
 # Run through bench/run.R (`Rscript bench/run.R db`) or alone
 # (`Rscript bench/db.R`, which only writes bench/results/db.md). Uses the
@@ -93,6 +96,7 @@ sub_n <- 1e7                                          # rows of the fall-back vi
 child_timeout <- env_num("UMFRAGE_BENCH_DB_TIMEOUT", 7200)
 apply_rows <- env_num("UMFRAGE_BENCH_DB_APPLY_ROWS", 1e5)
 task_set <- c("tab", "rake", "banner")
+banner_max <- as.numeric(Sys.getenv("UMFRAGE_BENCH_DB_BANNER_MAX", "Inf"))
 env_tasks <- Sys.getenv("UMFRAGE_BENCH_DB_TASKS")
 if (nzchar(env_tasks)) {
   task_set <- intersect(task_set, strsplit(env_tasks, "[ ,]+")[[1L]])
@@ -446,7 +450,10 @@ for (n in sizes) {
   avail <- mem_available()
   mem_limit <- if (is.finite(avail)) 0.9 * avail else NA_real_
   r$runs$baseline <- run_child("baseline", file, "t", n)
-  for (task in task_set) {
+  r$tasks <- if (n > banner_max) setdiff(task_set, "banner") else task_set
+  if (n > banner_max && "banner" %in% task_set)
+    r$notes <- c(r$notes, sprintf("the banner was not run at this size (UMFRAGE_BENCH_DB_BANNER_MAX = %s)", fmt_n(banner_max)))
+  for (task in r$tasks) {
     say(sprintf("n = %s: %s", fmt_n(n), task))
     r$runs[[paste0(task, "_engine")]] <- run_child(paste0(task, "_engine"), file, "t", n)
     # in memory: the needed columns as R integers/doubles, about twice over
@@ -551,7 +558,7 @@ for (r in results) {
       ratio(m, e), ratio(s, e))
   }
   labels <- c(tab = "(1) 3-way table", rake = "(2) raking, 4 margins", banner = "(3) 50-block banner with SE")
-  tbl <- rows_df(lapply(task_set, function(k) row(k, labels[[k]])),
+  tbl <- rows_df(lapply(r$tasks, function(k) row(k, labels[[k]])),
                  c("task", "engine s", "engine peak MB", "in memory s", "of which read s", "in memory peak MB",
                    "survey s", "survey peak MB", "in memory / engine", "survey / engine"))
   lines <- c(lines, md_table(tbl), "")
