@@ -765,15 +765,8 @@ num_column <- function(rv, cv, A, X, A0, shift, nb, G, D, des, du, opt, cal, aux
         p[s] <- 2 * stats::pt(-abs(dd) / sqrt(vd), df2)
         d[s] <- dd
       }
-      ok <- !is.na(p)
-      if (any(ok) && opt$adjust != "none") p[ok] <- stats::p.adjust(p[ok], opt$adjust)
-      flag <- matrix(FALSE, nc, nc)
-      for (s in which(ok & p < opt$alpha)) {
-        a <- pr[1L, s]; c2 <- pr[2L, s]
-        if (d[s] > 0) flag[a, c2] <- TRUE else flag[c2, a] <- TRUE
-      }
       k <- (b - 1L) * nc + seq_len(nc)
-      out$letters[k] <- vapply(seq_len(nc), function(c) paste(lab[flag[c, ]], collapse = sep), "")
+      out$letters[k] <- num_letters(p, d, pr, nc, lab, sep, opt)
     }
   }
   out
@@ -859,4 +852,19 @@ num_deff <- function(stat, est, U, V, sw, npos, suu, suv, svv, v, type) {
                  ratio = s2 / V^2 * Nw^2 / npos)
   if (type == "survey") vsrs <- ifelse(Nw > npos, vsrs * (Nw - npos) / Nw, NA_real_)
   ifelse(!is.na(vsrs) & vsrs > 0, v / vsrs, NA_real_)
+}
+
+# Letters of the nc columns of one layer from the pairs' t-test p-values 'p'
+# and differences 'd' (pairs 'pr' = combn(nc, 2), NA where not tested):
+# adjusted by opt$adjust, the letter of the lower column of each pair with
+# p < opt$alpha into the higher column's cell.
+num_letters <- function(p, d, pr, nc, lab, sep, opt) {
+  ok <- !is.na(p)
+  if (any(ok) && opt$adjust != "none") p[ok] <- stats::p.adjust(p[ok], opt$adjust)
+  flag <- matrix(FALSE, nc, nc)
+  for (s in which(ok & p < opt$alpha)) {
+    a <- pr[1L, s]; c2 <- pr[2L, s]
+    if (d[s] > 0) flag[a, c2] <- TRUE else flag[c2, a] <- TRUE
+  }
+  vapply(seq_len(nc), function(c) paste(lab[flag[c, ]], collapse = sep), "")
 }

@@ -1084,14 +1084,7 @@ rep_num_column <- function(rv, cv, A, Ar, shift, nb, opt, ru, Ax = list()) {
         p[s] <- 2 * stats::pt(-abs(dd) / sqrt(vd), df2)
         d[s] <- dd
       }
-      ok <- !is.na(p)
-      if (any(ok) && opt$adjust != "none") p[ok] <- stats::p.adjust(p[ok], opt$adjust)
-      flag <- matrix(FALSE, nc, nc)
-      for (s in which(ok & p < opt$alpha)) {
-        a <- pr[1L, s]; c2 <- pr[2L, s]
-        if (d[s] > 0) flag[a, c2] <- TRUE else flag[c2, a] <- TRUE
-      }
-      out$letters[k0 + seq_len(nc)] <- vapply(seq_len(nc), function(c) paste(lab[flag[c, ]], collapse = sep), "")
+      out$letters[k0 + seq_len(nc)] <- num_letters(p, d, pr, nc, lab, sep, opt)
     }
   }
   out
