@@ -138,14 +138,7 @@ wt_calibrate <- function(data, targets, weights = NULL,
   hq <- get_q(q, data)
   epsilon <- check_number(epsilon, "epsilon", min = 0)
   maxit <- check_count(maxit, "maxit")
-  if (!is.numeric(bounds) || length(bounds) != 2L || anyNA(bounds))
-    stopf("'bounds' must be two numbers c(lower, upper), not %s", obj_desc_len(bounds))
-  if (!(bounds[1L] <= 1 && bounds[2L] >= 1))
-    stopf("'bounds' = c(%s, %s) must contain 1 (g = 1 keeps a starting weight)",
-          format(bounds[1L]), format(bounds[2L]))
-  if (method == "logit" && !(all(is.finite(bounds)) && bounds[1L] < 1 && bounds[2L] > 1))
-    stopf("method = \"logit\" needs finite 'bounds' with lower < 1 < upper, not c(%s, %s)",
-          format(bounds[1L]), format(bounds[2L]))
+  check_bounds(bounds, method)
   parts <- split_targets(targets, data)
   prep <- NULL
   scale <- FALSE
@@ -447,4 +440,18 @@ wt_trim <- function(w, lower = NULL, upper = NULL, keep_total = TRUE, deff = NUL
     lower = lo, upper = res$upper, deff_target = target, n_trimmed = n_trim,
     total = sum(res$weights), margins = NULL, calibration = NULL,
     weighted_start = TRUE, check = wt_fingerprint(res$weights)))
+}
+
+# 'bounds' of wt_calibrate() (data frames and database tables): two numbers
+# around 1, finite and strictly around 1 for method = "logit".
+check_bounds <- function(bounds, method) {
+  if (!is.numeric(bounds) || length(bounds) != 2L || anyNA(bounds))
+    stopf("'bounds' must be two numbers c(lower, upper), not %s", obj_desc_len(bounds))
+  if (!(bounds[1L] <= 1 && bounds[2L] >= 1))
+    stopf("'bounds' = c(%s, %s) must contain 1 (g = 1 keeps a starting weight)",
+          format(bounds[1L]), format(bounds[2L]))
+  if (method == "logit" && !(all(is.finite(bounds)) && bounds[1L] < 1 && bounds[2L] > 1))
+    stopf("method = \"logit\" needs finite 'bounds' with lower < 1 < upper, not c(%s, %s)",
+          format(bounds[1L]), format(bounds[2L]))
+  invisible(bounds)
 }

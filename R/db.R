@@ -403,16 +403,7 @@ db_global_design <- function(cells, d, src) {
     if (!is.numeric(f)) stopf("'fpc' column %s of %s must be numeric", q(fc), src$what)
     if (any(!is.finite(f)) || any(f <= 0))
       stopf("'fpc' column %s of %s must hold positive finite values", q(fc), src$what)
-    fr <- tapply(f, h, function(v) diff(range(v)))
-    if (any(fr > 0))
-      stopf("'fpc' must be constant within a stratum, but varies in stratum %s",
-            q(hlev[as.integer(names(fr))[which(fr > 0)[1L]]]))
-    fh <- as.vector(tapply(f, h, `[`, 1L))
-    pop <- ifelse(fh <= 1, n_psu / fh, fh)
-    bad <- which(pop < n_psu - 1e-8)
-    if (length(bad))
-      stopf("'fpc' gives %s population PSUs in stratum %s, fewer than its %d sampled PSUs",
-            format(pop[bad[1L]]), q(hlev[bad[1L]]), n_psu[bad[1L]])
+    pop <- fpc_pop(f, h, hlev, n_psu)
   }
   lonely <- which(n_psu == 1 & !(1 - n_psu / pop < 1e-7))
   if (length(lonely) && d$lonely_psu == "fail")

@@ -221,14 +221,7 @@ db_wt_calibrate <- function(data, targets, weights, method, bounds, epsilon, max
   method <- match.arg(method, c("linear", "raking", "logit"))
   epsilon <- check_number(epsilon, "epsilon", min = 0)
   maxit <- check_count(maxit, "maxit")
-  if (!is.numeric(bounds) || length(bounds) != 2L || anyNA(bounds))
-    stopf("'bounds' must be two numbers c(lower, upper), not %s", obj_desc_len(bounds))
-  if (!(bounds[1L] <= 1 && bounds[2L] >= 1))
-    stopf("'bounds' = c(%s, %s) must contain 1 (g = 1 keeps a starting weight)",
-          format(bounds[1L]), format(bounds[2L]))
-  if (method == "logit" && !(all(is.finite(bounds)) && bounds[1L] < 1 && bounds[2L] > 1))
-    stopf("method = \"logit\" needs finite 'bounds' with lower < 1 < upper, not c(%s, %s)",
-          format(bounds[1L]), format(bounds[2L]))
+  check_bounds(bounds, method)
   s <- db_wt_source(data, weights)
   src <- s$src
   wcol <- s$wcol

@@ -184,16 +184,7 @@ svy_design <- function(data, weights = NULL, strata = NULL, cluster = NULL,
     f <- fv$x
     if (!is.numeric(f)) stopf("'fpc' column %s must be numeric", q(fv$name))
     if (any(!is.finite(f)) || any(f <= 0)) stopf("'fpc' column %s must hold positive finite values", q(fv$name))
-    fr <- tapply(f, h, function(v) diff(range(v)))
-    if (any(fr > 0))
-      stopf("'fpc' must be constant within a stratum, but varies in stratum %s",
-            q(hlev[which(fr > 0)[1L]]))
-    fh <- as.vector(tapply(f, h, `[`, 1L))
-    pop <- ifelse(fh <= 1, n_psu / fh, fh)
-    bad <- which(pop < n_psu - 1e-8)
-    if (length(bad))
-      stopf("'fpc' gives %s population PSUs in stratum %s, fewer than its %d sampled PSUs",
-            format(pop[bad[1L]]), q(hlev[bad[1L]]), n_psu[bad[1L]])
+    pop <- fpc_pop(f, h, hlev, n_psu)
   }
   # no weights but an fpc: each PSU stands for N_h / n_h population PSUs,
   # as survey::svydesign() derives the weights from fpc
@@ -561,4 +552,23 @@ survey_calibration <- function(cl, d, w) {
                                                epsilon = 1e-12, maxit = 200, variance = cl$q)
   }
   list(w0 = w0, columns = columns, calibrate = calibrate)
+}
+
+# Population PSUs per stratum from a checked (positive, finite) fpc column 'f'
+# of rows in strata 'h' (codes 1..length(hlev), every stratum present): a
+# sampling fraction (<= 1) or a population count, constant within a stratum
+# and not below the stratum's sampled PSUs 'n_psu'. Shared by svy_design()
+# and database designs (db.R).
+fpc_pop <- function(f, h, hlev, n_psu) {
+  fr <- tapply(f, h, function(v) diff(range(v)))
+  if (any(fr > 0))
+    stopf("'fpc' must be constant within a stratum, but varies in stratum %s",
+          q(hlev[as.integer(names(fr))[which(fr > 0)[1L]]]))
+  fh <- as.vector(tapply(f, h, `[`, 1L))
+  pop <- ifelse(fh <= 1, n_psu / fh, fh)
+  bad <- which(pop < n_psu - 1e-8)
+  if (length(bad))
+    stopf("'fpc' gives %s population PSUs in stratum %s, fewer than its %d sampled PSUs",
+          format(pop[bad[1L]]), q(hlev[bad[1L]]), n_psu[bad[1L]])
+  pop
 }

@@ -383,20 +383,8 @@ num_fast_block <- function(rv, r, all_cvars, bvars, nb, opt) {
     out$se <- sqrt(pmax(r$var, 0))
     if (stat != "ratio") out$se_n_w <- sqrt(pmax(r$var_nw, 0))
     out$df <- r$df
-    if (opt$ci != "none") {
-      tq <- ifelse(out$df > 0, stats::qt(1 - (1 - opt$level) / 2, pmax(out$df, 1)), NA_real_)
-      out$ci_low <- out$estimate - tq * out$se
-      out$ci_high <- out$estimate + tq * out$se
-    }
-    e2 <- switch(stat, ratio = suu - 2 * est * suv + est^2 * svv,
-                 suu - U^2 / ifelse(sw > 0, sw, NA_real_))
-    Nw <- sw
-    s2 <- ifelse(npos > 1, e2 / Nw * npos / (npos - 1), NA_real_)
-    vsrs <- switch(stat, mean = , score = s2 / npos, total = s2 * Nw^2 / npos,
-                   ratio = s2 / V^2 * Nw^2 / npos)
-    if (opt$deff == "survey") vsrs <- ifelse(Nw > npos, vsrs * (Nw - npos) / Nw, NA_real_)
-    vv <- out$se^2
-    out$deff <- ifelse(!is.na(vsrs) & vsrs > 0, vv / vsrs, NA_real_)
+    if (opt$ci != "none") out <- num_t_ci(out, opt$level)
+    out$deff <- num_deff(stat, est, U, V, sw, npos, suu, suv, svv, out$se^2, opt$deff)
     out$letters <- r$letters
   }
   ncs <- vapply(all_cvars, function(v) as.integer(v$desc[[2L]]), 1L) * nb
@@ -743,22 +731,10 @@ num_column <- function(rv, cv, A, X, A0, shift, nb, G, D, des, du, opt, cal, aux
     if (stat != "ratio") out$se_n_w[k] <- sqrt(pmax(diag(Sigma)[nc + seq_len(nc)], 0))
   }
   out$df <- as.vector(dfs)
-  if (opt$ci != "none") {
-    tq <- ifelse(out$df > 0, stats::qt(1 - (1 - opt$level) / 2, pmax(out$df, 1)), NA_real_)
-    out$ci_low <- out$estimate - tq * out$se
-    out$ci_high <- out$estimate + tq * out$se
-  }
+  if (opt$ci != "none") out <- num_t_ci(out, opt$level)
   # design effect: over simple random sampling of the domain's rows of
   # positive weight (svymean(deff = "replace") / deff = TRUE)
-  e2 <- switch(stat, ratio = suu - 2 * est * suv + est^2 * svv,
-               suu - U^2 / ifelse(sw > 0, sw, NA_real_))
-  Nw <- sw
-  s2 <- ifelse(npos > 1, e2 / Nw * npos / (npos - 1), NA_real_)
-  vsrs <- switch(stat, mean = , score = s2 / npos, total = s2 * Nw^2 / npos,
-                 ratio = s2 / V^2 * Nw^2 / npos)
-  if (opt$deff == "survey") vsrs <- ifelse(Nw > npos, vsrs * (Nw - npos) / Nw, NA_real_)
-  vv <- out$se^2
-  out$deff <- as.vector(ifelse(!is.na(vsrs) & vsrs > 0, vv / vsrs, NA_real_))
+  out$deff <- as.vector(num_deff(stat, est, U, V, sw, npos, suu, suv, svv, out$se^2, opt$deff))
   # letters between the columns of a column variable
   if (isTRUE(opt$letters) && cv$kind != "total" && nc > 1L) {
     lab <- col_letters(nc)
@@ -789,15 +765,8 @@ num_column <- function(rv, cv, A, X, A0, shift, nb, G, D, des, du, opt, cal, aux
         p[s] <- 2 * stats::pt(-abs(dd) / sqrt(vd), df2)
         d[s] <- dd
       }
-      ok <- !is.na(p)
-      if (any(ok) && opt$adjust != "none") p[ok] <- stats::p.adjust(p[ok], opt$adjust)
-      flag <- matrix(FALSE, nc, nc)
-      for (s in which(ok & p < opt$alpha)) {
-        a <- pr[1L, s]; c2 <- pr[2L, s]
-        if (d[s] > 0) flag[a, c2] <- TRUE else flag[c2, a] <- TRUE
-      }
       k <- (b - 1L) * nc + seq_len(nc)
-      out$letters[k] <- vapply(seq_len(nc), function(c) paste(lab[flag[c, ]], collapse = sep), "")
+      out$letters[k] <- num_letters(p, d, pr, nc, lab, sep, opt)
     }
   }
   out
@@ -858,4 +827,44 @@ num_cells <- function(b, bases = FALSE, i = 1L, min_base = 0, wscale = 1) {
     cols
   })
   rbind_cols(out)
+}
+
+# t confidence intervals of numeric rows (linearised and replicate designs):
+# estimate +- t(df) * se, NA where df is not positive.
+num_t_ci <- function(out, level) {
+  tq <- ifelse(out$df > 0, stats::qt(1 - (1 - level) / 2, pmax(out$df, 1)), NA_real_)
+  out$ci_low <- out$estimate - tq * out$se
+  out$ci_high <- out$estimate + tq * out$se
+  out
+}
+
+# Design effect of numeric rows: the variance 'v' over that of simple random
+# sampling of the domain's rows of positive weight (svymean(deff = "replace");
+# type = "survey" adds the finite population factor, as deff = TRUE),
+# from the cells' sums: U, V (numerator, denominator totals), sw (weight),
+# npos (rows of positive weight), suu, suv, svv (weighted cross-products).
+num_deff <- function(stat, est, U, V, sw, npos, suu, suv, svv, v, type) {
+  e2 <- switch(stat, ratio = suu - 2 * est * suv + est^2 * svv,
+               suu - U^2 / ifelse(sw > 0, sw, NA_real_))
+  Nw <- sw
+  s2 <- ifelse(npos > 1, e2 / Nw * npos / (npos - 1), NA_real_)
+  vsrs <- switch(stat, mean = , score = s2 / npos, total = s2 * Nw^2 / npos,
+                 ratio = s2 / V^2 * Nw^2 / npos)
+  if (type == "survey") vsrs <- ifelse(Nw > npos, vsrs * (Nw - npos) / Nw, NA_real_)
+  ifelse(!is.na(vsrs) & vsrs > 0, v / vsrs, NA_real_)
+}
+
+# Letters of the nc columns of one layer from the pairs' t-test p-values 'p'
+# and differences 'd' (pairs 'pr' = combn(nc, 2), NA where not tested):
+# adjusted by opt$adjust, the letter of the lower column of each pair with
+# p < opt$alpha into the higher column's cell.
+num_letters <- function(p, d, pr, nc, lab, sep, opt) {
+  ok <- !is.na(p)
+  if (any(ok) && opt$adjust != "none") p[ok] <- stats::p.adjust(p[ok], opt$adjust)
+  flag <- matrix(FALSE, nc, nc)
+  for (s in which(ok & p < opt$alpha)) {
+    a <- pr[1L, s]; c2 <- pr[2L, s]
+    if (d[s] > 0) flag[a, c2] <- TRUE else flag[c2, a] <- TRUE
+  }
+  vapply(seq_len(nc), function(c) paste(lab[flag[c, ]], collapse = sep), "")
 }

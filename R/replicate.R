@@ -98,12 +98,7 @@ svy_repdesign <- function(data, weights = NULL, repweights, type = c("JK1", "JKn
   check_data(data)
   if (missing(repweights)) stopf("'repweights' is missing: give the replicate weight columns")
   types <- c("JK1", "JKn", "BRR", "Fay", "bootstrap", "successive-difference", "ACS", "JK2", "other")
-  if (!is.character(type) || length(type) < 1L || anyNA(type) ||
-      (length(type) > 1L && !identical(type, types)))
-    stopf("'type' must be one of %s, not %s", qlist(types, max = 10L), obj_desc(type))
-  type <- type[1L]
-  if (!type %in% types)
-    stopf("'type' %s is not a replicate type; use one of %s", q(type), qlist(types, max = 10L))
+  type <- check_rep_type(type, types, "")
   mse <- check_mse(mse)
   n <- nrow(data)
   W <- rep_columns(repweights, data)
@@ -233,12 +228,7 @@ as_repdesign <- function(design, type = c("auto", "JK1", "JKn", "bootstrap", "su
   if (!is.logical(recalibrate) || length(recalibrate) != 1L || is.na(recalibrate))
     stopf("'recalibrate' must be TRUE or FALSE")
   types <- c("auto", "JK1", "JKn", "bootstrap", "subbootstrap", "BRR", "Fay")
-  if (!is.character(type) || length(type) < 1L || anyNA(type) ||
-      (length(type) > 1L && !identical(type, types)))
-    stopf("'type' must be one of %s, not %s", qlist(types, max = 10L), obj_desc(type))
-  type <- type[1L]
-  if (!type %in% types)
-    stopf("'type' %s is not a replicate type of as_repdesign(); use one of %s", q(type), qlist(types, max = 10L))
+  type <- check_rep_type(type, types, " of as_repdesign()")
   mse <- check_mse(mse)
   has_strata <- !is.null(design$vars$strata)
   if (type == "auto") type <- if (has_strata) "JKn" else "JK1"
@@ -1065,19 +1055,8 @@ rep_num_column <- function(rv, cv, A, Ar, shift, nb, opt, ru, Ax = list()) {
   out$se <- sqrt(pmax(v, 0))
   if (stat != "ratio") out$se_n_w <- sqrt(pmax(rep_var(Vr, as.vector(V), rp), 0))
   out$df <- rep_df(Pu, ru, Nu, Px)
-  if (opt$ci != "none") {
-    tq <- ifelse(out$df > 0, stats::qt(1 - (1 - opt$level) / 2, pmax(out$df, 1)), NA_real_)
-    out$ci_low <- out$estimate - tq * out$se
-    out$ci_high <- out$estimate + tq * out$se
-  }
-  e2 <- switch(stat, ratio = suu - 2 * est * suv + est^2 * svv,
-               suu - U^2 / ifelse(sw > 0, sw, NA_real_))
-  Nw <- sw
-  s2 <- ifelse(npos > 1, e2 / Nw * npos / (npos - 1), NA_real_)
-  vsrs <- switch(stat, mean = , score = s2 / npos, total = s2 * Nw^2 / npos,
-                 ratio = s2 / V^2 * Nw^2 / npos)
-  if (opt$deff == "survey") vsrs <- ifelse(Nw > npos, vsrs * (Nw - npos) / Nw, NA_real_)
-  out$deff <- as.vector(ifelse(!is.na(vsrs) & vsrs > 0, out$se^2 / vsrs, NA_real_))
+  if (opt$ci != "none") out <- num_t_ci(out, opt$level)
+  out$deff <- as.vector(num_deff(stat, est, U, V, sw, npos, suu, suv, svv, out$se^2, opt$deff))
   # letters: t tests of the replicate variance of the difference, df =
   # degf() of the two columns' rows minus 1 (svyttest() / svyglm())
   if (isTRUE(opt$letters) && cv$kind != "total" && nc > 1L) {
@@ -1105,14 +1084,7 @@ rep_num_column <- function(rv, cv, A, Ar, shift, nb, opt, ru, Ax = list()) {
         p[s] <- 2 * stats::pt(-abs(dd) / sqrt(vd), df2)
         d[s] <- dd
       }
-      ok <- !is.na(p)
-      if (any(ok) && opt$adjust != "none") p[ok] <- stats::p.adjust(p[ok], opt$adjust)
-      flag <- matrix(FALSE, nc, nc)
-      for (s in which(ok & p < opt$alpha)) {
-        a <- pr[1L, s]; c2 <- pr[2L, s]
-        if (d[s] > 0) flag[a, c2] <- TRUE else flag[c2, a] <- TRUE
-      }
-      out$letters[k0 + seq_len(nc)] <- vapply(seq_len(nc), function(c) paste(lab[flag[c, ]], collapse = sep), "")
+      out$letters[k0 + seq_len(nc)] <- num_letters(p, d, pr, nc, lab, sep, opt)
     }
   }
   out
@@ -1271,4 +1243,17 @@ rep_df_rows <- function(S, ru) {
 rep_rank_rows <- function(ru, prof, inD) {
   storage.mode(inD) <- "integer"
   .Call(C_rep_rank, as.integer(prof), inD, ru$vid, ru$nvid, ru$fac, 1e-5)
+}
+
+# 'type' of svy_repdesign() / as_repdesign(): one of 'types' (the default, the
+# whole vector, means its first); 'of' names the function in the error.
+check_rep_type <- function(type, types, of) {
+  if (!is.character(type) || length(type) < 1L || anyNA(type) ||
+      (length(type) > 1L && !identical(type, types)))
+    stopf("'type' must be one of %s, not %s", qlist(types, max = 10L), obj_desc(type))
+  type <- type[1L]
+  if (!type %in% types)
+    stopf("'type' %s is not a replicate type%s; use one of %s", q(type), of,
+          qlist(types, max = 10L))
+  type
 }

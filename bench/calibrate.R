@@ -16,15 +16,12 @@
 source(file.path(dirname(sub("^--file=", "", c(grep("^--file=", commandArgs(FALSE), value = TRUE), "bench/.")[1L])), "lib", "common.R"), local = TRUE)
 bench_start("calibrate", peers = c("survey", "MASS", "profmem"))
 
-sizes <- c(2e5, 1e6)
-env_sizes <- Sys.getenv("UMFRAGE_BENCH_SIZES")
-if (nzchar(env_sizes)) sizes <- as.numeric(strsplit(env_sizes, "[ ,]+")[[1L]])
+sizes <- bench_sizes(c(2e5, 1e6))
 reps_for <- function(n) if (n <= 2e5) 15L else 7L
 survey_reps_for <- function(n) if (n <= 2e5) 3L else 2L
 bounds <- c(0.3, 3)
 
-threads_info <- .Call(get("C_threads_max", envir = asNamespace("umfrage")))
-thread_set <- if (threads_info[2L] == 1L && threads_info[1L] >= 2L) c(1L, 2L) else 1L
+thread_set <- bench_thread_set()
 old_threads <- umfrage_threads(1L)
 
 levs <- list(land = sprintf("L%02d", 1:16), size = sprintf("S%d", 1:8), sex = c("f", "m"),
@@ -106,14 +103,8 @@ for (n in sizes) {
   umf <- function() wt_calibrate(d, tg, weights = "w0", method = "logit", bounds = bounds)
   reps <- reps_for(n)
   say(sprintf("n = %s: umfrage, warm-up + %d reps x %d thread setting(s)", fmt_n(n), reps, length(thread_set)))
-  w <- NULL
-  for (th in thread_set) { umfrage_threads(th); w <- umf() }
-  ut <- array(NA_real_, c(reps, length(thread_set), 2L))
-  for (r in seq_len(reps)) for (k in seq_along(thread_set)) {
-    umfrage_threads(thread_set[k])
-    ut[r, k, ] <- time_call(umf)
-  }
-  umfrage_threads(1L)
+  tt <- time_threads(list(umf), reps, thread_set)
+  w <- tt$value; ut <- tt$ut[[1L]]
   ub <- alloc_bytes(umf)
   info <- attr(w, "umfrage")
   fl <- pass_floor(d, tg, n, reps)

@@ -31,16 +31,13 @@ bench_start("inference", peers = c("survey", "profmem"))
 
 # ---- setup ------------------------------------------------------------------
 
-sizes <- c(5000, 1e6)
-env_sizes <- Sys.getenv("UMFRAGE_BENCH_SIZES")
-if (nzchar(env_sizes)) sizes <- as.numeric(strsplit(env_sizes, "[ ,]+")[[1L]])
+sizes <- bench_sizes(c(5000, 1e6))
 reps_for <- function(n) if (n <= 1e5) 21L else 7L        # umfrage, per thread count
 survey_blocks_for <- function(n) if (n <= 1e5) 3L else 1L
 survey_reps_for <- function(n) if (n <= 1e5) 3L else 1L  # per survey block
 design_for <- function(n) if (n <= 1e5) c(H = 10L, M = 20L) else c(H = 50L, M = 40L)
 
-threads_info <- .Call(get("C_threads_max", envir = asNamespace("umfrage")))
-thread_set <- if (threads_info[2L] == 1L && threads_info[1L] >= 2L) c(1L, 2L) else 1L
+thread_set <- bench_thread_set()
 old_threads <- umfrage_threads(1L)                 # restored at the end
 
 # The banner: 5 row variables, 20 column variables (100 banner columns).
@@ -62,21 +59,11 @@ full_banner <- length(cvars) == 20L
 # with each other (tests, letters have something to find) and with the PSU.
 # Weights: a stratum factor (unequal sampling rates) times a lognormal.
 gen_data <- function(n, H, M) {
-  np <- H * M
-  psu <- c(seq_len(np), sample.int(np, n - np, TRUE, prob = stats::runif(np, 0.5, 1.5)))
-  st <- (psu - 1L) %/% M + 1L
-  z <- stats::rnorm(np, 0, 0.6)[psu] + stats::rnorm(n)
-  mk <- function(k) {
-    y <- stats::runif(1L, -1, 1) * z + stats::rlogis(n)
-    pr <- stats::runif(k, 0.2, 1)
-    br <- stats::quantile(y[seq_len(min(n, 1e5))], cumsum(pr / sum(pr))[-k], names = FALSE)
-    structure(findInterval(y, br) + 1L, levels = sprintf("l%02d", seq_len(k)), class = "factor")
-  }
+  g <- gen_clusters(n, H, M)
+  z <- g$z
+  mk <- function(k) ordinal_of(z, k)
   out <- c(lapply(row_levels, mk), lapply(col_levels, mk))
-  out$st <- st
-  out$psu <- psu
-  out$w <- stats::runif(H, 0.5, 2)[st] * exp(stats::rnorm(n, 0, 0.35))
-  structure(out, class = "data.frame", row.names = c(NA_integer_, -as.integer(n)))
+  clustered_df(out, g, H)
 }
 
 # ---- survey, one block --------------------------------------------------------
@@ -144,12 +131,7 @@ survey_block <- function(sdes, d, rv, cv) {
   list(ms = tm, res = res)
 }
 
-# Agreement of tab()'s block with survey's results.
-rel <- function(a, b) {
-  ok <- is.finite(a) & is.finite(b) & b != 0
-  if (!any(ok)) return(NA_real_)
-  max(abs(a[ok] - b[ok]) / abs(b[ok]))
-}
+# Agreement of tab()'s block with survey's results (rel() in lib/common.R).
 block_agreement <- function(df, res, rv, cv, d) {
   rlev <- levels(d[[rv]])
   cb <- df[df$row_var == rv & df$col_var == cv, ]
@@ -204,15 +186,8 @@ for (n in sizes) {
   # ---- umfrage: whole banner, threads round-robin ----
   reps <- reps_for(n)
   say(sprintf("n = %s: umfrage tab(), warm-up + %d reps x %d thread setting(s)", fmt_n(n), reps, length(thread_set)))
-  tabres <- NULL
-  for (th in thread_set) { umfrage_threads(th); tabres <- umf(); umf0() }    # warm-up
-  ut <- ut0 <- array(NA_real_, c(reps, length(thread_set), 2L))
-  for (r in seq_len(reps)) for (k in seq_along(thread_set)) {
-    umfrage_threads(thread_set[k])
-    ut[r, k, ] <- time_call(umf)
-    ut0[r, k, ] <- time_call(umf0)
-  }
-  umfrage_threads(1L)
+  tt <- time_threads(list(umf, umf0), reps, thread_set)
+  tabres <- tt$value; ut <- tt$ut[[1L]]; ut0 <- tt$ut[[2L]]
   ub <- alloc_bytes(umf)
   tdf <- as.data.frame(tabres)
   n_banner_cols <- sum(col_levels)

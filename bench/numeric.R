@@ -29,15 +29,12 @@ bench_start("numeric", peers = c("survey", "profmem"))
 
 # ---- setup ------------------------------------------------------------------
 
-sizes <- c(5000, 1e6)
-env_sizes <- Sys.getenv("UMFRAGE_BENCH_SIZES")
-if (nzchar(env_sizes)) sizes <- as.numeric(strsplit(env_sizes, "[ ,]+")[[1L]])
+sizes <- bench_sizes(c(5000, 1e6))
 reps_for <- function(n) if (n <= 1e5) 21L else 7L
 survey_blocks_for <- function(n) if (n <= 1e5) 4L else 2L
 design_for <- function(n) if (n <= 1e5) c(H = 10L, M = 20L) else c(H = 50L, M = 40L)
 
-threads_info <- .Call(get("C_threads_max", envir = asNamespace("umfrage")))
-thread_set <- if (threads_info[2L] == 1L && threads_info[1L] >= 2L) c(1L, 2L) else 1L
+thread_set <- bench_thread_set()
 old_threads <- umfrage_threads(1L)
 
 col_levels <- stats::setNames(rep(c(3L, 4L, 5L, 6L, 7L), 4L), sprintf("c%02d", 1:20))
@@ -52,26 +49,16 @@ n_blocks <- length(yvars) * length(cvars)
 # numeric variable a lognormal in a z + noise (so means differ between
 # columns and cluster within PSUs), 2 % missing at random.
 gen_data <- function(n, H, M) {
-  np <- H * M
-  psu <- c(seq_len(np), sample.int(np, n - np, TRUE, prob = stats::runif(np, 0.5, 1.5)))
-  st <- (psu - 1L) %/% M + 1L
-  z <- stats::rnorm(np, 0, 0.6)[psu] + stats::rnorm(n)
-  mk <- function(k) {
-    y <- stats::runif(1L, -1, 1) * z + stats::rlogis(n)
-    pr <- stats::runif(k, 0.2, 1)
-    br <- stats::quantile(y[seq_len(min(n, 1e5))], cumsum(pr / sum(pr))[-k], names = FALSE)
-    structure(findInterval(y, br) + 1L, levels = sprintf("l%02d", seq_len(k)), class = "factor")
-  }
+  g <- gen_clusters(n, H, M)
+  z <- g$z
+  mk <- function(k) ordinal_of(z, k)
   num <- function(i) {
     y <- exp(3 + 0.3 * stats::runif(1L, -1, 1) * z + stats::rnorm(n, 0, 0.5))
     y[stats::runif(n) < 0.02] <- NA
     y
   }
   out <- c(lapply(col_levels, mk), stats::setNames(lapply(seq_along(yvars), num), yvars))
-  out$st <- st
-  out$psu <- psu
-  out$w <- stats::runif(H, 0.5, 2)[st] * exp(stats::rnorm(n, 0, 0.35))
-  structure(out, class = "data.frame", row.names = c(NA_integer_, -as.integer(n)))
+  clustered_df(out, g, H)
 }
 
 # Degrees of freedom of a domain as survey's degf() on the subset: PSUs
@@ -125,11 +112,6 @@ survey_block <- function(sdes, d, yv, cv, level = 0.95, alpha = 0.05) {
   list(ms = tm, res = res)
 }
 
-rel <- function(a, b) {
-  ok <- is.finite(a) & is.finite(b) & b != 0
-  if (!any(ok)) return(NA_real_)
-  max(abs(a[ok] - b[ok]) / abs(b[ok]))
-}
 block_agreement <- function(df, res, yv, cv, d) {
   clev <- levels(d[[cv]])
   cb <- df[df$col_var == cv & grepl(yv, df$row_var, fixed = TRUE), ]
@@ -159,14 +141,8 @@ for (n in sizes) {
 
   reps <- reps_for(n)
   say(sprintf("n = %s: umfrage tab(), warm-up + %d reps x %d thread setting(s)", fmt_n(n), reps, length(thread_set)))
-  tabres <- NULL
-  for (th in thread_set) { umfrage_threads(th); tabres <- umf() }
-  ut <- array(NA_real_, c(reps, length(thread_set), 2L))
-  for (r in seq_len(reps)) for (k in seq_along(thread_set)) {
-    umfrage_threads(thread_set[k])
-    ut[r, k, ] <- time_call(umf)
-  }
-  umfrage_threads(1L)
+  tt <- time_threads(list(umf), reps, thread_set)
+  tabres <- tt$value; ut <- tt$ut[[1L]]
   ub <- alloc_bytes(umf)
   tdf <- as.data.frame(tabres)
 

@@ -62,7 +62,9 @@ SEXP C_cal_aux(SEXP g, SEXP Gs, SEXP d, SEXP Ds, SEXP w, SEXP w0, SEXP U, SEXP s
     const int *gp = INTEGER(g);
     const double *wp = REAL(w), *w0p = REAL(w0), *sh = REAL(shift);
 
-    SEXP ans = PROTECT(Rf_allocVector(VECSXP, 9));
+    const char *nm[9] = {"w0u", "w0uu", "W0g", "wu", "total", "w2u", "w2uu", "rows_w0u",
+                         "rows_w2u"};
+    SEXP ans = PROTECT(umf_named_list(nm, 9));
     SEXP s_w0u = PROTECT(Rf_allocMatrix(REALSXP, G, p));
     SEXP s_w0uu = PROTECT(Rf_allocMatrix(REALSXP, p, p));
     SEXP s_W0g = PROTECT(Rf_allocVector(REALSXP, G));
@@ -157,11 +159,6 @@ SEXP C_cal_aux(SEXP g, SEXP Gs, SEXP d, SEXP Ds, SEXP w, SEXP w0, SEXP U, SEXP s
     SET_VECTOR_ELT(ans, 6, s_w2uu);
     SET_VECTOR_ELT(ans, 7, r_w0u);
     SET_VECTOR_ELT(ans, 8, r_w2u);
-    const char *nm[9] = {"w0u", "w0uu", "W0g", "wu", "total", "w2u", "w2uu", "rows_w0u",
-                         "rows_w2u"};
-    SEXP nms = PROTECT(Rf_allocVector(STRSXP, 9));
-    for (int j = 0; j < 9; j++) SET_STRING_ELT(nms, j, Rf_mkChar(nm[j]));
-    Rf_setAttrib(ans, R_NamesSymbol, nms);
-    UNPROTECT(11);
+    UNPROTECT(10);
     return ans;
 }

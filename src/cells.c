@@ -502,7 +502,8 @@ SEXP C_cell_stats(SEXP codes, SEXP nlev, SEXP w)
     R_xlen_t nskip;
     const double *acc = checked_pass(codes, nlev, w, 3, &cd, &nskip);
     const int ncell = cd.ncell;
-    SEXP ans = PROTECT(Rf_allocVector(VECSXP, 4));
+    const char *nm[] = {"n", "sum_w", "sum_w2", "skipped"};
+    SEXP ans = PROTECT(umf_named_list(nm, 4));
     SEXP nn = PROTECT(Rf_allocVector(REALSXP, ncell));
     SEXP sw = PROTECT(Rf_allocVector(REALSXP, ncell));
     SEXP sw2 = PROTECT(Rf_allocVector(REALSXP, ncell));
@@ -516,13 +517,7 @@ SEXP C_cell_stats(SEXP codes, SEXP nlev, SEXP w)
     SET_VECTOR_ELT(ans, 1, sw);
     SET_VECTOR_ELT(ans, 2, sw2);
     SET_VECTOR_ELT(ans, 3, Rf_ScalarReal((double) nskip));
-    SEXP nms = PROTECT(Rf_allocVector(STRSXP, 4));
-    SET_STRING_ELT(nms, 0, Rf_mkChar("n"));
-    SET_STRING_ELT(nms, 1, Rf_mkChar("sum_w"));
-    SET_STRING_ELT(nms, 2, Rf_mkChar("sum_w2"));
-    SET_STRING_ELT(nms, 3, Rf_mkChar("skipped"));
-    Rf_setAttrib(ans, R_NamesSymbol, nms);
-    UNPROTECT(5);
+    UNPROTECT(4);
     return ans;
 }
 
@@ -550,19 +545,16 @@ SEXP C_weight_stats(SEXP w)
         if (x > mx) mx = x;
         if ((i & (UMF_CHUNK - 1)) == 0) R_CheckUserInterrupt();
     }
-    SEXP ans = PROTECT(Rf_allocVector(REALSXP, 10));
+    const char *nm[10] = {"n", "n_na", "n_negative", "n_zero", "n_positive",
+                          "n_infinite", "sum", "sum_sq", "min", "max"};
+    SEXP ans = PROTECT(umf_named_vector(REALSXP, nm, 10));
     double *a = REAL(ans);
     a[0] = (double) n; a[1] = (double) nna; a[2] = (double) nneg;
     a[3] = (double) nzero; a[4] = (double) npos; a[5] = (double) ninf;
     a[6] = s; a[7] = s2;
     a[8] = (nneg + nzero + npos) > 0 ? mn : NA_REAL;
     a[9] = (nneg + nzero + npos) > 0 ? mx : NA_REAL;
-    SEXP nms = PROTECT(Rf_allocVector(STRSXP, 10));
-    const char *nm[10] = {"n", "n_na", "n_negative", "n_zero", "n_positive",
-                          "n_infinite", "sum", "sum_sq", "min", "max"};
-    for (int j = 0; j < 10; j++) SET_STRING_ELT(nms, j, Rf_mkChar(nm[j]));
-    Rf_setAttrib(ans, R_NamesSymbol, nms);
-    UNPROTECT(2);
+    UNPROTECT(1);
     return ans;
 }
 
@@ -657,14 +649,11 @@ SEXP C_weight_max(SEXP w)
         }
         R_CheckUserInterrupt();
     }
-    SEXP ans = PROTECT(Rf_allocVector(REALSXP, 2));
+    const char *nm[] = {"max", "any_zero"};
+    SEXP ans = PROTECT(umf_named_vector(REALSXP, nm, 2));
     /* the sign of a largest weight of 0 depends on the order: +0 */
     REAL(ans)[0] = mx > -INFINITY ? (mx == 0.0 ? 0.0 : mx) : NA_REAL;
     REAL(ans)[1] = (double) zero;
-    SEXP nms = PROTECT(Rf_allocVector(STRSXP, 2));
-    SET_STRING_ELT(nms, 0, Rf_mkChar("max"));
-    SET_STRING_ELT(nms, 1, Rf_mkChar("any_zero"));
-    Rf_setAttrib(ans, R_NamesSymbol, nms);
-    UNPROTECT(2);
+    UNPROTECT(1);
     return ans;
 }

@@ -145,16 +145,12 @@ SEXP C_recal_pairs(SEXP g, SEXP Gs, SEXP unit, SEXP Us, SEXP x)
     double *sp = REAL(sums);
     for (R_xlen_t p = 0; p < np; p++)
         for (int j = 0; j < nx; j++) sp[p + (size_t) j * np] = psum[(size_t) p * nx + j];
-    SEXP ans = PROTECT(Rf_allocVector(VECSXP, 3));
+    const char *nm[] = {"start", "cell", "sums"};
+    SEXP ans = PROTECT(umf_named_list(nm, 3));
     SET_VECTOR_ELT(ans, 0, start);
     SET_VECTOR_ELT(ans, 1, cell);
     SET_VECTOR_ELT(ans, 2, sums);
-    SEXP nm = PROTECT(Rf_allocVector(STRSXP, 3));
-    SET_STRING_ELT(nm, 0, Rf_mkChar("start"));
-    SET_STRING_ELT(nm, 1, Rf_mkChar("cell"));
-    SET_STRING_ELT(nm, 2, Rf_mkChar("sums"));
-    Rf_setAttrib(ans, R_NamesSymbol, nm);
-    UNPROTECT(5);
+    UNPROTECT(4);
     return ans;
 }
 
@@ -485,17 +481,14 @@ SEXP C_recal_cells(SEXP start, SEXP cell, SEXP sums, SEXP A, SEXP Gs, SEXP cc,
         }
         R_CheckUserInterrupt();
     }
-    SEXP ans = PROTECT(Rf_allocVector(VECSXP, 5));
+    const char *nm[] = {"F", "iterations", "converged", "max_error", "worst"};
+    SEXP ans = PROTECT(umf_named_list(nm, 5));
     SET_VECTOR_ELT(ans, 0, F);
     SET_VECTOR_ELT(ans, 1, iters);
     SET_VECTOR_ELT(ans, 2, conv);
     SET_VECTOR_ELT(ans, 3, maxerr);
     SET_VECTOR_ELT(ans, 4, worst);
-    SEXP nm = PROTECT(Rf_allocVector(STRSXP, 5));
-    const char *nms[] = { "F", "iterations", "converged", "max_error", "worst" };
-    for (int j = 0; j < 5; j++) SET_STRING_ELT(nm, j, Rf_mkChar(nms[j]));
-    Rf_setAttrib(ans, R_NamesSymbol, nm);
-    UNPROTECT(7);
+    UNPROTECT(6);
     return ans;
 }
 
@@ -630,15 +623,11 @@ SEXP C_recal_linear(SEXP start, SEXP cell, SEXP sums, SEXP uu, SEXP A, SEXP Gs, 
         }
         R_CheckUserInterrupt();
     }
-    SEXP ans = PROTECT(Rf_allocVector(VECSXP, 3));
+    const char *nm[] = {"eta", "beta", "max_error"};
+    SEXP ans = PROTECT(umf_named_list(nm, 3));
     SET_VECTOR_ELT(ans, 0, eta);
     SET_VECTOR_ELT(ans, 1, beta);
     SET_VECTOR_ELT(ans, 2, merr);
-    SEXP nm = PROTECT(Rf_allocVector(STRSXP, 3));
-    SET_STRING_ELT(nm, 0, Rf_mkChar("eta"));
-    SET_STRING_ELT(nm, 1, Rf_mkChar("beta"));
-    SET_STRING_ELT(nm, 2, Rf_mkChar("max_error"));
-    Rf_setAttrib(ans, R_NamesSymbol, nm);
-    UNPROTECT(5);
+    UNPROTECT(4);
     return ans;
 }

@@ -83,16 +83,12 @@ SEXP C_rep_units(SEXP W, SEXP w)
     }
     SEXP fr = PROTECT(Rf_allocVector(INTSXP, (R_xlen_t) nu));
     memcpy(INTEGER(fr), first, nu * sizeof(int));
-    SEXP ans = PROTECT(Rf_allocVector(VECSXP, 3));
-    SEXP nms = PROTECT(Rf_allocVector(STRSXP, 3));
+    const char *nm[] = {"unit", "first", "base"};
+    SEXP ans = PROTECT(umf_named_list(nm, 3));
     SET_VECTOR_ELT(ans, 0, unit);
     SET_VECTOR_ELT(ans, 1, fr);
     SET_VECTOR_ELT(ans, 2, base);
-    SET_STRING_ELT(nms, 0, Rf_mkChar("unit"));
-    SET_STRING_ELT(nms, 1, Rf_mkChar("first"));
-    SET_STRING_ELT(nms, 2, Rf_mkChar("base"));
-    Rf_setAttrib(ans, R_NamesSymbol, nms);
-    UNPROTECT(5);
+    UNPROTECT(4);
     return ans;
 }
 
@@ -247,14 +243,11 @@ SEXP C_rep_profile(SEXP cols, SEXP n_)
         if (!found) { table[slot] = (int) i; found = ++np; }
         pp[i] = found;
     }
-    SEXP ans = PROTECT(Rf_allocVector(VECSXP, 2));
-    SEXP nms = PROTECT(Rf_allocVector(STRSXP, 2));
+    const char *nm[] = {"prof", "np"};
+    SEXP ans = PROTECT(umf_named_list(nm, 2));
     SET_VECTOR_ELT(ans, 0, prof);
     SET_VECTOR_ELT(ans, 1, Rf_ScalarInteger(np));
-    SET_STRING_ELT(nms, 0, Rf_mkChar("prof"));
-    SET_STRING_ELT(nms, 1, Rf_mkChar("np"));
-    Rf_setAttrib(ans, R_NamesSymbol, nms);
-    UNPROTECT(3);
+    UNPROTECT(2);
     return ans;
 }
 

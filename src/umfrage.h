@@ -187,6 +187,7 @@ SEXP C_bench_floor(SEXP codes, SEXP w);
 double umf_as_double1(SEXP x, const char *arg);
 int umf_as_int1(SEXP x, const char *arg);
 SEXP umf_named_list(const char **nm, int k);
+SEXP umf_named_vector(SEXPTYPE type, const char **nm, int k);
 SEXP umf_list_get(SEXP l, const char *nm, const char *what, bool required);
 void umf_check_cells(double cells, R_xlen_t n, double width, const char *what);
 double *umf_trace_room(double *trace, R_xlen_t *cap, R_xlen_t i);

@@ -21,7 +21,14 @@ int umf_as_int1(SEXP x, const char *arg)
 /* A list of length k with the given names (unprotected on return). */
 SEXP umf_named_list(const char **nm, int k)
 {
-    SEXP ans = PROTECT(Rf_allocVector(VECSXP, k));
+    return umf_named_vector(VECSXP, nm, k);
+}
+
+/* A vector of the given type and length k with the given names
+ * (unprotected on return). */
+SEXP umf_named_vector(SEXPTYPE type, const char **nm, int k)
+{
+    SEXP ans = PROTECT(Rf_allocVector(type, k));
     SEXP nms = PROTECT(Rf_allocVector(STRSXP, k));
     for (int j = 0; j < k; j++) SET_STRING_ELT(nms, j, Rf_mkChar(nm[j]));
     Rf_setAttrib(ans, R_NamesSymbol, nms);

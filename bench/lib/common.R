@@ -107,6 +107,21 @@ bench_start <- function(name, peers = character(), attach = character()) {
   invisible(name)
 }
 
+# ---- sizes and threads --------------------------------------------------------
+
+# The sizes to run: 'default', or UMFRAGE_BENCH_SIZES ("5000" or "1e4,1e5").
+bench_sizes <- function(default) {
+  env_sizes <- Sys.getenv("UMFRAGE_BENCH_SIZES")
+  if (nzchar(env_sizes)) as.numeric(strsplit(env_sizes, "[ ,]+")[[1L]]) else default
+}
+
+# The thread counts to time: 1 and 2 where umfrage has OpenMP and the machine
+# two cores, else 1.
+bench_thread_set <- function() {
+  threads_info <- .Call(get("C_threads_max", envir = asNamespace("umfrage")))
+  if (threads_info[2L] == 1L && threads_info[1L] >= 2L) c(1L, 2L) else 1L
+}
+
 # ---- measuring ---------------------------------------------------------------
 
 # One timed call: gc() first (as system.time does), wall clock from Sys.time()
@@ -136,6 +151,67 @@ quietly <- function(f) {
       warns <<- c(warns, conditionMessage(w)); invokeRestart("muffleWarning")
     }))
   list(value = out, warnings = unique(warns), printed = printed)
+}
+
+# Time the calls 'fs' (a list of functions) round-robin over the thread
+# counts: a warm-up of each at every count, then 'reps' rounds of each at
+# every count, back on 1 thread at the end. Returns the first call's warm-up
+# value and, per call, a reps x threads x (ms, sys) array of time_call().
+time_threads <- function(fs, reps, thread_set) {
+  value <- NULL
+  for (th in thread_set) {
+    umfrage_threads(th)
+    value <- fs[[1L]]()
+    for (f in fs[-1L]) f()
+  }
+  ut <- rep(list(array(NA_real_, c(reps, length(thread_set), 2L))), length(fs))
+  for (r in seq_len(reps)) for (k in seq_along(thread_set)) {
+    umfrage_threads(thread_set[k])
+    for (j in seq_along(fs)) ut[[j]][r, k, ] <- time_call(fs[[j]])
+  }
+  umfrage_threads(1L)
+  list(value = value, ut = ut)
+}
+
+# Largest relative difference of a from b where both are finite and b != 0
+# (NA where there is none).
+rel <- function(a, b) {
+  ok <- is.finite(a) & is.finite(b) & b != 0
+  if (!any(ok)) return(NA_real_)
+  max(abs(a[ok] - b[ok]) / abs(b[ok]))
+}
+
+# ---- clustered banner data ------------------------------------------------------
+
+# H strata of M PSUs (PSU ids unique across strata; every PSU used, the rest
+# drawn with unequal probabilities) and a latent trait z = PSU effect (sd 0.6)
+# + N(0, 1) per respondent: list(psu, st, z).
+gen_clusters <- function(n, H, M) {
+  np <- H * M
+  psu <- c(seq_len(np), sample.int(np, n - np, TRUE, prob = stats::runif(np, 0.5, 1.5)))
+  st <- (psu - 1L) %/% M + 1L
+  z <- stats::rnorm(np, 0, 0.6)[psu] + stats::rnorm(n)
+  list(psu = psu, st = st, z = z)
+}
+
+# A factor of k levels l01.. cutting b z + logistic noise (b in [-1, 1]) at
+# unequal shares.
+ordinal_of <- function(z, k) {
+  n <- length(z)
+  y <- stats::runif(1L, -1, 1) * z + stats::rlogis(n)
+  pr <- stats::runif(k, 0.2, 1)
+  br <- stats::quantile(y[seq_len(min(n, 1e5))], cumsum(pr / sum(pr))[-k], names = FALSE)
+  structure(findInterval(y, br) + 1L, levels = sprintf("l%02d", seq_len(k)), class = "factor")
+}
+
+# The columns in 'out' as a data frame with the strata, PSUs and weights (a
+# stratum factor times a lognormal) of g = gen_clusters(n, H, M).
+clustered_df <- function(out, g, H) {
+  n <- length(g$z)
+  out$st <- g$st
+  out$psu <- g$psu
+  out$w <- stats::runif(H, 0.5, 2)[g$st] * exp(stats::rnorm(n, 0, 0.35))
+  structure(out, class = "data.frame", row.names = c(NA_integer_, -as.integer(n)))
 }
 
 # ---- formatting --------------------------------------------------------------
