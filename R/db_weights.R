@@ -55,6 +55,25 @@
 #' [tab()] then treats the weights as fixed (the calibration-adjusted
 #' variance that in-memory weights carry is not available on databases).
 #'
+#' @section Joining a factor table:
+#' With categorical margins only, each row's weight is its starting weight
+#' times its cell's factor, so the weights can also go back as a small
+#' table of the cells (the margin variables, with the source's own column
+#' types, and a column `umfrage_factor`) joined to the rows in the
+#' database. `db_write_weights(method = "join")` writes that table as a
+#' temporary table (where the engine allows, else a uniquely named table),
+#' runs `CREATE TABLE <table> AS SELECT s.*, CAST(s.w0 * f.umfrage_factor
+#' AS <double>) AS <name> FROM <source> s INNER JOIN <factors> f ON s.a =
+#' f.a AND ...`, checks the row count and drops the factor table, all in
+#' the same transaction: neither table remains after an error. `method =
+#' "case"` uses the expression of `db_weights_sql()`; `"auto"` (the default)
+#' joins from 1,000 cells on (on SQLite at 1e6 rows the CASE is about 15\%
+#' faster at 200 cells, the JOIN 12 times faster at 15,000). With numeric
+#' auxiliaries the weight is `w0 * g(x' lambda)` per row and the expression
+#' is used. `db_write_factors()` writes the factor table under a name of
+#' your choice, and `db_weights_sql(x, join = TRUE, factors = )` gives the
+#' `SELECT` that joins it (every column of the source and the weight).
+#'
 #' @section Progress:
 #' With `options(umfrage.progress = TRUE)` (the default in interactive
 #' sessions) each query is announced, and each Newton iteration with its
@@ -66,7 +85,13 @@
 #' @param table The name of the new table (default: the source table's name
 #'   followed by `_weighted`).
 #' @param overwrite Whether to replace an existing table of that name.
-#' @return `db_weights_sql()`: a single string, an SQL expression.
+#' @param method `"auto"`, `"join"` or `"case"`: how `db_write_weights()`
+#'   applies the cell factors (see "Joining a factor table").
+#' @param join `FALSE` for the expression (a `CASE`), `TRUE` for a full
+#'   `SELECT` joining the factor table `factors`.
+#' @param factors The name of the factor table (of `db_write_factors()`).
+#' @return `db_weights_sql()`: a single string, an SQL expression (or with
+#'   `join = TRUE` a `SELECT`). `db_write_factors()`: `x`, invisibly.
 #'   `db_write_weights()`: `x`, invisibly, with the table and column written.
 #' @seealso [db_table()], [wt_rake()], [wt_calibrate()]
 #' @examples
