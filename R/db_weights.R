@@ -55,6 +55,25 @@
 #' [tab()] then treats the weights as fixed (the calibration-adjusted
 #' variance that in-memory weights carry is not available on databases).
 #'
+#' @section Joining a factor table:
+#' With categorical margins only, each row's weight is its starting weight
+#' times its cell's factor, so the weights can also go back as a small
+#' table of the cells (the margin variables, with the source's own column
+#' types, and a column `umfrage_factor`) joined to the rows in the
+#' database. `db_write_weights(method = "join")` writes that table as a
+#' temporary table (where the engine allows, else a uniquely named table),
+#' runs `CREATE TABLE <table> AS SELECT s.*, CAST(s.w0 * f.umfrage_factor
+#' AS <double>) AS <name> FROM <source> s INNER JOIN <factors> f ON s.a =
+#' f.a AND ...`, checks the row count and drops the factor table, all in
+#' the same transaction: neither table remains after an error. `method =
+#' "case"` uses the expression of `db_weights_sql()`; `"auto"` (the default)
+#' joins from 1,000 cells on (on SQLite at 1e6 rows the CASE is about 15\%
+#' faster at 200 cells, the JOIN 12 times faster at 15,000). With numeric
+#' auxiliaries the weight is `w0 * g(x' lambda)` per row and the expression
+#' is used. `db_write_factors()` writes the factor table under a name of
+#' your choice, and `db_weights_sql(x, join = TRUE, factors = )` gives the
+#' `SELECT` that joins it (every column of the source and the weight).
+#'
 #' @section Progress:
 #' With `options(umfrage.progress = TRUE)` (the default in interactive
 #' sessions) each query is announced, and each Newton iteration with its
@@ -66,7 +85,13 @@
 #' @param table The name of the new table (default: the source table's name
 #'   followed by `_weighted`).
 #' @param overwrite Whether to replace an existing table of that name.
-#' @return `db_weights_sql()`: a single string, an SQL expression.
+#' @param method `"auto"`, `"join"` or `"case"`: how `db_write_weights()`
+#'   applies the cell factors (see "Joining a factor table").
+#' @param join `FALSE` for the expression (a `CASE`), `TRUE` for a full
+#'   `SELECT` joining the factor table `factors`.
+#' @param factors The name of the factor table (of `db_write_factors()`).
+#' @return `db_weights_sql()`: a single string, an SQL expression (or with
+#'   `join = TRUE` a `SELECT`). `db_write_factors()`: `x`, invisibly.
 #'   `db_write_weights()`: `x`, invisibly, with the table and column written.
 #' @seealso [db_table()], [wt_rake()], [wt_calibrate()]
 #' @examples
@@ -359,6 +384,18 @@ sql_num <- function(v) {
 db_lit <- function(con, v) {
   if (is.logical(v)) return(if (v) "TRUE" else "FALSE")
   if (is.numeric(v)) return(sql_num(as.double(v)))
+  if (inherits(v, "Date")) return(as.character(DBI::dbQuoteLiteral(con, v)))
+  as.character(DBI::dbQuoteString(con, as.character(v)))
+}
+
+# db_lit() of a vector at once (quoting one value at a time costs an S4
+# dispatch per value: seconds for 15,000 cells).
+db_lits <- function(con, v) {
+  if (is.logical(v)) return(ifelse(v, "TRUE", "FALSE"))
+  if (is.numeric(v)) {
+    if (!all(is.finite(v))) stopf("internal: a non-finite number in SQL")
+    return(sprintf("%.17g", as.double(v)))
+  }
   if (inherits(v, "Date")) return(as.character(DBI::dbQuoteLiteral(con, v)))
   as.character(DBI::dbQuoteString(con, as.character(v)))
 }
@@ -730,12 +767,13 @@ new_db_weights <- function(src, wcol, info, N, vars, cells = NULL, lin = NULL, c
 
 #' @rdname db_weights
 #' @export
-db_weights_sql <- function(x) {
-  if (!inherits(x, "umfrage_db_weights"))
-    stopf("'x' must be weights made on a database table (wt_rake(), wt_poststrat() or wt_calibrate() on a db_table()), not %s",
-          obj_desc(x))
+db_weights_sql <- function(x, join = FALSE, factors = "umfrage_factors", name = "weight") {
+  db_check_weights_obj(x)
+  check_flag(join, "join")
+  if (join) return(db_join_sql(x, factors, name))
   src <- x$source
-  w0 <- if (is.null(x$weights)) NULL else sprintf("CAST(%s AS DOUBLE PRECISION)", qid(src, x$weights))
+  dbl <- src$double %||% "DOUBLE PRECISION"
+  w0 <- if (is.null(x$weights)) NULL else sprintf("CAST(%s AS %s)", qid(src, x$weights), dbl)
   if (!is.null(x$cells)) {
     # a CASE tree, one level per margin variable: a row passes the sum of
     # the variables' level counts of WHENs, not the product
@@ -758,52 +796,211 @@ db_weights_sql <- function(x) {
   if (is.null(w0)) g else sprintf("%s * %s", w0, g)
 }
 
-#' @rdname db_weights
-#' @export
-db_write_weights <- function(x, name = "weight", table = NULL, overwrite = FALSE) {
-  sql <- db_weights_sql(x)
+db_check_weights_obj <- function(x) {
+  if (!inherits(x, "umfrage_db_weights"))
+    stopf("'x' must be weights made on a database table (wt_rake(), wt_poststrat() or wt_calibrate() on a db_table()), not %s",
+          obj_desc(x))
+}
+
+db_check_name <- function(v, arg, what) {
+  if (!is.character(v) || length(v) != 1L || is.na(v) || !nzchar(v))
+    stopf("'%s' must be a single %s (a string)", arg, what)
+}
+
+# The factor table's column of factors (named so that it cannot be a margin
+# variable of the weights).
+db_factor_col <- function(x) {
+  nm <- "umfrage_factor"
+  while (nm %in% x$vars) nm <- paste0(nm, "_")
+  nm
+}
+
+# The JOIN form: every column of the source and the weight, the source's
+# rows joined (INNER) to the factor table on the margin variables.
+db_join_sql <- function(x, factors, name) {
+  if (is.null(x$cells))
+    stopf("weights calibrated on numeric auxiliaries are g(x' lambda) per row, not a factor per cell: there is no factor table to join; use db_weights_sql(x) (an expression)")
+  db_check_name(factors, "factors", "table name")
+  db_check_name(name, "name", "column name")
   src <- x$source
   con <- src$con
-  if (!is.character(name) || length(name) != 1L || is.na(name) || !nzchar(name))
-    stopf("'name' must be a single column name (a string)")
-  if (name %in% src$cols)
-    stopf("column %s is already in %s; choose another 'name' for the weights", q(name), src$what)
-  if (is.null(table)) {
-    base <- sub("^table '(.*)'$", "\\1", src$what)
-    table <- paste0(if (identical(base, src$what)) "umfrage" else sub(".*\\.", "", base), "_weighted")
+  dbl <- src$double %||% "DOUBLE PRECISION"
+  S <- qid(src, "umfrage_s")
+  F <- qid(src, "umfrage_f")
+  fcol <- sprintf("%s.%s", F, qid(src, db_factor_col(x)))
+  w <- if (is.null(x$weights)) fcol
+       else sprintf("CAST(%s.%s AS %s) * %s", S, qid(src, x$weights), dbl, fcol)
+  from <- if (startsWith(src$from, "(")) sprintf("(SELECT * FROM %s)", src$from) else src$from
+  on <- if (length(x$vars))
+    paste(vapply(x$vars, function(v) sprintf("%s.%s = %s.%s", S, qid(src, v), F, qid(src, v)), ""),
+          collapse = " AND ")
+  else "1 = 1"
+  sprintf("SELECT %s, CAST(%s AS %s) AS %s FROM %s %s INNER JOIN %s %s ON %s",
+          paste(sprintf("%s.%s", S, vapply(src$cols, function(v) qid(src, v), "")), collapse = ", "),
+          w, dbl, qid(src, name), from, S,
+          as.character(DBI::dbQuoteIdentifier(con, factors)), F, on)
+}
+
+# Create the factor table (no transaction of its own): the margin
+# variables with the source's own column types (CREATE ... AS SELECT of no
+# rows), the factor as the engine's double, then the cells as literals in
+# multi-row INSERTs (400 a statement: SQLite's limit on compound SELECTs
+# is 500).
+db_create_factors <- function(x, ref, temporary) {
+  src <- x$source
+  con <- src$con
+  dbl <- src$double %||% "DOUBLE PRECISION"
+  fc <- db_factor_col(x)
+  keys <- vapply(x$vars, function(v) qid(src, v), "")
+  db_query(con, sprintf("CREATE %sTABLE %s AS SELECT %s FROM %s WHERE 1 = 0",
+                        if (temporary) "TEMPORARY " else "", ref,
+                        paste(c(keys, sprintf("CAST(NULL AS %s) AS %s", dbl, qid(src, fc))),
+                              collapse = ", "), src$from), execute = TRUE)
+  ce <- x$cells
+  lits <- lapply(x$vars, function(v) db_lits(con, ce$raw[[v]]))
+  lits[[length(lits) + 1L]] <- db_lits(con, as.double(ce$factor))
+  rows <- sprintf("(%s)", do.call(paste, c(lits, sep = ", ")))
+  cols <- paste(c(keys, qid(src, fc)), collapse = ", ")
+  for (s in seq(1L, length(rows), by = 400L)) {
+    chunk <- rows[s:min(length(rows), s + 399L)]
+    db_query(con, sprintf("INSERT INTO %s (%s) VALUES %s", ref, cols, paste(chunk, collapse = ", ")),
+             execute = TRUE)
   }
-  if (!is.character(table) || length(table) != 1L || is.na(table) || !nzchar(table))
-    stopf("'table' must be a single table name (a string)")
+  # SQLite plans a join to an unindexed table with an automatic index,
+  # possibly on the large side: an index on the cells' keys makes it probe
+  # the factor table once per row (other engines hash-join)
+  if (inherits(con, "SQLiteConnection") && length(keys))
+    db_query(con, sprintf("CREATE INDEX %s ON %s (%s)",
+                          qid(src, paste0(gsub("\"", "", sub(".*[.]", "", ref)), "_k")), ref,
+                          paste(keys, collapse = ", ")), execute = TRUE)
+  invisible(length(rows))
+}
+
+#' @rdname db_weights
+#' @export
+db_write_factors <- function(x, table = "umfrage_factors", overwrite = FALSE) {
+  db_check_weights_obj(x)
+  if (is.null(x$cells))
+    stopf("weights calibrated on numeric auxiliaries are g(x' lambda) per row, not a factor per cell: there is no factor table; use db_weights_sql(x) (an expression)")
+  db_check_name(table, "table", "table name")
   check_flag(overwrite, "overwrite")
+  con <- x$source$con
   ref <- as.character(DBI::dbQuoteIdentifier(con, table))
   fail <- function(e) stopf("could not write table %s: %s; nothing was written", q(table),
                             conditionMessage(e))
   exists <- tryCatch(DBI::dbExistsTable(con, table), error = fail)
   if (exists && !overwrite)
     stopf("table %s exists already; give overwrite = TRUE to replace it, or another 'table'", q(table))
-  cols <- paste(vapply(src$cols, function(v) qid(src, v), ""), collapse = ", ")
-  create <- sprintf("CREATE TABLE %s AS SELECT %s, CAST(%s AS DOUBLE PRECISION) AS %s FROM %s", ref, cols, sql,
-                    qid(src, name), src$from)
-  db_progress("umfrage: writing the weights of %s to table %s", src$what, q(table))
   tryCatch(DBI::dbBegin(con), error = fail)
   done <- FALSE
   on.exit(if (!done) try(suppressWarnings(DBI::dbRollback(con)), silent = TRUE))
   tryCatch({
     if (exists) db_query(con, sprintf("DROP TABLE %s", ref), execute = TRUE)
-    db_query(con, create, execute = TRUE)
-    db_progress("umfrage: checking table %s", q(table))
-    k <- db_query(con, sprintf("SELECT COUNT(*) AS n, SUM(CASE WHEN %s IS NULL THEN 1 ELSE 0 END) AS nn FROM %s",
-                                      qid(src, name), ref))
-    if (as.double(k$n) != x$rows)
-      stop(sprintf("it has %s rows but %s had %s when the weights were made", format(as.double(k$n)),
-                   src$what, format(x$rows)))
-    if (as.double(k$nn) > 0)
-      stop(sprintf("%s row(s) of %s are in no cell of the weights (the table changed)",
-                   format(as.double(k$nn)), src$what))
+    db_create_factors(x, ref, FALSE)
     if (isFALSE(DBI::dbCommit(con))) stop("COMMIT failed", call. = FALSE)
     done <- TRUE
   }, error = fail)
+  invisible(x)
+}
+
+# Cells from which on db_write_weights(method = "auto") joins a factor
+# table: SQLite at 1e6 rows, the CASE tree is about 15% faster at 16 and
+# 200 cells (0.39 vs 0.50 s, 0.51 vs 0.59 s), the JOIN 12x faster at 15,000
+# (0.97 vs 12 s); the CASE's cost grows with the levels per variable.
+db_join_min_cells <- 1000L
+
+#' @rdname db_weights
+#' @export
+db_write_weights <- function(x, name = "weight", table = NULL, overwrite = FALSE,
+                             method = c("auto", "join", "case")) {
+  db_check_weights_obj(x)
+  method <- match.arg(method)
+  src <- x$source
+  con <- src$con
+  db_check_name(name, "name", "column name")
+  if (name %in% src$cols)
+    stopf("column %s is already in %s; choose another 'name' for the weights", q(name), src$what)
+  if (is.null(table)) {
+    base <- sub("^table '(.*)'$", "\\1", src$what)
+    table <- paste0(if (identical(base, src$what)) "umfrage" else sub(".*\\.", "", base), "_weighted")
+  }
+  db_check_name(table, "table", "table name")
+  check_flag(overwrite, "overwrite")
+  if (is.null(x$cells)) {
+    if (method == "join")
+      stopf("method = \"join\" needs a factor per cell, and weights calibrated on numeric auxiliaries are g(x' lambda) per row; use method = \"case\" (or \"auto\")")
+    method <- "case"
+  } else if (method == "auto") {
+    method <- if (length(x$cells$n) >= db_join_min_cells) "join" else "case"
+  }
+  dbl <- src$double %||% "DOUBLE PRECISION"
+  ref <- as.character(DBI::dbQuoteIdentifier(con, table))
+  fail <- function(e) stopf("could not write table %s: %s; nothing was written", q(table),
+                            conditionMessage(e))
+  exists <- tryCatch(DBI::dbExistsTable(con, table), error = fail)
+  if (exists && !overwrite)
+    stopf("table %s exists already; give overwrite = TRUE to replace it, or another 'table'", q(table))
+  # the factor table: temporary where the engine has them, else a regular
+  # table of a unique name; created in the transaction and dropped before
+  # COMMIT (a rollback removes it too), and dropped on exit if still there
+  ftab <- NULL
+  ftemp <- TRUE
+  fref <- NULL
+  if (method == "join") {
+    ftab <- sprintf("umfrage_factors_%s_%d", format(as.numeric(Sys.time()) * 1e3, scientific = FALSE, nsmall = 0),
+                    sample.int(1e6, 1L))
+    ftab <- gsub("[^A-Za-z0-9_]", "", ftab)
+    fref <- as.character(DBI::dbQuoteIdentifier(con, ftab))
+    create <- sprintf("CREATE TABLE %s AS %s", ref, db_join_sql(x, ftab, name))
+  } else {
+    cols <- paste(vapply(src$cols, function(v) qid(src, v), ""), collapse = ", ")
+    create <- sprintf("CREATE TABLE %s AS SELECT %s, CAST(%s AS %s) AS %s FROM %s", ref, cols,
+                      db_weights_sql(x), dbl, qid(src, name), src$from)
+  }
+  db_progress("umfrage: writing the weights of %s to table %s", src$what, q(table))
+  tryCatch(DBI::dbBegin(con), error = fail)
+  done <- FALSE
+  fmade <- FALSE
+  on.exit({
+    if (!done) try(suppressWarnings(DBI::dbRollback(con)), silent = TRUE)
+    if (fmade)
+      try(suppressWarnings(DBI::dbExecute(con, sprintf("DROP TABLE IF EXISTS %s", fref))), silent = TRUE)
+  })
+  tryCatch({
+    if (method == "join") {
+      db_progress("umfrage: writing %d cell factors to a %s table", length(x$cells$n),
+                  "temporary")
+      ok <- tryCatch({ db_create_factors(x, fref, TRUE); TRUE }, error = function(e) e)
+      if (!isTRUE(ok)) {
+        # no temporary tables (or not in a transaction): start again with a
+        # regular table of that unique name
+        try(suppressWarnings(DBI::dbRollback(con)), silent = TRUE)
+        DBI::dbBegin(con)
+        ftemp <- FALSE
+        fmade <- TRUE
+        db_create_factors(x, fref, FALSE)
+      }
+      fmade <- TRUE
+    }
+    if (exists) db_query(con, sprintf("DROP TABLE %s", ref), execute = TRUE)
+    db_query(con, create, execute = TRUE)
+    db_progress("umfrage: checking table %s", q(table))
+    k <- db_query(con, sprintf("SELECT COUNT(*) AS n, SUM(CASE WHEN %s IS NULL THEN 1 ELSE 0 END) AS nn FROM %s",
+                               qid(src, name), ref))
+    if (as.double(k$n) != x$rows)
+      stop(sprintf("it has %s rows but %s had %s when the weights were made%s", format(as.double(k$n)),
+                   src$what, format(x$rows),
+                   if (method == "join") " (rows whose cell is not in the weights are left out by the join: the table changed)" else ""))
+    if (as.double(k$nn) > 0)
+      stop(sprintf("%s row(s) of %s are in no cell of the weights (the table changed)",
+                   format(as.double(k$nn)), src$what))
+    if (method == "join") db_query(con, sprintf("DROP TABLE %s", fref), execute = TRUE)
+    if (isFALSE(DBI::dbCommit(con))) stop("COMMIT failed", call. = FALSE)
+    done <- TRUE
+    fmade <- FALSE
+  }, error = fail)
   x$written <- list(table = table, name = name)
+  x$info$write_method <- method
   invisible(x)
 }
 

@@ -211,6 +211,81 @@ dbw_cases <- function(con, engine, reopen = NULL) {
     expect_error(db_weights_sql(1:3), "must be weights made on a database table")
   })
 
+  test_that(paste(engine, ": the JOIN with a factor table equals the CASE and the in-memory weights; the factor table does not remain"), {
+    # a key with fractions (a REAL column) joins exactly as well
+    d2 <- back
+    d2$x1 <- d2$reg / 10
+    DBI::dbWriteTable(con, "dbw_j", d2, overwrite = TRUE, row.names = FALSE)
+    dj <- db_table(con, "dbw_j")
+    tj <- c(tg, list(x1 = c("0.1" = 0.25, "0.2" = 0.25, "0.3" = 0.25, "0.4" = 0.25)))
+    tj$reg <- NULL
+    before <- sort(DBI::dbListTables(con))
+    for (w in list("w0", NULL)) {
+      wd <- wt_rake(dj, tj, weights = w, total = 1e6)
+      wm <- wt_rake(d2, tj, weights = w, total = 1e6)
+      expect_identical(wd$info$ncell, nrow(unique(d2[c("sex", "age", "x1", "edu")])))
+      wj <- db_write_weights(wd, "wr", table = "dbw_wj", overwrite = TRUE, method = "join")
+      expect_identical(wj$info$write_method, "join")
+      wc <- db_write_weights(wd, "wr", table = "dbw_wc", overwrite = TRUE, method = "case")
+      expect_identical(wc$info$write_method, "case")
+      gj <- written(con, "dbw_wj", "wr")
+      gc <- written(con, "dbw_wc", "wr")
+      expect_length(gj, nrow(d2))
+      expect_lte(wdiff(gj, gc), 1e-12)
+      expect_lte(wdiff(gj, wm), 1e-12)
+      expect_lte(max(abs(gj / as.double(wm) - 1)), 1e-12)
+      # the margins, by base R
+      expect_equal(as.vector(tapply(gj, d2$x1, sum)), rep(0.25e6, 4), tolerance = 1e-9)
+      expect_equal(sum(gj[d2$edu == "high" & d2$sex == "m"]), 0.1 * 1e6, tolerance = 1e-9)
+      # the other columns come through unchanged
+      back_j <- DBI::dbGetQuery(con, "SELECT * FROM dbw_wj ORDER BY id")
+      expect_equal(back_j[names(d2)], d2, ignore_attr = TRUE)
+      # the SELECT of db_weights_sql(join = TRUE) on a factor table written by db_write_factors()
+      db_write_factors(wd, "dbw_factors", overwrite = TRUE)
+      fa <- DBI::dbGetQuery(con, "SELECT * FROM dbw_factors")
+      expect_identical(nrow(fa), wd$info$ncell)
+      sel <- db_weights_sql(wd, join = TRUE, factors = "dbw_factors", name = "wq")
+      expect_match(sel, "^SELECT .* INNER JOIN ")
+      q <- DBI::dbGetQuery(con, sprintf("SELECT * FROM (%s) z ORDER BY id", sel))
+      expect_lte(wdiff(q$wq, wm), 1e-12)
+      DBI::dbRemoveTable(con, "dbw_factors")
+    }
+    expect_setequal(DBI::dbListTables(con), c(before, "dbw_wj", "dbw_wc"))
+    # auto: the JOIN for many cells, the CASE for a few
+    # (a margin of 3,000 levels: one cell per row)
+    ti <- list(id = stats::setNames(rep(1, nrow(d2)), d2$id))
+    wd <- wt_rake(dj, ti, weights = "w0")
+    expect_identical(wd$info$ncell, nrow(d2))
+    expect_identical(db_write_weights(wd, "wr", table = "dbw_wa", overwrite = TRUE)$info$write_method, "join")
+    expect_equal(written(con, "dbw_wa", "wr"), rep(1, nrow(d2)), tolerance = 1e-12)
+    w2 <- wt_rake(dj, tj["sex"], weights = "w0")
+    expect_identical(db_write_weights(w2, "wr", table = "dbw_wa", overwrite = TRUE)$info$write_method, "case")
+    expect_lte(wdiff(written(con, "dbw_wa", "wr"), wt_rake(d2, tj["sex"], weights = "w0")), 1e-12)
+    # numeric auxiliaries: per row, no factor table
+    wn <- wt_calibrate(dj, list(sex = c(f = 5000, m = 5000), inc = 2e5), weights = "w0")
+    expect_error(db_write_weights(wn, "wr", table = "dbw_wn", method = "join"),
+                 "numeric auxiliaries are g\\(x' lambda\\) per row")
+    expect_error(db_weights_sql(wn, join = TRUE), "no factor table to join")
+    expect_error(db_write_factors(wn, "dbw_fn"), "there is no factor table")
+    expect_false(DBI::dbExistsTable(con, "dbw_wn"))
+    for (t in c("dbw_wj", "dbw_wc", "dbw_wa")) DBI::dbRemoveTable(con, t)
+  })
+
+  test_that(paste(engine, ": a failing CREATE on the JOIN route leaves neither the table nor the factor table"), {
+    wd <- wt_rake(db, tg, weights = "w0")
+    before <- sort(DBI::dbListTables(con))
+    # the target appears inside the transaction, after the check that it
+    # does not exist: CREATE TABLE ... AS SELECT ... JOIN fails
+    old <- options(umfrage.progress = function(msg)
+      if (grepl("cell factors", msg)) DBI::dbExecute(con, "CREATE TABLE dbw_clash (x INTEGER)"))
+    on.exit(options(old))
+    expect_error(db_write_weights(wd, "w", table = "dbw_clash", method = "join"),
+                 "could not write table 'dbw_clash': .*nothing was written")
+    options(old)
+    expect_identical(sort(DBI::dbListTables(con)), before)
+    expect_false(DBI::dbExistsTable(con, "dbw_clash"))
+  })
+
   test_that(paste(engine, ": progress follows option umfrage.progress (quiet by default)"), {
     expect_silent(wd <- wt_calibrate(db, list(sex = c(f = 5000, m = 5000), inc = 1e6), weights = "w0"))
     old <- options(umfrage.progress = TRUE)
@@ -249,6 +324,7 @@ test_that("SQLite: writing weights to a read-only database is a clear error nami
 })
 
 test_that("SQLite: a connection lost during a calibration or while writing is a clear error, nothing half-written", {
+  tg_lost <- list(sex = c(f = 0.5, m = 0.5), age = c("18-34" = 0.3, "35-59" = 0.4, "60+" = 0.3))
   con2 <- DBI::dbConnect(RSQLite::SQLite(), sqlite_file)
   db2 <- db_table(con2, "dbw")
   tn <- list(sex = c(f = 5000, m = 5000), inc = 2e5)
@@ -265,6 +341,15 @@ test_that("SQLite: a connection lost during a calibration or while writing is a 
                "could not write table 'dbw_lost': .*nothing was written")
   options(old)
   expect_false(DBI::dbExistsTable(con_sqlite, "dbw_lost"))
+  # the same on the JOIN route: neither the table nor a factor table remains
+  before <- sort(DBI::dbListTables(con_sqlite))
+  con5 <- DBI::dbConnect(RSQLite::SQLite(), sqlite_file)
+  wd <- wt_rake(db_table(con5, "dbw"), tg_lost, weights = "w0")
+  options(umfrage.progress = function(msg) if (grepl("checking table", msg)) DBI::dbDisconnect(con5))
+  expect_error(db_write_weights(wd, "w", table = "dbw_lost", method = "join"),
+               "could not write table 'dbw_lost': .*nothing was written")
+  options(old)
+  expect_identical(sort(DBI::dbListTables(con_sqlite)), before)
   # and a lost connection before the cell query
   con4 <- DBI::dbConnect(RSQLite::SQLite(), sqlite_file)
   db4 <- db_table(con4, "dbw")
