@@ -8,11 +8,12 @@
 #                                (a 50 levels, b 20, c 5)
 #   (2) a raking of 4 margins    wt_rake(db, targets, weights = "w0")
 #                                (a, b, c, r1: 15,000 cells), then the raked
-#                                weights applied in the engine (one
-#                                SELECT a, SUM(<db_weights_sql()>) GROUP BY a
-#                                on the first UMFRAGE_BENCH_DB_APPLY_ROWS
-#                                rows, default 1e5: the CASE over 15,000
-#                                cells costs per row and cell; extrapolated)
+#                                weights applied in the engine (the cell
+#                                factors written as a small table and joined,
+#                                db_write_factors() + db_weights_sql(join =
+#                                TRUE), summed by a over the first
+#                                UMFRAGE_BENCH_DB_APPLY_ROWS rows, default
+#                                all)
 #   (3) a 50-block banner with SE
 #        tab(svy_design(db, weights = ~w0, strata = ~st, cluster = ~psu),
 #            rows = r1..r5, cols = c01..c10)
@@ -63,7 +64,7 @@
 #                                  reused when its row count is right
 #   UMFRAGE_BENCH_DB_SURVEY_MAX    largest n survey runs on directly (1e7)
 #   UMFRAGE_BENCH_DB_TIMEOUT       seconds a child may run (default 7200)
-#   UMFRAGE_BENCH_DB_APPLY_ROWS    rows the raked weights are applied to (1e5)
+#   UMFRAGE_BENCH_DB_APPLY_ROWS    rows the raked weights are applied to (all)
 #   UMFRAGE_BENCH_DB_TASKS         a subset of "tab,rake,banner" (default all)
 #   UMFRAGE_BENCH_DB_BANNER_MAX    largest n the banner runs at (default: all
 #                                  sizes; on SQLite the engine banner takes
@@ -94,7 +95,7 @@ env_num <- function(var, default) {
 survey_max <- env_num("UMFRAGE_BENCH_DB_SURVEY_MAX", 1e7)
 sub_n <- 1e7                                          # rows of the fall-back view
 child_timeout <- env_num("UMFRAGE_BENCH_DB_TIMEOUT", 7200)
-apply_rows <- env_num("UMFRAGE_BENCH_DB_APPLY_ROWS", 1e5)
+apply_rows <- env_num("UMFRAGE_BENCH_DB_APPLY_ROWS", Inf)
 task_set <- c("tab", "rake", "banner")
 banner_max <- as.numeric(Sys.getenv("UMFRAGE_BENCH_DB_BANNER_MAX", "Inf"))
 env_tasks <- Sys.getenv("UMFRAGE_BENCH_DB_TASKS")
@@ -294,10 +295,16 @@ tasks <- list(
                   error = function(e) e)
   }), quote({
     if (inherits(w, "error")) extra$error <- conditionMessage(w) else {
+      # the weights applied in the engine: the cell factors written as a
+      # small table and joined (db_write_factors() + db_weights_sql(join =
+      # TRUE), what db_write_weights() does for many cells), summed by a
       t1 <- Sys.time()
-      extra$applied <- dbGetQuery(con, sprintf("SELECT a, SUM(%s) AS sw FROM %s WHERE id <= %.0f GROUP BY a",
-                                               db_weights_sql(w), tbl, spec$apply_n))
+      db_write_factors(w, "bench_factors", overwrite = TRUE)
+      extra$applied <- dbGetQuery(con, sprintf("SELECT a, SUM(weight) AS sw FROM (%s) j WHERE id <= %.0f GROUP BY a",
+                                               db_weights_sql(w, join = TRUE, factors = "bench_factors"),
+                                               spec$apply_n))
       extra$apply_ms <- 1000 * as.numeric(difftime(Sys.time(), t1, units = "secs"))
+      dbExecute(con, "DROP TABLE IF EXISTS bench_factors")
       ce <- unclass(w)$cells
       check <- data.frame(ce$raw, factor = ce$factor)
       extra$iterations <- unclass(w)$info$iterations
@@ -567,7 +574,7 @@ for (r in results) {
   re <- ru$rake_engine
   det <- character()
   if (!is.null(re$extra$apply_ms))
-    det <- c(det, sprintf("raking in the engine: cells + rake %s s (%s sweeps, %s cells); applying the weights in the engine (`SUM(<db_weights_sql(w)>)`, a CASE over the cells, on the first %s rows) %s s%s",
+    det <- c(det, sprintf("raking in the engine: cells + rake %s s (%s sweeps, %s cells); applying the weights in the engine (the cell factors written as a table and joined: `db_write_factors()` + `db_weights_sql(join = TRUE)`, summed over the first %s rows) %s s%s",
                           fmt_ms(re$ms / 1000), re$extra$iterations %||0% "?", fmt_n(prod(rake_levels)),
                           fmt_n(min(n, apply_rows)), fmt_ms(re$extra$apply_ms / 1000),
                           if (n > apply_rows) sprintf(", so about %s s for all rows (extrapolated; not in the table's time)",
