@@ -299,12 +299,16 @@ tasks <- list(
       # small table and joined (db_write_factors() + db_weights_sql(join =
       # TRUE), what db_write_weights() does for many cells), summed by a
       t1 <- Sys.time()
-      db_write_factors(w, "bench_factors", overwrite = TRUE)
+      # (this connection is read-only: a TEMP table, as db_write_weights()
+      # uses where it can; db_write_factors() writes a lasting one)
+      ce <- unclass(w)$cells
+      dbWriteTable(con, "bench_factors", data.frame(ce$raw, umfrage_factor = ce$factor),
+                   temporary = TRUE, overwrite = TRUE)
       extra$applied <- dbGetQuery(con, sprintf("SELECT a, SUM(weight) AS sw FROM (%s) j WHERE id <= %.0f GROUP BY a",
                                                db_weights_sql(w, join = TRUE, factors = "bench_factors"),
                                                spec$apply_n))
       extra$apply_ms <- 1000 * as.numeric(difftime(Sys.time(), t1, units = "secs"))
-      dbExecute(con, "DROP TABLE IF EXISTS bench_factors")
+      dbExecute(con, "DROP TABLE IF EXISTS temp.bench_factors")
       ce <- unclass(w)$cells
       check <- data.frame(ce$raw, factor = ce$factor)
       extra$iterations <- unclass(w)$info$iterations
@@ -574,7 +578,7 @@ for (r in results) {
   re <- ru$rake_engine
   det <- character()
   if (!is.null(re$extra$apply_ms))
-    det <- c(det, sprintf("raking in the engine: cells + rake %s s (%s sweeps, %s cells); applying the weights in the engine (the cell factors written as a table and joined: `db_write_factors()` + `db_weights_sql(join = TRUE)`, summed over the first %s rows) %s s%s",
+    det <- c(det, sprintf("raking in the engine: cells + rake %s s (%s sweeps, %s cells); applying the weights in the engine (the cell factors written as a temporary table and joined, `db_weights_sql(join = TRUE)`, summed by a over the first %s rows) %s s%s",
                           fmt_ms(re$ms / 1000), re$extra$iterations %||0% "?", fmt_n(prod(rake_levels)),
                           fmt_n(min(n, apply_rows)), fmt_ms(re$extra$apply_ms / 1000),
                           if (n > apply_rows) sprintf(", so about %s s for all rows (extrapolated; not in the table's time)",
