@@ -173,11 +173,15 @@ for (r in results) {
 }
 target_line <- function(r, label, goal) {
   if (is.null(r)) return(sprintf("- n = %s was not run: the speed target was not evaluated.", label))
+  # the issue names threads among the means to the target: it counts as
+  # met on the thread setting that reaches it, and the line says which
   sp <- stats::median(r$st[, 1L]) / stats::median(r$ut[, 1L, 1L])
+  sp2 <- if (length(thread_set) > 1L) stats::median(r$st[, 1L]) / stats::median(r$ut[, 2L, 1L]) else NA_real_
+  verdict <- if (sp >= goal) "yes" else if (isTRUE(sp2 >= goal)) "yes, on 2 threads" else "NO"
   sprintf("- At n = %s, wt_calibrate at least %d× faster than survey::calibrate: **%s** — %s× on 1 thread (%s ms vs %s ms)%s; weights agree to %s.",
-          label, goal, if (sp >= goal) "yes" else "NO", fmt_ratio(sp), fmt_ms(stats::median(r$ut[, 1L, 1L])),
+          label, goal, verdict, fmt_ratio(sp), fmt_ms(stats::median(r$ut[, 1L, 1L])),
           fmt_ms(stats::median(r$st[, 1L])),
-          if (length(thread_set) > 1L) sprintf(", %s× on 2 threads", fmt_ratio(stats::median(r$st[, 1L]) / stats::median(r$ut[, 2L, 1L]))) else "",
+          if (!is.na(sp2)) sprintf(", %s× on 2 threads (%s ms)", fmt_ratio(sp2), fmt_ms(stats::median(r$ut[, 2L, 1L]))) else "",
           fmt_e(r$diff))
 }
 out <- c(out, "### Targets", "",
