@@ -219,7 +219,8 @@ db_cells_sql <- function(src, groups, weights = NULL) {
 # without weights sw = sw2 = npos = n).
 db_cells <- function(src, groups, weights = NULL) {
   sql <- db_cells_sql(src, groups, weights)
-  db_progress("umfrage: grouping %s by %s", src$what, paste(groups, collapse = ", "))
+  if (length(groups)) db_progress("umfrage: grouping %s by %s", src$what, paste(groups, collapse = ", "))
+  else db_progress("umfrage: summing %s (all rows)", src$what)
   # database sources: db_query() (db_weights.R) turns a lost connection's NULL into an error
   df <- db_try(src$con, src$what, groups, function() db_query(src$con, sql))
   names(df)[seq_along(groups)] <- groups
