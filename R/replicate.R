@@ -1199,6 +1199,7 @@ rep_setup_rows <- function(des, f) {
 rep_block_units <- function(ru, descs, X = NULL, extra = list()) {
   cols <- c(unlist(lapply(descs, `[[`, 3L), recursive = FALSE), extra)
   cols <- lapply(cols, function(x) if (is.integer(x) || is.logical(x)) x else as.integer(x))
+  if (!length(cols)) cols <- list(rep(1L, ru$n))   # one profile: all rows
   pr <- .Call(C_rep_profile, cols, as.integer(ru$n))
   ru$prof <- pr$prof
   ru$U <- pr$np

@@ -211,7 +211,10 @@ SEXP C_rep_profile(SEXP cols, SEXP n_)
     const R_xlen_t n = INTEGER(n_)[0];
     if (n > INT_MAX - 1) Rf_error("too many rows");
     const int m = (int) XLENGTH(cols);
-    const int **c = (const int **) R_alloc(m > 0 ? m : 1, sizeof(int *));
+    /* the rows' count comes from the columns: at least one (R passes a
+     * constant column for a block without variables) */
+    if (m < 1) Rf_error("'cols' must hold at least one code vector");
+    const int **c = (const int **) R_alloc(m, sizeof(int *));
     for (int j = 0; j < m; j++) {
         SEXP e = VECTOR_ELT(cols, j);
         read_int_col(e, n, "cols");

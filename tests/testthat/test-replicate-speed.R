@@ -112,3 +112,13 @@ test_that("domain df below R with more than 3R distinct factor vectors: every ve
     expect_equal(unique(t$df[t$col == l & t$col_var == "z"]), want)
   }
 })
+
+test_that("C_rep_profile takes its row count from the columns (no allocation from 'n' alone)", {
+  f <- get("C_rep_profile", asNamespace("umfrage"))
+  # found by make fuzz: an empty list with n = 1e9 allocated 12 GB
+  expect_error(.Call(f, list(), 1000000000L), "at least one code vector")
+  expect_error(.Call(f, list(1:3), 1000000000L))
+  p <- .Call(f, list(c(1L, 2L, 1L, 2L)), 4L)
+  expect_identical(p$prof, c(1L, 2L, 1L, 2L))
+  expect_identical(p$np, 2L)
+})
