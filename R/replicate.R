@@ -686,6 +686,12 @@ rep_cov <- function(theta, full, rp) {
 # Once per tab(): the representation on tab()'s weight scale f.
 rep_setup <- function(des, f) {
   if (rep_by_rows(des$rep)) return(rep_setup_rows(des, f))
+  rep_setup_units(des, f)
+}
+
+# The representation by units (rep_units()) on the weight scale f, with the
+# design's replicate settings and an empty cache of domain ranks.
+rep_setup_units <- function(des, f) {
   ru <- rep_units(des)
   if (f != 1) {
     ru$base <- ru$base * f
@@ -1180,16 +1186,7 @@ rep_setup_rows <- function(des, f) {
   vid[!(base > 0)] <- 0L
   ru <- list(rows = TRUE, n = n, base = base * f, fac = rep_fac(r), vid = as.integer(vid),
              nvid = as.integer(nvid), rp = des$rep, rank_cache = new.env(parent = emptyenv()))
-  ru$legacy <- function() {
-    lr <- rep_units(des)
-    if (f != 1) {
-      lr$base <- lr$base * f
-      for (k in seq_along(lr$extra)) lr$extra[[k]]$base <- lr$extra[[k]]$base * f
-    }
-    lr$rp <- des$rep
-    lr$rank_cache <- new.env(parent = emptyenv())
-    lr
-  }
+  ru$legacy <- function() rep_setup_units(des, f)
   ru
 }
 
