@@ -885,12 +885,8 @@ db_write_factors <- function(x, table = "umfrage_factors", overwrite = FALSE) {
   db_check_name(table, "table", "table name")
   check_flag(overwrite, "overwrite")
   con <- x$source$con
-  ref <- as.character(DBI::dbQuoteIdentifier(con, table))
-  fail <- function(e) stopf("could not write table %s: %s; nothing was written", q(table),
-                            conditionMessage(e))
-  exists <- tryCatch(DBI::dbExistsTable(con, table), error = fail)
-  if (exists && !overwrite)
-    stopf("table %s exists already; give overwrite = TRUE to replace it, or another 'table'", q(table))
+  tt <- db_target_table(con, table, overwrite)
+  ref <- tt$ref; fail <- tt$fail; exists <- tt$exists
   tryCatch(DBI::dbBegin(con), error = fail)
   done <- FALSE
   on.exit(if (!done) try(suppressWarnings(DBI::dbRollback(con)), silent = TRUE))
@@ -901,6 +897,18 @@ db_write_factors <- function(x, table = "umfrage_factors", overwrite = FALSE) {
     done <- TRUE
   }, error = fail)
   invisible(x)
+}
+
+# A table that db_write_factors() / db_write_weights() are about to write:
+# its quoted name, whether it exists (an error unless overwrite = TRUE), and
+# the error handler that says nothing was written.
+db_target_table <- function(con, table, overwrite) {
+  fail <- function(e) stopf("could not write table %s: %s; nothing was written", q(table),
+                            conditionMessage(e))
+  exists <- tryCatch(DBI::dbExistsTable(con, table), error = fail)
+  if (exists && !overwrite)
+    stopf("table %s exists already; give overwrite = TRUE to replace it, or another 'table'", q(table))
+  list(ref = as.character(DBI::dbQuoteIdentifier(con, table)), exists = exists, fail = fail)
 }
 
 # Cells from which on db_write_weights(method = "auto") joins a factor
@@ -934,12 +942,8 @@ db_write_weights <- function(x, name = "weight", table = NULL, overwrite = FALSE
     method <- if (length(x$cells$n) >= db_join_min_cells) "join" else "case"
   }
   dbl <- src$double %||% "DOUBLE PRECISION"
-  ref <- as.character(DBI::dbQuoteIdentifier(con, table))
-  fail <- function(e) stopf("could not write table %s: %s; nothing was written", q(table),
-                            conditionMessage(e))
-  exists <- tryCatch(DBI::dbExistsTable(con, table), error = fail)
-  if (exists && !overwrite)
-    stopf("table %s exists already; give overwrite = TRUE to replace it, or another 'table'", q(table))
+  tt <- db_target_table(con, table, overwrite)
+  ref <- tt$ref; fail <- tt$fail; exists <- tt$exists
   # the factor table: temporary where the engine has them, else a regular
   # table of a unique name; created in the transaction and dropped before
   # COMMIT (a rollback removes it too), and dropped on exit if still there
