@@ -518,7 +518,7 @@ db_pg_partitioned <- function(ctx) {
     from <- ctx$src$from
     ctx$pg_part <- !grepl("^\\(", from) && isTRUE(tryCatch({
       r <- DBI::dbGetQuery(ctx$src$con, sprintf(
-        "SELECT relkind FROM pg_class WHERE oid = to_regclass(%s)",
+        "SELECT CAST(relkind AS text) AS k FROM pg_class WHERE oid = to_regclass(%s)",
         DBI::dbQuoteString(ctx$src$con, from)))
       nrow(r) == 1L && as.character(r[[1L]]) %in% c("p", "f")
     }, error = function(e) FALSE))
@@ -543,16 +543,11 @@ db_fetch_sets <- function(ctx, sets) {
 # GROUPING() per 31 such columns. A NULL of a column of the row's own set
 # is a real NULL (NA level).
 db_cells_gsets <- function(src, sets, weights) {
-  allc <- unique(unlist(sets))
-  diff <- setdiff(allc, Reduce(intersect, sets))
-  parts <- split(diff, ceiling(seq_along(diff) / 31))
-  gname <- paste0("umfrage_g", seq_along(parts))
-  gsql <- vapply(seq_along(parts), function(i)
-    sprintf("GROUPING(%s) AS %s", paste(qid(src, parts[[i]]), collapse = ", "), qid(src, gname[i])), "")
-  sql <- sprintf("SELECT %s FROM %s GROUP BY GROUPING SETS (%s)",
-                 paste(c(qid(src, allc), gsql, db_stats_sql(src, weights)), collapse = ", "), src$from,
-                 paste(vapply(sets, function(g) sprintf("(%s)", paste(qid(src, g), collapse = ", ")), ""),
-                       collapse = ", "))
+  Q <- db_gsets_sql(src, sets, weights)
+  allc <- Q$cols
+  parts <- Q$parts
+  gname <- Q$gname
+  sql <- Q$sql
   db_progress("umfrage: grouping %s by %d sets of columns at once (%s)", src$what, length(sets),
               paste(allc, collapse = ", "))
   df <- db_try(src$con, src$what, allc, function() db_query(src$con, sql))
@@ -565,6 +560,22 @@ db_cells_gsets <- function(src, sets, weights) {
     db_cells_frame(src, df[hit, c(g, grep("^umfrage_[^g]", names(df), value = TRUE)), drop = FALSE],
                    g, weights)
   })
+}
+
+# The SQL of db_cells_gsets(), its columns, and the GROUPING() columns
+# (names, and the columns each takes).
+db_gsets_sql <- function(src, sets, weights) {
+  allc <- unique(unlist(sets))
+  diff <- setdiff(allc, Reduce(intersect, sets))
+  parts <- split(diff, ceiling(seq_along(diff) / 31))
+  gname <- paste0("umfrage_g", seq_along(parts))
+  gsql <- vapply(seq_along(parts), function(i)
+    sprintf("GROUPING(%s) AS %s", paste(qid(src, parts[[i]]), collapse = ", "), qid(src, gname[i])), "")
+  sql <- sprintf("SELECT %s FROM %s GROUP BY GROUPING SETS (%s)",
+                 paste(c(qid(src, allc), gsql, db_stats_sql(src, weights)), collapse = ", "), src$from,
+                 paste(vapply(sets, function(g) sprintf("(%s)", paste(qid(src, g), collapse = ", ")), ""),
+                       collapse = ", "))
+  list(sql = sql, cols = allc, parts = parts, gname = gname)
 }
 
 # The rows a stream reads per chunk: option umfrage.db_chunk (default 1e6).
@@ -589,6 +600,7 @@ db_cells_stream <- function(src, sets, weights) {
   state <- .Call(C_dbs_new, lapply(sets, function(g) match(g, allc) - 1L), length(allc), !is.null(weights))
   kinds <- rep(NA_integer_, length(allc))   # 1 integer, 2 double, 3 character
   attrs <- vector("list", length(allc))
+  lgl <- rep(TRUE, length(allc))            # logical in every chunk: logical again at the end
   rank <- function(x) if (is.character(x)) 3L else if (is.double(x)) 2L else 1L
   up <- function(x, k) switch(k, as.integer(x), as.double(x), as.character(x))
   db_progress("umfrage: reading %s once for %d sets of columns (%s)", src$what, length(sets),
@@ -605,6 +617,7 @@ db_cells_stream <- function(src, sets, weights) {
         x <- df[[j]]
         if (is.factor(x)) x <- as.character(x)
         if (is.null(attrs[[j]]) && !is.null(oldClass(x))) attrs[[j]] <<- attributes(x)
+        lgl[j] <<- lgl[j] && is.logical(x)
         if (is.logical(x) || inherits(x, "integer64")) x <- if (is.logical(x)) as.integer(x) else as.double(x)
         if (!is.atomic(x) || !(is.numeric(x) || is.character(x)))
           stopf("column %s has a type (%s) that a table cannot group by", q(allc[j]), class(x)[1L])
@@ -627,6 +640,7 @@ db_cells_stream <- function(src, sets, weights) {
   })
   dict <- lapply(seq_along(allc), function(j) {
     v <- .Call(C_dbs_dict, state, j - 1L, NULL)
+    if (lgl[j] && is.integer(v)) v <- as.logical(v)
     if (!is.null(attrs[[j]])) attributes(v) <- attrs[[j]][setdiff(names(attrs[[j]]), c("names", "dim", "dimnames"))]
     v
   })
