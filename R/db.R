@@ -2,8 +2,9 @@
 #'
 #' `db_table()` points umfrage at a table (or view) in a database reached
 #' through DBI, so that [tab()] (and [svy_design()]) work where the data
-#' live: the engine groups the rows to cells in one aggregate query per
-#' block of the table, and only the cells come back into R. A dbplyr lazy
+#' live: the engine groups the rows to cells (one aggregate query per
+#' block of the table, or one query or one scan for all blocks: `cells`),
+#' and only the cells come back into R. A dbplyr lazy
 #' table (`dplyr::tbl(con, "t")`, with any filters or mutations) is accepted
 #' wherever a `db_table()` is, as its SQL in a subquery.
 #'
@@ -23,6 +24,38 @@
 #' floating-point additions, about 1e-15 relative). The same SQL runs on
 #' SQLite, PostgreSQL and DuckDB (tested), and should on other engines
 #' that DBI reaches (Spark SQL, BigQuery, Snowflake, Trino: untested).
+#'
+#' @section A banner in one scan:
+#' The cell queries of one `tab()` call are all known before the first
+#' runs, so they are fetched together (`cells`):
+#' \itemize{
+#' \item `"grouping_sets"`: ONE query,
+#' `... GROUP BY GROUPING SETS ((<block 1>), (<block 2>), ...)`, with
+#' `GROUPING()` bitmasks (one per 31 columns that tell the blocks apart)
+#' to tell which block a group belongs to (a `NULL` of a block's own
+#' column stays a level). PostgreSQL (9.5 or later) hashes all the grouping
+#' sets in one scan of the table (one `HashAggregate` or `MixedAggregate`
+#' node in `EXPLAIN`); DuckDB, Spark SQL, BigQuery, Snowflake and Trino
+#' have `GROUPING SETS` too (DuckDB's is tested where it is installed, the
+#' others untested: force it there).
+#' \item `"stream"`: ONE `SELECT <the blocks' columns>, <weights>`
+#' read in chunks of `getOption("umfrage.db_chunk", 1e6)` rows
+#' (`DBI::dbFetch(n =)`: memory is one chunk plus the cells), each chunk
+#' grouped for every block in C (hash tables on integer codes of the
+#' columns' values). For SQLite, which has no `GROUPING SETS` and sorts
+#' every row for a `GROUP BY`: a 50-block banner on 10 million rows reads
+#' the table once instead of sorting it 50 times. With
+#' `options(umfrage.progress = TRUE)` each chunk is reported.
+#' \item `"query"`: one `GROUP BY` query per block (the engine may run
+#' each where the data live: a sharded table's aggregates are pushed down
+#' only as plain `GROUP BY`s).
+#' \item `"auto"` (the default): `"grouping_sets"` on PostgreSQL
+#' (RPostgres or RPostgreSQL) and DuckDB connections, but `"query"` on a
+#' partitioned or foreign PostgreSQL table or with `partition`;
+#' `"stream"` on SQLite; `"query"` elsewhere, and for a single block.
+#' }
+#' Every way gives the same cells (the statistics equal to 1e-12 or better).
+#' A dbplyr table uses `"auto"`.
 #'
 #' @section Levels:
 #' A database has no factors or value labels: the levels of a column are
@@ -60,6 +93,11 @@
 #'   postgres_fdw partitions, the whole aggregate is pushed down to the
 #'   shard servers only when the partition key is among the grouping
 #'   columns. See [umfrage_databases].
+#' @param cells How the cells of a table's blocks are fetched: `"auto"`,
+#'   `"query"` (one `GROUP BY` query per block), `"grouping_sets"` (one
+#'   query with `GROUPING SETS`) or `"stream"` (one scan of the rows,
+#'   grouped in R's C code chunk by chunk). See the section "A banner in
+#'   one scan".
 #' @return An object of class `umfrage_db`: the connection, the table's
 #'   reference and its column names and types (read once).
 #' @seealso [tab()], [svy_design()].
