@@ -497,10 +497,9 @@ db_prefetch <- function(ctx, colsets) {
   keys <- vapply(groups, db_key, "")
   todo <- which(!duplicated(keys) & !keys %in% names(ctx$cache))
   for (i in todo) db_check_cols(ctx$src, colsets[[i]], "x")
-  if (length(todo)) {
-    cells <- db_fetch_sets(ctx, groups[todo])
-    for (k in seq_along(todo)) ctx$cache[[keys[todo[k]]]] <- db_pattern_entry(ctx, cells[[k]])
-  }
+  if (length(todo))
+    db_fetch_sets(ctx, groups[todo], function(k, cells)
+      ctx$cache[[keys[todo[k]]]] <- db_pattern_entry(ctx, cells))
   lapply(keys, function(k) ctx$cache[[k]])
 }
 
@@ -565,13 +564,15 @@ db_pg_partitioned <- function(ctx) {
 }
 
 # The cells of each set of groups (a list of character vectors), as
-# db_cells() gives them.
-db_fetch_sets <- function(ctx, sets) {
+# db_cells() gives them, handed to store(k, cells) as each is ready (so
+# that the raw cells of all sets are never held at once).
+db_fetch_sets <- function(ctx, sets, store) {
   src <- ctx$src
   switch(db_cells_method(ctx, length(sets)),
-         query = lapply(sets, db_cells, src = src, weights = ctx$weights),
-         grouping_sets = db_cells_gsets(src, sets, ctx$weights),
-         stream = db_cells_stream(src, sets, ctx$weights))
+         query = for (k in seq_along(sets)) store(k, db_cells(src, sets[[k]], ctx$weights)),
+         grouping_sets = db_cells_gsets(src, sets, ctx$weights, store),
+         stream = db_cells_stream(src, sets, ctx$weights, store))
+  invisible()
 }
 
 # One query for every set: GROUP BY GROUPING SETS ((set 1), (set 2), ...).
@@ -580,7 +581,7 @@ db_fetch_sets <- function(ctx, sets) {
 # a column aggregated over; PostgreSQL takes at most 31 arguments, so one
 # GROUPING() per 31 such columns. A NULL of a column of the row's own set
 # is a real NULL (NA level).
-db_cells_gsets <- function(src, sets, weights) {
+db_cells_gsets <- function(src, sets, weights, store = NULL) {
   Q <- db_gsets_sql(src, sets, weights)
   allc <- Q$cols
   parts <- Q$parts
@@ -592,12 +593,21 @@ db_cells_gsets <- function(src, sets, weights) {
   names(df)[seq_along(allc)] <- allc
   # the bitmask of each set: bit (length - position) for a column not in it
   mask <- function(set, p) sum(2^(length(p) - which(!p %in% set)))
-  lapply(sets, function(g) {
+  db_store_all(seq_along(sets), store, function(k) {
+    g <- sets[[k]]
     hit <- rep(TRUE, nrow(df))
     for (i in seq_along(parts)) hit <- hit & as.double(df[[gname[i]]]) == mask(g, parts[[i]])
     db_cells_frame(src, df[hit, c(g, grep("^umfrage_[^g]", names(df), value = TRUE)), drop = FALSE],
                    g, weights)
   })
+}
+
+# The cells of sets ks, each made by cells(k): handed to store(k, cells)
+# one at a time, or (store NULL) returned as a list.
+db_store_all <- function(ks, store, cells) {
+  if (is.null(store)) return(lapply(ks, cells))
+  for (k in ks) store(k, cells(k))
+  invisible()
 }
 
 # The SQL of db_cells_gsets(), its columns, and the GROUPING() columns
@@ -629,7 +639,7 @@ db_chunk_rows <- function() {
 # read in chunks (DBI::dbFetch(n = umfrage.db_chunk)); C (dbstream.c) codes
 # each chunk's columns against dictionaries that grow across chunks and
 # adds its rows to every set's groups. Memory: a chunk plus the groups.
-db_cells_stream <- function(src, sets, weights) {
+db_cells_stream <- function(src, sets, weights, store = NULL) {
   allc <- unique(unlist(sets))
   sel <- c(qid(src, allc), if (!is.null(weights))
     sprintf("%s AS %s", db_weight_sql(src, weights), qid(src, "umfrage_w")))
@@ -682,10 +692,9 @@ db_cells_stream <- function(src, sets, weights) {
     if (!is.null(attrs[[j]])) attributes(v) <- attrs[[j]][setdiff(names(attrs[[j]]), c("names", "dim", "dimnames"))]
     v
   })
-  out <- .Call(C_dbs_result, state)
-  lapply(seq_along(sets), function(i) {
+  db_store_all(seq_along(sets), store, function(i) {
     g <- sets[[i]]
-    r <- out[[i]]
+    r <- .Call(C_dbs_result, state, i - 1L)
     vars <- stats::setNames(lapply(seq_along(g), function(a) dict[[match(g[a], allc)]][r$codes[[a]]]), g)
     db_cells_list(src, new_df(vars), if (is.null(weights)) r$stats["n"] else r$stats)
   })

@@ -53,7 +53,7 @@ typedef struct {
 } dbs_set;
 
 typedef struct {
-    int ncol, nset, weighted;
+    int ncol, nset, weighted, done;
     dbs_dict *dict;
     dbs_set *set;
     double rows;
@@ -361,6 +361,7 @@ SEXP C_dbs_chunk(SEXP state, SEXP cols, SEXP w)
 {
     dbs_state *s = dbs_get(state);
     SEXP prot = R_ExternalPtrProtected(state);
+    if (s->done) Rf_error("the stream's groups were already returned");
     if (TYPEOF(cols) != VECSXP || XLENGTH(cols) != s->ncol)
         Rf_error("'cols' must be a list of %d columns", s->ncol);
     R_xlen_t n = -1;
@@ -480,47 +481,57 @@ SEXP C_dbs_dict(SEXP state, SEXP j_, SEXP vals)
     return R_NilValue;
 }
 
-/* Per set: list(codes = per column its groups' codes (1-based), stats =
- * list(n, sw, sw2, npos, wmin, wmax, wnull)); a group of NULL weights only
- * has NA sums, minimum and maximum (as SQL's SUM/MIN/MAX). */
-SEXP C_dbs_result(SEXP state)
+/* Set i (0-based): list(codes = per column its groups' codes (1-based),
+ * stats = list(n, sw, sw2, npos, wmin, wmax, wnull)); a group of NULL
+ * weights only has NA sums, minimum and maximum (as SQL's SUM/MIN/MAX).
+ * The set's memory is freed: the groups go to R one set at a time, and the
+ * stream takes no more chunks. */
+SEXP C_dbs_result(SEXP state, SEXP i_)
 {
     dbs_state *s = dbs_get(state);
     static const char *snm[DBS_NSTAT] = {"n", "sw", "sw2", "npos", "wmin", "wmax", "wnull"};
-    SEXP out = PROTECT(Rf_allocVector(VECSXP, s->nset));
-    for (int si = 0; si < s->nset; si++) {
-        dbs_set *t = &s->set[si];
-        SEXP one = PROTECT(Rf_allocVector(VECSXP, 2));
-        SEXP nm = PROTECT(Rf_allocVector(STRSXP, 2));
-        SET_STRING_ELT(nm, 0, Rf_mkChar("codes"));
-        SET_STRING_ELT(nm, 1, Rf_mkChar("stats"));
-        Rf_setAttrib(one, R_NamesSymbol, nm);
-        SET_VECTOR_ELT(out, si, one);
-        UNPROTECT(2);
-        SEXP codes = Rf_allocVector(VECSXP, t->k);
-        SET_VECTOR_ELT(one, 0, codes);
-        for (int a = 0; a < t->k; a++) {
-            SEXP c = Rf_allocVector(INTSXP, t->ng);
-            SET_VECTOR_ELT(codes, a, c);
-            uint64_t m = t->width[a] ? (((uint64_t) 1 << t->width[a]) - 1) : 0;
-            for (int g = 0; g < t->ng; g++)
-                INTEGER(c)[g] = (int) ((t->keys[(size_t) g * t->K + t->word[a]] >> t->shift[a]) & m) + 1;
-        }
-        SEXP st = Rf_allocVector(VECSXP, DBS_NSTAT);
-        SET_VECTOR_ELT(one, 1, st);
-        SEXP snames = Rf_allocVector(STRSXP, DBS_NSTAT);
-        Rf_setAttrib(st, R_NamesSymbol, snames);
-        for (int a = 0; a < DBS_NSTAT; a++) {
-            SET_STRING_ELT(snames, a, Rf_mkChar(snm[a]));
-            SEXP v = Rf_allocVector(REALSXP, t->ng);
-            SET_VECTOR_ELT(st, a, v);
-            for (int g = 0; g < t->ng; g++) {
-                double x = t->st[a][g];
-                if (a != 0 && a != 3 && a != 6 && t->st[6][g] == t->st[0][g]) x = NA_REAL;
-                REAL(v)[g] = x;
-            }
+    if (TYPEOF(i_) != INTSXP || XLENGTH(i_) != 1 || INTEGER(i_)[0] < 0 || INTEGER(i_)[0] >= s->nset)
+        Rf_error("'i' must be a set index in 0..%d", s->nset - 1);
+    dbs_set *t = &s->set[INTEGER(i_)[0]];
+    if (!t->keys) Rf_error("set %d was already returned", INTEGER(i_)[0] + 1);
+    s->done = 1;
+    SEXP one = PROTECT(Rf_allocVector(VECSXP, 2));
+    SEXP nm = PROTECT(Rf_allocVector(STRSXP, 2));
+    SET_STRING_ELT(nm, 0, Rf_mkChar("codes"));
+    SET_STRING_ELT(nm, 1, Rf_mkChar("stats"));
+    Rf_setAttrib(one, R_NamesSymbol, nm);
+    UNPROTECT(1);
+    SEXP codes = Rf_allocVector(VECSXP, t->k);
+    SET_VECTOR_ELT(one, 0, codes);
+    for (int a = 0; a < t->k; a++) {
+        SEXP c = Rf_allocVector(INTSXP, t->ng);
+        SET_VECTOR_ELT(codes, a, c);
+        uint64_t m = t->width[a] ? (((uint64_t) 1 << t->width[a]) - 1) : 0;
+        for (int g = 0; g < t->ng; g++)
+            INTEGER(c)[g] = (int) ((t->keys[(size_t) g * t->K + t->word[a]] >> t->shift[a]) & m) + 1;
+    }
+    free(t->keys);
+    t->keys = NULL;
+    free(t->tab);
+    t->tab = NULL;
+    SEXP st = Rf_allocVector(VECSXP, DBS_NSTAT);
+    SET_VECTOR_ELT(one, 1, st);
+    SEXP snames = Rf_allocVector(STRSXP, DBS_NSTAT);
+    Rf_setAttrib(st, R_NamesSymbol, snames);
+    for (int a = 0; a < DBS_NSTAT; a++) {
+        SET_STRING_ELT(snames, a, Rf_mkChar(snm[a]));
+        SEXP v = Rf_allocVector(REALSXP, t->ng);
+        SET_VECTOR_ELT(st, a, v);
+        for (int g = 0; g < t->ng; g++) {
+            double x = t->st[a][g];
+            if (a != 0 && a != 3 && a != 6 && t->st[6][g] == t->st[0][g]) x = NA_REAL;
+            REAL(v)[g] = x;
         }
     }
+    for (int a = DBS_NSTAT - 1; a >= 0; a--) {   /* wnull (6) and n (0) are read above */
+        free(t->st[a]);
+        t->st[a] = NULL;
+    }
     UNPROTECT(1);
-    return out;
+    return one;
 }

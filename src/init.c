@@ -26,7 +26,7 @@ SEXP C_rep_rank(SEXP prof, SEXP inD, SEXP vid, SEXP nvid_, SEXP fac, SEXP tol_);
 SEXP C_dbs_new(SEXP sets, SEXP ncol_, SEXP weighted);
 SEXP C_dbs_chunk(SEXP state, SEXP cols, SEXP w);
 SEXP C_dbs_dict(SEXP state, SEXP j_, SEXP vals);
-SEXP C_dbs_result(SEXP state);
+SEXP C_dbs_result(SEXP state, SEXP i_);
 
 #define CALLDEF(name, n) {#name, (DL_FUNC) &name, n}
 
@@ -80,7 +80,7 @@ static const R_CallMethodDef callMethods[] = {
     CALLDEF(C_dbs_new, 3),
     CALLDEF(C_dbs_chunk, 3),
     CALLDEF(C_dbs_dict, 3),
-    CALLDEF(C_dbs_result, 1),
+    CALLDEF(C_dbs_result, 2),
     {NULL, NULL, 0}
 };
 

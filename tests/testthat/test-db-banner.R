@@ -146,11 +146,14 @@ test_that("bad 'cells' and 'umfrage.db_chunk' are clear errors; the stream's C r
   .Call(ns$C_dbs_chunk, st, list(c(1L, 1L, 2L), c("a", "b", "a")), c(1, NA, 2))
   expect_error(.Call(ns$C_dbs_chunk, st, list(c(1.5, 1, 2), c("a", "b", "a")), c(1, 1, 1)),
                "column 1 has another type than in earlier chunks")
-  r <- .Call(ns$C_dbs_result, st)
+  r <- list(.Call(ns$C_dbs_result, st, 0L), .Call(ns$C_dbs_result, st, 1L))
   expect_identical(r[[1]]$stats$n, c(2, 1))
   expect_identical(r[[1]]$stats$sw, c(1, 2))        # SQL's SUM skips NULL
   expect_identical(r[[2]]$stats$wnull, c(0, 1))
   expect_identical(r[[2]]$stats$sw, c(3, NA))       # a group of NULL weights only: NULL
+  expect_error(.Call(ns$C_dbs_result, st, 1L), "set 2 was already returned")
+  expect_error(.Call(ns$C_dbs_result, st, 2L), "'i' must be a set index in 0..1")
+  expect_error(.Call(ns$C_dbs_chunk, st, list(1L, "a"), 1), "already returned")
 })
 
 # ---- PostgreSQL: one query with GROUPING SETS ---------------------------------------
