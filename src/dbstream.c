@@ -46,7 +46,7 @@ typedef struct {
     int *width, *word, *shift;
     int K;               /* 64-bit words of a packed key */
     uint64_t *keys;      /* ng * K */
-    double *st[DBS_NSTAT];
+    double *acc;         /* ng * DBS_NSTAT: a group's sums side by side */
     int ng, gcap;
     int *tab;
     uint64_t mask;
@@ -72,7 +72,7 @@ static void dbs_free(dbs_state *s)
         dbs_set *t = &s->set[i];
         free(t->col); free(t->width); free(t->word); free(t->shift);
         free(t->keys); free(t->tab);
-        for (int a = 0; a < DBS_NSTAT; a++) free(t->st[a]);
+        free(t->acc);
     }
     free(s->dict);
     free(s->set);
@@ -170,7 +170,7 @@ SEXP C_dbs_new(SEXP sets, SEXP ncol_, SEXP weighted)
         t->K = 1;   /* widths 0: every code is 0 until the first chunk */
         t->gcap = 16;
         t->keys = dbs_alloc((size_t) t->gcap * t->K, sizeof(uint64_t));
-        for (int a = 0; a < DBS_NSTAT; a++) t->st[a] = dbs_alloc((size_t) t->gcap, sizeof(double));
+        t->acc = dbs_alloc((size_t) t->gcap * DBS_NSTAT, sizeof(double));
         t->mask = 63;
         t->tab = dbs_alloc((size_t) t->mask + 1, sizeof(int));
     }
@@ -339,18 +339,17 @@ static int dbs_new_group(dbs_set *t, const uint64_t *kw)
         uint64_t *k2 = realloc(t->keys, (size_t) cap * t->K * sizeof(uint64_t));
         if (!k2) Rf_error("the stream of rows could not grow its groups");
         t->keys = k2;
-        for (int a = 0; a < DBS_NSTAT; a++) {
-            double *s2 = realloc(t->st[a], (size_t) cap * sizeof(double));
-            if (!s2) Rf_error("the stream of rows could not grow its groups");
-            t->st[a] = s2;
-        }
+        double *a2 = realloc(t->acc, (size_t) cap * DBS_NSTAT * sizeof(double));
+        if (!a2) Rf_error("the stream of rows could not grow its groups");
+        t->acc = a2;
         t->gcap = cap;
     }
     int g = t->ng;
     memcpy(t->keys + (size_t) g * t->K, kw, (size_t) t->K * sizeof(uint64_t));
-    t->st[0][g] = t->st[1][g] = t->st[2][g] = t->st[3][g] = t->st[6][g] = 0;
-    t->st[4][g] = R_PosInf;
-    t->st[5][g] = R_NegInf;
+    double *A = t->acc + (size_t) g * DBS_NSTAT;
+    A[0] = A[1] = A[2] = A[3] = A[6] = 0;
+    A[4] = R_PosInf;
+    A[5] = R_NegInf;
     t->ng++;
     return g;
 }
@@ -422,15 +421,16 @@ SEXP C_dbs_chunk(SEXP state, SEXP cols, SEXP w)
                 t->tab[h] = g + 1;
                 if ((uint64_t) t->ng * 2 > t->mask + 1) dbs_set_rehash(t, 2 * (t->mask + 1));
             }
-            t->st[0][g] += 1;
+            double *A = t->acc + (size_t) g * DBS_NSTAT;
+            A[0] += 1;
             if (wt) {
                 double v = wt[i];
-                if (ISNAN(v)) { t->st[6][g] += 1; continue; }
-                t->st[1][g] += v;
-                t->st[2][g] += v * v;
-                t->st[3][g] += v > 0;
-                if (v < t->st[4][g]) t->st[4][g] = v;
-                if (v > t->st[5][g]) t->st[5][g] = v;
+                if (ISNAN(v)) { A[6] += 1; continue; }
+                A[1] += v;
+                A[2] += v * v;
+                A[3] += v > 0;
+                if (v < A[4]) A[4] = v;
+                if (v > A[5]) A[5] = v;
             }
         }
     }
@@ -523,15 +523,14 @@ SEXP C_dbs_result(SEXP state, SEXP i_)
         SEXP v = Rf_allocVector(REALSXP, t->ng);
         SET_VECTOR_ELT(st, a, v);
         for (int g = 0; g < t->ng; g++) {
-            double x = t->st[a][g];
-            if (a != 0 && a != 3 && a != 6 && t->st[6][g] == t->st[0][g]) x = NA_REAL;
+            const double *A = t->acc + (size_t) g * DBS_NSTAT;
+            double x = A[a];
+            if (a != 0 && a != 3 && a != 6 && A[6] == A[0]) x = NA_REAL;
             REAL(v)[g] = x;
         }
     }
-    for (int a = DBS_NSTAT - 1; a >= 0; a--) {   /* wnull (6) and n (0) are read above */
-        free(t->st[a]);
-        t->st[a] = NULL;
-    }
+    free(t->acc);
+    t->acc = NULL;
     UNPROTECT(1);
     return one;
 }
