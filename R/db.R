@@ -38,7 +38,7 @@
 #' node in `EXPLAIN`); DuckDB, Spark SQL, BigQuery, Snowflake and Trino
 #' have `GROUPING SETS` too (DuckDB's is tested where it is installed, the
 #' others untested: force it there).
-#' \item `"stream"`: ONE `SELECT <the blocks' columns>, <weights>`
+#' \item `"stream"`: ONE `SELECT <columns of the blocks>, <weights>`
 #' read in chunks of `getOption("umfrage.db_chunk", 1e6)` rows
 #' (`DBI::dbFetch(n =)`: memory is one chunk plus the cells), each chunk
 #' grouped for every block in C (hash tables on integer codes of the

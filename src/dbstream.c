@@ -109,6 +109,13 @@ static inline uint64_t dbs_mix(uint64_t x)
     return x;
 }
 
+static inline uint64_t dbs_hash(const uint64_t *kw, int K)
+{
+    uint64_t h = 0x9E3779B97F4A7C15ULL;
+    for (int w = 0; w < K; w++) h = dbs_mix(h ^ kw[w]);
+    return h;
+}
+
 static int dbs_bits(int n)  /* bits that hold the codes 0..n-1 (at least 1) */
 {
     int b = 1;
@@ -195,16 +202,17 @@ static inline uint64_t dbs_valkey(int type, SEXP x, R_xlen_t i)
     return dbs_dblkey(REAL(x)[i]);
 }
 
-static void dbs_dict_rehash(dbs_dict *d, uint64_t size)
+/* A hash table (of index + 1, 0 empty) of n keys of K words, anew. */
+static void dbs_rehash(int **tab, uint64_t *mask, const uint64_t *keys, int K, int n, uint64_t size)
 {
-    int *tab = dbs_alloc((size_t) size, sizeof(int));
-    free(d->tab);
-    d->tab = tab;
-    d->mask = size - 1;
-    for (int c = 0; c < d->n; c++) {
-        uint64_t h = dbs_mix(d->key[c]) & d->mask;
-        while (d->tab[h]) h = (h + 1) & d->mask;
-        d->tab[h] = c + 1;
+    int *nt = dbs_alloc((size_t) size, sizeof(int));
+    free(*tab);
+    *tab = nt;
+    *mask = size - 1;
+    for (int g = 0; g < n; g++) {
+        uint64_t h = dbs_hash(keys + (size_t) g * K, K) & *mask;
+        while (nt[h]) h = (h + 1) & *mask;
+        nt[h] = g + 1;
     }
 }
 
@@ -249,14 +257,14 @@ static void dbs_code(dbs_dict *d, SEXP prot, int j, SEXP x, R_xlen_t n, int *cod
         if ((i & (UMF_CHUNK - 1)) == UMF_CHUNK - 1) R_CheckUserInterrupt();
         uint64_t key = xi ? (uint64_t) (uint32_t) xi[i] : xs ? (uint64_t) (uintptr_t) xs[i] :
             dbs_dblkey(xd[i]);
-        uint64_t h = dbs_mix(key) & d->mask;
+        uint64_t h = dbs_hash(&key, 1) & d->mask;
         int c;
         while ((c = d->tab[h]) && d->key[c - 1] != key) h = (h + 1) & d->mask;
         if (c) { code[i] = c - 1; continue; }
         c = dbs_dict_add(d, prot, j, x, i, key);
         d->tab[h] = c + 1;
         code[i] = c;
-        if ((uint64_t) d->n * 2 > d->mask + 1) dbs_dict_rehash(d, 2 * (d->mask + 1));
+        if ((uint64_t) d->n * 2 > d->mask + 1) dbs_rehash(&d->tab, &d->mask, d->key, 1, d->n, 2 * (d->mask + 1));
     }
 }
 
@@ -289,26 +297,6 @@ static void dbs_pack(const dbs_set *t, const int *const *code, R_xlen_t i, uint6
     for (int a = 0; a < t->k; a++) kw[t->word[a]] |= (uint64_t) code[a][i] << t->shift[a];
 }
 
-static inline uint64_t dbs_hash(const uint64_t *kw, int K)
-{
-    uint64_t h = 0x9E3779B97F4A7C15ULL;
-    for (int w = 0; w < K; w++) h = dbs_mix(h ^ kw[w]);
-    return h;
-}
-
-static void dbs_set_rehash(dbs_set *t, uint64_t size)
-{
-    int *tab = dbs_alloc((size_t) size, sizeof(int));
-    free(t->tab);
-    t->tab = tab;
-    t->mask = size - 1;
-    for (int g = 0; g < t->ng; g++) {
-        uint64_t h = dbs_hash(t->keys + (size_t) g * t->K, t->K) & t->mask;
-        while (t->tab[h]) h = (h + 1) & t->mask;
-        t->tab[h] = g + 1;
-    }
-}
-
 /* Re-pack the groups' keys in a wider layout. */
 static void dbs_relayout(dbs_set *t, const int *width, const int *word, const int *shift, int K)
 {
@@ -328,7 +316,7 @@ static void dbs_relayout(dbs_set *t, const int *width, const int *word, const in
     memcpy(t->width, width, (size_t) t->k * sizeof(int));
     memcpy(t->word, word, (size_t) t->k * sizeof(int));
     memcpy(t->shift, shift, (size_t) t->k * sizeof(int));
-    dbs_set_rehash(t, t->mask + 1);
+    dbs_rehash(&t->tab, &t->mask, t->keys, t->K, t->ng, t->mask + 1);
 }
 
 static int dbs_new_group(dbs_set *t, const uint64_t *kw)
@@ -419,7 +407,8 @@ SEXP C_dbs_chunk(SEXP state, SEXP cols, SEXP w)
             else {
                 g = dbs_new_group(t, kw);
                 t->tab[h] = g + 1;
-                if ((uint64_t) t->ng * 2 > t->mask + 1) dbs_set_rehash(t, 2 * (t->mask + 1));
+                if ((uint64_t) t->ng * 2 > t->mask + 1)
+                    dbs_rehash(&t->tab, &t->mask, t->keys, t->K, t->ng, 2 * (t->mask + 1));
             }
             double *A = t->acc + (size_t) g * DBS_NSTAT;
             A[0] += 1;
@@ -477,7 +466,7 @@ SEXP C_dbs_dict(SEXP state, SEXP j_, SEXP vals)
     SET_VECTOR_ELT(prot, j, nv);
     UNPROTECT(1);
     /* values that became equal keep their codes; a lookup finds the first */
-    dbs_dict_rehash(d, d->mask + 1);
+    dbs_rehash(&d->tab, &d->mask, d->key, 1, d->n, d->mask + 1);
     return R_NilValue;
 }
 
