@@ -2,8 +2,9 @@
 #'
 #' `db_table()` points umfrage at a table (or view) in a database reached
 #' through DBI, so that [tab()] (and [svy_design()]) work where the data
-#' live: the engine groups the rows to cells in one aggregate query per
-#' block of the table, and only the cells come back into R. A dbplyr lazy
+#' live: the engine groups the rows to cells (one aggregate query per
+#' block of the table, or one query or one scan for all blocks: `cells`),
+#' and only the cells come back into R. A dbplyr lazy
 #' table (`dplyr::tbl(con, "t")`, with any filters or mutations) is accepted
 #' wherever a `db_table()` is, as its SQL in a subquery.
 #'
@@ -23,6 +24,38 @@
 #' floating-point additions, about 1e-15 relative). The same SQL runs on
 #' SQLite, PostgreSQL and DuckDB (tested), and should on other engines
 #' that DBI reaches (Spark SQL, BigQuery, Snowflake, Trino: untested).
+#'
+#' @section A banner in one scan:
+#' The cell queries of one `tab()` call are all known before the first
+#' runs, so they are fetched together (`cells`):
+#' \itemize{
+#' \item `"grouping_sets"`: ONE query,
+#' `... GROUP BY GROUPING SETS ((<block 1>), (<block 2>), ...)`, with
+#' `GROUPING()` bitmasks (one per 31 columns that tell the blocks apart)
+#' to tell which block a group belongs to (a `NULL` of a block's own
+#' column stays a level). PostgreSQL (9.5 or later) hashes all the grouping
+#' sets in one scan of the table (one `HashAggregate` or `MixedAggregate`
+#' node in `EXPLAIN`); DuckDB, Spark SQL, BigQuery, Snowflake and Trino
+#' have `GROUPING SETS` too (DuckDB's is tested where it is installed, the
+#' others untested: force it there).
+#' \item `"stream"`: ONE `SELECT <columns of the blocks>, <weights>`
+#' read in chunks of `getOption("umfrage.db_chunk", 1e6)` rows
+#' (`DBI::dbFetch(n =)`: memory is one chunk plus the cells), each chunk
+#' grouped for every block in C (hash tables on integer codes of the
+#' columns' values). For SQLite, which has no `GROUPING SETS` and sorts
+#' every row for a `GROUP BY`: a 50-block banner on 10 million rows reads
+#' the table once instead of sorting it 50 times. With
+#' `options(umfrage.progress = TRUE)` each chunk is reported.
+#' \item `"query"`: one `GROUP BY` query per block (the engine may run
+#' each where the data live: a sharded table's aggregates are pushed down
+#' only as plain `GROUP BY`s).
+#' \item `"auto"` (the default): `"grouping_sets"` on PostgreSQL
+#' (RPostgres or RPostgreSQL) and DuckDB connections, but `"query"` on a
+#' partitioned or foreign PostgreSQL table or with `partition`;
+#' `"stream"` on SQLite; `"query"` elsewhere, and for a single block.
+#' }
+#' Every way gives the same cells (the statistics equal to 1e-12 or better).
+#' A dbplyr table uses `"auto"`.
 #'
 #' @section Levels:
 #' A database has no factors or value labels: the levels of a column are
@@ -60,6 +93,11 @@
 #'   postgres_fdw partitions, the whole aggregate is pushed down to the
 #'   shard servers only when the partition key is among the grouping
 #'   columns. See [umfrage_databases].
+#' @param cells How the cells of a table's blocks are fetched: `"auto"`,
+#'   `"query"` (one `GROUP BY` query per block), `"grouping_sets"` (one
+#'   query with `GROUPING SETS`) or `"stream"` (one scan of the rows,
+#'   grouped in R's C code chunk by chunk). See the section "A banner in
+#'   one scan".
 #' @return An object of class `umfrage_db`: the connection, the table's
 #'   reference and its column names and types (read once).
 #' @seealso [tab()], [svy_design()].
@@ -74,7 +112,8 @@
 #'   DBI::dbDisconnect(con)
 #' }
 #' @export
-db_table <- function(con, table, schema = NULL, partition = NULL) {
+db_table <- function(con, table, schema = NULL, partition = NULL,
+                     cells = c("auto", "query", "grouping_sets", "stream")) {
   db_need("DBI", "db_table()")
   if (!inherits(con, "DBIConnection"))
     stopf("'con' must be a DBI connection, not %s", obj_desc(con))
@@ -95,6 +134,11 @@ db_table <- function(con, table, schema = NULL, partition = NULL) {
     db_check_cols(src, unique(partition), "partition")
     src$partition <- unique(partition)
   }
+  ways <- c("auto", "query", "grouping_sets", "stream")
+  if (!identical(cells, ways) && !(is.character(cells) && length(cells) == 1L && cells %in% ways))
+    stopf("'cells' must be one of \"auto\", \"query\", \"grouping_sets\" or \"stream\", not %s",
+          obj_desc_len(cells))
+  src$cells <- cells[1L]
   src
 }
 
@@ -198,10 +242,16 @@ db_check_cols <- function(src, cols, arg) {
 # its smallest and largest weight and NULL weights (for the checks).
 db_cells_sql <- function(src, groups, weights = NULL) {
   g <- vapply(groups, function(v) qid(src, v), "")
+  sprintf("SELECT %s FROM %s%s", paste(c(g, db_stats_sql(src, weights)), collapse = ", "), src$from,
+          if (length(g)) paste0(" GROUP BY ", paste(g, collapse = ", ")) else "")
+}
+
+# The aggregates of a cell query (the weights cast to the engine's double).
+db_stats_sql <- function(src, weights) {
   al <- function(a) qid(src, paste0("umfrage_", a))
   stats <- sprintf("COUNT(*) AS %s", al("n"))
   if (!is.null(weights)) {
-    w <- sprintf("CAST(%s AS %s)", qid(src, weights), src$double %||% "DOUBLE PRECISION")
+    w <- db_weight_sql(src, weights)
     stats <- c(stats,
                sprintf("SUM(%s) AS %s", w, al("sw")),
                sprintf("SUM(%s * %s) AS %s", w, w, al("sw2")),
@@ -210,9 +260,11 @@ db_cells_sql <- function(src, groups, weights = NULL) {
                sprintf("MAX(%s) AS %s", w, al("wmax")),
                sprintf("SUM(CASE WHEN %s IS NULL THEN 1 ELSE 0 END) AS %s", w, al("wnull")))
   }
-  sprintf("SELECT %s FROM %s%s", paste(c(g, stats), collapse = ", "), src$from,
-          if (length(g)) paste0(" GROUP BY ", paste(g, collapse = ", ")) else "")
+  stats
 }
+
+db_weight_sql <- function(src, weights)
+  sprintf("CAST(%s AS %s)", qid(src, weights), src$double %||% "DOUBLE PRECISION")
 
 # Run the cell query: a data frame of the group columns (as the engine
 # returns them) and the pattern sums (n, sw, sw2, npos, wmin, wmax, wnull;
@@ -223,18 +275,29 @@ db_cells <- function(src, groups, weights = NULL) {
   else db_progress("umfrage: summing %s (all rows)", src$what)
   # database sources: db_query() (db_weights.R) turns a lost connection's NULL into an error
   df <- db_try(src$con, src$what, groups, function() db_query(src$con, sql))
+  db_cells_frame(src, df, groups, weights)
+}
+
+# The cells of a query's result: its group columns (named `groups`) and the
+# pattern sums (umfrage_n, ...).
+db_cells_frame <- function(src, df, groups, weights) {
   names(df)[seq_along(groups)] <- groups
   stat <- function(a) as.double(df[[paste0("umfrage_", a)]])
-  n <- stat("n")
-  st <- if (is.null(weights)) list(n = n, sw = n, sw2 = n, npos = n, wmin = rep(1, length(n)),
-                                   wmax = rep(1, length(n)), wnull = rep(0, length(n)))
-  else list(n = n, sw = stat("sw"), sw2 = stat("sw2"), npos = stat("npos"), wmin = stat("wmin"),
-            wmax = stat("wmax"), wnull = stat("wnull"))
-  vars <- df[seq_along(groups)]
-  for (v in groups) if (is.list(vars[[v]]))
+  db_cells_list(src, df[seq_along(groups)],
+                if (is.null(weights)) list(n = stat("n")) else
+                  lapply(stats::setNames(nm = c("n", "sw", "sw2", "npos", "wmin", "wmax", "wnull")), stat))
+}
+
+# The cells: the group columns and the pattern sums (n, sw, sw2, npos,
+# wmin, wmax, wnull; without weights sw = sw2 = npos = n).
+db_cells_list <- function(src, vars, st) {
+  n <- st$n
+  if (is.null(st$sw)) st <- list(n = n, sw = n, sw2 = n, npos = n, wmin = rep(1, length(n)),
+                                 wmax = rep(1, length(n)), wnull = rep(0, length(n)))
+  for (v in names(vars)) if (is.list(vars[[v]]))
     stopf("column %s of %s has a type (%s) that a table cannot group by; give a column of numbers, text or logical values",
           q(v), src$what, class(vars[[v]])[1L])
-  list(vars = as.data.frame(vars, stringsAsFactors = FALSE), stats = st)
+  list(vars = as.data.frame(vars, stringsAsFactors = FALSE), stats = st[c("n", "sw", "sw2", "npos", "wmin", "wmax", "wnull")])
 }
 
 # Checks of the weights and design columns on a cell query's result: NULL
@@ -418,13 +481,31 @@ db_global_design <- function(cells, d, src) {
 
 # The cell query of a set of columns (with the design columns), cached.
 db_patterns <- function(ctx, cols) {
-  dc <- unique(c(unlist(ctx$dcols, use.names = FALSE), ctx$src$partition))
-  groups <- unique(c(cols, dc))
-  key <- paste(sort(groups), collapse = "\r")
-  if (!is.null(ctx$cache[[key]])) return(ctx$cache[[key]])
-  db_check_cols(ctx$src, cols, "x")
-  cells <- db_cells(ctx$src, groups, ctx$weights)
-  # per pattern: its stratum and PSU, and its sums (n, w, w^2, positive)
+  db_prefetch(ctx, list(cols))[[1L]]
+}
+
+# The groups (a set's columns with the design and partition columns) and
+# their cache key.
+db_groups <- function(ctx, cols) unique(c(cols, unlist(ctx$dcols, use.names = FALSE), ctx$src$partition))
+db_key <- function(groups) paste(sort(groups), collapse = "\r")
+
+# The cells of several sets of columns, fetched together (db_fetch_sets():
+# one query per set, one query with GROUPING SETS, or one stream of rows)
+# for those not cached yet; returns the patterns of each set.
+db_prefetch <- function(ctx, colsets) {
+  groups <- lapply(colsets, db_groups, ctx = ctx)
+  keys <- vapply(groups, db_key, "")
+  todo <- which(!duplicated(keys) & !keys %in% names(ctx$cache))
+  for (i in todo) db_check_cols(ctx$src, colsets[[i]], "x")
+  if (length(todo))
+    db_fetch_sets(ctx, groups[todo], function(k, cells)
+      ctx$cache[[keys[todo[k]]]] <- db_pattern_entry(ctx, cells))
+  lapply(keys, function(k) ctx$cache[[k]])
+}
+
+# The patterns of a cell query's result: per pattern its stratum and PSU,
+# and its sums (n, w, w^2, positive) on tab()'s weight scale.
+db_pattern_entry <- function(ctx, cells) {
   g <- ctx$gdes
   h <- if (is.null(g$strata_col)) rep(1L, length(cells$stats$n)) else
     match(as.character(cells$vars[[g$strata_col]]), g$strata_levels)
@@ -441,10 +522,182 @@ db_patterns <- function(ctx, cols) {
               psu = if (g$clustered) match(paste(h, cells$vars[[g$cluster_col]], sep = "\r"), g$psu_keys),
               psu_stratum = g$psu_stratum, n_psu = g$n_psu, pop_psu = g$pop_psu,
               lonely_psu = g$lonely_psu, ms = NULL)
-  out <- list(vars = cells$vars, ps = ps, pos = matrix(c(st$n, st$npos, st$npos), ncol = 3L),
-              des = des)
-  ctx$cache[[key]] <- out
-  out
+  list(vars = cells$vars, ps = ps, pos = matrix(c(st$n, st$npos, st$npos), ncol = 3L), des = des)
+}
+
+# ---- several cell queries at once (a banner in one scan) ------------------------
+
+# How the cells of `nsets` sets are fetched: db_table(cells =). "auto":
+# GROUPING SETS on PostgreSQL and DuckDB (one query that the engine hashes
+# in one scan), except on a partitioned or foreign PostgreSQL table or with
+# a declared partition key (postgres_fdw pushes down plain GROUP BYs only);
+# one stream of rows on SQLite (no GROUPING SETS; its GROUP BY sorts every
+# row); one query per set elsewhere and for a single set.
+db_cells_method <- function(ctx, nsets) {
+  m <- ctx$src$cells %||% "auto"
+  if (m == "stream") return(m)
+  if (nsets < 2L || m == "query") return("query")
+  if (m == "grouping_sets") return(m)
+  con <- ctx$src$con
+  if (inherits(con, "SQLiteConnection")) return("stream")
+  if (inherits(con, "duckdb_connection")) return("grouping_sets")
+  if (inherits(con, c("PqConnection", "PostgreSQLConnection"))) {
+    if (!is.null(ctx$src$partition) || db_pg_partitioned(ctx)) return("query")
+    return("grouping_sets")
+  }
+  "query"
+}
+
+# Whether the source is a partitioned or foreign PostgreSQL table (asked
+# once per tab() call; a subquery is neither).
+db_pg_partitioned <- function(ctx) {
+  if (is.null(ctx$pg_part)) {
+    from <- ctx$src$from
+    ctx$pg_part <- !grepl("^\\(", from) && isTRUE(tryCatch({
+      r <- DBI::dbGetQuery(ctx$src$con, sprintf(
+        "SELECT CAST(relkind AS text) AS k FROM pg_class WHERE oid = to_regclass(%s)",
+        DBI::dbQuoteString(ctx$src$con, from)))
+      nrow(r) == 1L && as.character(r[[1L]]) %in% c("p", "f")
+    }, error = function(e) FALSE))
+  }
+  ctx$pg_part
+}
+
+# The cells of each set of groups (a list of character vectors), as
+# db_cells() gives them, handed to store(k, cells) as each is ready (so
+# that the raw cells of all sets are never held at once).
+db_fetch_sets <- function(ctx, sets, store) {
+  src <- ctx$src
+  switch(db_cells_method(ctx, length(sets)),
+         query = for (k in seq_along(sets)) store(k, db_cells(src, sets[[k]], ctx$weights)),
+         grouping_sets = db_cells_gsets(src, sets, ctx$weights, store),
+         stream = db_cells_stream(src, sets, ctx$weights, store))
+  invisible()
+}
+
+# One query for every set: GROUP BY GROUPING SETS ((set 1), (set 2), ...).
+# A row belongs to the set whose columns are grouped: GROUPING() of the
+# columns that tell the sets apart (not in every set) is a bitmask, 1 for
+# a column aggregated over; PostgreSQL takes at most 31 arguments, so one
+# GROUPING() per 31 such columns. A NULL of a column of the row's own set
+# is a real NULL (NA level).
+db_cells_gsets <- function(src, sets, weights, store = NULL) {
+  Q <- db_gsets_sql(src, sets, weights)
+  allc <- Q$cols
+  parts <- Q$parts
+  gname <- Q$gname
+  sql <- Q$sql
+  db_progress("umfrage: grouping %s by %d sets of columns at once (%s)", src$what, length(sets),
+              paste(allc, collapse = ", "))
+  df <- db_try(src$con, src$what, allc, function() db_query(src$con, sql))
+  names(df)[seq_along(allc)] <- allc
+  # the bitmask of each set: bit (length - position) for a column not in it
+  mask <- function(set, p) sum(2^(length(p) - which(!p %in% set)))
+  db_store_all(seq_along(sets), store, function(k) {
+    g <- sets[[k]]
+    hit <- rep(TRUE, nrow(df))
+    for (i in seq_along(parts)) hit <- hit & as.double(df[[gname[i]]]) == mask(g, parts[[i]])
+    db_cells_frame(src, df[hit, c(g, grep("^umfrage_[^g]", names(df), value = TRUE)), drop = FALSE],
+                   g, weights)
+  })
+}
+
+# The cells of sets ks, each made by cells(k): handed to store(k, cells)
+# one at a time, or (store NULL) returned as a list.
+db_store_all <- function(ks, store, cells) {
+  if (is.null(store)) return(lapply(ks, cells))
+  for (k in ks) store(k, cells(k))
+  invisible()
+}
+
+# The SQL of db_cells_gsets(), its columns, and the GROUPING() columns
+# (names, and the columns each takes).
+db_gsets_sql <- function(src, sets, weights) {
+  allc <- unique(unlist(sets))
+  diff <- setdiff(allc, Reduce(intersect, sets))
+  parts <- split(diff, ceiling(seq_along(diff) / 31))
+  gname <- paste0("umfrage_g", seq_along(parts))
+  gsql <- vapply(seq_along(parts), function(i)
+    sprintf("GROUPING(%s) AS %s", paste(qid(src, parts[[i]]), collapse = ", "), qid(src, gname[i])), "")
+  sql <- sprintf("SELECT %s FROM %s GROUP BY GROUPING SETS (%s)",
+                 paste(c(qid(src, allc), gsql, db_stats_sql(src, weights)), collapse = ", "), src$from,
+                 paste(vapply(sets, function(g) sprintf("(%s)", paste(qid(src, g), collapse = ", ")), ""),
+                       collapse = ", "))
+  list(sql = sql, cols = allc, parts = parts, gname = gname)
+}
+
+# The rows a stream reads per chunk: option umfrage.db_chunk (default 1e6).
+db_chunk_rows <- function() {
+  n <- getOption("umfrage.db_chunk", 1e6)
+  if (!is.numeric(n) || length(n) != 1L || is.na(n) || n < 1 || n > .Machine$integer.max)
+    stopf("option 'umfrage.db_chunk' must be a number of rows (1 to %d), not %s",
+          .Machine$integer.max, obj_desc_len(n))
+  as.integer(n)
+}
+
+# One stream of rows for every set: SELECT <the sets' columns>, <weight>
+# read in chunks (DBI::dbFetch(n = umfrage.db_chunk)); C (dbstream.c) codes
+# each chunk's columns against dictionaries that grow across chunks and
+# adds its rows to every set's groups. Memory: a chunk plus the groups.
+db_cells_stream <- function(src, sets, weights, store = NULL) {
+  allc <- unique(unlist(sets))
+  sel <- c(qid(src, allc), if (!is.null(weights))
+    sprintf("%s AS %s", db_weight_sql(src, weights), qid(src, "umfrage_w")))
+  sql <- sprintf("SELECT %s FROM %s", paste(sel, collapse = ", "), src$from)
+  chunk <- db_chunk_rows()
+  state <- .Call(C_dbs_new, lapply(sets, function(g) match(g, allc) - 1L), length(allc), !is.null(weights))
+  kinds <- rep(NA_integer_, length(allc))   # 1 integer, 2 double, 3 character
+  attrs <- vector("list", length(allc))
+  lgl <- rep(TRUE, length(allc))            # logical in every chunk: logical again at the end
+  rank <- function(x) if (is.character(x)) 3L else if (is.double(x)) 2L else 1L
+  up <- function(x, k) switch(k, as.integer(x), as.double(x), as.character(x))
+  db_progress("umfrage: reading %s once for %d sets of columns (%s)", src$what, length(sets),
+              paste(allc, collapse = ", "))
+  rows <- 0
+  db_try(src$con, src$what, allc, function() {
+    res <- DBI::dbSendQuery(src$con, sql)
+    on.exit(try(DBI::dbClearResult(res), silent = TRUE))
+    repeat {
+      df <- DBI::dbFetch(res, n = chunk)
+      if (!is.data.frame(df)) stop("the engine returned no result (is the connection lost?)", call. = FALSE)
+      if (!nrow(df)) break
+      cols <- lapply(seq_along(allc), function(j) {
+        x <- df[[j]]
+        if (is.factor(x)) x <- as.character(x)
+        if (is.null(attrs[[j]]) && !is.null(oldClass(x))) attrs[[j]] <<- attributes(x)
+        lgl[j] <<- lgl[j] && is.logical(x)
+        if (is.logical(x) || inherits(x, "integer64")) x <- if (is.logical(x)) as.integer(x) else as.double(x)
+        if (!is.atomic(x) || !(is.numeric(x) || is.character(x)))
+          stopf("column %s has a type (%s) that a table cannot group by", q(allc[j]), class(x)[1L])
+        attributes(x) <- NULL
+        k <- rank(x)
+        if (is.na(kinds[j])) kinds[j] <<- k
+        if (k > kinds[j]) {   # the column's type changed between chunks: the values up
+          .Call(C_dbs_dict, state, j - 1L, up(.Call(C_dbs_dict, state, j - 1L, NULL), k))
+          kinds[j] <<- k
+        }
+        if (k < kinds[j]) x <- up(x, kinds[j])
+        x
+      })
+      w <- if (!is.null(weights)) as.double(df[[length(allc) + 1L]])
+      .Call(C_dbs_chunk, state, cols, w)
+      rows <- rows + nrow(df)
+      db_progress("umfrage: reading %s: %s rows", src$what, format(rows, big.mark = ",", scientific = FALSE))
+      if (DBI::dbHasCompleted(res)) break
+    }
+  })
+  dict <- lapply(seq_along(allc), function(j) {
+    v <- .Call(C_dbs_dict, state, j - 1L, NULL)
+    if (lgl[j] && is.integer(v)) v <- as.logical(v)
+    if (!is.null(attrs[[j]])) attributes(v) <- attrs[[j]][setdiff(names(attrs[[j]]), c("names", "dim", "dimnames"))]
+    v
+  })
+  db_store_all(seq_along(sets), store, function(i) {
+    g <- sets[[i]]
+    r <- .Call(C_dbs_result, state, i - 1L)
+    vars <- stats::setNames(lapply(seq_along(g), function(a) dict[[match(g[a], allc)]][r$codes[[a]]]), g)
+    db_cells_list(src, new_df(vars), if (is.null(weights)) r$stats["n"] else r$stats)
+  })
 }
 
 # The data frame of levels that tab() codes its variables from: for every
@@ -454,6 +707,10 @@ db_levels_frame <- function(ctx, rspec, cspec, bspec) {
   bcols <- unlist(lapply(bspec, db_spec_cols))
   rcols <- lapply(rspec, db_spec_cols)
   ccols <- lapply(cspec, db_spec_cols)
+  # every block's cells at once (db_fetch_sets(): one scan where the engine allows)
+  sets <- if (!length(ccols)) lapply(rcols, function(r) c(r, bcols)) else
+    unlist(lapply(rcols, function(r) lapply(ccols, function(cc) c(r, cc, bcols))), recursive = FALSE)
+  db_prefetch(ctx, sets)
   vals <- list()
   add <- function(P, cols) for (v in cols) if (is.null(vals[[v]])) vals[[v]] <<- unique(P$vars[[v]])
   for (i in seq_along(rcols)) {

@@ -21,8 +21,11 @@
 #
 # each three ways:
 #
-#   engine     umfrage on the database source: one GROUP BY query per pass
-#              (per block of the banner), only the cells come into R;
+#   engine     umfrage on the database source: one GROUP BY query per pass;
+#              the banner's 50 blocks in ONE scan (db_table(cells = "auto"):
+#              on SQLite one SELECT of the 18 columns streamed in chunks of
+#              1e6 rows and grouped per block in C), only the cells come
+#              into R;
 #   in memory  DBI::dbGetQuery() of the needed columns into R, then the same
 #              umfrage call on the data frame (time = read + call);
 #   survey     survey's DBI-backed design, svydesign(dbtype = "SQLite",
@@ -68,17 +71,20 @@
 #   UMFRAGE_BENCH_DB_TASKS         a subset of "tab,rake,banner" (default all)
 #   UMFRAGE_BENCH_DB_BANNER_MAX    largest n the banner runs at (default: all
 #                                  sizes; on SQLite the engine banner takes
-#                                  about 95 min at 1e8 rows)
+#                                  about 10 min at 1e8 rows, estimated
+#                                  from 1e7)
 #
 # Run through bench/run.R (`Rscript bench/run.R db`) or alone
 # (`Rscript bench/db.R`, which only writes bench/results/db.md). Uses the
 # INSTALLED umfrage.
 #
 # Run time on the 2-core machine of bench/RESULTS.md (shared, load ~3):
-# 1e6 rows 2 min; 1e7 rows 14 min (of it the engine banner 9 min); 1e8 rows
-# about 2 h: generating the file 3.4 min (7.5 GB), tab and rake about 11
-# min, the engine banner about 95 min (50 GROUP BY queries that SQLite
-# answers by sorting 1e8 rows each, ~11 s per 1e7 rows).
+# 1e6 rows 2 min; 1e7 rows about 7 min (of it the banner's three ways 2.5
+# min, the engine banner 1 min); 1e8 rows about 25 min (estimated from
+# 1e7): generating the file 3.4 min (7.5 GB), tab and rake about 11 min,
+# the engine banner about 10 min (one scan: 1e7 rows took 59-67 s, peak
+# 830 MB, where 50 GROUP BY queries that SQLite answers by sorting every
+# row took 383 s, peak 560 MB).
 
 source(file.path(dirname(sub("^--file=", "", c(grep("^--file=", commandArgs(FALSE), value = TRUE), "bench/.")[1L])), "lib", "common.R"), local = TRUE)
 bench_start("db", peers = c("survey", "DBI", "RSQLite"))

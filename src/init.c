@@ -22,6 +22,12 @@ SEXP C_rep_profile(SEXP cols, SEXP n_);
 SEXP C_rep_rowsum(SEXP prof, SEXP np_, SEXP X, SEXP fac);
 SEXP C_rep_rank(SEXP prof, SEXP inD, SEXP vid, SEXP nvid_, SEXP fac, SEXP tol_);
 
+/* dbstream.c: the cells of several column sets from one stream of rows */
+SEXP C_dbs_new(SEXP sets, SEXP ncol_, SEXP weighted);
+SEXP C_dbs_chunk(SEXP state, SEXP cols, SEXP w);
+SEXP C_dbs_dict(SEXP state, SEXP j_, SEXP vals);
+SEXP C_dbs_result(SEXP state, SEXP i_);
+
 #define CALLDEF(name, n) {#name, (DL_FUNC) &name, n}
 
 /* calvar.c */
@@ -71,6 +77,10 @@ static const R_CallMethodDef callMethods[] = {
     CALLDEF(C_recal_cells, 11),
     CALLDEF(C_recal_linear, 8),
     CALLDEF(C_num_fast, 9),
+    CALLDEF(C_dbs_new, 3),
+    CALLDEF(C_dbs_chunk, 3),
+    CALLDEF(C_dbs_dict, 3),
+    CALLDEF(C_dbs_result, 2),
     {NULL, NULL, 0}
 };
 
