@@ -198,7 +198,7 @@ retype <- function(v) {
     dbl = if (is.atomic(v)) as.double(v) else 1,
     lgl = if (is.atomic(v)) as.logical(v) else NA,
     chr = if (is.atomic(v)) as.character(v) else "x",
-    list = as.list(v),
+    list = if (is.atomic(v) || is.list(v)) as.list(v) else list(v),   # (an external pointer: wrapped)
     unlist = if (is.list(v)) unlist(v, use.names = FALSE) else list(v),
     cplx = if (is.atomic(v) && !is.character(v) && !is.raw(v)) as.complex(v) else 0i))
 }
@@ -375,6 +375,24 @@ make_corpus <- function(file) {
     run(U("tab")(d, "age", cols = c("sex", "urban"), weights = wr))
     run(U("tab")(d, mb, cols = "sex", weights = wr))
   }
+  # a database source read as a stream of chunks (C_dbs_*; the states are
+  # external pointers, cleared after use, so their captured calls exercise
+  # the state checks; C_dbs_new gets every kind of argument)
+  if (requireNamespace("DBI", quietly = TRUE) && requireNamespace("RSQLite", quietly = TRUE)) {
+    con <- DBI::dbConnect(RSQLite::SQLite(), ":memory:")
+    dd <- d
+    dd$age <- as.character(dd$age)
+    DBI::dbWriteTable(con, "d", dd)
+    op <- options(umfrage.db_chunk = 37, umfrage.progress = FALSE)
+    src <- run(U("db_table")(con, "d", cells = "stream"))
+    if (!is.null(src)) {
+      run(U("tab")(src, "age", cols = c("sex", "region"), weights = "w"))
+      ddes <- run(U("svy_design")(src, weights = ~w, strata = ~st, cluster = ~psu))
+      if (!is.null(ddes)) run(U("tab")(ddes, c("age", "urban"), cols = "sex"))
+    }
+    options(op)
+    DBI::dbDisconnect(con)
+  }
   U("umfrage_threads")()
   U("umfrage_threads")(2)
   U("umfrage_threads")(1)
@@ -462,6 +480,10 @@ check_return <- function(fn, v) {
       is.integer(v$np) && length(v$np) == 1L && all(v$prof >= 1L & v$prof <= v$np),
     C_rep_rowsum = is.list(v) && all(vapply(v, function(m) is.double(m) && is.matrix(m), NA)),
     C_rep_rank = is.integer(v) && !anyNA(v) && all(v >= 0L),
+    C_dbs_new = typeof(v) == "externalptr",
+    C_dbs_chunk = is.double(v) && length(v) == 1L,
+    C_dbs_dict = is.null(v) || is.atomic(v),
+    C_dbs_result = is.list(v) && length(v) == 2L,
     NA)
   if (is.na(ok)) return(sprintf("no return check for %s", fn))
   if (!ok) return(sprintf("%s returned %s", fn, paste(utils::capture.output(utils::str(v, max.level = 2L, list.len = 6L)), collapse = " | ")))
