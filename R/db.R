@@ -97,7 +97,10 @@
 #'   `"query"` (one `GROUP BY` query per block), `"grouping_sets"` (one
 #'   query with `GROUPING SETS`) or `"stream"` (one scan of the rows,
 #'   grouped in R's C code chunk by chunk). See the section "A banner in
-#'   one scan".
+#'   one scan". Not given: `getOption("umfrage.db_cells", "auto")`, which
+#'   also applies to dbplyr tables (for example `"query"` for a dbplyr
+#'   query over a partitioned PostgreSQL table, whose partition-wise
+#'   aggregation takes plain `GROUP BY`s only).
 #' @return An object of class `umfrage_db`: the connection, the table's
 #'   reference and its column names and types (read once).
 #' @seealso [tab()], [svy_design()].
@@ -135,11 +138,23 @@ db_table <- function(con, table, schema = NULL, partition = NULL,
     src$partition <- unique(partition)
   }
   ways <- c("auto", "query", "grouping_sets", "stream")
-  if (!identical(cells, ways) && !(is.character(cells) && length(cells) == 1L && cells %in% ways))
+  if (identical(cells, ways)) return(src)   # not given: option umfrage.db_cells when tab() runs
+  if (!(is.character(cells) && length(cells) == 1L && cells %in% ways))
     stopf("'cells' must be one of \"auto\", \"query\", \"grouping_sets\" or \"stream\", not %s",
           obj_desc_len(cells))
-  src$cells <- cells[1L]
+  src$cells <- cells
   src
+}
+
+# The way of fetching cells for a source made without `cells` (a dbplyr
+# table, or db_table() without the argument): option umfrage.db_cells.
+db_cells_option <- function() {
+  m <- getOption("umfrage.db_cells", "auto")
+  ways <- c("auto", "query", "grouping_sets", "stream")
+  if (!(is.character(m) && length(m) == 1L && m %in% ways))
+    stopf("option 'umfrage.db_cells' must be one of \"auto\", \"query\", \"grouping_sets\" or \"stream\", not %s",
+          obj_desc_len(m))
+  m
 }
 
 # A source: connection, FROM clause, a description for messages, and the
@@ -534,7 +549,7 @@ db_pattern_entry <- function(ctx, cells) {
 # one stream of rows on SQLite (no GROUPING SETS; its GROUP BY sorts every
 # row); one query per set elsewhere and for a single set.
 db_cells_method <- function(ctx, nsets) {
-  m <- ctx$src$cells %||% "auto"
+  m <- ctx$src$cells %||% db_cells_option()
   if (m == "stream") return(m)
   if (nsets < 2L || m == "query") return("query")
   if (m == "grouping_sets") return(m)

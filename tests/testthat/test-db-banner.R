@@ -207,3 +207,35 @@ if (isTRUE(pg_start())) {
                  "table 'simlost' \\(column\\(s\\) 'vote', 'sex', 'age'\\) could not be grouped in the database")
   })
 }
+
+test_that("option umfrage.db_cells chooses the way for sources made without 'cells' (dbplyr tables too)", {
+  skip_if_not_installed("RSQLite")
+  con <- DBI::dbConnect(RSQLite::SQLite(), ":memory:")
+  on.exit(DBI::dbDisconnect(con))
+  d <- data.frame(r = c("a", "b", "a", "c", "b", "a"), s = c("x", "x", "y", "y", "x", "y"),
+                  t = c(1L, 2L, 1L, 2L, 2L, 1L), w = c(1, 2, 1.5, 0.5, 1, 2))
+  DBI::dbWriteTable(con, "d", d)
+  msgs <- function(expr) {
+    m <- character()
+    withCallingHandlers(expr, message = function(e) { m <<- c(m, conditionMessage(e)); invokeRestart("muffleMessage") })
+    m
+  }
+  ref <- tab(d, "r", cols = c("s", "t"), weights = "w")
+  withr::local_options(umfrage.progress = TRUE)
+  # auto on SQLite with two blocks: one stream of rows
+  m_auto <- msgs(x_auto <- tab(db_table(con, "d"), "r", cols = c("s", "t"), weights = "w"))
+  expect_true(any(grepl("reading table .d. once", m_auto)))
+  # the option: one GROUP BY per block, no stream
+  withr::local_options(umfrage.db_cells = "query")
+  m_q <- msgs(x_q <- tab(db_table(con, "d"), "r", cols = c("s", "t"), weights = "w"))
+  expect_false(any(grepl("reading table .d. once", m_q)))
+  expect_equal(sum(grepl("grouping table", m_q)), 2L)   # one query per block
+  expect_equal(as.data.frame(x_q)$n_w, as.data.frame(ref)$n_w, tolerance = 1e-12)
+  expect_equal(as.data.frame(x_auto)$n_w, as.data.frame(ref)$n_w, tolerance = 1e-12)
+  # an explicit argument wins over the option
+  m_s <- msgs(tab(db_table(con, "d", cells = "stream"), "r", cols = c("s", "t"), weights = "w"))
+  expect_true(any(grepl("reading table .d. once", m_s)))
+  withr::local_options(umfrage.db_cells = "sideways")
+  expect_error(tab(db_table(con, "d"), "r", cols = c("s", "t"), weights = "w"),
+               "option 'umfrage.db_cells' must be one of")
+})
