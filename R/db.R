@@ -255,28 +255,38 @@ db_check_cols <- function(src, cols, arg) {
 # The SQL of the cell query: per group of `groups` its rows, and with a
 # weights column its sums of w and w^2, its rows of positive weight, and
 # its smallest and largest weight and NULL weights (for the checks).
-db_cells_sql <- function(src, groups, weights = NULL) {
+db_cells_sql <- function(src, groups, weights = NULL, stats = DB_STATS) {
   g <- vapply(groups, function(v) qid(src, v), "")
-  sprintf("SELECT %s FROM %s%s", paste(c(g, db_stats_sql(src, weights)), collapse = ", "), src$from,
+  sprintf("SELECT %s FROM %s%s", paste(c(g, db_stats_sql(src, weights, stats)), collapse = ", "), src$from,
           if (length(g)) paste0(" GROUP BY ", paste(g, collapse = ", ")) else "")
 }
 
 # The aggregates of a cell query (the weights cast to the engine's double).
-db_stats_sql <- function(src, weights) {
+db_stats_sql <- function(src, weights, stats = DB_STATS) {
   al <- function(a) qid(src, paste0("umfrage_", a))
-  stats <- sprintf("COUNT(*) AS %s", al("n"))
+  out <- sprintf("COUNT(*) AS %s", al("n"))
   if (!is.null(weights)) {
     w <- db_weight_sql(src, weights)
-    stats <- c(stats,
-               sprintf("SUM(%s) AS %s", w, al("sw")),
-               sprintf("SUM(%s * %s) AS %s", w, w, al("sw2")),
-               sprintf("SUM(CASE WHEN %s > 0 THEN 1 ELSE 0 END) AS %s", w, al("npos")),
-               sprintf("MIN(%s) AS %s", w, al("wmin")),
-               sprintf("MAX(%s) AS %s", w, al("wmax")),
-               sprintf("SUM(CASE WHEN %s IS NULL THEN 1 ELSE 0 END) AS %s", w, al("wnull")))
+    out <- c(out, c(
+      sw = sprintf("SUM(%s) AS %s", w, al("sw")),
+      sw2 = sprintf("SUM(%s * %s) AS %s", w, w, al("sw2")),
+      npos = sprintf("SUM(CASE WHEN %s > 0 THEN 1 ELSE 0 END) AS %s", w, al("npos")),
+      wmin = sprintf("MIN(%s) AS %s", w, al("wmin")),
+      wmax = sprintf("MAX(%s) AS %s", w, al("wmax")),
+      wnull = sprintf("SUM(CASE WHEN %s IS NULL THEN 1 ELSE 0 END) AS %s", w, al("wnull")))[
+        intersect(stats, DB_STATS[-1L])])
   }
-  stats
+  unname(out)
 }
+
+# The statistics of a cell query: rows, sum of w and w^2, rows of positive
+# weight, smallest and largest w, NULL weights. The last three (and the
+# rows of positive weight where no weight is 0) serve the checks of the
+# design query, which reads every row once per tab() call; the blocks'
+# queries leave them out (db_block_stats()): fewer aggregates per group,
+# which is most of an engine's work in a banner.
+DB_STATS <- c("n", "sw", "sw2", "npos", "wmin", "wmax", "wnull")
+db_block_stats <- function(ctx) c("n", "sw", "sw2", if (isTRUE(ctx$ws$zero)) "npos")
 
 db_weight_sql <- function(src, weights)
   sprintf("CAST(%s AS %s)", qid(src, weights), src$double %||% "DOUBLE PRECISION")
@@ -284,8 +294,8 @@ db_weight_sql <- function(src, weights)
 # Run the cell query: a data frame of the group columns (as the engine
 # returns them) and the pattern sums (n, sw, sw2, npos, wmin, wmax, wnull;
 # without weights sw = sw2 = npos = n).
-db_cells <- function(src, groups, weights = NULL) {
-  sql <- db_cells_sql(src, groups, weights)
+db_cells <- function(src, groups, weights = NULL, stats = DB_STATS) {
+  sql <- db_cells_sql(src, groups, weights, stats)
   if (length(groups)) db_progress("umfrage: grouping %s by %s", src$what, paste(groups, collapse = ", "))
   else db_progress("umfrage: summing %s (all rows)", src$what)
   # database sources: db_query() (db_weights.R) turns a lost connection's NULL into an error
@@ -298,9 +308,16 @@ db_cells <- function(src, groups, weights = NULL) {
 db_cells_frame <- function(src, df, groups, weights) {
   names(df)[seq_along(groups)] <- groups
   stat <- function(a) as.double(df[[paste0("umfrage_", a)]])
-  db_cells_list(src, df[seq_along(groups)],
-                if (is.null(weights)) list(n = stat("n")) else
-                  lapply(stats::setNames(nm = c("n", "sw", "sw2", "npos", "wmin", "wmax", "wnull")), stat))
+  st <- if (is.null(weights)) list(n = stat("n")) else {
+    # statistics a block's query left out (db_block_stats()): rows of
+    # positive weight are all rows where no weight is 0; the checks' NA
+    got <- intersect(DB_STATS, sub("^umfrage_", "", names(df)))
+    st <- lapply(stats::setNames(nm = got), stat)
+    if (is.null(st$npos)) st$npos <- st$n
+    for (a in setdiff(DB_STATS, names(st))) st[[a]] <- rep(NA_real_, length(st$n))
+    st
+  }
+  db_cells_list(src, df[seq_along(groups)], st)
 }
 
 # The cells: the group columns and the pattern sums (n, sw, sw2, npos,
@@ -584,8 +601,8 @@ db_pg_partitioned <- function(ctx) {
 db_fetch_sets <- function(ctx, sets, store) {
   src <- ctx$src
   switch(db_cells_method(ctx, length(sets)),
-         query = for (k in seq_along(sets)) store(k, db_cells(src, sets[[k]], ctx$weights)),
-         grouping_sets = db_cells_gsets(src, sets, ctx$weights, store),
+         query = for (k in seq_along(sets)) store(k, db_cells(src, sets[[k]], ctx$weights, db_block_stats(ctx))),
+         grouping_sets = db_cells_gsets(src, sets, ctx$weights, store, db_block_stats(ctx)),
          stream = db_cells_stream(src, sets, ctx$weights, store))
   invisible()
 }
@@ -596,8 +613,8 @@ db_fetch_sets <- function(ctx, sets, store) {
 # a column aggregated over; PostgreSQL takes at most 31 arguments, so one
 # GROUPING() per 31 such columns. A NULL of a column of the row's own set
 # is a real NULL (NA level).
-db_cells_gsets <- function(src, sets, weights, store = NULL) {
-  Q <- db_gsets_sql(src, sets, weights)
+db_cells_gsets <- function(src, sets, weights, store = NULL, stats = DB_STATS) {
+  Q <- db_gsets_sql(src, sets, weights, stats)
   allc <- Q$cols
   parts <- Q$parts
   gname <- Q$gname
@@ -627,7 +644,7 @@ db_store_all <- function(ks, store, cells) {
 
 # The SQL of db_cells_gsets(), its columns, and the GROUPING() columns
 # (names, and the columns each takes).
-db_gsets_sql <- function(src, sets, weights) {
+db_gsets_sql <- function(src, sets, weights, stats = DB_STATS) {
   allc <- unique(unlist(sets))
   diff <- setdiff(allc, Reduce(intersect, sets))
   parts <- split(diff, ceiling(seq_along(diff) / 31))
@@ -635,7 +652,7 @@ db_gsets_sql <- function(src, sets, weights) {
   gsql <- vapply(seq_along(parts), function(i)
     sprintf("GROUPING(%s) AS %s", paste(qid(src, parts[[i]]), collapse = ", "), qid(src, gname[i])), "")
   sql <- sprintf("SELECT %s FROM %s GROUP BY GROUPING SETS (%s)",
-                 paste(c(qid(src, allc), gsql, db_stats_sql(src, weights)), collapse = ", "), src$from,
+                 paste(c(qid(src, allc), gsql, db_stats_sql(src, weights, stats)), collapse = ", "), src$from,
                  paste(vapply(sets, function(g) sprintf("(%s)", paste(qid(src, g), collapse = ", ")), ""),
                        collapse = ", "))
   list(sql = sql, cols = allc, parts = parts, gname = gname)
