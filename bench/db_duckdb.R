@@ -126,7 +126,11 @@ sql_str <- function(x) paste0("'", gsub("'", "''", x, fixed = TRUE), "'")
 parquet_from <- function(file) sprintf("read_parquet(%s)", sql_str(file))
 
 have_duckdb <- is_installed("duckdb")
-duck_connect <- function() DBI::dbConnect(duckdb::duckdb())
+# duckdb >= 1.5 announces where it keeps extensions unless shared_home is given
+duck_driver <- function() {
+  if ("shared_home" %in% names(formals(duckdb::duckdb))) duckdb::duckdb(shared_home = FALSE) else duckdb::duckdb()
+}
+duck_connect <- function() DBI::dbConnect(duck_driver())
 duck_close <- function(con) DBI::dbDisconnect(con, shutdown = TRUE)
 
 # ---- the data, generated in DuckDB -------------------------------------------
@@ -168,7 +172,9 @@ gen_select <- function(n) {
   mid <- sprintf("SELECT id, %s FROM (%s)", paste(h, collapse = ", "), inner)
   mid2 <- sprintf("SELECT *, %s AS psu FROM (%s)", psu, mid)
   cols <- c(id = "id", abc, cc, rcol, st = sprintf("((psu - 1) // %d + 1)", n_psu / n_strata), psu = "psu")
-  sprintf("SELECT %s, CAST(%s AS DOUBLE) AS w0 FROM (%s) ORDER BY id",
+  # no ORDER BY (a sort of all rows): COPY keeps range()'s order, as DuckDB
+  # preserves insertion order by default (checked on the row groups below)
+  sprintf("SELECT %s, CAST(%s AS DOUBLE) AS w0 FROM (%s)",
           paste(sprintf("CAST(%s AS INTEGER) AS %s", cols, names(cols)), collapse = ", "), w0, mid2)
 }
 
@@ -204,7 +210,14 @@ ensure_parquet <- function(n) {
   con <- duck_connect()
   DBI::dbExecute(con, sprintf("COPY (%s) TO %s (FORMAT parquet)", gen_select(n), sql_str(tmp)))
   threads <- DBI::dbGetQuery(con, "SELECT current_setting('threads') AS t")$t
+  # the rows in id order (the first 1e7 rows are then the first row groups):
+  # each row group's ids follow the previous group's
+  rg <- DBI::dbGetQuery(con, sprintf(paste("SELECT row_group_id, CAST(stats_min AS BIGINT) AS lo, CAST(stats_max AS BIGINT) AS hi",
+                                           "FROM parquet_metadata(%s) WHERE path_in_schema = 'id' ORDER BY row_group_id"),
+                                     sql_str(tmp)))
   duck_close(con)
+  if (nrow(rg) && (rg$lo[1L] != 1 || any(rg$lo[-1L] != rg$hi[-nrow(rg)] + 1) || rg$hi[nrow(rg)] != n))
+    stop("db_duckdb benchmark: the rows of ", tmp, " are not in id order", call. = FALSE)
   file.rename(tmp, f)
   gen_s <- as.numeric(difftime(Sys.time(), t0, units = "secs"))
   if (!identical(parquet_rows(f), n)) stop("db_duckdb benchmark: generating ", f, " failed", call. = FALSE)
@@ -258,7 +271,7 @@ prelude <- quote({
     s <- readLines("/proc/self/status")
     as.numeric(gsub("[^0-9]", "", grep("^VmHWM", s, value = TRUE))) * 1024
   }
-  con <- dbConnect(duckdb::duckdb())
+  con <- dbConnect(if ("shared_home" %in% names(formals(duckdb::duckdb))) duckdb::duckdb(shared_home = FALSE) else duckdb::duckdb())
   if (!is.na(spec$threads)) dbExecute(con, sprintf("SET threads = %d", spec$threads))
   check <- NULL; extra <- list(threads = dbGetQuery(con, "SELECT current_setting('threads') AS t")$t)
   src <- db_table(con, SQL(from))
@@ -597,7 +610,7 @@ for (r in results) {
                  c("task", sprintf("engine s (%s threads)", dthreads), "peak MB", "engine s (1 thread)", "peak MB",
                    "in memory s", "of which read s", "in memory peak MB", "survey s", "survey peak MB",
                    "in memory / engine 1 thread", sprintf("in memory / engine %s threads", dthreads),
-                   "survey / engine"))
+                   sprintf("survey / engine %s threads", dthreads)))
   lines <- c(lines, md_table(tbl), "")
   if (length(task_set) < 3L)
     lines <- c(lines, sprintf("Only %s run (UMFRAGE_BENCH_DB_TASKS).", paste(task_set, collapse = ", ")), "")
