@@ -115,7 +115,7 @@ DUCKDB_R_USE_SYSTEM_LIB=1 DUCKDB_R_LIB_DIR="$libdir" R_LIBS="$lib" \
 
 # 5. it loads, and runs the engine it was built for
 R_LIBS="$lib" Rscript -e '
-con <- DBI::dbConnect(duckdb::duckdb())
+con <- DBI::dbConnect(duckdb::duckdb(shared_home = FALSE))
 v <- DBI::dbGetQuery(con, "SELECT library_version, source_id FROM pragma_version()")
 DBI::dbDisconnect(con, shutdown = TRUE)
 cat(sprintf("duckdb %s: DuckDB %s, commit %s\n", utils::packageVersion("duckdb"), v$library_version, v$source_id))'
