@@ -101,6 +101,11 @@
 #' DuckDB tests are skipped there with the message `duckdb not
 #' installed`.
 #'
+#' umfrage's source repository has `tools/duckdb-dev.sh`, which installs the
+#' duckdb package on Linux x86_64 in minutes by that route: a duckdb-r source
+#' tree vendoring DuckDB v1.5.5 linked against the `libduckdb.so` of npm's
+#' `@duckdb/node-bindings-linux-x64` 1.5.5-r.5 (the same commit).
+#'
 #' @section Spark SQL, BigQuery, Snowflake, Trino (untested):
 #' Each has a DBI connection that `db_table()` accepts:
 #' \itemize{
