@@ -30,7 +30,7 @@
 #' `GROUPING SETS` and sorts every row for a `GROUP BY`, so the blocks' columns
 #' are streamed in chunks (`options(umfrage.db_chunk = 1e6)` rows) and grouped in
 #' C (`db_table(cells = "stream")`, the default there); a 50-block banner with
-#' SEs on 10 million rows takes about as long as reading its columns. SQLite has no boolean type (logical columns come back as 0/1) and,
+#' SEs on 10 million rows took 69 s this way in bench/db.R, against 383 s for 50 sorted queries. SQLite has no boolean type (logical columns come back as 0/1) and,
 #' as built into RSQLite, no `EXP()`/`LN()`:
 #' `RSQLite::initExtension(con, "math")` adds them (needed where
 #' weights are computed in the database, e.g. calibration factors).
@@ -66,10 +66,9 @@
 #' `fdw_tuple_cost '0.2'` (the default from PostgreSQL 17) or
 #' `use_remote_estimate 'true'` on the foreign server avoids that.
 #' }
-#' On a partitioned or foreign table (and with `partition`) umfrage sends
-#' one plain `GROUP BY` per block, which postgres_fdw can push down; on
-#' an ordinary table all blocks go in one query with `GROUPING SETS`, which
-#' PostgreSQL hashes in one scan (`db_table(cells =)`).
+#' umfrage sends one plain `GROUP BY` per block, which postgres_fdw can
+#' push down; `db_table(cells = "grouping_sets")` (one query with
+#' `GROUPING SETS` for all blocks) would not be pushed down to the shards.
 #' Check with `EXPLAIN (VERBOSE)` of the cell query (the server's log
 #' shows it with `log_statement = 'all'`): each partition shows
 #' a `Foreign Scan` with `Relations: Aggregate on (...)` and a

@@ -37,7 +37,13 @@
 #' sets in one scan of the table (one `HashAggregate` or `MixedAggregate`
 #' node in `EXPLAIN`); DuckDB, Spark SQL, BigQuery, Snowflake and Trino
 #' have `GROUPING SETS` too (DuckDB's is tested where it is installed, the
-#' others untested: force it there).
+#' others untested). It saves scans, not aggregation: on the 50-block
+#' banner of bench/db.R it took twice as long as one query per block on
+#' PostgreSQL 15 (1e6 rows: 39 s against 20 s) and on DuckDB 1.5.5 (1e7
+#' rows of Parquet: 17 s against 10 s), where the table is in the cache
+#' and aggregating is the work. Choose it where a scan is what costs:
+#' engines that bill by the bytes scanned (BigQuery) or tables that do not
+#' fit the engine's cache.
 #' \item `"stream"`: ONE `SELECT <columns of the blocks>, <weights>`
 #' read in chunks of `getOption("umfrage.db_chunk", 1e6)` rows
 #' (`DBI::dbFetch(n =)`: memory is one chunk plus the cells), each chunk
@@ -49,10 +55,10 @@
 #' \item `"query"`: one `GROUP BY` query per block (the engine may run
 #' each where the data live: a sharded table's aggregates are pushed down
 #' only as plain `GROUP BY`s).
-#' \item `"auto"` (the default): `"grouping_sets"` on PostgreSQL
-#' (RPostgres or RPostgreSQL) and DuckDB connections, but `"query"` on a
-#' partitioned or foreign PostgreSQL table or with `partition`;
-#' `"stream"` on SQLite; `"query"` elsewhere, and for a single block.
+#' \item `"auto"` (the default): `"stream"` on SQLite when there are two
+#' or more blocks; `"query"` elsewhere (PostgreSQL, DuckDB and the others
+#' aggregate by hashing, so one query per block costs little more than its
+#' aggregation) and for a single block.
 #' }
 #' Every way gives the same cells (the statistics equal to 1e-12 or better).
 #' A dbplyr table uses `"auto"`.
@@ -560,39 +566,19 @@ db_pattern_entry <- function(ctx, cells) {
 # ---- several cell queries at once (a banner in one scan) ------------------------
 
 # How the cells of `nsets` sets are fetched: db_table(cells =). "auto":
-# GROUPING SETS on PostgreSQL and DuckDB (one query that the engine hashes
-# in one scan), except on a partitioned or foreign PostgreSQL table or with
-# a declared partition key (postgres_fdw pushes down plain GROUP BYs only);
 # one stream of rows on SQLite (no GROUPING SETS; its GROUP BY sorts every
-# row); one query per set elsewhere and for a single set.
+# row); one query per set elsewhere and for a single set. GROUPING SETS
+# (forced only) saves scans but not aggregation, and on PostgreSQL 15 and
+# DuckDB 1.5.5 the 50-block banner of bench/db.R took twice as long with
+# it as with one query per block (and postgres_fdw pushes down plain GROUP
+# BYs only, so on a sharded table it would pull the rows).
 db_cells_method <- function(ctx, nsets) {
   m <- ctx$src$cells %||% db_cells_option()
   if (m == "stream") return(m)
   if (nsets < 2L || m == "query") return("query")
   if (m == "grouping_sets") return(m)
-  con <- ctx$src$con
-  if (inherits(con, "SQLiteConnection")) return("stream")
-  if (inherits(con, "duckdb_connection")) return("grouping_sets")
-  if (inherits(con, c("PqConnection", "PostgreSQLConnection"))) {
-    if (!is.null(ctx$src$partition) || db_pg_partitioned(ctx)) return("query")
-    return("grouping_sets")
-  }
+  if (inherits(ctx$src$con, "SQLiteConnection")) return("stream")
   "query"
-}
-
-# Whether the source is a partitioned or foreign PostgreSQL table (asked
-# once per tab() call; a subquery is neither).
-db_pg_partitioned <- function(ctx) {
-  if (is.null(ctx$pg_part)) {
-    from <- ctx$src$from
-    ctx$pg_part <- !grepl("^\\(", from) && isTRUE(tryCatch({
-      r <- DBI::dbGetQuery(ctx$src$con, sprintf(
-        "SELECT CAST(relkind AS text) AS k FROM pg_class WHERE oid = to_regclass(%s)",
-        DBI::dbQuoteString(ctx$src$con, from)))
-      nrow(r) == 1L && as.character(r[[1L]]) %in% c("p", "f")
-    }, error = function(e) FALSE))
-  }
-  ctx$pg_part
 }
 
 # The cells of each set of groups (a list of character vectors), as
