@@ -70,9 +70,8 @@
 #   UMFRAGE_BENCH_DB_APPLY_ROWS    rows the raked weights are applied to (all)
 #   UMFRAGE_BENCH_DB_TASKS         a subset of "tab,rake,banner" (default all)
 #   UMFRAGE_BENCH_DB_BANNER_MAX    largest n the banner runs at (default: all
-#                                  sizes; on SQLite the engine banner takes
-#                                  about 10 min at 1e8 rows, estimated
-#                                  from 1e7)
+#                                  sizes; on SQLite the engine banner took
+#                                  11 min at 1e8 rows)
 #
 # Run through bench/run.R (`Rscript bench/run.R db`) or alone
 # (`Rscript bench/db.R`, which only writes bench/results/db.md). Uses the
@@ -80,11 +79,11 @@
 #
 # Run time on the 2-core machine of bench/RESULTS.md (shared, load ~3):
 # 1e6 rows 2 min; 1e7 rows about 7 min (of it the banner's three ways 2.5
-# min, the engine banner 1 min); 1e8 rows about 25 min (estimated from
-# 1e7): generating the file 3.4 min (7.5 GB), tab and rake about 11 min,
-# the engine banner about 10 min (one scan: 1e7 rows took 59-67 s, peak
-# 830 MB, where 50 GROUP BY queries that SQLite answers by sorting every
-# row took 383 s, peak 560 MB).
+# min, the engine banner 1 min); 1e8 rows about 20 min with the file in
+# place (generating it takes 3.4 min, 7.5 GB): tab and rake about 9 min,
+# the engine banner 11 min (one scan: 664 s, peak 831 MB; at 1e7 69 s,
+# where 50 GROUP BY queries that SQLite answers by sorting every row took
+# 383 s, peak 560 MB). Both sizes together: 26.5 min (2026-11-30).
 
 source(file.path(dirname(sub("^--file=", "", c(grep("^--file=", commandArgs(FALSE), value = TRUE), "bench/.")[1L])), "lib", "common.R"), local = TRUE)
 bench_start("db", peers = c("survey", "DBI", "RSQLite"))
@@ -449,9 +448,7 @@ block_rel <- function(tb, sb) {
 
 # ---- run --------------------------------------------------------------------
 
-duckdb_note <- if (is_installed("duckdb"))
-  "DuckDB on Parquet: the duckdb package is installed, but this section does not run it yet (TODO)." else
-  "DuckDB on Parquet: **skipped** -- the duckdb R package is not installed here (it compiles 2,067 C++ files from source on Linux, hours on this machine)."
+duckdb_note <- "DuckDB on Parquet: the same tasks and data in the section of bench/db_duckdb.R, which runs where the duckdb package is installed (tools/duckdb-dev.sh: on Linux it otherwise compiles 2,067 C++ files from source, hours on this machine)."
 say(duckdb_note)
 
 results <- list()
@@ -550,7 +547,7 @@ cell_peak <- function(x) {
 
 lines <- c("## Database sources (issue 18)", "",
            run_line(peers = c("survey", "DBI", "RSQLite"), sizes = sizes), "",
-           "A table in an SQLite database file, generated in the engine (deterministic hash columns of the row id; see bench/db.R), and three tasks, each run three ways: **engine** (umfrage on `db_table(con, \"t\")`: one GROUP BY per pass, only cells come back), **in memory** (`DBI::dbGetQuery()` of the needed columns, then the same umfrage call on the data frame; time = read + call), **survey** (its DBI-backed design, `svydesign(dbtype = \"SQLite\", dbname = , data = \"t\")`, which pulls each variable into R). Times in seconds, wall clock inside a fresh child R process (after loading packages and connecting); peak = that process's VmHWM (resident high-water mark, SQLite included). umfrage on 1 thread.",
+           "A table in an SQLite database file, generated in the engine (deterministic hash columns of the row id; see bench/db.R), and three tasks, each run three ways: **engine** (umfrage on `db_table(con, \"t\")`: one GROUP BY per pass for the table and the raking; the banner's 50 blocks from one stream of the rows, grouped in C chunk by chunk (`cells = \"auto\"`, \"stream\" on SQLite); only cells come back), **in memory** (`DBI::dbGetQuery()` of the needed columns, then the same umfrage call on the data frame; time = read + call), **survey** (its DBI-backed design, `svydesign(dbtype = \"SQLite\", dbname = , data = \"t\")`, which pulls each variable into R). Times in seconds, wall clock inside a fresh child R process (after loading packages and connecting); peak = that process's VmHWM (resident high-water mark, SQLite included). umfrage on 1 thread.",
            "",
            "- (1) 3-way table: `tab(db, \"a\", cols = \"b\", by = \"c\", weights = \"w0\")` (50 x 20 x 5); survey: `svytable(~a + b + c, des)`.",
            "- (2) raking of 4 margins (a, b, c, r1: 15,000 cells) with `wt_rake(db, targets, weights = \"w0\", epsilon = 1e-12, total = n)`; then the weights applied in the engine: the cell factors written as a temporary table and joined (`db_weights_sql(w, join = TRUE)`), summed by a over all rows (not in the table's time; checked against the in-memory weights). survey: `rake()` on its DBI design.",
