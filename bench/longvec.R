@@ -23,11 +23,6 @@ n <- 2^31 + 10
 env_n <- Sys.getenv("UMFRAGE_LONGVEC_N")
 if (nzchar(env_n)) n <- as.numeric(env_n)
 gb <- function(b) b / 1e9
-mem_available <- function() {
-  x <- tryCatch(readLines("/proc/meminfo"), error = function(e) character())
-  m <- grep("^MemAvailable:", x, value = TRUE)
-  if (length(m)) as.numeric(gsub("[^0-9]", "", m)) * 1024 else NA_real_
-}
 margin <- 1.5e9     # R itself, the OpenMP threads, small results
 # Closed form of the counts of x = rep_len(1:3, n): level k has
 # floor(n / 3) rows, plus one for k <= n %% 3.

@@ -32,6 +32,13 @@ machine_busy <- function() tryCatch({
 }, error = function(e) NA_real_)
 own_cpu <- function() { p <- proc.time(); sum(p[c("user.self", "sys.self", "user.child", "sys.child")], na.rm = TRUE) }
 
+# Memory available to new processes (bytes; NA where /proc/meminfo is not there).
+mem_available <- function() {
+  x <- tryCatch(readLines("/proc/meminfo"), error = function(e) character())
+  m <- grep("^MemAvailable:", x, value = TRUE)
+  if (length(m)) as.numeric(gsub("[^0-9]", "", m)) * 1024 else NA_real_
+}
+
 bench_t0 <- Sys.time()
 load_start <- loadavg()
 busy_start <- machine_busy()
