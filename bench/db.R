@@ -252,8 +252,7 @@ for (r in results) {
                                  "connection open"))
   row <- function(task) {
     e <- ru[[paste0(task, "_engine")]]; m <- ru[[paste0(task, "_memory")]]; s <- ru[[paste0(task, "_survey")]]
-    read <- if (!is.null(m$extra$read_ms)) fmt_ms(time_of(m$extra, "read_ms") / 1000) else "—"
-    c(task_labels[[task]], cell_time(e), cell_peak(e), cell_time(m), read, cell_peak(m), cell_time(s), cell_peak(s),
+    c(task_labels[[task]], cell_time(e), cell_peak(e), cell_time(m), cell_read(m), cell_peak(m), cell_time(s), cell_peak(s),
       ratio(m, e), ratio(s, e))
   }
   lines <- c(lines, size_table(lapply(r$tasks, row),

@@ -304,10 +304,8 @@ for (r in results) {
   row <- function(task) {
     e <- ru[[paste0(task, "_engine_def")]]; e1 <- ru[[paste0(task, "_engine_1")]]
     m <- ru[[paste0(task, "_memory")]]; s <- ru[[paste0(task, "_survey")]]
-    read <- if (!is.null(m$extra$read_ms)) fmt_ms(time_of(m$extra, "read_ms") / 1000) else "—"
-    if (!is.null(m$scale) && !is.null(m$extra$read_ms)) read <- fmt_ms(m$extra$read_ms * m$scale / 1000)
     c(task_labels[[task]], cell_time(e), cell_peak(e), cell_time(e1), cell_peak(e1),
-      cell_time(m), read, cell_peak(m), cell_time(s), cell_peak(s), ratio(m, e1), ratio(m, e), ratio(s, e))
+      cell_time(m), cell_read(m), cell_peak(m), cell_time(s), cell_peak(s), ratio(m, e1), ratio(m, e), ratio(s, e))
   }
   lines <- c(lines, size_table(lapply(r$tasks, row),
                                c("task", sprintf("engine s (%s threads)", dthreads), "peak MB", "engine s (1 thread)", "peak MB",

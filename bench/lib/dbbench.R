@@ -411,6 +411,12 @@ cell_peak <- function(x) {
   if (!is.null(x$scale)) s <- paste0(s, sprintf(" (at %s rows)", fmt_n(sub_n)))
   s
 }
+# The in-memory run's read time, scaled as its total where that was
+# extrapolated from the first rows.
+cell_read <- function(m) {
+  if (is.null(m$extra$read_ms)) return("—")
+  fmt_ms(time_of(m$extra, "read_ms") * (if (is.null(m$scale)) 1 else m$scale) / 1000)
+}
 ratio <- function(x, e) {
   if (is.null(x) || is.null(e) || !is.null(x$extra$error) || !is.null(e$extra$error)) return("—")
   fmt_ratio(time_of(x) / time_of(e))
