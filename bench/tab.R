@@ -96,10 +96,12 @@ for (n in sizes) {
 
   cases <- list()
   # ms: each call after gc() (which also evicts the rows from the caches: a
-  # cold read, as the first pass over freshly read data); warm: calls back
-  # to back without gc() (as bench::mark() and microbenchmark time them; at
-  # 1e6 rows the 16 MB of codes and weights then partly sit in the L3
-  # cache), for the fast methods only
+  # cold read, as the first pass over freshly read data); warm: the fastest
+  # of calls back to back without gc() (at 1e6 rows the 16 MB of codes and
+  # weights then partly sit in the L3 cache), for the fast methods only.
+  # The fastest, not the median: back to back, the garbage of a method that
+  # allocates (qtab: 4 MB a call) sets off R's collector inside the timed
+  # calls, which is not the method's own time.
   add <- function(method, threads, f, reps, check = NULL, warm = TRUE) {
     label <- sprintf("%s, %d thread%s", method, threads, if (threads > 1L) "s" else "")
     f()  # warm-up
@@ -107,7 +109,7 @@ for (n in sizes) {
     tw <- if (warm) vapply(seq_len(3L * reps), function(i) time_call(f, gc_first = FALSE)[["ms"]], 0) else NA_real_
     mem <- alloc_bytes(f)
     cases[[length(cases) + 1L]] <<- data.frame(
-      method = method, threads = threads, ms = stats::median(t), warm = stats::median(tw),
+      method = method, threads = threads, ms = stats::median(t), warm = min(tw),
       reps = reps, alloc = mem, stringsAsFactors = FALSE)
     if (!is.null(check)) {
       err <- check()
@@ -169,7 +171,7 @@ umfrage_threads(old_threads)
 
 lines <- c("## tab: weighted 3-way table (50 x 20 x 5 levels)", "",
            paste(run_line(c("survey", "data.table", "collapse", "profmem"), sizes),
-                 "Median wall time of the repetitions after one warm-up, each after gc() (cold caches: gc() evicts the rows); warm: the median of 3 x reps calls back to back without gc(); memory = bytes allocated through R during one call (profmem). Peers on one thread (data.table::setDTthreads(1), collapse nthreads = 1)."), "")
+                 "Median wall time of the repetitions after one warm-up, each after gc() (cold caches: gc() evicts the rows); warm: the fastest of 3 x reps calls back to back without gc() (the median there would count R's garbage collections set off by earlier calls); memory = bytes allocated through R during one call (profmem). Peers on one thread (data.table::setDTthreads(1), collapse nthreads = 1)."), "")
 targets <- character()
 for (res in results) {
   n <- res$n[1L]
