@@ -202,6 +202,24 @@ static inline uint64_t dbs_valkey(int type, SEXP x, R_xlen_t i)
     return dbs_dblkey(REAL(x)[i]);
 }
 
+/* A hash table (of index + 1, 0 empty) of n keys of K words, anew;
+ * FALSE (and the old table kept) if it could not be allocated. No R API:
+ * it runs on the grouping threads. */
+static bool dbs_rehash_try(int **tab, uint64_t *mask, const uint64_t *keys, int K, int n, uint64_t size)
+{
+    int *nt = calloc((size_t) size, sizeof(int));
+    if (!nt) return false;
+    free(*tab);
+    *tab = nt;
+    *mask = size - 1;
+    for (int g = 0; g < n; g++) {
+        uint64_t h = dbs_hash(keys + (size_t) g * K, K) & *mask;
+        while (nt[h]) h = (h + 1) & *mask;
+        nt[h] = g + 1;
+    }
+    return true;
+}
+
 /* A hash table (of index + 1, 0 empty) of n keys of K words, anew. */
 static void dbs_rehash(int **tab, uint64_t *mask, const uint64_t *keys, int K, int n, uint64_t size)
 {
@@ -319,16 +337,18 @@ static void dbs_relayout(dbs_set *t, const int *width, const int *word, const in
     dbs_rehash(&t->tab, &t->mask, t->keys, t->K, t->ng, t->mask + 1);
 }
 
+/* A new group of key kw: its index, or -1 (too many groups) or -2 (no
+ * memory), the set unchanged. No R API: it runs on the grouping threads. */
 static int dbs_new_group(dbs_set *t, const uint64_t *kw)
 {
-    if (t->ng == INT_MAX - 1) Rf_error("a column set has more than %d groups", INT_MAX - 1);
+    if (t->ng == INT_MAX - 1) return -1;
     if (t->ng >= t->gcap) {
         int cap = t->gcap > INT_MAX / 2 ? INT_MAX : 2 * t->gcap;
         uint64_t *k2 = realloc(t->keys, (size_t) cap * t->K * sizeof(uint64_t));
-        if (!k2) Rf_error("the stream of rows could not grow its groups");
+        if (!k2) return -2;
         t->keys = k2;
         double *a2 = realloc(t->acc, (size_t) cap * DBS_NSTAT * sizeof(double));
-        if (!a2) Rf_error("the stream of rows could not grow its groups");
+        if (!a2) return -2;
         t->acc = a2;
         t->gcap = cap;
     }
@@ -340,6 +360,55 @@ static int dbs_new_group(dbs_set *t, const uint64_t *kw)
     A[5] = R_NegInf;
     t->ng++;
     return g;
+}
+
+/* Rows b0..b1-1 of a chunk into set t's groups (its layout fitted to the
+ * dictionaries): 0, or -1/-2 as dbs_new_group() (the rows before the
+ * failing one added). No R API: it runs on the grouping threads. */
+static int dbs_group_rows_on(dbs_set *t, const int *const *code, const double *wt,
+                          R_xlen_t b0, R_xlen_t b1, uint64_t *kw, const int **sc)
+{
+    for (int a = 0; a < t->k; a++) sc[a] = code[t->col[a]];
+    for (R_xlen_t i = b0; i < b1; i++) {
+        dbs_pack(t, sc, i, kw);
+        uint64_t h = dbs_hash(kw, t->K) & t->mask;
+        int g;
+        while ((g = t->tab[h]) &&
+               memcmp(t->keys + (size_t) (g - 1) * t->K, kw, (size_t) t->K * sizeof(uint64_t)))
+            h = (h + 1) & t->mask;
+        if (g) g--;
+        else {
+            g = dbs_new_group(t, kw);
+            if (g < 0) return g;
+            t->tab[h] = g + 1;
+            if ((uint64_t) t->ng * 2 > t->mask + 1 &&
+                !dbs_rehash_try(&t->tab, &t->mask, t->keys, t->K, t->ng, 2 * (t->mask + 1)))
+                return -2;
+        }
+        double *A = t->acc + (size_t) g * DBS_NSTAT;
+        A[0] += 1;
+        if (wt) {
+            double v = wt[i];
+            if (ISNAN(v)) { A[6] += 1; continue; }
+            A[1] += v;
+            A[2] += v * v;
+            A[3] += v > 0;
+            if (v < A[4]) A[4] = v;
+            if (v > A[5]) A[5] = v;
+        }
+    }
+    return 0;
+}
+
+static int dbs_group_rows(dbs_set *t, const int *const *code, const double *wt,
+                          R_xlen_t b0, R_xlen_t b1, uint64_t *kw, const int **sc)
+{
+    /* on a copy of the set's header: the headers of the sets that other
+     * threads group share cache lines with this one */
+    dbs_set L = *t;
+    int rc = dbs_group_rows_on(&L, code, wt, b0, b1, kw, sc);
+    *t = L;
+    return rc;
 }
 
 /* cols: a list of the stream's columns (integer, double or character, as
@@ -382,46 +451,47 @@ SEXP C_dbs_chunk(SEXP state, SEXP cols, SEXP w)
         dbs_code(d, prot, j, x, n, code[j]);
     }
     const double *wt = s->weighted ? REAL(w) : NULL;
-    /* group the rows of each set */
+    /* group the rows of each set: first the sets' key layouts (which may
+     * re-pack a set's groups, and may raise errors), then the rows, the
+     * sets shared out over threads. A set's rows are always added by one
+     * thread in row order, so its sums do not depend on the thread count. */
     int kmax = 1;
     for (int i = 0; i < s->nset; i++) if (s->set[i].k > kmax) kmax = s->set[i].k;
     int *width = (int *) R_alloc((size_t) kmax, sizeof(int));
     int *word = (int *) R_alloc((size_t) kmax, sizeof(int));
     int *shift = (int *) R_alloc((size_t) kmax, sizeof(int));
-    uint64_t *kw = (uint64_t *) R_alloc((size_t) kmax, sizeof(uint64_t));
-    const int **sc = (const int **) R_alloc((size_t) kmax, sizeof(int *));
     for (int si = 0; si < s->nset; si++) {
         dbs_set *t = &s->set[si];
         int K;
         if (dbs_layout(t, s, width, word, shift, &K)) dbs_relayout(t, width, word, shift, K);
-        for (int a = 0; a < t->k; a++) sc[a] = code[t->col[a]];
-        for (R_xlen_t i = 0; i < n; i++) {
-            if ((i & (UMF_CHUNK - 1)) == UMF_CHUNK - 1) R_CheckUserInterrupt();
-            dbs_pack(t, (const int *const *) sc, i, kw);
-            uint64_t h = dbs_hash(kw, t->K) & t->mask;
-            int g;
-            while ((g = t->tab[h]) &&
-                   memcmp(t->keys + (size_t) (g - 1) * t->K, kw, (size_t) t->K * sizeof(uint64_t)))
-                h = (h + 1) & t->mask;
-            if (g) g--;
-            else {
-                g = dbs_new_group(t, kw);
-                t->tab[h] = g + 1;
-                if ((uint64_t) t->ng * 2 > t->mask + 1)
-                    dbs_rehash(&t->tab, &t->mask, t->keys, t->K, t->ng, 2 * (t->mask + 1));
-            }
-            double *A = t->acc + (size_t) g * DBS_NSTAT;
-            A[0] += 1;
-            if (wt) {
-                double v = wt[i];
-                if (ISNAN(v)) { A[6] += 1; continue; }
-                A[1] += v;
-                A[2] += v * v;
-                A[3] += v > 0;
-                if (v < A[4]) A[4] = v;
-                if (v > A[5]) A[5] = v;
-            }
+    }
+    int nth = umf_threads_for(n);
+    if (nth > s->nset) nth = s->nset;
+    int *err = (int *) R_alloc((size_t) s->nset, sizeof(int));
+    memset(err, 0, (size_t) s->nset * sizeof(int));
+    /* each set's scratch: its packed key and its columns' codes */
+    size_t *kwo = (size_t *) R_alloc((size_t) s->nset + 1, sizeof(size_t));
+    size_t *sco = (size_t *) R_alloc((size_t) s->nset + 1, sizeof(size_t));
+    kwo[0] = sco[0] = 0;
+    for (int si = 0; si < s->nset; si++) {
+        kwo[si + 1] = kwo[si] + (size_t) s->set[si].K;
+        sco[si + 1] = sco[si] + (size_t) s->set[si].k;
+    }
+    uint64_t *kwb = (uint64_t *) R_alloc(kwo[s->nset] + 1, sizeof(uint64_t));
+    const int **scb = (const int **) R_alloc(sco[s->nset] + 1, sizeof(int *));
+    /* nth sets at a time, each over all the chunk's rows (a set's hash
+     * table stays in the cache), an interrupt check after each round */
+    for (int s0 = 0; s0 < s->nset; s0 += nth) {
+        const int s1 = s0 + nth < s->nset ? s0 + nth : s->nset;
+        #pragma omp parallel for num_threads(nth) schedule(static, 1)
+        for (int si = s0; si < s1; si++)
+            err[si] = dbs_group_rows(&s->set[si], (const int *const *) code, wt, 0, n,
+                                     kwb + kwo[si], scb + sco[si]);
+        for (int si = s0; si < s1; si++) {
+            if (err[si] == -1) Rf_error("a column set has more than %d groups", INT_MAX - 1);
+            if (err[si]) Rf_error("the stream of rows could not grow its groups");
         }
+        R_CheckUserInterrupt();
     }
     s->rows += (double) n;
     return Rf_ScalarReal(s->rows);

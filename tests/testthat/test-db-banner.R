@@ -245,6 +245,37 @@ test_that("option umfrage.db_cells chooses the way for sources made without 'cel
                "option 'umfrage.db_cells' must be one of")
 })
 
+test_that("the stream groups its blocks on several threads with the same sums, bit for bit, as on one", {
+  skip_if_not_installed("RSQLite")
+  con <- DBI::dbConnect(RSQLite::SQLite(), ":memory:")
+  on.exit(DBI::dbDisconnect(con))
+  set.seed(31)
+  n <- 6000
+  d <- data.frame(r1 = sample(c("a", "b", "c", NA), n, TRUE), r2 = sample(1:7, n, TRUE),
+                  c1 = sample(c("x", "y"), n, TRUE), c2 = sample(c(TRUE, FALSE), n, TRUE),
+                  c3 = sample(letters[1:5], n, TRUE), st = sample(1:6, n, TRUE),
+                  w = stats::rexp(n) + 0.05, stringsAsFactors = FALSE)
+  d$psu <- d$st * 100L + sample(1:9, n, TRUE)
+  DBI::dbWriteTable(con, "d", d)
+  old_rows <- umfrage:::threads_min_rows(64)
+  old_th <- umfrage_threads(1L)
+  on.exit({ umfrage:::threads_min_rows(old_rows); umfrage_threads(old_th) }, add = TRUE)
+  withr::local_options(umfrage.db_chunk = 2500, umfrage.progress = FALSE)
+  run <- function() {
+    des <- svy_design(db_table(con, "d", cells = "stream"), weights = ~w, strata = ~st, cluster = ~psu)
+    as.data.frame(tab(des, c("r1", "r2"), cols = c("c1", "c2", "c3"), na = "level"))
+  }
+  one <- run()
+  umfrage_threads(2L)
+  two <- run()
+  expect_identical(two, one)
+  # and both equal the table in memory
+  mem <- as.data.frame(tab(svy_design(d, weights = ~w, strata = ~st, cluster = ~psu), c("r1", "r2"),
+                           cols = c("c1", "c2", "c3"), na = "level"))
+  for (v in c("n", "n_w", "pct", "se", "ci_low", "ci_high", "base_w"))
+    expect_equal(two[[v]], mem[[v]], tolerance = 1e-12, info = v)
+})
+
 # ---- DuckDB (where the duckdb package is installed; see test-db-duckdb.R) -------
 
 duckdb_pkg <- "duckdb"
