@@ -656,12 +656,15 @@ code_single <- function(x, name, arg) {
     return(list(codes = match(x, lv), levels = lv))
   }
   if (is.numeric(x) && !is.object(x)) {
-    u <- sort(unique(x[!is.na(x)]))
+    # whole numbers in a range of up to 1e6 (codes read from files and
+    # databases): coded in C without hashing (codeint.c), the levels sorted
+    cc <- if (is.null(attributes(x))) .Call(C_code_int, x, 1000000L)
+    u <- if (is.null(cc)) sort(unique(x[!is.na(x)])) else cc[[2L]]
     lim <- getOption("umfrage.max_levels", 200L)
     if (length(u) > lim)
       stopf("%s variable %s has %d distinct values, more than the %d a table shows (option umfrage.max_levels); group it first, e.g. with cut()",
             q(arg), q(name), length(u), lim)
-    return(list(codes = match(x, u), levels = num_labels(u)))
+    return(list(codes = if (is.null(cc)) match(x, u) else cc[[1L]], levels = num_labels(u)))
   }
   stopf("%s variable %s must be a factor, character, logical, integer or labelled column, not %s",
         q(arg), q(name), obj_desc(x))

@@ -50,6 +50,7 @@ static const R_CallMethodDef callMethods[] = {
     CALLDEF(C_cell_sum_w, 3),
     CALLDEF(C_weight_stats, 1),
     CALLDEF(C_weight_max, 1),
+    CALLDEF(C_code_int, 2),
     CALLDEF(C_cells_avx2, 1),
     CALLDEF(C_rake, 10),
     CALLDEF(C_tab, 4),

@@ -86,6 +86,7 @@ SEXP C_cell_stats(SEXP codes, SEXP nlev, SEXP w);
 SEXP C_cell_sum_w(SEXP codes, SEXP nlev, SEXP w);
 SEXP C_weight_stats(SEXP w);
 SEXP C_weight_max(SEXP w);
+SEXP C_code_int(SEXP x, SEXP max_range);
 
 /* rake.c */
 SEXP C_rake(SEXP codes, SEXP nlev, SEXP w0, SEXP margins, SEXP targets,

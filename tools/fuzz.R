@@ -480,6 +480,7 @@ check_return <- function(fn, v) {
       is.integer(v$np) && length(v$np) == 1L && all(v$prof >= 1L & v$prof <= v$np),
     C_rep_rowsum = is.list(v) && all(vapply(v, function(m) is.double(m) && is.matrix(m), NA)),
     C_rep_rank = is.integer(v) && !anyNA(v) && all(v >= 0L),
+    C_code_int = is.null(v) || (is.list(v) && length(v) == 2L && is.integer(v[[1L]])),
     C_dbs_new = typeof(v) == "externalptr",
     C_dbs_chunk = is.double(v) && length(v) == 1L,
     C_dbs_dict = is.null(v) || is.atomic(v),
