@@ -736,38 +736,25 @@ num_column <- function(rv, cv, A, X, A0, shift, nb, G, D, des, du, opt, cal, aux
   # positive weight (svymean(deff = "replace") / deff = TRUE)
   out$deff <- as.vector(num_deff(stat, est, U, V, sw, npos, suu, suv, svv, out$se^2, opt$deff))
   # letters between the columns of a column variable
-  if (isTRUE(opt$letters) && cv$kind != "total" && nc > 1L) {
-    lab <- col_letters(nc)
-    sep <- if (any(nchar(lab) > 1L)) "," else ""
+  if (cv$kind != "total") {
     mb <- if (is.null(opt$min_base)) 0 else opt$min_base
-    for (b in seq_len(nb)) {
-      pr <- utils::combn(nc, 2L)
-      p <- rep(NA_real_, ncol(pr))
-      d <- rep(0, ncol(pr))
-      for (s in seq_len(ncol(pr))) {
-        a <- pr[1L, s]; c2 <- pr[2L, s]
-        if (is.na(est[a, b]) || is.na(est[c2, b])) next
-        if (units[a, b] < 2 || units[c2, b] < 2) next
-        if (n[a, b] < mb || n[c2, b] < mb) next
-        VV <- vm[[b]]$V; M <- vm[[b]]$mag
-        vd <- VV[a, a] + VV[c2, c2] - 2 * VV[a, c2]
-        md <- M[a, a] + M[c2, c2] + 2 * M[a, c2]
-        dd <- est[a, b] - est[c2, b]
-        if (!is.finite(vd) || !(vd > 1e-12 * md) || !is.finite(dd)) next
-        # df: the PSUs (rows) of positive weight in either column
-        pd <- pos_d[a, b, ] + pos_d[c2, b, ]
-        if (!single && !des$clustered) {
-          both <- if (is.null(XA)) 0 else XA[a, c2, b, , 4L]
-          pd <- pd - both
-        }
-        df2 <- domain_df(pd, des) - 1
-        if (!(df2 > 0)) next
-        p[s] <- 2 * stats::pt(-abs(dd) / sqrt(vd), df2)
-        d[s] <- dd
+    out <- num_pair_letters(out, nc, nb, opt, function(b, a, c2) {
+      if (is.na(est[a, b]) || is.na(est[c2, b])) return(NULL)
+      if (units[a, b] < 2 || units[c2, b] < 2) return(NULL)
+      if (n[a, b] < mb || n[c2, b] < mb) return(NULL)
+      VV <- vm[[b]]$V; M <- vm[[b]]$mag
+      vd <- VV[a, a] + VV[c2, c2] - 2 * VV[a, c2]
+      md <- M[a, a] + M[c2, c2] + 2 * M[a, c2]
+      dd <- est[a, b] - est[c2, b]
+      if (!is.finite(vd) || !(vd > 1e-12 * md) || !is.finite(dd)) return(NULL)
+      # df: the PSUs (rows) of positive weight in either column
+      pd <- pos_d[a, b, ] + pos_d[c2, b, ]
+      if (!single && !des$clustered) {
+        both <- if (is.null(XA)) 0 else XA[a, c2, b, , 4L]
+        pd <- pd - both
       }
-      k <- (b - 1L) * nc + seq_len(nc)
-      out$letters[k] <- num_letters(p, d, pr, nc, lab, sep, opt)
-    }
+      c(dd, vd, domain_df(pd, des) - 1)
+    })
   }
   out
 }
@@ -852,6 +839,30 @@ num_deff <- function(stat, est, U, V, sw, npos, suu, suv, svv, v, type) {
                  ratio = s2 / V^2 * Nw^2 / npos)
   if (type == "survey") vsrs <- ifelse(Nw > npos, vsrs * (Nw - npos) / Nw, NA_real_)
   ifelse(!is.na(vsrs) & vsrs > 0, v / vsrs, NA_real_)
+}
+
+# Letters between the nc columns of each of nb layers (out$letters, layer
+# by layer), from t tests of the column pairs: test(b, a, c2) gives for
+# columns a < c2 of layer b the difference, its variance and the test's df,
+# or NULL where the pair is not tested; a pair with df <= 0 is not tested
+# either. Where opt$letters is not TRUE or there is one column, out as it is.
+num_pair_letters <- function(out, nc, nb, opt, test) {
+  if (!isTRUE(opt$letters) || nc < 2L) return(out)
+  lab <- col_letters(nc)
+  sep <- if (any(nchar(lab) > 1L)) "," else ""
+  pr <- utils::combn(nc, 2L)
+  for (b in seq_len(nb)) {
+    p <- rep(NA_real_, ncol(pr))
+    d <- rep(0, ncol(pr))
+    for (s in seq_len(ncol(pr))) {
+      r <- test(b, pr[1L, s], pr[2L, s])
+      if (is.null(r) || !(r[3L] > 0)) next
+      p[s] <- 2 * stats::pt(-abs(r[1L]) / sqrt(r[2L]), r[3L])
+      d[s] <- r[1L]
+    }
+    out$letters[(b - 1L) * nc + seq_len(nc)] <- num_letters(p, d, pr, nc, lab, sep, opt)
+  }
+  out
 }
 
 # Letters of the nc columns of one layer from the pairs' t-test p-values 'p'

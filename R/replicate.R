@@ -1065,33 +1065,21 @@ rep_num_column <- function(rv, cv, A, Ar, shift, nb, opt, ru, Ax = list()) {
   out$deff <- as.vector(num_deff(stat, est, U, V, sw, npos, suu, suv, svv, out$se^2, opt$deff))
   # letters: t tests of the replicate variance of the difference, df =
   # degf() of the two columns' rows minus 1 (svyttest() / svyglm())
-  if (isTRUE(opt$letters) && cv$kind != "total" && nc > 1L) {
-    lab <- col_letters(nc)
-    sep <- if (any(nchar(lab) > 1L)) "," else ""
+  if (cv$kind != "total") {
     mb <- if (is.null(opt$min_base)) 0 else opt$min_base
-    pr <- utils::combn(nc, 2L)
-    for (b in seq_len(nb)) {
-      k0 <- (b - 1L) * nc
-      p <- rep(NA_real_, ncol(pr))
-      d <- rep(0, ncol(pr))
-      for (s in seq_len(ncol(pr))) {
-        a <- k0 + pr[1L, s]; c2 <- k0 + pr[2L, s]
-        if (is.na(ev[a]) || is.na(ev[c2])) next
-        if (out$df[a] < 1 || out$df[c2] < 1) next
-        if (out$n[a] < mb || out$n[c2] < mb) next
-        dd <- ev[a] - ev[c2]
-        vd <- rep_var(er[a, , drop = FALSE] - er[c2, , drop = FALSE], dd, rp)
-        if (!is.finite(vd) || !(vd > 1e-24 * (1 + v[a] + v[c2])) || !is.finite(dd)) next
-        # the units with weight in either column (an MR set's items may
-        # share rows; the rank counts units, so their sum serves)
-        df2 <- rep_df(matrix(Pu[a, ] + Pu[c2, ], 1L), ru, Nu[a, ] + Nu[c2, ],
-                      lapply(Px, function(x) x[a, ] + x[c2, ])) - 1
-        if (!(df2 > 0)) next
-        p[s] <- 2 * stats::pt(-abs(dd) / sqrt(vd), df2)
-        d[s] <- dd
-      }
-      out$letters[k0 + seq_len(nc)] <- num_letters(p, d, pr, nc, lab, sep, opt)
-    }
+    out <- num_pair_letters(out, nc, nb, opt, function(b, a, c2) {
+      a <- (b - 1L) * nc + a; c2 <- (b - 1L) * nc + c2
+      if (is.na(ev[a]) || is.na(ev[c2])) return(NULL)
+      if (out$df[a] < 1 || out$df[c2] < 1) return(NULL)
+      if (out$n[a] < mb || out$n[c2] < mb) return(NULL)
+      dd <- ev[a] - ev[c2]
+      vd <- rep_var(er[a, , drop = FALSE] - er[c2, , drop = FALSE], dd, rp)
+      if (!is.finite(vd) || !(vd > 1e-24 * (1 + v[a] + v[c2])) || !is.finite(dd)) return(NULL)
+      # the units with weight in either column (an MR set's items may
+      # share rows; the rank counts units, so their sum serves)
+      c(dd, vd, rep_df(matrix(Pu[a, ] + Pu[c2, ], 1L), ru, Nu[a, ] + Nu[c2, ],
+                       lapply(Px, function(x) x[a, ] + x[c2, ])) - 1)
+    })
   }
   out
 }

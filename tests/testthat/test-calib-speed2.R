@@ -4,31 +4,6 @@
 # weights must not depend on the thread count (beyond rounding), must agree
 # with survey::calibrate, and every check must find the first bad row.
 
-speed2_data <- function(seed, n) {
-  set.seed(seed)
-  d <- data.frame(sex = sample(c("f", "m"), n, TRUE, prob = c(0.55, 0.45)),
-                  age = sample(c("a", "b", "c", "d"), n, TRUE),
-                  reg = sample(c("N", "S", "E"), n, TRUE, prob = c(0.2, 0.3, 0.5)),
-                  stringsAsFactors = FALSE)
-  d$inc <- stats::rlnorm(n, 7 + 0.2 * (d$age == "d"), 0.5)
-  d$hh <- stats::rpois(n, 1.5) + 1
-  d$w0 <- stats::rlnorm(n, 0, 0.3)
-  d$w0 <- d$w0 * 1e4 / sum(d$w0)
-  d$w0[c(7, 4000)] <- 0     # rows without weight add nothing, wherever they are
-  d
-}
-speed2_targets <- function(d) {
-  T <- sum(d$w0)
-  list(sex = c(f = 0.5, m = 0.5) * T, age = c(a = 0.2, b = 0.25, c = 0.25, d = 0.3) * T,
-       reg = c(N = 0.25, S = 0.3, E = 0.45) * T,
-       inc = 1.03 * sum(d$w0 * d$inc), hh = 0.98 * sum(d$w0 * d$hh))
-}
-speed2_pop <- function(tg) {
-  c(`(Intercept)` = sum(tg$sex), sexm = tg$sex[["m"]], ageb = tg$age[["b"]],
-    agec = tg$age[["c"]], aged = tg$age[["d"]], regN = tg$reg[["N"]], regS = tg$reg[["S"]],
-    inc = tg$inc, hh = tg$hh)
-}
-
 test_that("numeric auxiliaries: the same weights on 1 and 2 threads, as survey's", {
   skip_if_not_installed("survey")
   skip_if_not_installed("MASS")
@@ -36,12 +11,12 @@ test_that("numeric auxiliaries: the same weights on 1 and 2 threads, as survey's
   on.exit(umfrage:::threads_min_rows(old_rows), add = TRUE)
   old_th <- umfrage_threads(1L)
   on.exit(umfrage_threads(old_th), add = TRUE)
-  d <- speed2_data(1501, 30001)   # not a multiple of the 256-row blocks
-  tg <- speed2_targets(d)
+  d <- calaux_data(1501, 30001)   # not a multiple of the 256-row blocks
+  tg <- calaux_targets(d)
   s <- survey::svydesign(ids = ~1, weights = ~w0, data = d)
   for (cs in list(list("logit", c(0.3, 3)), list("raking", c(-Inf, Inf)),
                   list("raking", c(0.5, 2)), list("linear", c(0.5, 2)))) {
-    ref <- survey::calibrate(s, ~sex + age + reg + inc + hh, speed2_pop(tg), calfun = cs[[1]],
+    ref <- survey::calibrate(s, ~sex + age + reg + inc + hh, calaux_pop(tg), calfun = cs[[1]],
                              bounds = cs[[2]], epsilon = 1e-10, maxit = 100)
     ws <- lapply(1:2, function(th) {
       umfrage_threads(th)
@@ -71,8 +46,8 @@ test_that("the coding pass on threads reports the first bad row, as one thread d
   on.exit(umfrage:::threads_min_rows(old_rows), add = TRUE)
   old_th <- umfrage_threads(2L)
   on.exit(umfrage_threads(old_th), add = TRUE)
-  d <- speed2_data(1502, 20000)
-  tg <- speed2_targets(d)
+  d <- calaux_data(1502, 20000)
+  tg <- calaux_targets(d)
   # non-finite numeric auxiliaries: count and first row, as is.finite() finds them
   d1 <- d
   d1$inc[c(15001, 9000)] <- c(Inf, NaN)

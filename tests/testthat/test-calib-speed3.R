@@ -5,39 +5,14 @@
 # misfit and g range reported must be those of the weights returned, and
 # the fingerprint must be identical to C_fingerprint's of the weights.
 
-speed3_data <- function(seed, n) {
-  set.seed(seed)
-  d <- data.frame(sex = sample(c("f", "m"), n, TRUE, prob = c(0.55, 0.45)),
-                  age = sample(c("a", "b", "c", "d"), n, TRUE),
-                  reg = sample(c("N", "S", "E"), n, TRUE, prob = c(0.2, 0.3, 0.5)),
-                  stringsAsFactors = FALSE)
-  d$inc <- stats::rlnorm(n, 7 + 0.2 * (d$age == "d"), 0.5)
-  d$hh <- stats::rpois(n, 1.5) + 1
-  d$w0 <- stats::rlnorm(n, 0, 0.3)
-  d$w0 <- d$w0 * 1e4 / sum(d$w0)
-  d$w0[c(7, 4000)] <- 0
-  d
-}
-speed3_targets <- function(d) {
-  T <- sum(d$w0)
-  list(sex = c(f = 0.5, m = 0.5) * T, age = c(a = 0.2, b = 0.25, c = 0.25, d = 0.3) * T,
-       reg = c(N = 0.25, S = 0.3, E = 0.45) * T,
-       inc = 1.03 * sum(d$w0 * d$inc), hh = 0.98 * sum(d$w0 * d$hh))
-}
-speed3_pop <- function(tg) {
-  c(`(Intercept)` = sum(tg$sex), sexm = tg$sex[["m"]], ageb = tg$age[["b"]],
-    agec = tg$age[["c"]], aged = tg$age[["d"]], regN = tg$reg[["N"]], regS = tg$reg[["S"]],
-    inc = tg$inc, hh = tg$hh)
-}
-
 test_that("C_calibrate returns the weights' fingerprint, identical to C_fingerprint's", {
   old_rows <- umfrage:::threads_min_rows(1000)
   on.exit(umfrage:::threads_min_rows(old_rows), add = TRUE)
   old_th <- umfrage_threads(1L)
   on.exit(umfrage_threads(old_th), add = TRUE)
   ns <- asNamespace("umfrage")
-  d <- speed3_data(1601, 30001)
-  tg <- speed3_targets(d)
+  d <- calaux_data(1601, 30001)
+  tg <- calaux_targets(d)
   for (th in 1:2) {
     umfrage_threads(th)
     for (cs in list(list("logit", c(0.3, 3)), list("raking", c(-Inf, Inf)),
@@ -75,10 +50,10 @@ test_that("numeric auxiliaries: 3 passes with exp(), weights as survey's, truthf
   on.exit(umfrage:::threads_min_rows(old_rows), add = TRUE)
   old_th <- umfrage_threads(1L)
   on.exit(umfrage_threads(old_th), add = TRUE)
-  d <- speed3_data(1602, 40001)
-  tg <- speed3_targets(d)
+  d <- calaux_data(1602, 40001)
+  tg <- calaux_targets(d)
   s <- survey::svydesign(ids = ~1, weights = ~w0, data = d)
-  ref <- survey::calibrate(s, ~sex + age + reg + inc + hh, speed3_pop(tg), calfun = "logit",
+  ref <- survey::calibrate(s, ~sex + age + reg + inc + hh, calaux_pop(tg), calfun = "logit",
                            bounds = c(0.3, 3), epsilon = 1e-10, maxit = 100)
   for (th in 1:2) {
     umfrage_threads(th)

@@ -3,40 +3,16 @@
 # final step whose pass writes the weights; the weights' calibration state
 # from the C routine's per-cell sums; wt_fingerprint() in C.
 
-pass_data <- function(seed, n) {
-  set.seed(seed)
-  d <- data.frame(sex = sample(c("f", "m"), n, TRUE, prob = c(0.55, 0.45)),
-                  age = sample(c("a", "b", "c", "d"), n, TRUE),
-                  reg = sample(c("N", "S", "E"), n, TRUE, prob = c(0.2, 0.3, 0.5)),
-                  stringsAsFactors = FALSE)
-  d$inc <- stats::rlnorm(n, 7 + 0.2 * (d$age == "d"), 0.5)
-  d$hh <- stats::rpois(n, 1.5) + 1
-  d$w0 <- stats::rlnorm(n, 0, 0.3)
-  d$w0 <- d$w0 * 1e4 / sum(d$w0)
-  d
-}
-pass_targets <- function(d) {
-  T <- sum(d$w0)
-  list(sex = c(f = 0.5, m = 0.5) * T, age = c(a = 0.2, b = 0.25, c = 0.25, d = 0.3) * T,
-       reg = c(N = 0.25, S = 0.3, E = 0.45) * T,
-       inc = 1.03 * sum(d$w0 * d$inc), hh = 0.98 * sum(d$w0 * d$hh))
-}
-pass_pop <- function(tg) {
-  c(`(Intercept)` = sum(tg$sex), sexm = tg$sex[["m"]], ageb = tg$age[["b"]],
-    agec = tg$age[["c"]], aged = tg$age[["d"]], regN = tg$reg[["N"]], regS = tg$reg[["S"]],
-    inc = tg$inc, hh = tg$hh)
-}
-
 test_that("numeric auxiliaries: few passes over the rows, weights as survey's at the default epsilon", {
   skip_if_not_installed("survey")
   skip_if_not_installed("MASS")
-  d <- pass_data(151, 20000)
-  tg <- pass_targets(d)
+  d <- calaux_data(151, 20000, zeros = FALSE)
+  tg <- calaux_targets(d)
   s <- survey::svydesign(ids = ~1, weights = ~w0, data = d)
   for (cs in list(list("logit", c(0.3, 3)), list("raking", c(-Inf, Inf)), list("linear", c(-Inf, Inf)),
                   list("linear", c(0.5, 2)))) {
     w <- wt_calibrate(d, tg, weights = "w0", method = cs[[1]], bounds = cs[[2]])
-    ref <- survey::calibrate(s, ~sex + age + reg + inc + hh, pass_pop(tg), calfun = cs[[1]],
+    ref <- survey::calibrate(s, ~sex + age + reg + inc + hh, calaux_pop(tg), calfun = cs[[1]],
                              bounds = cs[[2]], epsilon = 1e-10, maxit = 100)
     # the last pass is a Newton step beyond the first iterate inside epsilon:
     # as close to the solution as survey's weights, not merely within epsilon
@@ -54,8 +30,8 @@ test_that("numeric auxiliaries: few passes over the rows, weights as survey's at
 })
 
 test_that("the calibration state made from the C routine's cell sums equals the one from the rows", {
-  d <- pass_data(152, 3000)
-  tg <- pass_targets(d)
+  d <- calaux_data(152, 3000, zeros = FALSE)
+  tg <- calaux_targets(d)
   ns <- asNamespace("umfrage")
   w <- wt_calibrate(d, tg, weights = "w0", method = "logit", bounds = c(0.4, 2.5))
   st <- attr(w, "umfrage")$calibration
