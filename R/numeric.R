@@ -370,11 +370,7 @@ num_fast_block <- function(rv, r, all_cvars, bvars, nb, opt) {
   U <- tot[, 5L]; V <- tot[, 6L]; suu <- tot[, 7L]; svv <- tot[, 8L]; suv <- tot[, 9L]
   stat <- rv$stat
   shift <- r$shift
-  est <- switch(stat, mean = , score = ifelse(V > 0, U / V + shift, NA_real_),
-                total = U, ratio = ifelse(V != 0, U / V, NA_real_))
-  if (stat == "ratio" && any(n > 0 & V == 0))
-    note_once("ratio0", sprintf("%s: the denominator totals 0 in some cell(s); their ratio is NA",
-                                rv$name))
+  est <- num_estimate(rv, n, U, V, shift)
   K <- length(n)
   na <- rep(NA_real_, K)
   out <- list(n = n, n_w = sw, sw2 = sw2, estimate = est, se = na, ci_low = na, ci_high = na,
@@ -640,11 +636,7 @@ num_column <- function(rv, cv, A, X, A0, shift, nb, G, D, des, du, opt, cal, aux
   n <- tot(1L); npos <- tot(2L); sw <- tot(3L); sw2 <- tot(4L)
   U <- tot(5L); V <- tot(6L); suu <- tot(7L); svv <- tot(8L); suv <- tot(9L)
   stat <- rv$stat
-  est <- switch(stat, mean = , score = ifelse(V > 0, U / V + shift, NA_real_),
-                total = U, ratio = ifelse(V != 0, U / V, NA_real_))
-  if (stat == "ratio" && any(n > 0 & V == 0))
-    note_once("ratio0", sprintf("%s: the denominator totals 0 in some cell(s); their ratio is NA",
-                                rv$name))
+  est <- num_estimate(rv, n, U, V, shift)
   K <- nc * nb
   out <- list(n = as.vector(n), n_w = as.vector(sw), sw2 = as.vector(sw2),
               estimate = as.vector(est), se = rep(NA_real_, K), ci_low = rep(NA_real_, K),
@@ -839,6 +831,20 @@ num_deff <- function(stat, est, U, V, sw, npos, suu, suv, svv, v, type) {
                  ratio = s2 / V^2 * Nw^2 / npos)
   if (type == "survey") vsrs <- ifelse(Nw > npos, vsrs * (Nw - npos) / Nw, NA_real_)
   ifelse(!is.na(vsrs) & vsrs > 0, v / vsrs, NA_real_)
+}
+
+# The estimate of a numeric row from its totals U (of y) and V (of the
+# weights or the denominator): mean and score U / V (plus the shift the
+# totals were taken around), total U, ratio U / V; NA where the mean's V is
+# not positive or the ratio's denominator is 0 (with a note for a ratio of
+# a cell that has rows).
+num_estimate <- function(rv, n, U, V, shift) {
+  est <- switch(rv$stat, mean = , score = ifelse(V > 0, U / V + shift, NA_real_),
+                total = U, ratio = ifelse(V != 0, U / V, NA_real_))
+  if (rv$stat == "ratio" && any(n > 0 & V == 0))
+    note_once("ratio0", sprintf("%s: the denominator totals 0 in some cell(s); their ratio is NA",
+                                rv$name))
+  est
 }
 
 # Letters between the nc columns of each of nb layers (out$letters, layer

@@ -1028,10 +1028,7 @@ rep_num_column <- function(rv, cv, A, Ar, shift, nb, opt, ru, Ax = list()) {
   n <- tot(1L); npos <- tot(2L); sw <- tot(3L); sw2 <- tot(4L)
   U <- tot(5L); V <- tot(6L); suu <- tot(7L); svv <- tot(8L); suv <- tot(9L)
   stat <- rv$stat
-  est <- switch(stat, mean = , score = ifelse(V > 0, U / V + shift, NA_real_),
-                total = U, ratio = ifelse(V != 0, U / V, NA_real_))
-  if (stat == "ratio" && any(n > 0 & V == 0))
-    note_once("ratio0", sprintf("%s: the denominator totals 0 in some cell(s); their ratio is NA", rv$name))
+  est <- num_estimate(rv, n, U, V, shift)
   K <- nc * nb
   out <- list(n = as.vector(n), n_w = as.vector(sw), sw2 = as.vector(sw2),
               estimate = as.vector(est), se = rep(NA_real_, K), ci_low = rep(NA_real_, K),
