@@ -143,25 +143,25 @@ db_table <- function(con, table, schema = NULL, partition = NULL,
     db_check_cols(src, unique(partition), "partition")
     src$partition <- unique(partition)
   }
-  ways <- c("auto", "query", "grouping_sets", "stream")
-  if (identical(cells, ways)) return(src)   # not given: option umfrage.db_cells when tab() runs
-  if (!(is.character(cells) && length(cells) == 1L && cells %in% ways))
-    stopf("'cells' must be one of \"auto\", \"query\", \"grouping_sets\" or \"stream\", not %s",
-          obj_desc_len(cells))
-  src$cells <- cells
+  if (identical(cells, DB_CELLS)) return(src)   # not given: option umfrage.db_cells when tab() runs
+  src$cells <- db_cells_way(cells, "'cells'")
   src
 }
 
-# The way of fetching cells for a source made without `cells` (a dbplyr
-# table, or db_table() without the argument): option umfrage.db_cells.
-db_cells_option <- function() {
-  m <- getOption("umfrage.db_cells", "auto")
-  ways <- c("auto", "query", "grouping_sets", "stream")
-  if (!(is.character(m) && length(m) == 1L && m %in% ways))
-    stopf("option 'umfrage.db_cells' must be one of \"auto\", \"query\", \"grouping_sets\" or \"stream\", not %s",
-          obj_desc_len(m))
+# The ways of fetching the cells of several blocks (db_table(cells =)), and
+# the check of one, named `what` in the error.
+DB_CELLS <- c("auto", "query", "grouping_sets", "stream")
+db_cells_way <- function(m, what) {
+  if (!(is.character(m) && length(m) == 1L && m %in% DB_CELLS))
+    stopf("%s must be one of \"auto\", \"query\", \"grouping_sets\" or \"stream\", not %s",
+          what, obj_desc_len(m))
   m
 }
+
+# The way for a source made without `cells` (a dbplyr table, or db_table()
+# without the argument): option umfrage.db_cells.
+db_cells_option <- function()
+  db_cells_way(getOption("umfrage.db_cells", "auto"), "option 'umfrage.db_cells'")
 
 # A source: connection, FROM clause, a description for messages, and the
 # columns' names, R types and engine types from one query of no rows.

@@ -220,18 +220,11 @@ static bool dbs_rehash_try(int **tab, uint64_t *mask, const uint64_t *keys, int 
     return true;
 }
 
-/* A hash table (of index + 1, 0 empty) of n keys of K words, anew. */
+/* The same, raising an error if the table cannot be allocated. */
 static void dbs_rehash(int **tab, uint64_t *mask, const uint64_t *keys, int K, int n, uint64_t size)
 {
-    int *nt = dbs_alloc((size_t) size, sizeof(int));
-    free(*tab);
-    *tab = nt;
-    *mask = size - 1;
-    for (int g = 0; g < n; g++) {
-        uint64_t h = dbs_hash(keys + (size_t) g * K, K) & *mask;
-        while (nt[h]) h = (h + 1) & *mask;
-        nt[h] = g + 1;
-    }
+    if (!dbs_rehash_try(tab, mask, keys, K, n, size))
+        Rf_error("the stream of rows could not allocate %.0f bytes", (double) size * sizeof(int));
 }
 
 /* Append value i of x to the dictionary (its R vector in prot[j]). */
