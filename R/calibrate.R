@@ -139,22 +139,18 @@ wt_calibrate <- function(data, targets, weights = NULL,
   epsilon <- check_number(epsilon, "epsilon", min = 0)
   maxit <- check_count(maxit, "maxit")
   check_bounds(bounds, method)
-  parts <- split_targets(targets, data)
+  ct <- calib_targets(targets, data, total)
+  parts <- ct$parts
+  reading <- ct$reading
+  scale <- ct$scale
   prep <- NULL
-  scale <- FALSE
-  reading <- NULL
-  if (length(parts$margins)) {
-    margins <- scale_targets(parts$margins, total)
-    reading <- attr(margins, "reading")
-    scale <- attr(margins, "scale")
-    prep <- prepare_margins(data, margins)
+  if (length(ct$margins)) {
+    prep <- prepare_margins(data, ct$margins)
     if (scale) {
       # proportions: to the sum of the starting weights
       tot <- if (is.null(w0)) nrow(data) else sum(w0)
       prep$targets <- lapply(prep$targets, function(t) t * tot)
     }
-  } else if (!is.null(total)) {
-    stopf("'total' applies to categorical margins, and 'targets' has none")
   }
   xnum <- lapply(parts$numeric, function(v) as.double(data_col(data, v)))
   # starting weights far from 1 (beyond 2^+-256): calibrate on a safe
@@ -228,6 +224,23 @@ get_q <- function(q, data) {
     stopf("'q' must be positive and finite in every row; %d value(s) are not (first at row %d: %s)",
           length(i), i[1L], format(v[i[1L]]))
   v
+}
+
+# The targets of wt_calibrate() on data (or a database table's prototype
+# row): split into categorical margins and numeric totals, the margins
+# scaled by `total` (scale_targets()), with how they were read and whether
+# they are proportions still to be scaled to the starting weights' sum.
+calib_targets <- function(targets, data, total) {
+  parts <- split_targets(targets, data)
+  out <- list(parts = parts, margins = list(), reading = NULL, scale = FALSE)
+  if (length(parts$margins)) {
+    out$margins <- scale_targets(parts$margins, total)
+    out$reading <- attr(out$margins, "reading")
+    out$scale <- attr(out$margins, "scale")
+  } else if (!is.null(total)) {
+    stopf("'total' applies to categorical margins, and 'targets' has none")
+  }
+  out
 }
 
 # Split calibration targets into categorical margins (normalised as for

@@ -261,17 +261,11 @@ db_wt_calibrate <- function(data, targets, weights, method, bounds, epsilon, max
               q(nm), src$what, if (!is.na(src$etype[[nm]])) src$etype[[nm]] else class(src$proto[[nm]])[1L])
     }
   }
-  parts <- split_targets(targets, src$proto)
-  margins <- list()
-  reading <- NULL
-  scale <- FALSE
-  if (length(parts$margins)) {
-    margins <- scale_targets(parts$margins, total)
-    reading <- attr(margins, "reading")
-    scale <- attr(margins, "scale")
-  } else if (!is.null(total)) {
-    stopf("'total' applies to categorical margins, and 'targets' has none")
-  }
+  ct <- calib_targets(targets, src$proto, total)
+  parts <- ct$parts
+  margins <- ct$margins
+  reading <- ct$reading
+  scale <- ct$scale
   vars <- unique(unlist(lapply(margins, `[[`, "vars")))
   nums <- parts$numeric
   if (length(nums)) db_check_cols(src, nums, "targets")
