@@ -7,10 +7,7 @@
 test_that("numeric auxiliaries: the same weights on 1 and 2 threads, as survey's", {
   skip_if_not_installed("survey")
   skip_if_not_installed("MASS")
-  old_rows <- umfrage:::threads_min_rows(1000)
-  on.exit(umfrage:::threads_min_rows(old_rows), add = TRUE)
-  old_th <- umfrage_threads(1L)
-  on.exit(umfrage_threads(old_th), add = TRUE)
+  local_threads(1L)
   d <- calaux_data(1501, 30001)   # not a multiple of the 256-row blocks
   tg <- calaux_targets(d)
   s <- survey::svydesign(ids = ~1, weights = ~w0, data = d)
@@ -42,10 +39,7 @@ test_that("numeric auxiliaries: the same weights on 1 and 2 threads, as survey's
 })
 
 test_that("the coding pass on threads reports the first bad row, as one thread does", {
-  old_rows <- umfrage:::threads_min_rows(1000)
-  on.exit(umfrage:::threads_min_rows(old_rows), add = TRUE)
-  old_th <- umfrage_threads(2L)
-  on.exit(umfrage_threads(old_th), add = TRUE)
+  local_threads(2L)
   d <- calaux_data(1502, 20000)
   tg <- calaux_targets(d)
   # non-finite numeric auxiliaries: count and first row, as is.finite() finds them

@@ -6,10 +6,7 @@
 # the fingerprint must be identical to C_fingerprint's of the weights.
 
 test_that("C_calibrate returns the weights' fingerprint, identical to C_fingerprint's", {
-  old_rows <- umfrage:::threads_min_rows(1000)
-  on.exit(umfrage:::threads_min_rows(old_rows), add = TRUE)
-  old_th <- umfrage_threads(1L)
-  on.exit(umfrage_threads(old_th), add = TRUE)
+  local_threads(1L)
   ns <- asNamespace("umfrage")
   d <- calaux_data(1601, 30001)
   tg <- calaux_targets(d)
@@ -46,10 +43,7 @@ test_that("C_calibrate returns the weights' fingerprint, identical to C_fingerpr
 test_that("numeric auxiliaries: 3 passes with exp(), weights as survey's, truthful misfit", {
   skip_if_not_installed("survey")
   skip_if_not_installed("MASS")
-  old_rows <- umfrage:::threads_min_rows(1000)
-  on.exit(umfrage:::threads_min_rows(old_rows), add = TRUE)
-  old_th <- umfrage_threads(1L)
-  on.exit(umfrage_threads(old_th), add = TRUE)
+  local_threads(1L)
   d <- calaux_data(1602, 40001)
   tg <- calaux_targets(d)
   s <- survey::svydesign(ids = ~1, weights = ~w0, data = d)
