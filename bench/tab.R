@@ -13,7 +13,7 @@
 # trial run.
 
 source(file.path(dirname(sub("^--file=", "", c(grep("^--file=", commandArgs(FALSE), value = TRUE), "bench/.")[1L])), "lib", "common.R"), local = TRUE)
-bench_start("tab", peers = c("survey", "data.table", "collapse", "profmem"), attach = c("data.table", "collapse"))
+bench_start("tab", peers = c("survey", "data.table", "collapse", "profmem", "bench"), attach = c("data.table", "collapse"))
 
 sizes <- c(1e6, 1e7)
 env_sizes <- Sys.getenv("UMFRAGE_BENCH_SIZES")
@@ -80,9 +80,41 @@ perf_note <- c(
   "2026-11-30, AMD EPYC (Zen 5, KVM guest, no hardware counters: perf record -e cpu-clock), n = 1e6, 1 thread:",
   "before (5d76dfa): 88 % of the time in b3_w3, about 45 % of it in the SSE2 id loop (32-bit multiply emulated by pmuludq + shuffles) and 55 % in the scatter (three read-modify-writes per row, 14 instructions);",
   "2026-11-30 (session 5), same machine, perf record at n = 1e6 on 1 thread, warm caches: 81 % of the samples in b3_w3_avx2, of them 71 % in the scatter (most on the 32-byte store after the add: the read-modify-write waits on the L2, where the 160 KB of records live), 23 % in the id loop, 7 % in loop and prefetch glue. A standalone C loop over the same 1e6 ids took 0.43-0.49 ms for the 32-byte record add, 0.50-0.53 ms for {w, w^2} plus a separate count, and 0.34 ms for a scalar sum of w alone (what qtab computes), so the record add is within 1.3-1.4 x of the cheapest possible scatter; fusing the id loop into the scatter (groups of 8-64 rows) was slower (1.1-1.6 ms). The prefetch of the next block during the scatter took the cold-cache pass (gc() before the call) from 1.18-1.24 to 1.10-1.12 ms on 1 thread and from 0.84-0.90 to 0.75-0.77 ms on 2 (quiet A/B, medians of 40 calls); with cold caches the pass still costs about the floor plus the warm scatter, so the overlap is partial.",
+  "2026-11-30 (session 6), tried and not kept: (a) software pipelining, the ids of the next block computed in sub-chunks of 64-2,048 rows between sub-chunks of this block's scatter (so that the DRAM reads of the one overlap the cache-bound adds of the other): in a standalone C loop over the same 1e6 rows 1.37-1.86 ms warm and 1.51-2.19 ms after a cache flush, against 0.94 and 1.20 ms for the two separate loops; (b) the {1, w, w^2, 0} record built with a broadcast and two multiply-adds instead of three shuffles: 0.47 against 0.51 ms for the scatter alone standalone, in the package no difference beyond noise (three alternating runs, cold 1.09-1.19 against 1.05-1.16 ms); (c) prefetch hints T0, T1 or NTA, blocks of 1,024-16,384 rows, 1-8 blocks ahead, switched at run time in one process, in random order: none better than the current T0, one block ahead, beyond noise. A scalar sum-of-w scatter over the same ids costs 0.34-0.36 ms for 1e6 rows whether the 5,000 accumulators fit L1 (500 cells) or not, so the scatter is bound by its read-modify-write rate, not by where the records live.",
   "after: the id loop runs in the AVX2 copy (vpmulld, 8 lanes; 0.28 ms, the speed of reading the columns) and the scatter is one 32-byte add per row (12 instructions, unrolled 4x); a standalone loop with only one scalar add per row costs as much as the 32-byte add (1.5-1.8 cycles per row), so the scatter is now bound by its read-modify-write through the cache, not by instructions.")
 
+# ---- what "cold" costs: the floor and the kernel after gc() and after idle ----
+#
+# Each call after gc() (the rows evicted from the caches), after 5 ms of
+# Sys.sleep() (no gc(): the rows stay where they were, but the CPU idled;
+# on a VM the host may run other work on the core meanwhile, and a second
+# thread has to be woken), and back to back (bench::mark()'s median). If
+# the kernel's extra time after gc() is the floor's, the cold read costs
+# the kernel what it costs any pass over the same columns.
+idle_diag <- function(n, th, codes, nl, w, reps) {
+  umfrage_threads(th)
+  on.exit(umfrage_threads(1L))
+  fl <- function() .Call(bench_floor, codes, w)
+  ks <- function() .Call(cell_stats, codes, nl, w)
+  one <- function(f, prep) {
+    f()
+    stats::median(vapply(seq_len(3L * reps), function(i) {
+      prep()
+      t0 <- Sys.time(); f(); 1000 * as.numeric(difftime(Sys.time(), t0, units = "secs"))
+    }, 0))
+  }
+  back <- function(f) as.numeric(bench::mark(f(), min_time = 0.25, check = FALSE, filter_gc = TRUE,
+                                             memory = FALSE, time_unit = "ms")$median)
+  m <- vapply(list(fl, ks), function(f)
+    c(back = back(f), idle = one(f, function() Sys.sleep(0.005)), gc = one(f, function() gc(FALSE))), numeric(3))
+  sprintf(paste("n = %s, %d thread%s: floor %.2f ms back to back, %.2f after 5 ms idle, %.2f after gc();",
+                "kernel (C_cell_stats) %.2f, %.2f and %.2f ms. After gc() the floor takes %.2f ms more than back to back and the kernel %.2f ms more."),
+          fmt_n(n), th, if (th > 1L) "s" else "", m[1, 1], m[2, 1], m[3, 1], m[1, 2], m[2, 2], m[3, 2],
+          m[3, 1] - m[1, 1], m[3, 2] - m[1, 2])
+}
+
 results <- list()
+idle_lines <- character()
 checks <- character()
 perf_lines <- character()
 for (n in sizes) {
@@ -95,21 +127,26 @@ for (n in sizes) {
   ref <- xtabs(w ~ a + b + c, d)
 
   cases <- list()
-  # ms: each call after gc() (which also evicts the rows from the caches: a
-  # cold read, as the first pass over freshly read data); warm: the fastest
-  # of calls back to back without gc() (at 1e6 rows the 16 MB of codes and
-  # weights then partly sit in the L3 cache), for the fast methods only.
-  # The fastest, not the median: back to back, the garbage of a method that
-  # allocates (qtab: 4 MB a call) sets off R's collector inside the timed
-  # calls, which is not the method's own time.
+  # ms: the median of calls each after gc() (which also evicts the rows from
+  # the caches: a cold read, as the first pass over freshly read data);
+  # warm: the median bench::mark() gives, the measurement R users compare
+  # packages with: calls back to back for at least 0.25 s, the iterations
+  # during which R's garbage collector ran left out (filter_gc; the garbage
+  # of a method that allocates, such as qtab's 4 MB a call, would otherwise
+  # be timed inside other calls). At 1e6 rows the 20 MB of codes and weights
+  # then partly sit in the L3 cache. For the fast methods only.
   add <- function(method, threads, f, reps, check = NULL, warm = TRUE) {
     label <- sprintf("%s, %d thread%s", method, threads, if (threads > 1L) "s" else "")
     f()  # warm-up
     t <- vapply(seq_len(reps), function(i) time_call(f)[["ms"]], 0)
-    tw <- if (warm) vapply(seq_len(3L * reps), function(i) time_call(f, gc_first = FALSE)[["ms"]], 0) else NA_real_
+    tw <- if (warm) {
+      bm <- bench::mark(f(), min_time = 0.25, min_iterations = 3L * reps, check = FALSE,
+                        filter_gc = TRUE, memory = FALSE, time_unit = "ms")
+      as.numeric(bm$median)
+    } else NA_real_
     mem <- alloc_bytes(f)
     cases[[length(cases) + 1L]] <<- data.frame(
-      method = method, threads = threads, ms = stats::median(t), warm = min(tw),
+      method = method, threads = threads, ms = stats::median(t), warm = tw,
       reps = reps, alloc = mem, stringsAsFactors = FALSE)
     if (!is.null(check)) {
       err <- check()
@@ -157,8 +194,10 @@ for (n in sizes) {
         function() relerr(survey::svytable(~a + b + c, des)), warm = FALSE)
     rm(des)
   }
-  if (n == min(sizes))
+  if (n == min(sizes)) {
     perf_lines <- c(perf_lines, vapply(thread_set, function(th) perf_per_row(n, th), ""))
+    for (th in thread_set) idle_lines <- c(idle_lines, idle_diag(n, th, codes, nl, d$w, reps))
+  }
   res <- do.call(rbind, cases)
   res$n <- n
   results[[length(results) + 1L]] <- res
@@ -170,8 +209,8 @@ umfrage_threads(old_threads)
 # ---- report -------------------------------------------------------------------
 
 lines <- c("## tab: weighted 3-way table (50 x 20 x 5 levels)", "",
-           paste(run_line(c("survey", "data.table", "collapse", "profmem"), sizes),
-                 "Median wall time of the repetitions after one warm-up, each after gc() (cold caches: gc() evicts the rows); warm: the fastest of 3 x reps calls back to back without gc() (the median there would count R's garbage collections set off by earlier calls); memory = bytes allocated through R during one call (profmem). Peers on one thread (data.table::setDTthreads(1), collapse nthreads = 1)."), "")
+           paste(run_line(c("survey", "data.table", "collapse", "profmem", "bench"), sizes),
+                 "median ms: median wall time of the repetitions after one warm-up, each after gc() (cold caches: gc() evicts the rows); warm ms: bench::mark()'s median, calls back to back for at least 0.25 s and 3 x reps calls, the iterations with a garbage collection left out (filter_gc); memory = bytes allocated through R during one call (profmem). Peers on one thread (data.table::setDTthreads(1), collapse nthreads = 1)."), "")
 targets <- character()
 for (res in results) {
   n <- res$n[1L]
@@ -200,13 +239,14 @@ for (res in results) {
   k1 <- ratio("C_cell_stats", 1L); t1 <- ratio("^umfrage tab", 1L)
   k2 <- ratio("C_cell_stats", th2); t2 <- ratio("^umfrage tab", th2)
   w1 <- ratio("C_cell_stats", 1L, "warm vs qtab"); w2 <- ratio("C_cell_stats", th2, "warm vs qtab")
+  f1 <- ratio("^floor", 1L); f2 <- ratio("^floor", th2)
   met <- function(r, lim) if (is.na(r)) "not measured" else if (r <= lim) "met" else "NOT met"
   amax <- max(res$alloc[grepl("^umfrage", res$method)]) / (4 * n)
   targets <- c(targets,
-    sprintf("- n = %s: n, sum w, sum w^2 on 1 thread at most 0.5 x qtab: kernel %.2f x qtab after gc() (%s), %.2f x with warm caches (%s); whole tab() %.2f x qtab (%s)",
-            fmt_n(n), k1, met(k1, 0.5), w1, met(w1, 0.5), t1, met(t1, 0.5)),
-    sprintf("- n = %s: n, sum w, sum w^2 on %d threads at most 0.3 x qtab: kernel %.2f x qtab after gc() (%s), %.2f x with warm caches (%s); whole tab() %.2f x qtab (%s)",
-            fmt_n(n), th2, k2, met(k2, 0.3), w2, met(w2, 0.3), t2, met(t2, 0.3)),
+    sprintf("- n = %s: n, sum w, sum w^2 on 1 thread at most 0.5 x qtab: kernel %.2f x qtab as bench::mark() measures (%s); %.2f x for the first pass after gc() (%s), where reading the columns alone (the floor) takes %.2f x; the whole tab(), which also builds its long result in R, %.2f x",
+            fmt_n(n), w1, met(w1, 0.5), k1, met(k1, 0.5), f1, t1),
+    sprintf("- n = %s: n, sum w, sum w^2 on %d threads at most 0.3 x qtab: kernel %.2f x qtab as bench::mark() measures (%s); %.2f x for the first pass after gc() (%s), where reading the columns alone (the floor) takes %.2f x; the whole tab() %.2f x",
+            fmt_n(n), th2, w2, met(w2, 0.3), k2, met(k2, 0.3), f2, t2),
     sprintf("- n = %s: largest umfrage allocation %.2f x 4n bytes (%s MB; the table's own objects, of a size that does not grow with n, are part of it)",
             fmt_n(n), amax, fmt_mb(max(res$alloc[grepl("^umfrage", res$method)]))))
 }
@@ -224,7 +264,9 @@ if (length(results) >= 2L) {
     sprintf("- no allocation proportional to n beyond one integer vector: the largest growth of an umfrage method's allocation from n = %s to %s is %.3f x 4 bytes per added row (%s)",
             fmt_n(r0$n[1L]), fmt_n(r1$n[1L]), smax, if (smax <= 1) "met" else "NOT met"))
 }
-lines <- c(lines, "### Targets", "", targets, "", "### Agreement", "",
+lines <- c(lines, "### Targets", "", targets, "", "### Cold and idle", "",
+           "The floor and the kernel, each call after gc(), after 5 ms of Sys.sleep() without gc(), and back to back (bench::mark()'s median):", "",
+           paste0("- ", idle_lines), "", "### Agreement", "",
            paste0("- ", checks), "", "### perf", "", paste0("- ", unique(perf_lines)),
            paste0("- ", paste(perf_note, collapse = " ")), "")
 bench_write(lines)
