@@ -370,12 +370,23 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
     des <- rows_design(x, w)
   }
   # weights on a safe scale (var.R): every statistic is scale-invariant;
-  # the weighted counts are scaled back below
-  ws <- if (is.null(db)) weight_scale(w) else db$ws   # database sources
+  # the weighted counts are scaled back below. Without inference the scale
+  # waits for the pass (scale_proven()): most weights need none, and the
+  # table's own sums show it, which saves a pass over the weights.
+  deferred <- is.null(db) && !se && !is.null(w) && !inherits(des, "umfrage_repdesign")
+  ws <- if (!is.null(db)) db$ws else   # database sources
+    if (deferred) list(f = 1, zero = NA) else weight_scale(w)
   if (ws$f != 1 && is.null(db)) w <- w * ws$f
   opt <- list(percent = percent, ci = ci, level = level, test = test,
               letters = letters, alpha = alpha, adjust = adjust, min_base = min_base, se = se,
               deff = deff, wscale = ws$f, wzero = ws$zero)
+  resolve_scale <- function() {   # the scale the deferred pass assumed (1), checked
+    deferred <<- FALSE
+    ws <<- weight_scale(w)
+    if (ws$f != 1) w <<- w * ws$f
+    opt[c("wscale", "wzero")] <<- list(ws$f, ws$zero)
+    ws$f == 1
+  }
   # replicate designs: the replicates carry the variance (opt$rep: replicate.R)
   if (inherits(des, "umfrage_repdesign")) opt$rep <- rep_setup(des, ws$f)
   cal <- if (se && calibration && !is.null(des$calibration) && is.null(opt$rep)) cal_setup(des, x, w, ws$f) else NULL
@@ -420,10 +431,16 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
     layer_design(bvars, des, nrow(x), test != "none") else
       db_layer_design(db, bvars, rspec, cspec, test != "none")   # database sources
 
+  # numeric rows take the scale before their pass
+  if (deferred && any(vapply(rvars, `[[`, "", "kind") == "numeric")) resolve_scale()
   pre <- num_prepass(rvars, cvars, bvars, total_var, w, des, opt, cal)  # numeric.R: one pass for all numeric rows
-  blocks <- lapply(rvars, function(rv)
+  run_blocks <- function() lapply(rvars, function(rv)
     if (rv$kind == "numeric") num_block(rv, cvars, bvars, total_var, w, des, opt, cal, pre[[rv$name]])
     else tab_block(rv, cvars, bvars, total_var, w, des, opt, cal))
+  blocks <- run_blocks()
+  # the deferred scale: kept where the sums prove it, else checked on the
+  # weights, and the blocks computed again in the rare case that they needed one
+  if (deferred && !scale_proven(blocks, nrow(x)) && !resolve_scale()) blocks <- run_blocks()
   blocks <- nets_tests(blocks, rvars, cvars, bvars, total_var, w, des, opt, cal)  # nets.R
   # weights that are all zero (where the row variables are given) leave
   # nothing to tabulate; the C pass has summed them already
@@ -457,12 +474,30 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
     rows = lapply(rvars, var_meta), cols = lapply(c(list(total_var), cvars), var_meta),
     by = lapply(bvars, var_meta), percent = percent, na = na,
     weighted = !is.null(w) || isTRUE(db$weighted),
-    options = opt[setdiff(names(opt), "rep")], calibrated = !is.null(cal),
+    options = opt[setdiff(names(opt), c("rep", "wzero"))], calibrated = !is.null(cal),
     design = if (is.null(opt$rep)) des[c("clustered", "lonely_psu")] else  # replicate designs
       list(clustered = TRUE, lonely_psu = NA_character_, replicates = des$rep$type),
     skipped = do.call(rbind, lapply(blocks, `[[`, "skipped")),
     show = show, digits = digits, locale = locale),
     class = "umfrage_tab")
+}
+
+# Whether a table's blocks prove that its weights needed no scaling, that
+# is that weight_scale() gives f = 1 (the largest weight within 2^-96 and
+# 2^96), so that the pass tab() ran on the unscaled weights stands. That
+# takes a block of a single row variable that skipped no row (no missing
+# row or by value): every row then lies in one cell of its Total column,
+# so the largest weight is at most the largest cell sum M and at least
+# M / n. Sums that overflowed prove nothing.
+scale_proven <- function(blocks, n) {
+  for (b in blocks) {
+    if (isTRUE(b$numeric) || b$rv$kind != "single" || b$skipped$by_na != 0 || b$skipped$row_na != 0) next
+    s <- b$cols[[1L]]$cells
+    if (!all(is.finite(s[, 2L])) || !all(is.finite(s[, 3L]))) return(FALSE)
+    m <- max(s[, 2L], 0)
+    return(m == 0 || (m < 2^96 && m / n >= 2^-96))
+  }
+  FALSE
 }
 
 # min_base: a single whole number >= 0 (from the call, or the option
