@@ -210,7 +210,7 @@ umfrage_threads(old_threads)
 
 lines <- c("## tab: weighted 3-way table (50 x 20 x 5 levels)", "",
            paste(run_line(c("survey", "data.table", "collapse", "profmem", "bench"), sizes),
-                 "median ms: median wall time of the repetitions after one warm-up, each after gc() (cold caches: gc() evicts the rows); warm ms: bench::mark()'s median, calls back to back for at least 0.25 s and 3 x reps calls, the iterations with a garbage collection left out (filter_gc); memory = bytes allocated through R during one call (profmem). Peers on one thread (data.table::setDTthreads(1), collapse nthreads = 1)."), "")
+                 "bench::mark ms: bench::mark()'s median, calls back to back for at least 0.25 s and at least 3 x reps calls, the iterations with a garbage collection left out (filter_gc), the measurement R users compare packages with (for the fast methods); after gc() ms: median wall time of reps calls after one warm-up, each after gc() (cold caches: gc() evicts the rows, as for the first pass over freshly read data); / qtab and / floor: against collapse::qtab and against the floor on the same threads, in the same measurement; memory = bytes allocated through R during one call (profmem). Peers on one thread (data.table::setDTthreads(1), collapse nthreads = 1)."), "")
 targets <- character()
 for (res in results) {
   n <- res$n[1L]
@@ -218,16 +218,21 @@ for (res in results) {
   res$`vs qtab` <- res$ms / qt
   res$`warm vs qtab` <- res$warm / res$warm[grepl("^collapse::qtab", res$method)]
   # distance to the floor on the same number of threads (umfrage rows only)
-  fl <- res$ms[grepl("^floor", res$method)][match(res$threads, res$threads[grepl("^floor", res$method)])]
-  res$`vs floor` <- ifelse(grepl("^(umfrage|floor)", res$method), res$ms / fl, NA_real_)
+  isf <- grepl("^floor", res$method)
+  fi <- match(res$threads, res$threads[isf])
+  near <- grepl("^(umfrage|floor)", res$method)
+  res$`vs floor` <- ifelse(near, res$ms / res$ms[isf][fi], NA_real_)
+  res$`warm vs floor` <- ifelse(near, res$warm / res$warm[isf][fi], NA_real_)
+  opt_ratio <- function(x) ifelse(is.na(x), "", vapply(x, fmt_ratio, ""))
   lines <- c(lines, sprintf("### n = %s", fmt_n(n)), "",
              md_table(data.frame(
                method = res$method, threads = res$threads,
-               `median ms` = vapply(res$ms, fmt_ms, ""), reps = res$reps,
-               `time / qtab` = vapply(res$`vs qtab`, fmt_ratio, ""),
-               `warm ms` = ifelse(is.na(res$warm), "", vapply(res$warm, fmt_ms, "")),
-               `warm / qtab` = ifelse(is.na(res$warm), "", vapply(res$`warm vs qtab`, fmt_ratio, "")),
-               `time / floor` = ifelse(is.na(res$`vs floor`), "", sprintf("%.1f", res$`vs floor`)),
+               `bench::mark ms` = ifelse(is.na(res$warm), "", vapply(res$warm, fmt_ms, "")),
+               `/ qtab` = opt_ratio(res$`warm vs qtab`),
+               `/ floor` = ifelse(is.na(res$`warm vs floor`), "", sprintf("%.1f", res$`warm vs floor`)),
+               `after gc() ms` = vapply(res$ms, fmt_ms, ""), reps = res$reps,
+               `/ qtab ` = vapply(res$`vs qtab`, fmt_ratio, ""),
+               `/ floor ` = ifelse(is.na(res$`vs floor`), "", sprintf("%.1f", res$`vs floor`)),
                `allocated MB` = vapply(res$alloc, fmt_mb, ""),
                `alloc / (4 n)` = sprintf("%.2f", res$alloc / (4 * n)),
                check.names = FALSE)), "")
