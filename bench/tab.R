@@ -83,6 +83,13 @@ perf_note <- c(
   "2026-11-30 (session 6), tried and not kept: (a) software pipelining, the ids of the next block computed in sub-chunks of 64-2,048 rows between sub-chunks of this block's scatter (so that the DRAM reads of the one overlap the cache-bound adds of the other): in a standalone C loop over the same 1e6 rows 1.37-1.86 ms warm and 1.51-2.19 ms after a cache flush, against 0.94 and 1.20 ms for the two separate loops; (b) the {1, w, w^2, 0} record built with a broadcast and two multiply-adds instead of three shuffles: 0.47 against 0.51 ms for the scatter alone standalone, in the package no difference beyond noise (three alternating runs, cold 1.09-1.19 against 1.05-1.16 ms); (c) prefetch hints T0, T1 or NTA, blocks of 1,024-16,384 rows, 1-8 blocks ahead, switched at run time in one process, in random order: none better than the current T0, one block ahead, beyond noise. A scalar sum-of-w scatter over the same ids costs 0.34-0.36 ms for 1e6 rows whether the 5,000 accumulators fit L1 (500 cells) or not, so the scatter is bound by its read-modify-write rate, not by where the records live.",
   "after: the id loop runs in the AVX2 copy (vpmulld, 8 lanes; 0.28 ms, the speed of reading the columns) and the scatter is one 32-byte add per row (12 instructions, unrolled 4x); a standalone loop with only one scalar add per row costs as much as the 32-byte add (1.5-1.8 cycles per row), so the scatter is now bound by its read-modify-write through the cache, not by instructions.")
 
+# bench::mark()'s median of f() in ms: calls back to back for at least
+# 0.25 s (and min_iterations), the iterations with a garbage collection
+# left out (filter_gc)
+mark_ms <- function(f, min_iterations = 1L)
+  as.numeric(bench::mark(f(), min_time = 0.25, min_iterations = min_iterations, check = FALSE,
+                         filter_gc = TRUE, memory = FALSE, time_unit = "ms")$median)
+
 # ---- what "cold" costs: the floor and the kernel after gc() and after idle ----
 #
 # Each call after gc() (the rows evicted from the caches), after 5 ms of
@@ -103,10 +110,8 @@ idle_diag <- function(n, th, codes, nl, w, reps) {
       t0 <- Sys.time(); f(); 1000 * as.numeric(difftime(Sys.time(), t0, units = "secs"))
     }, 0))
   }
-  back <- function(f) as.numeric(bench::mark(f(), min_time = 0.25, check = FALSE, filter_gc = TRUE,
-                                             memory = FALSE, time_unit = "ms")$median)
   m <- vapply(list(fl, ks), function(f)
-    c(back = back(f), idle = one(f, function() Sys.sleep(0.005)), gc = one(f, function() gc(FALSE))), numeric(3))
+    c(back = mark_ms(f), idle = one(f, function() Sys.sleep(0.005)), gc = one(f, function() gc(FALSE))), numeric(3))
   sprintf(paste("n = %s, %d thread%s: floor %.2f ms back to back, %.2f after 5 ms idle, %.2f after gc();",
                 "kernel (C_cell_stats) %.2f, %.2f and %.2f ms. After gc() the floor takes %.2f ms more than back to back and the kernel %.2f ms more."),
           fmt_n(n), th, if (th > 1L) "s" else "", m[1, 1], m[2, 1], m[3, 1], m[1, 2], m[2, 2], m[3, 2],
@@ -139,11 +144,7 @@ for (n in sizes) {
     label <- sprintf("%s, %d thread%s", method, threads, if (threads > 1L) "s" else "")
     f()  # warm-up
     t <- vapply(seq_len(reps), function(i) time_call(f)[["ms"]], 0)
-    tw <- if (warm) {
-      bm <- bench::mark(f(), min_time = 0.25, min_iterations = 3L * reps, check = FALSE,
-                        filter_gc = TRUE, memory = FALSE, time_unit = "ms")
-      as.numeric(bm$median)
-    } else NA_real_
+    tw <- if (warm) mark_ms(f, 3L * reps) else NA_real_
     mem <- alloc_bytes(f)
     cases[[length(cases) + 1L]] <<- data.frame(
       method = method, threads = threads, ms = stats::median(t), warm = tw,
