@@ -374,19 +374,20 @@ tab <- function(x, rows, cols = NULL, by = NULL, weights = NULL,
   # waits for the pass (scale_proven()): most weights need none, and the
   # table's own sums show it, which saves a pass over the weights.
   deferred <- is.null(db) && !se && !is.null(w) && !inherits(des, "umfrage_repdesign")
-  ws <- if (!is.null(db)) db$ws else   # database sources
-    if (deferred) list(f = 1, zero = NA) else weight_scale(w)
-  if (ws$f != 1 && is.null(db)) w <- w * ws$f
+  ws <- if (!is.null(db)) db$ws else list(f = 1, zero = NA)   # database sources
   opt <- list(percent = percent, ci = ci, level = level, test = test,
               letters = letters, alpha = alpha, adjust = adjust, min_base = min_base, se = se,
               deff = deff, wscale = ws$f, wzero = ws$zero)
-  resolve_scale <- function() {   # the scale the deferred pass assumed (1), checked
+  # the scale of the weights in memory, taken now or (deferred) after the
+  # pass; TRUE where it is 1, the scale a deferred pass assumed
+  resolve_scale <- function() {
     deferred <<- FALSE
     ws <<- weight_scale(w)
     if (ws$f != 1) w <<- w * ws$f
     opt[c("wscale", "wzero")] <<- list(ws$f, ws$zero)
     ws$f == 1
   }
+  if (is.null(db) && !deferred) resolve_scale()
   # replicate designs: the replicates carry the variance (opt$rep: replicate.R)
   if (inherits(des, "umfrage_repdesign")) opt$rep <- rep_setup(des, ws$f)
   cal <- if (se && calibration && !is.null(des$calibration) && is.null(opt$rep)) cal_setup(des, x, w, ws$f) else NULL
