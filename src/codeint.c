@@ -50,6 +50,7 @@ SEXP C_code_int(SEXP x, SEXP max_range)
     int *map = (int *) R_alloc((size_t) width, sizeof(int));
     memset(map, 0, (size_t) width * sizeof(int));
     for (R_xlen_t i = 0; i < n; i++) {
+        if ((i & (UMF_CHUNK - 1)) == UMF_CHUNK - 1) R_CheckUserInterrupt();
         if (xi) { if (xi[i] != NA_INTEGER) map[xi[i] - base] = 1; }
         else if (!ISNAN(xd[i])) map[(int) xd[i] - base] = 1;
     }
