@@ -80,7 +80,7 @@ perf_note <- c(
   "2026-11-30, AMD EPYC (Zen 5, KVM guest, no hardware counters: perf record -e cpu-clock), n = 1e6, 1 thread:",
   "before (5d76dfa): 88 % of the time in b3_w3, about 45 % of it in the SSE2 id loop (32-bit multiply emulated by pmuludq + shuffles) and 55 % in the scatter (three read-modify-writes per row, 14 instructions);",
   "2026-11-30 (session 5), same machine, perf record at n = 1e6 on 1 thread, warm caches: 81 % of the samples in b3_w3_avx2, of them 71 % in the scatter (most on the 32-byte store after the add: the read-modify-write waits on the L2, where the 160 KB of records live), 23 % in the id loop, 7 % in loop and prefetch glue. A standalone C loop over the same 1e6 ids took 0.43-0.49 ms for the 32-byte record add, 0.50-0.53 ms for {w, w^2} plus a separate count, and 0.34 ms for a scalar sum of w alone (what qtab computes), so the record add is within 1.3-1.4 x of the cheapest possible scatter; fusing the id loop into the scatter (groups of 8-64 rows) was slower (1.1-1.6 ms). The prefetch of the next block during the scatter took the cold-cache pass (gc() before the call) from 1.18-1.24 to 1.10-1.12 ms on 1 thread and from 0.84-0.90 to 0.75-0.77 ms on 2 (quiet A/B, medians of 40 calls); with cold caches the pass still costs about the floor plus the warm scatter, so the overlap is partial.",
-  "2026-11-30 (session 6), tried and not kept: (a) software pipelining, the ids of the next block computed in sub-chunks of 64-2,048 rows between sub-chunks of this block's scatter (so that the DRAM reads of the one overlap the cache-bound adds of the other): in a standalone C loop over the same 1e6 rows 1.37-1.86 ms warm and 1.51-2.19 ms after a cache flush, against 0.94 and 1.20 ms for the two separate loops; (b) the {1, w, w^2, 0} record built with a broadcast and two multiply-adds instead of three shuffles: 0.47 against 0.51 ms for the scatter alone standalone, in the package no difference beyond noise (three alternating runs, cold 1.09-1.19 against 1.05-1.16 ms); (c) prefetch hints T0, T1 or NTA, blocks of 1,024-16,384 rows, 1-8 blocks ahead, switched at run time in one process, in random order: none better than the current T0, one block ahead, beyond noise. A scalar sum-of-w scatter over the same ids costs 0.34-0.36 ms for 1e6 rows whether the 5,000 accumulators fit L1 (500 cells) or not, so the scatter is bound by its read-modify-write rate, not by where the records live.",
+  "2026-11-30 (session 6), tried and not kept: (a) software pipelining, the ids of the next block computed in sub-chunks of 64-2,048 rows between sub-chunks of this block's scatter (so that the DRAM reads of the one overlap the cache-bound adds of the other): in a standalone C loop over the same 1e6 rows 1.12-1.86 ms warm and 1.41-2.19 ms after a cache flush, against 0.92-0.94 and 1.05-1.20 ms for the two separate loops; (b) the {1, w, w^2, 0} record built with a broadcast and two multiply-adds instead of three shuffles: 0.47 against 0.51 ms for the scatter alone standalone, in the package no difference beyond noise (three alternating runs, cold 1.09-1.19 against 1.05-1.16 ms); (c) byte offsets written by the id loop and fixed groups of 16 rows fully unrolled: 0.42-0.45 against 0.48-0.59 ms for the scatter alone standalone, in the package the same warm (0.88-0.93 against 0.89-0.91 ms, identical results) and slower after gc() (1.11-1.22 against 1.06 ms); in the package the id loop alone takes 0.42 ms (floor 0.34) and the scatter adds 0.52; (d) prefetch hints T0, T1 or NTA, blocks of 1,024-16,384 rows, 1-8 blocks ahead, switched at run time in one process, in random order: none better than the current T0, one block ahead, beyond noise. A scalar sum-of-w scatter over the same ids costs 0.34-0.36 ms for 1e6 rows whether the 5,000 accumulators fit L1 (500 cells) or not, so the scatter is bound by its read-modify-write rate, not by where the records live.",
   "after: the id loop runs in the AVX2 copy (vpmulld, 8 lanes; 0.28 ms, the speed of reading the columns) and the scatter is one 32-byte add per row (12 instructions, unrolled 4x); a standalone loop with only one scalar add per row costs as much as the 32-byte add (1.5-1.8 cycles per row), so the scatter is now bound by its read-modify-write through the cache, not by instructions.")
 
 # bench::mark()'s median of f() in ms: calls back to back for at least
@@ -103,15 +103,15 @@ idle_diag <- function(n, th, codes, nl, w, reps) {
   on.exit(umfrage_threads(1L))
   fl <- function() .Call(bench_floor, codes, w)
   ks <- function() .Call(cell_stats, codes, nl, w)
-  one <- function(f, prep) {
+  one <- function(f, idle) {   # median of calls after 5 ms idle, or after gc()
     f()
     stats::median(vapply(seq_len(3L * reps), function(i) {
-      prep()
-      t0 <- Sys.time(); f(); 1000 * as.numeric(difftime(Sys.time(), t0, units = "secs"))
+      if (idle) Sys.sleep(0.005)
+      time_call(f, gc_first = !idle)[["ms"]]
     }, 0))
   }
   m <- vapply(list(fl, ks), function(f)
-    c(back = mark_ms(f), idle = one(f, function() Sys.sleep(0.005)), gc = one(f, function() gc(FALSE))), numeric(3))
+    c(back = mark_ms(f), idle = one(f, TRUE), gc = one(f, FALSE)), numeric(3))
   sprintf(paste("n = %s, %d thread%s: floor %.2f ms back to back, %.2f after 5 ms idle, %.2f after gc();",
                 "kernel (C_cell_stats) %.2f, %.2f and %.2f ms. After gc() the floor takes %.2f ms more than back to back and the kernel %.2f ms more."),
           fmt_n(n), th, if (th > 1L) "s" else "", m[1, 1], m[2, 1], m[3, 1], m[1, 2], m[2, 2], m[3, 2],
@@ -224,16 +224,18 @@ for (res in results) {
   near <- grepl("^(umfrage|floor)", res$method)
   res$`vs floor` <- ifelse(near, res$ms / res$ms[isf][fi], NA_real_)
   res$`warm vs floor` <- ifelse(near, res$warm / res$warm[isf][fi], NA_real_)
-  opt_ratio <- function(x) ifelse(is.na(x), "", vapply(x, fmt_ratio, ""))
+  # a column of numbers as text, "" where not measured
+  opt_fmt <- function(x, fmt) ifelse(is.na(x), "", vapply(x, fmt, ""))
+  fmt_floor <- function(v) sprintf("%.1f", v)
   lines <- c(lines, sprintf("### n = %s", fmt_n(n)), "",
              md_table(data.frame(
                method = res$method, threads = res$threads,
-               `bench::mark ms` = ifelse(is.na(res$warm), "", vapply(res$warm, fmt_ms, "")),
-               `/ qtab` = opt_ratio(res$`warm vs qtab`),
-               `/ floor` = ifelse(is.na(res$`warm vs floor`), "", sprintf("%.1f", res$`warm vs floor`)),
-               `after gc() ms` = vapply(res$ms, fmt_ms, ""), reps = res$reps,
-               `/ qtab ` = vapply(res$`vs qtab`, fmt_ratio, ""),
-               `/ floor ` = ifelse(is.na(res$`vs floor`), "", sprintf("%.1f", res$`vs floor`)),
+               `bench::mark ms` = opt_fmt(res$warm, fmt_ms),
+               `/ qtab` = opt_fmt(res$`warm vs qtab`, fmt_ratio),
+               `/ floor` = opt_fmt(res$`warm vs floor`, fmt_floor),
+               `after gc() ms` = opt_fmt(res$ms, fmt_ms), reps = res$reps,
+               `/ qtab ` = opt_fmt(res$`vs qtab`, fmt_ratio),
+               `/ floor ` = opt_fmt(res$`vs floor`, fmt_floor),
                `allocated MB` = vapply(res$alloc, fmt_mb, ""),
                `alloc / (4 n)` = sprintf("%.2f", res$alloc / (4 * n)),
                check.names = FALSE)), "")
